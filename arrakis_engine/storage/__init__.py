@@ -1,0 +1,1 @@
+"""PostgreSQL storage: connections by role, tenant-scoped transactions, migrations, repositories."""
