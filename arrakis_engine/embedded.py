@@ -8,6 +8,7 @@ and the same Lua as real servers; only the way they are started differs.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,10 @@ class EmbeddedPostgres:
         pgdata = self.data_dir / "postgres"
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            import pgserver
+            with warnings.catch_warnings():
+                # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); its fallback is fine.
+                warnings.simplefilter("ignore")
+                import pgserver
 
             self._server = pgserver.get_server(pgdata, cleanup_mode="stop")
             return self._server.get_uri()

@@ -1,0 +1,1 @@
+"""Moving data in from older Arrakis stores."""
