@@ -187,11 +187,9 @@ class Database:
     def _pool(params: dict, max_connections: int) -> PooledPostgresqlDatabase:
         params = dict(params)
         name = params.pop("dbname", None) or params.pop("database", None)
-        # autocommit: transactions are opened explicitly (BEGIN together with the tenant setting).
-        return PooledPostgresqlDatabase(
-            name, max_connections=max_connections, stale_timeout=300, autocommit=True,
-            autoconnect=True, **params,
-        )
+        # Peewee keeps the driver in autocommit; transactions are opened explicitly (BEGIN in the
+        # same round trip as the tenant setting).
+        return PooledPostgresqlDatabase(name, max_connections=max_connections, stale_timeout=300, **params)
 
     @property
     def app_pool(self) -> PooledPostgresqlDatabase:

