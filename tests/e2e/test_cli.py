@@ -1,0 +1,130 @@
+"""The ``arrakis`` command end to end, on real PostgreSQL and Redis (and on the embedded default)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from arrakis_engine.cli import cli
+from tests.fixtures.legacy_sqlite import build_legacy_db
+
+
+@pytest.fixture
+def run(database_url, redis_url, tmp_path, engine):
+    """Invoke the CLI in-process with the test database configured through the environment."""
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path)}
+
+    def invoke(*args: str):
+        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    return invoke
+
+
+def test_db_upgrade_and_status(run):
+    result = run("db", "upgrade")
+    assert result.exit_code == 0 and "database is up to date" in result.output
+    status = json.loads(run("db", "status", "--json").output)
+    assert status and all(s["state"] == "applied" for s in status)
+
+
+def test_community_create_and_list(run):
+    created = run("community", "create", "--name", "Dune Fans", "--guild-id", "123456789012345000",
+                  "--theme", "sietch", "--subscription", "premium", "--json")
+    assert created.exit_code == 0, created.output
+    cid = json.loads(created.output)["id"]
+    listed = json.loads(run("community", "list", "--json").output)
+    mine = [c for c in listed if c["id"] == cid]
+    assert mine and mine[0]["theme_id"] == "sietch" and mine[0]["members"] == 0
+    table = run("community", "list")
+    assert "Dune Fans" in table.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--theme", "sietch"], "needs a premium subscription"),
+    (["--theme", "nope"], "unknown theme 'nope'"),
+    (["--guild-id", "x"], "guild id must be"),
+])
+def test_community_create_errors_are_one_clear_line(run, args, message):
+    base = {"--name": "X", "--guild-id": "123456789012345111", "--theme": "basic"}
+    for flag, value in zip(args[::2], args[1::2]):
+        base[flag] = value
+    flat = [item for kv in base.items() for item in kv]
+    result = run("community", "create", *flat)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_duplicate_guild_is_refused(run):
+    run("community", "create", "--name", "A", "--guild-id", "123456789012345222")
+    again = run("community", "create", "--name", "B", "--guild-id", "123456789012345222")
+    assert again.exit_code == 1 and "already has a community" in again.output
+
+
+def test_migrate_commands(run, tmp_path):
+    source = build_legacy_db(tmp_path / "profiles.db", members=25)
+    cid = json.loads(run("community", "create", "--name", "Legacy", "--guild-id", "123456789012345333",
+                         "--theme", "sietch", "--subscription", "premium", "--json").output)["id"]
+    dry = run("migrate", "sqlite", str(source), "--community", cid, "--dry-run")
+    assert dry.exit_code == 0 and "would import 25 profiles" in dry.output
+    done = run("migrate", "sqlite", str(source), "--community", cid)
+    assert done.exit_code == 0 and "imported 25 profiles" in done.output
+    valid = json.loads(run("migrate", "validate", str(source), "--community", cid, "--json").output)
+    assert valid["ok"] is True
+    back = run("migrate", "rollback", "--community", cid)
+    assert back.exit_code == 0 and "removed" in back.output and "25 profiles" in back.output
+    bad = build_legacy_db(tmp_path / "bad.db", members=5, bad=("badge",))
+    refused = run("migrate", "sqlite", str(bad), "--community", cid)
+    assert refused.exit_code == 1
+    assert "bad row" in refused.output and "badges row 9002" in refused.output
+
+
+def test_bad_community_id_is_a_clear_error(run, tmp_path):
+    source = build_legacy_db(tmp_path / "profiles.db", members=2)
+    result = run("migrate", "sqlite", str(source), "--community", "'; DROP TABLE profiles; --")
+    assert result.exit_code == 1 and "not a valid UUID" in result.output
+
+
+def test_private_key_in_environment_is_refused(database_url, redis_url, tmp_path):
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path),
+           "PRIVATE_KEY": "0x" + "11" * 32}
+    result = CliRunner().invoke(cli, ["community", "list"], env=env)
+    assert result.exit_code == 1
+    assert "PRIVATE_KEY" in result.output and "11" * 32 not in result.output
+
+
+def test_audit_verify(run):
+    cid = json.loads(run("community", "create", "--name", "Audit", "--guild-id", "123456789012345444",
+                         "--json").output)["id"]
+    result = json.loads(run("audit", "verify", cid, "--json").output)
+    assert result == {"rows": 1, "ok": True, "problems": []}
+
+
+def test_demo_on_the_embedded_default_twice(tmp_path):
+    """With no DATABASE_URL / REDIS_URL, `arrakis demo` starts embedded servers in the data folder,
+    and a second run reuses them (same community, nothing added twice)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["ARRAKIS_DATA_DIR"] = str(tmp_path / "data")
+    cmd = [sys.executable, "-m", "arrakis_engine.cli", "demo", "--json"]
+    first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert first.returncode == 0, first.stderr
+    one = json.loads(first.stdout)
+    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert second.returncode == 0, second.stderr
+    two = json.loads(second.stdout)
+    assert one["stack"] == two["stack"] == "embedded"
+    assert one["created"] is True and two["created"] is False
+    assert one["community_id"] == two["community_id"]
+    assert one["members"] == two["members"] == 40 and two["members_added"] == 0
+    assert two["audit_chain"]["ok"] and two["audit_chain"]["rows"] == one["audit_chain"]["rows"] + 1
+    assert two["health"] == {"postgresql": "ok", "redis": "ok"}
+    assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()
+    # Stopped cleanly: no server left running on the data folder.
+    assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists()
+    redis_state = json.loads((tmp_path / "data" / "redis" / "arrakis.rdb.settings").read_text())
+    assert not os.path.exists(redis_state["pidfile"])

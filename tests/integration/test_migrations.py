@@ -1,0 +1,87 @@
+"""Migrations on a fresh database: apply, re-run, status, refuse edited files, repair roles."""
+
+from __future__ import annotations
+
+import shutil
+
+import psycopg2
+import pytest
+
+from arrakis_engine.errors import SchemaError
+from arrakis_engine.storage.migrations import Migrator, default_sql_dir, discover
+from tests.conftest import create_database, drop_database
+
+
+@pytest.fixture
+def fresh_db(pg_server_url):
+    url = create_database(pg_server_url, prefix="arrakis_mig")
+    yield url
+    drop_database(pg_server_url, url)
+
+
+def test_upgrade_is_idempotent_and_status_lists_everything(fresh_db):
+    migrator = Migrator(lambda: psycopg2.connect(fresh_db))
+    names = [m.version for m in discover(default_sql_dir())]
+    assert [s.state for s in migrator.status()] == ["pending"] * len(names)
+    assert migrator.upgrade() == names
+    assert migrator.upgrade() == []
+    assert [(s.version, s.state) for s in migrator.status()] == [(v, "applied") for v in names]
+
+
+def test_edited_migration_is_refused(fresh_db, tmp_path):
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(default_sql_dir(), sql_dir)
+    migrator = Migrator(lambda: psycopg2.connect(fresh_db), sql_dir)
+    migrator.upgrade()
+    first = sorted(sql_dir.glob("0001_*.sql"))[0]
+    first.write_text(first.read_text() + "\n-- edited\n")
+    assert migrator.status()[0].state == "changed"
+    with pytest.raises(SchemaError, match="changed after it was applied"):
+        migrator.upgrade()
+
+
+def test_failed_migration_rolls_back_and_says_which(fresh_db, tmp_path):
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(default_sql_dir(), sql_dir)
+    (sql_dir / "9999_broken.sql").write_text("CREATE TABLE ok_table (id int); SELECT no_such_function();")
+    migrator = Migrator(lambda: psycopg2.connect(fresh_db), sql_dir)
+    with pytest.raises(SchemaError, match="9999_broken failed"):
+        migrator.upgrade()
+    conn = psycopg2.connect(fresh_db)
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('ok_table') IS NULL, to_regclass('profiles') IS NOT NULL")
+        assert cur.fetchone() == (True, True)
+    conn.close()
+    assert migrator.status()[-1].state == "pending"
+
+
+def test_upgrade_repairs_drifted_role(fresh_db):
+    migrator = Migrator(lambda: psycopg2.connect(fresh_db))
+    migrator.upgrade()
+    conn = psycopg2.connect(fresh_db)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("ALTER ROLE arrakis_app BYPASSRLS")
+        migrator.upgrade()
+        with conn.cursor() as cur:
+            cur.execute("SELECT rolbypassrls FROM pg_roles WHERE rolname = 'arrakis_app'")
+            assert cur.fetchone()[0] is False
+    finally:
+        conn.close()
+
+
+def test_every_tenant_lookup_is_indexed(engine, owner_conn):
+    """Each tenant table has an index that starts with its community key."""
+    with owner_conn.cursor() as cur:
+        cur.execute(
+            """SELECT t.relname FROM pg_class t
+                WHERE t.relname = ANY(%s)
+                  AND NOT EXISTS (
+                      SELECT 1 FROM pg_index i JOIN pg_attribute a
+                        ON a.attrelid = t.oid AND a.attnum = i.indkey[0]
+                       WHERE i.indrelid = t.oid
+                         AND a.attname = CASE WHEN t.relname = 'communities' THEN 'id' ELSE 'community_id' END)""",
+            (["communities", "profiles", "wallet_links", "badges", "manifests", "shadow_states",
+              "tier_history", "audit_log", "legacy_imports"],))
+        assert cur.fetchall() == []
