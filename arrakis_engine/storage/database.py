@@ -4,9 +4,9 @@ Three kinds of connection to one PostgreSQL database:
 
 * **owner** (``DATABASE_URL``): migrations only; opened on demand, never pooled.
 * **app** (``arrakis_app``): every tenant query. A tenant transaction sets
-  ``app.current_tenant`` with ``set_config(..., true)`` -- the same as ``SET LOCAL`` -- in the same
-  round trip as ``BEGIN``, so the setting dies with the transaction and a pooled connection
-  never carries a tenant over.
+  ``app.current_tenant`` with ``SET LOCAL``, sent with ``BEGIN`` and the first statement in one
+  round trip, so the setting dies with the transaction and a pooled connection never carries a
+  tenant over.
 * **admin** (``arrakis_admin``, BYPASSRLS): platform operations across communities.
 
 Use :meth:`Database.tenant` and :meth:`Database.platform` as context managers; repositories find
@@ -81,17 +81,42 @@ def role_dsn(base_url: str, role: str) -> dict[str, str]:
 
 @dataclass
 class Tx:
-    """One open transaction. ``tenant_id`` is None for platform (admin) transactions."""
+    """One open transaction. ``tenant_id`` is None for platform (admin) transactions.
+
+    The transaction is opened lazily: ``BEGIN`` (and, for a tenant, ``SET LOCAL
+    app.current_tenant``) travel in the same round trip as the first statement. A transaction
+    that never ran a statement sends nothing at all.
+    """
 
     conn: Any
     role: str
     tenant_id: uuid.UUID | None
+    begun: bool = False
+
+    def _opening(self) -> str:
+        if self.begun:
+            return ""
+        self.begun = True
+        if self.tenant_id is None:
+            return "BEGIN; "
+        # The id was checked to be a canonical UUID (hex digits and dashes only), so it is safe
+        # as a literal here; it contains no '%' that parameter interpolation could misread.
+        return f"BEGIN; SET LOCAL app.current_tenant = '{self.tenant_id}'; "
+
+    def begin(self) -> None:
+        """Open the transaction now, if no statement has done it yet."""
+        opening = self._opening()
+        if opening:
+            try:
+                self.conn.cursor().execute(opening)
+            except psycopg2.Error as exc:
+                raise translate_db_error(exc) from exc
 
     def execute(self, sql: str, params: Sequence[Any] | dict | None = None):
         """Run one statement and return the cursor; database errors become engine errors."""
         cur = self.conn.cursor()
         try:
-            cur.execute(sql, params)
+            cur.execute(self._opening() + sql, params)
         except psycopg2.Error as exc:
             raise translate_db_error(exc) from exc
         return cur
@@ -114,6 +139,7 @@ class Tx:
 
     def execute_values(self, sql: str, rows: Sequence[Sequence[Any]], *, page_size: int = 500) -> list[tuple]:
         """Multi-row insert (``VALUES %s``); returns what ``RETURNING`` gives, if anything."""
+        self.begin()
         cur = self.conn.cursor()
         try:
             return psycopg2.extras.execute_values(cur, sql, rows, page_size=page_size, fetch="RETURNING" in sql.upper())
@@ -131,6 +157,7 @@ class _Savepoint:
         self.name = f"sp_{uuid.uuid4().hex[:12]}"
 
     def __enter__(self) -> Tx:
+        self.tx.begin()
         self.tx.conn.cursor().execute(f"SAVEPOINT {self.name}")
         return self.tx
 
@@ -253,31 +280,22 @@ class Database:
             if isinstance(cause, psycopg2.Error):
                 raise translate_db_error(cause) from exc
             raise StorageError(f"could not connect to PostgreSQL as {role}: {exc}") from exc
-        cur = conn.cursor()
-        try:
-            if tenant_id is None:
-                cur.execute("BEGIN")
-            else:
-                # One round trip: open the transaction and scope it to the tenant.
-                cur.execute("BEGIN; SELECT set_config('app.current_tenant', %s, true)", (str(tenant_id),))
-        except psycopg2.Error as exc:
-            pool.manual_close()  # a connection that cannot BEGIN is not returned to the pool
-            raise translate_db_error(exc) from exc
         tx = Tx(conn=conn, role=role, tenant_id=tenant_id)
         token = _current.set(tx)
         try:
             yield tx
         except BaseException:
             _current.reset(token)
-            self._finish(pool, conn, "ROLLBACK")
+            self._finish(pool, conn, "ROLLBACK" if tx.begun else None)
             raise
         _current.reset(token)
-        self._finish(pool, conn, "COMMIT")
+        self._finish(pool, conn, "COMMIT" if tx.begun else None)
 
     @staticmethod
-    def _finish(pool: PooledPostgresqlDatabase, conn: Any, statement: str) -> None:
+    def _finish(pool: PooledPostgresqlDatabase, conn: Any, statement: str | None) -> None:
         try:
-            conn.cursor().execute(statement)
+            if statement is not None:
+                conn.cursor().execute(statement)
         except psycopg2.Error as exc:
             pool.manual_close()  # drop it: a broken connection must not go back to the pool
             if statement == "COMMIT":

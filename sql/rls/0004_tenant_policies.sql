@@ -1,18 +1,14 @@
 -- Row-level security for every tenant table, plus the app and admin grants.
--- The tenant comes from app.current_tenant, set with set_config(..., true) (SET LOCAL) inside a
--- transaction; outside one it is '' or unset, which arrakis_current_tenant() turns into NULL,
--- and NULL matches no row. The call is wrapped in a sub-select so PostgreSQL evaluates it once
--- per statement (an InitPlan) and can use the (community_id, ...) indexes.
-
-CREATE OR REPLACE FUNCTION arrakis_current_tenant() RETURNS uuid
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT NULLIF(current_setting('app.current_tenant', true), '')::uuid
-$$;
+-- The tenant comes from app.current_tenant, set with SET LOCAL inside a transaction; outside one
+-- it is '' or unset, which NULLIF turns into NULL, and NULL matches no row. The expression is
+-- wrapped in a sub-select so PostgreSQL evaluates it once per statement (an InitPlan) and can
+-- use the (community_id, ...) indexes.
 
 DO $$
 DECLARE
     t text;
     key text;
+    tenant constant text := $t$(SELECT NULLIF(current_setting('app.current_tenant', true), '')::uuid)$t$;
 BEGIN
     FOREACH t IN ARRAY ARRAY['communities', 'profiles', 'wallet_links', 'badges', 'manifests',
                              'shadow_states', 'tier_history', 'audit_log', 'legacy_imports'] LOOP
@@ -23,10 +19,11 @@ BEGIN
         EXECUTE format('DROP POLICY IF EXISTS tenant_insert ON %I', t);
         EXECUTE format('DROP POLICY IF EXISTS tenant_update ON %I', t);
         EXECUTE format('DROP POLICY IF EXISTS tenant_delete ON %I', t);
-        EXECUTE format('CREATE POLICY tenant_select ON %I FOR SELECT USING (%I = (SELECT arrakis_current_tenant()))', t, key);
-        EXECUTE format('CREATE POLICY tenant_insert ON %I FOR INSERT WITH CHECK (%I = (SELECT arrakis_current_tenant()))', t, key);
-        EXECUTE format('CREATE POLICY tenant_update ON %I FOR UPDATE USING (%I = (SELECT arrakis_current_tenant())) WITH CHECK (%I = (SELECT arrakis_current_tenant()))', t, key, key);
-        EXECUTE format('CREATE POLICY tenant_delete ON %I FOR DELETE USING (%I = (SELECT arrakis_current_tenant()))', t, key);
+        EXECUTE format('CREATE POLICY tenant_select ON %I FOR SELECT USING (%I = %s)', t, key, tenant);
+        EXECUTE format('CREATE POLICY tenant_insert ON %I FOR INSERT WITH CHECK (%I = %s)', t, key, tenant);
+        EXECUTE format('CREATE POLICY tenant_update ON %I FOR UPDATE USING (%I = %s) WITH CHECK (%I = %s)',
+                       t, key, tenant, key, tenant);
+        EXECUTE format('CREATE POLICY tenant_delete ON %I FOR DELETE USING (%I = %s)', t, key, tenant);
     END LOOP;
 END
 $$;
@@ -51,5 +48,4 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON communities, profiles, wallet_links, bad
 GRANT SELECT, INSERT ON audit_log TO arrakis_admin;
 GRANT SELECT ON audit_heads, schema_migrations TO arrakis_admin;
 
-GRANT EXECUTE ON FUNCTION arrakis_current_tenant() TO arrakis_app, arrakis_admin;
 REVOKE ALL ON FUNCTION audit_log_chain() FROM PUBLIC;
