@@ -182,6 +182,17 @@ def read_legacy(path: str | Path, theme_id: str) -> tuple[LegacyData, list[str]]
 
     seen_discord: dict[str, int] = {}
     wallet_owner: dict[str, str] = {}
+
+    def claim_wallet(where: str, wallet, discord_id: str) -> str | None:
+        """The normalised wallet, or None after recording why it cannot be used."""
+        if not WALLET_RE.match(str(wallet or "").strip()):
+            problems.append(f"{where}: malformed wallet address {str(wallet)[:60]!r}")
+            return None
+        wallet = str(wallet).strip().lower()
+        if wallet_owner.setdefault(wallet, discord_id) != discord_id:
+            problems.append(f"{where}: wallet {wallet} is also claimed by member {wallet_owner[wallet]}")
+            return None
+        return wallet
     for row_id, discord_id, wallet, tier, joined_at in members:
         where = f"member_profiles row {row_id}"
         try:
@@ -196,12 +207,8 @@ def read_legacy(path: str | Path, theme_id: str) -> tuple[LegacyData, list[str]]
         if wallet is not None and str(wallet).strip() == "":
             wallet = None
         if wallet is not None:
-            if not WALLET_RE.match(str(wallet).strip()):
-                problems.append(f"{where}: malformed wallet address {str(wallet)[:60]!r}")
-                continue
-            wallet = str(wallet).strip().lower()
-            if wallet_owner.setdefault(wallet, discord_id) != discord_id:
-                problems.append(f"{where}: wallet {wallet} is also claimed by member {wallet_owner[wallet]}")
+            wallet = claim_wallet(where, wallet, discord_id)
+            if wallet is None:
                 continue
         if tier is not None and str(tier).strip():
             if str(tier).strip().lower() not in tiers:
@@ -253,14 +260,9 @@ def read_legacy(path: str | Path, theme_id: str) -> tuple[LegacyData, list[str]]
         if discord_id not in seen_discord:
             problems.append(f"{where}: Discord id {discord_id!r} has no member profile")
             continue
-        if not WALLET_RE.match(str(wallet or "").strip()):
-            problems.append(f"{where}: malformed wallet address {str(wallet)[:60]!r}")
-            continue
-        wallet = str(wallet).strip().lower()
-        if wallet_owner.setdefault(wallet, discord_id) != discord_id:
-            problems.append(f"{where}: wallet {wallet} is also claimed by member {wallet_owner[wallet]}")
-            continue
-        data.wallets.append((row_id, discord_id, wallet))
+        wallet = claim_wallet(where, wallet, discord_id)
+        if wallet is not None:
+            data.wallets.append((row_id, discord_id, wallet))
     return data, problems
 
 
