@@ -175,8 +175,8 @@ def read_legacy(path: str | Path, theme_id: str) -> tuple[LegacyData, list[str]]
         conn.close()
 
     theme = THEMES[theme_id]
-    tiers = {name.lower(): name for name, _, _ in theme.tiers}
-    badge_types = set(theme.badges)
+    tiers = {name.lower(): name for name in theme.tier_names}
+    badge_types = set(theme.badge_ids)
     problems: list[str] = []
     data = LegacyData(checksum=hashlib.sha256(raw).hexdigest())
 

@@ -49,4 +49,4 @@ def test_gating_by_subscription():
         theme_for("sietch", "free")
     with pytest.raises(ValidationError, match="unknown subscription"):
         theme_for("basic", "gold")
-    assert len(THEMES["sietch"].badges) == 12
+    assert len(THEMES["sietch"].badges) == 12 and len(set(THEMES["sietch"].badge_ids)) == 12
