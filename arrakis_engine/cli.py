@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -77,6 +78,9 @@ class ArrakisGroup(click.Group):
             ctx.exit(exc.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
             raise
+        except BrokenPipeError:  # the reader (head, less) went away: nothing left to say
+            sys.stderr = open(os.devnull, "w")
+            ctx.exit(0)
         except Exception as exc:
             if ctx.obj is not None and getattr(ctx.obj, "debug", False):
                 raise
@@ -173,6 +177,75 @@ def community_list(state: CliState, as_json: bool) -> None:
         table.add_row(str(c.id), c.name, c.guild_id, c.theme_id, c.subscription_tier, str(r.members),
                       "yes" if c.is_active else "no")
     Console().print(table)
+
+
+# --- themes -----------------------------------------------------------------------------------
+
+@cli.group()
+def themes() -> None:
+    """Themes: tiers, badges and channel layouts."""
+
+
+@themes.command("list")
+@json_option
+def themes_list(as_json: bool) -> None:
+    """Every theme and the subscription it needs."""
+    from .themes import THEMES
+
+    rows = [{"id": t.id, "name": t.name, "requires": t.requires, "tiers": len(t.tiers), "badges": len(t.badges),
+             "description": t.description} for t in THEMES.values()]
+    if as_json:
+        emit(rows)
+        return
+    for r in rows:
+        click.echo(f"{r['id']:<8} {r['name']:<8} needs {r['requires']:<8} {r['tiers']} tiers, {r['badges']} badges"
+                   f"  {r['description']}")
+
+
+@themes.command("show")
+@click.argument("theme_id")
+@json_option
+def themes_show(theme_id: str, as_json: bool) -> None:
+    """Tiers, badges, naming and channel template of one theme."""
+    from .themes import get_theme
+
+    theme = get_theme(theme_id)
+    if as_json:
+        emit(theme.as_dict())
+        return
+    click.echo(f"{theme.name} ({theme.id}), needs {theme.requires}; demotion grace {theme.demotion_grace_hours} h")
+    click.echo(f"naming: {theme.naming.community_format}; members are {theme.naming.member_title}, "
+               f"admins {theme.naming.admin_title}")
+    click.echo("tiers:")
+    for t in theme.tiers:
+        ranks = f"{t.min_rank}-{t.max_rank}" if t.max_rank else f"{t.min_rank}+"
+        threshold = f"  threshold {t.threshold}" if t.threshold is not None else ""
+        click.echo(f"  {t.name:<10} ranks {ranks:<9} {t.colour}{threshold}")
+    click.echo("badges:")
+    for b in theme.badges:
+        click.echo(f"  {b.name:<20} {b.description}{' (revocable)' if b.revocable else ''}")
+    click.echo("channels:")
+    for c in theme.categories:
+        who = (f" [{c.min_tier} and up]" if c.min_tier else f" [{', '.join(c.tiers)} only]" if c.tiers
+               else f" [{c.badge} holders]" if c.badge else f" [ranks {c.rank_range[0]}-{c.rank_range[1]}]"
+               if c.rank_range else "")
+        click.echo(f"  {c.name}{who}: " + ", ".join("#" + ch.name for ch in c.channels))
+
+
+@themes.command("tier")
+@click.argument("theme_id")
+@click.argument("rank", type=int)
+@json_option
+def themes_tier(theme_id: str, rank: int, as_json: bool) -> None:
+    """The tier a rank gets in a theme."""
+    from .themes import get_theme
+
+    theme = get_theme(theme_id)
+    tier = theme.tier_for_rank(rank)
+    if as_json:
+        emit({"theme": theme.id, "rank": rank, "tier": tier})
+    else:
+        click.echo(f"rank {rank} in {theme.name}: {tier or 'no tier'}")
 
 
 # --- demo -------------------------------------------------------------------------------------

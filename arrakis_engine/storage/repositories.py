@@ -163,6 +163,11 @@ class ProfileRepository(_Repo):
             raise NotFound(f"no member profile {profile_id} in this community")
         return Profile.from_row(row)
 
+    def lock(self, profile_id: uuid.UUID) -> None:
+        """Hold the member's row until the transaction ends (serialises decisions about them)."""
+        if self.db.current().scalar("SELECT 1 FROM profiles WHERE id = %s FOR UPDATE", (profile_id,)) is None:
+            raise NotFound(f"no member profile {profile_id} in this community")
+
     def delete(self, profile_id: uuid.UUID) -> bool:
         return self.db.current().execute("DELETE FROM profiles WHERE id = %s", (profile_id,)).rowcount == 1
 
@@ -237,6 +242,17 @@ class BadgeRepository(_Repo):
             f"SELECT {self._COLS} FROM badges WHERE profile_id = %s AND badge_type = %s AND revoked_at IS NULL",
             (profile_id, badge_type))
         return Badge.from_row(row) if row else None
+
+    def ever_held(self, profile_id: uuid.UUID, badge_type: str) -> bool:
+        """True if the member holds or ever held this badge (revoked ones count)."""
+        return self.db.current().scalar(
+            "SELECT 1 FROM badges WHERE profile_id = %s AND badge_type = %s LIMIT 1", (profile_id, badge_type)) == 1
+
+    def active_given_by(self, profile_id: uuid.UUID, badge_type: str) -> list[Badge]:
+        """Active badges of this type that the member handed on."""
+        return [Badge.from_row(r) for r in self.db.current().all(
+            f"SELECT {self._COLS} FROM badges WHERE awarded_by = %s AND badge_type = %s AND revoked_at IS NULL",
+            (profile_id, badge_type))]
 
     def count_by_type(self) -> dict[str, int]:
         return {r["badge_type"]: r["n"] for r in self.db.current().all(

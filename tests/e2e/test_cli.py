@@ -128,3 +128,22 @@ def test_demo_on_the_embedded_default_twice(tmp_path):
     assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists()
     redis_state = json.loads((tmp_path / "data" / "redis" / "arrakis.rdb.settings").read_text())
     assert not os.path.exists(redis_state["pidfile"])
+
+
+def test_themes_commands():
+    runner = CliRunner()
+    listed = json.loads(runner.invoke(cli, ["themes", "list", "--json"]).output)
+    assert {t["id"]: t["requires"] for t in listed} == {"basic": "free", "sietch": "premium"}
+    shown = json.loads(runner.invoke(cli, ["themes", "show", "sietch", "--json"]).output)
+    assert [t["name"] for t in shown["tiers"]][:3] == ["Naib", "Fedaykin", "Usul"]
+    assert len(shown["badges"]) == 12 and len(shown["categories"]) == 7
+    assert shown["demotion_grace_hours"] == 24
+    text = runner.invoke(cli, ["themes", "show", "basic"]).output
+    assert "LEADERSHIP [Gold only]" in text
+    tier = json.loads(runner.invoke(cli, ["themes", "tier", "sietch", "1001", "--json"]).output)
+    assert tier["tier"] == "Hajra"
+    assert "no tier" in runner.invoke(cli, ["themes", "tier", "basic", "101"]).output
+    bad = runner.invoke(cli, ["themes", "tier", "basic", "0"])
+    assert bad.exit_code == 1 and "rank must be a whole number from 1 up" in bad.output
+    unknown = runner.invoke(cli, ["themes", "show", "nope"])
+    assert unknown.exit_code == 1 and "unknown theme 'nope'" in unknown.output
