@@ -145,3 +145,21 @@ def app_conn(engine):
     conn = psycopg2.connect(**engine.db.app_params)
     yield conn
     conn.close()
+
+
+@pytest.fixture(scope="session")
+def anvil():
+    """A real local chain (anvil) for the session."""
+    from tests.fixtures.chain import start_anvil
+
+    node = start_anvil()
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="session")
+def chain(anvil):
+    """Contracts compiled by solc-js and deployed on anvil, Multicall3 in place."""
+    from tests.fixtures.chain import ChainKit
+
+    return ChainKit(anvil.url)

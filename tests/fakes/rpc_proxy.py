@@ -1,0 +1,76 @@
+"""A JSON-RPC proxy in front of anvil that can be told to fail, for failover and outage tests.
+
+Modes: ``pass`` forwards everything; ``down`` answers HTTP 503; ``error`` answers a JSON-RPC
+error; ``fail_after`` forwards N requests and then answers 503; ``slow`` sleeps before
+forwarding. It counts the requests it saw.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class RpcProxy:
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.mode = "pass"
+        self.remaining = 0
+        self.delay = 0.0
+        self.seen = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                proxy.seen += 1
+                mode = proxy.mode
+                if mode == "fail_after":
+                    if proxy.remaining > 0:
+                        proxy.remaining -= 1
+                        mode = "pass"
+                    else:
+                        mode = "down"
+                if mode == "slow":
+                    time.sleep(proxy.delay)
+                    mode = "pass"
+                if mode == "down":
+                    self.send_response(503)
+                    self.send_header("Content-Type", "text/plain")
+                    self.end_headers()
+                    self.wfile.write(b"upstream unavailable")
+                    return
+                if mode == "error":
+                    payload = b'{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"internal error"}}'
+                else:
+                    req = urllib.request.Request(proxy.upstream, data=body,
+                                                 headers={"Content-Type": "application/json"})
+                    try:
+                        with urllib.request.urlopen(req, timeout=60) as resp:
+                            payload = resp.read()
+                    except OSError:
+                        self.send_response(502)
+                        self.end_headers()
+                        return
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except OSError:  # the client gave up (a timeout test): nothing to deliver
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
