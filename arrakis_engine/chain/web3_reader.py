@@ -37,6 +37,13 @@ SEL_ETH_BALANCE = _selector("getEthBalance(address)")
 SEL_AGGREGATE3 = _selector("aggregate3((address,bool,bytes)[])")
 
 
+class RangeRefused(ValueError):
+    """The node refused an eth_getLogs range as too large (a property of the query, not an outage)."""
+
+
+_RANGE_WORDS = ("range", "too many", "limit", "exceed", "more than")
+
+
 class CountingHTTPProvider(HTTPProvider):
     """HTTPProvider that counts the HTTP requests it sends (for status and benchmarks)."""
 
@@ -86,7 +93,7 @@ class Web3ChainReader:
         for i in order:
             try:
                 result = fn(self._w3[i])
-            except ContractLogicError:
+            except (ContractLogicError, RangeRefused):
                 raise
             except _ENDPOINT_ERRORS as exc:
                 last = exc
@@ -109,6 +116,8 @@ class Web3ChainReader:
             message = str(err.get("message", ""))
             if err.get("code") == 3 or "revert" in message.lower():
                 raise ContractLogicError(message)
+            if method == "eth_getLogs" and any(w in message.lower() for w in _RANGE_WORDS):
+                raise RangeRefused(message[:200])
             raise ValueError(f"JSON-RPC error {err.get('code')}: {message[:200]}")
         if "result" not in resp:
             raise ValueError("the endpoint's answer has no result")
@@ -121,6 +130,13 @@ class Web3ChainReader:
             return bytes.fromhex(result[2:] if result.startswith("0x") else result)
         except (AttributeError, ValueError) as exc:
             raise ChainReadError(f"{what}: the endpoint answered with malformed data") from exc
+
+    def get_logs(self, address: str, topic0: bytes, from_block: int, to_block: int) -> list[dict]:
+        """Logs of one contract and event between two blocks (inclusive). Raises RangeRefused when
+        the node finds the range too large, ChainReadError when every endpoint failed."""
+        query = {"address": to_checksum_address(address), "topics": ["0x" + topic0.hex()],
+                 "fromBlock": hex(from_block), "toBlock": hex(to_block)}
+        return self._with_failover("event logs", lambda w3: self._rpc(w3, "eth_getLogs", [query]))
 
     # --- single reads -------------------------------------------------------------------------
 

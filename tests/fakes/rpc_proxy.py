@@ -2,11 +2,13 @@
 
 Modes: ``pass`` forwards everything; ``down`` answers HTTP 503; ``error`` answers a JSON-RPC
 error; ``fail_after`` forwards N requests and then answers 503; ``slow`` sleeps before
-forwarding. It counts the requests it saw.
+forwarding. Independently, ``max_log_range`` makes it refuse ``eth_getLogs`` over more blocks
+than that, the way public nodes do. It counts the requests it saw.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import urllib.request
@@ -20,6 +22,8 @@ class RpcProxy:
         self.remaining = 0
         self.delay = 0.0
         self.seen = 0
+        self.max_log_range: int | None = None
+        self.refused_ranges = 0
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -39,6 +43,22 @@ class RpcProxy:
                 if mode == "slow":
                     time.sleep(proxy.delay)
                     mode = "pass"
+                if proxy.max_log_range is not None and mode == "pass":
+                    req = json.loads(body)
+                    if req.get("method") == "eth_getLogs":
+                        q = req["params"][0]
+                        if int(q["toBlock"], 16) - int(q["fromBlock"], 16) + 1 > proxy.max_log_range:
+                            proxy.refused_ranges += 1
+                            mode = "range"
+                if mode == "range":
+                    payload = json.dumps({"jsonrpc": "2.0", "id": req.get("id"), "error": {
+                        "code": -32005, "message": f"block range too large: at most {proxy.max_log_range}"}}).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
                 if mode == "down":
                     self.send_response(503)
                     self.send_header("Content-Type", "text/plain")

@@ -17,7 +17,8 @@ from arrakis_engine.errors import InvalidTenantId, NotFound, TenantError, Tenant
 from arrakis_engine.storage.database import validate_tenant_id
 
 TENANT_TABLES = ["communities", "profiles", "wallet_links", "badges", "manifests", "shadow_states",
-                 "tier_history", "audit_log", "legacy_imports"]
+                 "tier_history", "audit_log", "legacy_imports", "community_assets", "asset_index_state",
+                 "asset_holdings"]
 
 
 def key(table: str) -> str:
@@ -46,6 +47,12 @@ def seed(engine, community) -> dict:
         r.audit.append("test", "seeded")
         tx.execute("INSERT INTO legacy_imports (community_id, source_name, source_checksum, imported_by) "
                    "VALUES (%s, 'seed.db', %s, 'test')", (community.id, "a" * 64))
+        tx.execute("INSERT INTO community_assets (community_id, asset_key, spec) VALUES (%s, 'k', '{}')",
+                   (community.id,))
+        tx.execute("INSERT INTO asset_index_state (community_id, asset_key, last_block, page_size) "
+                   "VALUES (%s, 'k', 0, 1)", (community.id,))
+        tx.execute("INSERT INTO asset_holdings (community_id, asset_key, address, balance, updated_block) "
+                   "VALUES (%s, 'k', %s, 1, 0)", (community.id, _wallet()))
     return {"profile": profile.id, "other": other.id}
 
 
@@ -72,6 +79,12 @@ INSERTS = {
                   lambda c, p: (c,)),
     "legacy_imports": ("INSERT INTO legacy_imports (community_id, source_name, source_checksum, imported_by) "
                        "VALUES (%s, 'x', %s, 'x')", lambda c, p: (c, "b" * 64)),
+    "community_assets": ("INSERT INTO community_assets (community_id, asset_key, spec) VALUES (%s, %s, '{}')",
+                         lambda c, p: (c, uuid.uuid4().hex)),
+    "asset_index_state": ("INSERT INTO asset_index_state (community_id, asset_key, last_block, page_size) "
+                          "VALUES (%s, %s, 0, 1)", lambda c, p: (c, uuid.uuid4().hex)),
+    "asset_holdings": ("INSERT INTO asset_holdings (community_id, asset_key, address, balance, updated_block) "
+                       "VALUES (%s, 'k', %s, 1, 0)", lambda c, p: (c, _wallet())),
     "communities": ("INSERT INTO communities (id, name, guild_id, theme_id) VALUES (%s, 'x', %s, 'basic')",
                     lambda c, p: (c, uuid.uuid4().hex[:16])),
 }

@@ -1,0 +1,114 @@
+"""Native holder ranking: index an asset's Transfer logs into per-community balances.
+
+Paged ``eth_getLogs``: the page starts at ``page_size`` blocks, halves whenever the node refuses
+a range as too large, and doubles again after each page that worked (up to ``max_page_size``).
+Each page's balance changes and the new "last indexed block" are written in one tenant
+transaction, so an interrupted run resumes from the last page that landed, never counting a
+log twice. A transfer to the zero address marks the sender as having redeemed the asset (for
+the per-asset "never redeemed" rule).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Callable
+
+from eth_utils import keccak
+
+from ..errors import ValidationError
+from ..storage.chain_holdings import HoldingsRepository
+from ..storage.database import Database
+from .types import Asset, ChainReadError
+from .web3_reader import RangeRefused, Web3ChainReader
+
+log = logging.getLogger(__name__)
+
+TRANSFER_TOPIC = keccak(text="Transfer(address,address,uint256)")
+ZERO = "0x" + "0" * 40
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    from_block: int
+    to_block: int
+    pages: int
+    logs: int
+    refused_ranges: int
+    page_size: int
+
+    def as_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+def _topic_address(topic) -> str:
+    text = topic if isinstance(topic, str) else "0x" + bytes(topic).hex()
+    return "0x" + text[-40:].lower()
+
+
+class HolderIndexer:
+    def __init__(self, db: Database, reader: Web3ChainReader, *, page_size: int = 10_000,
+                 max_page_size: int = 500_000) -> None:
+        self.db = db
+        self.reader = reader
+        self.holdings = HoldingsRepository(db)
+        self.page_size = page_size
+        self.max_page_size = max_page_size
+
+    def index(self, community_id: uuid.UUID | str, asset: Asset, *, from_block: int = 0,
+              to_block: int | None = None, progress: Callable[[int, int], None] | None = None) -> IndexReport:
+        if asset.kind not in ("erc20", "erc721"):
+            raise ValidationError("native ranking indexes ERC-20 and ERC-721 Transfer logs only", field="kind")
+        head = self.reader.block_number() if to_block is None else to_block
+        with self.db.tenant(community_id):
+            state = self.holdings.state(asset.key)
+        start = state[0] + 1 if state else from_block
+        page = state[1] if state else self.page_size
+        first, pages, logs_seen, refused = start, 0, 0, 0
+        while start <= head:
+            end = min(start + page - 1, head)
+            try:
+                logs = self.reader.get_logs(asset.address, TRANSFER_TOPIC, start, end)
+            except RangeRefused:
+                refused += 1
+                if page == 1:
+                    raise ChainReadError(f"the node refuses even a single block of {asset.key} logs")
+                page = max(1, page // 2)
+                log.info("node refused %d blocks of logs; trying %d", end - start + 1, page)
+                continue
+            deltas, redeemed = self._changes(asset, logs)
+            with self.db.tenant(community_id):
+                self.holdings.apply(asset.key, deltas, redeemed, end)
+                next_page = min(page * 2, self.max_page_size)
+                self.holdings.save_state(asset.key, end, next_page)
+            pages += 1
+            logs_seen += len(logs)
+            start, page = end + 1, next_page
+            if progress:
+                progress(end - first + 1, head - first + 1)
+        return IndexReport(first, head, pages, logs_seen, refused, page)
+
+    @staticmethod
+    def _changes(asset: Asset, logs: list[dict]) -> tuple[dict[str, int], set[str]]:
+        deltas: dict[str, int] = {}
+        redeemed: set[str] = set()
+        for entry in logs:
+            topics = entry.get("topics") or []
+            if asset.kind == "erc20":
+                if len(topics) != 3:
+                    continue  # not an ERC-20 Transfer (e.g. an ERC-721 one sharing the signature)
+                data = entry.get("data") or "0x"
+                amount = int(data, 16) if len(data) > 2 else 0
+            else:
+                if len(topics) != 4:
+                    continue
+                amount = 1
+            sender, receiver = _topic_address(topics[1]), _topic_address(topics[2])
+            if sender != ZERO:
+                deltas[sender] = deltas.get(sender, 0) - amount
+            if receiver != ZERO:
+                deltas[receiver] = deltas.get(receiver, 0) + amount
+            elif sender != ZERO:
+                redeemed.add(sender)
+        return deltas, redeemed

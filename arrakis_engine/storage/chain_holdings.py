@@ -1,0 +1,90 @@
+"""SQL for chain data per community: eligibility assets, Transfer-log index state, holdings."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Iterable, Sequence
+
+from ..chain.types import Asset
+from .database import Database
+
+
+class CommunityAssetRepository:
+    """Which assets decide eligibility in the community (tenant)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def put(self, asset: Asset, *, purpose: str = "gate", min_amount: int | Decimal = 0) -> None:
+        self.db.current().execute(
+            """INSERT INTO community_assets (community_id, asset_key, spec, purpose, min_amount)
+               VALUES (%s, %s, %s, %s, %s)
+               ON CONFLICT (community_id, asset_key)
+               DO UPDATE SET spec = EXCLUDED.spec, purpose = EXCLUDED.purpose, min_amount = EXCLUDED.min_amount""",
+            (self.db.current_tenant(), asset.key, asset.as_dict(), purpose, min_amount))
+
+    def all(self) -> list[tuple[Asset, str, Decimal]]:
+        rows = self.db.current().all(
+            "SELECT spec, purpose, min_amount FROM community_assets ORDER BY purpose DESC, asset_key")
+        return [(Asset.from_dict(r["spec"]), r["purpose"], r["min_amount"]) for r in rows]
+
+
+class HoldingsRepository:
+    """Balances built from Transfer logs (tenant)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def state(self, asset_key: str) -> tuple[int, int] | None:
+        row = self.db.current().one(
+            "SELECT last_block, page_size FROM asset_index_state WHERE asset_key = %s", (asset_key,))
+        return None if row is None else (row["last_block"], row["page_size"])
+
+    def save_state(self, asset_key: str, last_block: int, page_size: int) -> None:
+        self.db.current().execute(
+            """INSERT INTO asset_index_state (community_id, asset_key, last_block, page_size, updated_at)
+               VALUES (%s, %s, %s, %s, now())
+               ON CONFLICT (community_id, asset_key)
+               DO UPDATE SET last_block = EXCLUDED.last_block, page_size = EXCLUDED.page_size, updated_at = now()""",
+            (self.db.current_tenant(), asset_key, last_block, page_size))
+
+    def apply(self, asset_key: str, deltas: dict[str, int], redeemed: Iterable[str], block: int) -> None:
+        """Add balance changes and mark wallets that sent the asset to the zero address."""
+        redeemed = set(redeemed)
+        rows = [(self.db.current_tenant(), asset_key, a, d, a in redeemed, block) for a, d in deltas.items()]
+        rows += [(self.db.current_tenant(), asset_key, a, 0, True, block) for a in redeemed - deltas.keys()]
+        if not rows:
+            return
+        self.db.current().execute_values(
+            """INSERT INTO asset_holdings (community_id, asset_key, address, balance, ever_redeemed, updated_block)
+               VALUES %s
+               ON CONFLICT (community_id, asset_key, address) DO UPDATE
+               SET balance = asset_holdings.balance + EXCLUDED.balance,
+                   ever_redeemed = asset_holdings.ever_redeemed OR EXCLUDED.ever_redeemed,
+                   updated_block = EXCLUDED.updated_block""", rows)
+
+    def ranked(self, asset_key: str, *, exclude_redeemed: bool = False, limit: int | None = None) -> list[tuple]:
+        """(rank, address, balance) of holders with a positive balance, richest first."""
+        sql = ("SELECT address, balance FROM asset_holdings WHERE asset_key = %s AND balance > 0"
+               + (" AND NOT ever_redeemed" if exclude_redeemed else "") + " ORDER BY balance DESC, address")
+        params: list = [asset_key]
+        if limit:
+            sql += " LIMIT %s"
+            params.append(int(limit))
+        return [(i + 1, r["address"], r["balance"]) for i, r in enumerate(self.db.current().all(sql, params))]
+
+    def ranks_of(self, asset_key: str, addresses: Sequence[str], *, exclude_redeemed: bool = False) -> dict[str, int]:
+        """Rank among all indexed holders for each of these addresses (absent: not a holder)."""
+        rows = self.db.current().all(
+            f"""SELECT address, rank FROM (
+                    SELECT address, row_number() OVER (ORDER BY balance DESC, address) AS rank
+                      FROM asset_holdings WHERE asset_key = %s AND balance > 0
+                      {"AND NOT ever_redeemed" if exclude_redeemed else ""}) r
+                 WHERE address = ANY(%s)""", (asset_key, list(addresses)))
+        return {r["address"]: int(r["rank"]) for r in rows}
+
+    def redeemed(self, asset_key: str, addresses: Sequence[str]) -> dict[str, bool]:
+        rows = self.db.current().all(
+            "SELECT address, ever_redeemed FROM asset_holdings WHERE asset_key = %s AND address = ANY(%s)",
+            (asset_key, list(addresses)))
+        return {r["address"]: r["ever_redeemed"] for r in rows}
