@@ -163,6 +163,10 @@ class ProfileRepository(_Repo):
             raise NotFound(f"no member profile {profile_id} in this community")
         return Profile.from_row(row)
 
+    def set_wallet(self, profile_id: uuid.UUID, wallet_address: str) -> None:
+        self.db.current().execute("UPDATE profiles SET wallet_address = %s, updated_at = now() WHERE id = %s",
+                                  (normalize_wallet(wallet_address), profile_id))
+
     def lock(self, profile_id: uuid.UUID) -> None:
         """Hold the member's row until the transaction ends (serialises decisions about them)."""
         if self.db.current().scalar("SELECT 1 FROM profiles WHERE id = %s FOR UPDATE", (profile_id,)) is None:

@@ -270,7 +270,7 @@ class BadgeEvaluator:
 
 
 def _founding_naib(f: MemberFacts, tier, top, now) -> bool:
-    seat = f.metadata.get("naib_seat_number") if f.metadata else None
+    seat = f.metadata.get("top_tier_seat") if f.metadata else None
     return isinstance(seat, int) and 1 <= seat <= 7
 
 

@@ -171,8 +171,8 @@ def test_former_naib_after_grace_only():
 
 
 def test_founding_naib_is_a_custom_evaluator():
-    assert "founding_naib" in earned("sietch", rank=3, metadata={"naib_seat_number": 7})
-    assert "founding_naib" not in earned("sietch", rank=3, metadata={"naib_seat_number": 8})
+    assert "founding_naib" in earned("sietch", rank=3, metadata={"top_tier_seat": 7})
+    assert "founding_naib" not in earned("sietch", rank=3, metadata={"top_tier_seat": 8})
     ev = ThemeEvaluator(THEMES["sietch"], custom={"founding_naib": lambda f, t, h, now: True})
     assert "founding_naib" in ev.evaluate(facts(rank=900), NOW).earned
 

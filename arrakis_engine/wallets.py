@@ -1,0 +1,168 @@
+"""Wallet linking: a member proves a wallet with an EIP-4361 (Sign-In with Ethereum) message,
+or an admin imports a CSV of Discord ids and wallets.
+
+A challenge carries a one-time nonce kept in Redis for ``nonce_ttl`` seconds; completing it
+takes the nonce away (GETDEL), so a signed message works once. One wallet per member per
+community, and no wallet claimed by two members.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_utils import to_checksum_address
+
+from .chain.types import check_address
+from .errors import ArrakisError, Conflict, ValidationError
+from .storage.database import Database
+from .storage.models import WalletLink
+from .storage.repositories import check_discord_id
+
+_FIELDS = re.compile(r"^(URI|Version|Chain ID|Nonce|Issued At|Expiration Time): (.+)$")
+
+
+class SignInError(ArrakisError):
+    """The signed message or signature did not prove the wallet."""
+
+
+@dataclass(frozen=True)
+class Challenge:
+    message: str
+    nonce: str
+    address: str
+    expires_at: datetime
+
+
+def build_message(*, domain: str, address: str, statement: str, uri: str, chain_id: int, nonce: str,
+                  issued_at: datetime, expires_at: datetime) -> str:
+    """An EIP-4361 message (the address in EIP-55 checksum form)."""
+    stamp = lambda t: t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    return (f"{domain} wants you to sign in with your Ethereum account:\n{to_checksum_address(address)}\n\n"
+            f"{statement}\n\nURI: {uri}\nVersion: 1\nChain ID: {chain_id}\nNonce: {nonce}\n"
+            f"Issued At: {stamp(issued_at)}\nExpiration Time: {stamp(expires_at)}")
+
+
+def parse_message(message: str) -> dict:
+    """The fields of an EIP-4361 message; SignInError if it is not one."""
+    lines = message.split("\n")
+    if len(lines) < 8 or not lines[0].endswith(" wants you to sign in with your Ethereum account:"):
+        raise SignInError("this is not a Sign-In with Ethereum message")
+    out = {"domain": lines[0].split(" wants you", 1)[0], "address": lines[1].strip()}
+    for line in lines[2:]:
+        m = _FIELDS.match(line)
+        if m:
+            out[m.group(1)] = m.group(2).strip()
+    missing = [f for f in ("URI", "Version", "Chain ID", "Nonce", "Issued At", "Expiration Time") if f not in out]
+    if missing:
+        raise SignInError("the sign-in message lacks " + ", ".join(missing))
+    return out
+
+
+class WalletLinking:
+    def __init__(self, db: Database, repos, redis, *, domain: str = "arrakis.local",
+                 uri: str = "https://arrakis.local/link", chain_id: int = 80094, nonce_ttl: int = 600,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        self.db = db
+        self.repos = repos
+        self.redis = redis
+        self.domain = domain
+        self.uri = uri
+        self.chain_id = chain_id
+        self.nonce_ttl = nonce_ttl
+        self.clock = clock
+
+    def start(self, community_id: uuid.UUID | str, discord_id: str, address: str) -> Challenge:
+        """A message for the member to sign with the wallet at ``address``."""
+        with self.db.tenant(community_id):
+            community = self.repos.communities.current()
+        discord_id = check_discord_id(discord_id)
+        address = check_address(address, "wallet_address")
+        nonce = secrets.token_hex(16)
+        now = self.clock().replace(microsecond=0)
+        expires = now + timedelta(seconds=self.nonce_ttl)
+        message = build_message(
+            domain=self.domain, address=address, uri=self.uri, chain_id=self.chain_id, nonce=nonce,
+            statement=f"Link this wallet to your membership of {community.name}.", issued_at=now, expires_at=expires)
+        self.redis.set(f"arrakis:siwe:{nonce}", json.dumps({"community": str(community.id), "discord_id": discord_id,
+                                                            "address": address}), ex=self.nonce_ttl)
+        return Challenge(message, nonce, address, expires)
+
+    def complete(self, community_id: uuid.UUID | str, discord_id: str, message: str, signature: str,
+                 *, actor: str = "member") -> WalletLink:
+        """Check the signed message and link the wallet. Raises SignInError, Conflict or ValidationError."""
+        fields = parse_message(message)
+        raw = self.redis.getdel(f"arrakis:siwe:{fields['Nonce']}")
+        if raw is None:
+            raise SignInError("this sign-in request has expired or was already used; start again")
+        pending = json.loads(raw)
+        discord_id = check_discord_id(discord_id)
+        if pending["community"] != str(community_id) or pending["discord_id"] != discord_id:
+            raise SignInError("this sign-in request belongs to someone else")
+        if fields["domain"] != self.domain or fields["URI"] != self.uri or fields["Chain ID"] != str(self.chain_id):
+            raise SignInError("the sign-in message was made for another site or chain")
+        expires = datetime.fromisoformat(fields["Expiration Time"].replace("Z", "+00:00"))
+        if self.clock() >= expires:
+            raise SignInError("this sign-in request has expired; start again")
+        claimed = check_address(fields["address"], "wallet_address")
+        if claimed != pending["address"]:
+            raise SignInError("the message names a different wallet than the one being linked")
+        try:
+            signer = Account.recover_message(encode_defunct(text=message), signature=signature).lower()
+        except Exception as exc:  # malformed signatures raise a variety of errors
+            raise SignInError("the signature could not be read") from exc
+        if signer != claimed:
+            raise SignInError("the signature was not made by that wallet")
+        return self._link(community_id, discord_id, claimed, source="siwe", actor=actor)
+
+    def _link(self, community_id, discord_id: str, wallet: str, *, source: str, actor: str) -> WalletLink:
+        r = self.repos
+        with self.db.tenant(community_id):
+            profile = r.profiles.by_discord_id(discord_id) or r.profiles.create(discord_id=discord_id)
+            r.profiles.lock(profile.id)
+            existing = r.wallets.for_profile(profile.id)
+            if existing and all(w.wallet_address != wallet for w in existing):
+                raise Conflict(f"member {discord_id} already linked wallet {existing[0].wallet_address}; "
+                               "one wallet per member")
+            link = r.wallets.link(profile.id, wallet, source=source,
+                                  verified_at=self.clock() if source == "siwe" else None)
+            if profile.wallet_address != wallet:
+                r.profiles.set_wallet(profile.id, wallet)
+            r.audit.append(actor, "wallet.linked", {"discord_id": discord_id, "wallet": wallet, "source": source})
+            return link
+
+    def import_csv(self, community_id: uuid.UUID | str, path: str | Path, *, actor: str = "admin") -> dict:
+        """Link wallets from a CSV with columns ``discord_id,wallet_address``. Good rows are linked;
+        each bad row is reported with its line number and reason."""
+        try:
+            text = Path(path).read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValidationError(f"could not read {Path(path).name}: {exc}", field="file") from exc
+        reader = csv.DictReader(io.StringIO(text))
+        if not reader.fieldnames or not {"discord_id", "wallet_address"} <= {f.strip() for f in reader.fieldnames}:
+            raise ValidationError("the CSV needs a header with discord_id and wallet_address", field="file")
+        linked, errors, seen = 0, [], {}
+        for line, row in enumerate(reader, start=2):
+            row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+            try:
+                discord_id = check_discord_id(row.get("discord_id", ""))
+                wallet = check_address(row.get("wallet_address", ""), "wallet_address")
+                if wallet in seen and seen[wallet] != discord_id:
+                    raise Conflict(f"wallet also given to member {seen[wallet]} on an earlier line")
+                seen[wallet] = discord_id
+                self._link(community_id, discord_id, wallet, source="import", actor=actor)
+                linked += 1
+            except (ValidationError, Conflict) as exc:
+                errors.append(f"line {line}: {exc}")
+        return {"linked": linked, "errors": errors}

@@ -1,0 +1,116 @@
+"""Sign-In with Ethereum wallet linking (real Redis nonces, real PostgreSQL) and CSV import."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_defunct
+
+from arrakis_engine.errors import Conflict
+from arrakis_engine.wallets import SignInError, WalletLinking, parse_message
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def linking(engine, clock):
+    return WalletLinking(engine.db, engine.repos, engine.redis, clock=clock, nonce_ttl=600)
+
+
+def sign(account, message: str) -> str:
+    return "0x" + account.sign_message(encode_defunct(text=message)).signature.hex().removeprefix("0x")
+
+
+def test_link_with_a_signed_message(engine, make_community, linking):
+    c = make_community()
+    acct = Account.create()
+    ch = linking.start(c.id, "111111111111111111", acct.address)
+    fields = parse_message(ch.message)
+    assert fields["Nonce"] == ch.nonce and fields["Chain ID"] == "80094" and fields["address"] == acct.address
+    link = linking.complete(c.id, "111111111111111111", ch.message, sign(acct, ch.message))
+    assert link.wallet_address == acct.address.lower() and link.source == "siwe" and link.verified_at
+    with engine.db.tenant(c.id):
+        assert engine.repos.profiles.by_discord_id("111111111111111111").wallet_address == acct.address.lower()
+    # The nonce is gone: replaying the same signed message fails.
+    with pytest.raises(SignInError, match="expired or was already used"):
+        linking.complete(c.id, "111111111111111111", ch.message, sign(acct, ch.message))
+
+
+def test_wrong_signer_expired_and_foreign_requests_are_refused(make_community, linking, clock):
+    c = make_community()
+    acct, other = Account.create(), Account.create()
+    ch = linking.start(c.id, "222222222222222222", acct.address)
+    with pytest.raises(SignInError, match="not made by that wallet"):
+        linking.complete(c.id, "222222222222222222", ch.message, sign(other, ch.message))
+    ch = linking.start(c.id, "222222222222222222", acct.address)
+    with pytest.raises(SignInError, match="someone else"):
+        linking.complete(c.id, "333333333333333333", ch.message, sign(acct, ch.message))
+    ch = linking.start(c.id, "222222222222222222", acct.address)
+    tampered = ch.message.replace("Chain ID: 80094", "Chain ID: 1")
+    with pytest.raises(SignInError, match="another site or chain"):
+        linking.complete(c.id, "222222222222222222", tampered, sign(acct, tampered))
+    ch = linking.start(c.id, "222222222222222222", acct.address)
+    clock.now += timedelta(minutes=11)
+    with pytest.raises(SignInError, match="expired"):
+        linking.complete(c.id, "222222222222222222", ch.message, sign(acct, ch.message))
+    with pytest.raises(SignInError, match="not a Sign-In"):
+        linking.complete(c.id, "222222222222222222", "hello", "0x00")
+
+
+def test_nonce_lives_in_redis_with_a_ttl(engine, make_community, linking):
+    c = make_community()
+    ch = linking.start(c.id, "444444444444444444", Account.create().address)
+    ttl = engine.redis.ttl(f"arrakis:siwe:{ch.nonce}")
+    assert 590 <= ttl <= 600
+
+
+def test_one_wallet_per_member_and_one_member_per_wallet(make_community, linking):
+    c = make_community()
+    a, b = Account.create(), Account.create()
+
+    def link(discord_id, acct):
+        ch = linking.start(c.id, discord_id, acct.address)
+        return linking.complete(c.id, discord_id, ch.message, sign(acct, ch.message))
+
+    link("555555555555555555", a)
+    with pytest.raises(Conflict, match="one wallet per member"):
+        link("555555555555555555", b)
+    with pytest.raises(Conflict, match="another member"):
+        link("666666666666666666", a)
+    link("555555555555555555", a)  # linking the same wallet again is fine
+
+
+def test_csv_import_reports_bad_rows_and_links_the_rest(engine, make_community, linking, tmp_path):
+    c = make_community()
+    w = [f"0x{i:040x}" for i in range(1, 6)]
+    csv_file = tmp_path / "wallets.csv"
+    csv_file.write_text(
+        "discord_id,wallet_address\n"
+        f"100000000000000001,{w[0]}\n"
+        f"100000000000000002,{w[1].upper().replace('0X', '0x')}\n"
+        "not-a-number,0x" + "1" * 40 + "\n"
+        "100000000000000003,0x1234\n"
+        f"100000000000000004,{w[0]}\n"
+        f"100000000000000001,{w[2]}\n"
+        f"100000000000000005,{w[4]}\n")
+    result = linking.import_csv(c.id, csv_file)
+    assert result["linked"] == 3
+    assert [e.split(":")[0] for e in result["errors"]] == ["line 4", "line 5", "line 6", "line 7"]
+    assert "Discord id" in result["errors"][0] and "wallet_address" in result["errors"][1]
+    assert "another member" in result["errors"][2] or "earlier line" in result["errors"][2]
+    assert "one wallet per member" in result["errors"][3]
+    with engine.db.tenant(c.id):
+        assert engine.repos.wallets.by_wallet(w[1]).source == "import"
