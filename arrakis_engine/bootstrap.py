@@ -61,6 +61,7 @@ class Engine:
     repos: Repositories
     communities: CommunityService
     _embedded: list = field(default_factory=list)
+    _orchestrator: object = None
 
     @property
     def embedded(self) -> bool:
@@ -82,12 +83,48 @@ class Engine:
             out["redis"] = f"down ({type(exc).__name__})"
         return out
 
+    @property
+    def orchestrator(self):
+        """Two-tier eligibility (built on first use: chain readers and the Score Service client)."""
+        if self._orchestrator is None:
+            from .chain.orchestrator import EligibilityOrchestrator, ScoreCache
+            from .chain.score_http import ScoreClient
+            from .chain.web3_reader import Web3ChainReader
+
+            readers = {chain: Web3ChainReader(chain, urls, timeout=self.settings.rpc_timeout)
+                       for chain, urls in self.settings.rpc_urls.items()}
+            score = (ScoreClient(self.settings.score_api_url, self.settings.score_api_key)
+                     if self.settings.score_api_url else None)
+            self._orchestrator = EligibilityOrchestrator(readers, score=score, cache=ScoreCache(self.redis),
+                                                         db=self.db)
+        return self._orchestrator
+
+    @property
+    def eligibility(self):
+        from .eligibility import EligibilitySync
+
+        return EligibilitySync(self.db, self.repos, self.orchestrator)
+
+    @property
+    def wallets(self):
+        from .wallets import WalletLinking
+
+        return WalletLinking(self.db, self.repos, self.redis)
+
+    @property
+    def water_sharer(self):
+        from .water_sharer import WaterSharerService
+
+        return WaterSharerService(self.db, self.repos)
+
     def legacy_importer(self, *, progress=None):
         from .migration.sqlite_import import LegacyImporter
 
         return LegacyImporter(self.db, self.repos, progress=progress)
 
     def close(self) -> None:
+        if self._orchestrator is not None and self._orchestrator.score is not None:
+            self._orchestrator.score.close()
         self.db.close()
         try:
             self.redis.close()

@@ -17,6 +17,7 @@ Nothing else in the engine reads ``os.environ``. Build a :class:`Settings` with
 | ``S3_ENDPOINT``, ``S3_ACCESS_KEY``, ``S3_SECRET_KEY``, ``S3_BUCKET`` | manifest shadow store | local folder |
 | ``SLACK_BOT_TOKEN``, ``SLACK_API_BASE``, ``ALERT_WEBHOOK_URL`` | notifications | log only |
 | ``ARRAKIS_LOG_LEVEL`` | logging level | ``INFO`` |
+| ``ARRAKIS_RPC_TIMEOUT`` | seconds per JSON-RPC request before trying the next endpoint | ``5`` |
 
 ``PRIVATE_KEY`` is refused: signing keys live in Vault or in the key file, never in the environment.
 """
@@ -67,6 +68,7 @@ class Settings:
     slack_api_base: str | None = None
     alert_webhook_url: str | None = field(default=None, **_SECRET)
     log_level: str = "INFO"
+    rpc_timeout: float = 5.0
 
     @property
     def embedded_database(self) -> bool:
@@ -135,7 +137,15 @@ class Settings:
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ConfigError(f"ARRAKIS_LOG_LEVEL '{level}' is not a logging level")
 
+        try:
+            rpc_timeout = float(get("ARRAKIS_RPC_TIMEOUT") or 5)
+        except ValueError:
+            raise ConfigError("ARRAKIS_RPC_TIMEOUT must be a number of seconds") from None
+        if not 0 < rpc_timeout <= 120:
+            raise ConfigError("ARRAKIS_RPC_TIMEOUT must be between 0 and 120 seconds")
+
         return cls(
+            rpc_timeout=rpc_timeout,
             data_dir=Path(data_dir).expanduser(),
             database_url=get("DATABASE_URL"),
             app_database_url=get("ARRAKIS_APP_DATABASE_URL"),

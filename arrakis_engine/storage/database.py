@@ -137,12 +137,14 @@ class Tx:
         row = self.execute(sql, params).fetchone()
         return None if row is None else row[0]
 
-    def execute_values(self, sql: str, rows: Sequence[Sequence[Any]], *, page_size: int = 500) -> list[tuple]:
-        """Multi-row insert (``VALUES %s``); returns what ``RETURNING`` gives, if anything."""
+    def execute_values(self, sql: str, rows: Sequence[Sequence[Any]], *, page_size: int = 500,
+                       template: str | None = None) -> list[tuple]:
+        """Multi-row statement (``VALUES %s``); returns what ``RETURNING`` gives, if anything."""
         self.begin()
         cur = self.conn.cursor()
         try:
-            return psycopg2.extras.execute_values(cur, sql, rows, page_size=page_size, fetch="RETURNING" in sql.upper())
+            return psycopg2.extras.execute_values(cur, sql, rows, template=template, page_size=page_size,
+                                                  fetch="RETURNING" in sql.upper())
         except psycopg2.Error as exc:
             raise translate_db_error(exc) from exc
 

@@ -1,0 +1,231 @@
+"""Eligibility sync: chain reads -> ranks -> tiers and badges -> one tenant transaction.
+
+For one community: read every linked wallet's balance of each configured asset in Multicall3
+batches; rank members by the rank asset (or take ranks from the Score Service when it answers);
+evaluate tiers and badges with the community's theme; write profiles, tier history and badge
+awards in one transaction; return the diff.
+
+A member whose read failed (any wallet, any asset) is **unknown**: they keep their tier, rank
+and badges, and are listed as unknown. A member with no linked wallet, no balance, or who fails a
+gate asset has no rank (and so leaves their tier, after the theme's grace period).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Callable
+
+from .chain.orchestrator import EligibilityOrchestrator
+from .chain.types import UNKNOWN, Asset
+from .errors import ValidationError
+from .storage.chain_holdings import CommunityAssetRepository
+from .storage.database import Database
+from .storage.eligibility import EligibilityRepository, MemberStanding, StandingUpdate
+from .themes import get_theme
+from .themes.evaluator import MemberFacts, ThemeEvaluator
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class SyncDiff:
+    community_id: str
+    members: int = 0
+    rank_source: str = "native"
+    promoted: list = field(default_factory=list)
+    demoted: list = field(default_factory=list)
+    joined: list = field(default_factory=list)
+    left: list = field(default_factory=list)
+    in_grace: list = field(default_factory=list)
+    unknown: list = field(default_factory=list)
+    badges_earned: dict = field(default_factory=dict)
+    badges_revoked: dict = field(default_factory=dict)
+    chain_requests: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    def summary(self) -> str:
+        earned = sum(len(v) for v in self.badges_earned.values())
+        revoked = sum(len(v) for v in self.badges_revoked.values())
+        return (f"{self.members} members ({self.rank_source} ranks): {len(self.joined)} joined, "
+                f"{len(self.promoted)} promoted, {len(self.demoted)} demoted, {len(self.left)} left, "
+                f"{len(self.in_grace)} in grace, {len(self.unknown)} unknown; "
+                f"{earned} badges earned, {revoked} revoked; {self.seconds:.2f} s")
+
+
+class EligibilitySync:
+    def __init__(self, db: Database, repos, orchestrator: EligibilityOrchestrator, *,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        self.db = db
+        self.repos = repos
+        self.orchestrator = orchestrator
+        self.clock = clock
+        self.assets = CommunityAssetRepository(db)
+        self.store = EligibilityRepository(db)
+
+    def configure(self, community_id, asset: Asset, *, purpose: str, min_amount: int | Decimal = 0) -> None:
+        """Set an asset that ranks members (``rank``) or gates them (``gate``, with ``min_amount``)."""
+        if purpose not in ("rank", "gate"):
+            raise ValidationError("purpose must be rank or gate", field="purpose")
+        with self.db.tenant(community_id):
+            if purpose == "rank":
+                for existing, p, _ in self.assets.all():
+                    if p == "rank" and existing.key != asset.key:
+                        raise ValidationError("this community already has a rank asset", field="purpose")
+            self.assets.put(asset, purpose=purpose, min_amount=min_amount)
+
+    def run(self, community_id: uuid.UUID | str, *, actor: str = "sync", progress: Progress | None = None) -> SyncDiff:
+        started = time.perf_counter()
+        progress = progress or (lambda phase, done, total: None)
+        now = self.clock()
+        with self.db.tenant(community_id):
+            community = self.repos.communities.current()
+            assets = self.assets.all()
+            members = self.store.standings()
+            seats = self.store.top_tier_seats()
+        theme = get_theme(community.theme_id)
+        rank_assets = [(a, m) for a, p, m in assets if p == "rank"]
+        gates = [(a, m) for a, p, m in assets if p == "gate"]
+        if not rank_assets and not gates:
+            raise ValidationError("no assets are configured for this community; add a rank asset first",
+                                  field="assets")
+        diff = SyncDiff(str(community.id), members=len(members))
+
+        wallets = sorted({w for m in members for w in m.wallets})
+        requests_before = self._requests()
+        balances = self._read(rank_assets + gates, wallets, progress)
+
+        scores = self.orchestrator.scores(wallets) if self.orchestrator.score is not None and wallets else {}
+        use_score_ranks = bool(scores) and any(src == "score" for _, src in scores.values())
+        diff.rank_source = "score" if use_score_ranks else ("native_degraded" if self.orchestrator.score else "native")
+
+        facts, unknown = self._facts(members, rank_assets, gates, balances, scores, use_score_ranks)
+        evaluator = ThemeEvaluator(theme)
+        ranked = sum(1 for f in facts if f.rank is not None)
+        results = evaluator.evaluate_many(facts, now, ranked)
+
+        # First to reach the top tier get a seat number (Founding Naib is "one of the first seven").
+        top = theme.tier_names[0]
+        for i, (m, r) in enumerate(zip(members, results)):
+            if r.highest_tier == top and "top_tier_seat" not in m.metadata and not unknown[i]:
+                seats += 1
+                facts[i] = _with_meta(facts[i], {**m.metadata, "top_tier_seat": seats})
+                results[i] = evaluator.evaluate(facts[i], now, ranked)
+
+        updates, changes, awards, revokes = [], [], [], []
+        buckets = {"promoted": diff.promoted, "demoted": diff.demoted, "joined": diff.joined, "left": diff.left,
+                   "grace": diff.in_grace, "unknown": diff.unknown}
+        for m, f, r in zip(members, facts, results):
+            change = r.tier.change
+            if change in buckets:
+                buckets[change].append(m.discord_id)
+            if change == "unknown":
+                continue  # keep everything as it is
+            updates.append(StandingUpdate(m.profile_id, r.tier.tier, r.highest_tier, f.rank,
+                                          r.tier.demotion_pending_since, Decimal(f.activity), Decimal(f.conviction),
+                                          dict(f.metadata)))
+            if r.tier.tier != m.tier:
+                changes.append((m.profile_id, m.tier, r.tier.tier, f.rank, change))
+            for b in r.earned:
+                awards.append((m.profile_id, b))
+                diff.badges_earned.setdefault(b, []).append(m.discord_id)
+            for b in r.revoked:
+                revokes.append((m.profile_id, b))
+                diff.badges_revoked.setdefault(b, []).append(m.discord_id)
+
+        progress("writing", 0, len(updates))
+        with self.db.tenant(community_id):
+            self.store.apply(updates, synced_at=now)
+            self.store.record_tier_changes(changes)
+            self.store.award(awards, at=now)
+            self.store.revoke(revokes, reason="no longer qualifies")
+            self.repos.audit.append(actor, "eligibility.synced", {
+                "members": diff.members, "promoted": len(diff.promoted), "demoted": len(diff.demoted),
+                "joined": len(diff.joined), "left": len(diff.left), "unknown": len(diff.unknown),
+                "badges_earned": len(awards), "badges_revoked": len(revokes), "rank_source": diff.rank_source})
+        progress("writing", len(updates), len(updates))
+        diff.chain_requests = self._requests() - requests_before
+        diff.seconds = time.perf_counter() - started
+        return diff
+
+    def _requests(self) -> int:
+        return sum(getattr(r, "requests", 0) for r in self.orchestrator.readers.values())
+
+    def _read(self, assets: list[tuple[Asset, Decimal]], wallets: list[str], progress: Progress) -> dict:
+        """asset key -> {wallet: balance or UNKNOWN}."""
+        out = {}
+        total = len(assets) * len(wallets)
+        done = 0
+        for asset, _ in assets:
+            reader = self.orchestrator.readers.get(asset.chain)
+            if reader is None:
+                out[asset.key] = {w: UNKNOWN for w in wallets}
+            else:
+                out[asset.key] = reader.balances(asset, wallets)
+            done += len(wallets)
+            progress("reading chain", done, total)
+        return out
+
+    @staticmethod
+    def _facts(members: list[MemberStanding], rank_assets, gates, balances, scores, use_score_ranks):
+        totals: list[object] = []  # rank-asset balance per member, None (nothing), or UNKNOWN
+        unknown: list[bool] = []
+        for m in members:
+            bad = False
+            passes = True
+            for asset, minimum in gates:
+                values = [balances[asset.key][w] for w in m.wallets]
+                if any(v is UNKNOWN for v in values):
+                    bad = True
+                elif sum(values) < minimum or not values:
+                    passes = False
+            total: object = None
+            for asset, minimum in rank_assets:
+                values = [balances[asset.key][w] for w in m.wallets]
+                if any(v is UNKNOWN for v in values):
+                    bad = True
+                else:
+                    s = sum(values)
+                    total = s if s > 0 and s >= minimum else None
+            if not rank_assets and passes and m.wallets:
+                total = 1  # gates only: every member who passes is ranked equally by join order
+            if use_score_ranks:
+                score_bad = any(scores.get(w, (None, "degraded"))[1] == "degraded" for w in m.wallets)
+                bad = bad or score_bad
+            unknown.append(bad)
+            totals.append(None if not passes else total)
+
+        ranks: list[int | None] = [None] * len(members)
+        if use_score_ranks:
+            for i, m in enumerate(members):
+                best = [scores[w][0].rank for w in m.wallets if w in scores and scores[w][0] and scores[w][0].rank]
+                ranks[i] = min(best) if best and totals[i] is not None else None
+        else:
+            order = sorted((i for i, t in enumerate(totals) if t is not None and not unknown[i]),
+                           key=lambda i: (-totals[i], members[i].joined_at, members[i].discord_id))
+            for position, i in enumerate(order, start=1):
+                ranks[i] = position
+
+        facts = []
+        for i, m in enumerate(members):
+            activity, conviction = m.activity, m.conviction
+            found = [scores[w][0] for w in m.wallets if w in scores and scores[w][0] is not None]
+            if found:
+                activity = max(s.activity for s in found)
+                conviction = max(s.conviction for s in found)
+            facts.append(MemberFacts(
+                joined_at=m.joined_at, rank=ranks[i], current_tier=m.tier, highest_tier=m.highest_tier,
+                activity=activity, conviction=conviction, demotion_pending_since=m.demotion_pending_since,
+                held_badges=m.badges, metadata=m.metadata, unknown=unknown[i]))
+        return facts, unknown
+
+
+def _with_meta(f: MemberFacts, metadata: dict) -> MemberFacts:
+    return MemberFacts(f.joined_at, f.rank, f.balance, f.current_tier, f.highest_tier, f.activity, f.conviction,
+                       f.demotion_pending_since, f.held_badges, metadata, f.unknown)

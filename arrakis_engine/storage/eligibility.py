@@ -1,0 +1,111 @@
+"""SQL for the eligibility sync: one read of every member's standing, bulk writes of the result."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Sequence
+
+from .database import Database
+
+
+@dataclass(frozen=True)
+class MemberStanding:
+    profile_id: uuid.UUID
+    discord_id: str
+    joined_at: datetime
+    tier: str | None
+    highest_tier: str | None
+    rank: int | None
+    demotion_pending_since: datetime | None
+    activity: Decimal
+    conviction: Decimal
+    metadata: dict
+    wallets: tuple[str, ...]
+    badges: frozenset
+
+
+@dataclass(frozen=True)
+class StandingUpdate:
+    profile_id: uuid.UUID
+    tier: str | None
+    highest_tier: str | None
+    rank: int | None
+    demotion_pending_since: datetime | None
+    activity: Decimal
+    conviction: Decimal
+    metadata: dict
+
+
+class EligibilityRepository:
+    """Tenant repository for the sync."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def standings(self) -> list[MemberStanding]:
+        rows = self.db.current().all(
+            """SELECT p.id, p.discord_id, p.joined_at, p.tier, p.highest_tier, p.rank, p.demotion_pending_since,
+                      p.activity, p.conviction, p.metadata,
+                      coalesce(w.wallets, CASE WHEN p.wallet_address IS NULL THEN '{}'::text[]
+                                               ELSE ARRAY[p.wallet_address] END) AS wallets,
+                      coalesce(b.badges, '{}'::text[]) AS badges
+                 FROM profiles p
+                 LEFT JOIN (SELECT profile_id, array_agg(wallet_address ORDER BY wallet_address) AS wallets
+                              FROM wallet_links GROUP BY profile_id) w ON w.profile_id = p.id
+                 LEFT JOIN (SELECT profile_id, array_agg(badge_type) AS badges
+                              FROM badges WHERE revoked_at IS NULL GROUP BY profile_id) b ON b.profile_id = p.id
+                ORDER BY p.joined_at, p.discord_id""")
+        return [MemberStanding(r["id"], r["discord_id"], r["joined_at"], r["tier"], r["highest_tier"], r["rank"],
+                               r["demotion_pending_since"], r["activity"], r["conviction"], r["metadata"] or {},
+                               tuple(r["wallets"]), frozenset(r["badges"])) for r in rows]
+
+    def top_tier_seats(self) -> int:
+        """How many members already hold a seat number for reaching the top tier."""
+        return int(self.db.current().scalar(
+            "SELECT coalesce(max((metadata->>'top_tier_seat')::int), 0) FROM profiles "
+            "WHERE metadata ? 'top_tier_seat'"))
+
+    def apply(self, updates: Sequence[StandingUpdate], *, synced_at: datetime) -> int:
+        if not updates:
+            return 0
+        self.db.current().execute_values(
+            """UPDATE profiles AS p SET tier = v.tier, highest_tier = v.highest_tier, rank = v.rank,
+                      demotion_pending_since = v.pending, activity = v.activity, conviction = v.conviction,
+                      metadata = v.metadata, last_synced_at = v.synced, updated_at = now()
+                 FROM (VALUES %s) AS v(id, tier, highest_tier, rank, pending, activity, conviction, metadata, synced)
+                WHERE p.id = v.id""",
+            [(u.profile_id, u.tier, u.highest_tier, u.rank, u.demotion_pending_since, u.activity, u.conviction,
+              u.metadata, synced_at) for u in updates],
+            template="(%s::uuid, %s, %s, %s::int, %s::timestamptz, %s::numeric, %s::numeric, %s::jsonb, "
+                     "%s::timestamptz)",
+            page_size=1000)
+        return len(updates)
+
+    def record_tier_changes(self, changes: Sequence[tuple[uuid.UUID, str | None, str | None, int | None, str]]) -> None:
+        """(profile id, from tier, to tier, rank, reason) rows."""
+        if changes:
+            tenant = self.db.current_tenant()
+            self.db.current().execute_values(
+                "INSERT INTO tier_history (community_id, profile_id, from_tier, to_tier, rank, reason) VALUES %s",
+                [(tenant, *c) for c in changes], page_size=1000)
+
+    def award(self, awards: Sequence[tuple[uuid.UUID, str]], *, at: datetime) -> None:
+        if awards:
+            tenant = self.db.current_tenant()
+            self.db.current().execute_values(
+                "INSERT INTO badges (community_id, profile_id, badge_type, awarded_at) VALUES %s",
+                [(tenant, p, t, at) for p, t in awards], page_size=1000)
+
+    def revoke(self, revokes: Sequence[tuple[uuid.UUID, str]], *, reason: str) -> None:
+        if revokes:
+            tx = self.db.current()
+            quoted = tx.conn.cursor().mogrify("%s", (reason,)).decode()  # a safely quoted literal
+            tx.execute_values(
+                f"""UPDATE badges AS b SET revoked_at = now(), revoked_reason = {quoted.replace('%', '%%')}
+                      FROM (VALUES %s) AS v(profile_id, badge_type)
+                     WHERE b.profile_id = v.profile_id::uuid AND b.badge_type = v.badge_type
+                       AND b.revoked_at IS NULL""",
+                [(str(p), t) for p, t in revokes], page_size=1000)
