@@ -62,7 +62,7 @@ _ENDPOINT_ERRORS = (requests.RequestException, Web3Exception, ValueError, OSErro
 class Web3ChainReader:
     """Reads one chain through one or more JSON-RPC endpoints (first healthy one wins)."""
 
-    def __init__(self, chain: str, urls: Sequence[str], *, timeout: float = 5.0, chunk_size: int = 500,
+    def __init__(self, chain: str, urls: Sequence[str], *, timeout: float = 5.0, chunk_size: int = 1000,
                  multicall: str = MULTICALL3) -> None:
         if chain not in CHAINS:
             raise ChainReadError(f"unknown chain '{chain}'")

@@ -147,3 +147,36 @@ def test_themes_commands():
     assert bad.exit_code == 1 and "rank must be a whole number from 1 up" in bad.output
     unknown = runner.invoke(cli, ["themes", "show", "nope"])
     assert unknown.exit_code == 1 and "unknown theme 'nope'" in unknown.output
+
+
+def test_wallets_eligibility_commands(database_url, redis_url, tmp_path, engine, chain, anvil):
+    from tests.fixtures.chain import holder
+
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path),
+           "RPC_URLS_BERACHAIN": anvil.url}
+    runner = CliRunner()
+
+    def run(*args):
+        return runner.invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    token = chain.deploy("TestERC20", "Rank", "RNK", 18)
+    wallets = [holder(70_000 + i) for i in range(12)]
+    chain.send(token.functions.mintMany([chain.w3.to_checksum_address(w) for w in wallets],
+                                        [1000 - i for i in range(12)]))
+    cid = json.loads(run("community", "create", "--name", "Chain", "--guild-id", "123456789012345555",
+                         "--json").output)["id"]
+    csv_file = tmp_path / "w.csv"
+    csv_file.write_text("discord_id,wallet_address\n" + "".join(
+        f"{600000000000000000 + i},{w}\n" for i, w in enumerate(wallets)) + "oops,0x12\n")
+    imported = json.loads(run("wallets", "import", cid, str(csv_file), "--json").output)
+    assert imported["linked"] == 12 and len(imported["errors"]) == 1
+    added = run("eligibility", "add-asset", cid, "--chain", "berachain", "--kind", "erc20", "--address", token.address)
+    assert added.exit_code == 0 and "rank asset set" in added.output
+    diff = json.loads(run("eligibility", "sync", cid, "--json").output)
+    assert len(diff["joined"]) == 12 and diff["unknown"] == [] and diff["chain_requests"] == 1
+    text = run("eligibility", "sync", cid)
+    assert "12 members (native ranks): 0 joined" in text.output
+    status = json.loads(run("eligibility", "status", "--json").output)
+    assert status["mode"] == "partial" and status["chains"] == ["berachain"]
+    bad = run("eligibility", "add-asset", cid, "--chain", "berachain", "--kind", "erc20", "--address", "0x12")
+    assert bad.exit_code == 1 and "asset address" in bad.output
