@@ -14,12 +14,13 @@ import threading
 from typing import Callable, Iterable, Sequence, TypeVar
 
 import requests
-from eth_abi import decode, encode
+from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.exceptions import ContractLogicError, Web3Exception
 
 from ..settings import CHAINS
+from .abi import address_word, decode_results, encode_aggregate3, uint_word
 from .types import MULTICALL3, UNKNOWN, Asset, ChainReadError, check_address
 
 log = logging.getLogger(__name__)
@@ -195,19 +196,19 @@ class Web3ChainReader:
         Reads that failed are UNKNOWN."""
         addrs = [check_address(a) for a in addresses]
         if asset.kind == "native":
-            calls = [(self.multicall, SEL_ETH_BALANCE + encode(["address"], [a])) for a in addrs]
+            calls = [(self.multicall.lower(), SEL_ETH_BALANCE + address_word(a)) for a in addrs]
         elif asset.kind == "erc1155":
-            calls = [(asset.address, SEL_BALANCE_OF_ID + encode(["address", "uint256"], [a, asset.token_id]))
-                     for a in addrs]
+            token = uint_word(asset.token_id)
+            calls = [(asset.address, SEL_BALANCE_OF_ID + address_word(a) + token) for a in addrs]
         else:
-            calls = [(asset.address, SEL_BALANCE_OF + encode(["address"], [a])) for a in addrs]
+            calls = [(asset.address, SEL_BALANCE_OF + address_word(a)) for a in addrs]
         results = self.aggregate(calls, what=f"{asset.kind} balances")
         return {a: (_uint(r) if r is not UNKNOWN else UNKNOWN) for a, r in zip(addrs, results)}
 
     def owners_of(self, collection: str, token_ids: Sequence[int]) -> dict[int, str | object]:
         """ERC-721 owner of each token id (lower-case), UNKNOWN where the read failed."""
         collection = check_address(collection, "collection")
-        calls = [(collection, SEL_OWNER_OF + encode(["uint256"], [t])) for t in token_ids]
+        calls = [(collection, SEL_OWNER_OF + uint_word(t)) for t in token_ids]
         results = self.aggregate(calls, what="ERC-721 owners")
         return {t: (_address(r) if r is not UNKNOWN else UNKNOWN) for t, r in zip(token_ids, results)}
 
@@ -217,11 +218,10 @@ class Web3ChainReader:
         out: list[bytes | object] = []
         for start in range(0, len(calls), self.chunk_size):
             chunk = calls[start:start + self.chunk_size]
-            payload = SEL_AGGREGATE3 + encode(
-                ["(address,bool,bytes)[]"], [[(to_checksum_address(t), True, d) for t, d in chunk]])
+            payload = SEL_AGGREGATE3 + encode_aggregate3(chunk)
             try:
                 raw = self._call(self.multicall, payload, what)
-                decoded = decode(["(bool,bytes)[]"], raw)[0]
+                decoded = decode_results(raw)
             except (ChainReadError, ContractLogicError) as exc:
                 log.warning("%s: %d reads are unknown (%s)", what, len(chunk), exc)
                 out.extend([UNKNOWN] * len(chunk))

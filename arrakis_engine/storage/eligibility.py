@@ -47,16 +47,17 @@ class EligibilityRepository:
 
     def standings(self) -> list[MemberStanding]:
         rows = self.db.current().all(
+            # Correlated sub-selects (index lookups per member) keep the plan the same whatever the
+            # table statistics say; a join over grouped sub-queries can turn into a nested loop.
             """SELECT p.id, p.discord_id, p.joined_at, p.tier, p.highest_tier, p.rank, p.demotion_pending_since,
                       p.activity, p.conviction, p.metadata,
-                      coalesce(w.wallets, CASE WHEN p.wallet_address IS NULL THEN '{}'::text[]
-                                               ELSE ARRAY[p.wallet_address] END) AS wallets,
-                      coalesce(b.badges, '{}'::text[]) AS badges
+                      coalesce((SELECT array_agg(w.wallet_address ORDER BY w.wallet_address) FROM wallet_links w
+                                 WHERE w.profile_id = p.id),
+                               CASE WHEN p.wallet_address IS NULL THEN '{}'::text[]
+                                    ELSE ARRAY[p.wallet_address] END) AS wallets,
+                      coalesce((SELECT array_agg(b.badge_type) FROM badges b
+                                 WHERE b.profile_id = p.id AND b.revoked_at IS NULL), '{}'::text[]) AS badges
                  FROM profiles p
-                 LEFT JOIN (SELECT profile_id, array_agg(wallet_address ORDER BY wallet_address) AS wallets
-                              FROM wallet_links GROUP BY profile_id) w ON w.profile_id = p.id
-                 LEFT JOIN (SELECT profile_id, array_agg(badge_type) AS badges
-                              FROM badges WHERE revoked_at IS NULL GROUP BY profile_id) b ON b.profile_id = p.id
                 ORDER BY p.joined_at, p.discord_id""")
         return [MemberStanding(r["id"], r["discord_id"], r["joined_at"], r["tier"], r["highest_tier"], r["rank"],
                                r["demotion_pending_since"], r["activity"], r["conviction"], r["metadata"] or {},

@@ -21,7 +21,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from ..errors import ValidationError
 from .model import STRATEGIES, Theme, check_rank
@@ -46,15 +46,13 @@ class MemberFacts:
     unknown: bool = False  # the chain read for this member failed
 
 
-@dataclass(frozen=True, slots=True)
-class TierDecision:
+class TierDecision(NamedTuple):
     tier: str | None
     change: str  # unchanged | joined | promoted | demoted | left | grace | unknown
     demotion_pending_since: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Evaluation:
+class Evaluation(NamedTuple):
     tier: TierDecision
     highest_tier: str | None
     earned: frozenset
@@ -290,14 +288,33 @@ class ThemeEvaluator:
         if decision.tier != highest and self.tiers.higher(decision.tier, highest):
             highest = decision.tier
         if decision.change == "unknown":
-            return Evaluation(decision, highest, frozenset(), frozenset())
+            return Evaluation(decision, highest, _EMPTY, _EMPTY)
         earned, revoked = self.badges.evaluate(facts, decision.tier, highest, now)
         return Evaluation(decision, highest, earned, revoked)
 
     def evaluate_many(self, members: Iterable[MemberFacts], now: datetime,
                       ranked_members: int | None = None) -> list[Evaluation]:
+        """The same as :meth:`evaluate` for each member, with the per-member work kept in one loop
+        (a sync evaluates every member of a community)."""
         members = members if isinstance(members, Sequence) else list(members)
         if ranked_members is None:
             ranked_members = sum(1 for m in members if m.rank is not None)
-        ev = self.evaluate
-        return [ev(m, now, ranked_members) for m in members]
+        decide, badges, index = self.tiers.decide, self.badges.evaluate, self.tiers._index
+        out = []
+        append = out.append
+        for m in members:
+            decision = decide(m, now, ranked_members)
+            tier, highest = decision.tier, m.highest_tier
+            if tier != highest and tier is not None:
+                i, j = index.get(tier), index.get(highest)
+                if i is not None and (j is None or i < j):
+                    highest = tier
+            if decision.change == "unknown":
+                append(Evaluation(decision, highest, _EMPTY, _EMPTY))
+            else:
+                earned, revoked = badges(m, tier, highest, now)
+                append(Evaluation(decision, highest, earned, revoked))
+        return out
+
+
+_EMPTY: frozenset = frozenset()

@@ -1,0 +1,133 @@
+"""Eligibility sync benchmark against a real local chain (anvil).
+
+    python bench/eligibility.py [--holders 10000] [--members 100000]
+
+10,000 holders x 2 assets (an ERC-20 that ranks, an ERC-721 that gates), each holder a member
+with a linked wallet in a fresh scratch database. Prints the JSON-RPC requests a full sync made,
+their ratio to the reads (holders x assets), and the wall time of a first sync (everyone joins)
+and of a second one (steady state). Then prints tier + badge evaluation throughput for 100,000
+members of the Sietch theme.
+
+Targets: <= 1 request per 500 reads; a full sync of 10,000 members under 5 s;
+evaluation >= 200,000 members/s.
+Uses BENCH_DATABASE_URL (default: the loopback server as postgres) and BENCH_REDIS_URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import psycopg2.extras
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from arrakis_engine.bootstrap import build_engine  # noqa: E402
+from arrakis_engine.chain.types import Asset  # noqa: E402
+from arrakis_engine.settings import Settings  # noqa: E402
+from arrakis_engine.themes import THEMES  # noqa: E402
+from arrakis_engine.themes.evaluator import MemberFacts, ThemeEvaluator  # noqa: E402
+from tests.fixtures.chain import ChainKit, holder, start_anvil  # noqa: E402
+
+
+def evaluation_throughput(members: int, rounds: int = 5) -> tuple[float, float]:
+    """(median, best) members per second; each round uses a fresh evaluator, as each sync does."""
+    now = datetime.now(timezone.utc)
+    facts = [MemberFacts(joined_at=now - timedelta(days=i % 500), rank=i + 1,
+                         current_tier="Hajra" if i % 3 else None, highest_tier="Usul" if i % 7 == 0 else None,
+                         activity=Decimal(i % 300), conviction=Decimal(i % 20000),
+                         held_badges=frozenset({"og"}) if i % 5 == 0 else frozenset()) for i in range(members)]
+    rates = []
+    for _ in range(rounds):
+        ev = ThemeEvaluator(THEMES["sietch"])
+        t = time.perf_counter()
+        ev.evaluate_many(facts, now, members)
+        rates.append(members / (time.perf_counter() - t))
+    return statistics.median(rates), max(rates)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--holders", type=int, default=10_000)
+    ap.add_argument("--members", type=int, default=100_000, help="members for the evaluation throughput")
+    args = ap.parse_args()
+
+    anvil = start_anvil()
+    server = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"arrakis_bench_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(server)
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    url = urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+    engine = build_engine(Settings.from_env({
+        "DATABASE_URL": url, "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
+        "ARRAKIS_DATA_DIR": tempfile.mkdtemp(prefix="arrakis-bench-"), "RPC_URLS_BERACHAIN": anvil.url},
+        env_file=None))
+    try:
+        engine.migrator.upgrade()
+        kit = ChainKit(anvil.url)
+        t0 = time.perf_counter()
+        token = kit.deploy("TestERC20", "Rank", "RNK", 18)
+        nft = kit.deploy("TestERC721", "Pass", "PASS")
+        wallets = [holder(i) for i in range(args.holders)]
+        checksummed = [kit.w3.to_checksum_address(w) for w in wallets]
+        for i in range(0, len(wallets), 1000):
+            part = checksummed[i:i + 1000]
+            kit.send(token.functions.mintMany(part, [10**18 * (i + j + 1) for j in range(len(part))]))
+            kit.send(nft.functions.mintMany(part, i + 1))
+        print(f"chain: minted {args.holders} ERC-20 balances and {args.holders} ERC-721 tokens "
+              f"in {time.perf_counter() - t0:.1f}s")
+
+        community = engine.communities.create(name="Bench", guild_id="bench-eligibility", theme_id="sietch",
+                                              subscription="premium", actor="bench")
+        conn = psycopg2.connect(url)
+        with conn, conn.cursor() as cur:
+            ids = [uuid.uuid4() for _ in wallets]
+            now = datetime.now(timezone.utc)
+            psycopg2.extras.execute_values(cur, "INSERT INTO profiles (id, community_id, discord_id, joined_at) VALUES %s",
+                                           [(str(p), str(community.id), str(10**17 + i), now - timedelta(days=i % 400))
+                                            for i, p in enumerate(ids)], page_size=2000)
+            psycopg2.extras.execute_values(cur, "INSERT INTO wallet_links (community_id, profile_id, wallet_address, "
+                                                "source) VALUES %s",
+                                           [(str(community.id), str(p), w, "import") for p, w in zip(ids, wallets)],
+                                           page_size=2000)
+        conn.close()
+
+        sync = engine.eligibility
+        sync.configure(community.id, Asset("berachain", "erc20", token.address), purpose="rank")
+        sync.configure(community.id, Asset("berachain", "erc721", nft.address), purpose="gate", min_amount=1)
+        reads = args.holders * 2
+        for label in ("first sync (everyone joins)", "second sync (steady state)"):
+            diff = sync.run(community.id, actor="bench")
+            print(f"\n{label}: {diff.summary()}")
+            print(f"  JSON-RPC requests: {diff.chain_requests} for {reads} reads "
+                  f"(1 request per {reads / max(diff.chain_requests, 1):.0f} reads; target >= 500)  "
+                  f"{'PASS' if diff.chain_requests * 500 <= reads else 'FAIL'}")
+            print(f"  wall time: {diff.seconds:.2f} s for {args.holders} members (target < 5 s)  "
+                  f"{'PASS' if diff.seconds < 5 else 'FAIL'}")
+        rate, best = evaluation_throughput(args.members)
+        print(f"\ntier + badge evaluation: median {rate:,.0f} members/s (best {best:,.0f}) over "
+              f"{args.members:,} members, 5 rounds (target >= 200,000)  {'PASS' if rate >= 200_000 else 'FAIL'}")
+        return 0
+    finally:
+        engine.close()
+        anvil.stop()
+        with admin.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                        "AND pid <> pg_backend_pid()", (name,))
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
