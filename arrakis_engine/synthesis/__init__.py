@@ -1,0 +1,1 @@
+"""Synthesis: turning a manifest into Discord state under Discord's rate limits."""

@@ -1,0 +1,256 @@
+"""Discord REST (API v10) over httpx, behind the global token bucket, per-route buckets and the
+freeze flags.
+
+For every call, in order: take a token from the global bucket; wait for the route's bucket (as
+Discord's ``X-RateLimit-*`` headers last described it, shared in Redis by all workers); wait
+while frozen; send. A 429 is counted, honoured (``retry_after``; a global one pauses every
+worker) and retried a few times. 401, 403 and 404 are final (``retryable=False``); 5xx and
+network errors are ``retryable`` so the queue tries the job again later. Invalid requests
+(401/403/429) are counted per 10 minutes, and calls stop well before Discord's 10,000 ban line.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any, Callable
+
+import httpx
+
+from ..errors import ArrakisError
+from .freeze import FreezeFlags
+from .redis_bucket import RedisTokenBucket
+
+log = logging.getLogger(__name__)
+
+INVALID_LIMIT = 5_000  # half of Discord's 10,000 per 10 minutes
+CHANNEL_TYPES = {"text": 0, "voice": 2, "category": 4, "announcement": 5}
+
+# KEYS[1] route hash; returns seconds to wait (string). Takes one from "remaining" when the
+# window is known; when the known window has ended, opens the next one provisionally (Discord's
+# limit and window length as last seen) so that callers racing into it are counted too. A route
+# never seen before gets one probe call; the others wait for its answer to learn the limits.
+ROUTE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local r = redis.call('HMGET', KEYS[1], 'remaining', 'reset_at', 'limit', 'window')
+local remaining, reset_at = tonumber(r[1]), tonumber(r[2])
+local limit, window = tonumber(r[3]), tonumber(r[4])
+if remaining == nil or reset_at == nil then
+  local probe = tonumber(redis.call('HGET', KEYS[1], 'probe'))
+  if probe == nil or now - probe > 2 then
+    redis.call('HSET', KEYS[1], 'probe', tostring(now))
+    redis.call('EXPIRE', KEYS[1], 3600)
+    return '0'
+  end
+  return '0.02'
+end
+if now >= reset_at then
+  if limit ~= nil and window ~= nil then
+    redis.call('HSET', KEYS[1], 'remaining', tostring(limit - 1), 'reset_at', tostring(now + window))
+  end
+  return '0'
+end
+if remaining > 0 then
+  redis.call('HINCRBYFLOAT', KEYS[1], 'remaining', -1)
+  return '0'
+end
+return tostring(reset_at - now)
+"""
+
+
+# KEYS[1] route hash; ARGV[1] remaining, ARGV[2] reset-after seconds, ARGV[3] bucket id, ARGV[4] limit.
+# Answers arrive out of order: within one window keep the lowest "remaining"; a later window
+# replaces it; an answer from an older window is ignored.
+REMEMBER_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local new_reset = now + tonumber(ARGV[2])
+local remaining = tonumber(ARGV[1])
+local r = redis.call('HMGET', KEYS[1], 'remaining', 'reset_at')
+local old_remaining, old_reset = tonumber(r[1]), tonumber(r[2])
+if old_reset ~= nil and now < old_reset then
+  if math.abs(new_reset - old_reset) < 0.25 then
+    if old_remaining ~= nil and old_remaining < remaining then remaining = old_remaining end
+  elseif new_reset < old_reset then
+    return 0
+  end
+end
+redis.call('HSET', KEYS[1], 'remaining', tostring(remaining), 'reset_at', tostring(new_reset), 'bucket', ARGV[3],
+           'limit', ARGV[4])
+local window = tonumber(redis.call('HGET', KEYS[1], 'window'))
+if window == nil or tonumber(ARGV[2]) > window then
+  redis.call('HSET', KEYS[1], 'window', ARGV[2])
+end
+redis.call('EXPIRE', KEYS[1], 3600)
+return 1
+"""
+
+
+class DiscordError(ArrakisError):
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None,
+                 retryable: bool = False, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.code = code
+        self.retryable = retryable
+
+
+class DiscordREST:
+    def __init__(self, base_url: str, token: str, redis, bucket: RedisTokenBucket, freeze: FreezeFlags, *,
+                 timeout: float = 10.0, max_rate_limit_retries: int = 5,
+                 sleep: Callable[[float], None] = time.sleep, transport: httpx.BaseTransport | None = None) -> None:
+        self.redis = redis
+        self.bucket = bucket
+        self.freeze = freeze
+        self.sleep = sleep
+        self.max_rate_limit_retries = max_rate_limit_retries
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport,
+                                  headers={"Authorization": f"Bot {token}", "User-Agent": "Arrakis (arrakis, 0.1)"})
+        self._route = redis.register_script(ROUTE_LUA)
+        self._remember = redis.register_script(REMEMBER_LUA)
+        self.calls = 0
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- the one way out ----------------------------------------------------------------------
+
+    def request(self, method: str, path: str, *, route: str, community_id: uuid.UUID | str | None = None,
+                json: Any = None, reason: str | None = None) -> Any:
+        headers = {"X-Audit-Log-Reason": reason[:512]} if reason else None
+        for attempt in range(self.max_rate_limit_retries + 1):
+            self._check_invalid_budget()
+            self._wait_global_pause()
+            self.bucket.acquire_with_wait(1)
+            # The route slot is taken last, right before sending, so that a long wait for the
+            # global bucket cannot carry it into the route's next window.
+            while (wait := float(self._route(keys=[f"arrakis:route:{route}"]))) > 0:
+                self.sleep(wait)
+            self.freeze.wait_while_frozen(community_id)
+            self.calls += 1
+            try:
+                resp = self._http.request(method, path, json=json, headers=headers)
+            except httpx.HTTPError as exc:
+                raise DiscordError(f"Discord could not be reached ({type(exc).__name__})", retryable=True) from exc
+            self._remember_route(route, resp)
+            if resp.status_code == 429:
+                self._invalid()
+                self.bucket.record_rate_limited()
+                body = _json(resp) or {}
+                retry_after = float(body.get("retry_after") or resp.headers.get("Retry-After") or 1)
+                if body.get("global") or resp.headers.get("X-RateLimit-Global") == "true":
+                    self.redis.set("arrakis:discord:global_pause", "1", px=max(1, int(retry_after * 1000)))
+                log.warning("Discord rate limited %s %s (%s); waiting %.2f s", method, route,
+                            "global" if body.get("global") else "route", retry_after)
+                self.sleep(retry_after)
+                continue
+            if resp.status_code in (401, 403):
+                self._invalid()
+                raise DiscordError("Discord refused the bot's access" if resp.status_code == 401
+                                   else "the bot lacks the permission for this change",
+                                   status=resp.status_code, code=(_json(resp) or {}).get("code"), retryable=False,
+                                   hint="check DISCORD_BOT_TOKEN and the bot's role in the guild")
+            if resp.status_code == 404:
+                raise DiscordError(f"Discord does not know {path}", status=404,
+                                   code=(_json(resp) or {}).get("code"), retryable=False)
+            if resp.status_code >= 500:
+                raise DiscordError(f"Discord answered {resp.status_code}", status=resp.status_code, retryable=True)
+            if resp.status_code >= 400:
+                body = _json(resp) or {}
+                raise DiscordError(f"Discord refused the change: {body.get('message', resp.status_code)}",
+                                   status=resp.status_code, code=body.get("code"), retryable=False)
+            return _json(resp) if resp.status_code != 204 else None
+        raise DiscordError(f"still rate limited after {self.max_rate_limit_retries} tries", status=429,
+                           retryable=True)
+
+    def _wait_global_pause(self) -> None:
+        ttl = self.redis.pttl("arrakis:discord:global_pause")
+        if ttl and ttl > 0:
+            self.sleep(ttl / 1000)
+
+    def _remember_route(self, route: str, resp: httpx.Response) -> None:
+        h = resp.headers
+        if "X-RateLimit-Remaining" in h and "X-RateLimit-Reset-After" in h:
+            self._remember(keys=[f"arrakis:route:{route}"],
+                           args=[h["X-RateLimit-Remaining"], h["X-RateLimit-Reset-After"],
+                                 h.get("X-RateLimit-Bucket", ""), h.get("X-RateLimit-Limit", "1")])
+
+    def _invalid(self) -> None:
+        key = f"arrakis:discord:invalid:{int(time.time() // 600)}"
+        pipe = self.redis.pipeline()
+        pipe.incr(key)
+        pipe.expire(key, 1200)
+        pipe.execute()
+
+    def _check_invalid_budget(self) -> None:
+        count = int(self.redis.get(f"arrakis:discord:invalid:{int(time.time() // 600)}") or 0)
+        if count >= INVALID_LIMIT:
+            raise DiscordError(f"{count} invalid Discord requests in the last 10 minutes; calls are paused to "
+                               "stay clear of Discord's ban line", retryable=True)
+
+    # --- guild resources ------------------------------------------------------------------------
+
+    def list_roles(self, guild_id: str, *, community_id=None) -> list[dict]:
+        return self.request("GET", f"/guilds/{guild_id}/roles", route=f"GET roles {guild_id}", community_id=community_id)
+
+    def create_role(self, guild_id: str, *, name: str, color: int, permissions: int | str, hoist: bool = False,
+                    community_id=None) -> dict:
+        return self.request("POST", f"/guilds/{guild_id}/roles", route=f"POST roles {guild_id}",
+                            community_id=community_id,
+                            json={"name": name, "color": color, "permissions": str(permissions), "hoist": hoist})
+
+    def update_role(self, guild_id: str, role_id: str, *, community_id=None, **fields) -> dict:
+        if "permissions" in fields:
+            fields["permissions"] = str(fields["permissions"])
+        return self.request("PATCH", f"/guilds/{guild_id}/roles/{role_id}", route=f"PATCH roles {guild_id}",
+                            community_id=community_id, json=fields)
+
+    def delete_role(self, guild_id: str, role_id: str, *, community_id=None) -> None:
+        self.request("DELETE", f"/guilds/{guild_id}/roles/{role_id}", route=f"DELETE roles {guild_id}",
+                     community_id=community_id)
+
+    def list_channels(self, guild_id: str, *, community_id=None) -> list[dict]:
+        return self.request("GET", f"/guilds/{guild_id}/channels", route=f"GET channels {guild_id}",
+                            community_id=community_id)
+
+    def create_channel(self, guild_id: str, *, name: str, type: str = "text", parent_id: str | None = None,
+                       topic: str | None = None, overwrites: list | None = None, community_id=None) -> dict:
+        body = {"name": name, "type": CHANNEL_TYPES[type]}
+        if parent_id:
+            body["parent_id"] = parent_id
+        if topic:
+            body["topic"] = topic
+        if overwrites is not None:
+            body["permission_overwrites"] = overwrites
+        return self.request("POST", f"/guilds/{guild_id}/channels", route=f"POST channels {guild_id}",
+                            community_id=community_id, json=body)
+
+    def update_channel(self, channel_id: str, *, community_id=None, guild_id: str = "", **fields) -> dict:
+        return self.request("PATCH", f"/channels/{channel_id}", route=f"PATCH channel {guild_id or channel_id}",
+                            community_id=community_id, json=fields)
+
+    def delete_channel(self, channel_id: str, *, community_id=None, guild_id: str = "") -> None:
+        self.request("DELETE", f"/channels/{channel_id}", route=f"DELETE channel {guild_id or channel_id}",
+                     community_id=community_id)
+
+    def get_member(self, guild_id: str, user_id: str, *, community_id=None) -> dict:
+        return self.request("GET", f"/guilds/{guild_id}/members/{user_id}", route=f"member {guild_id}",
+                            community_id=community_id)
+
+    def set_member_roles(self, guild_id: str, user_id: str, roles: list[str], *, community_id=None) -> dict:
+        """One PATCH with the member's full role list."""
+        return self.request("PATCH", f"/guilds/{guild_id}/members/{user_id}", route=f"member {guild_id}",
+                            community_id=community_id, json={"roles": sorted(set(roles))})
+
+    def send_message(self, channel_id: str, content: str, *, community_id=None) -> dict:
+        return self.request("POST", f"/channels/{channel_id}/messages", route=f"message {channel_id}",
+                            community_id=community_id, json={"content": content})
+
+
+def _json(resp: httpx.Response):
+    try:
+        return resp.json()
+    except ValueError:
+        return None

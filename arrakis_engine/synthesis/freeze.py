@@ -1,0 +1,51 @@
+"""Freeze flags (the kill switch's brake): global and per community, in Redis.
+
+Workers check them before every Discord call. A frozen call waits -- it is not lost and not
+failed -- and goes ahead as soon as the flag is lifted.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Callable
+
+GLOBAL_KEY = "arrakis:freeze:global"
+
+
+def community_key(community_id: uuid.UUID | str) -> str:
+    return f"arrakis:freeze:community:{community_id}"
+
+
+class FreezeFlags:
+    def __init__(self, redis, *, poll: float = 0.2, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.redis = redis
+        self.poll = poll
+        self.sleep = sleep
+
+    def freeze(self, community_id: uuid.UUID | str | None = None, *, reason: str = "frozen by an operator") -> None:
+        self.redis.set(GLOBAL_KEY if community_id is None else community_key(community_id), reason)
+
+    def unfreeze(self, community_id: uuid.UUID | str | None = None) -> None:
+        self.redis.delete(GLOBAL_KEY if community_id is None else community_key(community_id))
+
+    def frozen(self, community_id: uuid.UUID | str | None = None) -> str | None:
+        """The reason, if Discord calls for this community (or all) are frozen."""
+        keys = [GLOBAL_KEY] + ([community_key(community_id)] if community_id is not None else [])
+        for value in self.redis.mget(keys):
+            if value is not None:
+                return value.decode() if isinstance(value, bytes) else value
+        return None
+
+    def wait_while_frozen(self, community_id: uuid.UUID | str | None = None,
+                          on_wait: Callable[[str], None] | None = None) -> float:
+        """Block while frozen; returns the seconds spent waiting."""
+        waited = 0.0
+        reason = self.frozen(community_id)
+        while reason is not None:
+            if on_wait:
+                on_wait(reason)
+            self.sleep(self.poll)
+            waited += self.poll
+            reason = self.frozen(community_id)
+        return waited

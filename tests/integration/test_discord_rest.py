@@ -1,0 +1,170 @@
+"""Global token bucket on real Redis, and the Discord adapter against the fake Discord API."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from arrakis_engine.synthesis.discord_http import DiscordError, DiscordREST
+from arrakis_engine.synthesis.freeze import FreezeFlags
+from arrakis_engine.synthesis.redis_bucket import BucketTimeout, RedisTokenBucket
+
+
+@pytest.fixture
+def redis(engine):
+    engine.redis.flushdb()
+    return engine.redis
+
+
+@pytest.fixture
+def discord():
+    from tests.fakes.discord_api import FakeDiscord
+
+    d = FakeDiscord(route_limits={"create_role": (5, 1.0)})
+    yield d
+    d.close()
+
+
+def make_client(redis, discord, *, rate=50.0, capacity=10.0):
+    bucket = RedisTokenBucket(redis, rate=rate, capacity=capacity)
+    return DiscordREST(discord.url, discord.token, redis, bucket, FreezeFlags(redis, poll=0.05)), bucket
+
+
+def test_bucket_refills_from_timestamps_and_reserves_in_order(redis):
+    b = RedisTokenBucket(redis, name="t1", rate=100, capacity=5)
+    assert [b.acquire() for _ in range(6)] == [True] * 5 + [False]
+    start = time.perf_counter()
+    for _ in range(20):
+        b.acquire_with_wait(1, timeout=5)
+    elapsed = time.perf_counter() - start
+    assert 0.17 <= elapsed <= 0.6  # 20 tokens at 100/s
+    stats = b.stats()
+    assert stats.granted == 25 and stats.refused == 1
+    # Reservations made at once (nobody sleeping yet) are due one after another, 1/rate apart.
+    slept: list[float] = []
+    r = RedisTokenBucket(redis, name="t1b", rate=100, capacity=1, sleep=slept.append)
+    r.acquire()
+    for _ in range(10):
+        r.acquire_with_wait(1, timeout=5)
+    gaps = [b - a for a, b in zip(slept, slept[1:])]
+    assert len(slept) == 10 and all(0.005 < g < 0.015 for g in gaps)
+
+
+def test_bucket_times_out_with_a_clear_error(redis):
+    b = RedisTokenBucket(redis, name="t2", rate=1, capacity=1)
+    b.acquire()
+    with pytest.raises(BucketTimeout, match="backed up"):
+        b.acquire_with_wait(5, timeout=2)
+    assert b.acquire_with_wait(1, timeout=2) <= 1.01  # nothing was reserved by the refused call
+
+
+def test_bucket_is_shared_across_processes(redis, redis_url):
+    """Two OS processes drawing from one bucket together stay within its rate."""
+    import subprocess
+    import sys
+
+    code = ("import redis,sys,time; from arrakis_engine.synthesis.redis_bucket import RedisTokenBucket;"
+            f"b=RedisTokenBucket(redis.Redis.from_url({redis_url!r}), name='shared', rate=200, capacity=10);"
+            "[b.acquire_with_wait(1, timeout=10) for _ in range(200)]")
+    start = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(2)]
+    assert all(p.wait(60) == 0 for p in procs)
+    elapsed = time.perf_counter() - start
+    assert elapsed >= (400 - 10) / 200 * 0.95  # 400 tokens at 200/s, less the burst
+    assert RedisTokenBucket(redis, name="shared", rate=200, capacity=10).stats().granted == 400
+
+
+def test_crud_and_member_roles(redis, discord):
+    client, bucket = make_client(redis, discord)
+    g = discord.guild("111", members=2)
+    role = client.create_role("111", name="Gold", color=0xFFD700, permissions=1024)
+    cat = client.create_channel("111", name="INFO", type="category")
+    ch = client.create_channel("111", name="rules", parent_id=cat["id"], topic="read me")
+    client.update_role("111", role["id"], name="Gold!")
+    user = next(iter(g.members))
+    client.set_member_roles("111", user, [role["id"]])
+    assert g.roles[role["id"]]["name"] == "Gold!" and g.channels[ch["id"]]["parent_id"] == cat["id"]
+    assert g.members[user] == {role["id"]}
+    assert bucket.stats().granted == client.calls == 5
+    with pytest.raises(DiscordError) as err:
+        client.delete_role("111", "424242")
+    assert err.value.status == 404 and not err.value.retryable
+
+
+def test_bad_token_is_final(redis, discord):
+    bucket = RedisTokenBucket(redis)
+    client = DiscordREST(discord.url, "wrong", redis, bucket, FreezeFlags(redis))
+    discord.guild("111")
+    with pytest.raises(DiscordError) as err:
+        client.list_roles("111")
+    assert err.value.status == 401 and not err.value.retryable
+
+
+def test_outage_is_retryable(redis, discord):
+    client, _ = make_client(redis, discord)
+    discord.guild("111")
+    discord.outage(5)
+    with pytest.raises(DiscordError) as err:
+        client.list_roles("111")
+    assert err.value.status == 503 and err.value.retryable
+
+
+def test_route_bucket_is_honoured_without_429(redis, discord):
+    client, _ = make_client(redis, discord)
+    discord.guild("222")
+    for i in range(12):  # role creation: 5 per second here
+        client.create_role("222", name=f"r{i}", color=0, permissions=0)
+    assert discord.count_429 == 0
+    assert len(discord.guilds["222"].roles) == 13
+
+
+def test_429_is_honoured_and_counted(redis, discord):
+    """A client that does not know the route yet runs into a 429 once, then waits it out."""
+    client, bucket = make_client(redis, discord)
+    discord.guild("333")
+    other, _ = make_client(redis, discord)
+    for i in range(5):
+        other.create_role("333", name=f"x{i}", color=0, permissions=0)
+    redis.delete("arrakis:route:POST roles 333")  # forget what the headers said
+    client.create_role("333", name="late", color=0, permissions=0)
+    assert discord.count_429 >= 1 and bucket.stats().rate_limited == discord.count_429
+
+
+def test_freeze_holds_calls_until_lifted(redis, discord):
+    client, _ = make_client(redis, discord)
+    discord.guild("444")
+    flags = FreezeFlags(redis)
+    flags.freeze("c1")
+    done = threading.Event()
+    threading.Thread(target=lambda: (client.list_roles("444", community_id="c1"), done.set()), daemon=True).start()
+    time.sleep(0.3)
+    assert not done.is_set() and discord.requests == 0
+    flags.unfreeze("c1")
+    assert done.wait(5) and discord.requests == 1
+
+
+def test_many_members_at_fifty_per_second_without_429(redis, discord):
+    """Five guilds (route limit 10/s each) updated by five threads: only the global bucket paces them."""
+    client, bucket = make_client(redis, discord)
+    jobs = []
+    for gi in range(5):
+        gid = f"55{gi}"
+        discord.guild(gid, members=30)
+        role = client.create_role(gid, name="T", color=0, permissions=0)
+        jobs.append([(gid, u, role["id"]) for u in discord.guilds[gid].members])
+    jobs = [j for batch in zip(*jobs) for j in batch]  # guilds interleaved
+    start_calls = bucket.stats().granted
+    threads = [threading.Thread(target=lambda js=jobs[i::5]: [client.set_member_roles(g, u, [r]) for g, u, r in js])
+               for i in range(5)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    assert discord.count_429 == 0
+    assert bucket.stats().granted - start_calls == 150
+    assert elapsed >= (150 - 10) / 50 * 0.9  # never faster than the bucket allows
+    assert all(discord.guilds[g].members[u] == {r} for g, u, r in jobs)
