@@ -62,6 +62,7 @@ class Engine:
     communities: CommunityService
     _embedded: list = field(default_factory=list)
     _orchestrator: object = None
+    _discord: object = None
 
     @property
     def embedded(self) -> bool:
@@ -117,6 +118,61 @@ class Engine:
 
         return WaterSharerService(self.db, self.repos)
 
+    @property
+    def bucket(self):
+        from .synthesis.redis_bucket import RedisTokenBucket
+
+        return RedisTokenBucket(self.redis, rate=self.settings.discord_rate, capacity=self.settings.discord_burst)
+
+    @property
+    def freeze(self):
+        from .synthesis.freeze import FreezeFlags
+
+        return FreezeFlags(self.redis)
+
+    @property
+    def discord(self):
+        """The Discord REST client (one per engine), behind the global bucket and freeze flags."""
+        if self._discord is None:
+            from .errors import ConfigError
+            from .synthesis.discord_http import DiscordREST
+
+            if not (self.settings.discord_api_base and self.settings.discord_bot_token):
+                raise ConfigError("Discord is not configured: set DISCORD_API_BASE and DISCORD_BOT_TOKEN")
+            self._discord = DiscordREST(self.settings.discord_api_base, self.settings.discord_bot_token,
+                                        self.redis, self.bucket, self.freeze)
+        return self._discord
+
+    @property
+    def queue(self):
+        from .synthesis.rq_queue import SynthesisQueue
+
+        return SynthesisQueue(self.redis, backoff=self.settings.retry_backoff)
+
+    @property
+    def manifests(self):
+        from .manifests.service import ManifestService
+
+        return ManifestService(self.db, self.repos)
+
+    @property
+    def synthesizer(self):
+        from .synthesis.community import CommunitySynthesizer
+
+        return CommunitySynthesizer(self.db, self.repos, self.discord)
+
+    @property
+    def member_sync(self):
+        from .synthesis.members import MemberRoleSync
+
+        return MemberRoleSync(self.db, self.repos, self.discord, max_strip_share=self.settings.max_strip_share)
+
+    @property
+    def reconciler(self):
+        from .synthesis.reconcile import Reconciler
+
+        return Reconciler(self.db, self.repos, self.discord)
+
     def legacy_importer(self, *, progress=None):
         from .migration.sqlite_import import LegacyImporter
 
@@ -125,6 +181,8 @@ class Engine:
     def close(self) -> None:
         if self._orchestrator is not None and self._orchestrator.score is not None:
             self._orchestrator.score.close()
+        if self._discord is not None:
+            self._discord.close()
         self.db.close()
         try:
             self.redis.close()

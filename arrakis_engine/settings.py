@@ -18,6 +18,9 @@ Nothing else in the engine reads ``os.environ``. Build a :class:`Settings` with
 | ``SLACK_BOT_TOKEN``, ``SLACK_API_BASE``, ``ALERT_WEBHOOK_URL`` | notifications | log only |
 | ``ARRAKIS_LOG_LEVEL`` | logging level | ``INFO`` |
 | ``ARRAKIS_RPC_TIMEOUT`` | seconds per JSON-RPC request before trying the next endpoint | ``5`` |
+| ``ARRAKIS_DISCORD_RATE`` / ``ARRAKIS_DISCORD_BURST`` | global Discord calls per second / burst | ``50`` / ``10`` |
+| ``ARRAKIS_RETRY_BACKOFF`` | seconds between a failed job's attempts, comma-separated | ``5,25,125`` |
+| ``ARRAKIS_MAX_STRIP_SHARE`` | share of tier holders a member sync may strip before it asks an operator | ``0.10`` |
 
 ``PRIVATE_KEY`` is refused: signing keys live in Vault or in the key file, never in the environment.
 """
@@ -69,6 +72,10 @@ class Settings:
     alert_webhook_url: str | None = field(default=None, **_SECRET)
     log_level: str = "INFO"
     rpc_timeout: float = 5.0
+    discord_rate: float = 50.0
+    discord_burst: float = 10.0
+    retry_backoff: tuple[int, ...] = (5, 25, 125)
+    max_strip_share: float = 0.10
 
     @property
     def embedded_database(self) -> bool:
@@ -144,8 +151,28 @@ class Settings:
         if not 0 < rpc_timeout <= 120:
             raise ConfigError("ARRAKIS_RPC_TIMEOUT must be between 0 and 120 seconds")
 
+        def number(name: str, default: float, low: float, high: float) -> float:
+            try:
+                value = float(get(name) or default)
+            except ValueError:
+                raise ConfigError(f"{name} must be a number") from None
+            if not low <= value <= high:
+                raise ConfigError(f"{name} must be between {low} and {high}")
+            return value
+
+        try:
+            backoff = tuple(int(x) for x in (get("ARRAKIS_RETRY_BACKOFF") or "5,25,125").split(","))
+        except ValueError:
+            raise ConfigError("ARRAKIS_RETRY_BACKOFF must be whole seconds separated by commas") from None
+        if not backoff or any(b < 0 for b in backoff):
+            raise ConfigError("ARRAKIS_RETRY_BACKOFF must be whole seconds separated by commas")
+
         return cls(
             rpc_timeout=rpc_timeout,
+            discord_rate=number("ARRAKIS_DISCORD_RATE", 50, 0.1, 50),
+            discord_burst=number("ARRAKIS_DISCORD_BURST", 10, 1, 50),
+            retry_backoff=backoff,
+            max_strip_share=number("ARRAKIS_MAX_STRIP_SHARE", 0.10, 0, 1),
             data_dir=Path(data_dir).expanduser(),
             database_url=get("DATABASE_URL"),
             app_database_url=get("ARRAKIS_APP_DATABASE_URL"),

@@ -103,6 +103,8 @@ class FakeDiscord:
         self.request_log: list[tuple[float, str, str]] = []
         self.outage_until = 0.0
         self.outage_status = 503
+        self.outage_after_channel_creates: int | None = None  # start an outage after that many creates
+        self.channel_creates = 0
         self._ids = itertools.count(1_100_000_000_000_000_000)
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -259,6 +261,10 @@ class FakeDiscord:
                                      status=400)
         if body.get("parent_id") and body["parent_id"] not in g.channels:
             return web.json_response({"message": "Invalid Form Body", "code": 50035}, status=400)
+        self.channel_creates += 1
+        if self.outage_after_channel_creates is not None and self.channel_creates > self.outage_after_channel_creates:
+            self.outage(60)
+            return web.json_response({"message": "Service Unavailable"}, status=503)
         cid = str(next(self._ids))
         ch = {"id": cid, "guild_id": g.id, "name": body.get("name"), "type": int(body.get("type", 0)),
               "topic": body.get("topic"), "parent_id": body.get("parent_id"), "position": len(g.channels),

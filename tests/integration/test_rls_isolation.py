@@ -18,7 +18,7 @@ from arrakis_engine.storage.database import validate_tenant_id
 
 TENANT_TABLES = ["communities", "profiles", "wallet_links", "badges", "manifests", "shadow_states",
                  "tier_history", "audit_log", "legacy_imports", "community_assets", "asset_index_state",
-                 "asset_holdings"]
+                 "asset_holdings", "discord_member_roles", "pending_approvals"]
 
 
 def key(table: str) -> str:
@@ -53,6 +53,10 @@ def seed(engine, community) -> dict:
                    "VALUES (%s, 'k', 0, 1)", (community.id,))
         tx.execute("INSERT INTO asset_holdings (community_id, asset_key, address, balance, updated_block) "
                    "VALUES (%s, 'k', %s, 1, 0)", (community.id, _wallet()))
+        tx.execute("INSERT INTO discord_member_roles (community_id, discord_id) VALUES (%s, %s)",
+                   (community.id, _discord()))
+        tx.execute("INSERT INTO pending_approvals (community_id, kind, summary, requested_by) "
+                   "VALUES (%s, 'x', 'x', 'x')", (community.id,))
     return {"profile": profile.id, "other": other.id}
 
 
@@ -85,6 +89,10 @@ INSERTS = {
                           "VALUES (%s, %s, 0, 1)", lambda c, p: (c, uuid.uuid4().hex)),
     "asset_holdings": ("INSERT INTO asset_holdings (community_id, asset_key, address, balance, updated_block) "
                        "VALUES (%s, 'k', %s, 1, 0)", lambda c, p: (c, _wallet())),
+    "discord_member_roles": ("INSERT INTO discord_member_roles (community_id, discord_id) VALUES (%s, %s)",
+                             lambda c, p: (c, _discord())),
+    "pending_approvals": ("INSERT INTO pending_approvals (community_id, kind, summary, requested_by) "
+                          "VALUES (%s, 'x', 'x', 'x')", lambda c, p: (c,)),
     "communities": ("INSERT INTO communities (id, name, guild_id, theme_id) VALUES (%s, 'x', %s, 'basic')",
                     lambda c, p: (c, uuid.uuid4().hex[:16])),
 }

@@ -1,0 +1,39 @@
+"""Publishing manifests: build from the community's theme and members, store a new version only
+when the desired state changed."""
+
+from __future__ import annotations
+
+import uuid
+
+from ..storage.database import Database
+from ..storage.eligibility import EligibilityRepository
+from ..storage.models import Manifest
+from ..storage.repositories import canonical_json, sha256_hex
+from ..themes import get_theme
+from .builder import build_manifest
+
+
+class ManifestService:
+    def __init__(self, db: Database, repos) -> None:
+        self.db = db
+        self.repos = repos
+        self.standings = EligibilityRepository(db)
+
+    def build(self, community_id: uuid.UUID | str) -> dict:
+        with self.db.tenant(community_id):
+            community = self.repos.communities.current()
+            members = {m.discord_id: (m.tier, m.badges) for m in self.standings.standings()}
+        return build_manifest(community_id=str(community.id), community_name=community.name,
+                              guild_id=community.guild_id, theme=get_theme(community.theme_id), members=members)
+
+    def publish(self, community_id: uuid.UUID | str, *, actor: str) -> tuple[Manifest, bool]:
+        """(latest manifest, whether a new version was written)."""
+        content = self.build(community_id)
+        with self.db.tenant(community_id):
+            latest = self.repos.manifests.latest()
+            if latest is not None and latest.checksum == sha256_hex(canonical_json(content)):
+                return latest, False
+            manifest = self.repos.manifests.create_version(content, created_by=actor)
+            self.repos.audit.append(actor, "manifest.published", {"version": manifest.version,
+                                                                  "checksum": manifest.checksum})
+            return manifest, True

@@ -1,0 +1,40 @@
+"""What a worker runs for each job type. The worker process installs its engine with
+:func:`use_engine` before it starts taking jobs (``arrakis worker`` does)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rq import get_current_job
+
+_engine = None
+
+
+def use_engine(engine) -> None:
+    global _engine
+    _engine = engine
+
+
+def _progress(done: int, total: int) -> None:
+    job = get_current_job()
+    if job is not None:
+        job.meta["progress"] = {"done": done, "total": total}
+        job.save_meta()
+
+
+def run(job_type: str, community_id: str, payload: dict) -> Any:
+    if _engine is None:
+        raise RuntimeError("this worker has no engine; start it with `arrakis worker`")
+    e = _engine
+    if job_type == "SYNTHESIZE_COMMUNITY":
+        return e.synthesizer.apply(community_id, version=payload.get("version"), progress=_progress).as_dict()
+    if job_type in ("ASSIGN_ROLE", "REMOVE_ROLE"):
+        roles = e.member_sync.apply_change(community_id, payload["guild_id"], payload["discord_id"], payload["roles"])
+        _progress(1, 1)
+        return {"roles": roles}
+    if job_type == "SEND_MESSAGE":
+        return e.discord.send_message(payload["channel_id"], payload["content"], community_id=community_id)["id"]
+    if job_type in ("CREATE_ROLE", "UPDATE_ROLE", "DELETE_ROLE", "CREATE_CHANNEL", "UPDATE_CHANNEL",
+                    "DELETE_CHANNEL", "CREATE_CATEGORY", "UPDATE_CATEGORY", "DELETE_CATEGORY"):
+        return e.reconciler.run_action(community_id, job_type, payload)
+    raise ValueError(f"unknown job type {job_type}")

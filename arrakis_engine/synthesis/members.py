@@ -1,0 +1,135 @@
+"""Member role sync: one PATCH per member with the full role list.
+
+Desired roles come from the latest manifest; the managed roles are the manifest's roles as
+recorded in the shadow state. A member's other roles (given by admins or other bots) are kept:
+the new list is (their current roles - our managed roles) + the roles the manifest gives them.
+Current roles are what Discord answered to our last PATCH (or GET) for that member.
+
+Members whose eligibility is unknown are skipped. If the change would take tier roles away from
+more than ``max_strip_share`` of the members holding one (default 10 %), nothing is sent: an
+approval request is recorded for an operator instead, since a sudden mass strip is more often a
+bad read than a market crash.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from ..errors import ValidationError
+from ..storage.database import Database
+from ..storage.synthesis import SynthesisRepository
+from .discord_http import DiscordError, DiscordREST
+
+
+@dataclass
+class MemberChange:
+    discord_id: str
+    roles: list[str]  # the full new list
+    added: list[str]
+    removed: list[str]
+    strips_tier: bool
+
+    @property
+    def job_type(self) -> str:
+        return "REMOVE_ROLE" if self.removed and not self.added else "ASSIGN_ROLE"
+
+
+@dataclass
+class MemberPlan:
+    guild_id: str
+    changes: list[MemberChange] = field(default_factory=list)
+    skipped_unknown: list[str] = field(default_factory=list)
+    tier_holders: int = 0
+
+    @property
+    def strips(self) -> int:
+        return sum(1 for c in self.changes if c.strips_tier)
+
+
+class MemberRoleSync:
+    def __init__(self, db: Database, repos, discord: DiscordREST, *, max_strip_share: float = 0.10) -> None:
+        self.db = db
+        self.repos = repos
+        self.discord = discord
+        self.store = SynthesisRepository(db)
+        self.max_strip_share = max_strip_share
+
+    def plan(self, community_id: uuid.UUID | str, *, skip: Iterable[str] = ()) -> MemberPlan:
+        skip = set(skip)
+        with self.db.tenant(community_id):
+            community = self.repos.communities.current()
+            manifest = self.repos.manifests.latest()
+            shadow = self.store.latest_shadow()
+            known = self.store.member_roles()
+        if manifest is None or shadow is None:
+            raise ValidationError("synthesize the community before syncing member roles", field="manifest")
+        resources = shadow[1]
+        m = manifest.content
+        managed = {resources[r["id"]] for r in m["roles"] if r["id"] in resources}
+        tier_roles = {resources[r["id"]] for r in m["roles"] if r.get("tier") and r["id"] in resources}
+        plan = MemberPlan(community.guild_id)
+        members = set(m["members"]) | set(known)
+        for discord_id in sorted(members):
+            if discord_id in skip:
+                plan.skipped_unknown.append(discord_id)
+                continue
+            desired = {resources[r] for r in m["members"].get(discord_id, []) if r in resources}
+            current = known.get(discord_id)
+            if current is None:
+                try:
+                    current = self.discord.get_member(community.guild_id, discord_id,
+                                                      community_id=community.id)["roles"]
+                except DiscordError as exc:
+                    if exc.status == 404:
+                        continue  # not in the guild (left, or never joined): nothing to do
+                    raise
+                with self.db.tenant(community_id):
+                    self.store.save_member_roles(discord_id, current)
+            current_set = set(current)
+            if current_set & tier_roles:
+                plan.tier_holders += 1
+            new = (current_set - managed) | desired
+            if new != current_set:
+                removed = sorted(current_set - new)
+                plan.changes.append(MemberChange(discord_id, sorted(new), sorted(new - current_set), removed,
+                                                 bool(set(removed) & tier_roles)))
+        return plan
+
+    def needs_approval(self, plan: MemberPlan) -> bool:
+        return plan.strips > 0 and plan.strips > self.max_strip_share * max(plan.tier_holders, 1)
+
+    def hold_for_approval(self, community_id, plan: MemberPlan, *, actor: str) -> uuid.UUID:
+        with self.db.tenant(community_id):
+            approval = self.store.request_approval(
+                "member_role_strip",
+                f"{plan.strips} of {plan.tier_holders} members would lose their tier role",
+                {"strips": plan.strips, "tier_holders": plan.tier_holders,
+                 "members": [c.discord_id for c in plan.changes if c.strips_tier][:1000]},
+                requested_by=actor)
+            self.repos.audit.append(actor, "member_sync.paused", {"approval": str(approval), "strips": plan.strips,
+                                                                  "tier_holders": plan.tier_holders})
+            return approval
+
+    def apply_change(self, community_id, guild_id: str, discord_id: str, roles: list[str]) -> list[str]:
+        """The one PATCH for one member; records what Discord answered."""
+        member = self.discord.set_member_roles(guild_id, discord_id, roles, community_id=community_id)
+        with self.db.tenant(community_id):
+            self.store.save_member_roles(discord_id, member.get("roles", roles))
+        return member.get("roles", roles)
+
+    def run(self, community_id, *, skip: Iterable[str] = (), approved: bool = False, actor: str = "sync",
+            progress: Callable[[int, int], None] | None = None) -> dict:
+        """Plan and send now (without the queue). Returns a summary."""
+        plan = self.plan(community_id, skip=skip)
+        if self.needs_approval(plan) and not approved:
+            approval = self.hold_for_approval(community_id, plan, actor=actor)
+            return {"status": "paused", "approval": str(approval), "changes": len(plan.changes),
+                    "strips": plan.strips, "tier_holders": plan.tier_holders}
+        for i, change in enumerate(plan.changes, start=1):
+            self.apply_change(community_id, plan.guild_id, change.discord_id, change.roles)
+            if progress:
+                progress(i, len(plan.changes))
+        return {"status": "done", "changes": len(plan.changes), "strips": plan.strips,
+                "skipped_unknown": len(plan.skipped_unknown)}

@@ -1,0 +1,168 @@
+"""Reconciliation: desired (latest manifest) vs shadow (what we recorded) vs actual (the guild).
+
+Matching is by the Discord ids recorded in the shadow state. Missing resources are created (a
+role deleted by hand comes back), drifted ones are updated (name, colour, permissions, topic,
+parent, overwrites) rather than duplicated, and orphans -- resources we recorded that the
+manifest no longer has -- are deleted only with ``destructive`` and only if Arrakis created
+them. Anything made by hand in the guild is never touched. A dry run reports the plan and
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from ..errors import ValidationError
+from ..storage.database import Database
+from ..storage.synthesis import SynthesisRepository
+from .community import CREATED, CommunitySynthesizer, _normal, overwrites_for
+from .discord_http import DiscordREST
+
+SEVERITY = {"create": "high", "update": "medium", "delete": "low"}
+
+
+@dataclass
+class Action:
+    op: str  # create | update | delete
+    kind: str  # role | category | channel
+    manifest_id: str
+    discord_id: str | None = None
+    changes: dict = field(default_factory=dict)
+
+    @property
+    def severity(self) -> str:
+        return SEVERITY[self.op]
+
+    def as_dict(self) -> dict:
+        return {**self.__dict__, "severity": self.severity}
+
+
+@dataclass
+class ReconcileReport:
+    dry_run: bool
+    destructive: bool
+    actions: list[Action] = field(default_factory=list)
+    skipped_deletes: list[str] = field(default_factory=list)
+    calls: int = 0
+
+    def as_dict(self) -> dict:
+        return {"dry_run": self.dry_run, "destructive": self.destructive, "calls": self.calls,
+                "actions": [a.as_dict() for a in self.actions], "skipped_deletes": self.skipped_deletes}
+
+    def summary(self) -> str:
+        counts = {op: sum(1 for a in self.actions if a.op == op) for op in ("create", "update", "delete")}
+        verb = "would" if self.dry_run else "did"
+        return (f"reconcile {verb}: create {counts['create']}, update {counts['update']}, delete {counts['delete']}"
+                + (f"; {len(self.skipped_deletes)} orphan(s) kept (not destructive)" if self.skipped_deletes else "")
+                + f"; {self.calls} Discord calls")
+
+
+class Reconciler:
+    def __init__(self, db: Database, repos, discord: DiscordREST) -> None:
+        self.db = db
+        self.repos = repos
+        self.discord = discord
+        self.store = SynthesisRepository(db)
+
+    def plan(self, community_id) -> tuple[list[Action], list[Action], dict]:
+        """(actions, orphan deletes, context)."""
+        with self.db.tenant(community_id):
+            community = self.repos.communities.current()
+            manifest = self.repos.manifests.latest()
+            shadow = self.store.latest_shadow()
+        if manifest is None or shadow is None:
+            raise ValidationError("this community has not been synthesized yet", field="manifest")
+        version, resources, _ = shadow
+        guild, cid = community.guild_id, community.id
+        roles = {r["id"]: r for r in self.discord.list_roles(guild, community_id=cid)}
+        channels = {c["id"]: c for c in self.discord.list_channels(guild, community_id=cid)}
+        m = manifest.content
+        actions: list[Action] = []
+        for r in m["roles"]:
+            did = resources.get(r["id"])
+            actual = roles.get(did) if did else None
+            if actual is None:
+                actions.append(Action("create", "role", r["id"]))
+                continue
+            changes = {k: r[k] for k in ("name", "color") if actual.get(k) != r[k]}
+            if str(actual.get("permissions")) != str(r["permissions"]):
+                changes["permissions"] = r["permissions"]
+            if changes:
+                actions.append(Action("update", "role", r["id"], did, changes))
+        for kind, items in (("category", m["categories"]), ("channel", m["channels"])):
+            for c in items:
+                did = resources.get(c["id"])
+                actual = channels.get(did) if did else None
+                if actual is None:
+                    actions.append(Action("create", kind, c["id"]))
+                    continue
+                changes = {}
+                if actual.get("name") != c["name"]:
+                    changes["name"] = c["name"]
+                wanted = overwrites_for(c["overwrites"], guild, resources)
+                if _normal(actual.get("permission_overwrites")) != _normal(wanted):
+                    changes["permission_overwrites"] = wanted
+                if kind == "channel":
+                    if (actual.get("topic") or None) != (c["topic"] or None):
+                        changes["topic"] = c["topic"]
+                    parent = resources.get(c["parent"])
+                    if parent and actual.get("parent_id") != parent:
+                        changes["parent_id"] = parent
+                if changes:
+                    actions.append(Action("update", kind, c["id"], did, changes))
+        wanted_ids = {x["id"] for x in m["roles"] + m["categories"] + m["channels"]}
+        orphans = []
+        for mid, did in resources.items():
+            if mid.startswith(CREATED) or mid in wanted_ids:
+                continue
+            if did in roles or did in channels:
+                created = resources.get(CREATED + mid) == did
+                orphans.append(Action("delete", "role" if did in roles else "channel", mid, did,
+                                      {"created_by_arrakis": created}))
+        return actions, orphans, {"guild": guild, "community": cid, "version": version, "resources": resources}
+
+    def run(self, community_id, *, dry_run: bool = False, destructive: bool = False) -> ReconcileReport:
+        calls = self.discord.calls
+        actions, orphans, ctx = self.plan(community_id)
+        report = ReconcileReport(dry_run, destructive)
+        report.actions = list(actions)
+        for o in orphans:
+            if destructive and o.changes["created_by_arrakis"]:
+                report.actions.append(o)
+            else:
+                report.skipped_deletes.append(o.manifest_id)
+        if not dry_run:
+            creates = [a for a in report.actions if a.op == "create"]
+            if creates:
+                # The synthesizer knows the order and dependencies; it creates what is missing.
+                CommunitySynthesizer(self.db, self.repos, self.discord).apply(community_id, version=None)
+            for a in report.actions:
+                if a.op != "create":
+                    self.run_action(community_id, f"{a.op.upper()}_{a.kind.upper()}",
+                                    {"discord_id": a.discord_id, "changes": a.changes, "manifest_id": a.manifest_id,
+                                     "guild_id": ctx["guild"], "version": ctx["version"]})
+            with self.db.tenant(community_id):
+                self.repos.audit.append("reconcile", "reconcile.applied", {
+                    "actions": len(report.actions), "destructive": destructive})
+        report.calls = self.discord.calls - calls
+        return report
+
+    def run_action(self, community_id, job_type: str, payload: dict):
+        """One update or delete (also the queue's job for these types)."""
+        op, kind = job_type.split("_", 1)
+        guild, did = payload["guild_id"], payload["discord_id"]
+        if op == "UPDATE" and kind == "ROLE":
+            return self.discord.update_role(guild, did, community_id=community_id, **payload["changes"])
+        if op == "UPDATE":
+            return self.discord.update_channel(did, guild_id=guild, community_id=community_id, **payload["changes"])
+        if op == "DELETE":
+            if kind == "ROLE":
+                self.discord.delete_role(guild, did, community_id=community_id)
+            else:
+                self.discord.delete_channel(did, guild_id=guild, community_id=community_id)
+            with self.db.tenant(community_id):
+                self.store.record(payload["version"], payload["manifest_id"], None)
+                self.store.record(payload["version"], CREATED + payload["manifest_id"], None)
+            return None
+        raise ValidationError(f"{job_type} is done by a synthesis, not a single action", field="job_type")

@@ -1,0 +1,128 @@
+"""The ``discord-synthesis`` queue on RQ, with one sub-queue per community.
+
+* Queue names: ``discord-synthesis:{community_id}``; the set ``arrakis:synthesis:queues`` lists
+  those that exist. :class:`FairWorker` refreshes its queue list from that set and takes jobs
+  round-robin across communities, so 5,000 pending operations of one community never hold back
+  the 5 of another by more than a job or two.
+* Job id = the idempotency key: enqueueing a key that is queued, running, scheduled or done is a
+  no-op that returns the existing job.
+* 3 attempts with backoff (default 5, 25, 125 s). A job whose error is not retryable, or that has
+  used its attempts, goes to the dead-letter queue ``arrakis:dlq`` with its type, payload and
+  error -- nothing is dropped.
+* Progress in ``job.meta["progress"]``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any, Sequence
+
+from rq import Callback, Queue, Retry, Worker
+from rq.job import Job, JobStatus
+from rq.worker import DequeueStrategy
+
+log = logging.getLogger(__name__)
+
+BASE = "discord-synthesis"
+QUEUES_KEY = "arrakis:synthesis:queues"
+DLQ_KEY = "arrakis:dlq"
+JOB_TYPES = (
+    "CREATE_ROLE", "UPDATE_ROLE", "DELETE_ROLE", "CREATE_CHANNEL", "UPDATE_CHANNEL", "DELETE_CHANNEL",
+    "CREATE_CATEGORY", "UPDATE_CATEGORY", "DELETE_CATEGORY", "ASSIGN_ROLE", "REMOVE_ROLE", "SEND_MESSAGE",
+    "SYNTHESIZE_COMMUNITY",
+)
+_SAFE = re.compile(r"[^A-Za-z0-9_.:-]")
+
+
+def queue_name(community_id: uuid.UUID | str) -> str:
+    return f"{BASE}:{community_id}"
+
+
+class SynthesisQueue:
+    def __init__(self, redis, *, backoff: Sequence[int] = (5, 25, 125), job_timeout: int = 3600) -> None:
+        self.redis = redis
+        self.backoff = list(backoff)
+        self.job_timeout = job_timeout
+
+    def queue(self, community_id) -> Queue:
+        return Queue(queue_name(community_id), connection=self.redis)
+
+    def enqueue(self, job_type: str, community_id: uuid.UUID | str, payload: dict, *, key: str) -> Job:
+        """Enqueue once per idempotency ``key``."""
+        if job_type not in JOB_TYPES:
+            raise ValueError(f"unknown job type {job_type}")
+        job_id = _SAFE.sub("_", f"{job_type}:{key}")[:200]
+        try:
+            existing = Job.fetch(job_id, connection=self.redis)
+            if existing.get_status(refresh=True) not in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+                return existing
+        except Exception:  # no such job: enqueue below
+            pass
+        self.redis.sadd(QUEUES_KEY, queue_name(community_id))
+        return self.queue(community_id).enqueue(
+            "arrakis_engine.synthesis.jobs.run", job_type, str(community_id), payload,
+            job_id=job_id, retry=Retry(max=len(self.backoff), interval=self.backoff),
+            on_failure=Callback("arrakis_engine.synthesis.rq_queue.on_failure"),
+            job_timeout=self.job_timeout, result_ttl=86400, failure_ttl=7 * 86400,
+            meta={"type": job_type, "community": str(community_id), "progress": None},
+            description=f"{job_type} for {community_id}")
+
+    def pending(self) -> dict[str, int]:
+        out = {}
+        for name in sorted(self.redis.smembers(QUEUES_KEY)):
+            name = name.decode() if isinstance(name, bytes) else name
+            out[name.split(":", 1)[1]] = Queue(name, connection=self.redis).count
+        return out
+
+    def dead_letters(self, limit: int = 100) -> list[dict]:
+        return [json.loads(x) for x in self.redis.lrange(DLQ_KEY, 0, limit - 1)]
+
+
+def on_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ failure callback: stop retrying what cannot succeed; dead-letter what has no tries left."""
+    retryable = getattr(exc_value, "retryable", True)
+    if not retryable:
+        job.retries_left = 0
+    if job.retries_left:
+        log.warning("job %s failed (%s); %d tries left", job.id, exc_value, job.retries_left)
+        return
+    entry = {"job_id": job.id, "type": job.meta.get("type"), "community": job.meta.get("community"),
+             "args": list(job.args), "error": f"{exc_type.__name__}: {exc_value}", "retryable": retryable,
+             "failed_at": time.time()}
+    connection.lpush(DLQ_KEY, json.dumps(entry, default=str))
+    log.error("job %s dead-lettered: %s", job.id, entry["error"])
+
+
+class FairWorker(Worker):
+    """An RQ worker that serves every community's sub-queue in turn, picking up new ones as
+    they appear."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._dequeue_strategy = DequeueStrategy.ROUND_ROBIN
+
+    def _refresh_queues(self) -> None:
+        names = sorted(n.decode() if isinstance(n, bytes) else n for n in self.connection.smembers(QUEUES_KEY))
+        known = {q.name for q in self.queues}
+        added = [Queue(n, connection=self.connection) for n in names if n not in known]
+        if added:
+            self.queues = self.queues + added
+            self._ordered_queues = self._ordered_queues + added
+
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+        if timeout is None:  # burst mode: one pass over every queue
+            self._refresh_queues()
+            return super().dequeue_job_and_maintain_ttl(None, max_idle_time)
+        waited = 0
+        while True:
+            self._refresh_queues()
+            result = super().dequeue_job_and_maintain_ttl(1, 1)
+            if result is not None:
+                return result
+            waited += 1
+            if max_idle_time is not None and waited >= max_idle_time:
+                return None

@@ -1,0 +1,52 @@
+"""Use cases that tie manifests, synthesis, member sync and the queue together."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Iterable
+
+
+class SynthesisService:
+    def __init__(self, engine) -> None:
+        self.e = engine
+
+    def synthesize(self, community_id: uuid.UUID | str, *, dry_run: bool = False, queued: bool = True,
+                   actor: str = "cli") -> dict:
+        """Publish the manifest (a new version only if it changed), then synthesize it: on the queue,
+        or right here. A dry run publishes nothing and changes nothing."""
+        if dry_run:
+            with self.e.db.tenant(community_id):
+                has_manifest = self.e.repos.manifests.latest() is not None
+            if not has_manifest:
+                return {"dry_run": True, "manifest": None, "note": "no manifest yet: synthesis would create everything"}
+            return self.e.synthesizer.apply(community_id, dry_run=True).as_dict()
+        manifest, new = self.e.manifests.publish(community_id, actor=actor)
+        if not queued:
+            return {"manifest_version": manifest.version, "new_version": new,
+                    **self.e.synthesizer.apply(community_id, version=manifest.version).as_dict()}
+        job = self.e.queue.enqueue("SYNTHESIZE_COMMUNITY", community_id, {"version": manifest.version},
+                                   key=f"{community_id}:v{manifest.version}")
+        return {"manifest_version": manifest.version, "new_version": new, "job_id": job.id,
+                "status": job.get_status(refresh=True)}
+
+    def sync_members(self, community_id: uuid.UUID | str, *, skip: Iterable[str] = (), approved: bool = False,
+                     queued: bool = True, actor: str = "cli") -> dict:
+        """One PATCH per member whose roles should change; unknown members skipped; a mass strip
+        waits for approval."""
+        if not queued:
+            return self.e.member_sync.run(community_id, skip=skip, approved=approved, actor=actor)
+        sync = self.e.member_sync
+        plan = sync.plan(community_id, skip=skip)
+        if sync.needs_approval(plan) and not approved:
+            approval = sync.hold_for_approval(community_id, plan, actor=actor)
+            return {"status": "paused", "approval": str(approval), "changes": len(plan.changes),
+                    "strips": plan.strips, "tier_holders": plan.tier_holders}
+        jobs = []
+        for c in plan.changes:
+            digest = hashlib.sha256(",".join(c.roles).encode()).hexdigest()[:16]
+            jobs.append(self.e.queue.enqueue(c.job_type, community_id,
+                                             {"guild_id": plan.guild_id, "discord_id": c.discord_id, "roles": c.roles},
+                                             key=f"{community_id}:{c.discord_id}:{digest}").id)
+        return {"status": "queued", "changes": len(plan.changes), "jobs": jobs,
+                "skipped_unknown": len(plan.skipped_unknown)}

@@ -1,0 +1,184 @@
+"""Community synthesis, member role sync and reconciliation against the fake Discord API, with
+real PostgreSQL (as arrakis_app) and real Redis."""
+
+from __future__ import annotations
+
+import pytest
+
+from arrakis_engine.errors import ValidationError
+from arrakis_engine.synthesis.community import CREATED
+from arrakis_engine.synthesis.discord_http import DiscordError
+from arrakis_engine.synthesis.service import SynthesisService
+
+_n = iter(range(800_000_000_000_000_000, 900_000_000_000_000_000))
+
+
+@pytest.fixture
+def discord():
+    from tests.fakes.discord_api import FakeDiscord
+
+    d = FakeDiscord(route_limits={"create_role": (50, 1.0)})
+    yield d
+    d.close()
+
+
+@pytest.fixture
+def e(settings, discord, engine):
+    """An engine configured for the fake Discord (same database and Redis as the session engine)."""
+    from dataclasses import replace
+
+    from arrakis_engine.bootstrap import build_engine
+
+    engine.redis.flushdb()
+    eng = build_engine(replace(settings, discord_api_base=discord.url, discord_bot_token=discord.token,
+                               retry_backoff=(1, 1, 1)))
+    yield eng
+    eng.close()
+
+
+def community_with_members(e, discord, make_community, *, theme="sietch", ranks=(1, 8, 70, 150, 999)):
+    c = make_community(theme=theme, subscription="premium")
+    g = discord.guild(c.guild_id)
+    ids = []
+    with e.db.tenant(c.id):
+        for rank in ranks:
+            d = str(next(_n))
+            tier = e.repos.profiles.create(discord_id=d).id
+            from arrakis_engine.themes import get_theme
+
+            e.repos.profiles.update_standing(tier, tier=get_theme(theme).tier_for_rank(rank), rank=rank)
+            g.members[d] = set()
+            ids.append(d)
+    return c, g, ids
+
+
+def names(g) -> tuple[list, list]:
+    return (sorted(r["name"] for r in g.roles.values() if r["name"] != "@everyone"),
+            sorted(ch["name"] for ch in g.channels.values()))
+
+
+def test_synthesize_the_sietch_template(e, discord, make_community):
+    c, g, _ = community_with_members(e, discord, make_community)
+    out = SynthesisService(e).synthesize(c.id, queued=False)
+    roles, channels = names(g)
+    assert len(roles) == 10  # nine tiers and the Water Sharer badge role
+    cats = [ch for ch in g.channels.values() if ch["type"] == 4]
+    assert len(cats) == 7 and "SIETCH SCROLLS" in {x["name"] for x in cats}
+    assert len(out["created"]) == 10 + 7 + 15
+    naib_council = next(ch for ch in cats if ch["name"] == "NAIB COUNCIL")
+    everyone = next(o for o in naib_council["permission_overwrites"] if o["id"] == c.guild_id)
+    assert int(everyone["deny"]) & (1 << 10)  # hidden from everyone but Naib
+    door = next(ch for ch in g.channels.values() if ch["name"] == "the-door")
+    assert g.channels[door["parent_id"]]["name"] == "SIETCH SCROLLS"
+    again = SynthesisService(e).synthesize(c.id, queued=False)
+    assert again["created"] == [] and again["new_version"] is False
+    assert names(g) == (roles, channels)
+
+
+def test_dry_run_changes_nothing(e, discord, make_community):
+    c, g, _ = community_with_members(e, discord, make_community)
+    assert SynthesisService(e).synthesize(c.id, dry_run=True)["manifest"] is None
+    e.manifests.publish(c.id, actor="t")
+    before = discord.requests
+    plan = SynthesisService(e).synthesize(c.id, dry_run=True)
+    assert len(plan["created"]) == 32 and names(g) == ([], [])
+    assert discord.requests - before == 2  # the two reads
+
+
+def test_interrupted_synthesis_resumes_without_duplicates(e, discord, make_community):
+    c, g, _ = community_with_members(e, discord, make_community)
+    e.manifests.publish(c.id, actor="t")
+    discord.outage_after_channel_creates = 12  # Discord dies half-way through the channels
+    with pytest.raises(DiscordError):
+        e.synthesizer.apply(c.id)
+    assert 0 < len(g.channels) < 22
+    discord.outage_after_channel_creates = None
+    discord.outage_until = 0
+    report = e.synthesizer.apply(c.id)
+    assert report.kept and report.created
+    roles, channels = names(g)
+    assert len(roles) == len(set(roles)) == 10
+    assert len(g.channels) == 22 and len({(ch["name"], ch["parent_id"]) for ch in g.channels.values()}) == 22
+
+
+def test_resource_created_but_not_recorded_is_adopted(e, discord, make_community):
+    """A crash between Discord's answer and our record: the next run adopts it by name."""
+    c, g, _ = community_with_members(e, discord, make_community, theme="basic", ranks=(1,))
+    e.manifests.publish(c.id, actor="t")
+    e.discord.create_role(c.guild_id, name="Gold", color=0xFFD700, permissions=0)  # made, never recorded
+    report = e.synthesizer.apply(c.id)
+    assert "role:gold" in report.adopted
+    assert [r["name"] for r in g.roles.values()].count("Gold") == 1
+
+
+def test_guild_caps_are_checked_before_the_first_call(e, discord, make_community):
+    c, g, _ = community_with_members(e, discord, make_community)
+    for i in range(245):
+        g.roles[str(10_000 + i)] = {"id": str(10_000 + i), "name": f"hand-made {i}", "color": 0, "permissions": "0"}
+    e.manifests.publish(c.id, actor="t")
+    before = discord.requests
+    with pytest.raises(ValidationError, match="Discord allows 250"):
+        e.synthesizer.apply(c.id)
+    assert discord.requests - before == 2  # only the reads
+
+
+def test_member_sync_one_patch_each_keeps_other_roles_and_skips_unknown(e, discord, make_community):
+    c, g, ids = community_with_members(e, discord, make_community)
+    svc = SynthesisService(e)
+    svc.synthesize(c.id, queued=False)
+    hand_made = e.discord.create_role(c.guild_id, name="Moderator", color=0, permissions=0)["id"]
+    g.members[ids[0]].add(hand_made)
+    out = svc.sync_members(c.id, skip={ids[4]}, queued=False)
+    assert out == {"status": "done", "changes": 4, "strips": 0, "skipped_unknown": 1}
+    role_id = {r["name"]: r["id"] for r in g.roles.values()}
+    assert g.members[ids[0]] == {role_id["Naib"], hand_made}
+    assert g.members[ids[1]] == {role_id["Fedaykin"]}
+    assert g.members[ids[4]] == set()  # unknown: untouched
+    patches = [p for _, m, p in discord.request_log if m == "PATCH" and "/members/" in p]
+    assert len(patches) == 4
+    assert svc.sync_members(c.id, queued=False)["changes"] == 1  # only the skipped one now
+
+
+def test_mass_strip_pauses_for_approval(e, discord, make_community):
+    c, g, ids = community_with_members(e, discord, make_community, ranks=tuple(range(1, 21)))
+    svc = SynthesisService(e)
+    svc.synthesize(c.id, queued=False)
+    svc.sync_members(c.id, queued=False)
+    with e.db.tenant(c.id):  # a bad read: everyone "lost" their tier
+        for p in e.repos.profiles.all():
+            e.repos.profiles.update_standing(p.id, tier=None, rank=None)
+    svc.synthesize(c.id, queued=False)
+    out = svc.sync_members(c.id, queued=False)
+    assert out["status"] == "paused" and out["strips"] == 20
+    assert all(g.members[d] for d in ids)  # nobody was stripped
+    with e.db.tenant(c.id):
+        from arrakis_engine.storage.synthesis import SynthesisRepository
+
+        assert SynthesisRepository(e.db).pending()[0]["kind"] == "member_role_strip"
+    assert svc.sync_members(c.id, approved=True, queued=False)["changes"] == 20
+
+
+def test_reconciliation(e, discord, make_community):
+    c, g, _ = community_with_members(e, discord, make_community, theme="basic", ranks=(1,))
+    SynthesisService(e).synthesize(c.id, queued=False)
+    role_id = {r["name"]: r["id"] for r in g.roles.values()}
+    del g.roles[role_id["Silver"]]  # deleted by hand
+    g.roles[role_id["Gold"]]["name"] = "Goldish"  # renamed by hand
+    hand = e.discord.create_role(c.guild_id, name="Hand Made", color=0, permissions=0)["id"]
+    dry = e.reconciler.run(c.id, dry_run=True)
+    assert {(a.op, a.manifest_id) for a in dry.actions} == {("create", "role:silver"), ("update", "role:gold")}
+    assert "Silver" not in [r["name"] for r in g.roles.values()]  # dry run changed nothing
+    e.reconciler.run(c.id)
+    roles = [r["name"] for r in g.roles.values()]
+    assert sorted(roles) == ["@everyone", "Bronze", "Gold", "Hand Made", "Silver"]
+    assert hand in g.roles
+    # An orphan we created (the manifest no longer has it) goes only with --destructive.
+    with e.db.tenant(c.id):
+        from arrakis_engine.storage.synthesis import SynthesisRepository
+
+        version = SynthesisRepository(e.db).latest_shadow()[0]
+        SynthesisRepository(e.db).record(version, "role:retired", hand)
+        SynthesisRepository(e.db).record(version, CREATED + "role:retired", hand)
+    assert e.reconciler.run(c.id).skipped_deletes == ["role:retired"] and hand in g.roles
+    e.reconciler.run(c.id, destructive=True)
+    assert hand not in g.roles
