@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -337,6 +338,148 @@ def eligibility_status(state: CliState, as_json: bool) -> None:
                    + (f", breaker {status['breaker']}" if status.get("breaker") else "")
                    + (f"; newest cached score {age:.0f} s old" if age is not None else "; nothing cached")
                    + f"; chains: {', '.join(status['chains']) or 'none configured'}")
+
+
+# --- synthesis ----------------------------------------------------------------------------------
+
+@cli.command()
+@click.argument("community_id")
+@click.option("--dry-run", is_flag=True, help="Show what would be created; change nothing.")
+@click.option("--now", "inline", is_flag=True, help="Run here instead of on the queue.")
+@json_option
+@pass_state
+def synthesize(state: CliState, community_id: str, dry_run: bool, inline: bool, as_json: bool) -> None:
+    """Publish the community's manifest and make its guild match it."""
+    from .synthesis.service import SynthesisService
+
+    out = SynthesisService(state.engine).synthesize(community_id, dry_run=dry_run, queued=not inline)
+    if as_json:
+        emit(out)
+    elif "job_id" in out:
+        click.echo(f"manifest v{out['manifest_version']}{' (new)' if out['new_version'] else ''}: "
+                   f"synthesis job {out['job_id']} is {out['status']}")
+    elif out.get("manifest") is None and dry_run and "created" not in out:
+        click.echo(out["note"])
+    else:
+        verb = "would create" if dry_run else "created"
+        click.echo(f"{verb} {len(out['created'])}, adopted {len(out['adopted'])}, kept {len(out['kept'])}; "
+                   f"{out['calls']} Discord calls")
+
+
+@cli.group()
+def members() -> None:
+    """Members' Discord roles."""
+
+
+@members.command("sync")
+@click.argument("community_id")
+@click.option("--approve", is_flag=True, help="Go ahead even if many members would lose their tier role.")
+@click.option("--now", "inline", is_flag=True, help="Run here instead of on the queue.")
+@json_option
+@pass_state
+def members_sync(state: CliState, community_id: str, approve: bool, inline: bool, as_json: bool) -> None:
+    """One role update per member whose roles should change."""
+    from .synthesis.service import SynthesisService
+
+    out = SynthesisService(state.engine).sync_members(community_id, approved=approve, queued=not inline)
+    if as_json:
+        emit(out)
+    elif out["status"] == "paused":
+        click.echo(f"paused: {out['strips']} of {out['tier_holders']} members would lose their tier role. "
+                   f"Approval {out['approval']} is waiting; run again with --approve once checked.")
+    else:
+        click.echo(f"{out['status']}: {out['changes']} member update(s)")
+
+
+@cli.command()
+@click.argument("community_id")
+@click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
+@click.option("--destructive", is_flag=True, help="Also delete orphans that Arrakis created.")
+@json_option
+@pass_state
+def reconcile(state: CliState, community_id: str, dry_run: bool, destructive: bool, as_json: bool) -> None:
+    """Compare manifest, shadow and guild; fix what drifted."""
+    report = state.engine.reconciler.run(community_id, dry_run=dry_run, destructive=destructive)
+    if as_json:
+        emit(report.as_dict())
+        return
+    click.echo(report.summary())
+    for a in report.actions:
+        click.echo(f"  [{a.severity}] {a.op} {a.kind} {a.manifest_id}"
+                   + (f": {', '.join(a.changes)}" if a.op == "update" else ""))
+
+
+@cli.command()
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.option("--name", default=None, help="Worker name.")
+@pass_state
+def worker(state: CliState, burst: bool, name: str | None) -> None:
+    """Run a synthesis worker (RQ), serving every community's queue in turn."""
+    from .synthesis import jobs
+    from .synthesis.rq_queue import BASE, FairWorker, recover_abandoned
+
+    engine = state.engine
+    jobs.use_engine(engine)
+    for job_id in recover_abandoned(engine.redis):
+        click.echo(f"requeued {job_id}, abandoned by a worker that died", err=True)
+    w = FairWorker([BASE], connection=engine.redis, name=name)
+    w.work(burst=burst, with_scheduler=True, logging_level=engine.settings.log_level)
+
+
+@cli.command()
+@click.option("--interval", type=int, default=6 * 3600, show_default=True, help="Seconds between rounds.")
+@click.option("--once", is_flag=True, help="One round, then stop.")
+@pass_state
+def scheduler(state: CliState, interval: int, once: bool) -> None:
+    """Reconcile every synthesized community, every --interval seconds."""
+    from .synthesis.scheduler import run_round
+
+    while True:
+        for line in run_round(state.engine):
+            click.echo(line)
+        if once:
+            return
+        time.sleep(interval)
+
+
+@cli.group()
+def bucket() -> None:
+    """The global Discord token bucket."""
+
+
+@bucket.command("stats")
+@json_option
+@pass_state
+def bucket_stats(state: CliState, as_json: bool) -> None:
+    """Tokens now, calls granted, waits, 429s, and the last minute's use."""
+    s = state.engine.bucket.stats()
+    if as_json:
+        emit(s.as_dict())
+        return
+    last = s.per_second[-10:]
+    click.echo(f"{s.rate:g} calls/s, burst {s.capacity:g}; {s.tokens:g} tokens now")
+    click.echo(f"granted {s.granted}, refused {s.refused}, waited {s.waited_seconds:.1f} s in all, "
+               f"429s from Discord {s.rate_limited}")
+    click.echo("last 10 s: " + " ".join(str(x) for x in last))
+
+
+@cli.group()
+def dlq() -> None:
+    """Jobs that failed for good (dead letters)."""
+
+
+@dlq.command("list")
+@json_option
+@pass_state
+def dlq_list(state: CliState, as_json: bool) -> None:
+    entries = state.engine.queue.dead_letters()
+    if as_json:
+        emit(entries)
+        return
+    if not entries:
+        click.echo("no dead letters")
+    for x in entries:
+        click.echo(f"{x['job_id']}  {x['type']}  {x['community']}  {x['error']}")
 
 
 # --- demo -------------------------------------------------------------------------------------

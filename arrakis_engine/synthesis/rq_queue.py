@@ -35,7 +35,7 @@ JOB_TYPES = (
     "CREATE_CATEGORY", "UPDATE_CATEGORY", "DELETE_CATEGORY", "ASSIGN_ROLE", "REMOVE_ROLE", "SEND_MESSAGE",
     "SYNTHESIZE_COMMUNITY",
 )
-_SAFE = re.compile(r"[^A-Za-z0-9_.:-]")
+_SAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def queue_name(community_id: uuid.UUID | str) -> str:
@@ -55,7 +55,7 @@ class SynthesisQueue:
         """Enqueue once per idempotency ``key``."""
         if job_type not in JOB_TYPES:
             raise ValueError(f"unknown job type {job_type}")
-        job_id = _SAFE.sub("_", f"{job_type}:{key}")[:200]
+        job_id = _SAFE.sub("_", f"{job_type}-{key}")[:200]
         try:
             existing = Job.fetch(job_id, connection=self.redis)
             if existing.get_status(refresh=True) not in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
@@ -80,6 +80,32 @@ class SynthesisQueue:
 
     def dead_letters(self, limit: int = 100) -> list[dict]:
         return [json.loads(x) for x in self.redis.lrange(DLQ_KEY, 0, limit - 1)]
+
+
+def promote_due(redis, queues: Sequence[Queue]) -> int:
+    """Move retries whose backoff has passed back onto their queue.
+
+    RQ's own scheduler only serves the queues a worker started with; community sub-queues come
+    and go, so workers do this themselves on every dequeue round. Removing the id from the
+    scheduled set first (ZREM answers 1 to one caller only) keeps two workers from enqueueing
+    the same retry twice.
+    """
+    from rq.registry import ScheduledJobRegistry
+
+    moved = 0
+    now = int(time.time())
+    for queue in queues:
+        registry = ScheduledJobRegistry(queue=queue)
+        for job_id in registry.get_jobs_to_schedule(now):
+            if redis.zrem(registry.key, job_id) != 1:
+                continue
+            try:
+                job = Job.fetch(job_id, connection=redis)
+            except Exception:
+                continue
+            queue.enqueue_job(job)
+            moved += 1
+    return moved
 
 
 def on_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:
@@ -112,6 +138,7 @@ class FairWorker(Worker):
         if added:
             self.queues = self.queues + added
             self._ordered_queues = self._ordered_queues + added
+        promote_due(self.connection, self.queues)
 
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
         if timeout is None:  # burst mode: one pass over every queue
@@ -126,3 +153,53 @@ class FairWorker(Worker):
             waited += 1
             if max_idle_time is not None and waited >= max_idle_time:
                 return None
+
+
+def _pid_alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_abandoned(redis) -> list[str]:
+    """Put back on their queue the jobs whose worker died mid-job (killed, crashed, machine lost).
+
+    A job counts as abandoned when its worker is gone from Redis, or is registered on this host
+    with a process that no longer exists. The job resumes where its work was recorded (synthesis
+    resumes from the shadow state), so nothing is lost and nothing is done twice.
+    """
+    import socket
+
+    from rq.registry import StartedJobRegistry
+
+    host = socket.gethostname()
+    names = {n.decode() if isinstance(n, bytes) else n for n in redis.smembers(QUEUES_KEY)} | {BASE}
+    recovered = []
+    for name in sorted(names):
+        queue = Queue(name, connection=redis)
+        registry = StartedJobRegistry(queue=queue)
+        for job_id in registry.get_job_ids():
+            try:
+                job = Job.fetch(job_id, connection=redis)
+            except Exception:
+                registry.remove(job_id)
+                continue
+            worker = Worker.find_by_key(f"{Worker.redis_worker_namespace_prefix}{job.worker_name}",
+                                        connection=redis) if job.worker_name else None
+            dead = worker is None or (worker.hostname == host and worker.pid and not _pid_alive(worker.pid))
+            if not dead:
+                continue
+            if worker is not None:
+                worker.register_death()
+            registry.remove(job, delete_job=False)
+            job.set_status(JobStatus.QUEUED)
+            queue.enqueue_job(job)
+            recovered.append(job.id)
+            log.warning("job %s was abandoned by a dead worker; queued again", job.id)
+    return recovered

@@ -1,0 +1,170 @@
+"""The synthesis queue with real RQ worker processes, real Redis and PostgreSQL, and the fake
+Discord API: idempotency, retries into the dead-letter queue, freeze, a worker killed mid-way."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import pytest
+
+from arrakis_engine.synthesis.rq_queue import SynthesisQueue
+from arrakis_engine.synthesis.service import SynthesisService
+
+_n = iter(range(700_000_000_000_000_000, 800_000_000_000_000_000))
+
+
+@pytest.fixture
+def discord():
+    from tests.fakes.discord_api import FakeDiscord
+
+    d = FakeDiscord(route_limits={"create_role": (3, 1.0)})
+    yield d
+    d.close()
+
+
+@pytest.fixture
+def e(settings, discord, engine):
+    from arrakis_engine.bootstrap import build_engine
+
+    engine.redis.flushdb()
+    eng = build_engine(replace(settings, discord_api_base=discord.url, discord_bot_token=discord.token,
+                               retry_backoff=(1, 1, 1)))
+    yield eng
+    eng.close()
+
+
+@pytest.fixture
+def workers(database_url, redis_url, discord, tmp_path):
+    procs = []
+
+    def start(*extra: str) -> subprocess.Popen:
+        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+               "DISCORD_API_BASE": discord.url, "DISCORD_BOT_TOKEN": discord.token,
+               "ARRAKIS_RETRY_BACKOFF": "1,1,1", "ARRAKIS_DATA_DIR": str(tmp_path), "ARRAKIS_LOG_LEVEL": "WARNING"}
+        p = subprocess.Popen([sys.executable, "-m", "arrakis_engine.cli", "worker", *extra], env=env,
+                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+
+
+def wait_for(check, timeout: float = 30.0, step: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError("condition not met in time")
+
+
+def sietch(e, discord, make_community, members: int = 4):
+    c = make_community(theme="sietch", subscription="premium")
+    g = discord.guild(c.guild_id)
+    ids = []
+    with e.db.tenant(c.id):
+        for i in range(members):
+            d = str(next(_n))
+            p = e.repos.profiles.create(discord_id=d)
+            e.repos.profiles.update_standing(p.id, tier="Naib" if i % 2 else "Fedaykin", rank=i + 1)
+            g.members[d] = set()
+            ids.append(d)
+    return c, g, ids
+
+
+def test_same_key_twice_runs_once(e, discord, make_community, workers):
+    c, g, ids = sietch(e, discord, make_community)
+    q = SynthesisQueue(e.redis)
+    payload = {"guild_id": c.guild_id, "discord_id": ids[0], "roles": []}
+    a = q.enqueue("ASSIGN_ROLE", c.id, payload, key="k1")
+    b = q.enqueue("ASSIGN_ROLE", c.id, payload, key="k1")
+    assert a.id == b.id and q.queue(c.id).count == 1
+    assert workers("--burst").wait(60) == 0
+    assert q.enqueue("ASSIGN_ROLE", c.id, payload, key="k1").get_status() == "finished"  # still once
+    assert sum(1 for _, m, p in discord.request_log if m == "PATCH") == 1
+
+
+def test_synthesis_and_member_jobs_on_two_worker_processes(e, discord, make_community, workers):
+    c, g, ids = sietch(e, discord, make_community)
+    svc = SynthesisService(e)
+    out = svc.synthesize(c.id)
+    assert out["status"] == "queued"
+    for _ in range(2):
+        workers()
+    wait_for(lambda: e.queue.queue(c.id).fetch_job(out["job_id"]).get_status() == "finished", 90)
+    job = e.queue.queue(c.id).fetch_job(out["job_id"])
+    assert job.meta["progress"]["done"] == job.meta["progress"]["total"] == 7 * 2 + 10 + 15
+    queued = svc.sync_members(c.id)
+    assert queued["status"] == "queued" and queued["changes"] == 4
+    wait_for(lambda: all(g.members[d] for d in ids), 60)
+    roles = {r["name"]: r["id"] for r in g.roles.values()}
+    assert g.members[ids[1]] == {roles["Naib"]}
+    assert discord.count_429 == 0
+
+
+def test_outage_retries_then_dead_letters_with_nothing_lost(e, discord, make_community, workers):
+    c, g, ids = sietch(e, discord, make_community)
+    discord.outage(3600, status=503)
+    job = e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": ids[0], "roles": []},
+                          key="outage")
+    workers()
+    dead = wait_for(lambda: e.queue.dead_letters(), 60)
+    assert dead[0]["job_id"] == job.id and dead[0]["type"] == "ASSIGN_ROLE"
+    assert dead[0]["args"][2]["discord_id"] == ids[0] and "503" in dead[0]["error"]
+    patches = [x for x in discord.request_log if x[1] == "PATCH"]
+    assert len(patches) == 4  # the first try and three retries
+
+
+def test_final_errors_are_not_retried(e, discord, make_community, workers):
+    c, g, ids = sietch(e, discord, make_community)
+    e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": "1234", "roles": []}, key="gone")
+    workers()
+    dead = wait_for(lambda: e.queue.dead_letters(), 30)
+    assert dead[0]["retryable"] is False and "does not know" in dead[0]["error"]
+    assert len([x for x in discord.request_log if x[1] == "PATCH"]) == 1
+
+
+def test_freeze_holds_jobs_and_unfreeze_resumes(e, discord, make_community, workers):
+    c, g, ids = sietch(e, discord, make_community)
+    e.freeze.freeze(c.id)
+    job = e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": ids[0], "roles": []},
+                          key="frozen")
+    workers()
+    wait_for(lambda: job.get_status(refresh=True) == "started", 30)
+    time.sleep(1.0)
+    assert discord.requests == 0 and job.get_status(refresh=True) == "started"  # waiting, not failed
+    e.freeze.unfreeze(c.id)
+    wait_for(lambda: job.get_status(refresh=True) == "finished", 30)
+    assert discord.requests == 1
+
+
+def test_worker_killed_mid_synthesis_resumes_without_duplicates(e, discord, make_community, workers):
+    c, g, ids = sietch(e, discord, make_community)
+    out = SynthesisService(e).synthesize(c.id)
+    w = workers()
+    wait_for(lambda: len(g.roles) >= 5, 60, 0.02)  # some roles made (3 per second), more to come
+    os.killpg(w.pid, signal.SIGKILL)
+    w.wait(10)
+    made = len(g.roles) + len(g.channels)
+    assert made < 1 + 10 + 22
+    workers()  # a new worker finds the abandoned job and runs it again
+    wait_for(lambda: e.queue.queue(c.id).fetch_job(out["job_id"]).get_status() == "finished", 90)
+    names = [r["name"] for r in g.roles.values()]
+    assert len(names) == len(set(names)) == 11  # @everyone + 10, no duplicates
+    assert len(g.channels) == 22
+    assert len({(ch["name"], ch["parent_id"]) for ch in g.channels.values()}) == 22
+    report = e.reconciler.run(c.id, dry_run=True)
+    assert report.actions == []  # the guild matches the manifest exactly
