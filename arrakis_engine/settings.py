@@ -20,6 +20,7 @@ Nothing else in the engine reads ``os.environ``. Build a :class:`Settings` with
 | ``ARRAKIS_RPC_TIMEOUT`` | seconds per JSON-RPC request before trying the next endpoint | ``5`` |
 | ``ARRAKIS_DISCORD_RATE`` / ``ARRAKIS_DISCORD_BURST`` | global Discord calls per second / burst | ``50`` / ``10`` |
 | ``ARRAKIS_RETRY_BACKOFF`` | seconds between a failed job's attempts, comma-separated | ``5,25,125`` |
+| ``ARRAKIS_SYNTHESIS_SLICE`` | changes one synthesis job makes before the next community gets a turn | ``5`` |
 | ``ARRAKIS_MAX_STRIP_SHARE`` | share of tier holders a member sync may strip before it asks an operator | ``0.10`` |
 
 ``PRIVATE_KEY`` is refused: signing keys live in Vault or in the key file, never in the environment.
@@ -76,6 +77,7 @@ class Settings:
     discord_burst: float = 10.0
     retry_backoff: tuple[int, ...] = (5, 25, 125)
     max_strip_share: float = 0.10
+    synthesis_slice: int = 5
 
     @property
     def embedded_database(self) -> bool:
@@ -173,6 +175,7 @@ class Settings:
             discord_burst=number("ARRAKIS_DISCORD_BURST", 10, 1, 50),
             retry_backoff=backoff,
             max_strip_share=number("ARRAKIS_MAX_STRIP_SHARE", 0.10, 0, 1),
+            synthesis_slice=int(number("ARRAKIS_SYNTHESIS_SLICE", 5, 1, 1000)),
             data_dir=Path(data_dir).expanduser(),
             database_url=get("DATABASE_URL"),
             app_database_url=get("ARRAKIS_APP_DATABASE_URL"),

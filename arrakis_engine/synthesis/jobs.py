@@ -22,12 +22,32 @@ def _progress(done: int, total: int) -> None:
         job.save_meta()
 
 
+def _synthesize_slice(e, community_id: str, payload: dict) -> dict:
+    """One slice of a community synthesis. Part 0 reads the guild and checks its caps; each later
+    part makes up to ``synthesis_slice`` changes and queues the next part behind the other
+    communities' work. A retried or recovered slice reads the guild again before changing it."""
+    job = get_current_job()
+    attempts = 1
+    recovered = False
+    if job is not None:
+        attempts = job.meta["attempts"] = job.meta.get("attempts", 0) + 1
+        recovered = bool(job.meta.get("recovered"))
+        job.save_meta()
+    part, version = int(payload.get("part", 0)), payload["version"]
+    report = e.synthesizer.apply(community_id, version=version, read_guild=part == 0 or attempts > 1 or recovered,
+                                 budget=0 if part == 0 else e.settings.synthesis_slice, progress=_progress)
+    if not report.complete:
+        e.queue.enqueue("SYNTHESIZE_COMMUNITY", community_id, {"version": version, "part": part + 1},
+                        key=f"{community_id}-v{version}-p{part + 1}")
+    return report.as_dict()
+
+
 def run(job_type: str, community_id: str, payload: dict) -> Any:
     if _engine is None:
         raise RuntimeError("this worker has no engine; start it with `arrakis worker`")
     e = _engine
     if job_type == "SYNTHESIZE_COMMUNITY":
-        return e.synthesizer.apply(community_id, version=payload.get("version"), progress=_progress).as_dict()
+        return _synthesize_slice(e, community_id, payload)
     if job_type in ("ASSIGN_ROLE", "REMOVE_ROLE"):
         roles = e.member_sync.apply_change(community_id, payload["guild_id"], payload["discord_id"], payload["roles"])
         _progress(1, 1)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ..errors import ValidationError
 from ..storage.database import Database
 from ..storage.synthesis import SynthesisRepository
-from .community import CREATED, CommunitySynthesizer, _normal, overwrites_for
+from .community import CREATED, OVERWRITES, CommunitySynthesizer, _normal, overwrites_for
 from .discord_http import DiscordREST
 
 SEVERITY = {"create": "high", "update": "medium", "delete": "low"}
@@ -114,7 +114,7 @@ class Reconciler:
         wanted_ids = {x["id"] for x in m["roles"] + m["categories"] + m["channels"]}
         orphans = []
         for mid, did in resources.items():
-            if mid.startswith(CREATED) or mid in wanted_ids:
+            if mid.startswith((CREATED, OVERWRITES)) or mid in wanted_ids:
                 continue
             if did in roles or did in channels:
                 created = resources.get(CREATED + mid) == did

@@ -127,9 +127,9 @@ class FairWorker(Worker):
     """An RQ worker that serves every community's sub-queue in turn, picking up new ones as
     they appear."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._dequeue_strategy = DequeueStrategy.ROUND_ROBIN
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        kwargs["dequeue_strategy"] = DequeueStrategy.ROUND_ROBIN  # fairness is the point of this worker
+        return super().work(*args, **kwargs)
 
     def _refresh_queues(self) -> None:
         names = sorted(n.decode() if isinstance(n, bytes) else n for n in self.connection.smembers(QUEUES_KEY))
@@ -155,18 +155,6 @@ class FairWorker(Worker):
                 return None
 
 
-def _pid_alive(pid: int) -> bool:
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def recover_abandoned(redis) -> list[str]:
     """Put back on their queue the jobs whose worker died mid-job (killed, crashed, machine lost).
 
@@ -178,6 +166,8 @@ def recover_abandoned(redis) -> list[str]:
 
     from rq.registry import StartedJobRegistry
 
+    from .community import _alive as _pid_alive
+
     host = socket.gethostname()
     names = {n.decode() if isinstance(n, bytes) else n for n in redis.smembers(QUEUES_KEY)} | {BASE}
     recovered = []
@@ -188,7 +178,6 @@ def recover_abandoned(redis) -> list[str]:
             try:
                 job = Job.fetch(job_id, connection=redis)
             except Exception:
-                registry.remove(job_id)
                 continue
             worker = Worker.find_by_key(f"{Worker.redis_worker_namespace_prefix}{job.worker_name}",
                                         connection=redis) if job.worker_name else None
@@ -197,7 +186,9 @@ def recover_abandoned(redis) -> list[str]:
                 continue
             if worker is not None:
                 worker.register_death()
-            registry.remove(job, delete_job=False)
+            registry.remove_executions(job)
+            job.meta["recovered"] = True
+            job.save_meta()
             job.set_status(JobStatus.QUEUED)
             queue.enqueue_job(job)
             recovered.append(job.id)

@@ -25,10 +25,21 @@ class SynthesisService:
         if not queued:
             return {"manifest_version": manifest.version, "new_version": new,
                     **self.e.synthesizer.apply(community_id, version=manifest.version).as_dict()}
-        job = self.e.queue.enqueue("SYNTHESIZE_COMMUNITY", community_id, {"version": manifest.version},
-                                   key=f"{community_id}:v{manifest.version}")
+        job = self.e.queue.enqueue("SYNTHESIZE_COMMUNITY", community_id, {"version": manifest.version, "part": 0},
+                                   key=f"{community_id}-v{manifest.version}-p0")
         return {"manifest_version": manifest.version, "new_version": new, "job_id": job.id,
                 "status": job.get_status(refresh=True)}
+
+    def status(self, community_id: uuid.UUID | str) -> dict:
+        """The latest manifest version and how far its synthesis got (applying / applied)."""
+        from ..storage.synthesis import SynthesisRepository
+
+        with self.e.db.tenant(community_id):
+            latest = self.e.repos.manifests.latest()
+            shadow = SynthesisRepository(self.e.db).latest_shadow()
+        return {"manifest_version": latest.version if latest else None,
+                "shadow_version": shadow[0] if shadow else None, "shadow_status": shadow[2] if shadow else None,
+                "synthesized": bool(latest and shadow and shadow[0] == latest.version and shadow[2] == "applied")}
 
     def sync_members(self, community_id: uuid.UUID | str, *, skip: Iterable[str] = (), approved: bool = False,
                      queued: bool = True, actor: str = "cli") -> dict:

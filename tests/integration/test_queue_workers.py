@@ -61,14 +61,14 @@ def workers(database_url, redis_url, discord, tmp_path):
                 os.killpg(p.pid, signal.SIGKILL)
 
 
-def wait_for(check, timeout: float = 30.0, step: float = 0.1):
+def wait_for(check, timeout: float = 30.0, step: float = 0.1, explain=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
         if value:
             return value
         time.sleep(step)
-    raise AssertionError("condition not met in time")
+    raise AssertionError("condition not met in time" + (f": {explain()}" if explain else ""))
 
 
 def sietch(e, discord, make_community, members: int = 4):
@@ -104,9 +104,8 @@ def test_synthesis_and_member_jobs_on_two_worker_processes(e, discord, make_comm
     assert out["status"] == "queued"
     for _ in range(2):
         workers()
-    wait_for(lambda: e.queue.queue(c.id).fetch_job(out["job_id"]).get_status() == "finished", 90)
-    job = e.queue.queue(c.id).fetch_job(out["job_id"])
-    assert job.meta["progress"]["done"] == job.meta["progress"]["total"] == 7 * 2 + 10 + 15
+    wait_for(lambda: svc.status(c.id)["synthesized"], 90)
+    assert len(g.roles) == 11 and len(g.channels) == 22
     queued = svc.sync_members(c.id)
     assert queued["status"] == "queued" and queued["changes"] == 4
     wait_for(lambda: all(g.members[d] for d in ids), 60)
@@ -161,10 +160,33 @@ def test_worker_killed_mid_synthesis_resumes_without_duplicates(e, discord, make
     made = len(g.roles) + len(g.channels)
     assert made < 1 + 10 + 22
     workers()  # a new worker finds the abandoned job and runs it again
-    wait_for(lambda: e.queue.queue(c.id).fetch_job(out["job_id"]).get_status() == "finished", 90)
+    wait_for(lambda: SynthesisService(e).status(c.id)["synthesized"], 90)
     names = [r["name"] for r in g.roles.values()]
     assert len(names) == len(set(names)) == 11  # @everyone + 10, no duplicates
     assert len(g.channels) == 22
     assert len({(ch["name"], ch["parent_id"]) for ch in g.channels.values()}) == 22
     report = e.reconciler.run(c.id, dry_run=True)
     assert report.actions == []  # the guild matches the manifest exactly
+
+
+def test_small_community_is_not_starved_by_a_big_one(e, discord, make_community, workers):
+    big, gb, _ = sietch(e, discord, make_community, members=0)
+    small, gs, _ = sietch(e, discord, make_community, members=0)
+    for i in range(300):
+        gb.members[str(600_000_000_000_000_000 + i)] = set()
+    for i in range(5):
+        gs.members[str(610_000_000_000_000_000 + i)] = set()
+    from rq import Worker
+
+    workers()
+    wait_for(lambda: Worker.all(connection=e.redis), 30)
+    for uid in gb.members:
+        e.queue.enqueue("ASSIGN_ROLE", big.id, {"guild_id": big.guild_id, "discord_id": uid, "roles": []}, key=uid)
+    start = time.monotonic()  # the small community's work arrives behind 300 of the big one's
+    small_jobs = [e.queue.enqueue("ASSIGN_ROLE", small.id, {"guild_id": small.guild_id, "discord_id": uid,
+                                                             "roles": []}, key=uid) for uid in gs.members]
+    wait_for(lambda: all(j.get_status(refresh=True) == "finished" for j in small_jobs), 30, 0.05,
+             lambda: [j.get_status(refresh=True) for j in small_jobs] + [e.queue.pending(), e.queue.dead_letters()[:2]])
+    waited = time.monotonic() - start
+    assert waited < 5, f"the small community waited {waited:.1f} s"
+    assert e.queue.queue(big.id).count > 200  # the big one still has most of its work queued
