@@ -104,7 +104,7 @@ class Engine:
     def eligibility(self):
         from .eligibility import EligibilitySync
 
-        return EligibilitySync(self.db, self.repos, self.orchestrator)
+        return EligibilitySync(self.db, self.repos, self.orchestrator, redis=self.redis)
 
     @property
     def wallets(self):

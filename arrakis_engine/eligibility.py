@@ -12,6 +12,7 @@ gate asset has no rank (and so leaves their tier, after the theme's grace period
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -61,7 +62,8 @@ class SyncDiff:
 
 class EligibilitySync:
     def __init__(self, db: Database, repos, orchestrator: EligibilityOrchestrator, *,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc), redis=None) -> None:
+        self.redis = redis
         self.db = db
         self.repos = repos
         self.orchestrator = orchestrator
@@ -150,6 +152,9 @@ class EligibilitySync:
                 "joined": len(diff.joined), "left": len(diff.left), "unknown": len(diff.unknown),
                 "badges_earned": len(awards), "badges_revoked": len(revokes), "rank_source": diff.rank_source})
         progress("writing", len(updates), len(updates))
+        if self.redis is not None:
+            # The member role sync that follows must not touch these members (unknown is not zero).
+            self.redis.set(unknown_key(community.id), json.dumps(diff.unknown), ex=86_400)
         diff.chain_requests = self._requests() - requests_before
         diff.seconds = time.perf_counter() - started
         return diff
@@ -224,6 +229,16 @@ class EligibilitySync:
                 activity=activity, conviction=conviction, demotion_pending_since=m.demotion_pending_since,
                 held_badges=m.badges, metadata=m.metadata, unknown=unknown[i]))
         return facts, unknown
+
+
+def unknown_key(community_id) -> str:
+    return f"arrakis:eligibility:unknown:{community_id}"
+
+
+def last_unknown(redis, community_id) -> list[str]:
+    """Members whose reads failed in the community's last eligibility sync."""
+    raw = redis.get(unknown_key(community_id))
+    return json.loads(raw) if raw else []
 
 
 def _with_meta(f: MemberFacts, metadata: dict) -> MemberFacts:

@@ -21,7 +21,7 @@ from ..errors import ValidationError
 from ..storage.database import Database
 from ..storage.repositories import canonical_json, sha256_hex
 from ..storage.synthesis import SynthesisRepository
-from .discord_http import CHANNEL_TYPES, DiscordError, DiscordREST
+from .discord_http import CHANNEL_TYPES, DiscordError, DiscordREST, RouteBusy
 
 CREATED = "created:"  # shadow entries marking resources Arrakis itself created
 OVERWRITES = "overwrites:"  # shadow entries: digest of the overwrites last set on a category
@@ -41,6 +41,7 @@ class SynthesisReport:
     overwrites_set: list = field(default_factory=list)
     calls: int = 0
     complete: bool = True
+    retry_after: float = 0.0  # when incomplete because Discord's route bucket was empty
     steps_done: int = 0
     steps_total: int = 0
 
@@ -131,7 +132,8 @@ class CommunitySynthesizer:
 
     def _apply(self, community_id: uuid.UUID | str, *, version: int | None = None, dry_run: bool = False,
                progress: Progress | None = None, read_guild: bool = True,
-               budget: int | None = None, lock: CommunityLock | None = None) -> SynthesisReport:
+               budget: int | None = None, lock: CommunityLock | None = None,
+               patience: float | None = None) -> SynthesisReport:
         """Make the guild match the manifest.
 
         ``budget`` caps the changes this call makes (creates and overwrite updates); when it runs
@@ -233,7 +235,7 @@ class CommunitySynthesizer:
                 step(role["id"], roles_now, lambda o, r=role: o["name"] == r["name"],
                      lambda r=role: self.discord.create_role(guild, name=r["name"], color=r["color"],
                                                               permissions=r["permissions"], hoist=r["hoist"],
-                                                              community_id=cid))
+                                                              community_id=cid, patience=patience))
             for ch in m["channels"]:
                 parent = resources.get(ch["parent"])
                 step(ch["id"], channels_now,
@@ -267,6 +269,10 @@ class CommunitySynthesizer:
                 progress(done, total)
         except _OutOfBudget:
             report.complete = False
+        except RouteBusy as busy:  # role creation is slow on Discord: come back when it frees up
+            report.complete = False
+            report.retry_after = busy.wait
+            report.created.pop()
         report.steps_done, report.steps_total = done, total
         if not report.complete:
             report.calls = self.discord.calls - calls_before

@@ -60,6 +60,17 @@ return tostring(reset_at - now)
 """
 
 
+# KEYS[1] route hash; returns how long a call would wait for the route (string), changing nothing.
+ROUTE_PEEK_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local r = redis.call('HMGET', KEYS[1], 'remaining', 'reset_at')
+local remaining, reset_at = tonumber(r[1]), tonumber(r[2])
+if remaining == nil or reset_at == nil or now >= reset_at or remaining > 0 then return '0' end
+return tostring(reset_at - now)
+"""
+
+
 # KEYS[1] route hash; ARGV[1] remaining, ARGV[2] reset-after seconds, ARGV[3] bucket id, ARGV[4] limit.
 # Answers arrive out of order: within one window keep the lowest "remaining"; a later window
 # replaces it; an answer from an older window is ignored.
@@ -97,6 +108,14 @@ class DiscordError(ArrakisError):
         self.retryable = retryable
 
 
+class RouteBusy(DiscordError):
+    """The route's bucket is empty for longer than the caller is willing to wait."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"Discord's bucket for this route frees up in {wait:.1f} s", retryable=True)
+        self.wait = wait
+
+
 class DiscordREST:
     def __init__(self, base_url: str, token: str, redis, bucket: RedisTokenBucket, freeze: FreezeFlags, *,
                  timeout: float = 10.0, max_rate_limit_retries: int = 5,
@@ -110,6 +129,8 @@ class DiscordREST:
                                   headers={"Authorization": f"Bot {token}", "User-Agent": "Arrakis (arrakis, 0.1)"})
         self._route = redis.register_script(ROUTE_LUA)
         self._remember = redis.register_script(REMEMBER_LUA)
+        self._route_peek = redis.register_script(ROUTE_PEEK_LUA)
+        self.patience: float | None = None  # default route patience for this client's calls
         self.calls = 0
 
     def close(self) -> None:
@@ -118,7 +139,13 @@ class DiscordREST:
     # --- the one way out ----------------------------------------------------------------------
 
     def request(self, method: str, path: str, *, route: str, community_id: uuid.UUID | str | None = None,
-                json: Any = None, reason: str | None = None) -> Any:
+                json: Any = None, reason: str | None = None, patience: float | None = None) -> Any:
+        """``patience``: the longest to wait for the route's bucket; past it, RouteBusy is raised
+        (before any token is taken) so a worker can serve other communities meanwhile."""
+        if patience is not None:
+            wait = float(self._route_peek(keys=[f"arrakis:route:{route}"]))
+            if wait > patience:
+                raise RouteBusy(wait)
         headers = {"X-Audit-Log-Reason": reason[:512]} if reason else None
         for attempt in range(self.max_rate_limit_retries + 1):
             self._check_invalid_budget()
@@ -196,9 +223,9 @@ class DiscordREST:
         return self.request("GET", f"/guilds/{guild_id}/roles", route=f"GET roles {guild_id}", community_id=community_id)
 
     def create_role(self, guild_id: str, *, name: str, color: int, permissions: int | str, hoist: bool = False,
-                    community_id=None) -> dict:
+                    community_id=None, patience: float | None = None) -> dict:
         return self.request("POST", f"/guilds/{guild_id}/roles", route=f"POST roles {guild_id}",
-                            community_id=community_id,
+                            community_id=community_id, patience=patience,
                             json={"name": name, "color": color, "permissions": str(permissions), "hoist": hoist})
 
     def update_role(self, guild_id: str, role_id: str, *, community_id=None, **fields) -> dict:

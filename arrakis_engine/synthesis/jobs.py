@@ -35,10 +35,11 @@ def _synthesize_slice(e, community_id: str, payload: dict) -> dict:
         job.save_meta()
     part, version = int(payload.get("part", 0)), payload["version"]
     report = e.synthesizer.apply(community_id, version=version, read_guild=part == 0 or attempts > 1 or recovered,
-                                 budget=0 if part == 0 else e.settings.synthesis_slice, progress=_progress)
+                                 budget=0 if part == 0 else e.settings.synthesis_slice, progress=_progress,
+                                 patience=1.0)
     if not report.complete:
         e.queue.enqueue("SYNTHESIZE_COMMUNITY", community_id, {"version": version, "part": part + 1},
-                        key=f"{community_id}-v{version}-p{part + 1}")
+                        key=f"{community_id}-v{version}-p{part + 1}", delay=report.retry_after)
     return report.as_dict()
 
 

@@ -39,12 +39,13 @@ end
 tokens = tokens - n
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
 local wait = 0
-if tokens < 0 then wait = -tokens / rate end
 redis.call('HINCRBY', KEYS[2], 'granted', n)
-redis.call('HINCRBY', KEYS[2], 'waited_ms', math.floor(wait * 1000))
+if tokens < 0 then
+  wait = -tokens / rate
+  redis.call('HINCRBY', KEYS[2], 'waited_ms', math.floor(wait * 1000))
+end
 local sec = KEYS[3] .. math.floor(now + wait)
-redis.call('INCRBY', sec, n)
-redis.call('EXPIRE', sec, 600)
+if redis.call('INCRBY', sec, n) == n then redis.call('EXPIRE', sec, 600) end
 return {1, tostring(wait)}
 """
 

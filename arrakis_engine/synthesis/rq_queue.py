@@ -21,7 +21,7 @@ import time
 import uuid
 from typing import Any, Sequence
 
-from rq import Callback, Queue, Retry, Worker
+from rq import Callback, Queue, Retry, SimpleWorker, Worker
 from rq.job import Job, JobStatus
 from rq.worker import DequeueStrategy
 
@@ -51,8 +51,9 @@ class SynthesisQueue:
     def queue(self, community_id) -> Queue:
         return Queue(queue_name(community_id), connection=self.redis)
 
-    def enqueue(self, job_type: str, community_id: uuid.UUID | str, payload: dict, *, key: str) -> Job:
-        """Enqueue once per idempotency ``key``."""
+    def enqueue(self, job_type: str, community_id: uuid.UUID | str, payload: dict, *, key: str,
+                delay: float = 0.0) -> Job:
+        """Enqueue once per idempotency ``key`` (after ``delay`` seconds, if given)."""
         if job_type not in JOB_TYPES:
             raise ValueError(f"unknown job type {job_type}")
         job_id = _SAFE.sub("_", f"{job_type}-{key}")[:200]
@@ -63,7 +64,14 @@ class SynthesisQueue:
         except Exception:  # no such job: enqueue below
             pass
         self.redis.sadd(QUEUES_KEY, queue_name(community_id))
-        return self.queue(community_id).enqueue(
+        queue = self.queue(community_id)
+        if delay > 0:
+            from datetime import timedelta
+
+            submit = lambda *a, **k: queue.enqueue_in(timedelta(seconds=delay), *a, **k)  # noqa: E731
+        else:
+            submit = queue.enqueue
+        return submit(
             "arrakis_engine.synthesis.jobs.run", job_type, str(community_id), payload,
             job_id=job_id, retry=Retry(max=len(self.backoff), interval=self.backoff),
             on_failure=Callback("arrakis_engine.synthesis.rq_queue.on_failure"),
@@ -123,9 +131,14 @@ def on_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:
     log.error("job %s dead-lettered: %s", job.id, entry["error"])
 
 
-class FairWorker(Worker):
+class FairWorker(SimpleWorker):
     """An RQ worker that serves every community's sub-queue in turn, picking up new ones as
-    they appear."""
+    they appear.
+
+    It runs jobs in its own process (no fork per job): a job is one or a few Discord calls, and a
+    fork per job cost more than the job -- and would share the parent's database connections
+    with each child. Run several worker processes for parallelism.
+    """
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         kwargs["dequeue_strategy"] = DequeueStrategy.ROUND_ROBIN  # fairness is the point of this worker

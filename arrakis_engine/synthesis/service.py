@@ -43,8 +43,11 @@ class SynthesisService:
 
     def sync_members(self, community_id: uuid.UUID | str, *, skip: Iterable[str] = (), approved: bool = False,
                      queued: bool = True, actor: str = "cli") -> dict:
-        """One PATCH per member whose roles should change; unknown members skipped; a mass strip
-        waits for approval."""
+        """One PATCH per member whose roles should change; unknown members skipped (those given, and
+        those the last eligibility sync could not read); a mass strip waits for approval."""
+        from ..eligibility import last_unknown
+
+        skip = set(skip) | set(last_unknown(self.e.redis, community_id))
         if not queued:
             return self.e.member_sync.run(community_id, skip=skip, approved=approved, actor=actor)
         sync = self.e.member_sync

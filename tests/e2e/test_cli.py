@@ -180,3 +180,43 @@ def test_wallets_eligibility_commands(database_url, redis_url, tmp_path, engine,
     assert status["mode"] == "partial" and status["chains"] == ["berachain"]
     bad = run("eligibility", "add-asset", cid, "--chain", "berachain", "--kind", "erc20", "--address", "0x12")
     assert bad.exit_code == 1 and "asset address" in bad.output
+
+
+def test_synthesis_commands(database_url, redis_url, tmp_path, engine):
+    from tests.fakes.discord_api import FakeDiscord
+
+    discord = FakeDiscord(route_limits={"create_role": (50, 1.0)})
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path),
+           "DISCORD_API_BASE": discord.url, "DISCORD_BOT_TOKEN": discord.token}
+    runner = CliRunner()
+
+    def run(*args):
+        return runner.invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    try:
+        cid = json.loads(run("community", "create", "--name", "Synth", "--guild-id", "123456789012345666",
+                             "--json").output)["id"]
+        guild = discord.guild("123456789012345666")
+        dry = run("synthesize", cid, "--dry-run")
+        assert "no manifest yet" in dry.output and discord.requests == 0
+        done = run("synthesize", cid, "--now")
+        assert done.exit_code == 0 and "created 14" in done.output  # 4 categories, 3 roles, 7 channels
+        queued = json.loads(run("synthesize", cid, "--json").output)
+        assert queued["new_version"] is False and queued["job_id"]
+        roles = [r for r in guild.roles.values() if r["name"] == "Gold"]
+        roles[0]["name"] = "Renamed"
+        plan = json.loads(run("reconcile", cid, "--dry-run", "--json").output)
+        assert [(a["op"], a["manifest_id"], a["severity"]) for a in plan["actions"]] == [
+            ("update", "role:gold", "medium")]
+        fixed = run("reconcile", cid)
+        assert "reconcile did: create 0, update 1" in fixed.output
+        assert any(r["name"] == "Gold" for r in guild.roles.values())
+        stats = json.loads(run("bucket", "stats", "--json").output)
+        assert stats["granted"] >= discord.requests and stats["rate_limited"] == 0 and len(stats["per_second"]) == 60
+        rounds = run("scheduler", "--once")
+        assert "Synth: reconcile did: create 0, update 0, delete 0" in rounds.output
+        assert "no dead letters" in run("dlq", "list").output
+        unconfigured = runner.invoke(cli, ["reconcile", cid], env={**env, "DISCORD_API_BASE": ""})
+        assert unconfigured.exit_code == 1 and "Discord is not configured" in unconfigured.output
+    finally:
+        discord.close()

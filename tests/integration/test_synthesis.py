@@ -182,3 +182,16 @@ def test_reconciliation(e, discord, make_community):
     assert e.reconciler.run(c.id).skipped_deletes == ["role:retired"] and hand in g.roles
     e.reconciler.run(c.id, destructive=True)
     assert hand not in g.roles
+
+
+def test_members_left_unknown_by_the_last_eligibility_sync_are_not_touched(e, discord, make_community):
+    import json
+
+    from arrakis_engine.eligibility import unknown_key
+
+    c, g, ids = community_with_members(e, discord, make_community)
+    svc = SynthesisService(e)
+    svc.synthesize(c.id, queued=False)
+    e.redis.set(unknown_key(c.id), json.dumps([ids[0], ids[1]]))
+    out = svc.sync_members(c.id, queued=False)
+    assert out["changes"] == 3 and not g.members[ids[0]] and not g.members[ids[1]] and g.members[ids[2]]
