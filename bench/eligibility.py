@@ -25,7 +25,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import psycopg2.extras
@@ -33,6 +32,7 @@ import psycopg2.extras
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arrakis_engine.bootstrap import build_engine  # noqa: E402
+from bench.scratch import scratch_database  # noqa: E402
 from arrakis_engine.chain.types import Asset  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
 from arrakis_engine.themes import THEMES  # noqa: E402
@@ -62,13 +62,12 @@ def main() -> int:
     ap.add_argument("--members", type=int, default=100_000, help="members for the evaluation throughput")
     args = ap.parse_args()
 
+    with scratch_database() as url:
+        return run(args, url)
+
+
+def run(args, url: str) -> int:
     anvil = start_anvil()
-    server = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"arrakis_bench_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(server)
-    admin.autocommit = True
-    admin.cursor().execute(f'CREATE DATABASE "{name}"')
-    url = urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
     engine = build_engine(Settings.from_env({
         "DATABASE_URL": url, "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
         "ARRAKIS_DATA_DIR": tempfile.mkdtemp(prefix="arrakis-bench-"), "RPC_URLS_BERACHAIN": anvil.url},
@@ -122,11 +121,6 @@ def main() -> int:
     finally:
         engine.close()
         anvil.stop()
-        with admin.cursor() as cur:
-            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
-                        "AND pid <> pg_backend_pid()", (name,))
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.close()
 
 
 if __name__ == "__main__":

@@ -19,15 +19,14 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arrakis_engine.bootstrap import build_engine  # noqa: E402
+from bench.scratch import scratch_database  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
 
 PROFILE_COLS = ("id, community_id, discord_id, wallet_address, tier, rank, conviction, activity, joined_at, "
@@ -106,12 +105,11 @@ def main() -> int:
     ap.add_argument("--iterations", type=int, default=1500, help="measured operations per query and side")
     args = ap.parse_args()
 
-    server = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"arrakis_bench_{uuid.uuid4().hex[:8]}"
-    admin_conn = psycopg2.connect(server)
-    admin_conn.autocommit = True
-    admin_conn.cursor().execute(f'CREATE DATABASE "{name}"')
-    url = urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+    with scratch_database() as url:
+        return run(args, url)
+
+
+def run(args, url: str) -> int:
     data_dir = tempfile.mkdtemp(prefix="arrakis-bench-")
     engine = build_engine(Settings.from_env({"DATABASE_URL": url, "REDIS_URL": os.environ.get(
         "BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"), "ARRAKIS_DATA_DIR": data_dir}, env_file=None))
@@ -194,11 +192,6 @@ def main() -> int:
         return 0
     finally:
         engine.close()
-        with admin_conn.cursor() as cur:
-            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
-                        "AND pid <> pg_backend_pid()", (name,))
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin_conn.close()
 
 
 if __name__ == "__main__":

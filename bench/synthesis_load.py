@@ -21,9 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import psycopg2.extras
@@ -31,6 +29,7 @@ import psycopg2.extras
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arrakis_engine.bootstrap import build_engine  # noqa: E402
+from bench.scratch import scratch_database  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
 from arrakis_engine.synthesis.redis_bucket import RedisTokenBucket  # noqa: E402
 from arrakis_engine.synthesis.service import SynthesisService  # noqa: E402
@@ -54,14 +53,13 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=4)
     args = ap.parse_args()
 
+    with scratch_database() as url:
+        return run(args, url)
+
+
+def run(args, url: str) -> int:
     discord = FakeDiscord()
-    server = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
-    name = f"arrakis_bench_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(server)
-    admin.autocommit = True
-    admin.cursor().execute(f'CREATE DATABASE "{name}"')
-    url = urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
     env = {"DATABASE_URL": url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": tempfile.mkdtemp(prefix="arrakis-bench-"),
            "DISCORD_API_BASE": discord.url, "DISCORD_BOT_TOKEN": discord.token, "ARRAKIS_LOG_LEVEL": "WARNING"}
     engine = build_engine(Settings.from_env(env, env_file=None))
@@ -152,11 +150,6 @@ def main() -> int:
                 os.killpg(p.pid, signal.SIGKILL)
         engine.close()
         discord.close()
-        with admin.cursor() as cur:
-            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
-                        "AND pid <> pg_backend_pid()", (name,))
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.close()
 
 
 if __name__ == "__main__":

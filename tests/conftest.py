@@ -163,3 +163,57 @@ def chain(anvil):
     from tests.fixtures.chain import ChainKit
 
     return ChainKit(anvil.url)
+
+
+@pytest.fixture
+def role_create_limit():
+    """Role creations per second the fake Discord allows (override in a module to slow it)."""
+    return (50, 1.0)
+
+
+@pytest.fixture
+def discord(role_create_limit):
+    """A fake Discord API server for one test."""
+    from tests.fakes.discord_api import FakeDiscord
+
+    d = FakeDiscord(route_limits={"create_role": role_create_limit})
+    yield d
+    d.close()
+
+
+@pytest.fixture
+def e(settings, discord, engine):
+    """An engine pointed at the fake Discord (same database and Redis as the session engine,
+    Redis emptied, retries 1 s apart)."""
+    from dataclasses import replace
+
+    engine.redis.flushdb()
+    eng = build_engine(replace(settings, discord_api_base=discord.url, discord_bot_token=discord.token,
+                               retry_backoff=(1, 1, 1)))
+    yield eng
+    eng.close()
+
+
+class FakeClock:
+    """Time that moves only when a test moves it (``clock.t += 30``)."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.t = start
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def score_service():
+    """A fake Score Service for one test."""
+    from tests.fakes.score_service import FakeScoreService
+
+    s = FakeScoreService()
+    yield s
+    s.close()

@@ -52,8 +52,13 @@ class SynthesisQueue:
         return Queue(queue_name(community_id), connection=self.redis)
 
     def enqueue(self, job_type: str, community_id: uuid.UUID | str, payload: dict, *, key: str,
-                delay: float = 0.0) -> Job:
-        """Enqueue once per idempotency ``key`` (after ``delay`` seconds, if given)."""
+                delay: float = 0.0, first_contact: bool = False) -> Job:
+        """Enqueue once per idempotency ``key`` (after ``delay`` seconds, if given).
+
+        ``first_contact`` puts the job in the shared ``discord-synthesis`` lane that every worker
+        serves before the community queues: a community's first step (reading its guild) then
+        never waits behind a round of everybody else's work.
+        """
         if job_type not in JOB_TYPES:
             raise ValueError(f"unknown job type {job_type}")
         job_id = _SAFE.sub("_", f"{job_type}-{key}")[:200]
@@ -64,7 +69,7 @@ class SynthesisQueue:
         except Exception:  # no such job: enqueue below
             pass
         self.redis.sadd(QUEUES_KEY, queue_name(community_id))
-        queue = self.queue(community_id)
+        queue = Queue(BASE, connection=self.redis) if first_contact else self.queue(community_id)
         if delay > 0:
             from datetime import timedelta
 
@@ -80,7 +85,7 @@ class SynthesisQueue:
             description=f"{job_type} for {community_id}")
 
     def pending(self) -> dict[str, int]:
-        out = {}
+        out = {"first-contact": Queue(BASE, connection=self.redis).count}
         for name in sorted(self.redis.smembers(QUEUES_KEY)):
             name = name.decode() if isinstance(name, bytes) else name
             out[name.split(":", 1)[1]] = Queue(name, connection=self.redis).count
@@ -143,6 +148,12 @@ class FairWorker(SimpleWorker):
     def work(self, *args: Any, **kwargs: Any) -> bool:
         kwargs["dequeue_strategy"] = DequeueStrategy.ROUND_ROBIN  # fairness is the point of this worker
         return super().work(*args, **kwargs)
+
+    def reorder_queues(self, reference_queue: Queue) -> None:
+        """Round robin over the community queues, with the first-contact lane always first."""
+        super().reorder_queues(reference_queue)
+        lane = [q for q in self._ordered_queues if q.name == BASE]
+        self._ordered_queues = lane + [q for q in self._ordered_queues if q.name != BASE]
 
     def _refresh_queues(self) -> None:
         names = sorted(n.decode() if isinstance(n, bytes) else n for n in self.connection.smembers(QUEUES_KEY))

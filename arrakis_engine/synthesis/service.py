@@ -26,7 +26,7 @@ class SynthesisService:
             return {"manifest_version": manifest.version, "new_version": new,
                     **self.e.synthesizer.apply(community_id, version=manifest.version).as_dict()}
         job = self.e.queue.enqueue("SYNTHESIZE_COMMUNITY", community_id, {"version": manifest.version, "part": 0},
-                                   key=f"{community_id}-v{manifest.version}-p0")
+                                   key=f"{community_id}-v{manifest.version}-p0", first_contact=True)
         return {"manifest_version": manifest.version, "new_version": new, "job_id": job.id,
                 "status": job.get_status(refresh=True)}
 

@@ -200,7 +200,7 @@ def test_synthesis_commands(database_url, redis_url, tmp_path, engine):
         dry = run("synthesize", cid, "--dry-run")
         assert "no manifest yet" in dry.output and discord.requests == 0
         done = run("synthesize", cid, "--now")
-        assert done.exit_code == 0 and "created 14" in done.output  # 4 categories, 3 roles, 7 channels
+        assert done.exit_code == 0 and "created 15" in done.output  # 4 categories, 3 roles, 8 channels
         queued = json.loads(run("synthesize", cid, "--json").output)
         assert queued["new_version"] is False and queued["job_id"]
         roles = [r for r in guild.roles.values() if r["name"] == "Gold"]

@@ -19,12 +19,8 @@ def redis(engine):
 
 
 @pytest.fixture
-def discord():
-    from tests.fakes.discord_api import FakeDiscord
-
-    d = FakeDiscord(route_limits={"create_role": (5, 1.0)})
-    yield d
-    d.close()
+def role_create_limit():
+    return (5, 1.0)
 
 
 def make_client(redis, discord, *, rate=50.0, capacity=10.0):

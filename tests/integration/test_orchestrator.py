@@ -16,14 +16,6 @@ from arrakis_engine.errors import ValidationError
 from tests.fixtures.chain import holder
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 @pytest.fixture(scope="module")
 def token(chain):
     start = chain.w3.eth.block_number
@@ -34,17 +26,12 @@ def token(chain):
 
 
 @pytest.fixture
-def service():
-    from tests.fakes.score_service import FakeScoreService
-
-    s = FakeScoreService()
-    yield s
-    s.close()
+def service(score_service):
+    return score_service
 
 
 @pytest.fixture
-def world(engine, anvil, service, token):
-    clock = Clock()
+def world(engine, anvil, service, token, clock):
     engine.redis.flushdb()
     score = ScoreClient(service.url, service.api_key, clock=clock, timeout=1.0)
     orch = EligibilityOrchestrator({"berachain": Web3ChainReader("berachain", [anvil.url])}, score=score,

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 
 import pytest
 
@@ -19,23 +18,8 @@ _n = iter(range(700_000_000_000_000_000, 800_000_000_000_000_000))
 
 
 @pytest.fixture
-def discord():
-    from tests.fakes.discord_api import FakeDiscord
-
-    d = FakeDiscord(route_limits={"create_role": (3, 1.0)})
-    yield d
-    d.close()
-
-
-@pytest.fixture
-def e(settings, discord, engine):
-    from arrakis_engine.bootstrap import build_engine
-
-    engine.redis.flushdb()
-    eng = build_engine(replace(settings, discord_api_base=discord.url, discord_bot_token=discord.token,
-                               retry_backoff=(1, 1, 1)))
-    yield eng
-    eng.close()
+def role_create_limit():
+    return (3, 1.0)  # slow role creation, so a synthesis is still running when the worker is killed
 
 
 @pytest.fixture

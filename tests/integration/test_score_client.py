@@ -11,26 +11,9 @@ from arrakis_engine.chain.score_http import ScoreClient, ScoreServiceError
 ADDR = "0x" + "ab" * 20
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 @pytest.fixture
-def service():
-    from tests.fakes.score_service import FakeScoreService
-
-    s = FakeScoreService()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def clock():
-    return Clock()
+def service(score_service):
+    return score_service
 
 
 @pytest.fixture

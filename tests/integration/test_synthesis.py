@@ -13,29 +13,6 @@ from arrakis_engine.synthesis.service import SynthesisService
 _n = iter(range(800_000_000_000_000_000, 900_000_000_000_000_000))
 
 
-@pytest.fixture
-def discord():
-    from tests.fakes.discord_api import FakeDiscord
-
-    d = FakeDiscord(route_limits={"create_role": (50, 1.0)})
-    yield d
-    d.close()
-
-
-@pytest.fixture
-def e(settings, discord, engine):
-    """An engine configured for the fake Discord (same database and Redis as the session engine)."""
-    from dataclasses import replace
-
-    from arrakis_engine.bootstrap import build_engine
-
-    engine.redis.flushdb()
-    eng = build_engine(replace(settings, discord_api_base=discord.url, discord_bot_token=discord.token,
-                               retry_backoff=(1, 1, 1)))
-    yield eng
-    eng.close()
-
-
 def community_with_members(e, discord, make_community, *, theme="sietch", ranks=(1, 8, 70, 150, 999)):
     c = make_community(theme=theme, subscription="premium")
     g = discord.guild(c.guild_id)
