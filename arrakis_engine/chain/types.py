@@ -14,7 +14,8 @@ _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
 class _Unknown:
-    """The result of a read that failed. Falsy on purpose is NOT offered: compare with ``is UNKNOWN``."""
+    """The result of a read that failed. It has no truth value on purpose (``bool(UNKNOWN)``
+    raises), so it can never pass for "no balance": compare with ``is UNKNOWN``."""
 
     _instance = None
 

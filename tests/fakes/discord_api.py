@@ -22,9 +22,6 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-ROLE_TYPES = {0: "text", 2: "voice", 4: "category", 5: "announcement"}
-
-
 @dataclass
 class Bucket:
     limit: int
