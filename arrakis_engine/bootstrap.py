@@ -173,6 +173,12 @@ class Engine:
 
         return Reconciler(self.db, self.repos, self.discord)
 
+    @property
+    def wizard(self):
+        from .wizard.service import WizardService
+
+        return WizardService(self)
+
     def legacy_importer(self, *, progress=None):
         from .migration.sqlite_import import LegacyImporter
 

@@ -482,6 +482,106 @@ def dlq_list(state: CliState, as_json: bool) -> None:
         click.echo(f"{x['job_id']}  {x['type']}  {x['community']}  {x['error']}")
 
 
+# --- wizard -------------------------------------------------------------------------------------
+
+@cli.group()
+def wizard() -> None:
+    """The onboarding wizard, step by step (the same engine the bot drives)."""
+
+
+def _show_session(s: dict, as_json: bool) -> None:
+    if as_json:
+        emit(s)
+        return
+    click.echo(f"session {s['id']} in guild {s['guild_id']}: {s['state']}"
+               + (" (already in progress: resumed)" if s.get("existing") else ""))
+    for w in s.get("warnings") or []:
+        click.echo(f"  warning: {w}")
+    if s.get("error"):
+        click.echo(f"  error: {s['error']}")
+    if s.get("deploy"):
+        click.echo(f"  deployed: community {s['deploy']['community_id']}, manifest v{s['deploy']['manifest_version']}, "
+                   f"synthesis job {s['deploy']['job_id']}")
+
+
+@wizard.command("start")
+@click.argument("guild_id")
+@click.argument("user_id")
+@click.option("--name", "community_name", default=None, help="Community name.")
+@json_option
+@pass_state
+def wizard_start(state: CliState, guild_id: str, user_id: str, community_name: str | None, as_json: bool) -> None:
+    """Start a session (or get the one in progress)."""
+    _show_session(state.engine.wizard.start(guild_id, user_id, community_name=community_name), as_json)
+
+
+@wizard.command("step")
+@click.argument("session_id")
+@click.argument("user_id")
+@click.option("--data", default="{}", help="The step's data as JSON.")
+@click.option("--submission-id", default=None, help="Idempotency key for this submission.")
+@click.option("--expect", "expected_state", default=None, help="The step being answered (refused if it moved on).")
+@json_option
+@pass_state
+def wizard_step(state: CliState, session_id: str, user_id: str, data: str, submission_id: str | None,
+                expected_state: str | None, as_json: bool) -> None:
+    """Submit the current step and move forward."""
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        raise click.BadParameter("--data must be JSON") from None
+    _show_session(state.engine.wizard.step(session_id, user_id, payload, submission_id=submission_id,
+                                           expected_state=expected_state), as_json)
+
+
+@wizard.command("back")
+@click.argument("session_id")
+@click.argument("user_id")
+@json_option
+@pass_state
+def wizard_back(state: CliState, session_id: str, user_id: str, as_json: bool) -> None:
+    """Go back one step (a failed deploy goes back to review)."""
+    _show_session(state.engine.wizard.back(session_id, user_id), as_json)
+
+
+@wizard.command("show")
+@click.argument("session_id")
+@click.argument("user_id")
+@json_option
+@pass_state
+def wizard_show(state: CliState, session_id: str, user_id: str, as_json: bool) -> None:
+    _show_session(state.engine.wizard.show(session_id, user_id), as_json)
+
+
+@wizard.command("resume")
+@click.argument("guild_id")
+@click.argument("user_id")
+@json_option
+@pass_state
+def wizard_resume(state: CliState, guild_id: str, user_id: str, as_json: bool) -> None:
+    """The session in progress for this user in this guild."""
+    _show_session(state.engine.wizard.resume(guild_id, user_id), as_json)
+
+
+@wizard.command("abandon")
+@click.argument("session_id")
+@click.argument("user_id")
+@json_option
+@pass_state
+def wizard_abandon(state: CliState, session_id: str, user_id: str, as_json: bool) -> None:
+    _show_session(state.engine.wizard.abandon(session_id, user_id), as_json)
+
+
+@wizard.command("deploy")
+@click.argument("session_id")
+@click.argument("user_id")
+@json_option
+@pass_state
+def wizard_deploy(state: CliState, session_id: str, user_id: str, as_json: bool) -> None:
+    """Deploy a reviewed session: community, manifest, queued synthesis."""
+    _show_session(state.engine.wizard.deploy(session_id, user_id), as_json)
+
+
 # --- demo -------------------------------------------------------------------------------------
 
 @cli.command()

@@ -90,6 +90,11 @@ class CommunityRepository(_Repo):
         """Tenant: the community the open transaction is scoped to."""
         return self.get(self.db.current_tenant())
 
+    def set_theme(self, community_id: uuid.UUID, theme_id: str) -> None:
+        """Platform: switch a community's theme."""
+        self.db.current().execute("UPDATE communities SET theme_id = %s, updated_at = now() WHERE id = %s",
+                                  (theme_id, community_id))
+
     def update_settings(self, settings: dict) -> Community:
         """Tenant: replace the community's settings."""
         row = self.db.current().one(

@@ -220,3 +220,22 @@ def test_synthesis_commands(database_url, redis_url, tmp_path, engine):
         assert unconfigured.exit_code == 1 and "Discord is not configured" in unconfigured.output
     finally:
         discord.close()
+
+
+def test_wizard_commands(run):
+    g, user = "123456789012345777", "42"
+    s = json.loads(run("wizard", "start", g, user, "--name", "Via CLI", "--json").output)
+    sid = s["id"]
+    assert json.loads(run("wizard", "start", g, user, "--json").output)["existing"] is True
+    steps = [{}, {"chain": "berachain"}, {"assets": [{"kind": "native"}]}, {"template": "basic"},
+             {"roles": {"Gold": "create", "Silver": "create", "Bronze": "create"}}, {"channel_template": "basic"}]
+    for data in steps:
+        out = run("wizard", "step", sid, user, "--data", json.dumps(data), "--json")
+        assert out.exit_code == 0, out.output
+    assert json.loads(run("wizard", "resume", g, user, "--json").output)["state"] == "REVIEW"
+    bad = run("wizard", "step", sid, user, "--data", "{}", "--expect", "CHAIN_SELECT")
+    assert bad.exit_code == 1 and "not CHAIN_SELECT" in bad.output
+    deployed = run("wizard", "deploy", sid, user)
+    assert deployed.exit_code == 0 and "deployed: community" in deployed.output and "manifest v1" in deployed.output
+    wrong = run("wizard", "show", sid, "99")
+    assert wrong.exit_code == 1 and "belongs to someone else" in wrong.output

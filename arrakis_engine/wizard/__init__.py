@@ -1,0 +1,1 @@
+"""The onboarding wizard: a state machine with typed, validated steps, kept in Redis sessions."""

@@ -1,0 +1,215 @@
+"""Wizard use cases: start, step, back, show, resume, abandon, deploy.
+
+The bot and the CLI call exactly these. Each answers from Redis in a few milliseconds, well
+inside Discord's 3-second interaction deadline; only ``deploy`` touches PostgreSQL, and it hands
+the Discord work to the synthesis queue.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from ..chain.types import Asset
+from ..errors import ArrakisError, Conflict, NotFound, ValidationError
+from ..themes import theme_for
+from .model import (
+    STEP_FIELDS,
+    TERMINAL,
+    TransitionError,
+    next_state,
+    previous_state,
+    review_warnings,
+    validate_step,
+)
+from .sessions import SessionStore
+
+TEMPLATE_THEME = {"basic": "basic", "standard": "basic", "sietch": "sietch"}
+
+
+class WizardService:
+    def __init__(self, engine, store: SessionStore | None = None) -> None:
+        self.e = engine
+        self.store = store or SessionStore(engine.redis)
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def _load(self, session_id: str, user_id: str) -> dict:
+        session = self.store.get(session_id)
+        if session is None:
+            raise NotFound("this wizard session has expired or does not exist; start a new one")
+        if session["user_id"] != str(user_id):
+            raise NotFound("this wizard session belongs to someone else")
+        return session
+
+    def show(self, session_id: str, user_id: str) -> dict:
+        return self._load(session_id, user_id)
+
+    def resume(self, guild_id: str, user_id: str) -> dict:
+        """The user's active session in this guild (only its owner, only in its guild)."""
+        session_id = self.store.active_id(str(guild_id), str(user_id))
+        if session_id is None:
+            raise NotFound("you have no wizard session in progress in this server")
+        return self._load(session_id, user_id)
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def start(self, guild_id: str, user_id: str, *, community_name: str | None = None) -> dict:
+        """A new session at INIT, or -- if the user already has one here -- that one, marked
+        ``existing`` so the caller can offer to resume it."""
+        now = time.time()
+        session = {"id": uuid.uuid4().hex, "guild_id": str(guild_id), "user_id": str(user_id),
+                   "community_name": (community_name or f"Community {guild_id}")[:100], "state": "INIT",
+                   "data": {}, "revision": 0, "applied": [], "warnings": [], "deploy": None, "error": None,
+                   "created_at": now, "updated_at": now}
+        if self.store.create(session):
+            return {**session, "existing": False}
+        existing = self.store.active_id(str(guild_id), str(user_id))
+        current = self.store.get(existing) if existing else None
+        if current is None:  # the index outlived its session: clear it and start over
+            self.store.redis.delete(f"arrakis:wizard:active:{guild_id}:{user_id}")
+            return self.start(guild_id, user_id, community_name=community_name)
+        return {**current, "existing": True}
+
+    def _write(self, session: dict, change, submission_id: str | None) -> dict:
+        """Apply ``change(session) -> new session`` with compare-and-set; a repeated submission id
+        is applied once."""
+        for _ in range(5):
+            if submission_id and submission_id in session["applied"]:
+                return session
+            new = change(dict(session))
+            new["revision"] = session["revision"] + 1
+            new["updated_at"] = time.time()
+            if submission_id:
+                new["applied"] = (session["applied"] + [submission_id])[-50:]
+            result = self.store.save(new, session["revision"])
+            if result == 1:
+                return new
+            if result == -1:
+                raise NotFound("this wizard session has expired; start a new one")
+            session = self._load(session["id"], session["user_id"])
+            if not (submission_id and submission_id in session["applied"]):
+                raise Conflict("the wizard moved on while this step was being sent; refresh and try again")
+        raise Conflict("the wizard session is busy; try again")
+
+    def step(self, session_id: str, user_id: str, data: dict | None = None, *,
+             submission_id: str | None = None, expected_state: str | None = None) -> dict:
+        """Submit the current step's data and move forward (INIT takes no data; REVIEW is
+        confirmed with deploy). ``expected_state`` is the step the caller answered: a click on a
+        screen that is out of date gets Conflict instead of being read as the next step's data."""
+        session = self._load(session_id, user_id)
+        if submission_id and submission_id in session["applied"]:
+            return session
+        state = session["state"]
+        if expected_state is not None and expected_state != state:
+            raise Conflict(f"the wizard is at {state}, not {expected_state}; refresh and try again")
+        if state in TERMINAL or state == "DEPLOY":
+            raise TransitionError(f"the wizard is at {state}; nothing to submit", field="state")
+        if state == "REVIEW":
+            raise TransitionError("review is confirmed with deploy", field="state")
+        cleaned = None if state == "INIT" else validate_step(state, data or {}, session["data"])
+
+        def change(s: dict) -> dict:
+            if s["state"] != state:
+                raise Conflict("the wizard moved on while this step was being sent; refresh and try again")
+            s["data"] = dict(s["data"])
+            if cleaned is not None:
+                s["data"][STEP_FIELDS[state]] = cleaned
+            s["state"] = next_state(state)
+            if s["state"] == "REVIEW":
+                s["warnings"] = review_warnings(s["data"], self._subscription(s["guild_id"]))
+            return s
+
+        return self._write(session, change, submission_id)
+
+    def back(self, session_id: str, user_id: str, *, submission_id: str | None = None) -> dict:
+        session = self._load(session_id, user_id)
+        target = previous_state(session["state"])
+
+        def change(s: dict) -> dict:
+            s["state"] = target
+            s["error"] = None
+            return s
+
+        return self._write(session, change, submission_id)
+
+    def abandon(self, session_id: str, user_id: str) -> dict:
+        session = self._load(session_id, user_id)
+        if session["state"] in TERMINAL:
+            return session
+
+        def change(s: dict) -> dict:
+            s["state"] = "FAILED"
+            s["error"] = "abandoned by the user"
+            return s
+
+        return self._write(session, change, None)
+
+    def deploy(self, session_id: str, user_id: str) -> dict:
+        """Create or update the community, store manifest v N+1 and queue the synthesis. The
+        session id is the idempotency key: deploying a deployed session changes nothing."""
+        session = self._load(session_id, user_id)
+        if session["state"] == "COMPLETE":
+            return session
+        if session["state"] not in ("REVIEW", "DEPLOY"):
+            raise TransitionError(f"deploy needs the wizard at REVIEW, not {session['state']}", field="state")
+        if session["state"] == "REVIEW":
+            session = self._write(session, lambda s: {**s, "state": "DEPLOY"}, f"deploy-{session_id}")
+        try:
+            result = self._deploy(session)
+        except ArrakisError as exc:
+            message = str(exc)
+            return self._write(session, lambda s: {**s, "state": "FAILED", "error": message}, None)
+
+        return self._write(session, lambda s: {**s, "state": "COMPLETE", "deploy": result, "error": None}, None)
+
+    # --- deploy ------------------------------------------------------------------------------
+
+    def _subscription(self, guild_id: str) -> str:
+        with self.e.db.platform():
+            community = self.e.repos.communities.by_guild(guild_id)
+        return community.subscription_tier if community else "free"
+
+    def _deploy(self, session: dict) -> dict[str, Any]:
+        data = session["data"]
+        rules = data["rules"]
+        if rules["template"] == "custom":
+            raise ValidationError("custom tiers can be reviewed but not deployed yet: choose basic, standard or "
+                                  "sietch", field="template")
+        theme_id = TEMPLATE_THEME[rules["template"]]
+        guild, actor = session["guild_id"], f"wizard:{session['user_id']}"
+        with self.e.db.platform():
+            community = self.e.repos.communities.by_guild(guild)
+        if community is None:
+            community = self.e.communities.create(name=session["community_name"], guild_id=guild, theme_id=theme_id,
+                                                  subscription="free", actor=actor)
+        theme_for(theme_id, community.subscription_tier)  # a clear error if the plan does not allow it
+        if community.theme_id != theme_id:
+            with self.e.db.platform():
+                self.e.repos.communities.set_theme(community.id, theme_id)
+        with self.e.db.tenant(community.id):
+            self.e.repos.communities.update_settings({**community.settings, "wizard": {
+                "session": session["id"], "chain": data["chain"]["chain"], "assets": data["assets"]["assets"],
+                "rules": rules, "roles": data["roles"]["roles"], "channels": data["channels"]}})
+        sync = self.e.eligibility
+        for i, a in enumerate(data["assets"]["assets"]):
+            asset = Asset(data["chain"]["chain"], a["kind"], a.get("address"), a.get("token_id"),
+                          a.get("decimals", 18), symbol=a.get("symbol", ""))
+            sync.configure(community.id, asset, purpose="rank" if i == 0 else "gate", min_amount=0 if i == 0 else 1)
+        manifest, _ = self.e.manifests.publish(community.id, actor=actor)
+        mapped = {f"role:{name.lower()}": rid for name, rid in data["roles"]["roles"].items() if rid != "create"}
+        if mapped:
+            from ..storage.synthesis import SynthesisRepository
+
+            with self.e.db.tenant(community.id):
+                store = SynthesisRepository(self.e.db)
+                store.open_shadow(manifest.version)
+                for mid, rid in mapped.items():
+                    store.record(manifest.version, mid, rid)  # existing roles are used, not created
+        job = self.e.queue.enqueue("SYNTHESIZE_COMMUNITY", community.id, {"version": manifest.version, "part": 0},
+                                   key=f"{community.id}-v{manifest.version}-p0", first_contact=True)
+        with self.e.db.tenant(community.id):
+            self.e.repos.audit.append(actor, "wizard.deployed", {"session": session["id"],
+                                                                 "manifest_version": manifest.version})
+        return {"community_id": str(community.id), "manifest_version": manifest.version, "job_id": job.id}
