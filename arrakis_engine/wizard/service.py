@@ -29,9 +29,12 @@ TEMPLATE_THEME = {"basic": "basic", "standard": "basic", "sietch": "sietch"}
 
 
 class WizardService:
-    def __init__(self, engine, store: SessionStore | None = None) -> None:
+    def __init__(self, engine, store: SessionStore | None = None, *, subscription_of=None) -> None:
+        """``subscription_of(guild_id)`` gives the plan for REVIEW's warnings (default: the
+        community's, from the database; a new guild is on the free plan)."""
         self.e = engine
         self.store = store or SessionStore(engine.redis)
+        self._subscription = subscription_of or self._stored_subscription
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -166,7 +169,7 @@ class WizardService:
 
     # --- deploy ------------------------------------------------------------------------------
 
-    def _subscription(self, guild_id: str) -> str:
+    def _stored_subscription(self, guild_id: str) -> str:
         with self.e.db.platform():
             community = self.e.repos.communities.by_guild(guild_id)
         return community.subscription_tier if community else "free"
