@@ -153,7 +153,7 @@ class Engine:
     def manifests(self):
         from .manifests.service import ManifestService
 
-        return ManifestService(self.db, self.repos)
+        return ManifestService(self.db, self.repos, archive=self.archive)
 
     @property
     def synthesizer(self):
@@ -172,6 +172,23 @@ class Engine:
         from .synthesis.reconcile import Reconciler
 
         return Reconciler(self.db, self.repos, self.discord)
+
+    @property
+    def shadow_store(self):
+        """S3 when S3_ENDPOINT is set, else a folder in the data directory."""
+        from .storage.s3_shadow import LocalObjectStore, S3ObjectStore
+
+        st = self.settings
+        if st.s3_endpoint:
+            return S3ObjectStore(st.s3_endpoint, st.s3_access_key or "", st.s3_secret_key or "",
+                                 st.s3_bucket or "arrakis")
+        return LocalObjectStore(st.data_dir / "shadow")
+
+    @property
+    def archive(self):
+        from .manifests.archive import ManifestArchive
+
+        return ManifestArchive(self.db, self.shadow_store)
 
     @property
     def wizard(self):

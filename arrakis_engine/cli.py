@@ -582,6 +582,80 @@ def wizard_deploy(state: CliState, session_id: str, user_id: str, as_json: bool)
     _show_session(state.engine.wizard.deploy(session_id, user_id), as_json)
 
 
+# --- manifests ------------------------------------------------------------------------------------
+
+@cli.group()
+def manifests() -> None:
+    """Manifest history in the shadow store (S3 or the local folder)."""
+
+
+@manifests.command("flush")
+@json_option
+@pass_state
+def manifests_flush(state: CliState, as_json: bool) -> None:
+    """Send what the outbox holds to the shadow store."""
+    out = state.engine.archive.flush()
+    if as_json:
+        emit(out)
+    else:
+        click.echo(f"sent {out['delivered']}; {out['pending']} still waiting"
+                   + ("; the store is failing, will retry" if out["failed"] else ""))
+
+
+@manifests.command("list")
+@click.argument("community_id")
+@json_option
+@pass_state
+def manifests_list(state: CliState, community_id: str, as_json: bool) -> None:
+    """Versions in the shadow store."""
+    versions = state.engine.archive.versions(community_id)
+    if as_json:
+        emit(versions)
+        return
+    for v in versions:
+        click.echo(f"v{v['version']:<5} {v['checksum'][:16]}  {v['created_at']}  {v['created_by']}")
+
+
+@manifests.command("verify")
+@click.argument("community_id")
+@json_option
+@pass_state
+def manifests_verify(state: CliState, community_id: str, as_json: bool) -> None:
+    """Check every archived version against its checksum."""
+    checks = state.engine.archive.verify(community_id)
+    if as_json:
+        emit(checks)
+    else:
+        for c in checks:
+            click.echo(f"v{c['version']}: {'ok' if c['ok'] else 'MISMATCH'}")
+    if not all(c["ok"] for c in checks):
+        raise click.exceptions.Exit(1)
+
+
+@manifests.command("diff")
+@click.argument("community_id")
+@click.argument("a", type=int)
+@click.argument("b", type=int)
+@pass_state
+def manifests_diff(state: CliState, community_id: str, a: int, b: int) -> None:
+    """What changed between two archived versions."""
+    emit(state.engine.archive.diff(community_id, a, b))
+
+
+@manifests.command("restore")
+@click.argument("community_id")
+@json_option
+@pass_state
+def manifests_restore(state: CliState, community_id: str, as_json: bool) -> None:
+    """Rebuild a community's manifests and shadow state from the shadow store."""
+    out = state.engine.archive.restore(community_id)
+    if as_json:
+        emit(out)
+    else:
+        click.echo(f"restored manifest versions {out['manifests'] or 'none (all present)'}; "
+                   f"{out['shadow_states']} shadow state(s)")
+
+
 # --- demo -------------------------------------------------------------------------------------
 
 @cli.command()

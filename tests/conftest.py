@@ -217,3 +217,13 @@ def score_service():
     s = FakeScoreService()
     yield s
     s.close()
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory):
+    """A real S3 server (SeaweedFS) for the session."""
+    from tests.fixtures.seaweed import SeaweedS3
+
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweed"))
+    yield server
+    server.stop()

@@ -14,9 +14,10 @@ from .builder import build_manifest
 
 
 class ManifestService:
-    def __init__(self, db: Database, repos) -> None:
+    def __init__(self, db: Database, repos, archive=None) -> None:
         self.db = db
         self.repos = repos
+        self.archive = archive
         self.standings = EligibilityRepository(db)
 
     def build(self, community_id: uuid.UUID | str) -> dict:
@@ -36,4 +37,6 @@ class ManifestService:
             manifest = self.repos.manifests.create_version(content, created_by=actor)
             self.repos.audit.append(actor, "manifest.published", {"version": manifest.version,
                                                                   "checksum": manifest.checksum})
-            return manifest, True
+        if self.archive is not None:
+            self.archive.try_flush()  # an S3 outage never blocks a version: the outbox keeps it
+        return manifest, True

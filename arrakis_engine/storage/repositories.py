@@ -341,6 +341,16 @@ class ManifestRepository(_Repo):
             f"""INSERT INTO manifests (community_id, version, content, checksum, created_by)
                 VALUES (%s, %s, %s::jsonb, %s, %s) RETURNING {self._COLS}""",
             (tenant, version, text, sha256_hex(text), created_by))
+        # Shadowed to S3 through the outbox, in this same transaction: a version never exists
+        # without its copy being on the way.
+        from .outbox import OutboxRepository, community_key, manifest_key
+
+        outbox = OutboxRepository(self.db)
+        outbox.add(manifest_key(tenant, version), text)
+        community = tx.one("SELECT id, name, guild_id, theme_id, subscription_tier, settings, is_active, created_at "
+                           "FROM communities WHERE id = %s", (tenant,))
+        if community is not None:
+            outbox.add(community_key(tenant), canonical_json(community))
         return Manifest.from_row(row)
 
     def latest(self) -> Manifest | None:

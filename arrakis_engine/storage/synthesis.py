@@ -54,6 +54,12 @@ class SynthesisRepository:
         text = canonical_json(row["resources"])
         tx.execute("UPDATE shadow_states SET status = %s, checksum = %s, applied_at = now() "
                    "WHERE manifest_version = %s", (status, sha256_hex(text), manifest_version))
+        if status == "applied":
+            from .outbox import OutboxRepository, shadow_key
+
+            OutboxRepository(self.db).add(shadow_key(self.db.current_tenant(), manifest_version), canonical_json(
+                {"manifest_version": manifest_version, "resources": row["resources"], "status": status,
+                 "checksum": sha256_hex(text)}))
 
     def latest_shadow(self) -> tuple[int, dict, str] | None:
         row = self.db.current().one("SELECT manifest_version, resources, status FROM shadow_states "

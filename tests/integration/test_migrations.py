@@ -84,5 +84,6 @@ def test_every_tenant_lookup_is_indexed(engine, owner_conn):
                          AND a.attname = CASE WHEN t.relname = 'communities' THEN 'id' ELSE 'community_id' END)""",
             (["communities", "profiles", "wallet_links", "badges", "manifests", "shadow_states",
               "tier_history", "audit_log", "legacy_imports", "community_assets", "asset_index_state",
-              "asset_holdings", "discord_member_roles", "pending_approvals"],))
+              "asset_holdings", "discord_member_roles", "pending_approvals",
+              "manifest_outbox"],))
         assert cur.fetchall() == []

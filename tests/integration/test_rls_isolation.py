@@ -18,7 +18,8 @@ from arrakis_engine.storage.database import validate_tenant_id
 
 TENANT_TABLES = ["communities", "profiles", "wallet_links", "badges", "manifests", "shadow_states",
                  "tier_history", "audit_log", "legacy_imports", "community_assets", "asset_index_state",
-                 "asset_holdings", "discord_member_roles", "pending_approvals"]
+                 "asset_holdings", "discord_member_roles", "pending_approvals",
+                 "manifest_outbox"]
 
 
 def key(table: str) -> str:
@@ -93,6 +94,8 @@ INSERTS = {
                              lambda c, p: (c, _discord())),
     "pending_approvals": ("INSERT INTO pending_approvals (community_id, kind, summary, requested_by) "
                           "VALUES (%s, 'x', 'x', 'x')", lambda c, p: (c,)),
+    "manifest_outbox": ("INSERT INTO manifest_outbox (community_id, object_key, body, checksum) "
+                        "VALUES (%s, 'k', '{}', %s)", lambda c, p: (c, "0" * 64)),
     "communities": ("INSERT INTO communities (id, name, guild_id, theme_id) VALUES (%s, 'x', %s, 'basic')",
                     lambda c, p: (c, uuid.uuid4().hex[:16])),
 }
