@@ -409,6 +409,24 @@ def reconcile(state: CliState, community_id: str, dry_run: bool, destructive: bo
                    + (f": {', '.join(a.changes)}" if a.op == "update" else ""))
 
 
+@cli.command("drift")
+@click.argument("community_id")
+@json_option
+@pass_state
+def drift_cmd(state: CliState, community_id: str, as_json: bool) -> None:
+    """Desired vs applied vs actual, item by item, worst first."""
+    from .synthesis.drift import drift
+
+    report = drift(state.engine.reconciler, community_id)
+    if as_json:
+        emit(report.as_dict())
+        return
+    d = report.as_dict()
+    click.echo(f"manifest v{d['manifest_version']}, applied v{d['shadow_version']}: {d['status']}")
+    for i in d["items"]:
+        click.echo(f"  [{i['severity']}] {i['kind']} {i['manifest_id'] or i['discord_id']}: {i['problem']}")
+
+
 @cli.command()
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 @click.option("--name", default=None, help="Worker name.")

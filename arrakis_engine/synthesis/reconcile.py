@@ -120,7 +120,8 @@ class Reconciler:
                 created = resources.get(CREATED + mid) == did
                 orphans.append(Action("delete", "role" if did in roles else "channel", mid, did,
                                       {"created_by_arrakis": created}))
-        return actions, orphans, {"guild": guild, "community": cid, "version": version, "resources": resources}
+        return actions, orphans, {"guild": guild, "community": cid, "version": version, "resources": resources,
+                                  "manifest_version": manifest.version, "roles": roles, "channels": channels}
 
     def run(self, community_id, *, dry_run: bool = False, destructive: bool = False) -> ReconcileReport:
         calls = self.discord.calls

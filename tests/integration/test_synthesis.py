@@ -172,3 +172,26 @@ def test_members_left_unknown_by_the_last_eligibility_sync_are_not_touched(e, di
     e.redis.set(unknown_key(c.id), json.dumps([ids[0], ids[1]]))
     out = svc.sync_members(c.id, queued=False)
     assert out["changes"] == 3 and not g.members[ids[0]] and not g.members[ids[1]] and g.members[ids[2]]
+
+
+def test_drift_report_by_severity(e, discord, make_community):
+    from arrakis_engine.synthesis.drift import drift
+
+    c, g, _ = community_with_members(e, discord, make_community, theme="basic", ranks=(1,))
+    SynthesisService(e).synthesize(c.id, queued=False)
+    assert drift(e.reconciler, c.id).status == "in sync"
+    role_id = {r["name"]: r["id"] for r in g.roles.values()}
+    del g.roles[role_id["Silver"]]
+    g.roles[role_id["Gold"]]["color"] = 1
+    e.discord.create_role(c.guild_id, name="Hand Made", color=0, permissions=0)
+    with e.db.tenant(c.id):
+        p = e.repos.profiles.create(discord_id="555555555555555001")
+        e.repos.profiles.update_standing(p.id, tier="Bronze", rank=60)
+    e.manifests.publish(c.id, actor="t")  # a new version, not synthesized yet
+    report = drift(e.reconciler, c.id).as_dict()
+    assert report["status"] == "high"
+    got = [(i["severity"], i["manifest_id"] or i["problem"]) for i in report["items"]]
+    assert got[0] == ("high", "role:silver")
+    assert ("medium", "role:gold") in got
+    assert any(s == "medium" and "not synthesized yet" in m for s, m in got)
+    assert any(s == "info" and "Hand Made" in m for s, m in got)
