@@ -97,3 +97,29 @@ def build_manifest(*, community_id: str, community_name: str, guild_id: str, the
         "channels": channels,
         "members": member_roles,
     }
+
+
+def categories_for(theme: Theme, channels: dict | None) -> tuple:
+    """The categories a community gets: its theme's, or the channel template chosen in the
+    wizard (``none``, ``basic``, ``sietch`` or ``custom``). Access rules that name tiers or badges
+    the theme does not have are dropped (the category is then open), never guessed."""
+    from dataclasses import replace
+
+    from ..themes import THEMES
+    from ..themes.model import ChannelSpec
+
+    if not channels or "channel_template" not in channels:
+        return theme.categories
+    template = channels["channel_template"]
+    if template == "none":
+        return ()
+    if template == "custom":
+        return tuple(CategorySpec(c["name"], tuple(ChannelSpec(n) for n in c["channels"]))
+                     for c in channels.get("categories", []))
+    tiers, badges = set(theme.tier_names), set(theme.badge_ids)
+    out = []
+    for c in THEMES[template].categories:
+        fits = ((not c.min_tier or c.min_tier in tiers) and all(t in tiers for t in c.tiers)
+                and (not c.badge or c.badge in badges))
+        out.append(c if fits else replace(c, min_tier=None, tiers=(), badge=None, rank_range=None))
+    return tuple(out)

@@ -4,13 +4,14 @@ when the desired state changed."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 from ..storage.database import Database
 from ..storage.eligibility import EligibilityRepository
 from ..storage.models import Manifest
 from ..storage.repositories import canonical_json, sha256_hex
 from ..themes import get_theme
-from .builder import build_manifest
+from .builder import build_manifest, categories_for
 
 
 class ManifestService:
@@ -24,8 +25,11 @@ class ManifestService:
         with self.db.tenant(community_id):
             community = self.repos.communities.current()
             members = {m.discord_id: (m.tier, m.badges) for m in self.standings.standings()}
+        theme = get_theme(community.theme_id)
+        channels = (community.settings or {}).get("wizard", {}).get("channels")
+        theme = replace(theme, categories=categories_for(theme, channels))
         return build_manifest(community_id=str(community.id), community_name=community.name,
-                              guild_id=community.guild_id, theme=get_theme(community.theme_id), members=members)
+                              guild_id=community.guild_id, theme=theme, members=members)
 
     def publish(self, community_id: uuid.UUID | str, *, actor: str) -> tuple[Manifest, bool]:
         """(latest manifest, whether a new version was written)."""

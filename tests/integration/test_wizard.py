@@ -211,3 +211,42 @@ def test_each_step_answers_well_inside_three_seconds(wiz):
     s = wiz.step(s["id"], "8", {"chain": "base"})
     s = wiz.step(s["id"], "8", {"assets": [{"kind": "native"}]})
     assert (time.perf_counter() - t) / 3 < 0.25
+
+
+@pytest.mark.parametrize("channels, categories", [
+    ({"channel_template": "none"}, []),
+    ({"channel_template": "custom", "categories": [{"name": "HALL", "channels": ["lobby", "memes"]}]}, ["HALL"]),
+    ({"channel_template": "sietch"}, ["SIETCH SCROLLS", "NAIB COUNCIL", "FEDAYKIN QUARTERS", "THE OASIS",
+                                      "COMMON GROUNDS", "CAVE ENTRANCE", "THE STILLSUIT"]),
+])
+def test_channel_template_shapes_the_manifest(wiz, engine, channels, categories):
+    s = to_review(wiz, guild())
+    s = wiz.back(s["id"], "42")
+    s = wiz.step(s["id"], "42", channels)
+    done = wiz.deploy(s["id"], "42")
+    with engine.db.tenant(done["deploy"]["community_id"]):
+        m = engine.repos.manifests.latest().content
+    assert [c["name"] for c in m["categories"]] == categories
+    if channels["channel_template"] == "sietch":  # Naib-only rules do not fit the basic tiers: open
+        council = next(c for c in m["categories"] if c["name"] == "NAIB COUNCIL")
+        assert council["overwrites"] == []
+
+
+def test_every_transition(wiz):
+    """Forward through every state, back from every state that allows it, and the refusals."""
+    from arrakis_engine.wizard.model import FLOW, next_state, previous_state
+
+    assert [next_state(s) for s in FLOW[:7]] == list(FLOW[1:8])
+    assert [previous_state(s) for s in FLOW[1:7]] == list(FLOW[:6])
+    assert previous_state("FAILED") == "REVIEW"
+    for refused in ("DEPLOY", "COMPLETE", "FAILED"):
+        with pytest.raises(TransitionError):
+            next_state(refused)
+    for refused in ("INIT", "DEPLOY", "COMPLETE"):
+        with pytest.raises(TransitionError):
+            previous_state(refused)
+    s = to_review(wiz, guild(), user="11")
+    for expected in ("CHANNEL_STRUCTURE", "ROLE_MAPPING", "ELIGIBILITY_RULES", "ASSET_CONFIG", "CHAIN_SELECT", "INIT"):
+        s = wiz.back(s["id"], "11")
+        assert s["state"] == expected
+    assert s["data"]["chain"] == {"chain": "berachain"}  # going back keeps what was entered
