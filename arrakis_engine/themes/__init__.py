@@ -36,10 +36,34 @@ def theme_for(theme_id: str, subscription_tier: str) -> Theme:
     return theme
 
 
+def custom_theme(tiers: list[dict]) -> Theme:
+    """A theme from custom tiers chosen in the wizard (contiguous rank ranges, already checked):
+    the Basic theme's badges (Top Tier means the first custom tier) and no channel template of
+    its own (the wizard's channel template supplies it)."""
+    specs = tuple(TierSpec(t["name"], t["min_rank"], t["max_rank"], t.get("colour", "#99AAB5"))
+                  for t in tiers)
+    from dataclasses import replace
+
+    badges = tuple(replace(b, tier=specs[0].name) if b.kind == "tier_reached" else b for b in BASIC.badges)
+    return Theme(id="custom", name="Custom", requires="free", tiers=specs, badges=badges,
+                 naming=BASIC.naming, categories=(), strategy="absolute", demotion_grace_hours=0,
+                 description="Tiers chosen in the onboarding wizard.")
+
+
+def theme_of(community) -> Theme:
+    """The theme a community uses: a built-in one, or its custom tiers from the wizard."""
+    if community.theme_id == "custom":
+        tiers = ((community.settings or {}).get("wizard") or {}).get("rules", {}).get("tiers")
+        if not tiers:
+            raise ValidationError("this community's custom tiers are missing from its settings", field="theme")
+        return custom_theme(tiers)
+    return get_theme(community.theme_id)
+
+
 def available(subscription_tier: str) -> list[Theme]:
     """Themes a subscription may use."""
     return [t for t in THEMES.values() if allowed(t, subscription_tier)]
 
 
-__all__ = ["THEMES", "SUBSCRIPTIONS", "Theme", "TierSpec", "BadgeSpec", "CategorySpec", "ChannelSpec", "Naming",
+__all__ = ["custom_theme", "theme_of", "THEMES", "SUBSCRIPTIONS", "Theme", "TierSpec", "BadgeSpec", "CategorySpec", "ChannelSpec", "Naming",
            "allowed", "available", "get_theme", "theme_for", "check_rank"]

@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from ..chain.types import Asset
-from ..errors import ArrakisError, Conflict, NotFound, ValidationError
+from ..errors import ArrakisError, Conflict, NotFound
 from ..themes import theme_for
 from .model import (
     STEP_FIELDS,
@@ -177,31 +177,33 @@ class WizardService:
     def _deploy(self, session: dict) -> dict[str, Any]:
         data = session["data"]
         rules = data["rules"]
-        if rules["template"] == "custom":
-            raise ValidationError("custom tiers can be reviewed but not deployed yet: choose basic, standard or "
-                                  "sietch", field="template")
-        theme_id = TEMPLATE_THEME[rules["template"]]
+        theme_id = TEMPLATE_THEME.get(rules["template"], "custom")
         guild, actor = session["guild_id"], f"wizard:{session['user_id']}"
         with self.e.db.platform():
             community = self.e.repos.communities.by_guild(guild)
         if community is None:
-            community = self.e.communities.create(name=session["community_name"], guild_id=guild, theme_id=theme_id,
+            # Created on the basic theme; a custom one is switched to once its tiers are stored.
+            community = self.e.communities.create(name=session["community_name"], guild_id=guild,
+                                                  theme_id="basic" if theme_id == "custom" else theme_id,
                                                   subscription="free", actor=actor)
-        theme_for(theme_id, community.subscription_tier)  # a clear error if the plan does not allow it
-        if community.theme_id != theme_id:
-            with self.e.db.platform():
-                self.e.repos.communities.set_theme(community.id, theme_id)
+        if theme_id != "custom":
+            theme_for(theme_id, community.subscription_tier)  # a clear error if the plan does not allow it
         with self.e.db.tenant(community.id):
             self.e.repos.communities.update_settings({**community.settings, "wizard": {
                 "session": session["id"], "chain": data["chain"]["chain"], "assets": data["assets"]["assets"],
                 "rules": rules, "roles": data["roles"]["roles"], "channels": data["channels"]}})
+        if community.theme_id != theme_id:
+            with self.e.db.platform():
+                self.e.repos.communities.set_theme(community.id, theme_id)
         sync = self.e.eligibility
         for i, a in enumerate(data["assets"]["assets"]):
             asset = Asset(data["chain"]["chain"], a["kind"], a.get("address"), a.get("token_id"),
                           a.get("decimals", 18), symbol=a.get("symbol", ""))
             sync.configure(community.id, asset, purpose="rank" if i == 0 else "gate", min_amount=0 if i == 0 else 1)
         manifest, _ = self.e.manifests.publish(community.id, actor=actor)
-        mapped = {f"role:{name.lower()}": rid for name, rid in data["roles"]["roles"].items() if rid != "create"}
+        from ..manifests.builder import slug
+
+        mapped = {f"role:{slug(name)}": rid for name, rid in data["roles"]["roles"].items() if rid != "create"}
         if mapped:
             from ..storage.synthesis import SynthesisRepository
 

@@ -250,3 +250,32 @@ def test_every_transition(wiz):
         s = wiz.back(s["id"], "11")
         assert s["state"] == expected
     assert s["data"]["chain"] == {"chain": "berachain"}  # going back keeps what was entered
+
+
+def test_custom_tiers_deploy_and_drive_the_manifest(wiz, engine):
+    s = wiz.start(guild(), "12")
+    s = wiz.step(s["id"], "12")
+    s = wiz.step(s["id"], "12", {"chain": "base"})
+    s = wiz.step(s["id"], "12", {"assets": [{"kind": "native"}]})
+    tiers = [{"name": "Whale", "min_rank": 1, "max_rank": 3, "colour": "#112233"},
+             {"name": "Dolphin", "min_rank": 4, "max_rank": 20},
+             {"name": "Shrimp", "min_rank": 21}]
+    s = wiz.step(s["id"], "12", {"template": "custom", "tiers": tiers})
+    s = wiz.step(s["id"], "12", {"roles": {"Whale": "123456789012345678", "Dolphin": "create", "Shrimp": "create"}})
+    s = wiz.step(s["id"], "12", {"channel_template": "basic"})
+    done = wiz.deploy(s["id"], "12")
+    assert done["state"] == "COMPLETE", done["error"]
+    cid = done["deploy"]["community_id"]
+    with engine.db.tenant(cid):
+        community = engine.repos.communities.current()
+        assert community.theme_id == "custom"
+        m = engine.repos.manifests.latest().content
+        from arrakis_engine.storage.synthesis import SynthesisRepository
+
+        shadow = SynthesisRepository(engine.db).latest_shadow()
+    assert [r["name"] for r in m["roles"]] == ["Whale", "Dolphin", "Shrimp"]
+    assert m["roles"][0]["color"] == 0x112233
+    assert shadow[1]["role:whale"] == "123456789012345678"  # the existing role is used, not created
+    from arrakis_engine.themes import theme_of
+
+    assert theme_of(community).tier_for_rank(25) == "Shrimp"
