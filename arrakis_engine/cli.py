@@ -445,19 +445,28 @@ def worker(state: CliState, burst: bool, name: str | None) -> None:
 
 
 @cli.command()
-@click.option("--interval", type=int, default=6 * 3600, show_default=True, help="Seconds between rounds.")
+@click.option("--interval", type=int, default=6 * 3600, show_default=True, help="Seconds between reconcile rounds.")
+@click.option("--flush-interval", type=int, default=30, show_default=True,
+              help="Seconds between sends of the manifest outbox to the shadow store.")
 @click.option("--once", is_flag=True, help="One round, then stop.")
 @pass_state
-def scheduler(state: CliState, interval: int, once: bool) -> None:
-    """Reconcile every synthesized community, every --interval seconds."""
+def scheduler(state: CliState, interval: int, flush_interval: int, once: bool) -> None:
+    """Reconcile every synthesized community every --interval seconds, and keep sending the
+    manifest outbox to the shadow store (so an S3 outage heals by itself)."""
     from .synthesis.scheduler import run_round
 
+    next_round = 0.0
     while True:
-        for line in run_round(state.engine):
-            click.echo(line)
+        flushed = state.engine.archive.try_flush()
+        if flushed and (flushed["delivered"] or flushed["pending"]):
+            click.echo(f"shadow store: sent {flushed['delivered']}, {flushed['pending']} waiting")
+        if time.monotonic() >= next_round:
+            for line in run_round(state.engine):
+                click.echo(line)
+            next_round = time.monotonic() + interval
         if once:
             return
-        time.sleep(interval)
+        time.sleep(flush_interval)
 
 
 @cli.group()
