@@ -683,6 +683,17 @@ def manifests_restore(state: CliState, community_id: str, as_json: bool) -> None
                    f"{out['shadow_states']} shadow state(s)")
 
 
+# --- console ------------------------------------------------------------------------------------
+
+@cli.command()
+@pass_state
+def console(state: CliState) -> None:
+    """The operator console (Textual)."""
+    from arrakis_tui.app import ArrakisConsole
+
+    ArrakisConsole(state.engine).run()
+
+
 # --- demo -------------------------------------------------------------------------------------
 
 @cli.command()
