@@ -13,12 +13,17 @@ from ..data import Fleet, load_fleet, matches
 
 
 class FleetScreen(Screen):
-    BINDINGS = [Binding("r", "refresh", "Refresh"), Binding("/", "focus_filter", "Filter")]
+    BINDINGS = [Binding("r", "refresh", "Refresh"), Binding("/", "focus_filter", "Filter"),
+                Binding("s", "cycle_sort", "Sort")]
+    SORTS = (("name", lambda r: r.name.lower(), False), ("members", lambda r: r.members, True),
+             ("plan", lambda r: ("free", "premium", "enterprise").index(r.subscription), True),
+             ("theme", lambda r: r.theme, False))
 
     def __init__(self, engine) -> None:
         super().__init__()
         self.engine = engine
         self.fleet: Fleet | None = None
+        self.sort_index = 0
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -38,6 +43,18 @@ class FleetScreen(Screen):
     def action_refresh(self) -> None:
         self.query_one("#status", Static).update("loading communities…")
         self._load()
+
+    def action_cycle_sort(self) -> None:
+        self.sort_index = (self.sort_index + 1) % len(self.SORTS)
+        self._render_rows()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        names = {"Community": "name", "Members": "members", "Plan": "plan", "Theme": "theme"}
+        wanted = names.get(str(event.label))
+        for i, (name, _, _) in enumerate(self.SORTS):
+            if name == wanted:
+                self.sort_index = i
+                self._render_rows()
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
@@ -67,7 +84,9 @@ class FleetScreen(Screen):
         text = self.query_one("#filter", Input).value
         table = self.query_one(DataTable)
         table.clear()
-        shown = [r for r in self.fleet.rows if matches(r, text)]
+        name, key, descending = self.SORTS[self.sort_index]
+        shown = sorted((r for r in self.fleet.rows if matches(r, text)), key=key, reverse=descending)
         for r in shown:
             table.add_row(r.name, r.guild_id, r.theme, r.subscription, str(r.members), "yes" if r.active else "no")
-        self.query_one("#status", Static).update(f"{len(shown)} of {len(self.fleet.rows)} communities")
+        self.query_one("#status", Static).update(
+            f"{len(shown)} of {len(self.fleet.rows)} communities, by {name} (s to change)")

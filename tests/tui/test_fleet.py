@@ -64,6 +64,20 @@ async def test_filter_the_fleet(fleet_engine):
 
 
 @pytest.mark.anyio
+async def test_sort_the_fleet(fleet_engine):
+    app = ArrakisConsole(fleet_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        table = await wait_loaded(pilot)
+        names = lambda: [table.get_row_at(i)[0] for i in range(table.row_count)]  # noqa: E731
+        assert names() == ["Arrakeen", "Caladan", "Giedi Prime"]  # by name
+        await pilot.press("s")
+        assert names() == ["Arrakeen", "Caladan", "Giedi Prime"]  # by members: 3, 1, 0
+        await pilot.press("s")
+        assert names() == ["Giedi Prime", "Arrakeen", "Caladan"]  # by plan: enterprise, premium, free
+        assert "by plan" in str(app.screen.query_one("#status").render())
+
+
+@pytest.mark.anyio
 async def test_ui_stays_responsive_while_the_engine_is_slow(fleet_engine):
     """Loading runs in a worker thread: key presses are handled while the engine call blocks."""
     gate = threading.Event()
@@ -94,8 +108,8 @@ async def test_ui_stays_responsive_while_the_engine_is_slow(fleet_engine):
 def test_fleet_overview_snapshot(fleet_engine, snap_compare):
     """The fleet overview at 110x24: header 'Arrakis — operator console'; a filter box with
     'postgresql: ok  redis: ok' beside it; a table of Arrakeen (sietch, premium, 3 members),
-    Caladan (basic, free, 1) and Giedi Prime (basic, enterprise, 0); '3 of 3 communities' below;
-    the footer lists Refresh, Filter, Quit and Light/dark."""
+    Caladan (basic, free, 1) and Giedi Prime (basic, enterprise, 0); '3 of 3 communities, by name
+    (s to change)' below; the footer lists Refresh, Filter, Sort, Quit and Light/dark."""
 
     async def loaded(pilot):
         await wait_loaded(pilot)
