@@ -5,7 +5,6 @@ Errors are one plain line on stderr and a non-zero exit; ``--debug`` shows the t
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os

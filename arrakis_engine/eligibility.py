@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Callable
@@ -117,7 +117,7 @@ class EligibilitySync:
         for i, (m, r) in enumerate(zip(members, results)):
             if r.highest_tier == top and "top_tier_seat" not in m.metadata and not unknown[i]:
                 seats += 1
-                facts[i] = _with_meta(facts[i], {**m.metadata, "top_tier_seat": seats})
+                facts[i] = replace(facts[i], metadata={**m.metadata, "top_tier_seat": seats})
                 results[i] = evaluator.evaluate(facts[i], now, ranked)
 
         updates, changes, awards, revokes = [], [], [], []
@@ -239,8 +239,3 @@ def last_unknown(redis, community_id) -> list[str]:
     """Members whose reads failed in the community's last eligibility sync."""
     raw = redis.get(unknown_key(community_id))
     return json.loads(raw) if raw else []
-
-
-def _with_meta(f: MemberFacts, metadata: dict) -> MemberFacts:
-    return MemberFacts(f.joined_at, f.rank, f.balance, f.current_tier, f.highest_tier, f.activity, f.conviction,
-                       f.demotion_pending_since, f.held_badges, metadata, f.unknown)

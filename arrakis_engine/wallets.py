@@ -13,7 +13,6 @@ import io
 import json
 import re
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone

@@ -14,7 +14,6 @@ import threading
 from typing import Callable, Iterable, Sequence, TypeVar
 
 import requests
-from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.exceptions import ContractLogicError, Web3Exception
@@ -153,7 +152,7 @@ class Web3ChainReader:
                 16)
         token = check_address(token, "token")
         try:
-            raw = self._call(token, SEL_BALANCE_OF + encode(["address"], [address]), "ERC-20 balance")
+            raw = self._call(token, SEL_BALANCE_OF + address_word(address), "ERC-20 balance")
         except ContractLogicError as exc:
             raise ChainReadError(f"the token contract {token} refused balanceOf") from exc
         return _uint(raw)
@@ -172,17 +171,17 @@ class Web3ChainReader:
             if not ids:
                 raise ChainReadError("an ERC-1155 ownership check needs token ids")
             for token_id in ids:
-                raw = self._call(collection, SEL_BALANCE_OF_ID + encode(["address", "uint256"], [address, token_id]),
+                raw = self._call(collection, SEL_BALANCE_OF_ID + address_word(address) + uint_word(token_id),
                                  "ERC-1155 balance")
                 if _uint(raw) > 0:
                     return True
             return False
         if not ids:
-            raw = self._call(collection, SEL_BALANCE_OF + encode(["address"], [address]), "ERC-721 balance")
+            raw = self._call(collection, SEL_BALANCE_OF + address_word(address), "ERC-721 balance")
             return _uint(raw) >= min_count
         for token_id in ids:
             try:
-                raw = self._call(collection, SEL_OWNER_OF + encode(["uint256"], [token_id]), "ERC-721 owner")
+                raw = self._call(collection, SEL_OWNER_OF + uint_word(token_id), "ERC-721 owner")
             except ContractLogicError:
                 continue  # the token does not exist (burned or never minted): not owned
             if _address(raw) == address:

@@ -106,8 +106,6 @@ class ManifestArchive:
     def restore(self, community_id) -> dict:
         """Rebuild a community, its manifests and its latest shadow state from the archive into a
         database that does not have them (an existing manifest version is left alone)."""
-        from ..storage.outbox import shadow_key
-
         cid = validate_tenant_id(community_id)
         record = json.loads(self.store.get(community_key(cid)))
         checks = self.verify(cid)

@@ -10,7 +10,6 @@ changes nothing.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 
 from ..errors import ValidationError

@@ -136,7 +136,7 @@ def test_freeze_holds_jobs_and_unfreeze_resumes(e, discord, make_community, work
 
 def test_worker_killed_mid_synthesis_resumes_without_duplicates(e, discord, make_community, workers):
     c, g, ids = sietch(e, discord, make_community)
-    out = SynthesisService(e).synthesize(c.id)
+    SynthesisService(e).synthesize(c.id)
     w = workers()
     wait_for(lambda: len(g.roles) >= 5, 60, 0.02)  # some roles made (3 per second), more to come
     os.killpg(w.pid, signal.SIGKILL)
