@@ -191,6 +191,13 @@ class Engine:
         return ManifestArchive(self.db, self.shadow_store)
 
     @property
+    def operations(self):
+        """Operator read models: fleet, health, community detail, drift (console and CLI)."""
+        from .operations import Operations
+
+        return Operations(self)
+
+    @property
     def wizard(self):
         from .wizard.service import WizardService
 

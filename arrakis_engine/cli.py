@@ -414,9 +414,7 @@ def reconcile(state: CliState, community_id: str, dry_run: bool, destructive: bo
 @pass_state
 def drift_cmd(state: CliState, community_id: str, as_json: bool) -> None:
     """Desired vs applied vs actual, item by item, worst first."""
-    from .synthesis.drift import drift
-
-    report = drift(state.engine.reconciler, community_id)
+    report = state.engine.operations.drift(community_id)
     if as_json:
         emit(report.as_dict())
         return

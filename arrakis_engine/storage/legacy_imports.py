@@ -49,10 +49,13 @@ class LegacyImportRepository:
             "legacy_import_id) VALUES %s",
             [(tenant, p, t, at, by, meta, import_id) for p, t, at, by, meta in rows], page_size=CHUNK)
 
-    def latest(self) -> dict[str, Any]:
-        row = self.db.current().one(
-            "SELECT id, source_name, source_checksum, counts, imported_at FROM legacy_imports "
+    def latest_or_none(self) -> dict[str, Any] | None:
+        return self.db.current().one(
+            "SELECT id, source_name, source_checksum, counts, imported_at, imported_by FROM legacy_imports "
             "ORDER BY imported_at DESC LIMIT 1")
+
+    def latest(self) -> dict[str, Any]:
+        row = self.latest_or_none()
         if row is None:
             raise NotFound("this community has no legacy import to act on")
         return row

@@ -4,6 +4,7 @@ Key layout (one bucket per bot token, ``name``):
     arrakis:bucket:{name}            hash  tokens, ts      -- state, refilled from timestamps
     arrakis:bucket:{name}:stats      hash  granted, waited_ms, refused, rate_limited
     arrakis:bucket:{name}:sec:{t}    int   grants in second t (kept 10 minutes, for sparklines)
+    arrakis:bucket:{name}:429:{t}    int   429s Discord answered in second t (kept 10 minutes)
 
 Refill is computed from Redis' own clock inside the script, so no process runs a refill loop and
 every process sees the same time. ``acquire_with_wait`` *reserves* a token: the bucket may go
@@ -80,6 +81,7 @@ class RedisTokenBucket:
         self._key = f"arrakis:bucket:{name}"
         self._stats = f"{self._key}:stats"
         self._sec = f"{self._key}:sec:"
+        self._429 = f"{self._key}:429:"
         self._script = redis.register_script(ACQUIRE_LUA)
 
     def _run(self, n: float, max_wait: float) -> tuple[bool, float]:
@@ -105,7 +107,23 @@ class RedisTokenBucket:
         return wait
 
     def record_rate_limited(self) -> None:
-        self.redis.hincrby(self._stats, "rate_limited", 1)
+        sec = f"{self._429}{int(self.redis.time()[0])}"
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hincrby(self._stats, "rate_limited", 1)
+        pipe.incr(sec)
+        pipe.expire(sec, 600)
+        pipe.execute()
+
+    def history(self, *, seconds: int = 600, step: int = 10) -> tuple[list[int], list[int]]:
+        """(grants, 429s) summed per ``step`` seconds over the last ``seconds`` (at most the ten
+        minutes Redis keeps), oldest first: the console's sparklines."""
+        seconds = max(step, min(int(seconds), 600))
+        now = int(self.redis.time()[0])
+        span = range(now - seconds + 1, now + 1)
+        grants = [int(v or 0) for v in self.redis.mget([f"{self._sec}{t}" for t in span])]
+        limited = [int(v or 0) for v in self.redis.mget([f"{self._429}{t}" for t in span])]
+        fold = lambda xs: [sum(xs[i:i + step]) for i in range(0, len(xs), step)]  # noqa: E731
+        return fold(grants), fold(limited)
 
     def stats(self) -> BucketStats:
         state = self.redis.hmget(self._key, "tokens", "ts")
@@ -123,5 +141,6 @@ class RedisTokenBucket:
 
     def reset(self) -> None:
         """Forget state and statistics (tests and benchmarks)."""
-        keys = [self._key, self._stats] + list(self.redis.scan_iter(f"{self._sec}*"))
+        keys = ([self._key, self._stats] + list(self.redis.scan_iter(f"{self._sec}*"))
+                + list(self.redis.scan_iter(f"{self._429}*")))
         self.redis.delete(*keys)

@@ -1,0 +1,307 @@
+"""What operators look at: the fleet, platform health, one community in detail, drift.
+
+Read-only use cases shared by the console and the CLI. Everything here reads through the engine's
+own stores and clients; nothing here knows about Textual.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable
+
+from .errors import ArrakisError
+
+DRIFT_KEY = "arrakis:drift:last"  # hash: community id -> the last drift check (JSON)
+
+
+# --- fleet ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FleetEntry:
+    id: uuid.UUID
+    name: str
+    guild_id: str
+    theme: str
+    subscription: str
+    active: bool
+    members: int
+    last_sync: datetime | None
+    last_synthesis: datetime | None
+    manifest_version: int | None
+    shadow_version: int | None
+    shadow_status: str | None
+    drift: str
+
+    def as_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["id"] = str(self.id)
+        for k in ("last_sync", "last_synthesis"):
+            d[k] = d[k].isoformat() if d[k] else None
+        return d
+
+
+FLEET_SQL = """
+SELECT c.id, c.name, c.guild_id, c.theme_id, c.subscription_tier, c.is_active,
+       coalesce(p.n, 0) AS members, s.last_sync, m.version AS manifest_version,
+       sh.manifest_version AS shadow_version, sh.status AS shadow_status, sh.applied_at AS last_synthesis
+FROM communities c
+LEFT JOIN (SELECT community_id, count(*) AS n FROM profiles GROUP BY community_id) p ON p.community_id = c.id
+LEFT JOIN (SELECT community_id, max(created_at) AS last_sync FROM audit_log
+           WHERE action = 'eligibility.synced' GROUP BY community_id) s ON s.community_id = c.id
+LEFT JOIN LATERAL (SELECT version FROM manifests WHERE community_id = c.id
+                   ORDER BY version DESC LIMIT 1) m ON true
+LEFT JOIN LATERAL (SELECT manifest_version, status, applied_at FROM shadow_states WHERE community_id = c.id
+                   ORDER BY manifest_version DESC LIMIT 1) sh ON true
+ORDER BY lower(c.name)
+"""
+
+
+def drift_label(manifest_version, shadow_version, shadow_status, checked: dict | None) -> str:
+    """One word or two for the fleet table. Drift against Discord is only known where it was
+    checked; the plan-vs-applied part is known from the database alone."""
+    if manifest_version is None:
+        return "no plan yet"
+    if shadow_version is None:
+        return "not synthesized"
+    if shadow_version < manifest_version or shadow_status != "applied":
+        return f"behind (v{shadow_version}/v{manifest_version})"
+    if not checked:
+        return "not checked"
+    return checked["status"]
+
+
+# --- health -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HealthItem:
+    name: str
+    state: str  # ok, degraded, down, off
+    detail: str
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Health:
+    items: list[HealthItem]
+    bucket_use: list[int]        # Discord calls granted per step, oldest first
+    rate_limited: list[int]      # Discord 429s per step, oldest first
+    step_seconds: int
+    bucket_rate: float
+
+    def as_dict(self) -> dict:
+        return {"items": [i.as_dict() for i in self.items], "bucket_use": self.bucket_use,
+                "rate_limited": self.rate_limited, "step_seconds": self.step_seconds, "bucket_rate": self.bucket_rate}
+
+
+# --- community detail ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TierCount:
+    tier: str
+    members: int
+
+
+@dataclass(frozen=True)
+class RecentChange:
+    discord_id: str
+    from_tier: str | None
+    to_tier: str | None
+    rank: int | None
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ManifestVersion:
+    version: int
+    created_at: datetime
+    created_by: str
+    checksum: str
+    archived: bool
+    synthesized: str | None  # shadow status of this version, if it was synthesized
+
+
+@dataclass
+class CommunityDetail:
+    id: uuid.UUID
+    name: str
+    guild_id: str
+    theme: str
+    subscription: str
+    members: int
+    tiers: list[TierCount] = field(default_factory=list)
+    badges: dict[str, int] = field(default_factory=dict)
+    recent_changes: list[RecentChange] = field(default_factory=list)
+    manifests: list[ManifestVersion] = field(default_factory=list)
+    last_diff: dict | None = None          # counts from the last eligibility sync
+    last_diff_at: datetime | None = None
+    last_diff_by: str | None = None
+    unknown_members: int = 0                # left unknown by that sync (their roles are not touched)
+    legacy_import: dict | None = None
+
+
+class Operations:
+    """Operator read models over one engine."""
+
+    def __init__(self, engine, *, clock: Callable[[], float] = time.time) -> None:
+        self.e = engine
+        self.clock = clock
+
+    # fleet ------------------------------------------------------------------------------------
+
+    def fleet(self) -> list[FleetEntry]:
+        """Every community with members, last eligibility sync, last synthesis and drift status,
+        in one query (platform view)."""
+        with self.e.db.platform() as tx:
+            rows = tx.all(FLEET_SQL)
+        checked = self.checked_drift()
+        return [FleetEntry(r["id"], r["name"], r["guild_id"], r["theme_id"], r["subscription_tier"], r["is_active"],
+                           int(r["members"]), r["last_sync"], r["last_synthesis"], r["manifest_version"],
+                           r["shadow_version"], r["shadow_status"],
+                           drift_label(r["manifest_version"], r["shadow_version"], r["shadow_status"],
+                                       checked.get(str(r["id"]))))
+                for r in rows]
+
+    # drift --------------------------------------------------------------------------------------
+
+    def drift(self, community_id):
+        """Desired vs shadow vs actual for one community (calls Discord), remembered for the fleet."""
+        from .synthesis.drift import drift
+
+        report = drift(self.e.reconciler, community_id)
+        counts: dict[str, int] = {}
+        for item in report.items:
+            counts[item.severity] = counts.get(item.severity, 0) + 1
+        self.e.redis.hset(DRIFT_KEY, str(report.community_id),
+                          json.dumps({"status": report.status, "counts": counts, "at": self.clock()}))
+        return report
+
+    def checked_drift(self) -> dict[str, dict]:
+        raw = self.e.redis.hgetall(DRIFT_KEY)
+        return {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
+
+    # health -------------------------------------------------------------------------------------
+
+    def health(self, *, minutes: int = 10, step: int = 10, rpc_timeout: float = 2.0) -> Health:
+        """Each part of the platform in plain words. Never raises: a part that cannot be reached is
+        reported as down with the kind of error (no URLs, no secrets)."""
+        items = [HealthItem(name, "ok" if state == "ok" else "down", "" if state == "ok" else state)
+                 for name, state in sorted(self.e.health().items())]
+        items += self._rpc(rpc_timeout)
+        items.append(self._score())
+        items.append(self._shadow_store())
+        use: list[int] = []
+        limited: list[int] = []
+        try:
+            items += self._queue()
+            use, limited = self.e.bucket.history(seconds=minutes * 60, step=step)
+        except Exception as exc:  # a status probe reports, it does not raise
+            items.append(HealthItem("queue", "down", type(exc).__name__))
+        return Health(items, use, limited, step, self.e.settings.discord_rate)
+
+    def _rpc(self, timeout: float) -> list[HealthItem]:
+        from .chain.web3_reader import Web3ChainReader
+
+        urls = self.e.settings.rpc_urls
+        if not urls:
+            return [HealthItem("rpc", "off", "no RPC endpoints configured")]
+        out = []
+        for chain, endpoints in sorted(urls.items()):
+            up, heights = 0, []
+            for url in endpoints:
+                try:
+                    heights.append(Web3ChainReader(chain, [url], timeout=timeout).block_number())
+                    up += 1
+                except Exception:  # one endpoint down is what failover is for; counted, not raised
+                    pass
+            state = "ok" if up == len(endpoints) else ("degraded" if up else "down")
+            detail = f"{up}/{len(endpoints)} endpoints answer" + (f", block {max(heights)}" if heights else "")
+            out.append(HealthItem(f"rpc {chain}", state, detail))
+        return out
+
+    def _score(self) -> HealthItem:
+        try:
+            s = self.e.orchestrator.status()
+        except Exception as exc:
+            return HealthItem("score service", "down", type(exc).__name__)
+        if s["score_service"] == "not configured":
+            return HealthItem("score service", "off", "not configured: native ranking only")
+        state = {"closed": "ok", "half-open": "degraded"}.get(s["breaker"], "down")
+        return HealthItem("score service", state, f"breaker {s['breaker']}, mode {s['mode']}")
+
+    def _shadow_store(self) -> HealthItem:
+        from .storage.outbox import OutboxRepository
+
+        try:
+            with self.e.db.platform():
+                pending = OutboxRepository(self.e.db).counts()["pending"]
+        except Exception as exc:
+            return HealthItem("shadow store", "down", f"outbox unreadable ({type(exc).__name__})")
+        where = "S3" if self.e.settings.s3_endpoint else "local folder"
+        try:
+            self.e.shadow_store.list("health/")
+        except ArrakisError as exc:
+            return HealthItem("shadow store", "down", f"{where} unreachable; {pending} waiting in the outbox ({exc})")
+        state = "ok" if pending == 0 else "degraded"
+        return HealthItem("shadow store", state, f"{where}, {pending} waiting in the outbox")
+
+    def _queue(self) -> list[HealthItem]:
+        from .synthesis.rq_queue import DLQ_KEY
+
+        pending = self.e.queue.pending()
+        depth = sum(pending.values())
+        busy = sum(1 for v in pending.values() if v)
+        dead = int(self.e.redis.llen(DLQ_KEY))
+        return [HealthItem("queue", "ok", f"{depth} jobs waiting in {busy} queues"),
+                HealthItem("dead letters", "ok" if dead == 0 else "degraded", f"{dead} jobs")]
+
+    # community detail -----------------------------------------------------------------------------
+
+    def community(self, community_id, *, recent: int = 15) -> CommunityDetail:
+        from .eligibility import last_unknown
+        from .storage.legacy_imports import LegacyImportRepository
+        from .themes import theme_of
+
+        with self.e.db.tenant(community_id) as tx:
+            c = self.e.repos.communities.current()
+            counts = self.e.repos.profiles.count_by_tier()
+            badges = self.e.repos.badges.count_by_type()
+            changes = tx.all("""SELECT p.discord_id, h.from_tier, h.to_tier, h.rank, h.reason, h.changed_at
+                                FROM tier_history h JOIN profiles p ON p.id = h.profile_id
+                                ORDER BY h.changed_at DESC, h.id DESC LIMIT %s""", (int(recent),))
+            manifests = tx.all("""SELECT m.version, m.created_at, m.created_by, m.checksum,
+                                         s.status AS synthesized,
+                                         EXISTS (SELECT 1 FROM manifest_outbox o WHERE o.community_id = m.community_id
+                                                 AND o.object_key = 'manifests/' || m.community_id || '/v'
+                                                                    || lpad(m.version::text, 6, '0') || '.json'
+                                                 AND o.delivered_at IS NOT NULL) AS archived
+                                  FROM manifests m LEFT JOIN shadow_states s ON s.manifest_version = m.version
+                                  ORDER BY m.version DESC""")
+            last = tx.one("SELECT actor, payload, created_at FROM audit_log WHERE action = 'eligibility.synced' "
+                          "ORDER BY seq DESC LIMIT 1")
+            legacy = LegacyImportRepository(self.e.db).latest_or_none()
+        try:
+            tier_names = list(theme_of(c).tier_names)
+        except ArrakisError:
+            tier_names = []
+        tiers = [TierCount(t, counts.get(t, 0)) for t in tier_names]
+        tiers += [TierCount(t, n) for t, n in sorted(counts.items(), key=lambda kv: str(kv[0]))
+                  if t not in tier_names and t is not None]
+        tiers.append(TierCount("(no tier)", counts.get(None, 0)))
+        return CommunityDetail(
+            c.id, c.name, c.guild_id, c.theme_id, c.subscription_tier, sum(counts.values()), tiers,
+            dict(sorted(badges.items())),
+            [RecentChange(r["discord_id"], r["from_tier"], r["to_tier"], r["rank"], r["reason"], r["changed_at"])
+             for r in changes],
+            [ManifestVersion(r["version"], r["created_at"], r["created_by"], r["checksum"], bool(r["archived"]),
+                             r["synthesized"]) for r in manifests],
+            last_diff=dict(last["payload"]) if last else None, last_diff_at=last["created_at"] if last else None,
+            last_diff_by=last["actor"] if last else None,
+            unknown_members=len(last_unknown(self.e.redis, c.id)),
+            legacy_import=legacy)
