@@ -80,3 +80,7 @@ class LegacyImportError(ArrakisError):
     def __init__(self, message: str, *, problems: list[str] | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.problems = list(problems or [])
+
+
+class OperationCancelled(ArrakisError):
+    """An operator cancelled a long operation; what it had not committed was rolled back."""

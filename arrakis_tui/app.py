@@ -2,24 +2,101 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Callable
+
+from textual import work
 from textual.app import App
 from textual.binding import Binding
 
+from .commands import OperatorCommands
+from .data import describe_error
+from .dialogs.confirm import ConfirmDialog
+from .screens.community import CommunityScreen
+from .screens.drift import DriftScreen
 from .screens.fleet import FleetScreen
+from .screens.migrations import MigrationsScreen
 
 
 class ArrakisConsole(App):
     TITLE = "Arrakis"
     SUB_TITLE = "operator console"
     CSS_PATH = "console.tcss"
+    COMMANDS = App.COMMANDS | {OperatorCommands}
     BINDINGS = [Binding("q", "quit", "Quit"), Binding("t", "toggle_dark", "Light/dark")]
 
-    def __init__(self, engine) -> None:
+    def __init__(self, engine, *, clock: Callable[[], float] = time.time, health_every: float | None = 5.0,
+                 files_dir: Path | None = None) -> None:
         super().__init__()
         self.engine = engine
+        self.clock = clock
+        self.health_every = health_every
+        self.files_dir = files_dir
+        self.fleet = None  # the last fleet loaded, for the command palette
 
     def on_mount(self) -> None:
-        self.push_screen(FleetScreen(self.engine))
+        self.push_screen(FleetScreen(self.engine, health_every=self.health_every))
+
+    # --- navigation (the screens and the command palette call these) -----------------------------
+
+    def name_of(self, community_id: str) -> str:
+        return next((c.name for c in self.fleet or [] if str(c.id) == str(community_id)), "")
+
+    def open_community(self, community_id: str) -> None:
+        self.push_screen(CommunityScreen(self.engine, str(community_id)))
+
+    def open_drift(self, community_id: str) -> None:
+        self.push_screen(DriftScreen(self.engine, str(community_id), self.name_of(community_id)))
+
+    def open_migrations(self, community_id: str) -> None:
+        self.push_screen(MigrationsScreen(self.engine, str(community_id), self.name_of(community_id),
+                                          start_dir=self.files_dir))
+
+    # --- platform actions --------------------------------------------------------------------------
 
     def action_toggle_dark(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+    def action_refresh_fleet(self) -> None:
+        while not isinstance(self.screen, FleetScreen) and len(self.screen_stack) > 2:
+            self.pop_screen()
+        if isinstance(self.screen, FleetScreen):
+            self.screen.action_refresh()
+
+    @work(thread=True, exclusive=True, group="outbox")
+    def action_flush_outbox(self) -> None:
+        try:
+            out = self.engine.archive.flush()
+        except Exception as exc:
+            self.call_from_thread(self.notify, describe_error(exc, "Sending the outbox"), severity="error")
+            return
+        severity = "information" if not out["failed"] else "warning"
+        self.call_from_thread(self.notify, f"Manifest outbox: {out['delivered']} sent, {out['failed']} failed, "
+                                           f"{out['pending']} still waiting", severity=severity)
+
+    def action_freeze(self) -> None:
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._set_freeze(True)
+        self.push_screen(ConfirmDialog("Pause all Discord changes?",
+                                       "Every worker stops before its next Discord call, for every community, "
+                                       "until you resume. Nothing queued is lost.", yes="Yes, pause"), confirmed)
+
+    def action_unfreeze(self) -> None:
+        self._set_freeze(False)
+
+    @work(thread=True, exclusive=True, group="freeze")
+    def _set_freeze(self, frozen: bool) -> None:
+        try:
+            if frozen:
+                self.engine.freeze.freeze(reason="paused from the operator console")
+            else:
+                self.engine.freeze.unfreeze()
+            with self.engine.db.platform():
+                self.engine.repos.audit.append("console", "freeze.global", {"frozen": frozen})
+        except Exception as exc:
+            self.call_from_thread(self.notify, describe_error(exc, "Changing the freeze flag"), severity="error")
+            return
+        self.call_from_thread(self.notify, "Discord changes paused for every community" if frozen
+                              else "Discord changes resumed", severity="warning" if frozen else "information")

@@ -1,32 +1,58 @@
-"""What the console shows, fetched through the engine's use cases (no Textual here)."""
+"""What the console shows, fetched through the engine's use cases and put into words (no Textual
+here, so it can be tested and timed on its own)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
+from arrakis_engine.errors import ArrakisError
+from arrakis_engine.operations import FleetEntry, Health
 
-@dataclass(frozen=True)
-class FleetRow:
-    name: str
-    guild_id: str
-    theme: str
-    subscription: str
-    members: int
-    active: bool
+PLANS = ("free", "premium", "enterprise")
 
 
 @dataclass(frozen=True)
 class Fleet:
-    rows: list[FleetRow]
-    health: dict[str, str]
+    rows: list[FleetEntry]
+    health: Health
 
 
-def load_fleet(engine) -> Fleet:
-    rows = [FleetRow(s.community.name, s.community.guild_id, s.community.theme_id, s.community.subscription_tier,
-                     s.members, s.community.is_active) for s in engine.communities.list()]
-    return Fleet(sorted(rows, key=lambda r: r.name.lower()), engine.health())
+def load_fleet(engine) -> list[FleetEntry]:
+    return engine.operations.fleet()
 
 
-def matches(row: FleetRow, text: str) -> bool:
+def load_health(engine) -> Health:
+    return engine.operations.health()
+
+
+def matches(row: FleetEntry, text: str) -> bool:
     text = text.strip().lower()
-    return not text or any(text in str(v).lower() for v in (row.name, row.guild_id, row.theme, row.subscription))
+    return not text or any(text in str(v).lower()
+                           for v in (row.name, row.guild_id, row.theme, row.subscription, row.drift))
+
+
+def ago(when: datetime | None, now: float) -> str:
+    """'just now', '5 min ago', '3 h ago', or the date; 'never' for nothing."""
+    if when is None:
+        return "never"
+    seconds = now - when.timestamp()
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 48 * 3600:
+        return f"{int(seconds // 3600)} h ago"
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%d")
+
+
+def describe_error(exc: BaseException, doing: str) -> str:
+    """One readable line for a notification: the engine's own message, or the kind of failure."""
+    if isinstance(exc, ArrakisError):
+        return f"{doing}: {exc}"
+    return f"{doing} failed ({type(exc).__name__}: {exc})"
+
+
+STATE_MARK = {"ok": ("●", "success"), "degraded": ("▲", "warning"), "down": ("✖", "error"), "off": ("○", "muted")}
+DRIFT_STYLE = {"high": "error", "medium": "warning", "low": "accent", "in sync": "success"}
+DRIFT_COLOURS = {"high": "bold red", "medium": "yellow", "low": "cyan", "in sync": "green"}

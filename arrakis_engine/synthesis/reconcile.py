@@ -11,8 +11,9 @@ changes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
-from ..errors import ValidationError
+from ..errors import OperationCancelled, ValidationError
 from ..storage.database import Database
 from ..storage.synthesis import SynthesisRepository
 from .community import CREATED, OVERWRITES, CommunitySynthesizer, _normal, overwrites_for
@@ -122,7 +123,10 @@ class Reconciler:
         return actions, orphans, {"guild": guild, "community": cid, "version": version, "resources": resources,
                                   "manifest_version": manifest.version, "roles": roles, "channels": channels}
 
-    def run(self, community_id, *, dry_run: bool = False, destructive: bool = False) -> ReconcileReport:
+    def run(self, community_id, *, dry_run: bool = False, destructive: bool = False,
+            progress: Callable[[int, int], None] | None = None) -> ReconcileReport:
+        """``progress(done, total)`` is called before each step; raising from it (an operator
+        cancelling) stops between two Discord calls. What ran is audited either way."""
         calls = self.discord.calls
         actions, orphans, ctx = self.plan(community_id)
         report = ReconcileReport(dry_run, destructive)
@@ -133,15 +137,28 @@ class Reconciler:
             else:
                 report.skipped_deletes.append(o.manifest_id)
         if not dry_run:
+            step = progress or (lambda done, total: None)
             creates = [a for a in report.actions if a.op == "create"]
-            if creates:
-                # The synthesizer knows the order and dependencies; it creates what is missing.
-                CommunitySynthesizer(self.db, self.repos, self.discord).apply(community_id, version=None)
-            for a in report.actions:
-                if a.op != "create":
+            others = [a for a in report.actions if a.op != "create"]
+            total, done = (1 if creates else 0) + len(others), 0
+            try:
+                if creates:
+                    step(done, total)
+                    # The synthesizer knows the order and dependencies; it creates what is missing.
+                    CommunitySynthesizer(self.db, self.repos, self.discord).apply(community_id, version=None)
+                    done += 1
+                for a in others:
+                    step(done, total)
                     self.run_action(community_id, f"{a.op.upper()}_{a.kind.upper()}",
                                     {"discord_id": a.discord_id, "changes": a.changes, "manifest_id": a.manifest_id,
                                      "guild_id": ctx["guild"], "version": ctx["version"]})
+                    done += 1
+                step(done, total)
+            except OperationCancelled:
+                with self.db.tenant(community_id):
+                    self.repos.audit.append("reconcile", "reconcile.cancelled", {
+                        "actions": len(report.actions), "steps_done": done, "steps": total})
+                raise
             with self.db.tenant(community_id):
                 self.repos.audit.append("reconcile", "reconcile.applied", {
                     "actions": len(report.actions), "destructive": destructive})

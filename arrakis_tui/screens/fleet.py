@@ -1,92 +1,139 @@
-"""Fleet overview: every community, filterable, with platform health."""
+"""Fleet overview: every community with its last sync, last synthesis and drift; platform health."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from ..data import Fleet, load_fleet, matches
+from arrakis_engine.operations import FleetEntry, Health
+
+from ..data import DRIFT_COLOURS, DRIFT_STYLE, PLANS, ago, load_fleet, load_health, matches
+from ..widgets.health import HealthPanel
+from .base import EngineScreen
+
+COLUMNS = ("Community", "Guild", "Theme", "Plan", "Members", "Last sync", "Last synthesis", "Drift")
 
 
-class FleetScreen(Screen):
-    BINDINGS = [Binding("r", "refresh", "Refresh"), Binding("/", "focus_filter", "Filter"),
-                Binding("s", "cycle_sort", "Sort")]
+class FleetScreen(EngineScreen):
+    BINDINGS = [Binding("o", "open", "Open"), Binding("r", "refresh", "Refresh"),
+                Binding("/", "focus_filter", "Filter"), Binding("s", "cycle_sort", "Sort")]
     SORTS = (("name", lambda r: r.name.lower(), False), ("members", lambda r: r.members, True),
-             ("plan", lambda r: ("free", "premium", "enterprise").index(r.subscription), True),
-             ("theme", lambda r: r.theme, False))
+             ("plan", lambda r: PLANS.index(r.subscription), True), ("theme", lambda r: r.theme, False),
+             ("drift", lambda r: (r.drift not in DRIFT_STYLE, list(DRIFT_STYLE).index(r.drift)
+                                  if r.drift in DRIFT_STYLE else 0, r.drift), False))
 
-    def __init__(self, engine) -> None:
-        super().__init__()
-        self.engine = engine
-        self.fleet: Fleet | None = None
+    def __init__(self, engine, *, health_every: float | None = 5.0) -> None:
+        super().__init__(engine)
+        self.rows: list[FleetEntry] | None = None
         self.sort_index = 0
+        self.health_every = health_every
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         with Horizontal(id="toolbar"):
-            yield Input(placeholder="Filter by name, guild, theme or plan", id="filter")
-            yield Static("loading…", id="health")
+            yield Input(placeholder="Filter by name, guild, theme, plan or drift", id="filter")
         yield DataTable(id="fleet", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="status")
+        yield Static("loading communities…", id="status")
+        yield HealthPanel(id="health")
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("Community", "Guild", "Theme", "Plan", "Members", "Active")
+        for name in COLUMNS:
+            table.add_column(name, key=name)
         table.focus()  # keys go to the screen's bindings; "/" moves to the filter
         self.action_refresh()
+        if self.health_every:
+            self.set_interval(self.health_every, self._load_health)
+
+    # --- actions -------------------------------------------------------------------------------
 
     def action_refresh(self) -> None:
         self.query_one("#status", Static).update("loading communities…")
-        self._load()
+        self._load_fleet()
+        self._load_health()
 
     def action_cycle_sort(self) -> None:
         self.sort_index = (self.sort_index + 1) % len(self.SORTS)
         self._render_rows()
 
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_open(self) -> None:
+        table = self.query_one(DataTable)
+        if self.rows is None or not table.row_count:
+            return
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        self.app.open_community(key)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.app.open_community(event.row_key.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one(DataTable).focus()
+
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        names = {"Community": "name", "Members": "members", "Plan": "plan", "Theme": "theme"}
+        names = {"Community": "name", "Members": "members", "Plan": "plan", "Theme": "theme", "Drift": "drift"}
         wanted = names.get(str(event.label))
         for i, (name, _, _) in enumerate(self.SORTS):
             if name == wanted:
                 self.sort_index = i
                 self._render_rows()
 
-    def action_focus_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
-
-    @work(thread=True, exclusive=True)
-    def _load(self) -> None:
-        """Runs off the UI thread: the console never blocks on the database."""
-        try:
-            fleet = load_fleet(self.engine)
-        except Exception as exc:  # shown as a notification, never a traceback
-            self.app.call_from_thread(self.app.notify, f"Could not load the fleet: {exc}", severity="error")
-            return
-        self.app.call_from_thread(self._show, fleet)
-
-    def _show(self, fleet: Fleet) -> None:
-        self.fleet = fleet
-        self.query_one("#health", Static).update(
-            "  ".join(f"{name}: {state}" for name, state in sorted(fleet.health.items())))
-        self._render_rows()
-
     def on_input_changed(self, event: Input.Changed) -> None:
         self._render_rows()
 
+    def on_screen_resume(self) -> None:
+        if self.rows is not None:  # back from a community: its drift or members may have changed
+            self._load_fleet()
+
+    # --- loading (worker threads: the UI never waits on the database) ----------------------------
+
+    @work(thread=True, exclusive=True, group="fleet")
+    def _load_fleet(self) -> None:
+        try:
+            rows = load_fleet(self.engine)
+        except Exception as exc:
+            self.report_failure(exc, "Could not load the fleet")
+            self.app.call_from_thread(self.query_one("#status", Static).update, "the fleet could not be loaded")
+            return
+        self.app.call_from_thread(self._show_rows, rows)
+
+    @work(thread=True, exclusive=True, group="health")
+    def _load_health(self) -> None:
+        try:
+            health = load_health(self.engine)
+        except Exception as exc:
+            self.report_failure(exc, "Could not check the platform")
+            return
+        self.app.call_from_thread(self._show_health, health)
+
+    def _show_rows(self, rows: list[FleetEntry]) -> None:
+        self.rows = rows
+        self.app.fleet = rows  # the command palette offers these communities
+        self._render_rows()
+
+    def _show_health(self, health: Health) -> None:
+        self.query_one(HealthPanel).show(health)
+
     def _render_rows(self) -> None:
-        if self.fleet is None:
+        if self.rows is None:
             return
         text = self.query_one("#filter", Input).value
         table = self.query_one(DataTable)
         table.clear()
         name, key, descending = self.SORTS[self.sort_index]
-        shown = sorted((r for r in self.fleet.rows if matches(r, text)), key=key, reverse=descending)
+        shown = sorted((r for r in self.rows if matches(r, text)), key=key, reverse=descending)
+        now = self.now()
         for r in shown:
-            table.add_row(r.name, r.guild_id, r.theme, r.subscription, str(r.members), "yes" if r.active else "no")
+            drift = Text(r.drift, style=DRIFT_COLOURS.get(r.drift, ""))
+            label = r.name if r.active else Text(f"{r.name} (inactive)", style="dim")
+            table.add_row(label, r.guild_id, r.theme, r.subscription, str(r.members), ago(r.last_sync, now),
+                          ago(r.last_synthesis, now), drift, key=str(r.id))
         self.query_one("#status", Static).update(
-            f"{len(shown)} of {len(self.fleet.rows)} communities, by {name} (s to change)")
+            f"{len(shown)} of {len(self.rows)} communities, by {name} (s to change, Enter to open)")

@@ -1,118 +1,134 @@
-"""The operator console's fleet overview, against a real engine on a database seeded with known
-communities (its own database, so the picture does not depend on other tests)."""
+"""The fleet overview: every community with its sync, synthesis and drift, and platform health."""
 
 from __future__ import annotations
 
 import threading
 
 import pytest
-from textual.widgets import DataTable
 
-from arrakis_engine.bootstrap import build_engine
-from arrakis_tui.app import ArrakisConsole
-from tests.conftest import create_database, drop_database, make_settings
-
-SIZE = (110, 24)
+from tests.tui.conftest import SIZE, console, fleet_loaded, wait_for
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def fleet_engine(pg_server_url, redis_url, tmp_path_factory):
-    url = create_database(pg_server_url, prefix="arrakis_tui")
-    engine = build_engine(make_settings(url, redis_url, tmp_path_factory.mktemp("tui")))
-    engine.migrator.upgrade()
-    for name, guild, theme, plan, members in (("Arrakeen", "100000000000000001", "sietch", "premium", 3),
-                                              ("Caladan", "100000000000000002", "basic", "free", 1),
-                                              ("Giedi Prime", "100000000000000003", "basic", "enterprise", 0)):
-        c = engine.communities.create(name=name, guild_id=guild, theme_id=theme, subscription=plan)
-        with engine.db.tenant(c.id):
-            for i in range(members):
-                engine.repos.profiles.create(discord_id=f"{guild[:-2]}{i:02d}")
-    yield engine
-    engine.close()
-    drop_database(pg_server_url, url)
-
-
-async def wait_loaded(pilot) -> DataTable:
-    table = pilot.app.screen.query_one(DataTable)
-    for _ in range(100):
-        await pilot.pause(0.05)
-        if table.row_count:
-            return table
-    raise AssertionError("the fleet never loaded")
+def names(table):
+    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
 
 
 @pytest.mark.anyio
-async def test_filter_the_fleet(fleet_engine):
-    app = ArrakisConsole(fleet_engine)
-    async with app.run_test(size=SIZE) as pilot:
-        table = await wait_loaded(pilot)
-        assert table.row_count == 3
-        await pilot.press("/")
-        await pilot.press(*"cal")
+async def test_filter_the_fleet(world):
+    async with console(world).run_test(size=SIZE) as pilot:
+        table = await fleet_loaded(pilot)
+        assert names(table) == ["Arrakeen", "Caladan", "Giedi Prime"]
+        await pilot.press("/", *"cal")
         await pilot.pause()
-        assert table.row_count == 1 and table.get_row_at(0)[0] == "Caladan"
-        await pilot.press("backspace", "backspace", "backspace")
-        for ch in "premium":
-            await pilot.press(ch)
+        assert names(table) == ["Caladan"]
+        await pilot.press("backspace", "backspace", "backspace", *"premium")
         await pilot.pause()
-        assert [table.get_row_at(i)[0] for i in range(table.row_count)] == ["Arrakeen"]
+        assert names(table) == ["Arrakeen"]
+        await pilot.press("ctrl+a", "ctrl+k", *"high")  # drift status is filterable too
+        await pilot.pause()
+        assert names(table) == ["Arrakeen"]
+        assert "1 of 3 communities" in str(pilot.app.screen.query_one("#status").render())
 
 
 @pytest.mark.anyio
-async def test_sort_the_fleet(fleet_engine):
-    app = ArrakisConsole(fleet_engine)
+async def test_sort_the_fleet(world):
+    app = console(world)
     async with app.run_test(size=SIZE) as pilot:
-        table = await wait_loaded(pilot)
-        names = lambda: [table.get_row_at(i)[0] for i in range(table.row_count)]  # noqa: E731
-        assert names() == ["Arrakeen", "Caladan", "Giedi Prime"]  # by name
+        table = await fleet_loaded(pilot)
+        assert names(table) == ["Arrakeen", "Caladan", "Giedi Prime"]  # by name
         await pilot.press("s")
-        assert names() == ["Arrakeen", "Caladan", "Giedi Prime"]  # by members: 3, 1, 0
+        assert names(table) == ["Arrakeen", "Caladan", "Giedi Prime"]  # by members: 5, 2, 0
         await pilot.press("s")
-        assert names() == ["Giedi Prime", "Arrakeen", "Caladan"]  # by plan: enterprise, premium, free
-        assert "by plan" in str(app.screen.query_one("#status").render())
+        assert names(table) == ["Giedi Prime", "Arrakeen", "Caladan"]  # by plan: enterprise, premium, free
+        await pilot.press("s", "s")
+        assert names(table)[0] == "Arrakeen"  # by drift: high first
+        assert "by drift" in str(app.screen.query_one("#status").render())
 
 
 @pytest.mark.anyio
-async def test_ui_stays_responsive_while_the_engine_is_slow(fleet_engine):
+async def test_fleet_columns_and_health(world):
+    async with console(world).run_test(size=SIZE) as pilot:
+        table = await fleet_loaded(pilot)
+        rows = {str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)] for i in range(3)}
+        assert rows["Arrakeen"][4:] == ["5", "just now", "just now", "high"]
+        assert rows["Caladan"][4:] == ["2", "just now", "just now", "in sync"]
+        assert rows["Giedi Prime"][4:] == ["0", "never", "never", "no plan yet"]
+        items = pilot.app.screen.query_one("#health-items")
+        text = await wait_for(pilot, lambda: "postgresql" in str(items.render()) and str(items.render()),
+                              "the health check")
+        for part in ("postgresql", "redis", "rpc", "score service", "shadow store", "queue", "dead letters"):
+            assert part in text
+
+
+@pytest.mark.anyio
+async def test_ui_stays_responsive_while_the_engine_is_slow(world):
     """Loading runs in a worker thread: key presses are handled while the engine call blocks."""
     gate = threading.Event()
-    original = fleet_engine.communities.list
+    real = world.engine
 
-    class SlowCommunities:
-        def list(self):
+    class SlowOperations:
+        def fleet(self):
             gate.wait(10)
-            return original()
-
-    class SlowEngine:
-        communities = SlowCommunities()
+            return real.operations.fleet()
 
         def health(self):
-            return fleet_engine.health()
+            return real.operations.health()
 
-    app = ArrakisConsole(SlowEngine())
+    class SlowEngine:
+        operations = SlowOperations()
+
+    from arrakis_tui.app import ArrakisConsole
+
+    app = ArrakisConsole(SlowEngine(), clock=world.clock, health_every=None)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("/")
-        await pilot.press(*"arr")
+        await pilot.press("/", *"arr")
         await pilot.pause()
         assert app.screen.query_one("#filter").value == "arr"  # typed while the load is stuck
+        assert app.screen.query_one("#fleet").row_count == 0
         gate.set()
-        table = await wait_loaded(pilot)
-        assert table.get_row_at(0)[0] == "Arrakeen"
+        table = await fleet_loaded(pilot)
+        assert names(table) == ["Arrakeen"]
 
 
-def test_fleet_overview_snapshot(fleet_engine, snap_compare):
-    """The fleet overview at 110x24: header 'Arrakis — operator console'; a filter box with
-    'postgresql: ok  redis: ok' beside it; a table of Arrakeen (sietch, premium, 3 members),
-    Caladan (basic, free, 1) and Giedi Prime (basic, enterprise, 0); '3 of 3 communities, by name
-    (s to change)' below; the footer lists Refresh, Filter, Sort, Quit and Light/dark."""
+@pytest.mark.anyio
+async def test_an_engine_failure_is_a_notification_not_a_traceback(world):
+    from arrakis_engine.errors import StorageError
+    from arrakis_tui.app import ArrakisConsole
 
-    async def loaded(pilot):
-        await wait_loaded(pilot)
-        await pilot.pause(0.2)
+    class Broken:
+        def fleet(self):
+            raise StorageError("PostgreSQL is not answering", hint="is the server running?")
 
-    assert snap_compare(ArrakisConsole(fleet_engine), terminal_size=SIZE, run_before=loaded)
+        def health(self):
+            return world.engine.operations.health()
+
+    class BrokenEngine:
+        operations = Broken()
+
+    app = ArrakisConsole(BrokenEngine(), clock=world.clock, health_every=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app._notifications, "a notification")
+        note = list(app._notifications)[0]
+        assert note.severity == "error"
+        assert note.message == ("Could not load the fleet: PostgreSQL is not answering (is the server running?)")
+        assert "could not be loaded" in str(app.screen.query_one("#status").render())
+
+
+class TestFleetPictures:
+    def test_fleet_overview(self, world, snap_compare):
+        """The fleet at 120x36: header 'Arrakis — operator console'; a filter box; a table of
+        Arrakeen (sietch, premium, 5 members, drift 'high' in red), Caladan (basic, free, 2,
+        'in sync' in green) and Giedi Prime (sietch, enterprise, 0, never synced or synthesized,
+        'no plan yet'); '3 of 3 communities, by name' below; the health panel lists postgresql ok,
+        redis ok, rpc off, score service off, shadow store ok (local folder, 0 waiting), queue 0 jobs,
+        dead letters 0 jobs, beside two flat sparklines (no Discord calls, no 429s in the last
+        10 minutes); the footer shows Open, Refresh, Filter, Sort, Quit, Light/dark, Actions."""
+        world.engine.bucket.reset()
+
+        async def loaded(pilot):
+            await fleet_loaded(pilot)
+            items = pilot.app.screen.query_one("#health-items")
+            await wait_for(pilot, lambda: "postgresql" in str(items.render()), "the health check")
+            await pilot.pause(0.2)
+
+        assert snap_compare(console(world), terminal_size=SIZE, run_before=loaded)

@@ -1,0 +1,40 @@
+"""The operator actions in the command palette (ctrl+p)."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+
+class OperatorCommands(Provider):
+    """Per community: open, check drift, legacy import. Platform: refresh, send the manifest
+    outbox, pause or resume every Discord change."""
+
+    def _commands(self):
+        app = self.app
+        yield ("Refresh the fleet", "Reload communities and platform health", app.action_refresh_fleet)
+        yield ("Send the manifest outbox now", "Write waiting manifest versions to the shadow store",
+               app.action_flush_outbox)
+        yield ("Pause all Discord changes", "Set the global freeze flag: workers stop before their next call",
+               app.action_freeze)
+        yield ("Resume Discord changes", "Clear the global freeze flag", app.action_unfreeze)
+        for c in app.fleet or []:
+            cid = str(c.id)
+            yield (f"Open {c.name}", f"Tiers, badges, recent changes, manifests ({c.guild_id})",
+                   partial(app.open_community, cid))
+            yield (f"Check drift of {c.name}", "Desired vs applied vs the guild; reconcile from there",
+                   partial(app.open_drift, cid))
+            yield (f"Import legacy data into {c.name}", "Pick a v4 SQLite file, dry-run, import, validate",
+                   partial(app.open_migrations, cid))
+
+    async def discover(self) -> Hits:
+        for title, help_text, callback in list(self._commands())[:4]:
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, callback in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)

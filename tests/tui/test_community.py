@@ -1,0 +1,83 @@
+"""Community detail, and the command palette that opens it."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import DataTable
+
+from arrakis_tui.screens.community import CommunityScreen
+from tests.tui.conftest import ARRAKEEN, SIZE, console, fleet_loaded, wait_for
+
+
+def rows(table: DataTable) -> list[list[str]]:
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+async def community_loaded(pilot) -> CommunityScreen:
+    screen = await wait_for(pilot, lambda: isinstance(pilot.app.screen, CommunityScreen) and pilot.app.screen,
+                            "the community screen")
+    await wait_for(pilot, lambda: screen.detail is not None, "the community to load")
+    await pilot.pause()
+    return screen
+
+
+@pytest.mark.anyio
+async def test_open_a_community_from_the_fleet(world):
+    async with console(world).run_test(size=SIZE) as pilot:
+        await fleet_loaded(pilot)
+        await pilot.press("enter")  # the cursor starts on Arrakeen
+        screen = await community_loaded(pilot)
+        assert str(screen.community_id) == ARRAKEEN
+        tiers = dict((r[0], r[1]) for r in rows(screen.query_one("#tiers", DataTable)))
+        assert tiers["Naib"] == "1" and tiers["Fedaykin"] == "1" and tiers["(no tier)"] == "0"
+        assert list(tiers)[:2] == ["Naib", "Fedaykin"]
+        assert rows(screen.query_one("#badges", DataTable)) == [["water_sharer", "1"]]
+        changes = rows(screen.query_one("#changes", DataTable))
+        assert len(changes) == 5 and changes[0][5] == "just now"
+        manifests = rows(screen.query_one("#manifests", DataTable))
+        assert manifests[0][:5] == ["v1", "just now", "seed", "applied", "yes"]
+        assert "5 members" in str(screen.query_one("#last-sync").render())
+        await pilot.press("escape")
+        await fleet_loaded(pilot)
+
+
+@pytest.mark.anyio
+async def test_command_palette_opens_a_community(world):
+    async with console(world).run_test(size=SIZE) as pilot:
+        await fleet_loaded(pilot)
+        await pilot.press("ctrl+p", *"open caladan")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        screen = await community_loaded(pilot)
+        assert screen.detail.name == "Caladan"
+
+
+@pytest.mark.anyio
+async def test_a_missing_community_is_a_readable_notification(world):
+    app = console(world)
+    async with app.run_test(size=SIZE) as pilot:
+        await fleet_loaded(pilot)
+        app.open_community("00000000-0000-4000-8000-0000000000ff")
+        await wait_for(pilot, lambda: app._notifications, "a notification")
+        note = list(app._notifications)[0]
+        assert note.severity == "error" and note.message.startswith("Could not open the community: ")
+        assert "Traceback" not in note.message
+
+
+class TestCommunityPictures:
+    def test_community_detail(self, world, snap_compare):
+        """Arrakeen at 120x36: a title line 'Arrakeen  guild 100000000000000001 · theme sietch ·
+        plan premium · 5 members'; on the left the nine Sietch tiers in order (Naib, Fedaykin, Usul,
+        Sayyadina and Ichwan 1 each, the others 0), then '(no tier) 0', and 'water_sharer 1'
+        under Badges held; on the right the last eligibility sync ('just now by sync: 5 members
+        (native ranks); 5 joined …'), five recent tier changes all 'just now', and manifest v1
+        published by 'seed', synthesized 'applied', archived 'yes'; the footer shows Back,
+        Drift, Migrations, Refresh."""
+
+        async def opened(pilot):
+            await fleet_loaded(pilot)
+            pilot.app.open_community(ARRAKEEN)
+            await community_loaded(pilot)
+            await pilot.pause(0.2)
+
+        assert snap_compare(console(world), terminal_size=SIZE, run_before=opened)
