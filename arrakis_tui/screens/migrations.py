@@ -47,7 +47,7 @@ class MigrationsScreen(EngineScreen):
         with Horizontal(id="migration-body"):
             with Vertical(id="migration-pick"):
                 yield Label("Legacy SQLite file", classes="section")
-                yield Input(placeholder="path to profiles.db", id="path")
+                yield Input(placeholder="profiles.db (in the folder below) or a full path", id="path")
                 yield SQLiteTree(self.start_dir, id="files")
             with Vertical(id="migration-work"):
                 with Horizontal(id="migration-buttons"):
@@ -67,20 +67,25 @@ class MigrationsScreen(EngineScreen):
         self.sub_title = f"legacy import · {self.community_name}" if self.community_name else "legacy import"
         self.query_one("#checks", DataTable).add_columns("Table", "In file", "Imported", "File checksum",
                                                          "Imported checksum", "Match")
-        self.query_one(ProgressBar).update(total=None)
+        self.query_one(ProgressBar).display = False  # shown once there is work to follow
         self.query_one("#path", Input).focus()
 
     # --- picking ---------------------------------------------------------------------------------
 
     def on_directory_tree_file_selected(self, event: DirectoryTree.FileSelected) -> None:
-        self.query_one("#path", Input).value = str(event.path)
+        path = Path(event.path)
+        try:  # short names for files under the folder shown; relative paths are read from there
+            shown = str(path.relative_to(self.start_dir))
+        except ValueError:
+            shown = str(path)
+        self.query_one("#path", Input).value = shown
 
     def _path(self) -> Path | None:
         raw = self.query_one("#path", Input).value.strip()
         if not raw:
             self.app.notify("Pick a legacy SQLite file first.", severity="warning")
             return None
-        path = Path(raw).expanduser()
+        path = self.start_dir / Path(raw).expanduser()  # an absolute path stays as it is
         if not path.is_file():
             self.app.notify(f"{path.name} is not a file that can be read.", severity="error")
             return None
@@ -150,7 +155,7 @@ class MigrationsScreen(EngineScreen):
     @work(thread=True, exclusive=True, group="migration")
     def _import(self, path: Path) -> None:
         worker = get_current_worker()
-        self._set_busy(True, f"importing {path.name}…")
+        self._set_busy(True, f"importing {path.name}…", show_bar=True)
 
         def progress(phase: str, done: int, total: int) -> None:
             if worker.is_cancelled:
@@ -212,7 +217,7 @@ class MigrationsScreen(EngineScreen):
         self.query_one(ProgressBar).update(total=total, progress=done)
         self.query_one("#phase", Label).update(f"importing {phase}: {done} of {total} rows")
 
-    def _set_busy(self, busy: bool, phase: str) -> None:
+    def _set_busy(self, busy: bool, phase: str, *, show_bar: bool = False) -> None:
         def apply() -> None:
             self.busy = busy
             for b in ("dry-run", "import", "validate", "rollback"):
@@ -220,7 +225,9 @@ class MigrationsScreen(EngineScreen):
             self.query_one("#cancel", Button).disabled = not busy
             self.query_one("#phase", Label).update(phase)
             if busy:
-                self.query_one(ProgressBar).update(total=None, progress=0)
+                bar = self.query_one(ProgressBar)
+                bar.display = show_bar
+                bar.update(total=None, progress=0)
         self.app.call_from_thread(apply)
 
     def _say(self, text: str) -> None:

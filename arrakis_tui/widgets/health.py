@@ -30,13 +30,14 @@ class HealthPanel(Horizontal):
             lines.append(f"[${colour}]{mark}[/] [b]{_escape(item.name).ljust(15)}[/]{item.state.ljust(9)}{detail}")
         self.query_one("#health-items", Static).update("\n".join(lines))
         minutes = len(health.bucket_use) * health.step_seconds // 60
+        self.query_one("#health-graphs").tooltip = f"the last {minutes} minutes, oldest on the left"
         peak = max(health.bucket_use, default=0)
         share = peak / (health.bucket_rate * health.step_seconds) if health.bucket_rate else 0
         self.query_one("#use-label", Label).update(
-            f"Discord calls per {health.step_seconds} s, last {minutes} min: peak {peak} ({share:.0%} of limit)")
+            f"Discord calls/{health.step_seconds} s: peak {peak} ({share:.0%} of limit)")
         self.query_one("#use", Sparkline).data = health.bucket_use or [0]
         self.query_one("#limited-label", Label).update(
-            f"Discord 429s per {health.step_seconds} s, last {minutes} min: {sum(health.rate_limited)}")
+            f"Discord 429s/{health.step_seconds} s: {sum(health.rate_limited)} in {minutes} min")
         self.query_one("#limited", Sparkline).data = health.rate_limited or [0]
 
 

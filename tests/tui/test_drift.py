@@ -123,3 +123,4 @@ class TestDriftPictures:
             assert snap_compare(console(world), terminal_size=SIZE, run_before=ask)
         finally:
             role["name"] = name
+            world.engine.operations.drift(CALADAN)  # the fleet remembers Caladan in sync again

@@ -61,6 +61,23 @@ async def test_fleet_columns_and_health(world):
 
 
 @pytest.mark.anyio
+async def test_sparklines_follow_discord_calls_and_429s(world):
+    world.engine.bucket.reset()
+    for _ in range(3):
+        world.engine.discord.list_roles("100000000000000002")
+    world.engine.bucket.record_rate_limited()
+    async with console(world).run_test(size=SIZE) as pilot:
+        await fleet_loaded(pilot)
+        use = pilot.app.screen.query_one("#use-label")
+        await wait_for(pilot, lambda: "peak" in str(use.render()), "the health check")
+        assert "peak 3 (1% of limit)" in str(use.render())
+        assert "1 in 10 min" in str(pilot.app.screen.query_one("#limited-label").render())
+        spark = pilot.app.screen.query_one("#use")
+        assert len(spark.data) == 60 and sum(spark.data) == 3
+    world.engine.bucket.reset()
+
+
+@pytest.mark.anyio
 async def test_ui_stays_responsive_while_the_engine_is_slow(world):
     """Loading runs in a worker thread: key presses are handled while the engine call blocks."""
     gate = threading.Event()
@@ -121,8 +138,9 @@ class TestFleetPictures:
         'in sync' in green) and Giedi Prime (sietch, enterprise, 0, never synced or synthesized,
         'no plan yet'); '3 of 3 communities, by name' below; the health panel lists postgresql ok,
         redis ok, rpc off, score service off, shadow store ok (local folder, 0 waiting), queue 0 jobs,
-        dead letters 0 jobs, beside two flat sparklines (no Discord calls, no 429s in the last
-        10 minutes); the footer shows Open, Refresh, Filter, Sort, Quit, Light/dark, Actions."""
+        dead letters 0 jobs, beside 'Discord calls/10 s: peak 0 (0% of limit)' and 'Discord
+        429s/10 s: 0 in 10 min' over two flat sparklines; the footer shows Open, Refresh, Filter,
+        Sort, Quit, Light/dark and the palette key."""
         world.engine.bucket.reset()
 
         async def loaded(pilot):
