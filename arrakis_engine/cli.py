@@ -683,12 +683,14 @@ def manifests_restore(state: CliState, community_id: str, as_json: bool) -> None
 # --- console ------------------------------------------------------------------------------------
 
 @cli.command()
+@click.option("--files", "files_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="Folder the migrations screen browses for legacy SQLite files (default: here).")
 @pass_state
-def console(state: CliState) -> None:
+def console(state: CliState, files_dir: Path | None) -> None:
     """The operator console (Textual)."""
-    from arrakis_tui.app import ArrakisConsole
+    from arrakis_tui.app import make_console
 
-    ArrakisConsole(state.engine).run()
+    make_console(state.engine, files_dir=files_dir).run()
 
 
 # --- demo -------------------------------------------------------------------------------------

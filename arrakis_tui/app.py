@@ -100,3 +100,12 @@ class ArrakisConsole(App):
             return
         self.call_from_thread(self.notify, "Discord changes paused for every community" if frozen
                               else "Discord changes resumed", severity="warning" if frozen else "information")
+
+
+def make_console(engine, *, files_dir: Path | None = None, **kwargs) -> ArrakisConsole:
+    """What ``arrakis console`` runs (tests build the app here too). On the embedded default the
+    schema is brought up to date first, as ``arrakis demo`` does; on real servers migrations stay
+    a release step (``arrakis db upgrade``)."""
+    if engine.embedded:
+        engine.migrator.upgrade()
+    return ArrakisConsole(engine, files_dir=files_dir, **kwargs)

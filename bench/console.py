@@ -1,0 +1,148 @@
+"""The console's fleet overview with many communities, driven by Textual's pilot.
+
+    python bench/console.py [--communities 1000] [--members 20] [--filters 20]
+
+Seeds a scratch database (BENCH_DATABASE_URL names the server) with ``--communities``
+communities, about ``--members`` members each, an eligibility sync entry and a manifest for every
+third one, on a Redis database of its own (BENCH_REDIS_URL, default loopback database 12,
+emptied first). Then, in one run:
+
+* time to first paint: from starting the console to the fleet table painted with every
+  community (target < 1 s), over ``--runs`` starts;
+* time to apply a filter: from a key press in the filter box to the table repainted with the
+  matching rows (target < 100 ms), over ``--filters`` key presses.
+
+Prints the figures; exits non-zero if a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.scratch import scratch_database  # noqa: E402
+
+from arrakis_engine.bootstrap import build_engine  # noqa: E402
+from arrakis_engine.settings import Settings  # noqa: E402
+
+SIZE = (160, 50)
+WORDS = ("Arrakeen", "Caladan", "Giedi", "Ix", "Kaitain", "Salusa", "Tleilax", "Richese", "Ecaz", "Gammu")
+
+
+def seed(engine, communities: int, members: int) -> None:
+    with engine.db.platform() as tx:
+        rows = tx.all(
+            """INSERT INTO communities (name, guild_id, theme_id, subscription_tier)
+               SELECT %s[1 + i %% 10] || ' ' || i, (100000000000000000 + i)::text,
+                      CASE WHEN i %% 2 = 0 THEN 'sietch' ELSE 'basic' END,
+                      (ARRAY['free', 'premium', 'enterprise'])[1 + i %% 3]
+               FROM generate_series(1, %s) AS i RETURNING id""", (list(WORDS), communities))
+        ids = [r["id"] for r in rows]
+        tx.execute("""INSERT INTO profiles (community_id, discord_id, rank)
+                      SELECT c, (200000000000000000 + n)::text, n
+                      FROM unnest(%s::uuid[]) AS c, generate_series(1, %s) AS n""", (ids, members))
+    for i, cid in enumerate(ids):
+        if i % 3 == 0:
+            with engine.db.tenant(cid):
+                engine.repos.audit.append("bench", "eligibility.synced", {"members": members})
+            engine.manifests.publish(cid, actor="bench")
+
+
+async def first_paint(engine, runs: int) -> list[float]:
+    from textual.widgets import DataTable
+
+    from arrakis_tui.app import ArrakisConsole
+
+    out = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        app = ArrakisConsole(engine, health_every=None)
+        async with app.run_test(size=SIZE) as pilot:
+            while True:
+                screen = app.screen
+                tables = screen.query(DataTable) if screen.id != "_default" else []
+                if tables and tables.first().row_count:
+                    await pilot.pause()  # the frame with the rows in it
+                    out.append(time.perf_counter() - started)
+                    break
+                await asyncio.sleep(0.002)
+    return out
+
+
+async def filtering(engine, presses: int) -> tuple[list[float], int]:
+    from textual.widgets import DataTable, Input
+
+    from arrakis_tui.app import ArrakisConsole
+
+    app = ArrakisConsole(engine, health_every=None)
+    times = []
+    async with app.run_test(size=SIZE) as pilot:
+        while not (app.screen.query(DataTable) and app.screen.query_one(DataTable).row_count):
+            await asyncio.sleep(0.01)
+        table = app.screen.query_one(DataTable)
+        box = app.screen.query_one("#filter", Input)
+        box.focus()
+        total = table.row_count
+        texts = [w.lower()[:k] for w in WORDS for k in (2, 4)]
+        for i in range(presses):
+            box.value = ""
+            await pilot.pause()
+            text = texts[i % len(texts)]
+            box.value = text[:-1]
+            await pilot.pause()
+            started = time.perf_counter()
+            await pilot.press(text[-1])  # the key press is what is timed: event, filter, repaint
+            await pilot.pause()
+            times.append(time.perf_counter() - started)
+            assert 0 < table.row_count < total, text
+    return times, total
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--communities", type=int, default=1000)
+    ap.add_argument("--members", type=int, default=20)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--filters", type=int, default=20)
+    args = ap.parse_args()
+
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+    with scratch_database() as url, tempfile.TemporaryDirectory() as data:
+        settings = Settings.from_env({"DATABASE_URL": url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": data})
+        engine = build_engine(settings)
+        try:
+            engine.redis.flushdb()
+            engine.migrator.upgrade()
+            t = time.perf_counter()
+            seed(engine, args.communities, args.members)
+            print(f"seeded {args.communities} communities x {args.members} members in {time.perf_counter() - t:.1f} s")
+            t = time.perf_counter()
+            fleet = engine.operations.fleet()
+            print(f"fleet query alone: {len(fleet)} rows in {(time.perf_counter() - t) * 1000:.1f} ms")
+            paints = asyncio.run(first_paint(engine, args.runs))
+            filters, total = asyncio.run(filtering(engine, args.filters))
+        finally:
+            engine.close()
+
+    p = sorted(paints)
+    f = sorted(filters)
+    p90 = f[min(len(f) - 1, int(len(f) * 0.9))]
+    print(f"time to first paint ({total} communities, {args.runs} starts): median {statistics.median(p) * 1000:.0f} ms, "
+          f"worst {p[-1] * 1000:.0f} ms (target < 1000 ms)")
+    print(f"time to apply a filter ({args.filters} key presses): median {statistics.median(f) * 1000:.1f} ms, "
+          f"p90 {p90 * 1000:.1f} ms, worst {f[-1] * 1000:.1f} ms (target < 100 ms)")
+    ok = statistics.median(p) < 1.0 and statistics.median(f) < 0.1
+    print("targets met" if ok else "TARGET MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

