@@ -26,11 +26,14 @@ class FleetScreen(EngineScreen):
              ("drift", lambda r: (r.drift not in DRIFT_STYLE, list(DRIFT_STYLE).index(r.drift)
                                   if r.drift in DRIFT_STYLE else 0, r.drift), False))
 
+    PAGE = 100  # rows put into the table at a time
+
     def __init__(self, engine, *, health_every: float | None = 5.0) -> None:
         super().__init__(engine)
         self.rows: list[FleetEntry] | None = None
         self.sort_index = 0
         self.health_every = health_every
+        self.shown: list[FleetEntry] = []
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -46,6 +49,7 @@ class FleetScreen(EngineScreen):
         for name in COLUMNS:
             table.add_column(name, key=name)
         table.focus()  # keys go to the screen's bindings; "/" moves to the filter
+        self.watch(table, "scroll_y", self._scrolled, init=False)
         self.action_refresh()
         if self.health_every:
             self.set_interval(self.health_every, self._load_health)
@@ -122,18 +126,45 @@ class FleetScreen(EngineScreen):
         self.query_one(HealthPanel).show(health)
 
     def _render_rows(self) -> None:
+        """Filter and sort in Python (fast for thousands), then put only the first page into the
+        table; more pages follow as the cursor nears the end. DataTable measures every row it is
+        given, so this keeps a key press in the filter well under 100 ms at any fleet size."""
         if self.rows is None:
             return
         text = self.query_one("#filter", Input).value
+        name, key, descending = self.SORTS[self.sort_index]
+        self.shown = sorted((r for r in self.rows if matches(r, text)), key=key, reverse=descending)
         table = self.query_one(DataTable)
         table.clear()
-        name, key, descending = self.SORTS[self.sort_index]
-        shown = sorted((r for r in self.rows if matches(r, text)), key=key, reverse=descending)
+        self._add_page()
+        self._update_status()
+
+    def _add_page(self) -> None:
+        table = self.query_one(DataTable)
+        start = table.row_count
         now = self.now()
-        for r in shown:
+        for r in self.shown[start:start + self.PAGE]:
             drift = Text(r.drift, style=DRIFT_COLOURS.get(r.drift, ""))
             label = r.name if r.active else Text(f"{r.name} (inactive)", style="dim")
             table.add_row(label, r.guild_id, r.theme, r.subscription, str(r.members), ago(r.last_sync, now),
                           ago(r.last_synthesis, now), drift, key=str(r.id))
+
+    def _update_status(self) -> None:
+        name = self.SORTS[self.sort_index][0]
+        loaded = self.query_one(DataTable).row_count
+        more = f"; first {loaded} listed, more as you scroll" if loaded < len(self.shown) else ""
         self.query_one("#status", Static).update(
-            f"{len(shown)} of {len(self.rows)} communities, by {name} (s to change, Enter to open)")
+            f"{len(self.shown)} of {len(self.rows)} communities, by {name}{more} (s to change, Enter to open)")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        table = event.data_table
+        if table.row_count < len(self.shown) and event.cursor_row >= table.row_count - 20:
+            self._add_page()
+            self._update_status()
+
+    def _scrolled(self, scroll_y: float) -> None:
+        """Scrolling with the mouse wheel or the scroll bar to the end loads the next page too."""
+        table = self.query_one(DataTable)
+        if table.row_count < len(self.shown) and scroll_y >= table.max_scroll_y - 5:
+            self._add_page()
+            self._update_status()

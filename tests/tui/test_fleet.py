@@ -150,3 +150,23 @@ class TestFleetPictures:
             await pilot.pause(0.2)
 
         assert snap_compare(console(world), terminal_size=SIZE, run_before=loaded)
+
+
+@pytest.mark.anyio
+async def test_a_long_fleet_is_listed_a_page_at_a_time(world):
+    """Only a page of rows goes into the table (so filtering stays fast with thousands); moving
+    the cursor towards the end brings the next page."""
+    from arrakis_tui.screens.fleet import FleetScreen
+
+    FleetScreen.PAGE, page = 2, FleetScreen.PAGE
+    try:
+        async with console(world).run_test(size=SIZE) as pilot:
+            table = await fleet_loaded(pilot)
+            assert table.row_count == 2 and len(pilot.app.screen.shown) == 3
+            assert "first 2 listed, more as you scroll" in str(pilot.app.screen.query_one("#status").render())
+            await pilot.press("down")
+            await wait_for(pilot, lambda: table.row_count == 3, "the next page")
+            assert names(table) == ["Arrakeen", "Caladan", "Giedi Prime"]
+            assert "more as you scroll" not in str(pilot.app.screen.query_one("#status").render())
+    finally:
+        FleetScreen.PAGE = page
