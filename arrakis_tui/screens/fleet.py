@@ -158,13 +158,13 @@ class FleetScreen(EngineScreen):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         table = event.data_table
-        if table.row_count < len(self.shown) and event.cursor_row >= table.row_count - 20:
+        if table.row_count < len(self.shown) and event.cursor_row >= table.row_count - min(20, self.PAGE // 2):
             self._add_page()
             self._update_status()
 
     def _scrolled(self, scroll_y: float) -> None:
         """Scrolling with the mouse wheel or the scroll bar to the end loads the next page too."""
         table = self.query_one(DataTable)
-        if table.row_count < len(self.shown) and scroll_y >= table.max_scroll_y - 5:
+        if table.row_count < len(self.shown) and table.max_scroll_y > 0 and scroll_y >= table.max_scroll_y - 5:
             self._add_page()
             self._update_status()
