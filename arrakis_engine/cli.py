@@ -680,6 +680,29 @@ def manifests_restore(state: CliState, community_id: str, as_json: bool) -> None
                    f"{out['shadow_states']} shadow state(s)")
 
 
+# --- status ----------------------------------------------------------------------------------------
+
+@cli.command("status")
+@json_option
+@pass_state
+def status_cmd(state: CliState, as_json: bool) -> None:
+    """Platform health and every community's last sync, last synthesis and drift (the console's
+    first screen, for scripts)."""
+    ops = state.engine.operations
+    health, fleet = ops.health(), ops.fleet()
+    if as_json:
+        emit({"health": health.as_dict(), "communities": [f.as_dict() for f in fleet]})
+        return
+    for item in health.items:
+        click.echo(f"{item.name:<15} {item.state:<9} {item.detail}")
+    click.echo(f"Discord calls in the last {len(health.bucket_use) * health.step_seconds // 60} min: "
+               f"{sum(health.bucket_use)}, 429s: {sum(health.rate_limited)}")
+    when = lambda t: t.strftime("%Y-%m-%d %H:%M") if t else "never"  # noqa: E731
+    for f in fleet:
+        click.echo(f"{f.name:<24} {f.guild_id:<20} {f.theme:<7} {f.subscription:<10} {f.members:>7} members  "
+                   f"synced {when(f.last_sync):<16}  synthesized {when(f.last_synthesis):<16}  drift: {f.drift}")
+
+
 # --- console ------------------------------------------------------------------------------------
 
 @cli.command()
