@@ -75,6 +75,41 @@ async def test_real_reconcile_asks_first_and_fixes_the_guild(world):
 
 
 @pytest.mark.anyio
+async def test_cancel_a_reconcile_before_its_next_discord_call(world):
+    """Caladan is frozen while the operator confirms, so the reconcile waits at its first Discord
+    call; the operator cancels; once unfrozen, the reconcile stops before changing anything and
+    says so, and the cancellation is audited."""
+    guild = world.discord.guilds["100000000000000002"]
+    roles = [r for r in guild.roles.values() if r["name"] != "@everyone"][:2]
+    names = [r["name"] for r in roles]
+    for r in roles:
+        r["name"] += " (renamed by hand)"
+    try:
+        async with console(world).run_test(size=SIZE) as pilot:
+            screen = await drift_open(pilot, CALADAN)
+            await pilot.press("a")
+            await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmDialog), "the confirmation")
+            world.engine.freeze.freeze(CALADAN, reason="test: hold the reconcile at its first call")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: screen.busy, "the reconcile to start")
+            await pilot.press("c")
+            assert "cancelling" in result(screen)
+            world.engine.freeze.unfreeze(CALADAN)
+            await wait_for(pilot, lambda: "reconcile cancelled" in result(screen), "the cancellation", 15)
+            assert "after 0 of 2 steps" in result(screen)
+            assert not screen.busy
+        assert [r["name"] for r in roles] == [n + " (renamed by hand)" for n in names]  # nothing changed
+        with world.engine.db.tenant(CALADAN):
+            last = world.engine.repos.audit.entries(limit=1)[-1]
+        assert last.action == "reconcile.cancelled" and last.payload["steps_done"] == 0
+    finally:
+        world.engine.freeze.unfreeze(CALADAN)
+        for r, n in zip(roles, names):
+            r["name"] = n
+        world.engine.operations.drift(CALADAN)
+
+
+@pytest.mark.anyio
 async def test_drift_of_a_community_never_synthesized_says_so(world):
     app = console(world)
     async with app.run_test(size=SIZE) as pilot:

@@ -131,6 +131,20 @@ async def test_an_engine_failure_is_a_notification_not_a_traceback(world):
         assert "could not be loaded" in str(app.screen.query_one("#status").render())
 
 
+@pytest.mark.anyio
+async def test_health_refreshes_on_its_own(world):
+    """The health panel is fetched again every few seconds, off the UI thread."""
+    world.engine.bucket.reset()
+    async with console(world, health_every=0.3).run_test(size=SIZE) as pilot:
+        await fleet_loaded(pilot)
+        label = pilot.app.screen.query_one("#use-label")
+        await wait_for(pilot, lambda: "peak 0 " in str(label.render()), "the first health check")
+        for _ in range(4):
+            world.engine.discord.list_roles("100000000000000002")
+        await wait_for(pilot, lambda: "peak 4 " in str(label.render()), "a later health check")
+    world.engine.bucket.reset()
+
+
 class TestFleetPictures:
     def test_fleet_overview(self, world, snap_compare):
         """The fleet at 120x36: header 'Arrakis — operator console'; a filter box; a table of
@@ -150,6 +164,21 @@ class TestFleetPictures:
             await pilot.pause(0.2)
 
         assert snap_compare(console(world), terminal_size=SIZE, run_before=loaded)
+
+    def test_fleet_in_the_light_theme(self, world, snap_compare):
+        """The same fleet after pressing t: the light theme (light background, dark text), the
+        drift words still coloured (high red, in sync green), the health marks still readable."""
+        world.engine.bucket.reset()
+
+        async def light(pilot):
+            await fleet_loaded(pilot)
+            items = pilot.app.screen.query_one("#health-items")
+            await wait_for(pilot, lambda: "postgresql" in str(items.render()), "the health check")
+            await pilot.press("t")
+            await pilot.pause(0.2)
+            assert pilot.app.theme == "textual-light"
+
+        assert snap_compare(console(world), terminal_size=SIZE, run_before=light)
 
 
 @pytest.mark.anyio
