@@ -142,3 +142,10 @@ def test_restore_drill_end_to_end(s3e, make_community, pg_server_url, database_u
         assert "drill passed" in out.stdout and "v1: ok" in out.stdout
     finally:
         drop_database(pg_server_url, target)
+
+
+def test_platform_health_sees_the_s3_store(s3e, make_community):
+    c = make_community()
+    s3e.manifests.publish(c.id, actor="t")
+    item = next(i for i in s3e.operations.health().items if i.name == "shadow store")
+    assert (item.state, item.detail) == ("ok", "S3, 0 waiting in the outbox")
