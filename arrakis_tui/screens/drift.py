@@ -45,7 +45,8 @@ class DriftScreen(EngineScreen):
 
     def on_mount(self) -> None:
         self.sub_title = f"drift · {self.community_name}" if self.community_name else "drift"
-        self.query_one(DataTable).add_columns("Severity", "Kind", "Manifest id", "Discord id", "Problem")
+        self.query_one(DataTable).add_columns("Severity", "Kind", "Desired (manifest)", "Applied (Discord id)",
+                                              "In the guild")
         self.query_one(ProgressBar).display = False
         self.action_check()
 
