@@ -26,7 +26,7 @@ class FleetScreen(EngineScreen):
              ("drift", lambda r: (r.drift not in DRIFT_STYLE, list(DRIFT_STYLE).index(r.drift)
                                   if r.drift in DRIFT_STYLE else 0, r.drift), False))
 
-    PAGE = 100  # rows put into the table at a time
+    PAGE = 60  # rows put into the table at a time (more than a tall terminal shows)
 
     def __init__(self, engine, *, health_every: float | None = 5.0) -> None:
         super().__init__(engine)
@@ -121,6 +121,7 @@ class FleetScreen(EngineScreen):
         self.rows = rows
         self.app.fleet = rows  # the command palette offers these communities
         self._render_rows()
+        self.app.settle_heap()
 
     def _show_health(self, health: Health) -> None:
         self.query_one(HealthPanel).show(health)
