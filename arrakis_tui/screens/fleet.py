@@ -24,7 +24,9 @@ class FleetScreen(EngineScreen):
     SORTS = (("name", lambda r: r.name.lower(), False), ("members", lambda r: r.members, True),
              ("plan", lambda r: PLANS.index(r.subscription), True), ("theme", lambda r: r.theme, False),
              ("drift", lambda r: (r.drift not in DRIFT_STYLE, list(DRIFT_STYLE).index(r.drift)
-                                  if r.drift in DRIFT_STYLE else 0, r.drift), False))
+                                  if r.drift in DRIFT_STYLE else 0, r.drift), False),
+             ("last sync", lambda r: r.last_sync.timestamp() if r.last_sync else 0.0, False),
+             ("last synthesis", lambda r: r.last_synthesis.timestamp() if r.last_synthesis else 0.0, False))
 
     PAGE = 60  # rows put into the table at a time (more than a tall terminal shows)
 
@@ -82,7 +84,8 @@ class FleetScreen(EngineScreen):
         self.query_one(DataTable).focus()
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        names = {"Community": "name", "Members": "members", "Plan": "plan", "Theme": "theme", "Drift": "drift"}
+        names = {"Community": "name", "Members": "members", "Plan": "plan", "Theme": "theme", "Drift": "drift",
+                 "Last sync": "last sync", "Last synthesis": "last synthesis"}
         wanted = names.get(str(event.label))
         for i, (name, _, _) in enumerate(self.SORTS):
             if name == wanted:

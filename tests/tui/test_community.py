@@ -81,3 +81,23 @@ class TestCommunityPictures:
             await pilot.pause(0.2)
 
         assert snap_compare(console(world), terminal_size=SIZE, run_before=opened)
+
+
+class TestPalettePictures:
+    def test_command_palette_lists_operator_actions(self, world, snap_compare):
+        """The command palette (ctrl+p) over the fleet with 'drift' typed: the matches include
+        'Check drift of Arrakeen', 'Check drift of Caladan' and 'Check drift of Giedi Prime', each
+        with its help line ('Desired vs applied vs the guild; reconcile from there'); behind it,
+        the dimmed fleet with flat sparklines (the bucket is emptied first)."""
+        world.engine.bucket.reset()
+
+        async def palette(pilot):
+            await fleet_loaded(pilot)
+            await pilot.press("ctrl+p", *"check drift")
+            from textual.command import CommandList
+
+            lists = lambda: pilot.app.screen.query(CommandList)  # noqa: E731
+            await wait_for(pilot, lambda: lists() and lists().first().option_count >= 3, "the matches", 10)
+            await pilot.pause(0.5)
+
+        assert snap_compare(console(world), terminal_size=SIZE, run_before=palette)

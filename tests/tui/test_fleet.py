@@ -43,6 +43,9 @@ async def test_sort_the_fleet(world):
         await pilot.press("s", "s")
         assert names(table)[0] == "Arrakeen"  # by drift: high first
         assert "by drift" in str(app.screen.query_one("#status").render())
+        await pilot.press("s")
+        assert names(table)[0] == "Giedi Prime"  # by last sync: the longest without one first (never)
+        assert "by last sync" in str(app.screen.query_one("#status").render())
 
 
 @pytest.mark.anyio
