@@ -7,6 +7,7 @@ and the same Lua as real servers; only the way they are started differs.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -36,6 +37,7 @@ class EmbeddedPostgres:
                 warnings.simplefilter("ignore")
                 import pgserver
 
+            _forget_dead_handles(pgdata)
             self._server = pgserver.get_server(pgdata, cleanup_mode="stop")
             return self._server.get_uri()
         except Exception as exc:  # pgserver raises bare subprocess and OS errors
@@ -51,6 +53,31 @@ class EmbeddedPostgres:
                 self._server.cleanup()
             finally:
                 self._server = None
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """pgserver stops the server when the last process that uses it lets go, counting users in
+    ``.handle_pids.json``. A process that was killed (a closed terminal, SIGKILL) never lets go,
+    and the server would then run forever; forget such processes before joining."""
+    path = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if _alive(int(pid))]
+    if alive != pids:
+        log.info("embedded PostgreSQL: forgetting %d process(es) that ended without letting go", len(pids) - len(alive))
+        path.write_text(json.dumps(alive))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass

@@ -114,6 +114,11 @@ def test_demo_on_the_embedded_default_twice(tmp_path):
     first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert first.returncode == 0, first.stderr
     one = json.loads(first.stdout)
+    # A process that was killed while using the server (a closed terminal) never let go of it:
+    handles = tmp_path / "data" / "postgres" / ".handle_pids.json"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    handles.write_text(json.dumps([dead.pid]))
     second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert second.returncode == 0, second.stderr
     two = json.loads(second.stdout)
@@ -124,7 +129,7 @@ def test_demo_on_the_embedded_default_twice(tmp_path):
     assert two["audit_chain"]["ok"] and two["audit_chain"]["rows"] == one["audit_chain"]["rows"] + 1
     assert two["health"] == {"postgresql": "ok", "redis": "ok"}
     assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()
-    # Stopped cleanly: no server left running on the data folder.
+    # Stopped cleanly, the dead process forgotten: no server left running on the data folder.
     assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists()
     redis_state = json.loads((tmp_path / "data" / "redis" / "arrakis.rdb.settings").read_text())
     assert not os.path.exists(redis_state["pidfile"])
