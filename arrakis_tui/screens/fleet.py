@@ -154,6 +154,11 @@ class FleetScreen(EngineScreen):
                           ago(r.last_synthesis, now), drift, key=str(r.id))
 
     def _update_status(self) -> None:
+        if not self.rows:
+            self.query_one("#status", Static).update(
+                "0 of 0 communities: none yet (create one with `arrakis community create`, "
+                "or through the onboarding wizard)")
+            return
         name = self.SORTS[self.sort_index][0]
         loaded = self.query_one(DataTable).row_count
         more = f"; first {loaded} listed, more as you scroll" if loaded < len(self.shown) else ""
