@@ -3,19 +3,12 @@ here, so it can be tested and timed on its own)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from arrakis_engine.errors import ArrakisError
 from arrakis_engine.operations import FleetEntry, Health
 
 PLANS = ("free", "premium", "enterprise")
-
-
-@dataclass(frozen=True)
-class Fleet:
-    rows: list[FleetEntry]
-    health: Health
 
 
 def load_fleet(engine) -> list[FleetEntry]:
