@@ -79,7 +79,7 @@ class ArrakisConsole(App):
         if isinstance(self.screen, FleetScreen):
             self.screen.action_refresh()
 
-    @work(thread=True, exclusive=True, group="outbox")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="outbox")
     def action_flush_outbox(self) -> None:
         try:
             out = self.engine.archive.flush()
@@ -101,7 +101,7 @@ class ArrakisConsole(App):
     def action_unfreeze(self) -> None:
         self._set_freeze(False)
 
-    @work(thread=True, exclusive=True, group="freeze")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="freeze")
     def _set_freeze(self, frozen: bool) -> None:
         try:
             if frozen:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from ..data import describe_error
 
@@ -15,6 +18,30 @@ class EngineScreen(Screen):
     def now(self) -> float:
         return self.app.clock()
 
+    def ui(self, fn: Callable, *args, **kwargs) -> None:
+        """From a worker thread: run ``fn`` on the UI thread, unless this screen has been left
+        meanwhile (the operator went back while the engine was busy) or the console is closing."""
+        def guarded() -> None:
+            if self.is_attached:
+                fn(*args, **kwargs)
+        try:
+            self.app.call_from_thread(guarded)
+        except RuntimeError:  # the app stopped while the worker finished
+            pass
+
+    def tell(self, message: str, *, severity: str = "information", timeout: float = 5) -> None:
+        """From a worker thread: a notification, shown even if the operator has left this screen."""
+        try:
+            self.app.call_from_thread(self.app.notify, message, severity=severity, timeout=timeout)
+        except RuntimeError:  # the app stopped meanwhile
+            pass
+
     def report_failure(self, exc: BaseException, doing: str) -> None:
         """From a worker thread: an engine error becomes a notification, never a traceback."""
-        self.app.call_from_thread(self.app.notify, describe_error(exc, doing), severity="error", timeout=8)
+        self.tell(describe_error(exc, doing), severity="error", timeout=8)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Workers here do not stop the console when they fail (exit_on_error=False); a failure
+        nobody caught still reaches the operator as a notification."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.app.notify(describe_error(event.worker.error, "Something went wrong"), severity="error", timeout=8)

@@ -66,14 +66,14 @@ class CommunityScreen(EngineScreen):
         if self.detail is not None:
             self._load()
 
-    @work(thread=True, exclusive=True)
+    @work(thread=True, exit_on_error=False, exclusive=True)
     def _load(self) -> None:
         try:
             detail = self.engine.operations.community(self.community_id)
         except Exception as exc:
             self.report_failure(exc, "Could not open the community")
             return
-        self.app.call_from_thread(self._show, detail)
+        self.ui(self._show, detail)
 
     def _show(self, d: CommunityDetail) -> None:
         self.detail = d

@@ -75,18 +75,18 @@ class DriftScreen(EngineScreen):
 
     # --- workers ---------------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="check")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="check")
     def _check(self) -> None:
         try:
             report = self.engine.operations.drift(self.community_id)
         except Exception as exc:
             self.report_failure(exc, "Could not check drift")
-            self.app.call_from_thread(self.query_one("#drift-summary", Static).update,
-                                      "drift could not be checked (see the notification)")
+            self.ui(lambda: self.query_one("#drift-summary", Static).update(
+                "drift could not be checked (see the notification)"))
             return
-        self.app.call_from_thread(self._show, report)
+        self.ui(self._show, report)
 
-    @work(thread=True, exclusive=True, group="reconcile")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="reconcile")
     def _plan_then_confirm(self) -> None:
         self._set_busy(True)
         try:
@@ -102,7 +102,7 @@ class DriftScreen(EngineScreen):
             return
         body = ("This calls Discord now:\n" + "\n".join(_plan_lines(plan))
                 + "\n\nResources made by hand are never touched; orphans are kept.")
-        self.app.call_from_thread(self.app.push_screen, ConfirmDialog("Reconcile this guild?", body,
+        self.ui(self.app.push_screen, ConfirmDialog("Reconcile this guild?", body,
                                                                       yes="Yes, reconcile"), self._confirmed)
 
     def _confirmed(self, yes: bool | None) -> None:
@@ -111,7 +111,7 @@ class DriftScreen(EngineScreen):
         else:
             self._say_now("Reconcile not run: nothing was changed.")
 
-    @work(thread=True, exclusive=True, group="reconcile")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="reconcile")
     def _reconcile(self, dry_run: bool) -> None:
         worker = get_current_worker()
         self._set_busy(True, show_bar=not dry_run)
@@ -120,14 +120,14 @@ class DriftScreen(EngineScreen):
             if worker.is_cancelled:
                 raise OperationCancelled(f"reconcile cancelled after {done} of {total} steps",
                                          hint="what ran is recorded; check drift again to see what is left")
-            self.app.call_from_thread(self.query_one(ProgressBar).update, total=total, progress=done)
+            self.ui(lambda: self.query_one(ProgressBar).update(total=total, progress=done))
 
         try:
             report = self.engine.reconciler.run(self.community_id, dry_run=dry_run, progress=progress)
         except OperationCancelled as exc:
             self._set_busy(False)
             self._say(str(exc))
-            self.app.call_from_thread(self._check)
+            self.ui(self._check)
             return
         except Exception as exc:
             self.report_failure(exc, "Reconcile failed")
@@ -137,8 +137,8 @@ class DriftScreen(EngineScreen):
         lines = [report.summary()] + _plan_lines(report)
         self._say("\n".join(lines))
         if not dry_run:
-            self.app.call_from_thread(self.app.notify, "Reconcile done: " + report.summary())
-            self.app.call_from_thread(self._check)
+            self.tell("Reconcile done: " + report.summary())
+            self.ui(self._check)
 
     # --- showing -------------------------------------------------------------------------------
 
@@ -151,10 +151,10 @@ class DriftScreen(EngineScreen):
                 bar.update(total=None, progress=0)
             if busy:
                 self.query_one("#result", Static).update("working… (c to cancel)")
-        self.app.call_from_thread(apply)
+        self.ui(apply)
 
     def _say(self, text: str) -> None:
-        self.app.call_from_thread(self._say_now, text)
+        self.ui(self._say_now, text)
 
     def _say_now(self, text: str) -> None:
         self.query_one("#result", Static).update(Text(text))

@@ -101,24 +101,24 @@ class FleetScreen(EngineScreen):
 
     # --- loading (worker threads: the UI never waits on the database) ----------------------------
 
-    @work(thread=True, exclusive=True, group="fleet")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="fleet")
     def _load_fleet(self) -> None:
         try:
             rows = load_fleet(self.engine)
         except Exception as exc:
             self.report_failure(exc, "Could not load the fleet")
-            self.app.call_from_thread(self.query_one("#status", Static).update, "the fleet could not be loaded")
+            self.ui(lambda: self.query_one("#status", Static).update("the fleet could not be loaded"))
             return
-        self.app.call_from_thread(self._show_rows, rows)
+        self.ui(self._show_rows, rows)
 
-    @work(thread=True, exclusive=True, group="health")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="health")
     def _load_health(self) -> None:
         try:
             health = load_health(self.engine)
         except Exception as exc:
             self.report_failure(exc, "Could not check the platform")
             return
-        self.app.call_from_thread(self._show_health, health)
+        self.ui(self._show_health, health)
 
     def _show_rows(self, rows: list[FleetEntry]) -> None:
         self.rows = rows

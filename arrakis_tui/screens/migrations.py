@@ -134,7 +134,7 @@ class MigrationsScreen(EngineScreen):
 
     # --- workers ---------------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="migration")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="migration")
     def _dry_run(self, path: Path, then_import: bool) -> None:
         self._set_busy(True, f"checking {path.name}…")
         try:
@@ -147,12 +147,12 @@ class MigrationsScreen(EngineScreen):
         if not then_import:
             self._say(f"Dry run: {path.name} is clean and would import {counts}. Nothing was written.")
             return
-        self.app.call_from_thread(self.app.push_screen, ConfirmDialog(
+        self.ui(self.app.push_screen, ConfirmDialog(
             f"Import {path.name}?", f"Every row checks out. This writes {counts} into this community, "
             "in one transaction: all of it or nothing.", yes="Yes, import"),
             lambda yes: self._import(path) if yes else self._say_now("Import not run: nothing was written."))
 
-    @work(thread=True, exclusive=True, group="migration")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="migration")
     def _import(self, path: Path) -> None:
         worker = get_current_worker()
         self._set_busy(True, f"importing {path.name}…", show_bar=True)
@@ -160,7 +160,7 @@ class MigrationsScreen(EngineScreen):
         def progress(phase: str, done: int, total: int) -> None:
             if worker.is_cancelled:
                 raise OperationCancelled("import cancelled: nothing was written")
-            self.app.call_from_thread(self._progress, phase, done, total)
+            self.ui(self._progress, phase, done, total)
 
         try:
             result = self.engine.legacy_importer(progress=progress).import_file(path, self.community_id,
@@ -168,7 +168,7 @@ class MigrationsScreen(EngineScreen):
         except OperationCancelled as exc:
             self._set_busy(False, "cancelled")
             self._say(str(exc))
-            self.app.call_from_thread(self.app.notify, str(exc), severity="warning")
+            self.tell(str(exc), severity="warning")
             return
         except Exception as exc:
             self._failed(exc, "Import")
@@ -176,9 +176,9 @@ class MigrationsScreen(EngineScreen):
         self._set_busy(False, "done")
         counts = ", ".join(f"{v} {k}" for k, v in result.counts.items())
         self._say(f"Imported {counts}. Validate to compare counts and checksums with the file.")
-        self.app.call_from_thread(self.app.notify, f"Imported {path.name}: {counts}")
+        self.tell(f"Imported {path.name}: {counts}")
 
-    @work(thread=True, exclusive=True, group="migration")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="migration")
     def _validate(self, path: Path) -> None:
         self._set_busy(True, f"validating {path.name}…")
         try:
@@ -187,9 +187,9 @@ class MigrationsScreen(EngineScreen):
             self._failed(exc, "Validate")
             return
         self._set_busy(False, "")
-        self.app.call_from_thread(self._show_checks, report)
+        self.ui(self._show_checks, report)
 
-    @work(thread=True, exclusive=True, group="migration")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="migration")
     def _rollback(self) -> None:
         self._set_busy(True, "rolling back…")
         try:
@@ -198,7 +198,7 @@ class MigrationsScreen(EngineScreen):
             self._failed(exc, "Roll back")
             return
         self._set_busy(False, "")
-        self.app.call_from_thread(self.query_one("#checks", DataTable).clear)
+        self.ui(lambda: self.query_one("#checks", DataTable).clear())
         self._say("Rolled back: removed " + ", ".join(f"{v} {k}" for k, v in removed.items()) + ".")
 
     # --- showing ---------------------------------------------------------------------------------
@@ -228,10 +228,10 @@ class MigrationsScreen(EngineScreen):
                 bar = self.query_one(ProgressBar)
                 bar.display = show_bar
                 bar.update(total=None, progress=0)
-        self.app.call_from_thread(apply)
+        self.ui(apply)
 
     def _say(self, text: str) -> None:
-        self.app.call_from_thread(self._say_now, text)
+        self.ui(self._say_now, text)
 
     def _say_now(self, text: str) -> None:
         self.query_one("#migration-result", Static).update(Text(text))

@@ -110,6 +110,40 @@ async def test_cancel_a_reconcile_before_its_next_discord_call(world):
 
 
 @pytest.mark.anyio
+async def test_leaving_during_a_reconcile_cancels_it_and_the_console_carries_on(world):
+    guild = world.discord.guilds["100000000000000002"]
+    role = next(r for r in guild.roles.values() if r["name"] != "@everyone")
+    name = role["name"]
+    role["name"] = "renamed by hand"
+    app = console(world)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await drift_open(pilot, CALADAN)
+            await pilot.press("a")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
+            world.engine.freeze.freeze(CALADAN, reason="test: hold the reconcile at its first call")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: screen.busy, "the reconcile to start")
+            await pilot.press("escape")  # back to the fleet while the reconcile waits on Discord
+            await fleet_loaded(pilot)
+            world.engine.freeze.unfreeze(CALADAN)
+
+            def cancelled():
+                with world.engine.db.tenant(CALADAN):
+                    return world.engine.repos.audit.entries(limit=1)[-1].action == "reconcile.cancelled"
+
+            await wait_for(pilot, cancelled, "the reconcile to stop", 15)
+            await pilot.pause(0.3)
+            assert app.is_running and type(app.screen).__name__ == "FleetScreen"
+            assert not [n for n in app._notifications if n.severity == "error"]
+        assert role["name"] == "renamed by hand"
+    finally:
+        world.engine.freeze.unfreeze(CALADAN)
+        role["name"] = name
+        world.engine.operations.drift(CALADAN)
+
+
+@pytest.mark.anyio
 async def test_drift_of_a_community_never_synthesized_says_so(world):
     app = console(world)
     async with app.run_test(size=SIZE) as pilot:
