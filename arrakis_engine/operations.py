@@ -144,6 +144,7 @@ class CommunityDetail:
     last_diff_by: str | None = None
     unknown_members: int = 0                # left unknown by that sync (their roles are not touched)
     legacy_import: dict | None = None
+    approvals: list[dict] = field(default_factory=list)  # changes waiting for an operator (mass strips)
 
 
 class Operations:
@@ -266,6 +267,7 @@ class Operations:
     def community(self, community_id, *, recent: int = 15) -> CommunityDetail:
         from .eligibility import last_unknown
         from .storage.legacy_imports import LegacyImportRepository
+        from .storage.synthesis import SynthesisRepository
         from .themes import theme_of
 
         with self.e.db.tenant(community_id) as tx:
@@ -286,6 +288,7 @@ class Operations:
             last = tx.one("SELECT actor, payload, created_at FROM audit_log WHERE action = 'eligibility.synced' "
                           "ORDER BY seq DESC LIMIT 1")
             legacy = LegacyImportRepository(self.e.db).latest_or_none()
+            approvals = SynthesisRepository(self.e.db).pending()
         try:
             tier_names = list(theme_of(c).tier_names)
         except ArrakisError:
@@ -304,4 +307,5 @@ class Operations:
             last_diff=dict(last["payload"]) if last else None, last_diff_at=last["created_at"] if last else None,
             last_diff_by=last["actor"] if last else None,
             unknown_members=len(last_unknown(self.e.redis, c.id)),
-            legacy_import=legacy)
+            legacy_import=legacy,
+            approvals=[{k: r[k] for k in ("id", "kind", "summary", "requested_by", "created_at")} for r in approvals])

@@ -112,6 +112,16 @@ class MemberRoleSync:
                                                                   "tier_holders": plan.tier_holders})
             return approval
 
+    def close_approvals(self, community_id, *, actor: str) -> int:
+        """An operator went ahead: the mass-strip approvals waiting for this community are
+        marked approved (by whom, audited), so nobody is asked about them again."""
+        with self.db.tenant(community_id):
+            closed = [a["id"] for a in self.store.pending() if a["kind"] == "member_role_strip"
+                      and self.store.decide(a["id"], "approved", by=actor)]
+            if closed:
+                self.repos.audit.append(actor, "member_sync.approved", {"approvals": [str(i) for i in closed]})
+        return len(closed)
+
     def apply_change(self, community_id, guild_id: str, discord_id: str, roles: list[str]) -> list[str]:
         """The one PATCH for one member; records what Discord answered."""
         member = self.discord.set_member_roles(guild_id, discord_id, roles, community_id=community_id)
@@ -127,6 +137,8 @@ class MemberRoleSync:
             approval = self.hold_for_approval(community_id, plan, actor=actor)
             return {"status": "paused", "approval": str(approval), "changes": len(plan.changes),
                     "strips": plan.strips, "tier_holders": plan.tier_holders}
+        if approved:
+            self.close_approvals(community_id, actor=actor)
         for i, change in enumerate(plan.changes, start=1):
             self.apply_change(community_id, plan.guild_id, change.discord_id, change.roles)
             if progress:

@@ -56,6 +56,8 @@ class SynthesisService:
             approval = sync.hold_for_approval(community_id, plan, actor=actor)
             return {"status": "paused", "approval": str(approval), "changes": len(plan.changes),
                     "strips": plan.strips, "tier_holders": plan.tier_holders}
+        if approved:
+            sync.close_approvals(community_id, actor=actor)
         jobs = []
         for c in plan.changes:
             digest = hashlib.sha256(",".join(c.roles).encode()).hexdigest()[:16]

@@ -37,6 +37,7 @@ class CommunityScreen(EngineScreen):
                 yield Label("Badges held", classes="section")
                 yield DataTable(id="badges", cursor_type="none", zebra_stripes=True)
             with Vertical(id="community-right"):
+                yield Static("", id="approvals")
                 yield Label("Last eligibility sync", classes="section")
                 yield Static("", id="last-sync")
                 yield Label("Recent tier changes", classes="section")
@@ -93,6 +94,12 @@ class CommunityScreen(EngineScreen):
         if not d.badges:
             badges.add_row("(none yet)", "")
         self.query_one("#last-sync", Static).update(_last_sync(d, now))
+        approvals = self.query_one("#approvals", Static)
+        approvals.display = bool(d.approvals)
+        approvals.update("\n".join(
+            f"[$warning]Waiting for an operator:[/] {_esc(a['summary'])} (asked by {_esc(a['requested_by'])}, "
+            f"{ago(a['created_at'], now)}). Approve with `arrakis members sync {d.id} --approve`."
+            for a in d.approvals))
         changes = self.query_one("#changes", DataTable)
         changes.clear()
         for c in d.recent_changes:

@@ -132,7 +132,15 @@ def test_mass_strip_pauses_for_approval(e, discord, make_community):
         from arrakis_engine.storage.synthesis import SynthesisRepository
 
         assert SynthesisRepository(e.db).pending()[0]["kind"] == "member_role_strip"
-    assert svc.sync_members(c.id, approved=True, queued=False)["changes"] == 20
+    waiting = e.operations.community(c.id).approvals
+    assert len(waiting) == 1 and waiting[0]["summary"] == "20 of 20 members would lose their tier role"
+    assert svc.sync_members(c.id, approved=True, queued=False, actor="ops:alice")["changes"] == 20
+    assert e.operations.community(c.id).approvals == []  # approving closed it
+    with e.db.tenant(c.id):
+        row = e.db.current().one("SELECT status, decided_by FROM pending_approvals")
+        last = e.repos.audit.entries(limit=1)[-1]
+    assert (row["status"], row["decided_by"]) == ("approved", "ops:alice")
+    assert last.action == "member_sync.approved" and last.actor == "ops:alice"
 
 
 def test_reconciliation(e, discord, make_community):

@@ -53,6 +53,31 @@ async def test_command_palette_opens_a_community(world):
 
 
 @pytest.mark.anyio
+async def test_a_change_waiting_for_an_operator_is_shown(world):
+    from arrakis_engine.storage.synthesis import SynthesisRepository
+    from tests.tui.conftest import CALADAN
+
+    store = SynthesisRepository(world.engine.db)
+    with world.engine.db.tenant(CALADAN):
+        approval = store.request_approval("member_role_strip", "2 of 2 members would lose their tier role",
+                                          {"strips": 2}, requested_by="sync")
+    try:
+        app = console(world)
+        async with app.run_test(size=SIZE) as pilot:
+            await fleet_loaded(pilot)
+            app.open_community(CALADAN)
+            screen = await community_loaded(pilot)
+            box = screen.query_one("#approvals")
+            assert box.display
+            text = str(box.render())
+            assert "Waiting for an operator: 2 of 2 members would lose their tier role (asked by sync" in text
+            assert f"arrakis members sync {CALADAN} --approve" in text
+    finally:
+        with world.engine.db.tenant(CALADAN):
+            store.decide(approval, "rejected", by="test")
+
+
+@pytest.mark.anyio
 async def test_a_missing_community_is_a_readable_notification(world):
     app = console(world)
     async with app.run_test(size=SIZE) as pilot:
