@@ -112,6 +112,17 @@ class MemberRoleSync:
                                                                   "tier_holders": plan.tier_holders})
             return approval
 
+    def gate(self, community_id, plan: MemberPlan, *, approved: bool, actor: str) -> dict | None:
+        """The mass-strip guard, before anything is sent: a plan that needs approval and does not
+        have it is held (the summary is returned); an approved one closes what was waiting."""
+        if self.needs_approval(plan) and not approved:
+            approval = self.hold_for_approval(community_id, plan, actor=actor)
+            return {"status": "paused", "approval": str(approval), "changes": len(plan.changes),
+                    "strips": plan.strips, "tier_holders": plan.tier_holders}
+        if approved:
+            self.close_approvals(community_id, actor=actor)
+        return None
+
     def close_approvals(self, community_id, *, actor: str) -> int:
         """An operator went ahead: the mass-strip approvals waiting for this community are
         marked approved (by whom, audited), so nobody is asked about them again."""
@@ -133,12 +144,9 @@ class MemberRoleSync:
             progress: Callable[[int, int], None] | None = None) -> dict:
         """Plan and send now (without the queue). Returns a summary."""
         plan = self.plan(community_id, skip=skip)
-        if self.needs_approval(plan) and not approved:
-            approval = self.hold_for_approval(community_id, plan, actor=actor)
-            return {"status": "paused", "approval": str(approval), "changes": len(plan.changes),
-                    "strips": plan.strips, "tier_holders": plan.tier_holders}
-        if approved:
-            self.close_approvals(community_id, actor=actor)
+        paused = self.gate(community_id, plan, approved=approved, actor=actor)
+        if paused:
+            return paused
         for i, change in enumerate(plan.changes, start=1):
             self.apply_change(community_id, plan.guild_id, change.discord_id, change.roles)
             if progress:

@@ -52,12 +52,9 @@ class SynthesisService:
             return self.e.member_sync.run(community_id, skip=skip, approved=approved, actor=actor)
         sync = self.e.member_sync
         plan = sync.plan(community_id, skip=skip)
-        if sync.needs_approval(plan) and not approved:
-            approval = sync.hold_for_approval(community_id, plan, actor=actor)
-            return {"status": "paused", "approval": str(approval), "changes": len(plan.changes),
-                    "strips": plan.strips, "tier_holders": plan.tier_holders}
-        if approved:
-            sync.close_approvals(community_id, actor=actor)
+        paused = sync.gate(community_id, plan, approved=approved, actor=actor)
+        if paused:
+            return paused
         jobs = []
         for c in plan.changes:
             digest = hashlib.sha256(",".join(c.roles).encode()).hexdigest()[:16]
