@@ -117,15 +117,23 @@ class CommunityScreen(EngineScreen):
 
 
 def _last_sync(d: CommunityDetail, now: float) -> str:
+    lines = []
     if d.last_diff is None:
-        return "No eligibility sync has run for this community yet."
-    parts = [f"{d.last_diff.get(key, 0)} {words}" for key, words in DIFF_WORDS]
-    line = (f"{ago(d.last_diff_at, now)} by {_esc(d.last_diff_by or '?')}: {d.last_diff.get('members', 0)} members "
-            f"({d.last_diff.get('rank_source', 'native')} ranks); " + ", ".join(parts))
+        lines.append("No eligibility sync has run for this community yet.")
+    else:
+        parts = [f"{d.last_diff.get(key, 0)} {words}" for key, words in DIFF_WORDS]
+        lines.append(f"{ago(d.last_diff_at, now)} by {_esc(d.last_diff_by or '?')}: "
+                     f"{d.last_diff.get('members', 0)} members ({d.last_diff.get('rank_source', 'native')} ranks); "
+                     + ", ".join(parts))
+    if d.legacy_import:
+        imp = d.legacy_import
+        counts = ", ".join(f"{v} {k}" for k, v in (imp.get("counts") or {}).items())
+        lines.append(f"Legacy import: {_esc(imp['source_name'])} ({counts}), {ago(imp['imported_at'], now)} "
+                     f"by {_esc(imp['imported_by'])}.")
     if d.unknown_members:
-        line += (f"\n[$warning]{d.unknown_members} members could not be read: their roles are left as they "
-                 f"are until a read succeeds.[/]")
-    return line
+        lines.append(f"[$warning]{d.unknown_members} members could not be read: their roles are left as they "
+                     f"are until a read succeeds.[/]")
+    return "\n".join(lines)
 
 
 def _esc(text: str) -> str:

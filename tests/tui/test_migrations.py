@@ -68,6 +68,17 @@ async def test_import_validate_and_roll_back(world):
         assert all(r[1] == r[2] and r[3] == r[4] and r[5] == "match" for r in rows)
         assert said(screen) == "The import matches its source file."
 
+        await pilot.press("escape")  # the community screen now tells of the import
+        pilot.app.open_community(GIEDI)
+        from arrakis_tui.screens.community import CommunityScreen
+
+        detail = await wait_for(pilot, lambda: isinstance(pilot.app.screen, CommunityScreen)
+                                and pilot.app.screen.detail and pilot.app.screen, "the community")
+        assert ("Legacy import: profiles.db (70 badges, 60 profiles, 60 wallet_links), just now by console."
+                in str(detail.query_one("#last-sync").render()))
+        await pilot.press("escape")
+        screen = await migrations_open(pilot)
+
         await pilot.press("f8")
         await confirm(pilot, "y")
         await wait_for(pilot, lambda: said(screen).startswith("Rolled back"), "the roll back")
