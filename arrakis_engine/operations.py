@@ -10,7 +10,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Callable
 
 from .errors import ArrakisError
@@ -35,11 +35,12 @@ class FleetEntry:
     shadow_version: int | None
     shadow_status: str | None
     drift: str
+    drift_checked_at: datetime | None = None  # when the guild was last compared with the plan
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
         d["id"] = str(self.id)
-        for k in ("last_sync", "last_synthesis"):
+        for k in ("last_sync", "last_synthesis", "drift_checked_at"):
             d[k] = d[k].isoformat() if d[k] else None
         return d
 
@@ -162,12 +163,15 @@ class Operations:
         with self.e.db.platform() as tx:
             rows = tx.all(FLEET_SQL)
         checked = self.checked_drift()
-        return [FleetEntry(r["id"], r["name"], r["guild_id"], r["theme_id"], r["subscription_tier"], r["is_active"],
-                           int(r["members"]), r["last_sync"], r["last_synthesis"], r["manifest_version"],
-                           r["shadow_version"], r["shadow_status"],
-                           drift_label(r["manifest_version"], r["shadow_version"], r["shadow_status"],
-                                       checked.get(str(r["id"]))))
-                for r in rows]
+        out = []
+        for r in rows:
+            check = checked.get(str(r["id"]))
+            out.append(FleetEntry(
+                r["id"], r["name"], r["guild_id"], r["theme_id"], r["subscription_tier"], r["is_active"],
+                int(r["members"]), r["last_sync"], r["last_synthesis"], r["manifest_version"], r["shadow_version"],
+                r["shadow_status"], drift_label(r["manifest_version"], r["shadow_version"], r["shadow_status"], check),
+                datetime.fromtimestamp(check["at"], tz=timezone.utc) if check else None))
+        return out
 
     # drift --------------------------------------------------------------------------------------
 

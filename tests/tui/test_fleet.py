@@ -53,8 +53,8 @@ async def test_fleet_columns_and_health(world):
     async with console(world).run_test(size=SIZE) as pilot:
         table = await fleet_loaded(pilot)
         rows = {str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)] for i in range(3)}
-        assert rows["Arrakeen"][4:] == ["5", "just now", "just now", "high"]
-        assert rows["Caladan"][4:] == ["2", "just now", "just now", "in sync"]
+        assert rows["Arrakeen"][4:] == ["5", "just now", "just now", "high · just now"]  # checked just now
+        assert rows["Caladan"][4:] == ["2", "just now", "just now", "in sync · just now"]
         assert rows["Giedi Prime"][4:] == ["0", "never", "never", "no plan yet"]
         items = pilot.app.screen.query_one("#health-items")
         text = await wait_for(pilot, lambda: "postgresql" in str(items.render()) and str(items.render()),
@@ -151,8 +151,8 @@ async def test_health_refreshes_on_its_own(world):
 class TestFleetPictures:
     def test_fleet_overview(self, world, snap_compare):
         """The fleet at 120x36: header 'Arrakis — operator console'; a filter box; a table of
-        Arrakeen (sietch, premium, 5 members, drift 'high' in red), Caladan (basic, free, 2,
-        'in sync' in green) and Giedi Prime (sietch, enterprise, 0, never synced or synthesized,
+        Arrakeen (sietch, premium, 5 members, drift 'high' in red followed by a dim '· just now', the
+        age of that check), Caladan (basic, free, 2, 'in sync' in green, '· just now') and Giedi Prime (sietch, enterprise, 0, never synced or synthesized,
         'no plan yet'); '3 of 3 communities, by name' below; the health panel lists postgresql ok,
         redis ok, rpc off, score service off, shadow store ok (local folder, 0 waiting), queue 0 jobs,
         dead letters 0 jobs, beside 'Discord calls/10 s: peak 0 (0% of limit)' and 'Discord
