@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import EmbeddedStackError
+from .processes import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -64,20 +65,10 @@ def _forget_dead_handles(pgdata: Path) -> None:
         pids = json.loads(path.read_text())
     except (OSError, ValueError):
         return
-    alive = [pid for pid in pids if _alive(int(pid))]
+    alive = [pid for pid in pids if pid_alive(int(pid))]
     if alive != pids:
         log.info("embedded PostgreSQL: forgetting %d process(es) that ended without letting go", len(pids) - len(alive))
         path.write_text(json.dumps(alive))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass

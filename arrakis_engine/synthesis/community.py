@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import ValidationError
+from ..processes import pid_alive
 from ..storage.database import Database
 from ..storage.repositories import canonical_json, sha256_hex
 from ..storage.synthesis import SynthesisRepository
@@ -69,16 +70,6 @@ def _normal(overwrites: list[dict]) -> list[tuple]:
     return sorted((str(o["id"]), int(o.get("type", 0)), str(o["allow"]), str(o["deny"])) for o in overwrites or [])
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class SynthesisBusy(DiscordError):
     """Another synthesis of this community is running (the job is retried later)."""
 
@@ -101,7 +92,7 @@ class CommunityLock:
         held = held.decode() if isinstance(held, bytes) else (held or "")
         host, _, rest = held.partition("|")
         pid = rest.partition("|")[0]
-        if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+        if host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid)):
             # The owner died without letting go; take over only if nobody else did meanwhile.
             if self.redis.set(self.key, self.token, xx=True, px=self.ttl_ms, get=True) in (held, held.encode()):
                 return self

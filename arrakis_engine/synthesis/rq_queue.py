@@ -190,7 +190,7 @@ def recover_abandoned(redis) -> list[str]:
 
     from rq.registry import StartedJobRegistry
 
-    from .community import _alive as _pid_alive
+    from ..processes import pid_alive
 
     host = socket.gethostname()
     names = {n.decode() if isinstance(n, bytes) else n for n in redis.smembers(QUEUES_KEY)} | {BASE}
@@ -205,7 +205,7 @@ def recover_abandoned(redis) -> list[str]:
                 continue
             worker = Worker.find_by_key(f"{Worker.redis_worker_namespace_prefix}{job.worker_name}",
                                         connection=redis) if job.worker_name else None
-            dead = worker is None or (worker.hostname == host and worker.pid and not _pid_alive(worker.pid))
+            dead = worker is None or (worker.hostname == host and worker.pid and not pid_alive(worker.pid))
             if not dead:
                 continue
             if worker is not None:
