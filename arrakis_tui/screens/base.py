@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Callable
 
+from rich.text import Text
 from textual.screen import Screen
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from ..data import describe_error
 
 
 class EngineScreen(Screen):
+    RESULT = "#result"  # the Static where a screen says how its last operation went
+
     def __init__(self, engine, **kwargs) -> None:
         super().__init__(**kwargs)
         self.engine = engine
@@ -28,6 +32,13 @@ class EngineScreen(Screen):
             self.app.call_from_thread(guarded)
         except RuntimeError:  # the app stopped while the worker finished
             pass
+
+    def _say(self, text: str) -> None:
+        """From a worker thread: put ``text`` in the screen's result line."""
+        self.ui(self._say_now, text)
+
+    def _say_now(self, text: str) -> None:
+        self.query_one(self.RESULT, Static).update(Text(text))
 
     def tell(self, message: str, *, severity: str = "information", timeout: float = 5) -> None:
         """From a worker thread: a notification, shown even if the operator has left this screen."""

@@ -153,12 +153,6 @@ class DriftScreen(EngineScreen):
                 self.query_one("#result", Static).update("working… (c to cancel)")
         self.ui(apply)
 
-    def _say(self, text: str) -> None:
-        self.ui(self._say_now, text)
-
-    def _say_now(self, text: str) -> None:
-        self.query_one("#result", Static).update(Text(text))
-
     def _show(self, report) -> None:
         self.report = report
         counts = {s: sum(1 for i in report.items if i.severity == s) for s in SEVERITIES}

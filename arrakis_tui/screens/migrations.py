@@ -31,6 +31,7 @@ class SQLiteTree(DirectoryTree):
 
 
 class MigrationsScreen(EngineScreen):
+    RESULT = "#migration-result"
     BINDINGS = [Binding("escape", "back", "Back"), Binding("f2", "dry_run", "Dry run"),
                 Binding("f3", "import_file", "Import…"), Binding("f4", "validate", "Validate"),
                 Binding("f8", "rollback", "Roll back…"), Binding("f9", "cancel", "Cancel")]
@@ -229,12 +230,6 @@ class MigrationsScreen(EngineScreen):
                 bar.display = show_bar
                 bar.update(total=None, progress=0)
         self.ui(apply)
-
-    def _say(self, text: str) -> None:
-        self.ui(self._say_now, text)
-
-    def _say_now(self, text: str) -> None:
-        self.query_one("#migration-result", Static).update(Text(text))
 
     def _show_checks(self, report) -> None:
         table = self.query_one("#checks", DataTable)
