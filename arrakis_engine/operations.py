@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from .errors import ArrakisError
+from .storage.operator_views import OperatorViewsRepository
+from .storage.outbox import manifest_key
 
 DRIFT_KEY = "arrakis:drift:last"  # hash: community id -> the last drift check (JSON)
 
@@ -43,22 +45,6 @@ class FleetEntry:
         for k in ("last_sync", "last_synthesis", "drift_checked_at"):
             d[k] = d[k].isoformat() if d[k] else None
         return d
-
-
-FLEET_SQL = """
-SELECT c.id, c.name, c.guild_id, c.theme_id, c.subscription_tier, c.is_active,
-       coalesce(p.n, 0) AS members, s.last_sync, m.version AS manifest_version,
-       sh.manifest_version AS shadow_version, sh.status AS shadow_status, sh.applied_at AS last_synthesis
-FROM communities c
-LEFT JOIN (SELECT community_id, count(*) AS n FROM profiles GROUP BY community_id) p ON p.community_id = c.id
-LEFT JOIN (SELECT community_id, max(created_at) AS last_sync FROM audit_log
-           WHERE action = 'eligibility.synced' GROUP BY community_id) s ON s.community_id = c.id
-LEFT JOIN LATERAL (SELECT version FROM manifests WHERE community_id = c.id
-                   ORDER BY version DESC LIMIT 1) m ON true
-LEFT JOIN LATERAL (SELECT manifest_version, status, applied_at FROM shadow_states WHERE community_id = c.id
-                   ORDER BY manifest_version DESC LIMIT 1) sh ON true
-ORDER BY lower(c.name)
-"""
 
 
 def drift_label(manifest_version, shadow_version, shadow_status, checked: dict | None) -> str:
@@ -160,8 +146,8 @@ class Operations:
     def fleet(self) -> list[FleetEntry]:
         """Every community with members, last eligibility sync, last synthesis and drift status,
         in one query (platform view)."""
-        with self.e.db.platform() as tx:
-            rows = tx.all(FLEET_SQL)
+        with self.e.db.platform():
+            rows = OperatorViewsRepository(self.e.db).fleet()
         checked = self.checked_drift()
         out = []
         for r in rows:
@@ -274,23 +260,15 @@ class Operations:
         from .storage.synthesis import SynthesisRepository
         from .themes import theme_of
 
-        with self.e.db.tenant(community_id) as tx:
+        views = OperatorViewsRepository(self.e.db)
+        with self.e.db.tenant(community_id):
             c = self.e.repos.communities.current()
             counts = self.e.repos.profiles.count_by_tier()
             badges = self.e.repos.badges.count_by_type()
-            changes = tx.all("""SELECT p.discord_id, h.from_tier, h.to_tier, h.rank, h.reason, h.changed_at
-                                FROM tier_history h JOIN profiles p ON p.id = h.profile_id
-                                ORDER BY h.changed_at DESC, h.id DESC LIMIT %s""", (int(recent),))
-            manifests = tx.all("""SELECT m.version, m.created_at, m.created_by, m.checksum,
-                                         s.status AS synthesized,
-                                         EXISTS (SELECT 1 FROM manifest_outbox o WHERE o.community_id = m.community_id
-                                                 AND o.object_key = 'manifests/' || m.community_id || '/v'
-                                                                    || lpad(m.version::text, 6, '0') || '.json'
-                                                 AND o.delivered_at IS NOT NULL) AS archived
-                                  FROM manifests m LEFT JOIN shadow_states s ON s.manifest_version = m.version
-                                  ORDER BY m.version DESC""")
-            last = tx.one("SELECT actor, payload, created_at FROM audit_log WHERE action = 'eligibility.synced' "
-                          "ORDER BY seq DESC LIMIT 1")
+            changes = views.recent_tier_changes(recent)
+            manifests = views.manifest_versions()
+            delivered = views.delivered_keys()
+            last = views.last_eligibility_sync()
             legacy = LegacyImportRepository(self.e.db).latest_or_none()
             approvals = SynthesisRepository(self.e.db).pending()
         try:
@@ -306,8 +284,8 @@ class Operations:
             dict(sorted(badges.items())),
             [RecentChange(r["discord_id"], r["from_tier"], r["to_tier"], r["rank"], r["reason"], r["changed_at"])
              for r in changes],
-            [ManifestVersion(r["version"], r["created_at"], r["created_by"], r["checksum"], bool(r["archived"]),
-                             r["synthesized"]) for r in manifests],
+            [ManifestVersion(r["version"], r["created_at"], r["created_by"], r["checksum"],
+                             manifest_key(c.id, r["version"]) in delivered, r["synthesized"]) for r in manifests],
             last_diff=dict(last["payload"]) if last else None, last_diff_at=last["created_at"] if last else None,
             last_diff_by=last["actor"] if last else None,
             unknown_members=len(last_unknown(self.e.redis, c.id)),
