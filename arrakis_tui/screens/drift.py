@@ -45,8 +45,11 @@ class DriftScreen(EngineScreen):
 
     def on_mount(self) -> None:
         self.sub_title = f"drift · {self.community_name}" if self.community_name else "drift"
-        self.query_one(DataTable).add_columns("Severity", "Kind", "Desired (manifest)", "Applied (Discord id)",
-                                              "In the guild")
+        # Fixed widths: auto widths follow whatever a table once held (clear() keeps them), so the
+        # last column was cut or not depending on which check drew first.
+        table = self.query_one(DataTable)
+        for label, width in COLUMNS:
+            table.add_column(label, width=width)
         self.query_one(ProgressBar).display = False
         self.action_check()
 
@@ -174,6 +177,10 @@ class DriftScreen(EngineScreen):
                               i.problem)
         if not report.items:
             table.add_row(Text("in sync", style="green"), "", "", "", "the guild matches the plan")
+
+
+COLUMNS = (("Severity", 10), ("Kind", 8), ("Desired (manifest)", 23), ("Applied (Discord id)", 20),
+           ("In the guild", 47))
 
 
 def _colour(severity: str) -> str:
