@@ -118,3 +118,106 @@ class EmbeddedRedis:
         deadline = time.monotonic() + timeout
         while pidfile and os.path.exists(pidfile) and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+@dataclass
+class EmbeddedDiscord:
+    """The Discord sandbox (``arrakis_engine.sandbox.discord_server``) as a process of its own,
+    with its guilds in ``<data_dir>/discord/state.json``.
+
+    Like the embedded PostgreSQL, it is shared: a second process finds it running and joins. Each
+    process that uses it is listed in ``users.json``; the last one to let go (or the first to
+    start after every user died) stops it.
+    """
+
+    data_dir: Path
+    _joined: bool = False
+
+    @property
+    def folder(self) -> Path:
+        return self.data_dir / "discord"
+
+    def start(self, timeout: float = 30.0) -> str:
+        """Start (or join) the sandbox; return its API base URL."""
+        import fcntl
+        import subprocess
+        import sys
+
+        folder = self.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            pid, port = _read_int(folder / "pid"), _read_int(folder / "port")
+            if not (pid and port and pid_alive(pid)):
+                (folder / "port").unlink(missing_ok=True)
+                with open(folder / "sandbox.log", "ab") as out:
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", "arrakis_engine.sandbox.discord_server", "--state",
+                         str(folder / "state.json"), "--port-file", str(folder / "port")],
+                        stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                (folder / "pid").write_text(str(proc.pid))
+                deadline = time.monotonic() + timeout
+                while (port := _read_int(folder / "port")) is None:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise EmbeddedStackError("could not start the Discord sandbox",
+                                                 hint=f"see {folder / 'sandbox.log'}, or set DISCORD_API_BASE "
+                                                      "and DISCORD_BOT_TOKEN to use Discord")
+                    time.sleep(0.05)
+                users = []
+            else:
+                users = [u for u in _read_json(folder / "users.json") if pid_alive(int(u))]
+            users.append(os.getpid())
+            (folder / "users.json").write_text(json.dumps(sorted(set(users))))
+            self._joined = True
+        return f"http://127.0.0.1:{port}/api/v10"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Let go; stop the sandbox if no other living process uses it."""
+        import fcntl
+        import signal
+
+        if not self._joined:
+            return
+        self._joined = False
+        folder = self.folder
+        with open(folder / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            users = [u for u in _read_json(folder / "users.json") if pid_alive(int(u)) and int(u) != os.getpid()]
+            (folder / "users.json").write_text(json.dumps(users))
+            if users:
+                return
+            pid = _read_int(folder / "pid")
+            if pid and pid_alive(pid):
+                os.kill(pid, signal.SIGTERM)  # it saves its guilds, then exits
+                deadline = time.monotonic() + timeout
+                while _running(pid) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                if _running(pid):
+                    os.kill(pid, signal.SIGKILL)
+                    _running(pid)
+            for name in ("pid", "port"):
+                (folder / name).unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether the process still runs (a child of ours that exited is reaped, not counted)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    return pid_alive(pid)
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _read_json(path: Path) -> list:
+    try:
+        value = json.loads(path.read_text())
+        return value if isinstance(value, list) else []
+    except (OSError, ValueError):
+        return []

@@ -18,7 +18,8 @@ Nothing else in the engine reads ``os.environ``. Build a :class:`Settings` with
 | ``SLACK_BOT_TOKEN``, ``SLACK_API_BASE``, ``ALERT_WEBHOOK_URL`` | notifications | log only |
 | ``ARRAKIS_LOG_LEVEL`` | logging level | ``INFO`` |
 | ``ARRAKIS_RPC_TIMEOUT`` | seconds per JSON-RPC request before trying the next endpoint | ``5`` |
-| ``ARRAKIS_DISCORD_RATE`` / ``ARRAKIS_DISCORD_BURST`` | global Discord calls per second / burst | ``50`` / ``10`` |
+| ``ARRAKIS_DISCORD_RATE`` | Discord's global limit: requests in any one second | ``50`` |
+| ``ARRAKIS_DISCORD_HEADROOM`` / ``ARRAKIS_DISCORD_MARGIN_MS`` | requests kept under that limit / extra window length that absorbs grant-to-arrival jitter | ``1`` / ``60`` |
 | ``ARRAKIS_RETRY_BACKOFF`` | seconds between a failed job's attempts, comma-separated | ``5,25,125`` |
 | ``ARRAKIS_SYNTHESIS_SLICE`` | changes one synthesis job makes before the next community gets a turn | ``5`` |
 | ``ARRAKIS_MAX_STRIP_SHARE`` | share of tier holders a member sync may strip before it asks an operator | ``0.10`` |
@@ -74,8 +75,19 @@ class Settings:
     log_level: str = "INFO"
     rpc_timeout: float = 5.0
     discord_rate: float = 50.0
-    discord_burst: float = 10.0
+    discord_headroom: int = 1
+    discord_margin: float = 0.06
     retry_backoff: tuple[int, ...] = (5, 25, 125)
+
+    @property
+    def discord_limit(self) -> int:
+        """Requests let through in any one pacing window: Discord's limit less the headroom."""
+        return max(1, int(self.discord_rate) - self.discord_headroom)
+
+    @property
+    def discord_window(self) -> float:
+        """The pacing window in seconds: one second plus the margin."""
+        return 1.0 + self.discord_margin
     max_strip_share: float = 0.10
     synthesis_slice: int = 5
 
@@ -172,7 +184,8 @@ class Settings:
         return cls(
             rpc_timeout=rpc_timeout,
             discord_rate=number("ARRAKIS_DISCORD_RATE", 50, 0.1, 50),
-            discord_burst=number("ARRAKIS_DISCORD_BURST", 10, 1, 50),
+            discord_headroom=int(number("ARRAKIS_DISCORD_HEADROOM", 1, 0, 49)),
+            discord_margin=number("ARRAKIS_DISCORD_MARGIN_MS", 60, 0, 1000) / 1000,
             retry_backoff=backoff,
             max_strip_share=number("ARRAKIS_MAX_STRIP_SHARE", 0.10, 0, 1),
             synthesis_slice=int(number("ARRAKIS_SYNTHESIS_SLICE", 5, 1, 1000)),

@@ -1,12 +1,15 @@
-"""Discord REST (API v10) over httpx, behind the global token bucket, per-route buckets and the
+"""Discord REST (API v10) over httpx, behind the global limit, per-route buckets and the
 freeze flags.
 
-For every call, in order: take a token from the global bucket; wait for the route's bucket (as
-Discord's ``X-RateLimit-*`` headers last described it, shared in Redis by all workers); wait
-while frozen; send. A 429 is counted, honoured (``retry_after``; a global one pauses every
-worker) and retried a few times. 401, 403 and 404 are final (``retryable=False``); 5xx and
-network errors are ``retryable`` so the queue tries the job again later. Invalid requests
-(401/403/429) are counted per 10 minutes, and calls stop well before Discord's 10,000 ban line.
+Every request passes one gate right before it is sent (``RedisTokenBucket.take_for_send``): in
+one atomic step it checks the freeze flags and any global pause Discord asked for, the route's
+bucket (as Discord's ``X-RateLimit-*`` headers last described it, shared in Redis by all
+workers), and the global sliding window; only when all say yes are the route slot and the global
+slot taken, and the request goes out at once. A 429 is counted, honoured (``retry_after``; a
+global one pauses every worker) and retried a few times; every retry passes the gate again and
+counts again. 401, 403 and 404 are final (``retryable=False``); 5xx and network errors are
+``retryable`` so the queue tries the job again later. Invalid requests (401/403/429) are counted
+per 10 minutes, and calls stop well before Discord's 10,000 ban line.
 """
 
 from __future__ import annotations
@@ -18,47 +21,15 @@ from typing import Any, Callable
 
 import httpx
 
-from ..errors import ArrakisError
+from .. import keys
+from ..errors import BucketTimeout, DiscordError, RouteBusy
+from ..ports import CHANNEL_TYPES
 from .freeze import FreezeFlags
-from .redis_bucket import RedisTokenBucket
+from .redis_bucket import FROZEN, GLOBAL_FULL, ROUTE_EMPTY, SENT, RedisTokenBucket
 
 log = logging.getLogger(__name__)
 
 INVALID_LIMIT = 5_000  # half of Discord's 10,000 per 10 minutes
-CHANNEL_TYPES = {"text": 0, "voice": 2, "category": 4, "announcement": 5}
-
-# KEYS[1] route hash; returns seconds to wait (string). Takes one from "remaining" when the
-# window is known; when the known window has ended, opens the next one provisionally (Discord's
-# limit and window length as last seen) so that callers racing into it are counted too. A route
-# never seen before gets one probe call; the others wait for its answer to learn the limits.
-ROUTE_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local r = redis.call('HMGET', KEYS[1], 'remaining', 'reset_at', 'limit', 'window')
-local remaining, reset_at = tonumber(r[1]), tonumber(r[2])
-local limit, window = tonumber(r[3]), tonumber(r[4])
-if remaining == nil or reset_at == nil then
-  local probe = tonumber(redis.call('HGET', KEYS[1], 'probe'))
-  if probe == nil or now - probe > 2 then
-    redis.call('HSET', KEYS[1], 'probe', tostring(now))
-    redis.call('EXPIRE', KEYS[1], 3600)
-    return '0'
-  end
-  return '0.02'
-end
-if now >= reset_at then
-  if limit ~= nil and window ~= nil then
-    redis.call('HSET', KEYS[1], 'remaining', tostring(limit - 1), 'reset_at', tostring(now + window))
-  end
-  return '0'
-end
-if remaining > 0 then
-  redis.call('HINCRBYFLOAT', KEYS[1], 'remaining', -1)
-  return '0'
-end
-return tostring(reset_at - now)
-"""
-
 
 # KEYS[1] route hash; returns how long a call would wait for the route (string), changing nothing.
 ROUTE_PEEK_LUA = """
@@ -99,35 +70,19 @@ return 1
 """
 
 
-class DiscordError(ArrakisError):
-    def __init__(self, message: str, *, status: int | None = None, code: int | None = None,
-                 retryable: bool = False, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.status = status
-        self.code = code
-        self.retryable = retryable
-
-
-class RouteBusy(DiscordError):
-    """The route's bucket is empty for longer than the caller is willing to wait."""
-
-    def __init__(self, wait: float) -> None:
-        super().__init__(f"Discord's bucket for this route frees up in {wait:.1f} s", retryable=True)
-        self.wait = wait
-
-
 class DiscordREST:
     def __init__(self, base_url: str, token: str, redis, bucket: RedisTokenBucket, freeze: FreezeFlags, *,
                  timeout: float = 10.0, max_rate_limit_retries: int = 5,
-                 sleep: Callable[[float], None] = time.sleep, transport: httpx.BaseTransport | None = None) -> None:
+                 sleep: Callable[[float], None] = time.sleep, transport: httpx.BaseTransport | None = None,
+                 global_timeout: float = 30.0) -> None:
         self.redis = redis
         self.bucket = bucket
         self.freeze = freeze
         self.sleep = sleep
         self.max_rate_limit_retries = max_rate_limit_retries
+        self.global_timeout = global_timeout
         self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport,
                                   headers={"Authorization": f"Bot {token}", "User-Agent": "Arrakis (arrakis, 0.1)"})
-        self._route = redis.register_script(ROUTE_LUA)
         self._remember = redis.register_script(REMEMBER_LUA)
         self._route_peek = redis.register_script(ROUTE_PEEK_LUA)
         self.patience: float | None = None  # default route patience for this client's calls
@@ -143,19 +98,13 @@ class DiscordREST:
         """``patience``: the longest to wait for the route's bucket; past it, RouteBusy is raised
         (before any token is taken) so a worker can serve other communities meanwhile."""
         if patience is not None:
-            wait = float(self._route_peek(keys=[f"arrakis:route:{route}"]))
+            wait = float(self._route_peek(keys=[keys.route(route)]))
             if wait > patience:
                 raise RouteBusy(wait)
         headers = {"X-Audit-Log-Reason": reason[:512]} if reason else None
         for attempt in range(self.max_rate_limit_retries + 1):
             self._check_invalid_budget()
-            self._wait_global_pause()
-            self.bucket.acquire_with_wait(1)
-            # The route slot is taken last, right before sending, so that a long wait for the
-            # global bucket cannot carry it into the route's next window.
-            while (wait := float(self._route(keys=[f"arrakis:route:{route}"]))) > 0:
-                self.sleep(wait)
-            self.freeze.wait_while_frozen(community_id)
+            self._pass_the_gate(route, community_id, patience)
             self.calls += 1
             try:
                 resp = self._http.request(method, path, json=json, headers=headers)
@@ -163,12 +112,13 @@ class DiscordREST:
                 raise DiscordError(f"Discord could not be reached ({type(exc).__name__})", retryable=True) from exc
             self._remember_route(route, resp)
             if resp.status_code == 429:
-                self._invalid()
+                if resp.headers.get("X-RateLimit-Scope") != "shared":  # shared-resource 429s are not held against us
+                    self._invalid()
                 self.bucket.record_rate_limited()
                 body = _json(resp) or {}
                 retry_after = float(body.get("retry_after") or resp.headers.get("Retry-After") or 1)
                 if body.get("global") or resp.headers.get("X-RateLimit-Global") == "true":
-                    self.redis.set("arrakis:discord:global_pause", "1", px=max(1, int(retry_after * 1000)))
+                    self.redis.set(keys.DISCORD_GLOBAL_PAUSE, "1", px=max(1, int(retry_after * 1000)))
                 log.warning("Discord rate limited %s %s (%s); waiting %.2f s", method, route,
                             "global" if body.get("global") else "route", retry_after)
                 self.sleep(retry_after)
@@ -192,27 +142,47 @@ class DiscordREST:
         raise DiscordError(f"still rate limited after {self.max_rate_limit_retries} tries", status=429,
                            retryable=True)
 
-    def _wait_global_pause(self) -> None:
-        ttl = self.redis.pttl("arrakis:discord:global_pause")
-        if ttl and ttl > 0:
-            self.sleep(ttl / 1000)
+    def _pass_the_gate(self, route: str, community_id, patience: float | None) -> None:
+        """Wait until the freeze flags, the global pause, the route's bucket and the global window
+        all let this request go, then take its slots (all in one atomic step) and return: the
+        caller sends at once."""
+        freeze_keys = (keys.FREEZE_GLOBAL, keys.freeze_community(community_id) if community_id is not None else "")
+        waited_global = 0.0
+        while True:
+            take = self.bucket.take_for_send(route_key=keys.route(route), freeze_keys=freeze_keys)
+            if take.status == SENT:
+                self.bucket.record_wait(waited_global)
+                return
+            if take.status == FROZEN:
+                self.freeze.wait_while_frozen(community_id)
+                continue
+            if take.status == ROUTE_EMPTY and patience is not None and take.wait > patience:
+                raise RouteBusy(take.wait)
+            if take.status == GLOBAL_FULL:
+                waited_global += take.wait
+                if waited_global > self.global_timeout:
+                    self.bucket.record_refused()
+                    raise BucketTimeout(f"Discord calls are backed up: no slot freed up within "
+                                        f"{self.global_timeout:.0f} s",
+                                        hint="the work will be retried; if this persists, fewer workers may help")
+            self.sleep(take.wait)
 
     def _remember_route(self, route: str, resp: httpx.Response) -> None:
         h = resp.headers
         if "X-RateLimit-Remaining" in h and "X-RateLimit-Reset-After" in h:
-            self._remember(keys=[f"arrakis:route:{route}"],
+            self._remember(keys=[keys.route(route)],
                            args=[h["X-RateLimit-Remaining"], h["X-RateLimit-Reset-After"],
                                  h.get("X-RateLimit-Bucket", ""), h.get("X-RateLimit-Limit", "1")])
 
     def _invalid(self) -> None:
-        key = f"arrakis:discord:invalid:{int(time.time() // 600)}"
+        key = keys.discord_invalid(int(time.time() // 600))
         pipe = self.redis.pipeline()
         pipe.incr(key)
         pipe.expire(key, 1200)
         pipe.execute()
 
     def _check_invalid_budget(self) -> None:
-        count = int(self.redis.get(f"arrakis:discord:invalid:{int(time.time() // 600)}") or 0)
+        count = int(self.redis.get(keys.discord_invalid(int(time.time() // 600))) or 0)
         if count >= INVALID_LIMIT:
             raise DiscordError(f"{count} invalid Discord requests in the last 10 minutes; calls are paused to "
                                "stay clear of Discord's ban line", retryable=True)
@@ -281,3 +251,23 @@ def _json(resp: httpx.Response):
         return resp.json()
     except ValueError:
         return None
+
+
+class DiscordNotConfigured:
+    """Stands in for Discord when no API base or bot token is set: every call says so plainly
+    (commands that never call Discord work as usual)."""
+
+    calls = 0
+
+    def _refuse(self, *args, **kwargs):
+        from ..errors import ConfigError
+
+        raise ConfigError("Discord is not configured: only one of DISCORD_API_BASE and DISCORD_BOT_TOKEN "
+                          "is set; set both, or neither to use the local sandbox")
+
+    list_roles = create_role = update_role = delete_role = _refuse
+    list_channels = create_channel = update_channel = delete_channel = _refuse
+    get_member = set_member_roles = send_message = _refuse
+
+    def close(self) -> None:
+        pass

@@ -1,110 +1,197 @@
-"""The one global token bucket for Discord calls, shared by every worker process and tenant.
+"""The one global limit on Discord calls, shared by every worker process and tenant.
 
-Key layout (one bucket per bot token, ``name``):
-    arrakis:bucket:{name}            hash  tokens, ts      -- state, refilled from timestamps
-    arrakis:bucket:{name}:stats      hash  granted, waited_ms, refused, rate_limited
+Discord allows 50 requests per second per bot token. The strictest reading of that rule is: in
+*any* sliding one-second window, counted where the requests arrive, at most 50. A token bucket
+does not keep that promise (it lets capacity + rate through in one second), so this is a sliding
+window log: every request sent is a timestamp in a Redis sorted set, and a request may go only
+while fewer than ``limit`` timestamps are younger than ``window`` seconds.
+
+The defaults keep a margin, so that what Discord counts stays under 50 even when requests take a
+little longer to arrive than to be granted:
+
+* ``limit`` = 49: one request fewer than Discord allows;
+* ``window`` = 1.06 s: a grant must stay clear of 60 ms more than a second, which absorbs up to
+  60 ms of difference in the time from grant to arrival between two requests.
+
+That paces a busy bot at 49 / 1.06 = 46.2 requests per second, 92 % of Discord's 50.
+
+:meth:`RedisTokenBucket.take_for_send` is the one gate every Discord request passes right before
+it is sent. In one atomic script it checks the freeze flags and the global 429 pause, checks the
+route's bucket (as Discord's headers last described it), checks the global window, and only if
+all say yes takes the route slot and the global slot together. So a request never holds a slot
+while it waits for something else, and a request that goes out was counted at the moment it went.
+
+Key layout (one limit per bot token, ``name``):
+    arrakis:bucket:{name}            zset  one member per request sent, scored by Redis time
+    arrakis:bucket:{name}:stats      hash  granted, waited_ms, refused, rate_limited, frozen
     arrakis:bucket:{name}:sec:{t}    int   grants in second t (kept 10 minutes, for sparklines)
     arrakis:bucket:{name}:429:{t}    int   429s Discord answered in second t (kept 10 minutes)
 
-Refill is computed from Redis' own clock inside the script, so no process runs a refill loop and
-every process sees the same time. ``acquire_with_wait`` *reserves* a token: the bucket may go
-into debt by up to ``timeout`` seconds of refill, and the caller sleeps exactly until its token
-is due. Callers are therefore paced in arrival order without polling, and a caller that would
-wait longer than ``timeout`` is refused at once with a clear error (nothing is reserved).
+All times come from Redis' own clock (``TIME``), so every process sees the same time.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Callable
 
-from ..errors import ArrakisError
+from .. import keys as redis_keys
+from ..errors import BucketTimeout
 
-# KEYS[1] state hash, KEYS[2] stats hash, KEYS[3] per-second counter prefix
-# ARGV[1] rate (tokens/s)  ARGV[2] capacity  ARGV[3] n  ARGV[4] max debt in seconds (0: no debt)
-# Returns {granted (1/0), wait seconds as a string}
-ACQUIRE_LUA = """
+DEFAULT_LIMIT = 49
+DEFAULT_WINDOW = 1.06
+
+# KEYS[1] log zset  KEYS[2] stats hash  KEYS[3] route hash ('' for none)  KEYS[4] freeze global
+# KEYS[5] freeze community ('' for none)  KEYS[6] global 429 pause
+# ARGV[1] limit  ARGV[2] window (s)  ARGV[3] unique member  ARGV[4] per-second counter prefix
+# Returns {status, wait seconds as a string}: 0 sent (slots taken), 1 global window full,
+# 2 route bucket empty, 3 frozen, 4 Discord asked every caller to pause (global 429).
+TAKE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local rate, cap, n, max_wait = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1]) or cap
-local ts = tonumber(state[2]) or now
-if now > ts then tokens = math.min(cap, tokens + (now - ts) * rate) end
-if tokens - n < -(rate * max_wait) then
-  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-  redis.call('HINCRBY', KEYS[2], 'refused', 1)
-  return {0, tostring((n - tokens) / rate)}
+if redis.call('EXISTS', KEYS[4]) == 1 or (KEYS[5] ~= '' and redis.call('EXISTS', KEYS[5]) == 1) then
+  return {3, '0'}
 end
-tokens = tokens - n
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-local wait = 0
-redis.call('HINCRBY', KEYS[2], 'granted', n)
-if tokens < 0 then
-  wait = -tokens / rate
-  redis.call('HINCRBY', KEYS[2], 'waited_ms', math.floor(wait * 1000))
+local pause = redis.call('PTTL', KEYS[6])
+if pause > 0 then return {4, tostring(pause / 1000)} end
+local route_mode = 'none'
+local rlimit, rwindow = nil, nil
+if KEYS[3] ~= '' then
+  local r = redis.call('HMGET', KEYS[3], 'remaining', 'reset_at', 'limit', 'window', 'probe')
+  local remaining, reset_at = tonumber(r[1]), tonumber(r[2])
+  rlimit, rwindow = tonumber(r[3]), tonumber(r[4])
+  local probe = tonumber(r[5])
+  if remaining == nil or reset_at == nil then
+    -- a route never seen: one probe call goes; the others wait for its headers
+    if probe ~= nil and now - probe <= 2 then return {2, '0.02'} end
+    route_mode = 'probe'
+  elseif now >= reset_at then
+    route_mode = 'open'
+  elseif remaining > 0 then
+    route_mode = 'take'
+  else
+    return {2, tostring(reset_at - now)}
+  end
 end
-local sec = KEYS[3] .. math.floor(now + wait)
-if redis.call('INCRBY', sec, n) == n then redis.call('EXPIRE', sec, 600) end
-return {1, tostring(wait)}
+local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {1, tostring(math.max(0.001, tonumber(oldest[2]) + window - now))}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000) + 1000)
+if route_mode == 'probe' then
+  redis.call('HSET', KEYS[3], 'probe', tostring(now))
+  redis.call('EXPIRE', KEYS[3], 3600)
+elseif route_mode == 'open' then
+  if rlimit ~= nil and rwindow ~= nil then
+    redis.call('HSET', KEYS[3], 'remaining', tostring(rlimit - 1), 'reset_at', tostring(now + rwindow))
+  end
+elseif route_mode == 'take' then
+  redis.call('HINCRBYFLOAT', KEYS[3], 'remaining', -1)
+end
+redis.call('HINCRBY', KEYS[2], 'granted', 1)
+local sec = ARGV[4] .. math.floor(now)
+if redis.call('INCR', sec) == 1 then redis.call('EXPIRE', sec, 600) end
+return {0, '0'}
 """
 
-
-class BucketTimeout(ArrakisError):
-    """Waiting for a Discord token would take longer than allowed."""
+SENT, GLOBAL_FULL, ROUTE_EMPTY, FROZEN, PAUSED = 0, 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
 class BucketStats:
-    rate: float
-    capacity: float
-    tokens: float
+    rate: float  # the paced rate: limit / window, requests per second
+    capacity: float  # the limit: requests in any one window
+    tokens: float  # requests that could go right now
     granted: int
     refused: int
     waited_seconds: float
     rate_limited: int
     per_second: list[int]  # grants in each of the last 60 seconds, oldest first
+    window: float = DEFAULT_WINDOW
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
 
+@dataclass(frozen=True)
+class Take:
+    """What :meth:`RedisTokenBucket.take_for_send` answered: ``status`` (SENT, GLOBAL_FULL,
+    ROUTE_EMPTY, FROZEN or PAUSED) and how long to wait before asking again."""
+
+    status: int
+    wait: float
+
+
 class RedisTokenBucket:
-    def __init__(self, redis, *, name: str = "discord", rate: float = 50.0, capacity: float = 10.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    """The global Discord limit (a sliding window log; the name is kept from the token bucket it
+    replaced). ``limit`` requests in any ``window`` seconds, across every process."""
+
+    def __init__(self, redis, *, name: str = "discord", limit: int = DEFAULT_LIMIT,
+                 window: float = DEFAULT_WINDOW, sleep: Callable[[float], None] = time.sleep) -> None:
+        if limit < 1 or window <= 0:
+            raise ValueError("the Discord limit needs at least one request per window")
         self.redis = redis
         self.name = name
-        self.rate = float(rate)
-        self.capacity = float(capacity)
+        self.limit = int(limit)
+        self.window = float(window)
+        self.rate = self.limit / self.window
         self.sleep = sleep
-        self._key = f"arrakis:bucket:{name}"
+        self._key = redis_keys.bucket(name)
         self._stats = f"{self._key}:stats"
         self._sec = f"{self._key}:sec:"
         self._429 = f"{self._key}:429:"
-        self._script = redis.register_script(ACQUIRE_LUA)
+        self._script = redis.register_script(TAKE_LUA)
 
-    def _run(self, n: float, max_wait: float) -> tuple[bool, float]:
-        ok, wait = self._script(keys=[self._key, self._stats, self._sec],
-                                args=[self.rate, self.capacity, n, max_wait])
-        return bool(ok), float(wait)
+    # --- the gate ----------------------------------------------------------------------------
 
-    def acquire(self, n: float = 1) -> bool:
-        """Take ``n`` tokens if they are there now; never waits, never goes into debt."""
-        ok, _ = self._run(n, 0)
-        return ok
+    def take_for_send(self, *, route_key: str = "", freeze_keys: tuple[str, str] = ("", "")) -> Take:
+        """One atomic try: not frozen, no global pause, a route slot and a global slot free? Then
+        both slots are taken and the caller sends at once. Otherwise nothing is taken."""
+        status, wait = self._script(
+            keys=[self._key, self._stats, route_key, freeze_keys[0] or redis_keys.FREEZE_GLOBAL, freeze_keys[1],
+                  redis_keys.DISCORD_GLOBAL_PAUSE],
+            args=[self.limit, self.window, uuid.uuid4().hex, self._sec])
+        return Take(int(status), float(wait))
 
-    def acquire_with_wait(self, n: float = 1, timeout: float = 30.0) -> float:
-        """Reserve ``n`` tokens and sleep until they are due. Returns the seconds waited.
-        Raises BucketTimeout (reserving nothing) if that would take longer than ``timeout``."""
-        ok, wait = self._run(n, timeout)
-        if not ok:
-            raise BucketTimeout(
-                f"Discord calls are backed up: the next slot is {wait:.1f} s away (limit {timeout:.0f} s)",
-                hint="the work will be retried; if this persists, fewer workers or a higher rate limit may help")
-        if wait > 0:
-            self.sleep(wait)
-        return wait
+    def acquire(self) -> bool:
+        """Take a global slot if one is free now; never waits (freeze flags are not checked)."""
+        return self._take_global().status == SENT
+
+    def acquire_with_wait(self, timeout: float = 30.0) -> float:
+        """Wait for a global slot and take it. Returns the seconds waited. Raises BucketTimeout
+        if none frees up within ``timeout`` (nothing is taken then)."""
+        waited = 0.0
+        while True:
+            take = self._take_global()
+            if take.status == SENT:
+                self.record_wait(waited)
+                return waited
+            if waited + take.wait > timeout:
+                self.redis.hincrby(self._stats, "refused", 1)
+                raise BucketTimeout(
+                    f"Discord calls are backed up: no slot freed up within {timeout:.0f} s",
+                    hint="the work will be retried; if this persists, fewer workers or a higher limit may help")
+            self.sleep(take.wait)
+            waited += take.wait
+
+    def _take_global(self) -> Take:
+        status, wait = self._script(keys=[self._key, self._stats, "", "", "", ""],
+                                    args=[self.limit, self.window, uuid.uuid4().hex, self._sec])
+        return Take(int(status), float(wait))
+
+    # --- figures -----------------------------------------------------------------------------
+
+    def record_wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self.redis.hincrby(self._stats, "waited_ms", int(seconds * 1000))
+
+    def record_refused(self) -> None:
+        self.redis.hincrby(self._stats, "refused", 1)
 
     def record_rate_limited(self) -> None:
         sec = f"{self._429}{int(self.redis.time()[0])}"
@@ -126,18 +213,16 @@ class RedisTokenBucket:
         return fold(grants), fold(limited)
 
     def stats(self) -> BucketStats:
-        state = self.redis.hmget(self._key, "tokens", "ts")
-        stats = self.redis.hgetall(self._stats)
         now_s, now_us = self.redis.time()
         now = now_s + now_us / 1e6
-        tokens = self.capacity
-        if state[0] is not None:
-            tokens = min(self.capacity, float(state[0]) + max(0.0, now - float(state[1])) * self.rate)
+        in_window = self.redis.zcount(self._key, now - self.window, "+inf")
+        stats = self.redis.hgetall(self._stats)
         seconds = [f"{self._sec}{int(now) - i}" for i in range(59, -1, -1)]
         per_second = [int(v or 0) for v in self.redis.mget(seconds)]
         get = lambda k: int(stats.get(k.encode(), stats.get(k, 0)) or 0)  # noqa: E731
-        return BucketStats(self.rate, self.capacity, round(tokens, 3), get("granted"), get("refused"),
-                           get("waited_ms") / 1000, get("rate_limited"), per_second)
+        return BucketStats(round(self.rate, 3), float(self.limit), float(max(0, self.limit - in_window)),
+                           get("granted"), get("refused"), get("waited_ms") / 1000, get("rate_limited"), per_second,
+                           self.window)
 
     def reset(self) -> None:
         """Forget state and statistics (tests and benchmarks)."""

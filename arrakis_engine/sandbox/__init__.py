@@ -1,0 +1,1 @@
+"""The Discord sandbox: a local Discord for the embedded default (and the tests)."""
