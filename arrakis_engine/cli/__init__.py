@@ -1,0 +1,24 @@
+"""The ``arrakis`` command: one click group (``base.py``), one module per command group, one
+output helper (``output.py``).
+
+Front ends contribute their own commands through the ``arrakis.commands`` entry-point group
+(the console's ``arrakis console`` comes from ``arrakis_tui``), so the engine imports none of them.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+from . import communities, db_cmds, eligibility, manifests, migrate, processes, status, synthesis, themes, wizard  # noqa: F401
+from .base import cli
+
+for _entry in entry_points(group="arrakis.commands"):
+    cli.add_command(_entry.load(), _entry.name)
+
+
+def main() -> None:
+    cli(prog_name="arrakis")
+
+
+if __name__ == "__main__":
+    main()

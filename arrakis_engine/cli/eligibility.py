@@ -1,0 +1,81 @@
+"""``arrakis wallets`` and ``arrakis eligibility``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..chain.types import Asset
+from .base import CliState, cli
+from .output import Output, phases, reports
+
+
+@cli.group()
+def wallets() -> None:
+    """Link members' wallets."""
+
+
+@wallets.command("import")
+@click.argument("community_id")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@reports
+def wallets_import(state: CliState, community_id: str, path: Path) -> Output:
+    """Link wallets from a CSV (columns discord_id, wallet_address); bad rows are listed."""
+    result = state.engine.wallets.import_csv(community_id, path, actor="cli")
+    return Output(result, [f"linked {result['linked']} wallet(s); {len(result['errors'])} row(s) refused"]
+                  + [f"  - {e}" for e in result["errors"]])
+
+
+@cli.group()
+def eligibility() -> None:
+    """Who holds what, and the tiers and badges it earns."""
+
+
+@eligibility.command("add-asset")
+@click.argument("community_id")
+@click.option("--chain", "chain_name", required=True, help="Chain name, e.g. berachain.")
+@click.option("--kind", required=True, type=click.Choice(["native", "erc20", "erc721", "erc1155"]))
+@click.option("--address", default=None, help="Contract address (not for the native coin).")
+@click.option("--token-id", type=int, default=None, help="Token id (ERC-1155).")
+@click.option("--decimals", type=int, default=18, show_default=True)
+@click.option("--purpose", type=click.Choice(["rank", "gate"]), default="rank", show_default=True,
+              help="rank: members are ranked by it; gate: members need at least --min-amount.")
+@click.option("--min-amount", type=int, default=0, show_default=True, help="In the asset's base units.")
+@click.option("--never-redeemed", is_flag=True, help="Exclude wallets that ever redeemed (burned) it.")
+@reports
+def eligibility_add_asset(state: CliState, community_id: str, chain_name: str, kind: str, address: str | None,
+                          token_id: int | None, decimals: int, purpose: str, min_amount: int,
+                          never_redeemed: bool) -> Output:
+    """Set an asset that ranks or gates the community's members."""
+    asset = Asset(chain_name, kind, address, token_id, decimals, never_redeemed=never_redeemed)
+    state.engine.eligibility.configure(community_id, asset, purpose=purpose, min_amount=min_amount)
+    return Output({"purpose": purpose, "asset": asset.key}, [f"{purpose} asset set: {asset.key}"])
+
+
+@eligibility.command("sync")
+@click.argument("community_id")
+@reports
+def eligibility_sync(state: CliState, community_id: str, as_json: bool) -> Output:
+    """Read every linked wallet, rank, and update tiers and badges; print what changed."""
+    with phases(as_json) as progress:
+        diff = state.engine.eligibility.run(community_id, actor="cli", progress=progress)
+    lines = [diff.summary()]
+    for label, ids in (("promoted", diff.promoted), ("demoted", diff.demoted), ("joined", diff.joined),
+                       ("left", diff.left), ("in grace", diff.in_grace), ("unknown (kept as they were)", diff.unknown)):
+        if ids:
+            lines.append(f"  {label}: {', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}")
+    return Output(diff.as_dict(), lines)
+
+
+@eligibility.command("status")
+@reports
+def eligibility_status(state: CliState) -> Output:
+    """Chain and Score Service status: mode full / partial / cached, breaker, cache age."""
+    status = state.engine.orchestrator.status()
+    status["chains"] = sorted(state.engine.orchestrator.readers)
+    age = status["cache_age_seconds"]
+    return Output(status, [f"mode {status['mode']}; Score Service {status['score_service']}"
+                           + (f", breaker {status['breaker']}" if status.get("breaker") else "")
+                           + (f"; newest cached score {age:.0f} s old" if age is not None else "; nothing cached")
+                           + f"; chains: {', '.join(status['chains']) or 'none configured'}"])

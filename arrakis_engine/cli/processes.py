@@ -1,0 +1,47 @@
+"""The long-running processes of the Procfile: ``arrakis worker`` and ``arrakis scheduler``."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from .base import CliState, cli, pass_state
+
+
+@cli.command()
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.option("--name", default=None, help="Worker name.")
+@pass_state
+def worker(state: CliState, burst: bool, name: str | None) -> None:
+    """Run a synthesis worker (RQ), serving every community's queue in turn."""
+    from ..synthesis.rq_queue import BASE, EngineWorker, recover_abandoned
+
+    engine = state.engine
+    for job_id in recover_abandoned(engine.redis):
+        click.echo(f"requeued {job_id}, abandoned by a worker that died", err=True)
+    w = EngineWorker([BASE], connection=engine.redis, name=name, engine=engine)
+    w.work(burst=burst, with_scheduler=True, logging_level=engine.settings.log_level)
+
+
+@cli.command()
+@click.option("--interval", type=int, default=6 * 3600, show_default=True, help="Seconds between reconcile rounds.")
+@click.option("--flush-interval", type=int, default=30, show_default=True,
+              help="Seconds between sends of the manifest outbox to the shadow store.")
+@click.option("--once", is_flag=True, help="One round, then stop.")
+@pass_state
+def scheduler(state: CliState, interval: int, flush_interval: int, once: bool) -> None:
+    """Reconcile every synthesized community every --interval seconds, and keep sending the
+    manifest outbox to the shadow store (so an S3 outage heals by itself)."""
+    next_round = 0.0
+    while True:
+        flushed = state.engine.archive.try_flush()
+        if flushed and (flushed["delivered"] or flushed["pending"]):
+            click.echo(f"shadow store: sent {flushed['delivered']}, {flushed['pending']} waiting")
+        if time.monotonic() >= next_round:
+            for line in state.engine.reconcile_round.run():
+                click.echo(line)
+            next_round = time.monotonic() + interval
+        if once:
+            return
+        time.sleep(flush_interval)

@@ -1,0 +1,44 @@
+"""``arrakis status`` (platform health and the fleet) and ``arrakis audit``."""
+
+from __future__ import annotations
+
+import click
+
+from .base import CliState, cli
+from .output import Output, reports
+
+
+def _when(t) -> str:
+    return t.strftime("%Y-%m-%d %H:%M") if t else "never"
+
+
+@cli.command("status")
+@reports
+def status_cmd(state: CliState) -> Output:
+    """Platform health and every community's last sync, last synthesis and drift (the console's
+    first screen, for scripts)."""
+    ops = state.engine.operations
+    health, fleet = ops.health(), ops.fleet()
+    lines = [f"{item.name:<15} {item.state:<9} {item.detail}" for item in health.items]
+    lines.append(f"Discord calls in the last {len(health.bucket_use) * health.step_seconds // 60} min: "
+                 f"{sum(health.bucket_use)}, 429s: {sum(health.rate_limited)}")
+    lines += [f"{f.name:<24} {f.guild_id:<20} {f.theme:<7} {f.subscription:<10} {f.members:>7} members  "
+              f"synced {_when(f.last_sync):<16}  synthesized {_when(f.last_synthesis):<16}  drift: {f.drift}"
+              for f in fleet]
+    return Output({"health": health.as_dict(), "communities": [f.as_dict() for f in fleet]}, lines)
+
+
+@cli.group()
+def audit() -> None:
+    """The append-only audit log."""
+
+
+@audit.command("verify")
+@click.argument("community_id", required=False)
+@reports
+def audit_verify(state: CliState, community_id: str | None) -> Output:
+    """Check a community's audit chain (or the platform chain if no id is given)."""
+    report = state.engine.audit_check.verify(community_id)
+    return Output(report.as_dict(),
+                  [f"{report.rows} entries; chain {'intact' if report.ok else 'BROKEN'}"]
+                  + [f"  - {p}" for p in report.problems], exit_code=0 if report.ok else 1)

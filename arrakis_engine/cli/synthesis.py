@@ -1,0 +1,102 @@
+"""``arrakis synthesize``, ``members sync``, ``reconcile``, ``drift``, ``bucket stats``, ``dlq list``."""
+
+from __future__ import annotations
+
+import click
+
+from .base import CliState, cli
+from .output import Output, reports
+
+
+@cli.command()
+@click.argument("community_id")
+@click.option("--dry-run", is_flag=True, help="Show what would be created; change nothing.")
+@click.option("--now", "inline", is_flag=True, help="Run here instead of on the queue.")
+@reports
+def synthesize(state: CliState, community_id: str, dry_run: bool, inline: bool) -> Output:
+    """Publish the community's manifest and make its guild match it."""
+    out = state.engine.synthesis.synthesize(community_id, dry_run=dry_run, queued=not inline)
+    if "job_id" in out:
+        line = (f"manifest v{out['manifest_version']}{' (new)' if out['new_version'] else ''}: "
+                f"synthesis job {out['job_id']} is {out['status']}")
+    elif out.get("manifest") is None and dry_run and "created" not in out:
+        line = out["note"]
+    else:
+        line = (f"{'would create' if dry_run else 'created'} {len(out['created'])}, adopted {len(out['adopted'])}, "
+                f"kept {len(out['kept'])}; {out['calls']} Discord calls")
+    return Output(out, [line])
+
+
+@cli.group()
+def members() -> None:
+    """Members' Discord roles."""
+
+
+@members.command("sync")
+@click.argument("community_id")
+@click.option("--approve", is_flag=True, help="Go ahead even if many members would lose their tier role.")
+@click.option("--now", "inline", is_flag=True, help="Run here instead of on the queue.")
+@reports
+def members_sync(state: CliState, community_id: str, approve: bool, inline: bool) -> Output:
+    """One role update per member whose roles should change."""
+    out = state.engine.synthesis.sync_members(community_id, approved=approve, queued=not inline)
+    if out["status"] == "paused":
+        line = (f"paused: {out['strips']} of {out['tier_holders']} members would lose their tier role. "
+                f"Approval {out['approval']} is waiting; run again with --approve once checked.")
+    else:
+        line = f"{out['status']}: {out['changes']} member update(s)"
+    return Output(out, [line])
+
+
+@cli.command()
+@click.argument("community_id")
+@click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
+@click.option("--destructive", is_flag=True, help="Also delete orphans that Arrakis created.")
+@reports
+def reconcile(state: CliState, community_id: str, dry_run: bool, destructive: bool) -> Output:
+    """Compare manifest, shadow and guild; fix what drifted."""
+    report = state.engine.reconciler.run(community_id, dry_run=dry_run, destructive=destructive)
+    return Output(report.as_dict(), [report.summary()] + [
+        f"  [{a.severity}] {a.op} {a.kind} {a.manifest_id}" + (f": {', '.join(a.changes)}" if a.op == "update" else "")
+        for a in report.actions])
+
+
+@cli.command("drift")
+@click.argument("community_id")
+@reports
+def drift_cmd(state: CliState, community_id: str) -> Output:
+    """Desired vs applied vs actual, item by item, worst first."""
+    d = state.engine.operations.drift(community_id).as_dict()
+    return Output(d, [f"manifest v{d['manifest_version']}, applied v{d['shadow_version']}: {d['status']}"] + [
+        f"  [{i['severity']}] {i['kind']} {i['manifest_id'] or i['discord_id']}: {i['problem']}" for i in d["items"]])
+
+
+@cli.group()
+def bucket() -> None:
+    """The global Discord token bucket."""
+
+
+@bucket.command("stats")
+@reports
+def bucket_stats(state: CliState) -> Output:
+    """Tokens now, calls granted, waits, 429s, and the last minute's use."""
+    s = state.engine.bucket.stats()
+    return Output(s.as_dict(), [
+        f"{s.rate:g} calls/s, burst {s.capacity:g}; {s.tokens:g} tokens now",
+        f"granted {s.granted}, refused {s.refused}, waited {s.waited_seconds:.1f} s in all, "
+        f"429s from Discord {s.rate_limited}",
+        "last 10 s: " + " ".join(str(x) for x in s.per_second[-10:])])
+
+
+@cli.group()
+def dlq() -> None:
+    """Jobs that failed for good (dead letters)."""
+
+
+@dlq.command("list")
+@reports
+def dlq_list(state: CliState) -> Output:
+    """Every dead letter: job, type, community and the error it failed with."""
+    entries = state.engine.queue.dead_letters()
+    return Output(entries, [f"{x['job_id']}  {x['type']}  {x['community']}  {x['error']}" for x in entries]
+                  or ["no dead letters"])

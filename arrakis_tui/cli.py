@@ -1,0 +1,21 @@
+"""``arrakis console``: contributed to the ``arrakis`` command through the ``arrakis.commands``
+entry-point group (setup.cfg), so the engine never imports Textual."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from arrakis_engine.cli.base import CliState, pass_state
+
+
+@click.command()
+@click.option("--files", "files_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="Folder the migrations screen browses for legacy SQLite files (default: here).")
+@pass_state
+def console(state: CliState, files_dir: Path | None) -> None:
+    """The operator console (Textual)."""
+    from .app import make_console
+
+    make_console(state.engine, files_dir=files_dir).run()
