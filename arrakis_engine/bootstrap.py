@@ -1,10 +1,14 @@
 """The one composition root: builds adapters, repositories and use cases from settings.
 
-The CLI, the bot and the console all call :func:`build_engine`; nothing else constructs clients.
+The CLI, the bot, the console and the worker all call :func:`build_engine`; nothing else
+constructs clients. Each use case gets the ports and stores it uses as constructor arguments,
+never the engine. The keyword overrides (``discord=``, ``clock=``, ``store=``, ...) are the seam
+tests use to put a fake behind a port.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,12 +16,24 @@ from pathlib import Path
 import redis
 from psycopg2.extensions import parse_dsn
 
+from .chain.orchestrator import EligibilityOrchestrator
+from .chain.score_http import ScoreClient
+from .chain.web3_reader import Web3ChainReader
 from .communities import CommunityService
-from .embedded import EmbeddedPostgres, EmbeddedRedis
+from .demo import Demo
+from .eligibility import EligibilitySync
+from .embedded import EmbeddedDiscord, EmbeddedPostgres, EmbeddedRedis
 from .errors import StorageError
+from .manifests.archive import ManifestArchive
+from .manifests.service import ManifestService
+from .migration.sqlite_import import LegacyImporter
+from .operations import Operations, PlatformProbes
+from .platform_ops import AuditCheck, DiscordPause
+from .ports import ChainReader, Clock, DiscordGuild, ObjectStore, ScoreSource, system_clock
 from .settings import Settings
 from .storage.database import ADMIN_ROLE, APP_ROLE, Database, role_dsn
 from .storage.migrations import Migrator
+from .storage.redis_state import DriftChecks, RedisCommunityLocks, ScoreCache, SignInNonces, UnknownMembers
 from .storage.repositories import (
     AuditLogRepository,
     BadgeRepository,
@@ -28,6 +44,21 @@ from .storage.repositories import (
     TierHistoryRepository,
     WalletLinkRepository,
 )
+from .sandbox.client import SandboxDiscord
+from .storage.s3_shadow import LocalObjectStore, S3ObjectStore
+from .synthesis.community import CommunitySynthesizer
+from .synthesis.discord_http import DiscordNotConfigured, DiscordREST
+from .synthesis.freeze import FreezeFlags
+from .synthesis.members import MemberRoleSync
+from .synthesis.reconcile import Reconciler
+from .synthesis.redis_bucket import RedisTokenBucket
+from .synthesis.rq_queue import SynthesisQueue
+from .synthesis.scheduler import ReconcileRound
+from .synthesis.service import SynthesisService
+from .wallets import WalletLinking
+from .water_sharer import WaterSharerService
+from .wizard.service import WizardService
+from .wizard.sessions import SessionStore
 
 log = logging.getLogger(__name__)
 
@@ -52,167 +83,56 @@ class Repositories:
 
 @dataclass
 class Engine:
-    """Everything a front end needs, built once per process. Close it when done."""
+    """Everything a front end needs, built once per process by :func:`build_engine`. It holds
+    what was built; it builds nothing itself. Close it when done."""
 
     settings: Settings
     db: Database
     redis: redis.Redis
     migrator: Migrator
     repos: Repositories
+    clock: Clock
+    # adapters
+    discord: DiscordGuild
+    chain_readers: dict
+    score: ScoreSource | None
+    shadow_store: ObjectStore
+    bucket: RedisTokenBucket
+    freeze: FreezeFlags
+    queue: SynthesisQueue
+    unknown_members: UnknownMembers
+    # use cases
     communities: CommunityService
+    orchestrator: EligibilityOrchestrator
+    eligibility: EligibilitySync
+    wallets: WalletLinking
+    water_sharer: WaterSharerService
+    archive: ManifestArchive
+    manifests: ManifestService
+    synthesizer: CommunitySynthesizer
+    member_sync: MemberRoleSync
+    reconciler: Reconciler
+    synthesis: SynthesisService
+    reconcile_round: ReconcileRound
+    operations: Operations
+    wizard: WizardService
+    discord_pause: DiscordPause
+    audit_check: AuditCheck
+    demo: Demo
+    legacy_importer: object  # (progress=None) -> LegacyImporter
     _embedded: list = field(default_factory=list)
-    _orchestrator: object = None
-    _discord: object = None
 
     @property
     def embedded(self) -> bool:
         return bool(self._embedded)
 
     def health(self) -> dict[str, str]:
-        """Reachability of PostgreSQL and Redis, in plain words (no URLs, no secrets)."""
-        out: dict[str, str] = {}
-        try:
-            with self.db.platform() as tx:
-                tx.scalar("SELECT 1")
-            out["postgresql"] = "ok"
-        except Exception as exc:  # reported, not raised: this is a status probe
-            out["postgresql"] = f"down ({type(exc).__name__})"
-        try:
-            self.redis.ping()
-            out["redis"] = "ok"
-        except Exception as exc:
-            out["redis"] = f"down ({type(exc).__name__})"
-        return out
-
-    @property
-    def orchestrator(self):
-        """Two-tier eligibility (built on first use: chain readers and the Score Service client)."""
-        if self._orchestrator is None:
-            from .chain.orchestrator import EligibilityOrchestrator, ScoreCache
-            from .chain.score_http import ScoreClient
-            from .chain.web3_reader import Web3ChainReader
-
-            readers = {chain: Web3ChainReader(chain, urls, timeout=self.settings.rpc_timeout)
-                       for chain, urls in self.settings.rpc_urls.items()}
-            score = (ScoreClient(self.settings.score_api_url, self.settings.score_api_key)
-                     if self.settings.score_api_url else None)
-            self._orchestrator = EligibilityOrchestrator(readers, score=score, cache=ScoreCache(self.redis),
-                                                         db=self.db)
-        return self._orchestrator
-
-    @property
-    def eligibility(self):
-        from .eligibility import EligibilitySync
-
-        return EligibilitySync(self.db, self.repos, self.orchestrator, redis=self.redis)
-
-    @property
-    def wallets(self):
-        from .wallets import WalletLinking
-
-        return WalletLinking(self.db, self.repos, self.redis)
-
-    @property
-    def water_sharer(self):
-        from .water_sharer import WaterSharerService
-
-        return WaterSharerService(self.db, self.repos)
-
-    @property
-    def bucket(self):
-        from .synthesis.redis_bucket import RedisTokenBucket
-
-        return RedisTokenBucket(self.redis, rate=self.settings.discord_rate, capacity=self.settings.discord_burst)
-
-    @property
-    def freeze(self):
-        from .synthesis.freeze import FreezeFlags
-
-        return FreezeFlags(self.redis)
-
-    @property
-    def discord(self):
-        """The Discord REST client (one per engine), behind the global bucket and freeze flags."""
-        if self._discord is None:
-            from .errors import ConfigError
-            from .synthesis.discord_http import DiscordREST
-
-            if not (self.settings.discord_api_base and self.settings.discord_bot_token):
-                raise ConfigError("Discord is not configured: set DISCORD_API_BASE and DISCORD_BOT_TOKEN")
-            self._discord = DiscordREST(self.settings.discord_api_base, self.settings.discord_bot_token,
-                                        self.redis, self.bucket, self.freeze)
-        return self._discord
-
-    @property
-    def queue(self):
-        from .synthesis.rq_queue import SynthesisQueue
-
-        return SynthesisQueue(self.redis, backoff=self.settings.retry_backoff)
-
-    @property
-    def manifests(self):
-        from .manifests.service import ManifestService
-
-        return ManifestService(self.db, self.repos, archive=self.archive)
-
-    @property
-    def synthesizer(self):
-        from .synthesis.community import CommunitySynthesizer
-
-        return CommunitySynthesizer(self.db, self.repos, self.discord)
-
-    @property
-    def member_sync(self):
-        from .synthesis.members import MemberRoleSync
-
-        return MemberRoleSync(self.db, self.repos, self.discord, max_strip_share=self.settings.max_strip_share)
-
-    @property
-    def reconciler(self):
-        from .synthesis.reconcile import Reconciler
-
-        return Reconciler(self.db, self.repos, self.discord)
-
-    @property
-    def shadow_store(self):
-        """S3 when S3_ENDPOINT is set, else a folder in the data directory."""
-        from .storage.s3_shadow import LocalObjectStore, S3ObjectStore
-
-        st = self.settings
-        if st.s3_endpoint:
-            return S3ObjectStore(st.s3_endpoint, st.s3_access_key or "", st.s3_secret_key or "",
-                                 st.s3_bucket or "arrakis")
-        return LocalObjectStore(st.data_dir / "shadow")
-
-    @property
-    def archive(self):
-        from .manifests.archive import ManifestArchive
-
-        return ManifestArchive(self.db, self.shadow_store)
-
-    @property
-    def operations(self):
-        """Operator read models: fleet, health, community detail, drift (console and CLI)."""
-        from .operations import Operations
-
-        return Operations(self)
-
-    @property
-    def wizard(self):
-        from .wizard.service import WizardService
-
-        return WizardService(self)
-
-    def legacy_importer(self, *, progress=None):
-        from .migration.sqlite_import import LegacyImporter
-
-        return LegacyImporter(self.db, self.repos, progress=progress)
+        return services_health(self.db, self.redis)
 
     def close(self) -> None:
-        if self._orchestrator is not None and self._orchestrator.score is not None:
-            self._orchestrator.score.close()
-        if self._discord is not None:
-            self._discord.close()
+        if self.score is not None:
+            self.score.close()
+        self.discord.close()
         self.db.close()
         try:
             self.redis.close()
@@ -230,9 +150,62 @@ class Engine:
         self.close()
 
 
-def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connections: int = 16) -> Engine:
+def services_health(db: Database, redis_client) -> dict[str, str]:
+    """Reachability of PostgreSQL and Redis, in plain words (no URLs, no secrets)."""
+    out: dict[str, str] = {}
+    try:
+        with db.platform() as tx:
+            tx.scalar("SELECT 1")
+        out["postgresql"] = "ok"
+    except Exception as exc:  # reported, not raised: this is a status probe
+        out["postgresql"] = f"down ({type(exc).__name__})"
+    try:
+        redis_client.ping()
+        out["redis"] = "ok"
+    except Exception as exc:
+        out["redis"] = f"down ({type(exc).__name__})"
+    return out
+
+
+def _rpc_block(chain: str, url: str, timeout: float) -> int:
+    return Web3ChainReader(chain, [url], timeout=timeout).block_number()
+
+
+def _shadow_store(settings: Settings) -> ObjectStore:
+    """S3 when S3_ENDPOINT is set, else a folder in the data directory."""
+    if settings.s3_endpoint:
+        return S3ObjectStore(settings.s3_endpoint, settings.s3_access_key or "", settings.s3_secret_key or "",
+                             settings.s3_bucket or "arrakis")
+    return LocalObjectStore(settings.data_dir / "shadow")
+
+
+def _discord(settings: Settings, redis_client, bucket, freeze) -> DiscordGuild:
+    """Discord itself when DISCORD_API_BASE and DISCORD_BOT_TOKEN are set; the local sandbox when
+    neither is (started on first use); a clear refusal when only one of them is."""
+    if settings.discord_api_base and settings.discord_bot_token:
+        return DiscordREST(settings.discord_api_base, settings.discord_bot_token, redis_client, bucket, freeze)
+    if not settings.discord_api_base and not settings.discord_bot_token:
+        return SandboxDiscord(EmbeddedDiscord(settings.data_dir), redis_client, bucket, freeze)
+    return DiscordNotConfigured()
+
+
+def _discord_where(discord: DiscordGuild) -> str:
+    if getattr(discord, "is_sandbox", False):
+        return "sandbox: a local stand-in for Discord (no DISCORD_API_BASE set)"
+    if isinstance(discord, DiscordNotConfigured):
+        return "not configured: set both DISCORD_API_BASE and DISCORD_BOT_TOKEN"
+    return "Discord API"
+
+
+def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connections: int = 16,
+                 discord: DiscordGuild | None = None, clock: Clock | None = None, store: ObjectStore | None = None,
+                 chain_readers: dict[str, ChainReader] | None = None, score: ScoreSource | None = None) -> Engine:
     """Build the engine. With no ``DATABASE_URL`` / ``REDIS_URL`` it starts the embedded servers
-    in ``settings.data_dir`` (and stops them again in :meth:`Engine.close`)."""
+    in ``settings.data_dir`` (and stops them again in :meth:`Engine.close`).
+
+    The keyword arguments replace one adapter each (tests: a fake Discord port, a clock that
+    moves only when told, ...); left out, the one the settings describe is built.
+    """
     embedded: list = []
     try:
         database_url = settings.database_url
@@ -262,13 +235,55 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
         for server in reversed(embedded):
             server.stop()
         raise StorageError("REDIS_URL could not be understood") from exc
+
+    clock = clock or system_clock
+    migrator = Migrator(db.owner_connection, sql_dir)
     repos = Repositories.build(db)
+    bucket = RedisTokenBucket(redis_client, limit=settings.discord_limit, window=settings.discord_window)
+    freeze = FreezeFlags(redis_client)
+    discord = discord if discord is not None else _discord(settings, redis_client, bucket, freeze)
+    if chain_readers is None:
+        chain_readers = {chain: Web3ChainReader(chain, urls, timeout=settings.rpc_timeout)
+                         for chain, urls in settings.rpc_urls.items()}
+    if score is None and settings.score_api_url:
+        score = ScoreClient(settings.score_api_url, settings.score_api_key)
+    store = store if store is not None else _shadow_store(settings)
+    queue = SynthesisQueue(redis_client, backoff=settings.retry_backoff)
+    unknown = UnknownMembers(redis_client)
+
+    communities = CommunityService(db, repos.communities, repos.profiles, repos.audit)
+    orchestrator = EligibilityOrchestrator(chain_readers, score=score, cache=ScoreCache(redis_client, clock=clock),
+                                           db=db)
+    eligibility = EligibilitySync(db, repos, orchestrator, clock=clock, unknown=unknown)
+    archive = ManifestArchive(db, store)
+    manifests = ManifestService(db, repos, archive=archive)
+    synthesizer = CommunitySynthesizer(db, repos, discord, RedisCommunityLocks(redis_client))
+    member_sync = MemberRoleSync(db, repos, discord, max_strip_share=settings.max_strip_share)
+    reconciler = Reconciler(db, repos, discord, synthesizer)
+    probes = PlatformProbes(
+        services=functools.partial(services_health, db, redis_client), rpc_block=_rpc_block,
+        rpc_urls=settings.rpc_urls, shadow_where="S3" if settings.s3_endpoint else "local folder",
+        discord_rate=settings.discord_rate, discord_where=_discord_where(discord))
+    operations = Operations(db, repos, reconciler=reconciler, drift_checks=DriftChecks(redis_client), unknown=unknown,
+                            orchestrator=orchestrator, shadow_store=store, queue=queue, bucket=bucket, probes=probes,
+                            clock=clock)
     return Engine(
-        settings=settings,
-        db=db,
-        redis=redis_client,
-        migrator=Migrator(db.owner_connection, sql_dir),
-        repos=repos,
-        communities=CommunityService(db, repos.communities, repos.profiles, repos.audit),
+        settings=settings, db=db, redis=redis_client, migrator=migrator, repos=repos,
+        clock=clock, discord=discord, chain_readers=chain_readers, score=score, shadow_store=store, bucket=bucket,
+        freeze=freeze, queue=queue, unknown_members=unknown,
+        communities=communities, orchestrator=orchestrator, eligibility=eligibility,
+        wallets=WalletLinking(db, repos, SignInNonces(redis_client), clock=clock),
+        water_sharer=WaterSharerService(db, repos), archive=archive, manifests=manifests,
+        synthesizer=synthesizer, member_sync=member_sync, reconciler=reconciler,
+        synthesis=SynthesisService(db, repos, manifests, synthesizer, member_sync, queue, unknown),
+        reconcile_round=ReconcileRound(db, repos, reconciler, operations.drift),
+        operations=operations,
+        wizard=WizardService(SessionStore(redis_client), db=db, repos=repos, communities=communities,
+                             eligibility=eligibility, manifests=manifests, queue=queue, clock=clock),
+        discord_pause=DiscordPause(db, repos, freeze), audit_check=AuditCheck(db, repos),
+        demo=Demo(migrator=migrator, db=db, repos=repos, communities=communities,
+                  services=functools.partial(services_health, db, redis_client), embedded=bool(embedded),
+                  clock=clock),
+        legacy_importer=functools.partial(LegacyImporter, db, repos),
         _embedded=embedded,
     )

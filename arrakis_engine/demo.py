@@ -5,9 +5,12 @@ Safe to run again: it reuses the demo community and adds only what is missing.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable
 
-from .bootstrap import Engine
+from .ports import Clock, moment, system_clock
+from .storage.database import Database
 from .themes import theme_of
 
 DEMO_GUILD = "arrakis-demo"
@@ -15,9 +18,24 @@ DEMO_MEMBERS = 40
 _BASE_ID = 700000000000000000
 
 
-def run_demo(engine: Engine, *, now: datetime | None = None) -> dict:
-    """Apply migrations, seed the demo community, and return a summary."""
-    now = now or datetime.now(timezone.utc)
+@dataclass(frozen=True, kw_only=True)
+class Demo:
+    """Apply migrations, seed the demo community, and return a summary. ``services`` reports
+    PostgreSQL and Redis reachability; ``embedded`` says whether they are the embedded ones."""
+
+    migrator: object
+    db: Database
+    repos: object
+    communities: object
+    services: Callable[[], dict[str, str]]
+    embedded: bool
+    clock: Clock = system_clock
+
+    def run(self, *, now: datetime | None = None) -> dict:
+        return _run_demo(self, now or moment(self.clock))
+
+
+def _run_demo(engine: Demo, now: datetime) -> dict:
     engine.migrator.upgrade()
     with engine.db.platform():
         community = engine.repos.communities.by_guild(DEMO_GUILD)
@@ -69,5 +87,5 @@ def run_demo(engine: Engine, *, now: datetime | None = None) -> dict:
     with engine.db.platform():
         summary["audit_chain"] = repos.audit.verify_chain(community.id).as_dict()
     summary["stack"] = "embedded" if engine.embedded else "configured servers"
-    summary["health"] = engine.health()
+    summary["health"] = engine.services()
     return summary

@@ -12,17 +12,16 @@ gate asset has no rank (and so leaves their tier, after the theme's grace period
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Callable
 
 from .chain.orchestrator import EligibilityOrchestrator
 from .chain.types import UNKNOWN, Asset
 from .errors import ValidationError
+from .ports import Clock, UnknownMembersStore, moment, system_clock
 from .storage.chain_holdings import CommunityAssetRepository
 from .storage.database import Database
 from .storage.eligibility import EligibilityRepository, MemberStanding, StandingUpdate
@@ -62,8 +61,10 @@ class SyncDiff:
 
 class EligibilitySync:
     def __init__(self, db: Database, repos, orchestrator: EligibilityOrchestrator, *,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc), redis=None) -> None:
-        self.redis = redis
+                 clock: Clock = system_clock, unknown: UnknownMembersStore | None = None) -> None:
+        """``unknown``: where the members this sync could not read are left for the member role
+        sync (None: not kept)."""
+        self.unknown = unknown
         self.db = db
         self.repos = repos
         self.orchestrator = orchestrator
@@ -85,7 +86,7 @@ class EligibilitySync:
     def run(self, community_id: uuid.UUID | str, *, actor: str = "sync", progress: Progress | None = None) -> SyncDiff:
         started = time.perf_counter()
         progress = progress or (lambda phase, done, total: None)
-        now = self.clock()
+        now = moment(self.clock)
         with self.db.tenant(community_id):
             community = self.repos.communities.current()
             assets = self.assets.all()
@@ -152,9 +153,9 @@ class EligibilitySync:
                 "joined": len(diff.joined), "left": len(diff.left), "unknown": len(diff.unknown),
                 "badges_earned": len(awards), "badges_revoked": len(revokes), "rank_source": diff.rank_source})
         progress("writing", len(updates), len(updates))
-        if self.redis is not None:
+        if self.unknown is not None:
             # The member role sync that follows must not touch these members (unknown is not zero).
-            self.redis.set(unknown_key(community.id), json.dumps(diff.unknown), ex=86_400)
+            self.unknown.remember(community.id, diff.unknown)
         diff.chain_requests = self._requests() - requests_before
         diff.seconds = time.perf_counter() - started
         return diff
@@ -229,13 +230,3 @@ class EligibilitySync:
                 activity=activity, conviction=conviction, demotion_pending_since=m.demotion_pending_since,
                 held_badges=m.badges, metadata=m.metadata, unknown=unknown[i]))
         return facts, unknown
-
-
-def unknown_key(community_id) -> str:
-    return f"arrakis:eligibility:unknown:{community_id}"
-
-
-def last_unknown(redis, community_id) -> list[str]:
-    """Members whose reads failed in the community's last eligibility sync."""
-    raw = redis.get(unknown_key(community_id))
-    return json.loads(raw) if raw else []

@@ -2,6 +2,12 @@
 
 Every error carries a message an operator or community admin can act on. Only the front ends
 (CLI, bot, console) decide how to show them; nothing below them prints.
+
+``retryable`` says whether trying the same thing again later can succeed. The queue retries only
+errors that say so (and errors from outside the tree, which may be passing faults); input that
+is wrong, a thing that does not exist, a clash or a refusal stays wrong however often it is
+tried. Adapters raise these classes, never their library's own exceptions, so a use case handles
+one tree whatever sits behind a port.
 """
 
 from __future__ import annotations
@@ -16,11 +22,14 @@ class ArrakisError(Exception):
     """
 
     exit_code = 1
+    retryable = False
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, retryable: bool | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        if retryable is not None:
+            self.retryable = retryable
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message} ({self.hint})"
@@ -31,15 +40,21 @@ class ConfigError(ArrakisError):
 
 
 class StorageError(ArrakisError):
-    """The database or Redis could not do what was asked."""
+    """The database or Redis could not do what was asked (often a passing outage)."""
+
+    retryable = True
 
 
 class EmbeddedStackError(StorageError):
     """The embedded PostgreSQL or Redis could not be started."""
 
+    retryable = False
+
 
 class SchemaError(StorageError):
     """Migrations are missing, changed after being applied, or failed."""
+
+    retryable = False
 
 
 class TenantError(ArrakisError):
@@ -60,6 +75,10 @@ class ValidationError(ArrakisError):
     def __init__(self, message: str, *, field: str | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.field = field
+
+
+class PermissionDenied(ArrakisError):
+    """Whoever asked may not do this (wrong role, another community, another member)."""
 
 
 class NotFound(ArrakisError):
@@ -84,3 +103,70 @@ class LegacyImportError(ArrakisError):
 
 class OperationCancelled(ArrakisError):
     """An operator cancelled a long operation; what it had not committed was rolled back."""
+
+
+class BucketTimeout(ArrakisError):
+    """Waiting for a Discord token would take longer than allowed."""
+
+    retryable = True
+
+
+# --- outside services -------------------------------------------------------------------------
+
+class ChainReadError(ArrakisError):
+    """Every endpoint for a chain failed (or timed out) for this read: the answer is unknown."""
+
+    retryable = True
+
+
+class ScoreServiceError(ArrakisError):
+    """The Score Service failed, refused us, or is switched off by its circuit breaker."""
+
+    retryable = True
+
+
+class SignInError(ArrakisError):
+    """The signed message or signature did not prove the wallet."""
+
+
+class DiscordError(ArrakisError):
+    """Discord refused or failed a call. ``status`` and ``code`` are Discord's, when it answered;
+    5xx answers, network errors and rate limits are ``retryable``, 4xx refusals are not."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None,
+                 retryable: bool = False, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint, retryable=retryable)
+        self.status = status
+        self.code = code
+
+
+class RouteBusy(DiscordError):
+    """The route's bucket is empty for longer than the caller is willing to wait."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"Discord's bucket for this route frees up in {wait:.1f} s", retryable=True)
+        self.wait = wait
+
+
+class SynthesisBusy(DiscordError):
+    """Another synthesis of this community is running (the job is retried later)."""
+
+    def __init__(self) -> None:
+        super().__init__("another synthesis of this community is running; this one will be retried",
+                         retryable=True)
+
+
+class SigningError(ArrakisError):
+    """Signing or verifying failed (the signer is unreachable, refused, or the key is gone)."""
+
+    retryable = True
+
+
+class PolicyError(ArrakisError):
+    """The policies could not be loaded or evaluated."""
+
+
+class NotificationError(ArrakisError):
+    """A notification (Slack, webhook) could not be delivered."""
+
+    retryable = True

@@ -1,23 +1,26 @@
 """What operators look at: the fleet, platform health, one community in detail, drift.
 
-Read-only use cases shared by the console and the CLI. Everything here reads through the engine's
-own stores and clients; nothing here knows about Textual.
+Read-only use cases shared by the console and the CLI. Everything here reads through the stores,
+ports and probes bootstrap hands it; nothing here knows about Textual, Redis or HTTP.
 """
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
 from .errors import ArrakisError
+from .ports import Clock, DriftCheckStore, ObjectStore, UnknownMembersStore, system_clock
+from .storage.database import Database
+from .storage.legacy_imports import LegacyImportRepository
 from .storage.operator_views import OperatorViewsRepository
-from .storage.outbox import manifest_key
-
-DRIFT_KEY = "arrakis:drift:last"  # hash: community id -> the last drift check (JSON)
+from .storage.outbox import OutboxRepository, manifest_key
+from .storage.synthesis import SynthesisRepository
+from .synthesis.drift import drift
+from .synthesis.reconcile import Reconciler
+from .themes import theme_of
 
 
 # --- fleet ------------------------------------------------------------------------------------
@@ -134,11 +137,41 @@ class CommunityDetail:
     approvals: list[dict] = field(default_factory=list)  # changes waiting for an operator (mass strips)
 
 
-class Operations:
-    """Operator read models over one engine."""
+@dataclass(frozen=True)
+class PlatformProbes:
+    """How Operations looks at the parts it cannot query as data (built by bootstrap).
 
-    def __init__(self, engine, *, clock: Callable[[], float] = time.time) -> None:
-        self.e = engine
+    ``services``: PostgreSQL and Redis reachability by name ("ok" or "down (Kind)");
+    ``rpc_block``: the block height one endpoint answers (raises when it does not);
+    ``rpc_urls``: endpoints per chain; ``shadow_where``: "S3" or "local folder";
+    ``discord_rate``: the global Discord rate in calls per second; ``discord_where``: Discord
+    itself, the local sandbox, or not configured, in plain words.
+    """
+
+    services: Callable[[], dict[str, str]]
+    rpc_block: Callable[[str, str, float], int]
+    rpc_urls: dict
+    shadow_where: str
+    discord_rate: float
+    discord_where: str = "Discord API"
+
+
+class Operations:
+    """Operator read models."""
+
+    def __init__(self, db: Database, repos, *, reconciler: Reconciler, drift_checks: DriftCheckStore,
+                 unknown: UnknownMembersStore, orchestrator, shadow_store: ObjectStore, queue, bucket,
+                 probes: PlatformProbes, clock: Clock = system_clock) -> None:
+        self.db = db
+        self.repos = repos
+        self.reconciler = reconciler
+        self.drift_checks = drift_checks
+        self.unknown = unknown
+        self.orchestrator = orchestrator
+        self.shadow_store = shadow_store
+        self.queue = queue
+        self.bucket = bucket
+        self.probes = probes
         self.clock = clock
 
     # fleet ------------------------------------------------------------------------------------
@@ -146,8 +179,8 @@ class Operations:
     def fleet(self) -> list[FleetEntry]:
         """Every community with members, last eligibility sync, last synthesis and drift status,
         in one query (platform view)."""
-        with self.e.db.platform():
-            rows = OperatorViewsRepository(self.e.db).fleet()
+        with self.db.platform():
+            rows = OperatorViewsRepository(self.db).fleet()
         checked = self.checked_drift()
         out = []
         for r in rows:
@@ -163,19 +196,16 @@ class Operations:
 
     def drift(self, community_id):
         """Desired vs shadow vs actual for one community (calls Discord), remembered for the fleet."""
-        from .synthesis.drift import drift
-
-        report = drift(self.e.reconciler, community_id)
+        report = drift(self.reconciler, community_id)
         counts: dict[str, int] = {}
         for item in report.items:
             counts[item.severity] = counts.get(item.severity, 0) + 1
-        self.e.redis.hset(DRIFT_KEY, str(report.community_id),
-                          json.dumps({"status": report.status, "counts": counts, "at": self.clock()}))
+        self.drift_checks.remember(report.community_id, {"status": report.status, "counts": counts,
+                                                         "at": self.clock()})
         return report
 
     def checked_drift(self) -> dict[str, dict]:
-        raw = self.e.redis.hgetall(DRIFT_KEY)
-        return {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
+        return self.drift_checks.all()
 
     # health -------------------------------------------------------------------------------------
 
@@ -183,7 +213,9 @@ class Operations:
         """Each part of the platform in plain words. Never raises: a part that cannot be reached is
         reported as down with the kind of error (no URLs, no secrets)."""
         items = [HealthItem(name, "ok" if state == "ok" else "down", "" if state == "ok" else state)
-                 for name, state in sorted(self.e.health().items())]
+                 for name, state in sorted(self.probes.services().items())]
+        where = self.probes.discord_where
+        items.append(HealthItem("discord", "off" if where.startswith("not configured") else "ok", where))
         items += self._rpc(rpc_timeout)
         items.append(self._score())
         items.append(self._shadow_store())
@@ -191,15 +223,13 @@ class Operations:
         limited: list[int] = []
         try:
             items += self._queue()
-            use, limited = self.e.bucket.history(seconds=minutes * 60, step=step)
+            use, limited = self.bucket.history(seconds=minutes * 60, step=step)
         except Exception as exc:  # a status probe reports, it does not raise
             items.append(HealthItem("queue", "down", type(exc).__name__))
-        return Health(items, use, limited, step, self.e.settings.discord_rate)
+        return Health(items, use, limited, step, self.probes.discord_rate)
 
     def _rpc(self, timeout: float) -> list[HealthItem]:
-        from .chain.web3_reader import Web3ChainReader
-
-        urls = self.e.settings.rpc_urls
+        urls = self.probes.rpc_urls
         if not urls:
             return [HealthItem("rpc", "off", "no RPC endpoints configured")]
         out = []
@@ -207,7 +237,7 @@ class Operations:
             up, heights = 0, []
             for url in endpoints:
                 try:
-                    heights.append(Web3ChainReader(chain, [url], timeout=timeout).block_number())
+                    heights.append(self.probes.rpc_block(chain, url, timeout))
                     up += 1
                 except Exception:  # one endpoint down is what failover is for; counted, not raised
                     pass
@@ -218,7 +248,7 @@ class Operations:
 
     def _score(self) -> HealthItem:
         try:
-            s = self.e.orchestrator.status()
+            s = self.orchestrator.status()
         except Exception as exc:
             return HealthItem("score service", "down", type(exc).__name__)
         if s["score_service"] == "not configured":
@@ -227,50 +257,41 @@ class Operations:
         return HealthItem("score service", state, f"breaker {s['breaker']}, mode {s['mode']}")
 
     def _shadow_store(self) -> HealthItem:
-        from .storage.outbox import OutboxRepository
-
         try:
-            with self.e.db.platform():
-                pending = OutboxRepository(self.e.db).counts()["pending"]
+            with self.db.platform():
+                pending = OutboxRepository(self.db).counts()["pending"]
         except Exception as exc:
             return HealthItem("shadow store", "down", f"outbox unreadable ({type(exc).__name__})")
-        where = "S3" if self.e.settings.s3_endpoint else "local folder"
+        where = self.probes.shadow_where
         try:
-            self.e.shadow_store.list("health/")
+            self.shadow_store.list("health/")
         except ArrakisError as exc:
             return HealthItem("shadow store", "down", f"{where} unreachable; {pending} waiting in the outbox ({exc})")
         state = "ok" if pending == 0 else "degraded"
         return HealthItem("shadow store", state, f"{where}, {pending} waiting in the outbox")
 
     def _queue(self) -> list[HealthItem]:
-        from .synthesis.rq_queue import DLQ_KEY
-
-        pending = self.e.queue.pending()
+        pending = self.queue.pending()
         depth = sum(pending.values())
         busy = sum(1 for v in pending.values() if v)
-        dead = int(self.e.redis.llen(DLQ_KEY))
+        dead = self.queue.dead_letter_count()
         return [HealthItem("queue", "ok", f"{depth} jobs waiting in {busy} queues"),
                 HealthItem("dead letters", "ok" if dead == 0 else "degraded", f"{dead} jobs")]
 
     # community detail -----------------------------------------------------------------------------
 
     def community(self, community_id, *, recent: int = 15) -> CommunityDetail:
-        from .eligibility import last_unknown
-        from .storage.legacy_imports import LegacyImportRepository
-        from .storage.synthesis import SynthesisRepository
-        from .themes import theme_of
-
-        views = OperatorViewsRepository(self.e.db)
-        with self.e.db.tenant(community_id):
-            c = self.e.repos.communities.current()
-            counts = self.e.repos.profiles.count_by_tier()
-            badges = self.e.repos.badges.count_by_type()
+        views = OperatorViewsRepository(self.db)
+        with self.db.tenant(community_id):
+            c = self.repos.communities.current()
+            counts = self.repos.profiles.count_by_tier()
+            badges = self.repos.badges.count_by_type()
             changes = views.recent_tier_changes(recent)
             manifests = views.manifest_versions()
             delivered = views.delivered_keys()
             last = views.last_eligibility_sync()
-            legacy = LegacyImportRepository(self.e.db).latest_or_none()
-            approvals = SynthesisRepository(self.e.db).pending()
+            legacy = LegacyImportRepository(self.db).latest_or_none()
+            approvals = SynthesisRepository(self.db).pending()
         try:
             tier_names = list(theme_of(c).tier_names)
         except ArrakisError:
@@ -288,6 +309,6 @@ class Operations:
                              manifest_key(c.id, r["version"]) in delivered, r["synthesized"]) for r in manifests],
             last_diff=dict(last["payload"]) if last else None, last_diff_at=last["created_at"] if last else None,
             last_diff_by=last["actor"] if last else None,
-            unknown_members=len(last_unknown(self.e.redis, c.id)),
+            unknown_members=len(self.unknown.of(c.id)),
             legacy_import=legacy,
             approvals=[{k: r[k] for k in ("id", "kind", "summary", "requested_by", "created_at")} for r in approvals])

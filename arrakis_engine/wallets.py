@@ -10,30 +10,25 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils import to_checksum_address
 
 from .chain.types import check_address
-from .errors import ArrakisError, Conflict, ValidationError
+from .errors import Conflict, SignInError, ValidationError
+from .ports import Clock, NonceStore, moment, system_clock
 from .storage.database import Database
 from .storage.models import WalletLink
 from .storage.repositories import check_discord_id
 
 _FIELDS = re.compile(r"^(URI|Version|Chain ID|Nonce|Issued At|Expiration Time): (.+)$")
-
-
-class SignInError(ArrakisError):
-    """The signed message or signature did not prove the wallet."""
 
 
 @dataclass(frozen=True)
@@ -70,12 +65,12 @@ def parse_message(message: str) -> dict:
 
 
 class WalletLinking:
-    def __init__(self, db: Database, repos, redis, *, domain: str = "arrakis.local",
+    def __init__(self, db: Database, repos, nonces: NonceStore, *, domain: str = "arrakis.local",
                  uri: str = "https://arrakis.local/link", chain_id: int = 80094, nonce_ttl: int = 600,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+                 clock: Clock = system_clock) -> None:
         self.db = db
         self.repos = repos
-        self.redis = redis
+        self.nonces = nonces
         self.domain = domain
         self.uri = uri
         self.chain_id = chain_id
@@ -89,30 +84,29 @@ class WalletLinking:
         discord_id = check_discord_id(discord_id)
         address = check_address(address, "wallet_address")
         nonce = secrets.token_hex(16)
-        now = self.clock().replace(microsecond=0)
+        now = moment(self.clock).replace(microsecond=0)
         expires = now + timedelta(seconds=self.nonce_ttl)
         message = build_message(
             domain=self.domain, address=address, uri=self.uri, chain_id=self.chain_id, nonce=nonce,
             statement=f"Link this wallet to your membership of {community.name}.", issued_at=now, expires_at=expires)
-        self.redis.set(f"arrakis:siwe:{nonce}", json.dumps({"community": str(community.id), "discord_id": discord_id,
-                                                            "address": address}), ex=self.nonce_ttl)
+        self.nonces.put(nonce, {"community": str(community.id), "discord_id": discord_id, "address": address},
+                        self.nonce_ttl)
         return Challenge(message, nonce, address, expires)
 
     def complete(self, community_id: uuid.UUID | str, discord_id: str, message: str, signature: str,
                  *, actor: str = "member") -> WalletLink:
         """Check the signed message and link the wallet. Raises SignInError, Conflict or ValidationError."""
         fields = parse_message(message)
-        raw = self.redis.getdel(f"arrakis:siwe:{fields['Nonce']}")
-        if raw is None:
+        pending = self.nonces.take(fields["Nonce"])
+        if pending is None:
             raise SignInError("this sign-in request has expired or was already used; start again")
-        pending = json.loads(raw)
         discord_id = check_discord_id(discord_id)
         if pending["community"] != str(community_id) or pending["discord_id"] != discord_id:
             raise SignInError("this sign-in request belongs to someone else")
         if fields["domain"] != self.domain or fields["URI"] != self.uri or fields["Chain ID"] != str(self.chain_id):
             raise SignInError("the sign-in message was made for another site or chain")
         expires = datetime.fromisoformat(fields["Expiration Time"].replace("Z", "+00:00"))
-        if self.clock() >= expires:
+        if moment(self.clock) >= expires:
             raise SignInError("this sign-in request has expired; start again")
         claimed = check_address(fields["address"], "wallet_address")
         if claimed != pending["address"]:
@@ -135,7 +129,7 @@ class WalletLinking:
                 raise Conflict(f"member {discord_id} already linked wallet {existing[0].wallet_address}; "
                                "one wallet per member")
             link = r.wallets.link(profile.id, wallet, source=source,
-                                  verified_at=self.clock() if source == "siwe" else None)
+                                  verified_at=moment(self.clock) if source == "siwe" else None)
             if profile.wallet_address != wallet:
                 r.profiles.set_wallet(profile.id, wallet)
             r.audit.append(actor, "wallet.linked", {"discord_id": discord_id, "wallet": wallet, "source": source})

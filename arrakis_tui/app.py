@@ -105,11 +105,9 @@ class ArrakisConsole(App):
     def _set_freeze(self, frozen: bool) -> None:
         try:
             if frozen:
-                self.engine.freeze.freeze(reason="paused from the operator console")
+                self.engine.discord_pause.pause(actor="console", reason="paused from the operator console")
             else:
-                self.engine.freeze.unfreeze()
-            with self.engine.db.platform():
-                self.engine.repos.audit.append("console", "freeze.global", {"frozen": frozen})
+                self.engine.discord_pause.resume(actor="console")
         except Exception as exc:
             self.call_from_thread(self.notify, describe_error(exc, "Changing the freeze flag"), severity="error")
             return

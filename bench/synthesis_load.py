@@ -32,7 +32,6 @@ from arrakis_engine.bootstrap import build_engine  # noqa: E402
 from bench.scratch import scratch_database  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
 from arrakis_engine.synthesis.redis_bucket import RedisTokenBucket  # noqa: E402
-from arrakis_engine.synthesis.service import SynthesisService  # noqa: E402
 from arrakis_engine.themes import get_theme  # noqa: E402
 from tests.fakes.discord_api import FakeDiscord  # noqa: E402
 
@@ -99,7 +98,7 @@ def run(args, url: str) -> int:
             time.sleep(0.1)
         print(f"{args.communities} communities x {args.members} members; {args.workers} worker processes ready")
 
-        svc = SynthesisService(engine)
+        svc = engine.synthesis
         enqueued_at = {}
         t0 = time.monotonic()
         for c in communities:

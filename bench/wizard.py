@@ -42,7 +42,7 @@ def main() -> int:
     r.flushdb()
     before = r.info("memory")["used_memory"]
     # No database in this run: every guild is new, on the free plan.
-    wiz = WizardService(engine=None, store=SessionStore(r), subscription_of=lambda guild_id: "free")
+    wiz = WizardService(SessionStore(r), subscription_of=lambda guild_id: "free")
     latencies: list[float] = []
 
     def drive(i: int) -> None:

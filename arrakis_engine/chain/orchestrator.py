@@ -16,57 +16,18 @@ failed gives ``eligible=None``: unknown, never "no".
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
-from ..errors import ValidationError
+from ..errors import ScoreServiceError, ValidationError
+from ..ports import ChainReader, ScoreCacheStore, ScoreSource
 from ..storage.chain_holdings import HoldingsRepository
 from ..storage.database import Database
-from .score_http import Score, ScoreClient, ScoreServiceError
-from .types import UNKNOWN, Asset, ChainReadError, check_address
+from .types import UNKNOWN, Asset, ChainReadError, Score, check_address
 
 FRESH_SECONDS = 300
-KEEP_SECONDS = 86_400
-
-
-class ScoreCache:
-    """Scores in Redis: ``arrakis:score:{address}`` -> {"at": epoch seconds, "score": {...}}."""
-
-    def __init__(self, redis, *, clock: Callable[[], float] = time.time, keep_for: int = KEEP_SECONDS) -> None:
-        self.redis = redis
-        self.clock = clock
-        self.keep_for = keep_for
-
-    def put(self, scores: Sequence[Score]) -> None:
-        if not scores:
-            return
-        now = self.clock()
-        pipe = self.redis.pipeline(transaction=False)
-        for s in scores:
-            pipe.set(f"arrakis:score:{s.address}", json.dumps({"at": now, "score": s.as_json()}), ex=self.keep_for)
-        pipe.set("arrakis:score:last_stored", now, ex=self.keep_for)
-        pipe.execute()
-
-    def get_many(self, addresses: Sequence[str]) -> dict[str, tuple[Score, float]]:
-        """address -> (score, age in seconds) for what is cached."""
-        if not addresses:
-            return {}
-        raw = self.redis.mget([f"arrakis:score:{a}" for a in addresses])
-        now = self.clock()
-        out = {}
-        for a, value in zip(addresses, raw):
-            if value:
-                d = json.loads(value)
-                out[a] = (Score.from_json(d["score"]), max(0.0, now - float(d["at"])))
-        return out
-
-    def newest_age(self) -> float | None:
-        at = self.redis.get("arrakis:score:last_stored")
-        return None if at is None else max(0.0, self.clock() - float(at))
 
 
 @dataclass(frozen=True)
@@ -102,8 +63,8 @@ class Rule:
 
 
 class EligibilityOrchestrator:
-    def __init__(self, readers: Mapping[str, object], *, score: ScoreClient | None = None,
-                 cache: ScoreCache | None = None, db: Database | None = None) -> None:
+    def __init__(self, readers: Mapping[str, ChainReader], *, score: ScoreSource | None = None,
+                 cache: ScoreCacheStore | None = None, db: Database | None = None) -> None:
         self.readers = dict(readers)
         self.score = score
         self.cache = cache
@@ -203,10 +164,10 @@ class EligibilityOrchestrator:
         age = self.cache.newest_age() if self.cache else None
         if self.score is None:
             return {"mode": "partial", "score_service": "not configured", "breaker": None, "cache_age_seconds": age}
-        state = self.score.breaker.state
+        state = self.score.breaker_state()
         if state == "closed":
             mode = "full"
         else:
             mode = "cached" if age is not None else "partial"
         return {"mode": mode, "score_service": "configured", "breaker": state, "cache_age_seconds": age,
-                "error_rate": self.score.breaker.error_rate()}
+                "error_rate": self.score.error_rate()}

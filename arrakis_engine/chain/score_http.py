@@ -17,54 +17,18 @@ every badge threshold uses (Active 50, Engaged 200, First Maker 10,000), so each
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Callable, Sequence
 
 import httpx
 
-from ..errors import ArrakisError
+from ..errors import ScoreServiceError
 from .breaker import BreakerOpen, RatioBreaker
-from .types import check_address
+from .types import Score, check_address
 
 SCALE = Decimal(100_000)
 MAX_BATCH = 150  # keeps the request line under the common 8 KiB limit
-
-
-class ScoreServiceError(ArrakisError):
-    """The Score Service failed, refused us, or is switched off by its circuit breaker."""
-
-
-@dataclass(frozen=True)
-class Score:
-    address: str
-    rank: int | None
-    conviction: Decimal  # normalised, 0..100,000
-    activity: Decimal  # normalised, 0..100,000
-    held: Decimal
-    claimed: Decimal
-    burned: Decimal
-    first_claim_at: datetime | None
-    last_activity_at: datetime | None
-
-    @property
-    def never_redeemed(self) -> bool:
-        return self.burned == 0
-
-    def as_json(self) -> dict:
-        return {"address": self.address, "rank": self.rank, "conviction": str(self.conviction),
-                "activity": str(self.activity), "held": str(self.held), "claimed": str(self.claimed),
-                "burned": str(self.burned),
-                "first_claim_at": self.first_claim_at.isoformat() if self.first_claim_at else None,
-                "last_activity_at": self.last_activity_at.isoformat() if self.last_activity_at else None}
-
-    @classmethod
-    def from_json(cls, d: dict) -> "Score":
-        """From our own cached form (already normalised)."""
-        return cls(d["address"], d["rank"], Decimal(d["conviction"]), Decimal(d["activity"]), Decimal(d["held"]),
-                   Decimal(d["claimed"]), Decimal(d["burned"]), _time(d.get("first_claim_at")),
-                   _time(d.get("last_activity_at")))
 
 
 def _dec(value, field: str) -> Decimal:
@@ -125,6 +89,12 @@ class ScoreClient:
                                   transport=transport)
         self.breaker = breaker or RatioBreaker("score-service", clock=clock)
         self.requests = 0
+
+    def breaker_state(self) -> str:
+        return self.breaker.state
+
+    def error_rate(self) -> float:
+        return self.breaker.error_rate()
 
     def close(self) -> None:
         self._http.close()

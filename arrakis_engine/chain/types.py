@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 
-from ..errors import ArrakisError, ValidationError
+from ..errors import ChainReadError, ValidationError  # noqa: F401 (ChainReadError: part of this module's answers)
 from ..settings import CHAINS
 
 MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11"
@@ -32,10 +34,6 @@ class _Unknown:
 
 
 UNKNOWN = _Unknown()
-
-
-class ChainReadError(ArrakisError):
-    """Every endpoint for a chain failed (or timed out) for this read: the answer is unknown."""
 
 
 def check_address(address: str, field: str = "address") -> str:
@@ -95,3 +93,38 @@ class Asset:
         return cls(chain=d["chain"], kind=d["kind"], address=d.get("address"), token_id=d.get("token_id"),
                    decimals=int(d.get("decimals", 18)), symbol=d.get("symbol", ""),
                    never_redeemed=bool(d.get("never_redeemed", False)))
+
+
+@dataclass(frozen=True)
+class Score:
+    address: str
+    rank: int | None
+    conviction: Decimal  # normalised, 0..100,000
+    activity: Decimal  # normalised, 0..100,000
+    held: Decimal
+    claimed: Decimal
+    burned: Decimal
+    first_claim_at: datetime | None
+    last_activity_at: datetime | None
+
+    @property
+    def never_redeemed(self) -> bool:
+        return self.burned == 0
+
+    def as_json(self) -> dict:
+        return {"address": self.address, "rank": self.rank, "conviction": str(self.conviction),
+                "activity": str(self.activity), "held": str(self.held), "claimed": str(self.claimed),
+                "burned": str(self.burned),
+                "first_claim_at": self.first_claim_at.isoformat() if self.first_claim_at else None,
+                "last_activity_at": self.last_activity_at.isoformat() if self.last_activity_at else None}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Score":
+        """From our own cached form (already normalised)."""
+        return cls(d["address"], d["rank"], Decimal(d["conviction"]), Decimal(d["activity"]), Decimal(d["held"]),
+                   Decimal(d["claimed"]), Decimal(d["burned"]), _cached_time(d.get("first_claim_at")),
+                   _cached_time(d.get("last_activity_at")))
+
+
+def _cached_time(value) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None

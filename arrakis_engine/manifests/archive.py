@@ -16,7 +16,7 @@ from ..errors import ArrakisError, IntegrityFailure
 from ..storage.database import Database, validate_tenant_id
 from ..storage.outbox import OutboxRepository, RestoreRepository, community_key, index_key, manifest_key
 from ..storage.repositories import canonical_json, sha256_hex
-from ..storage.s3_shadow import ObjectStore
+from ..ports import ObjectStore
 
 log = logging.getLogger(__name__)
 

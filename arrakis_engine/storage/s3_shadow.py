@@ -5,18 +5,9 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Protocol
 
 from ..errors import NotFound, StorageError
-
-
-class ObjectStore(Protocol):
-    def put(self, key: str, data: bytes) -> None: ...
-
-    def get(self, key: str) -> bytes:
-        """Raises NotFound when the object is not there, StorageError when the store fails."""
-
-    def list(self, prefix: str) -> list[str]: ...
+from ..ports import ObjectStore  # noqa: F401 (the port these two satisfy)
 
 
 class S3ObjectStore:

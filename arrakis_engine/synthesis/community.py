@@ -2,32 +2,24 @@
 
 Order: categories, roles, channels (inside their categories, with their permission
 overwrites), then the categories' overwrites. Before the first call the guild's caps (250 roles,
-500 channels) are checked. Each resource is matched first by the Discord id recorded in the
-shadow state, then -- for a crash between "Discord created it" and "we recorded it" -- by name
-among the guild's resources that no manifest id claims yet; only then is it created. Every id
-is recorded as soon as Discord answers, so a synthesis killed half-way resumes without
-creating anything twice.
+500 channels) are checked. What to do with each item -- keep, adopt or create -- is decided by
+:func:`~arrakis_engine.synthesis.planning.plan_synthesis` from the shadow state and the guild;
+this module carries the plan out. Every id is recorded as soon as Discord answers, so a
+synthesis killed half-way resumes without creating anything twice.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..errors import ValidationError
-from ..processes import pid_alive
+from ..errors import RouteBusy, ValidationError
+from ..ports import CommunityLocks, DiscordGuild
 from ..storage.database import Database
-from ..storage.repositories import canonical_json, sha256_hex
 from ..storage.synthesis import SynthesisRepository
-from .discord_http import CHANNEL_TYPES, DiscordError, DiscordREST, RouteBusy
-
-CREATED = "created:"  # shadow entries marking resources Arrakis itself created
-OVERWRITES = "overwrites:"  # shadow entries: digest of the overwrites last set on a category
-MAX_ROLES = 250
-MAX_CHANNELS = 500
+from .planning import (CREATED, MAX_CHANNELS, MAX_ROLES, OVERWRITES, cap_problem, normal_overwrites,  # noqa: F401
+                       overwrites_digest, overwrites_for, plan_synthesis)
 
 Progress = Callable[[int, int], None]
 
@@ -56,74 +48,23 @@ class SynthesisReport:
                 f"{len(self.overwrites_set)}; {self.calls} Discord calls")
 
 
-def overwrites_for(spec: list[dict], guild_id: str, resources: dict) -> list[dict]:
-    out = []
-    for o in spec:
-        target = guild_id if o["target"] == "@everyone" else resources.get(o["target"])
-        if target is None:
-            continue
-        out.append({"id": target, "type": 0, "allow": str(o["allow"]), "deny": str(o["deny"])})
-    return sorted(out, key=lambda o: o["id"])
-
-
-def _normal(overwrites: list[dict]) -> list[tuple]:
-    return sorted((str(o["id"]), int(o.get("type", 0)), str(o["allow"]), str(o["deny"])) for o in overwrites or [])
-
-
-class SynthesisBusy(DiscordError):
-    """Another synthesis of this community is running (the job is retried later)."""
-
-
-class CommunityLock:
-    """One synthesis at a time per community, across every worker (and an orphaned work horse
-    of a worker that was killed): a Redis key with an owner token and a TTL renewed per step."""
-
-    def __init__(self, redis, community_id, ttl_ms: int = 120_000) -> None:
-        self.redis = redis
-        self.key = f"arrakis:synthesis-lock:{community_id}"
-        # Owner host and process go into the token, so a lock left by a dead process can be taken over.
-        self.token = f"{socket.gethostname()}|{os.getpid()}|{uuid.uuid4().hex}"
-        self.ttl_ms = ttl_ms
-
-    def __enter__(self) -> "CommunityLock":
-        if self.redis.set(self.key, self.token, nx=True, px=self.ttl_ms):
-            return self
-        held = self.redis.get(self.key)
-        held = held.decode() if isinstance(held, bytes) else (held or "")
-        host, _, rest = held.partition("|")
-        pid = rest.partition("|")[0]
-        if host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid)):
-            # The owner died without letting go; take over only if nobody else did meanwhile.
-            if self.redis.set(self.key, self.token, xx=True, px=self.ttl_ms, get=True) in (held, held.encode()):
-                return self
-        raise SynthesisBusy("another synthesis of this community is running; this one will be retried",
-                            retryable=True)
-
-    def renew(self) -> None:
-        self.redis.pexpire(self.key, self.ttl_ms)
-
-    def __exit__(self, *exc) -> None:
-        if self.redis.get(self.key) in (self.token, self.token.encode()):
-            self.redis.delete(self.key)
-
-
 class CommunitySynthesizer:
-    def __init__(self, db: Database, repos, discord: DiscordREST, redis=None) -> None:
+    def __init__(self, db: Database, repos, discord: DiscordGuild, locks: CommunityLocks) -> None:
         self.db = db
         self.repos = repos
         self.discord = discord
-        self.redis = redis if redis is not None else discord.redis
+        self.locks = locks
         self.store = SynthesisRepository(db)
 
     def apply(self, community_id: uuid.UUID | str, **kwargs) -> SynthesisReport:
         if kwargs.get("dry_run"):
             return self._apply(community_id, **kwargs)
-        with CommunityLock(self.redis, community_id) as lock:
-            return self._apply(community_id, lock=lock, **kwargs)
+        with self.locks.hold(community_id) as renew:
+            return self._apply(community_id, renew=renew, **kwargs)
 
     def _apply(self, community_id: uuid.UUID | str, *, version: int | None = None, dry_run: bool = False,
                progress: Progress | None = None, read_guild: bool = True,
-               budget: int | None = None, lock: CommunityLock | None = None,
+               budget: int | None = None, renew: Callable[[], None] | None = None,
                patience: float | None = None) -> SynthesisReport:
         """Make the guild match the manifest.
 
@@ -155,27 +96,12 @@ class CommunitySynthesizer:
             roles_now = {did: {"id": did, "name": None} for did in recorded}
             channels_now = dict(roles_now)
 
-        def find(mid: str, pool: dict, match: Callable[[dict], bool]) -> tuple[str | None, str]:
-            did = resources.get(mid)
-            if did and did in pool:
-                return did, "kept"
-            claimed = set(resources.values())
-            for obj_id, obj in pool.items():
-                if obj_id not in claimed and match(obj):
-                    return obj_id, "adopted"
-            return None, "create"
+        plan = plan_synthesis(m, resources, roles_now, channels_now)
+        problem = cap_problem(plan, len(roles_now), len(channels_now)) if read_guild else None
+        if problem:  # nothing is created if the result would not fit
+            raise ValidationError(problem[1], field=problem[0])
 
-        # Caps first: nothing is created if the result would not fit (checked when the guild is read).
-        new_roles = sum(1 for r in m["roles"] if find(r["id"], roles_now, lambda o, r=r: o["name"] == r["name"])[0] is None)
-        chans = m["categories"] + m["channels"]
-        new_channels = sum(1 for c in chans if find(c["id"], channels_now, lambda o, c=c: o["name"] == c["name"])[0] is None)
-        if read_guild and len(roles_now) + new_roles > MAX_ROLES:
-            raise ValidationError(f"the guild would have {len(roles_now) + new_roles} roles; Discord allows {MAX_ROLES}",
-                                  field="roles")
-        if read_guild and len(channels_now) + new_channels > MAX_CHANNELS:
-            raise ValidationError(f"the guild would have {len(channels_now) + new_channels} channels; Discord allows "
-                                  f"{MAX_CHANNELS}", field="channels")
-
+        items = {x["id"]: x for x in m["categories"] + m["roles"] + m["channels"]}
         total = len(m["categories"]) * 2 + len(m["roles"]) + len(m["channels"])
         done = 0
         spent = 0
@@ -191,58 +117,48 @@ class CommunitySynthesizer:
 
         def record(mid: str, did: str) -> None:
             resources[mid] = did
-            if lock is not None:
-                lock.renew()
+            if renew is not None:
+                renew()
             if not dry_run:
                 with self.db.tenant(community_id):
                     self.store.record(manifest.version, mid, did)
 
-        def step(mid: str, pool: dict, match, create: Callable[[], dict]) -> None:
-            nonlocal done
-            did, how = find(mid, pool, match)
-            if how == "create":
-                if not dry_run:
-                    spend()
-                report.created.append(mid)
-                if not dry_run:
-                    obj = create()
-                    pool[obj["id"]] = obj
-                    record(mid, obj["id"])
-                    record(CREATED + mid, obj["id"])  # only what we created may ever be deleted by us
-            else:
-                (report.kept if how == "kept" else report.adopted).append(mid)
-                if how == "adopted":
-                    record(mid, did)
-            done += 1
-            progress(done, total)
+        def create(kind: str, item: dict) -> dict:
+            if kind == "role":
+                return self.discord.create_role(guild, name=item["name"], color=item["color"],
+                                                 permissions=item["permissions"], hoist=item["hoist"],
+                                                 community_id=cid, patience=patience)
+            if kind == "category":
+                return self.discord.create_channel(guild, name=item["name"], type="category", community_id=cid)
+            return self.discord.create_channel(guild, name=item["name"], type=item["type"],
+                                               parent_id=resources.get(item["parent"]), topic=item["topic"],
+                                               overwrites=overwrites_for(item["overwrites"], guild, resources),
+                                               community_id=cid)
 
-        cat_type = CHANNEL_TYPES["category"]
         try:
-            for cat in m["categories"]:
-                step(cat["id"], channels_now, lambda o, c=cat: o["name"] == c["name"] and o["type"] == cat_type,
-                     lambda c=cat: self.discord.create_channel(guild, name=c["name"], type="category",
-                                                               community_id=cid))
-            for role in m["roles"]:
-                step(role["id"], roles_now, lambda o, r=role: o["name"] == r["name"],
-                     lambda r=role: self.discord.create_role(guild, name=r["name"], color=r["color"],
-                                                              permissions=r["permissions"], hoist=r["hoist"],
-                                                              community_id=cid, patience=patience))
-            for ch in m["channels"]:
-                parent = resources.get(ch["parent"])
-                step(ch["id"], channels_now,
-                     lambda o, c=ch, p=parent: o["name"] == c["name"] and o.get("parent_id") == p
-                     and o["type"] == CHANNEL_TYPES[c["type"]],
-                     lambda c=ch, p=parent: self.discord.create_channel(
-                         guild, name=c["name"], type=c["type"], parent_id=p, topic=c["topic"],
-                         overwrites=overwrites_for(c["overwrites"], guild, resources), community_id=cid))
+            for step in plan.steps:
+                if step.how == "create":
+                    if not dry_run:
+                        spend()
+                    report.created.append(step.manifest_id)
+                    if not dry_run:
+                        obj = create(step.kind, items[step.manifest_id])
+                        record(step.manifest_id, obj["id"])
+                        record(CREATED + step.manifest_id, obj["id"])  # only what we created may ever be deleted
+                else:
+                    (report.kept if step.how == "keep" else report.adopted).append(step.manifest_id)
+                    if step.how == "adopt":
+                        record(step.manifest_id, step.discord_id)
+                done += 1
+                progress(done, total)
             for cat in m["categories"]:
                 did = resources.get(cat["id"])
                 wanted = overwrites_for(cat["overwrites"], guild, resources)
                 mark = OVERWRITES + cat["id"]
-                digest = sha256_hex(canonical_json(_normal(wanted)))
+                digest = overwrites_digest(wanted)
                 if read_guild:
                     current = channels_now.get(did, {}).get("permission_overwrites", []) if did else []
-                    differs = _normal(current) != _normal(wanted)
+                    differs = normal_overwrites(current) != normal_overwrites(wanted)
                 else:
                     differs = resources.get(mark) != digest
                 if did and differs:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .community import CREATED, OVERWRITES
+from .planning import CREATED, OVERWRITES
 from .reconcile import Reconciler
 
 ORDER = {"high": 0, "medium": 1, "low": 2, "info": 3}

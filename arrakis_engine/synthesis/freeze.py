@@ -6,15 +6,17 @@ failed -- and goes ahead as soon as the flag is lifted.
 
 from __future__ import annotations
 
+import json
+import os
+import threading
 import time
 import uuid
 from typing import Callable
 
-GLOBAL_KEY = "arrakis:freeze:global"
+from .. import keys as redis_keys
 
-
-def community_key(community_id: uuid.UUID | str) -> str:
-    return f"arrakis:freeze:community:{community_id}"
+GLOBAL_KEY = redis_keys.FREEZE_GLOBAL
+community_key = redis_keys.freeze_community
 
 
 class FreezeFlags:
@@ -39,13 +41,27 @@ class FreezeFlags:
 
     def wait_while_frozen(self, community_id: uuid.UUID | str | None = None,
                           on_wait: Callable[[str], None] | None = None) -> float:
-        """Block while frozen; returns the seconds spent waiting."""
+        """Block while frozen; returns the seconds spent waiting. While it waits, the caller is
+        listed in :meth:`waiting` (what an operator -- or a test -- looks at to see work held)."""
         waited = 0.0
         reason = self.frozen(community_id)
-        while reason is not None:
-            if on_wait:
-                on_wait(reason)
-            self.sleep(self.poll)
-            waited += self.poll
-            reason = self.frozen(community_id)
+        if reason is None:
+            return waited
+        token = f"{os.getpid()}:{threading.get_ident()}:{uuid.uuid4().hex[:8]}"
+        self.redis.hset(redis_keys.FREEZE_WAITING, token,
+                        json.dumps({"community": str(community_id) if community_id else None, "since": time.time(),
+                                    "reason": reason}))
+        try:
+            while reason is not None:
+                if on_wait:
+                    on_wait(reason)
+                self.sleep(self.poll)
+                waited += self.poll
+                reason = self.frozen(community_id)
+        finally:
+            self.redis.hdel(redis_keys.FREEZE_WAITING, token)
         return waited
+
+    def waiting(self) -> list[dict]:
+        """The calls held by a freeze right now: community (None: global), since, reason."""
+        return [json.loads(v) for v in self.redis.hvals(redis_keys.FREEZE_WAITING)]

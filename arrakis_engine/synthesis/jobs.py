@@ -1,5 +1,9 @@
-"""What a worker runs for each job type. The worker process installs its engine with
-:func:`use_engine` before it starts taking jobs (``arrakis worker`` does)."""
+"""What a worker runs for each job type.
+
+The engine a job uses is the worker's own: :class:`~arrakis_engine.synthesis.rq_queue.EngineWorker`
+is built with it and hands it to each job it performs (``job.engine``), so nothing here keeps
+a module-level engine.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,7 @@ from typing import Any
 
 from rq import get_current_job
 
-_engine = None
-
-
-def use_engine(engine) -> None:
-    global _engine
-    _engine = engine
+from .. import keys
 
 
 def _progress(done: int, total: int) -> None:
@@ -22,33 +21,30 @@ def _progress(done: int, total: int) -> None:
         job.save_meta()
 
 
-def _synthesize_slice(e, community_id: str, payload: dict) -> dict:
+def _synthesize_slice(e, job, community_id: str, payload: dict) -> dict:
     """One slice of a community synthesis. Part 0 reads the guild and checks its caps; each later
     part makes up to ``synthesis_slice`` changes and queues the next part behind the other
     communities' work. A retried or recovered slice reads the guild again before changing it."""
-    job = get_current_job()
-    attempts = 1
-    recovered = False
-    if job is not None:
-        attempts = job.meta["attempts"] = job.meta.get("attempts", 0) + 1
-        recovered = bool(job.meta.get("recovered"))
-        job.save_meta()
+    attempts = job.meta["attempts"] = job.meta.get("attempts", 0) + 1
+    recovered = bool(job.meta.get("recovered"))
+    job.save_meta()
     part, version = int(payload.get("part", 0)), payload["version"]
     report = e.synthesizer.apply(community_id, version=version, read_guild=part == 0 or attempts > 1 or recovered,
                                  budget=0 if part == 0 else e.settings.synthesis_slice, progress=_progress,
                                  patience=1.0)
     if not report.complete:
         e.queue.enqueue("SYNTHESIZE_COMMUNITY", community_id, {"version": version, "part": part + 1},
-                        key=f"{community_id}-v{version}-p{part + 1}", delay=report.retry_after)
+                        key=keys.synthesis_slice(community_id, version, part + 1), delay=report.retry_after)
     return report.as_dict()
 
 
 def run(job_type: str, community_id: str, payload: dict) -> Any:
-    if _engine is None:
-        raise RuntimeError("this worker has no engine; start it with `arrakis worker`")
-    e = _engine
+    job = get_current_job()
+    e = getattr(job, "engine", None)
+    if e is None:
+        raise RuntimeError("this job runs only in an Arrakis worker; start one with `arrakis worker`")
     if job_type == "SYNTHESIZE_COMMUNITY":
-        return _synthesize_slice(e, community_id, payload)
+        return _synthesize_slice(e, job, community_id, payload)
     if job_type in ("ASSIGN_ROLE", "REMOVE_ROLE"):
         roles = e.member_sync.apply_change(community_id, payload["guild_id"], payload["discord_id"], payload["roles"])
         _progress(1, 1)

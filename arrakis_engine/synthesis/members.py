@@ -14,42 +14,18 @@ bad read than a market crash.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from ..errors import ValidationError
+from ..errors import DiscordError, ValidationError
+from ..ports import DiscordGuild
 from ..storage.database import Database
 from ..storage.synthesis import SynthesisRepository
-from .discord_http import DiscordError, DiscordREST
-
-
-@dataclass
-class MemberChange:
-    discord_id: str
-    roles: list[str]  # the full new list
-    added: list[str]
-    removed: list[str]
-    strips_tier: bool
-
-    @property
-    def job_type(self) -> str:
-        return "REMOVE_ROLE" if self.removed and not self.added else "ASSIGN_ROLE"
-
-
-@dataclass
-class MemberPlan:
-    guild_id: str
-    changes: list[MemberChange] = field(default_factory=list)
-    skipped_unknown: list[str] = field(default_factory=list)
-    tier_holders: int = 0
-
-    @property
-    def strips(self) -> int:
-        return sum(1 for c in self.changes if c.strips_tier)
+from . import planning
+from .planning import MemberChange, MemberPlan  # noqa: F401 (part of this use case's answers)
 
 
 class MemberRoleSync:
-    def __init__(self, db: Database, repos, discord: DiscordREST, *, max_strip_share: float = 0.10) -> None:
+    def __init__(self, db: Database, repos, discord: DiscordGuild, *, max_strip_share: float = 0.10) -> None:
         self.db = db
         self.repos = repos
         self.discord = discord
@@ -57,48 +33,32 @@ class MemberRoleSync:
         self.max_strip_share = max_strip_share
 
     def plan(self, community_id: uuid.UUID | str, *, skip: Iterable[str] = ()) -> MemberPlan:
+        """Read the manifest, the shadow state and members' current roles (asking Discord for
+        those we have not seen yet), then let :func:`planning.plan_member_roles` decide."""
         skip = set(skip)
         with self.db.tenant(community_id):
             community = self.repos.communities.current()
             manifest = self.repos.manifests.latest()
             shadow = self.store.latest_shadow()
-            known = self.store.member_roles()
+            current = dict(self.store.member_roles())
         if manifest is None or shadow is None:
             raise ValidationError("synthesize the community before syncing member roles", field="manifest")
-        resources = shadow[1]
-        m = manifest.content
-        managed = {resources[r["id"]] for r in m["roles"] if r["id"] in resources}
-        tier_roles = {resources[r["id"]] for r in m["roles"] if r.get("tier") and r["id"] in resources}
-        plan = MemberPlan(community.guild_id)
-        members = set(m["members"]) | set(known)
-        for discord_id in sorted(members):
-            if discord_id in skip:
-                plan.skipped_unknown.append(discord_id)
+        for discord_id in planning.members_in_scope(manifest.content, current):
+            if discord_id in skip or discord_id in current:
                 continue
-            desired = {resources[r] for r in m["members"].get(discord_id, []) if r in resources}
-            current = known.get(discord_id)
-            if current is None:
-                try:
-                    current = self.discord.get_member(community.guild_id, discord_id,
-                                                      community_id=community.id)["roles"]
-                except DiscordError as exc:
-                    if exc.status == 404:
-                        continue  # not in the guild (left, or never joined): nothing to do
-                    raise
-                with self.db.tenant(community_id):
-                    self.store.save_member_roles(discord_id, current)
-            current_set = set(current)
-            if current_set & tier_roles:
-                plan.tier_holders += 1
-            new = (current_set - managed) | desired
-            if new != current_set:
-                removed = sorted(current_set - new)
-                plan.changes.append(MemberChange(discord_id, sorted(new), sorted(new - current_set), removed,
-                                                 bool(set(removed) & tier_roles)))
-        return plan
+            try:
+                roles = self.discord.get_member(community.guild_id, discord_id, community_id=community.id)["roles"]
+            except DiscordError as exc:
+                if exc.status == 404:
+                    continue  # not in the guild (left, or never joined): nothing to do
+                raise
+            with self.db.tenant(community_id):
+                self.store.save_member_roles(discord_id, roles)
+            current[discord_id] = roles
+        return planning.plan_member_roles(manifest.content, shadow[1], current, community.guild_id, skip=skip)
 
     def needs_approval(self, plan: MemberPlan) -> bool:
-        return plan.strips > 0 and plan.strips > self.max_strip_share * max(plan.tier_holders, 1)
+        return planning.needs_approval(plan, self.max_strip_share)
 
     def hold_for_approval(self, community_id, plan: MemberPlan, *, actor: str) -> uuid.UUID:
         with self.db.tenant(community_id):

@@ -14,28 +14,11 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import OperationCancelled, ValidationError
+from ..ports import DiscordGuild
 from ..storage.database import Database
 from ..storage.synthesis import SynthesisRepository
-from .community import CREATED, OVERWRITES, CommunitySynthesizer, _normal, overwrites_for
-from .discord_http import DiscordREST
-
-SEVERITY = {"create": "high", "update": "medium", "delete": "low"}
-
-
-@dataclass
-class Action:
-    op: str  # create | update | delete
-    kind: str  # role | category | channel
-    manifest_id: str
-    discord_id: str | None = None
-    changes: dict = field(default_factory=dict)
-
-    @property
-    def severity(self) -> str:
-        return SEVERITY[self.op]
-
-    def as_dict(self) -> dict:
-        return {**self.__dict__, "severity": self.severity}
+from .community import CommunitySynthesizer
+from .planning import CREATED, SEVERITY, Action, deletable, plan_reconcile  # noqa: F401 (SEVERITY, Action: used by callers)
 
 
 @dataclass
@@ -59,14 +42,16 @@ class ReconcileReport:
 
 
 class Reconciler:
-    def __init__(self, db: Database, repos, discord: DiscordREST) -> None:
+    def __init__(self, db: Database, repos, discord: DiscordGuild, synthesizer: CommunitySynthesizer) -> None:
         self.db = db
         self.repos = repos
         self.discord = discord
+        self.synthesizer = synthesizer
         self.store = SynthesisRepository(db)
 
     def plan(self, community_id) -> tuple[list[Action], list[Action], dict]:
-        """(actions, orphan deletes, context)."""
+        """(actions, orphan deletes, context): reads the manifest, the shadow state and the guild,
+        and leaves the deciding to :func:`~arrakis_engine.synthesis.planning.plan_reconcile`."""
         with self.db.tenant(community_id):
             community = self.repos.communities.current()
             manifest = self.repos.manifests.latest()
@@ -77,49 +62,7 @@ class Reconciler:
         guild, cid = community.guild_id, community.id
         roles = {r["id"]: r for r in self.discord.list_roles(guild, community_id=cid)}
         channels = {c["id"]: c for c in self.discord.list_channels(guild, community_id=cid)}
-        m = manifest.content
-        actions: list[Action] = []
-        for r in m["roles"]:
-            did = resources.get(r["id"])
-            actual = roles.get(did) if did else None
-            if actual is None:
-                actions.append(Action("create", "role", r["id"]))
-                continue
-            changes = {k: r[k] for k in ("name", "color") if actual.get(k) != r[k]}
-            if str(actual.get("permissions")) != str(r["permissions"]):
-                changes["permissions"] = r["permissions"]
-            if changes:
-                actions.append(Action("update", "role", r["id"], did, changes))
-        for kind, items in (("category", m["categories"]), ("channel", m["channels"])):
-            for c in items:
-                did = resources.get(c["id"])
-                actual = channels.get(did) if did else None
-                if actual is None:
-                    actions.append(Action("create", kind, c["id"]))
-                    continue
-                changes = {}
-                if actual.get("name") != c["name"]:
-                    changes["name"] = c["name"]
-                wanted = overwrites_for(c["overwrites"], guild, resources)
-                if _normal(actual.get("permission_overwrites")) != _normal(wanted):
-                    changes["permission_overwrites"] = wanted
-                if kind == "channel":
-                    if (actual.get("topic") or None) != (c["topic"] or None):
-                        changes["topic"] = c["topic"]
-                    parent = resources.get(c["parent"])
-                    if parent and actual.get("parent_id") != parent:
-                        changes["parent_id"] = parent
-                if changes:
-                    actions.append(Action("update", kind, c["id"], did, changes))
-        wanted_ids = {x["id"] for x in m["roles"] + m["categories"] + m["channels"]}
-        orphans = []
-        for mid, did in resources.items():
-            if mid.startswith((CREATED, OVERWRITES)) or mid in wanted_ids:
-                continue
-            if did in roles or did in channels:
-                created = resources.get(CREATED + mid) == did
-                orphans.append(Action("delete", "role" if did in roles else "channel", mid, did,
-                                      {"created_by_arrakis": created}))
+        actions, orphans = plan_reconcile(manifest.content, resources, roles, channels, guild)
         return actions, orphans, {"guild": guild, "community": cid, "version": version, "resources": resources,
                                   "manifest_version": manifest.version, "roles": roles, "channels": channels}
 
@@ -130,12 +73,8 @@ class Reconciler:
         calls = self.discord.calls
         actions, orphans, ctx = self.plan(community_id)
         report = ReconcileReport(dry_run, destructive)
-        report.actions = list(actions)
-        for o in orphans:
-            if destructive and o.changes["created_by_arrakis"]:
-                report.actions.append(o)
-            else:
-                report.skipped_deletes.append(o.manifest_id)
+        deletes, report.skipped_deletes = deletable(orphans, destructive=destructive)
+        report.actions = list(actions) + deletes
         if not dry_run:
             step = progress or (lambda done, total: None)
             creates = [a for a in report.actions if a.op == "create"]
@@ -145,7 +84,7 @@ class Reconciler:
                 if creates:
                     step(done, total)
                     # The synthesizer knows the order and dependencies; it creates what is missing.
-                    CommunitySynthesizer(self.db, self.repos, self.discord).apply(community_id, version=None)
+                    self.synthesizer.apply(community_id, version=None)
                     done += 1
                 for a in others:
                     step(done, total)

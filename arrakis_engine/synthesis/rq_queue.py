@@ -25,11 +25,14 @@ from rq import Callback, Queue, Retry, SimpleWorker, Worker
 from rq.job import Job, JobStatus
 from rq.worker import DequeueStrategy
 
+from .. import keys
+from ..errors import ValidationError
+
 log = logging.getLogger(__name__)
 
 BASE = "discord-synthesis"
-QUEUES_KEY = "arrakis:synthesis:queues"
-DLQ_KEY = "arrakis:dlq"
+QUEUES_KEY = keys.SYNTHESIS_QUEUES
+DLQ_KEY = keys.DEAD_LETTERS
 JOB_TYPES = (
     "CREATE_ROLE", "UPDATE_ROLE", "DELETE_ROLE", "CREATE_CHANNEL", "UPDATE_CHANNEL", "DELETE_CHANNEL",
     "CREATE_CATEGORY", "UPDATE_CATEGORY", "DELETE_CATEGORY", "ASSIGN_ROLE", "REMOVE_ROLE", "SEND_MESSAGE",
@@ -60,7 +63,7 @@ class SynthesisQueue:
         never waits behind a round of everybody else's work.
         """
         if job_type not in JOB_TYPES:
-            raise ValueError(f"unknown job type {job_type}")
+            raise ValidationError(f"unknown job type {job_type}", field="job_type")
         job_id = _SAFE.sub("_", f"{job_type}-{key}")[:200]
         try:
             existing = Job.fetch(job_id, connection=self.redis)
@@ -90,6 +93,9 @@ class SynthesisQueue:
             name = name.decode() if isinstance(name, bytes) else name
             out[name.split(":", 1)[1]] = Queue(name, connection=self.redis).count
         return out
+
+    def dead_letter_count(self) -> int:
+        return int(self.redis.llen(DLQ_KEY))
 
     def dead_letters(self, limit: int = 100) -> list[dict]:
         return [json.loads(x) for x in self.redis.lrange(DLQ_KEY, 0, limit - 1)]
@@ -177,6 +183,19 @@ class FairWorker(SimpleWorker):
             waited += 1
             if max_idle_time is not None and waited >= max_idle_time:
                 return None
+
+
+class EngineWorker(FairWorker):
+    """The worker ``arrakis worker`` runs: a :class:`FairWorker` that holds its own engine and
+    hands it to every job it performs (read by :func:`arrakis_engine.synthesis.jobs.run`)."""
+
+    def __init__(self, *args: Any, engine, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.engine = engine
+
+    def perform_job(self, job: Job, queue: Queue) -> bool:
+        job.engine = self.engine  # in memory only: never saved with the job
+        return super().perform_job(job, queue)
 
 
 def recover_abandoned(redis) -> list[str]:

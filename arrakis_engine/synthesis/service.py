@@ -2,41 +2,52 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from typing import Iterable
 
+from .. import keys
+from ..ports import JobQueue, UnknownMembersStore
+from ..storage.database import Database
+from ..storage.synthesis import SynthesisRepository
+from .community import CommunitySynthesizer
+from .members import MemberRoleSync
+
 
 class SynthesisService:
-    def __init__(self, engine) -> None:
-        self.e = engine
+    def __init__(self, db: Database, repos, manifests, synthesizer: CommunitySynthesizer,
+                 member_sync: MemberRoleSync, queue: JobQueue, unknown: UnknownMembersStore) -> None:
+        self.db = db
+        self.repos = repos
+        self.manifests = manifests
+        self.synthesizer = synthesizer
+        self.member_sync = member_sync
+        self.queue = queue
+        self.unknown = unknown
 
     def synthesize(self, community_id: uuid.UUID | str, *, dry_run: bool = False, queued: bool = True,
                    actor: str = "cli") -> dict:
         """Publish the manifest (a new version only if it changed), then synthesize it: on the queue,
         or right here. A dry run publishes nothing and changes nothing."""
         if dry_run:
-            with self.e.db.tenant(community_id):
-                has_manifest = self.e.repos.manifests.latest() is not None
+            with self.db.tenant(community_id):
+                has_manifest = self.repos.manifests.latest() is not None
             if not has_manifest:
                 return {"dry_run": True, "manifest": None, "note": "no manifest yet: synthesis would create everything"}
-            return self.e.synthesizer.apply(community_id, dry_run=True).as_dict()
-        manifest, new = self.e.manifests.publish(community_id, actor=actor)
+            return self.synthesizer.apply(community_id, dry_run=True).as_dict()
+        manifest, new = self.manifests.publish(community_id, actor=actor)
         if not queued:
             return {"manifest_version": manifest.version, "new_version": new,
-                    **self.e.synthesizer.apply(community_id, version=manifest.version).as_dict()}
-        job = self.e.queue.enqueue("SYNTHESIZE_COMMUNITY", community_id, {"version": manifest.version, "part": 0},
-                                   key=f"{community_id}-v{manifest.version}-p0", first_contact=True)
+                    **self.synthesizer.apply(community_id, version=manifest.version).as_dict()}
+        job = self.queue.enqueue("SYNTHESIZE_COMMUNITY", community_id, {"version": manifest.version, "part": 0},
+                                 key=keys.synthesis_slice(community_id, manifest.version, 0), first_contact=True)
         return {"manifest_version": manifest.version, "new_version": new, "job_id": job.id,
                 "status": job.get_status(refresh=True)}
 
     def status(self, community_id: uuid.UUID | str) -> dict:
         """The latest manifest version and how far its synthesis got (applying / applied)."""
-        from ..storage.synthesis import SynthesisRepository
-
-        with self.e.db.tenant(community_id):
-            latest = self.e.repos.manifests.latest()
-            shadow = SynthesisRepository(self.e.db).latest_shadow()
+        with self.db.tenant(community_id):
+            latest = self.repos.manifests.latest()
+            shadow = SynthesisRepository(self.db).latest_shadow()
         return {"manifest_version": latest.version if latest else None,
                 "shadow_version": shadow[0] if shadow else None, "shadow_status": shadow[2] if shadow else None,
                 "synthesized": bool(latest and shadow and shadow[0] == latest.version and shadow[2] == "applied")}
@@ -45,21 +56,18 @@ class SynthesisService:
                      queued: bool = True, actor: str = "cli") -> dict:
         """One PATCH per member whose roles should change; unknown members skipped (those given, and
         those the last eligibility sync could not read); a mass strip waits for approval."""
-        from ..eligibility import last_unknown
-
-        skip = set(skip) | set(last_unknown(self.e.redis, community_id))
+        skip = set(skip) | set(self.unknown.of(community_id))
         if not queued:
-            return self.e.member_sync.run(community_id, skip=skip, approved=approved, actor=actor)
-        sync = self.e.member_sync
+            return self.member_sync.run(community_id, skip=skip, approved=approved, actor=actor)
+        sync = self.member_sync
         plan = sync.plan(community_id, skip=skip)
         paused = sync.gate(community_id, plan, approved=approved, actor=actor)
         if paused:
             return paused
         jobs = []
         for c in plan.changes:
-            digest = hashlib.sha256(",".join(c.roles).encode()).hexdigest()[:16]
-            jobs.append(self.e.queue.enqueue(c.job_type, community_id,
-                                             {"guild_id": plan.guild_id, "discord_id": c.discord_id, "roles": c.roles},
-                                             key=f"{community_id}:{c.discord_id}:{digest}").id)
+            jobs.append(self.queue.enqueue(c.job_type, community_id,
+                                           {"guild_id": plan.guild_id, "discord_id": c.discord_id, "roles": c.roles},
+                                           key=keys.member_roles(community_id, c.discord_id, c.roles)).id)
         return {"status": "queued", "changes": len(plan.changes), "jobs": jobs,
                 "skipped_unknown": len(plan.skipped_unknown)}

@@ -7,12 +7,16 @@ the Discord work to the synthesis queue.
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
+from .. import keys
 from ..chain.types import Asset
 from ..errors import ArrakisError, Conflict, NotFound
+from ..manifests.builder import slug
+from ..ports import Clock, JobQueue, system_clock
+from ..storage.database import Database
+from ..storage.synthesis import SynthesisRepository
 from ..themes import theme_for
 from .model import (
     STEP_FIELDS,
@@ -23,17 +27,26 @@ from .model import (
     review_warnings,
     validate_step,
 )
-from .sessions import SessionStore
 
 TEMPLATE_THEME = {"basic": "basic", "standard": "basic", "sietch": "sietch"}
 
 
 class WizardService:
-    def __init__(self, engine, store: SessionStore | None = None, *, subscription_of=None) -> None:
-        """``subscription_of(guild_id)`` gives the plan for REVIEW's warnings (default: the
-        community's, from the database; a new guild is on the free plan)."""
-        self.e = engine
-        self.store = store or SessionStore(engine.redis)
+    def __init__(self, store, *, db: Database | None = None, repos=None, communities=None, eligibility=None,
+                 manifests=None, queue: JobQueue | None = None, subscription_of=None,
+                 clock: Clock = system_clock) -> None:
+        """``store``: the sessions (:class:`~arrakis_engine.wizard.sessions.SessionStore`).
+        ``subscription_of(guild_id)`` gives the plan for REVIEW's warnings (default: the
+        community's, from the database; a new guild is on the free plan). The database, the
+        community, eligibility and manifest services and the queue are needed by ``deploy`` only."""
+        self.store = store
+        self.db = db
+        self.repos = repos
+        self.communities = communities
+        self.eligibility = eligibility
+        self.manifests = manifests
+        self.queue = queue
+        self.clock = clock
         self._subscription = subscription_of or self._stored_subscription
 
     # --- reading ----------------------------------------------------------------------------
@@ -61,7 +74,7 @@ class WizardService:
     def start(self, guild_id: str, user_id: str, *, community_name: str | None = None) -> dict:
         """A new session at INIT, or -- if the user already has one here -- that one, marked
         ``existing`` so the caller can offer to resume it."""
-        now = time.time()
+        now = self.clock()
         session = {"id": uuid.uuid4().hex, "guild_id": str(guild_id), "user_id": str(user_id),
                    "community_name": (community_name or f"Community {guild_id}")[:100], "state": "INIT",
                    "data": {}, "revision": 0, "applied": [], "warnings": [], "deploy": None, "error": None,
@@ -71,7 +84,7 @@ class WizardService:
         existing = self.store.active_id(str(guild_id), str(user_id))
         current = self.store.get(existing) if existing else None
         if current is None:  # the index outlived its session: clear it and start over
-            self.store.redis.delete(f"arrakis:wizard:active:{guild_id}:{user_id}")
+            self.store.forget_active(str(guild_id), str(user_id))
             return self.start(guild_id, user_id, community_name=community_name)
         return {**current, "existing": True}
 
@@ -83,7 +96,7 @@ class WizardService:
                 return session
             new = change(dict(session))
             new["revision"] = session["revision"] + 1
-            new["updated_at"] = time.time()
+            new["updated_at"] = self.clock()
             if submission_id:
                 new["applied"] = (session["applied"] + [submission_id])[-50:]
             result = self.store.save(new, session["revision"])
@@ -170,8 +183,8 @@ class WizardService:
     # --- deploy ------------------------------------------------------------------------------
 
     def _stored_subscription(self, guild_id: str) -> str:
-        with self.e.db.platform():
-            community = self.e.repos.communities.by_guild(guild_id)
+        with self.db.platform():
+            community = self.repos.communities.by_guild(guild_id)
         return community.subscription_tier if community else "free"
 
     def _deploy(self, session: dict) -> dict[str, Any]:
@@ -179,42 +192,38 @@ class WizardService:
         rules = data["rules"]
         theme_id = TEMPLATE_THEME.get(rules["template"], "custom")
         guild, actor = session["guild_id"], f"wizard:{session['user_id']}"
-        with self.e.db.platform():
-            community = self.e.repos.communities.by_guild(guild)
+        with self.db.platform():
+            community = self.repos.communities.by_guild(guild)
         if community is None:
             # Created on the basic theme; a custom one is switched to once its tiers are stored.
-            community = self.e.communities.create(name=session["community_name"], guild_id=guild,
+            community = self.communities.create(name=session["community_name"], guild_id=guild,
                                                   theme_id="basic" if theme_id == "custom" else theme_id,
                                                   subscription="free", actor=actor)
         if theme_id != "custom":
             theme_for(theme_id, community.subscription_tier)  # a clear error if the plan does not allow it
-        with self.e.db.tenant(community.id):
-            self.e.repos.communities.update_settings({**community.settings, "wizard": {
+        with self.db.tenant(community.id):
+            self.repos.communities.update_settings({**community.settings, "wizard": {
                 "session": session["id"], "chain": data["chain"]["chain"], "assets": data["assets"]["assets"],
                 "rules": rules, "roles": data["roles"]["roles"], "channels": data["channels"]}})
         if community.theme_id != theme_id:
-            with self.e.db.platform():
-                self.e.repos.communities.set_theme(community.id, theme_id)
-        sync = self.e.eligibility
+            with self.db.platform():
+                self.repos.communities.set_theme(community.id, theme_id)
+        sync = self.eligibility
         for i, a in enumerate(data["assets"]["assets"]):
             asset = Asset(data["chain"]["chain"], a["kind"], a.get("address"), a.get("token_id"),
                           a.get("decimals", 18), symbol=a.get("symbol", ""))
             sync.configure(community.id, asset, purpose="rank" if i == 0 else "gate", min_amount=0 if i == 0 else 1)
-        manifest, _ = self.e.manifests.publish(community.id, actor=actor)
-        from ..manifests.builder import slug
-
+        manifest, _ = self.manifests.publish(community.id, actor=actor)
         mapped = {f"role:{slug(name)}": rid for name, rid in data["roles"]["roles"].items() if rid != "create"}
         if mapped:
-            from ..storage.synthesis import SynthesisRepository
-
-            with self.e.db.tenant(community.id):
-                store = SynthesisRepository(self.e.db)
+            with self.db.tenant(community.id):
+                store = SynthesisRepository(self.db)
                 store.open_shadow(manifest.version)
                 for mid, rid in mapped.items():
                     store.record(manifest.version, mid, rid)  # existing roles are used, not created
-        job = self.e.queue.enqueue("SYNTHESIZE_COMMUNITY", community.id, {"version": manifest.version, "part": 0},
-                                   key=f"{community.id}-v{manifest.version}-p0", first_contact=True)
-        with self.e.db.tenant(community.id):
-            self.e.repos.audit.append(actor, "wizard.deployed", {"session": session["id"],
+        job = self.queue.enqueue("SYNTHESIZE_COMMUNITY", community.id, {"version": manifest.version, "part": 0},
+                                 key=keys.synthesis_slice(community.id, manifest.version, 0), first_contact=True)
+        with self.db.tenant(community.id):
+            self.repos.audit.append(actor, "wizard.deployed", {"session": session["id"],
                                                                  "manifest_version": manifest.version})
         return {"community_id": str(community.id), "manifest_version": manifest.version, "job_id": job.id}

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 
+from .. import keys
+
 ACTIVE_TTL = 15 * 60
 TERMINAL_TTL = 60 * 60
 
@@ -34,11 +36,11 @@ return 1
 
 
 def session_key(session_id: str) -> str:
-    return f"arrakis:wizard:session:{session_id}"
+    return keys.wizard_session(session_id)
 
 
 def active_key(guild_id: str, user_id: str) -> str:
-    return f"arrakis:wizard:active:{guild_id}:{user_id}"
+    return keys.wizard_active(guild_id, user_id)
 
 
 class SessionStore:
@@ -55,6 +57,10 @@ class SessionStore:
             return False
         self.redis.set(session_key(session["id"]), json.dumps(session), ex=self.ttl)
         return True
+
+    def forget_active(self, guild_id: str, user_id: str) -> None:
+        """Drop the user's active-session index in a guild (its session is gone)."""
+        self.redis.delete(active_key(guild_id, user_id))
 
     def get(self, session_id: str, *, touch: bool = True) -> dict | None:
         raw = self.redis.get(session_key(session_id))

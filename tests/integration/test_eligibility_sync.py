@@ -33,7 +33,7 @@ def setup(engine, chain, anvil, make_community):
                                              joined_at=NOW - timedelta(days=i * 4))
             engine.repos.wallets.link(p.id, w)
     reader = Web3ChainReader("berachain", [anvil.url], chunk_size=10)
-    sync = EligibilitySync(engine.db, engine.repos, EligibilityOrchestrator({"berachain": reader}), clock=lambda: NOW)
+    sync = EligibilitySync(engine.db, engine.repos, EligibilityOrchestrator({"berachain": reader}), clock=NOW.timestamp)
     sync.configure(community.id, Asset("berachain", "erc20", token.address), purpose="rank")
     sync.configure(community.id, Asset("berachain", "erc721", nft.address), purpose="gate", min_amount=1)
     return community, sync, token, nft, wallets, cs
@@ -88,7 +88,7 @@ def test_rpc_errors_mid_sync_leave_tiers_alone(engine, anvil, setup):
         proxy.mode, proxy.remaining = "fail_after", 4  # the rank asset's 3 chunks, 1 of the gate's, then errors
         broken = Web3ChainReader("berachain", [proxy.url], chunk_size=10)
         flaky = EligibilitySync(engine.db, engine.repos, EligibilityOrchestrator({"berachain": broken}),
-                                clock=lambda: NOW)
+                                clock=NOW.timestamp)
         diff = flaky.run(community.id)
     finally:
         proxy.stop()

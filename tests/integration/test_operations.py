@@ -3,7 +3,6 @@ with the fake Discord API where Discord is read."""
 
 from __future__ import annotations
 
-from arrakis_engine.synthesis.service import SynthesisService
 from tests.integration.test_synthesis import community_with_members
 
 
@@ -23,7 +22,7 @@ def test_fleet_columns_follow_sync_synthesis_and_drift(e, discord, make_communit
     published = entry(ops, c.id)
     assert published.last_sync is not None and published.drift == "not synthesized"
 
-    SynthesisService(e).synthesize(c.id, queued=False)
+    e.synthesis.synthesize(c.id, queued=False)
     done = entry(ops, c.id)
     assert done.last_synthesis is not None and done.shadow_status == "applied"
     assert done.drift == "not checked"  # Discord itself was not looked at yet
@@ -76,7 +75,7 @@ def test_community_detail(e, discord, make_community):
         e.repos.tier_history.record(p.id, from_tier="Fedaykin", to_tier="Naib", rank=1)
         e.repos.badges.award(p.id, "water_sharer")
         e.repos.audit.append("sync", "eligibility.synced", {"members": 5, "promoted": 1, "demoted": 0})
-    SynthesisService(e).synthesize(c.id, queued=False)
+    e.synthesis.synthesize(c.id, queued=False)
     d = e.operations.community(c.id)
     tiers = {t.tier: t.members for t in d.tiers}
     assert d.members == 5 and tiers["Naib"] == 1 and tiers["Fedaykin"] == 1 and tiers["(no tier)"] == 0

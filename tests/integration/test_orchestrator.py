@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from arrakis_engine.chain.orchestrator import EligibilityOrchestrator, Rule, ScoreCache
+from arrakis_engine.chain.orchestrator import EligibilityOrchestrator, Rule
+from arrakis_engine.storage.redis_state import ScoreCache
 from arrakis_engine.chain.ranking import HolderIndexer
 from arrakis_engine.chain.score_http import ScoreClient
 from arrakis_engine.chain.types import Asset

@@ -12,7 +12,6 @@ import time
 import pytest
 
 from arrakis_engine.synthesis.rq_queue import SynthesisQueue
-from arrakis_engine.synthesis.service import SynthesisService
 
 _n = iter(range(700_000_000_000_000_000, 800_000_000_000_000_000))
 
@@ -83,7 +82,7 @@ def test_same_key_twice_runs_once(e, discord, make_community, workers):
 
 def test_synthesis_and_member_jobs_on_two_worker_processes(e, discord, make_community, workers):
     c, g, ids = sietch(e, discord, make_community)
-    svc = SynthesisService(e)
+    svc = e.synthesis
     out = svc.synthesize(c.id)
     assert out["status"] == "queued"
     for _ in range(2):
@@ -126,17 +125,17 @@ def test_freeze_holds_jobs_and_unfreeze_resumes(e, discord, make_community, work
     job = e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": ids[0], "roles": []},
                           key="frozen")
     workers()
-    wait_for(lambda: job.get_status(refresh=True) == "started", 30)
-    time.sleep(1.0)
+    wait_for(lambda: e.freeze.waiting(), 30, explain=lambda: job.get_status(refresh=True))
     assert discord.requests == 0 and job.get_status(refresh=True) == "started"  # waiting, not failed
+    assert [w["community"] for w in e.freeze.waiting()] == [str(c.id)]
     e.freeze.unfreeze(c.id)
     wait_for(lambda: job.get_status(refresh=True) == "finished", 30)
-    assert discord.requests == 1
+    assert discord.requests == 1 and e.freeze.waiting() == []
 
 
 def test_worker_killed_mid_synthesis_resumes_without_duplicates(e, discord, make_community, workers):
     c, g, ids = sietch(e, discord, make_community)
-    SynthesisService(e).synthesize(c.id)
+    e.synthesis.synthesize(c.id)
     w = workers()
     wait_for(lambda: len(g.roles) >= 5, 60, 0.02)  # some roles made (3 per second), more to come
     os.killpg(w.pid, signal.SIGKILL)
@@ -144,7 +143,7 @@ def test_worker_killed_mid_synthesis_resumes_without_duplicates(e, discord, make
     made = len(g.roles) + len(g.channels)
     assert made < 1 + 10 + 22
     workers()  # a new worker finds the abandoned job and runs it again
-    wait_for(lambda: SynthesisService(e).status(c.id)["synthesized"], 90)
+    wait_for(lambda: e.synthesis.status(c.id)["synthesized"], 90)
     names = [r["name"] for r in g.roles.values()]
     assert len(names) == len(set(names)) == 11  # @everyone + 10, no duplicates
     assert len(g.channels) == 22

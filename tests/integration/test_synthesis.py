@@ -8,7 +8,6 @@ import pytest
 from arrakis_engine.errors import ValidationError
 from arrakis_engine.synthesis.community import CREATED
 from arrakis_engine.synthesis.discord_http import DiscordError
-from arrakis_engine.synthesis.service import SynthesisService
 
 _n = iter(range(800_000_000_000_000_000, 900_000_000_000_000_000))
 
@@ -36,7 +35,7 @@ def names(g) -> tuple[list, list]:
 
 def test_synthesize_the_sietch_template(e, discord, make_community):
     c, g, _ = community_with_members(e, discord, make_community)
-    out = SynthesisService(e).synthesize(c.id, queued=False)
+    out = e.synthesis.synthesize(c.id, queued=False)
     roles, channels = names(g)
     assert len(roles) == 10  # nine tiers and the Water Sharer badge role
     cats = [ch for ch in g.channels.values() if ch["type"] == 4]
@@ -47,17 +46,17 @@ def test_synthesize_the_sietch_template(e, discord, make_community):
     assert int(everyone["deny"]) & (1 << 10)  # hidden from everyone but Naib
     door = next(ch for ch in g.channels.values() if ch["name"] == "the-door")
     assert g.channels[door["parent_id"]]["name"] == "SIETCH SCROLLS"
-    again = SynthesisService(e).synthesize(c.id, queued=False)
+    again = e.synthesis.synthesize(c.id, queued=False)
     assert again["created"] == [] and again["new_version"] is False
     assert names(g) == (roles, channels)
 
 
 def test_dry_run_changes_nothing(e, discord, make_community):
     c, g, _ = community_with_members(e, discord, make_community)
-    assert SynthesisService(e).synthesize(c.id, dry_run=True)["manifest"] is None
+    assert e.synthesis.synthesize(c.id, dry_run=True)["manifest"] is None
     e.manifests.publish(c.id, actor="t")
     before = discord.requests
-    plan = SynthesisService(e).synthesize(c.id, dry_run=True)
+    plan = e.synthesis.synthesize(c.id, dry_run=True)
     assert len(plan["created"]) == 32 and names(g) == ([], [])
     assert discord.requests - before == 2  # the two reads
 
@@ -101,7 +100,7 @@ def test_guild_caps_are_checked_before_the_first_call(e, discord, make_community
 
 def test_member_sync_one_patch_each_keeps_other_roles_and_skips_unknown(e, discord, make_community):
     c, g, ids = community_with_members(e, discord, make_community)
-    svc = SynthesisService(e)
+    svc = e.synthesis
     svc.synthesize(c.id, queued=False)
     hand_made = e.discord.create_role(c.guild_id, name="Moderator", color=0, permissions=0)["id"]
     g.members[ids[0]].add(hand_made)
@@ -118,7 +117,7 @@ def test_member_sync_one_patch_each_keeps_other_roles_and_skips_unknown(e, disco
 
 def test_mass_strip_pauses_for_approval(e, discord, make_community):
     c, g, ids = community_with_members(e, discord, make_community, ranks=tuple(range(1, 21)))
-    svc = SynthesisService(e)
+    svc = e.synthesis
     svc.synthesize(c.id, queued=False)
     svc.sync_members(c.id, queued=False)
     with e.db.tenant(c.id):  # a bad read: everyone "lost" their tier
@@ -145,7 +144,7 @@ def test_mass_strip_pauses_for_approval(e, discord, make_community):
 
 def test_reconciliation(e, discord, make_community):
     c, g, _ = community_with_members(e, discord, make_community, theme="basic", ranks=(1,))
-    SynthesisService(e).synthesize(c.id, queued=False)
+    e.synthesis.synthesize(c.id, queued=False)
     role_id = {r["name"]: r["id"] for r in g.roles.values()}
     del g.roles[role_id["Silver"]]  # deleted by hand
     g.roles[role_id["Gold"]]["name"] = "Goldish"  # renamed by hand
@@ -170,14 +169,11 @@ def test_reconciliation(e, discord, make_community):
 
 
 def test_members_left_unknown_by_the_last_eligibility_sync_are_not_touched(e, discord, make_community):
-    import json
-
-    from arrakis_engine.eligibility import unknown_key
 
     c, g, ids = community_with_members(e, discord, make_community)
-    svc = SynthesisService(e)
+    svc = e.synthesis
     svc.synthesize(c.id, queued=False)
-    e.redis.set(unknown_key(c.id), json.dumps([ids[0], ids[1]]))
+    e.unknown_members.remember(c.id, [ids[0], ids[1]])
     out = svc.sync_members(c.id, queued=False)
     assert out["changes"] == 3 and not g.members[ids[0]] and not g.members[ids[1]] and g.members[ids[2]]
 
@@ -186,7 +182,7 @@ def test_drift_report_by_severity(e, discord, make_community):
     from arrakis_engine.synthesis.drift import drift
 
     c, g, _ = community_with_members(e, discord, make_community, theme="basic", ranks=(1,))
-    SynthesisService(e).synthesize(c.id, queued=False)
+    e.synthesis.synthesize(c.id, queued=False)
     assert drift(e.reconciler, c.id).status == "in sync"
     role_id = {r["name"]: r["id"] for r in g.roles.values()}
     del g.roles[role_id["Silver"]]

@@ -9,6 +9,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from arrakis_engine.errors import Conflict
+from arrakis_engine.storage.redis_state import SignInNonces
 from arrakis_engine.wallets import SignInError, WalletLinking, parse_message
 
 
@@ -16,8 +17,8 @@ class Clock:
     def __init__(self) -> None:
         self.now = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
 
-    def __call__(self) -> datetime:
-        return self.now
+    def __call__(self) -> float:
+        return self.now.timestamp()
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def clock():
 
 @pytest.fixture
 def linking(engine, clock):
-    return WalletLinking(engine.db, engine.repos, engine.redis, clock=clock, nonce_ttl=600)
+    return WalletLinking(engine.db, engine.repos, SignInNonces(engine.redis), clock=clock, nonce_ttl=600)
 
 
 def sign(account, message: str) -> str:

@@ -13,7 +13,6 @@ from textual.widgets import DataTable
 
 from arrakis_engine.bootstrap import build_engine
 from arrakis_engine.storage.outbox import RestoreRepository
-from arrakis_engine.synthesis.service import SynthesisService
 from arrakis_engine.themes import get_theme
 from tests.conftest import create_database, drop_database, make_settings
 from tests.fakes.discord_api import FakeDiscord
@@ -68,7 +67,7 @@ def world(pg_server_url, redis_url, tmp_path_factory):
                     "members": len(ranks), "promoted": 0, "demoted": 0, "joined": len(ranks), "left": 0,
                     "unknown": 0, "badges_earned": 1, "badges_revoked": 0, "rank_source": "native"})
         if ranks:
-            SynthesisService(engine).synthesize(cid, queued=False, actor="seed")
+            engine.synthesis.synthesize(cid, queued=False, actor="seed")
     with engine.db.tenant(ARRAKEEN):
         first = engine.repos.profiles.by_discord_id("210000000000000000")
         engine.repos.badges.award(first.id, "water_sharer")

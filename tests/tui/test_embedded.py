@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from arrakis_engine.bootstrap import build_engine
-from arrakis_engine.demo import run_demo
 from arrakis_engine.settings import Settings
 from arrakis_tui.app import make_console
 from tests.tui.conftest import SIZE, fleet_loaded, wait_for
@@ -21,7 +20,7 @@ async def test_console_on_the_embedded_default(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: "0 of 0 communities" in str(app.screen.query_one("#status").render()),
                            "an empty fleet", timeout=30)
-        run_demo(engine)
+        engine.demo.run()
         app = make_console(engine, health_every=None)
         async with app.run_test(size=SIZE) as pilot:
             table = await fleet_loaded(pilot)

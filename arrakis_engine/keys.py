@@ -1,0 +1,101 @@
+"""Every Redis key and every queue job key the engine uses, built in one place.
+
+Redis keys all start with ``arrakis:``; a reader of ``redis-cli --scan`` finds here what each
+one holds. Job keys are the queue's idempotency keys: the same work asked for twice gets the
+same key, so it is queued once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Sequence
+
+Id = uuid.UUID | str
+
+# --- Redis: Discord pacing and freezing -------------------------------------------------------
+
+def bucket(name: str) -> str:
+    """Hash: the global token bucket (tokens, refill time, counters) and its per-second history."""
+    return f"arrakis:bucket:{name}"
+
+
+def route(route_name: str) -> str:
+    """Hash: one Discord route's bucket as its X-RateLimit-* headers last described it."""
+    return f"arrakis:route:{route_name}"
+
+
+DISCORD_GLOBAL_PAUSE = "arrakis:discord:global_pause"  # string with a TTL: every worker waits it out
+
+
+def discord_invalid(window: int) -> str:
+    """Counter: invalid (401/403/429) Discord requests in one 10-minute window."""
+    return f"arrakis:discord:invalid:{window}"
+
+
+FREEZE_GLOBAL = "arrakis:freeze:global"  # hash: who froze everything, why, since when
+
+
+def freeze_community(community_id: Id) -> str:
+    return f"arrakis:freeze:community:{community_id}"
+
+
+FREEZE_WAITING = "arrakis:freeze:waiting"  # hash: caller token -> what it waits for, since when
+
+
+# --- Redis: synthesis queue ------------------------------------------------------------------
+
+SYNTHESIS_QUEUES = "arrakis:synthesis:queues"  # set: names of the per-community sub-queues
+DEAD_LETTERS = "arrakis:dlq"  # list: jobs that failed for good, with their error
+
+
+def synthesis_lock(community_id: Id) -> str:
+    """String: the owner token of the community's running synthesis (TTL renewed per step)."""
+    return f"arrakis:synthesis-lock:{community_id}"
+
+
+# --- Redis: eligibility, wallets, drift ----------------------------------------------------------
+
+def score(address: str) -> str:
+    """String: a cached Score Service answer for one address, with when it was stored."""
+    return f"arrakis:score:{address}"
+
+
+SCORE_LAST_STORED = "arrakis:score:last_stored"
+
+
+def unknown_members(community_id: Id) -> str:
+    """String (JSON list): members the last eligibility sync could not read."""
+    return f"arrakis:eligibility:unknown:{community_id}"
+
+
+def siwe_nonce(nonce: str) -> str:
+    """String: the one-time Sign-In with Ethereum challenge for a nonce."""
+    return f"arrakis:siwe:{nonce}"
+
+
+DRIFT_CHECKS = "arrakis:drift:last"  # hash: community id -> the last drift check (JSON)
+
+
+# --- Redis: wizard ----------------------------------------------------------------------------
+
+def wizard_session(session_id: str) -> str:
+    return f"arrakis:wizard:session:{session_id}"
+
+
+def wizard_active(guild_id: str, user_id: str) -> str:
+    """String: the session id a user has open in a guild (one at a time)."""
+    return f"arrakis:wizard:active:{guild_id}:{user_id}"
+
+
+# --- queue job keys ---------------------------------------------------------------------------
+
+def synthesis_slice(community_id: Id, version: int, part: int) -> str:
+    """One slice of the synthesis of one manifest version."""
+    return f"{community_id}-v{version}-p{part}"
+
+
+def member_roles(community_id: Id, discord_id: str, roles: Sequence[str]) -> str:
+    """One member's role update to exactly this role list (a new list is a new key)."""
+    digest = hashlib.sha256(",".join(roles).encode()).hexdigest()[:16]
+    return f"{community_id}:{discord_id}:{digest}"

@@ -1,0 +1,136 @@
+"""Small pieces of engine state kept in Redis, each behind a plain class the use cases are handed.
+
+Use cases never touch a Redis client: they get a :class:`ScoreCache`, :class:`UnknownMembers`,
+:class:`SignInNonces`, :class:`DriftChecks` or :class:`RedisCommunityLocks` from bootstrap. Key
+names come from :mod:`arrakis_engine.keys`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
+
+from .. import keys
+from ..chain.types import Score
+from ..errors import SynthesisBusy
+from ..ports import Clock, system_clock
+from ..processes import pid_alive
+
+KEEP_SECONDS = 86_400
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class ScoreCache:
+    """Score Service answers per address, with when they were stored (kept a day)."""
+
+    def __init__(self, redis, *, clock: Clock = system_clock, keep_for: int = KEEP_SECONDS) -> None:
+        self.redis = redis
+        self.clock = clock
+        self.keep_for = keep_for
+
+    def put(self, scores: Sequence[Score]) -> None:
+        if not scores:
+            return
+        now = self.clock()
+        pipe = self.redis.pipeline(transaction=False)
+        for s in scores:
+            pipe.set(keys.score(s.address), json.dumps({"at": now, "score": s.as_json()}), ex=self.keep_for)
+        pipe.set(keys.SCORE_LAST_STORED, now, ex=self.keep_for)
+        pipe.execute()
+
+    def get_many(self, addresses: Sequence[str]) -> dict[str, tuple[Score, float]]:
+        """address -> (score, age in seconds) for what is cached."""
+        if not addresses:
+            return {}
+        raw = self.redis.mget([keys.score(a) for a in addresses])
+        now = self.clock()
+        out = {}
+        for a, value in zip(addresses, raw):
+            if value:
+                d = json.loads(value)
+                out[a] = (Score.from_json(d["score"]), max(0.0, now - float(d["at"])))
+        return out
+
+    def newest_age(self) -> float | None:
+        at = self.redis.get(keys.SCORE_LAST_STORED)
+        return None if at is None else max(0.0, self.clock() - float(at))
+
+
+class UnknownMembers:
+    """The members a community's last eligibility sync could not read (kept a day): the member
+    role sync that follows leaves them alone, since unknown is not zero."""
+
+    def __init__(self, redis, *, keep_for: int = KEEP_SECONDS) -> None:
+        self.redis = redis
+        self.keep_for = keep_for
+
+    def remember(self, community_id, discord_ids: Sequence[str]) -> None:
+        self.redis.set(keys.unknown_members(community_id), json.dumps(list(discord_ids)), ex=self.keep_for)
+
+    def of(self, community_id) -> list[str]:
+        raw = self.redis.get(keys.unknown_members(community_id))
+        return json.loads(raw) if raw else []
+
+
+class SignInNonces:
+    """One-time Sign-In with Ethereum challenges: stored with a TTL, taken at most once."""
+
+    def __init__(self, redis) -> None:
+        self.redis = redis
+
+    def put(self, nonce: str, pending: dict, ttl: int) -> None:
+        self.redis.set(keys.siwe_nonce(nonce), json.dumps(pending), ex=ttl)
+
+    def take(self, nonce: str) -> dict | None:
+        raw = self.redis.getdel(keys.siwe_nonce(nonce))
+        return json.loads(raw) if raw is not None else None
+
+
+class DriftChecks:
+    """The last drift check of every community (status, counts, when), for the fleet."""
+
+    def __init__(self, redis) -> None:
+        self.redis = redis
+
+    def remember(self, community_id, check: dict) -> None:
+        self.redis.hset(keys.DRIFT_CHECKS, str(community_id), json.dumps(check))
+
+    def all(self) -> dict[str, dict]:
+        raw = self.redis.hgetall(keys.DRIFT_CHECKS)
+        return {_text(k): json.loads(v) for k, v in raw.items()}
+
+
+class RedisCommunityLocks:
+    """One synthesis at a time per community, across every worker (and an orphaned work horse of
+    a worker that was killed): a Redis key with an owner token and a TTL renewed per step. The
+    owner's host and process are in the token, so a lock left by a dead process is taken over."""
+
+    def __init__(self, redis, *, ttl_ms: int = 120_000) -> None:
+        self.redis = redis
+        self.ttl_ms = ttl_ms
+
+    @contextmanager
+    def hold(self, community_id) -> Iterator[Callable[[], None]]:
+        key = keys.synthesis_lock(community_id)
+        token = f"{socket.gethostname()}|{os.getpid()}|{uuid.uuid4().hex}"
+        if not self.redis.set(key, token, nx=True, px=self.ttl_ms):
+            held = _text(self.redis.get(key)) or ""
+            host, _, rest = held.partition("|")
+            pid = rest.partition("|")[0]
+            dead_owner = host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid))
+            # Take over from a dead owner only if nobody else did meanwhile.
+            if not (dead_owner and self.redis.set(key, token, xx=True, px=self.ttl_ms, get=True)
+                    in (held, held.encode())):
+                raise SynthesisBusy()
+        try:
+            yield lambda: self.redis.pexpire(key, self.ttl_ms)
+        finally:
+            if self.redis.get(key) in (token, token.encode()):
+                self.redis.delete(key)
