@@ -29,11 +29,25 @@ from .manifests.service import ManifestService
 from .migration.sqlite_import import LegacyImporter
 from .operations import Operations, PlatformProbes
 from .platform_ops import AuditCheck, DiscordPause
-from .ports import ChainReader, Clock, DiscordGuild, ObjectStore, ScoreSource, system_clock
+from .ports import (
+    ChainReader,
+    Clock,
+    DiscordGuild,
+    ObjectStore,
+    ScoreSource,
+    system_clock,
+)
+from .sandbox.client import SandboxDiscord
 from .settings import Settings
 from .storage.database import ADMIN_ROLE, APP_ROLE, Database, role_dsn
 from .storage.migrations import Migrator
-from .storage.redis_state import DriftChecks, RedisCommunityLocks, ScoreCache, SignInNonces, UnknownMembers
+from .storage.redis_state import (
+    DriftChecks,
+    RedisCommunityLocks,
+    ScoreCache,
+    SignInNonces,
+    UnknownMembers,
+)
 from .storage.repositories import (
     AuditLogRepository,
     BadgeRepository,
@@ -44,7 +58,6 @@ from .storage.repositories import (
     TierHistoryRepository,
     WalletLinkRepository,
 )
-from .sandbox.client import SandboxDiscord
 from .storage.s3_shadow import LocalObjectStore, S3ObjectStore
 from .synthesis.community import CommunitySynthesizer
 from .synthesis.discord_http import DiscordNotConfigured, DiscordREST
@@ -52,7 +65,7 @@ from .synthesis.freeze import FreezeFlags
 from .synthesis.members import MemberRoleSync
 from .synthesis.reconcile import Reconciler
 from .synthesis.redis_bucket import RedisTokenBucket
-from .synthesis.rq_queue import SynthesisQueue
+from .synthesis.rq_queue import SynthesisQueue, work_until_done
 from .synthesis.scheduler import ReconcileRound
 from .synthesis.service import SynthesisService
 from .wallets import WalletLinking
@@ -118,7 +131,7 @@ class Engine:
     wizard: WizardService
     discord_pause: DiscordPause
     audit_check: AuditCheck
-    demo: Demo
+    demo: Demo | None  # set right after the engine is built (its worker needs the engine)
     legacy_importer: object  # (progress=None) -> LegacyImporter
     _embedded: list = field(default_factory=list)
 
@@ -267,7 +280,8 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     operations = Operations(db, repos, reconciler=reconciler, drift_checks=DriftChecks(redis_client), unknown=unknown,
                             orchestrator=orchestrator, shadow_store=store, queue=queue, bucket=bucket, probes=probes,
                             clock=clock)
-    return Engine(
+    synthesis = SynthesisService(db, repos, manifests, synthesizer, member_sync, queue, unknown)
+    engine = Engine(
         settings=settings, db=db, redis=redis_client, migrator=migrator, repos=repos,
         clock=clock, discord=discord, chain_readers=chain_readers, score=score, shadow_store=store, bucket=bucket,
         freeze=freeze, queue=queue, unknown_members=unknown,
@@ -275,15 +289,21 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
         wallets=WalletLinking(db, repos, SignInNonces(redis_client), clock=clock),
         water_sharer=WaterSharerService(db, repos), archive=archive, manifests=manifests,
         synthesizer=synthesizer, member_sync=member_sync, reconciler=reconciler,
-        synthesis=SynthesisService(db, repos, manifests, synthesizer, member_sync, queue, unknown),
+        synthesis=synthesis,
         reconcile_round=ReconcileRound(db, repos, reconciler, operations.drift),
         operations=operations,
         wizard=WizardService(SessionStore(redis_client), db=db, repos=repos, communities=communities,
                              eligibility=eligibility, manifests=manifests, queue=queue, clock=clock),
         discord_pause=DiscordPause(db, repos, freeze), audit_check=AuditCheck(db, repos),
-        demo=Demo(migrator=migrator, db=db, repos=repos, communities=communities,
-                  services=functools.partial(services_health, db, redis_client), embedded=bool(embedded),
-                  clock=clock),
+        demo=None,
         legacy_importer=functools.partial(LegacyImporter, db, repos),
         _embedded=embedded,
     )
+    # The demo runs queued work with an in-process worker, and a worker holds the whole engine.
+    engine.demo = Demo(migrator=migrator, db=db, repos=repos, communities=communities,
+                       services=functools.partial(services_health, db, redis_client), embedded=bool(embedded),
+                       clock=clock, discord=discord, manifests=manifests, synthesis=synthesis,
+                       drift=operations.drift, checked_drift=operations.checked_drift,
+                       drain=functools.partial(work_until_done, engine),
+                       discord_stats=getattr(discord, "stats", None))
+    return engine

@@ -1,6 +1,9 @@
-"""``arrakis demo``: a demo community with members, tiers and badges on whatever stack is configured.
+"""``arrakis demo``: a demo community with members, tiers and badges, and -- on the Discord
+sandbox -- the whole loop: manifest, synthesis through the queue and a worker, member roles,
+a drift check.
 
-Safe to run again: it reuses the demo community and adds only what is missing.
+Safe to run again: it reuses the demo community and adds only what is missing. A run that finds
+everything in place makes no Discord call at all.
 """
 
 from __future__ import annotations
@@ -9,11 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from .ports import Clock, moment, system_clock
+from .ports import Clock, DiscordGuild, moment, system_clock
 from .storage.database import Database
+from .storage.synthesis import SynthesisRepository
 from .themes import theme_of
 
-DEMO_GUILD = "arrakis-demo"
+Phase = Callable[[str, int, int], None]  # (what, done, total)
+
+DEMO_GUILD = "990000000000000042"  # a guild id of Discord's shape (a snowflake), in the sandbox
 DEMO_MEMBERS = 40
 _BASE_ID = 700000000000000000
 
@@ -30,9 +36,93 @@ class Demo:
     services: Callable[[], dict[str, str]]
     embedded: bool
     clock: Clock = system_clock
+    # The Discord part (left out: the demo stops after seeding).
+    discord: DiscordGuild | None = None
+    manifests: object = None  # ManifestService
+    synthesis: object = None  # SynthesisService
+    drift: Callable | None = None  # community_id -> DriftReport (and remembered for the fleet)
+    checked_drift: Callable[[], dict] | None = None
+    drain: Callable | None = None  # (after_job=...) -> None: run the queued work to the end
+    discord_stats: Callable[[], dict] | None = None  # the sandbox's own counts
 
-    def run(self, *, now: datetime | None = None) -> dict:
-        return _run_demo(self, now or moment(self.clock))
+    def run(self, *, now: datetime | None = None, progress: Phase | None = None) -> dict:
+        summary = _run_demo(self, now or moment(self.clock))
+        summary["discord"] = self._discord_loop(summary["community_id"], progress or (lambda *a: None))
+        with self.db.platform():  # last, so it covers what the Discord part recorded too
+            summary["audit_chain"] = self.repos.audit.verify_chain(summary["community_id"]).as_dict()
+        return summary
+
+    def _discord_loop(self, community_id: str, progress: Phase) -> dict:
+        """Manifest -> synthesis on the queue -> member roles -> drift check, on the sandbox."""
+        if self.discord is None or not getattr(self.discord, "is_sandbox", False):
+            return {"where": "skipped", "note": "the demo only builds a guild in the local Discord sandbox: "
+                                                "unset DISCORD_API_BASE and DISCORD_BOT_TOKEN to see it"}
+        with self.db.tenant(community_id):
+            members = [p.discord_id for p in self.repos.profiles.all()]
+        self.discord.add_guild(DEMO_GUILD, name="Arrakis Demo", members=members)
+        before_calls, before = self.discord.calls, self.discord_stats()
+        out: dict = {"where": "sandbox"}
+        manifest, _new = self.manifests.publish(community_id, actor="demo")  # a new version only if it changed
+        out["manifest_version"] = manifest.version
+        changed = False
+        if not self.synthesis.status(community_id)["synthesized"]:
+            changed = True
+            planned = self.synthesis.synthesize(community_id, dry_run=True)
+            self.synthesis.synthesize(community_id, queued=True, actor="demo")
+            total = len(planned.get("created", [])) + len(planned.get("overwrites_set", [])) or 1
+            start = self.discord.calls
+            self.drain(after_job=lambda job: progress("synthesis", min(self.discord.calls - start, total), total))
+            progress("synthesis", total, total)
+        if not self.synthesis.status(community_id)["synthesized"]:
+            raise RuntimeError("the demo guild's synthesis did not finish; see `arrakis dlq list`")
+        sync = self.synthesis.sync_members(community_id, queued=True, actor="demo")
+        out["member_updates"] = sync.get("changes", 0)
+        if sync["status"] == "paused":  # a mass strip waits for an operator, as anywhere else
+            out["member_sync"] = f"paused: approval {sync['approval']} is waiting"
+        elif sync.get("changes"):
+            changed = True
+            total, done = sync["changes"], [0]
+
+            def member_done(job) -> None:
+                done[0] += 1
+                progress("member roles", min(done[0], total), total)
+
+            self.drain(after_job=member_done)
+        last = self.checked_drift().get(str(community_id))
+        if changed or last is None:
+            progress("drift check", 0, 1)
+            report = self.drift(community_id)
+            progress("drift check", 1, 1)
+            out["drift"], out["drift_checked"] = report.status, "this run"
+        else:  # nothing was changed: the last check stands, and Discord is left alone
+            out["drift"], out["drift_checked"] = last["status"], "on an earlier run; nothing changed since"
+        after = self.discord_stats()
+        out.update(_built(self.db, self.repos, community_id))
+        out["calls"] = self.discord.calls - before_calls
+        out["rate_limited"] = after["rate_limited"] - before["rate_limited"]
+        out["busiest_window"] = after["busiest_window"]
+        return out
+
+
+def _built(db: Database, repos, community_id) -> dict:
+    """What the demo guild holds now, read from our own records (no Discord call)."""
+    store = SynthesisRepository(db)
+    with db.tenant(community_id):
+        manifest = repos.manifests.latest().content
+        shadow = store.latest_shadow()
+        held = store.member_roles()
+    resources = shadow[1] if shadow else {}
+    names = {resources[r["id"]]: r["name"] for r in manifest["roles"] if r["id"] in resources}
+    by_role: dict[str, int] = {}
+    for roles in held.values():
+        for rid in roles:
+            if rid in names:
+                by_role[names[rid]] = by_role.get(names[rid], 0) + 1
+    return {"roles": [r["name"] for r in manifest["roles"]],
+            "categories": [c["name"] for c in manifest["categories"]],
+            "channels": [c["name"] for c in manifest["channels"]],
+            "members_with_roles": sum(1 for roles in held.values() if set(roles) & set(names)),
+            "members_by_role": dict(sorted(by_role.items()))}
 
 
 def _run_demo(engine: Demo, now: datetime) -> dict:
@@ -84,8 +174,6 @@ def _run_demo(engine: Demo, now: datetime) -> dict:
             "badges": dict(sorted(repos.badges.count_by_type().items())),
             "contributor_lineage_depth": len(lineage),
         }
-    with engine.db.platform():
-        summary["audit_chain"] = repos.audit.verify_chain(community.id).as_dict()
     summary["stack"] = "embedded" if engine.embedded else "configured servers"
     summary["health"] = engine.services()
     return summary

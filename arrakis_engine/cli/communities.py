@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
+from ..demo import DEMO_GUILD
 from .base import CliState, cli
-from .output import Output, reports
+from .output import Output, phases, reports
 
 
 @cli.group()
@@ -51,9 +52,12 @@ def community_list(state: CliState) -> Output:
 
 @cli.command()
 @reports
-def demo(state: CliState) -> Output:
-    """Create (or refresh) a demo community with members and badges, and print a summary."""
-    s = state.engine.demo.run()
+def demo(state: CliState, as_json: bool) -> Output:
+    """Create (or refresh) a demo community with members and badges; on the local Discord
+    sandbox, synthesize its guild, give members their roles and check drift. Prints a summary."""
+    with phases(as_json, label="demo: ", first="seeding") as progress:
+        s = state.engine.demo.run(progress=(lambda phase, done, total: progress(phase, done, total))
+                                  if progress else None)
     chain = s["audit_chain"]
     return Output(s, [
         f"{'Created' if s['created'] else 'Reused'} demo community {s['community']} ({s['community_id']}) "
@@ -63,4 +67,25 @@ def demo(state: CliState) -> Output:
         "  badges:  " + ", ".join(f"{k} {v}" for k, v in s["badges"].items()),
         f"  contributor lineage depth: {s['contributor_lineage_depth']}",
         f"  audit log: {chain['rows']} entries, chain {'intact' if chain['ok'] else 'BROKEN'}",
-        "  services: " + ", ".join(f"{k} {v}" for k, v in s["health"].items())])
+        "  services: " + ", ".join(f"{k} {v}" for k, v in s["health"].items()),
+        *_discord_lines(s["discord"])])
+
+
+def _discord_lines(d: dict) -> list[str]:
+    if d["where"] != "sandbox":
+        return [f"  Discord: {d['note']}"]
+    lines = [
+        f"  Discord (the local sandbox, not real Discord): guild {DEMO_GUILD}, manifest v{d['manifest_version']}",
+        f"    roles ({len(d['roles'])}): " + ", ".join(d["roles"]),
+        f"    categories ({len(d['categories'])}): " + ", ".join(d["categories"]),
+        f"    channels ({len(d['channels'])}): " + ", ".join(d["channels"]),
+        f"    members with roles: {d['members_with_roles']} ("
+        + ", ".join(f"{k} {v}" for k, v in d["members_by_role"].items()) + ")",
+        f"    member role updates this run: {d['member_updates']}",
+    ]
+    if "member_sync" in d:
+        lines.append(f"    member sync {d['member_sync']}")
+    lines += [f"    drift: {d['drift']} (checked {d['drift_checked']})",
+              f"    Discord calls this run: {d['calls']}; 429s: {d['rate_limited']}; busiest 1-s window "
+              f"since the sandbox started: {d['busiest_window']} (Discord allows 50)"]
+    return lines

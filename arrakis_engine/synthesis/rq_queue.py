@@ -19,7 +19,7 @@ import logging
 import re
 import time
 import uuid
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from rq import Callback, Queue, Retry, SimpleWorker, Worker
 from rq.job import Job, JobStatus
@@ -189,13 +189,52 @@ class EngineWorker(FairWorker):
     """The worker ``arrakis worker`` runs: a :class:`FairWorker` that holds its own engine and
     hands it to every job it performs (read by :func:`arrakis_engine.synthesis.jobs.run`)."""
 
-    def __init__(self, *args: Any, engine, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, engine, after_job: Callable[[Job], None] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.engine = engine
+        self.after_job = after_job
 
     def perform_job(self, job: Job, queue: Queue) -> bool:
         job.engine = self.engine  # in memory only: never saved with the job
-        return super().perform_job(job, queue)
+        try:
+            return super().perform_job(job, queue)
+        finally:
+            if self.after_job is not None:
+                self.after_job(job)
+
+
+def outstanding(redis) -> int:
+    """Jobs still to run on the synthesis queues: queued, scheduled (a later slice, a retry in
+    its backoff) or running in some worker."""
+    from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+
+    names = {n.decode() if isinstance(n, bytes) else n for n in redis.smembers(QUEUES_KEY)} | {BASE}
+    total = 0
+    for name in names:
+        queue = Queue(name, connection=redis)
+        total += queue.count + len(ScheduledJobRegistry(queue=queue)) + len(StartedJobRegistry(queue=queue))
+    return total
+
+
+def work_until_done(engine, *, timeout: float = 900.0, after_job: Callable[[Job], None] | None = None,
+                    poll: float = 0.2) -> None:
+    """Serve the synthesis queues in this process until nothing is left to run (what ``arrakis
+    demo`` does when no worker is running). Waits out scheduled slices and retries; gives up with
+    a clear error after ``timeout`` seconds (whatever is left stays on the queue for a worker)."""
+    from ..errors import ArrakisError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        recover_abandoned(engine.redis)  # a job a dead worker held would otherwise never finish
+        worker = EngineWorker([BASE], connection=engine.redis, engine=engine, after_job=after_job)
+        worker.work(burst=True, logging_level="WARNING")
+        left = outstanding(engine.redis)
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            raise ArrakisError(f"{left} job(s) are still on the synthesis queue after {timeout:.0f} s; "
+                               "start `arrakis worker` to finish them")
+        time.sleep(poll)
 
 
 def recover_abandoned(redis) -> list[str]:

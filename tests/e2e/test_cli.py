@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -106,9 +107,11 @@ def test_audit_verify(run):
 
 
 def test_demo_on_the_embedded_default_twice(tmp_path):
-    """With no DATABASE_URL / REDIS_URL, `arrakis demo` starts embedded servers in the data folder,
-    and a second run reuses them (same community, nothing added twice)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    """With no DATABASE_URL / REDIS_URL / DISCORD_API_BASE, `arrakis demo` starts embedded servers
+    and the Discord sandbox in the data folder and runs the whole loop (manifest, synthesis on the
+    queue, member roles, drift in sync); a second run reuses everything and calls Discord not once."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL", "DISCORD_API_BASE", "DISCORD_BOT_TOKEN")}
     env["ARRAKIS_DATA_DIR"] = str(tmp_path / "data")
     cmd = [sys.executable, "-m", "arrakis_engine.cli", "demo", "--json"]
     first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
@@ -128,11 +131,39 @@ def test_demo_on_the_embedded_default_twice(tmp_path):
     assert one["members"] == two["members"] == 40 and two["members_added"] == 0
     assert two["audit_chain"]["ok"] and two["audit_chain"]["rows"] == one["audit_chain"]["rows"] + 1
     assert two["health"] == {"postgresql": "ok", "redis": "ok"}
+    built, again = one["discord"], two["discord"]
+    assert built["where"] == again["where"] == "sandbox"
+    assert built["roles"] == ["Gold", "Silver", "Bronze"] and len(built["channels"]) == 8
+    # Ranks 3, 6, ..., 120: 3 Gold, 13 Silver, 17 Bronze, 7 without a tier.
+    assert built["members_by_role"] == {"Bronze": 17, "Gold": 3, "Silver": 13}
+    assert built["member_updates"] == built["members_with_roles"] == 33
+    assert built["drift"] == again["drift"] == "in sync" and built["drift_checked"] == "this run"
+    # 2 reads + 15 creates + 4 overwrites, 2 reads for the plan, 40 member reads, 33 PATCHes, 2 for drift
+    assert built["calls"] >= 15 + 33 and built["rate_limited"] == 0 and 0 < built["busiest_window"] <= 50
+    assert again["calls"] == 0 and again["member_updates"] == 0 and again["members_with_roles"] == 33
+    state = json.loads((tmp_path / "data" / "discord" / "state.json").read_text())
+    guild = next(g for g in state["guilds"] if g["id"] == "990000000000000042")
+    assert sorted(r["name"] for r in guild["roles"].values() if r["name"] != "@everyone") == [
+        "Bronze", "Gold", "Silver"]
+    assert sum(1 for roles in guild["members"].values() if roles) == 33
     assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()
     # Stopped cleanly, the dead process forgotten: no server left running on the data folder.
     assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists()
     redis_state = json.loads((tmp_path / "data" / "redis" / "arrakis.rdb.settings").read_text())
     assert not os.path.exists(redis_state["pidfile"])
+    assert not (tmp_path / "data" / "discord" / "pid").exists() and not _processes_naming(tmp_path / "data")
+
+
+def _processes_naming(folder) -> list[int]:
+    """Processes whose command line mentions ``folder`` (a server left running on it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and str(folder).encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def test_themes_commands():
