@@ -173,3 +173,26 @@ def test_small_community_is_not_starved_by_a_big_one(e, discord, make_community,
     waited = time.monotonic() - start
     assert waited < 5, f"the small community waited {waited:.1f} s"
     assert e.queue.queue(big.id).count > 200  # the big one still has most of its work queued
+
+
+def test_thirty_communities_on_four_workers_stay_under_discords_global_limit(e, discord, make_community, workers):
+    """The strict fake counts every request in any sliding 1-s window where it arrives; with 4
+    worker processes sharing the Redis pacing, no window goes over 50 and no 429 comes back."""
+    communities = [sietch(e, discord, make_community, members=2) for _ in range(30)]
+    for c, _, _ in communities:
+        assert e.synthesis.synthesize(c.id)["status"] == "queued"
+    for _ in range(4):
+        workers()
+    wait_for(lambda: all(e.synthesis.status(c.id)["synthesized"] for c, _, _ in communities), 240, 0.5,
+             lambda: [e.queue.pending(), e.queue.dead_letters()[:2]])
+    for c, _, _ in communities:
+        assert e.synthesis.sync_members(c.id)["changes"] == 2
+    wait_for(lambda: all(all(g.members[d] for d in ids) for _, g, ids in communities), 120, 0.5)
+    assert discord.count_429 == 0 and discord.global_429 == 0
+    assert 0 < discord.busiest_window <= 50
+    assert discord.requests >= 30 * (2 + 10 + 22 + 2)
+    for _, g, _ in communities:
+        names = [r["name"] for r in g.roles.values()]
+        assert len(names) == len(set(names)) == 11
+        assert len({(ch["name"], ch["parent_id"]) for ch in g.channels.values()}) == len(g.channels) == 22
+    assert e.queue.dead_letters() == []
