@@ -135,6 +135,7 @@ class CommunityDetail:
     unknown_members: int = 0                # left unknown by that sync (their roles are not touched)
     legacy_import: dict | None = None
     approvals: list[dict] = field(default_factory=list)  # changes waiting for an operator (mass strips)
+    running: list[dict] = field(default_factory=list)  # Discord work a worker is doing now, with progress
 
 
 @dataclass(frozen=True)
@@ -311,4 +312,5 @@ class Operations:
             last_diff_by=last["actor"] if last else None,
             unknown_members=len(self.unknown.of(c.id)),
             legacy_import=legacy,
-            approvals=[{k: r[k] for k in ("id", "kind", "summary", "requested_by", "created_at")} for r in approvals])
+            approvals=[{k: r[k] for k in ("id", "kind", "summary", "requested_by", "created_at")} for r in approvals],
+            running=self.queue.running(c.id))

@@ -262,6 +262,17 @@ class JobQueue(Protocol):
         """
         ...
 
+    def running(self, community_id: uuid.UUID | str) -> list[dict]:
+        """The community's jobs being run by a worker right now.
+
+        Returns:
+            ``{"job_id", "type", "progress"}`` each; ``progress`` is ``{"done", "total",
+            "eta_seconds"}`` as the job last recorded it, or None before its first step.
+        Raises:
+            redis.RedisError: Redis failed.
+        """
+        ...
+
 
 @runtime_checkable
 class CommunityLocks(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .base import CliState, cli
-from .output import Output, reports
+from .output import Output, phases, reports
 
 
 @cli.command()
@@ -13,9 +13,12 @@ from .output import Output, reports
 @click.option("--dry-run", is_flag=True, help="Show what would be created; change nothing.")
 @click.option("--now", "inline", is_flag=True, help="Run here instead of on the queue.")
 @reports
-def synthesize(state: CliState, community_id: str, dry_run: bool, inline: bool) -> Output:
-    """Publish the community's manifest and make its guild match it."""
-    out = state.engine.synthesis.synthesize(community_id, dry_run=dry_run, queued=not inline)
+def synthesize(state: CliState, community_id: str, dry_run: bool, inline: bool, as_json: bool) -> Output:
+    """Publish the community's manifest and make its guild match it. With --now, a progress bar
+    shows the steps done out of those planned and the time left at the current pace."""
+    with phases(as_json or not inline or dry_run, first="synthesis") as bar:
+        out = state.engine.synthesis.synthesize(community_id, dry_run=dry_run, queued=not inline,
+                                                progress=_steps(bar, "synthesis"))
     if "job_id" in out:
         line = (f"manifest v{out['manifest_version']}{' (new)' if out['new_version'] else ''}: "
                 f"synthesis job {out['job_id']} is {out['status']}")
@@ -25,6 +28,11 @@ def synthesize(state: CliState, community_id: str, dry_run: bool, inline: bool) 
         line = (f"{'would create' if dry_run else 'created'} {len(out['created'])}, adopted {len(out['adopted'])}, "
                 f"kept {len(out['kept'])}; {out['calls']} Discord calls")
     return Output(out, [line])
+
+
+def _steps(bar, phase: str):
+    """``progress(done, total)`` for the engine, drawn on ``bar`` (None: no bar)."""
+    return None if bar is None else (lambda done, total: bar(phase, done, total))
 
 
 @cli.group()
@@ -37,9 +45,12 @@ def members() -> None:
 @click.option("--approve", is_flag=True, help="Go ahead even if many members would lose their tier role.")
 @click.option("--now", "inline", is_flag=True, help="Run here instead of on the queue.")
 @reports
-def members_sync(state: CliState, community_id: str, approve: bool, inline: bool) -> Output:
-    """One role update per member whose roles should change."""
-    out = state.engine.synthesis.sync_members(community_id, approved=approve, queued=not inline)
+def members_sync(state: CliState, community_id: str, approve: bool, inline: bool, as_json: bool) -> Output:
+    """One role update per member whose roles should change. With --now, a progress bar shows the
+    updates done out of those planned and the time left at the current pace."""
+    with phases(as_json or not inline, first="member roles") as bar:
+        out = state.engine.synthesis.sync_members(community_id, approved=approve, queued=not inline,
+                                                  progress=_steps(bar, "member roles"))
     if out["status"] == "paused":
         line = (f"paused: {out['strips']} of {out['tier_holders']} members would lose their tier role. "
                 f"Approval {out['approval']} is waiting; run again with --approve once checked.")
@@ -82,7 +93,7 @@ def bucket_stats(state: CliState) -> Output:
     """Tokens now, calls granted, waits, 429s, and the last minute's use."""
     s = state.engine.bucket.stats()
     return Output(s.as_dict(), [
-        f"{s.rate:g} calls/s, burst {s.capacity:g}; {s.tokens:g} tokens now",
+        f"at most {s.capacity:g} calls in any {s.window:.2f} s ({s.rate:.1f}/s); {s.tokens:g} could go now",
         f"granted {s.granted}, refused {s.refused}, waited {s.waited_seconds:.1f} s in all, "
         f"429s from Discord {s.rate_limited}",
         "last 10 s: " + " ".join(str(x) for x in s.per_second[-10:])])

@@ -7,6 +7,7 @@ a module-level engine.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from rq import get_current_job
@@ -15,10 +16,18 @@ from .. import keys
 
 
 def _progress(done: int, total: int) -> None:
+    """Steps done out of those planned, and the time left at the pace so far (for the console)."""
     job = get_current_job()
     if job is not None:
-        job.meta["progress"] = {"done": done, "total": total}
+        job.meta["progress"] = progress_meta(done, total, job.started_at, datetime.now(timezone.utc))
         job.save_meta()
+
+
+def progress_meta(done: int, total: int, started_at: datetime | None, now: datetime) -> dict:
+    elapsed = (now - started_at.replace(tzinfo=started_at.tzinfo or timezone.utc)).total_seconds() \
+        if started_at else None
+    eta = round(elapsed / done * (total - done), 1) if elapsed is not None and done > 0 else None
+    return {"done": done, "total": total, "eta_seconds": eta}
 
 
 def _synthesize_slice(e, job, community_id: str, payload: dict) -> dict:

@@ -33,9 +33,10 @@ All times come from Redis' own clock (``TIME``), so every process sees the same 
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Callable
+
+from redis.exceptions import NoScriptError
 
 from .. import keys as redis_keys
 from ..errors import BucketTimeout
@@ -43,23 +44,26 @@ from ..errors import BucketTimeout
 DEFAULT_LIMIT = 49
 DEFAULT_WINDOW = 1.06
 
-# KEYS[1] log zset  KEYS[2] stats hash  KEYS[3] route hash ('' for none)  KEYS[4] freeze global
-# KEYS[5] freeze community ('' for none)  KEYS[6] global 429 pause
-# ARGV[1] limit  ARGV[2] window (s)  ARGV[3] unique member  ARGV[4] per-second counter prefix
+# KEYS[1] log zset  KEYS[2] stats hash  and, all optional (left out or '' to skip): KEYS[3] route
+# hash  KEYS[4] freeze global  KEYS[5] freeze community  KEYS[6] global 429 pause
+# ARGV[1] limit  ARGV[2] window (s)  ARGV[3] per-second counter prefix
 # Returns {status, wait seconds as a string}: 0 sent (slots taken), 1 global window full,
 # 2 route bucket empty, 3 frozen, 4 Discord asked every caller to pause (global 429).
 TAKE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-if redis.call('EXISTS', KEYS[4]) == 1 or (KEYS[5] ~= '' and redis.call('EXISTS', KEYS[5]) == 1) then
+local route, frozen, frozen_c, paused = KEYS[3] or '', KEYS[4] or '', KEYS[5] or '', KEYS[6] or ''
+if frozen ~= '' and redis.call('EXISTS', frozen, frozen_c ~= '' and frozen_c or frozen) > 0 then
   return {3, '0'}
 end
-local pause = redis.call('PTTL', KEYS[6])
-if pause > 0 then return {4, tostring(pause / 1000)} end
+if paused ~= '' then
+  local pause = redis.call('PTTL', paused)
+  if pause > 0 then return {4, tostring(pause / 1000)} end
+end
 local route_mode = 'none'
 local rlimit, rwindow = nil, nil
-if KEYS[3] ~= '' then
-  local r = redis.call('HMGET', KEYS[3], 'remaining', 'reset_at', 'limit', 'window', 'probe')
+if route ~= '' then
+  local r = redis.call('HMGET', route, 'remaining', 'reset_at', 'limit', 'window', 'probe')
   local remaining, reset_at = tonumber(r[1]), tonumber(r[2])
   rlimit, rwindow = tonumber(r[3]), tonumber(r[4])
   local probe = tonumber(r[5])
@@ -76,25 +80,30 @@ if KEYS[3] ~= '' then
   end
 end
 local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+-- Entries older than the window only ever lower the count, so the log is trimmed only when it
+-- looks full: fewer than limit entries in all means fewer than limit in the window.
 if redis.call('ZCARD', KEYS[1]) >= limit then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {1, tostring(math.max(0.001, tonumber(oldest[2]) + window - now))}
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+  if redis.call('ZCARD', KEYS[1]) >= limit then
+    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    return {1, tostring(math.max(0.001, tonumber(oldest[2]) + window - now))}
+  end
 end
-redis.call('ZADD', KEYS[1], now, ARGV[3])
-redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000) + 1000)
+-- The grant counter names the entry (unique: reset() clears both together). The log holds at
+-- most limit entries (trimmed above), so it needs no expiry.
+local granted = redis.call('HINCRBY', KEYS[2], 'granted', 1)
+redis.call('ZADD', KEYS[1], now, granted)
 if route_mode == 'probe' then
-  redis.call('HSET', KEYS[3], 'probe', tostring(now))
-  redis.call('EXPIRE', KEYS[3], 3600)
+  redis.call('HSET', route, 'probe', tostring(now))
+  redis.call('EXPIRE', route, 3600)
 elseif route_mode == 'open' then
   if rlimit ~= nil and rwindow ~= nil then
-    redis.call('HSET', KEYS[3], 'remaining', tostring(rlimit - 1), 'reset_at', tostring(now + rwindow))
+    redis.call('HSET', route, 'remaining', tostring(rlimit - 1), 'reset_at', tostring(now + rwindow))
   end
 elseif route_mode == 'take' then
-  redis.call('HINCRBYFLOAT', KEYS[3], 'remaining', -1)
+  redis.call('HINCRBYFLOAT', route, 'remaining', -1)
 end
-redis.call('HINCRBY', KEYS[2], 'granted', 1)
-local sec = ARGV[4] .. math.floor(now)
+local sec = ARGV[3] .. math.floor(now)
 if redis.call('INCR', sec) == 1 then redis.call('EXPIRE', sec, 600) end
 return {0, '0'}
 """
@@ -146,16 +155,22 @@ class RedisTokenBucket:
         self._sec = f"{self._key}:sec:"
         self._429 = f"{self._key}:429:"
         self._script = redis.register_script(TAKE_LUA)
+        self._args = (str(self.limit), repr(self.window), self._sec)
+
+    def _run(self, *keys: str):
+        """The gate script by its SHA (one round trip; loaded again if Redis forgot it)."""
+        try:
+            return self.redis.evalsha(self._script.sha, len(keys), *keys, *self._args)
+        except NoScriptError:
+            return self._script(keys=list(keys), args=list(self._args))
 
     # --- the gate ----------------------------------------------------------------------------
 
     def take_for_send(self, *, route_key: str = "", freeze_keys: tuple[str, str] = ("", "")) -> Take:
         """One atomic try: not frozen, no global pause, a route slot and a global slot free? Then
         both slots are taken and the caller sends at once. Otherwise nothing is taken."""
-        status, wait = self._script(
-            keys=[self._key, self._stats, route_key, freeze_keys[0] or redis_keys.FREEZE_GLOBAL, freeze_keys[1],
-                  redis_keys.DISCORD_GLOBAL_PAUSE],
-            args=[self.limit, self.window, uuid.uuid4().hex, self._sec])
+        status, wait = self._run(self._key, self._stats, route_key, freeze_keys[0] or redis_keys.FREEZE_GLOBAL,
+                                 freeze_keys[1], redis_keys.DISCORD_GLOBAL_PAUSE)
         return Take(int(status), float(wait))
 
     def acquire(self) -> bool:
@@ -180,8 +195,7 @@ class RedisTokenBucket:
             waited += take.wait
 
     def _take_global(self) -> Take:
-        status, wait = self._script(keys=[self._key, self._stats, "", "", "", ""],
-                                    args=[self.limit, self.window, uuid.uuid4().hex, self._sec])
+        status, wait = self._run(self._key, self._stats)
         return Take(int(status), float(wait))
 
     # --- figures -----------------------------------------------------------------------------

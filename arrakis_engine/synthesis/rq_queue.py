@@ -94,6 +94,19 @@ class SynthesisQueue:
             out[name.split(":", 1)[1]] = Queue(name, connection=self.redis).count
         return out
 
+    def running(self, community_id) -> list[dict]:
+        """This community's jobs a worker is running now, with their progress (steps done, planned,
+        seconds left at the pace so far) as the job last recorded it."""
+        from rq.registry import StartedJobRegistry
+
+        out = []
+        for name in (BASE, queue_name(community_id)):
+            registry = StartedJobRegistry(name, connection=self.redis)
+            for job in Job.fetch_many(registry.get_job_ids(), connection=self.redis):
+                if job is not None and job.meta.get("community") == str(community_id):
+                    out.append({"job_id": job.id, "type": job.meta.get("type"), "progress": job.meta.get("progress")})
+        return out
+
     def dead_letter_count(self) -> int:
         return int(self.redis.llen(DLQ_KEY))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Iterable
+from typing import Callable, Iterable
 
 from .. import keys
 from ..ports import JobQueue, UnknownMembersStore
@@ -25,9 +25,10 @@ class SynthesisService:
         self.unknown = unknown
 
     def synthesize(self, community_id: uuid.UUID | str, *, dry_run: bool = False, queued: bool = True,
-                   actor: str = "cli") -> dict:
+                   actor: str = "cli", progress: Callable[[int, int], None] | None = None) -> dict:
         """Publish the manifest (a new version only if it changed), then synthesize it: on the queue,
-        or right here. A dry run publishes nothing and changes nothing."""
+        or right here (``progress(done, planned)`` after each step). A dry run publishes nothing
+        and changes nothing."""
         if dry_run:
             with self.db.tenant(community_id):
                 has_manifest = self.repos.manifests.latest() is not None
@@ -37,7 +38,7 @@ class SynthesisService:
         manifest, new = self.manifests.publish(community_id, actor=actor)
         if not queued:
             return {"manifest_version": manifest.version, "new_version": new,
-                    **self.synthesizer.apply(community_id, version=manifest.version).as_dict()}
+                    **self.synthesizer.apply(community_id, version=manifest.version, progress=progress).as_dict()}
         job = self.queue.enqueue("SYNTHESIZE_COMMUNITY", community_id, {"version": manifest.version, "part": 0},
                                  key=keys.synthesis_slice(community_id, manifest.version, 0), first_contact=True)
         return {"manifest_version": manifest.version, "new_version": new, "job_id": job.id,
@@ -53,12 +54,13 @@ class SynthesisService:
                 "synthesized": bool(latest and shadow and shadow[0] == latest.version and shadow[2] == "applied")}
 
     def sync_members(self, community_id: uuid.UUID | str, *, skip: Iterable[str] = (), approved: bool = False,
-                     queued: bool = True, actor: str = "cli") -> dict:
+                     queued: bool = True, actor: str = "cli",
+                     progress: Callable[[int, int], None] | None = None) -> dict:
         """One PATCH per member whose roles should change; unknown members skipped (those given, and
         those the last eligibility sync could not read); a mass strip waits for approval."""
         skip = set(skip) | set(self.unknown.of(community_id))
         if not queued:
-            return self.member_sync.run(community_id, skip=skip, approved=approved, actor=actor)
+            return self.member_sync.run(community_id, skip=skip, approved=approved, actor=actor, progress=progress)
         sync = self.member_sync
         plan = sync.plan(community_id, skip=skip)
         paused = sync.gate(community_id, plan, approved=approved, actor=actor)

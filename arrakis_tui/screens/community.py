@@ -130,10 +130,26 @@ def _last_sync(d: CommunityDetail, now: float) -> str:
         counts = ", ".join(f"{v} {k}" for k, v in (imp.get("counts") or {}).items())
         lines.append(f"Legacy import: {_esc(imp['source_name'])} ({counts}), {ago(imp['imported_at'], now)} "
                      f"by {_esc(imp['imported_by'])}.")
+    for job in d.running:
+        lines.append(f"Running now: {running_words(job)}")
     if d.unknown_members:
         lines.append(f"[$warning]{d.unknown_members} members could not be read: their roles are left as they "
                      f"are until a read succeeds.[/]")
     return "\n".join(lines)
+
+
+JOB_WORDS = {"SYNTHESIZE_COMMUNITY": "synthesis", "ASSIGN_ROLE": "member role update",
+             "REMOVE_ROLE": "member role update"}
+
+
+def running_words(job: dict) -> str:
+    """'synthesis: 12 of 40 steps, about 9 s left' from a running job's recorded progress."""
+    what = JOB_WORDS.get(job.get("type"), (job.get("type") or "job").lower().replace("_", " "))
+    p = job.get("progress")
+    if not p or not p.get("total"):
+        return f"{what} (starting)"
+    left = f", about {p['eta_seconds']:.0f} s left" if p.get("eta_seconds") is not None else ""
+    return f"{what}: {p['done']} of {p['total']} steps{left}"
 
 
 def _esc(text: str) -> str:

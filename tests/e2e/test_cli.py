@@ -236,7 +236,9 @@ def test_synthesis_commands(database_url, redis_url, tmp_path, engine):
         dry = run("synthesize", cid, "--dry-run")
         assert "no manifest yet" in dry.output and discord.requests == 0
         done = run("synthesize", cid, "--now")
-        assert done.exit_code == 0 and "created 15" in done.output  # 4 categories, 3 roles, 8 channels
+        assert done.exit_code == 0 and "created 15" in done.stdout  # 4 categories, 3 roles, 8 channels
+        # The progress bar (stderr): steps done of those planned, with the time left.
+        assert "synthesis" in done.stderr and "19/19" in done.stderr  # 15 creates + 4 category overwrites
         queued = json.loads(run("synthesize", cid, "--json").output)
         assert queued["new_version"] is False and queued["job_id"]
         roles = [r for r in guild.roles.values() if r["name"] == "Gold"]

@@ -138,6 +138,12 @@ def test_worker_killed_mid_synthesis_resumes_without_duplicates(e, discord, make
     e.synthesis.synthesize(c.id)
     w = workers()
     wait_for(lambda: len(g.roles) >= 5, 60, 0.02)  # some roles made (3 per second), more to come
+    # The console sees the running slice's progress: steps done of those planned, time left.
+    running = wait_for(lambda: [j for j in e.operations.community(c.id).running
+                                if j["progress"] and j["progress"]["done"]], 30, 0.05)
+    progress = running[0]["progress"]
+    assert running[0]["type"] == "SYNTHESIZE_COMMUNITY" and 0 < progress["done"] < progress["total"]
+    assert progress["eta_seconds"] is not None and progress["eta_seconds"] >= 0
     os.killpg(w.pid, signal.SIGKILL)
     w.wait(10)
     made = len(g.roles) + len(g.channels)

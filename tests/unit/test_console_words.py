@@ -29,3 +29,20 @@ def test_describe_error():
     assert describe_error(StorageError("PostgreSQL is not answering", hint="is it running?"), "Loading") == \
         "Loading: PostgreSQL is not answering (is it running?)"
     assert describe_error(KeyError("x"), "Loading") == "Loading failed (KeyError: 'x')"
+
+
+def test_progress_of_a_running_job_in_words():
+    from datetime import timedelta
+
+    from arrakis_engine.synthesis.jobs import progress_meta
+    from arrakis_tui.screens.community import running_words
+
+    start = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+    assert progress_meta(0, 20, start, start + timedelta(seconds=3)) == {"done": 0, "total": 20, "eta_seconds": None}
+    meta = progress_meta(5, 20, start, start + timedelta(seconds=10))
+    assert meta == {"done": 5, "total": 20, "eta_seconds": 30.0}  # 2 s a step, 15 steps left
+    naive = progress_meta(5, 20, start.replace(tzinfo=None), start + timedelta(seconds=10))  # RQ's naive UTC
+    assert naive["eta_seconds"] == 30.0
+    assert running_words({"type": "SYNTHESIZE_COMMUNITY", "progress": meta}) == \
+        "synthesis: 5 of 20 steps, about 30 s left"
+    assert running_words({"type": "ASSIGN_ROLE", "progress": None}) == "member role update (starting)"
