@@ -20,6 +20,7 @@ from .themes import theme_of
 Phase = Callable[[str, int, int], None]  # (what, done, total)
 
 DEMO_GUILD = "990000000000000042"  # a guild id of Discord's shape (a snowflake), in the sandbox
+_EARLIER_DEMO_GUILD = "arrakis-demo"  # what data folders from before the sandbox hold
 DEMO_MEMBERS = 40
 _BASE_ID = 700000000000000000
 
@@ -59,9 +60,10 @@ class Demo:
                                                 "unset DISCORD_API_BASE and DISCORD_BOT_TOKEN to see it"}
         with self.db.tenant(community_id):
             members = [p.discord_id for p in self.repos.profiles.all()]
-        self.discord.add_guild(DEMO_GUILD, name="Arrakis Demo", members=members)
+            guild_id = self.repos.communities.current().guild_id
+        self.discord.add_guild(guild_id, name="Arrakis Demo", members=members)
         before_calls, before = self.discord.calls, self.discord_stats()
-        out: dict = {"where": "sandbox"}
+        out: dict = {"where": "sandbox", "guild_id": guild_id}
         manifest, _new = self.manifests.publish(community_id, actor="demo")  # a new version only if it changed
         out["manifest_version"] = manifest.version
         changed = False
@@ -128,7 +130,8 @@ def _built(db: Database, repos, community_id) -> dict:
 def _run_demo(engine: Demo, now: datetime) -> dict:
     engine.migrator.upgrade()
     with engine.db.platform():
-        community = engine.repos.communities.by_guild(DEMO_GUILD)
+        community = (engine.repos.communities.by_guild(DEMO_GUILD)
+                     or engine.repos.communities.by_guild(_EARLIER_DEMO_GUILD))
     created = community is None
     if created:
         community = engine.communities.create(name="Arrakis Demo", guild_id=DEMO_GUILD, theme_id="basic",

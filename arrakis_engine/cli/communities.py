@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from ..demo import DEMO_GUILD
 from .base import CliState, cli
 from .output import Output, phases, reports
 
@@ -75,7 +74,7 @@ def _discord_lines(d: dict) -> list[str]:
     if d["where"] != "sandbox":
         return [f"  Discord: {d['note']}"]
     lines = [
-        f"  Discord (the local sandbox, not real Discord): guild {DEMO_GUILD}, manifest v{d['manifest_version']}",
+        f"  Discord (the local sandbox, not real Discord): guild {d['guild_id']}, manifest v{d['manifest_version']}",
         f"    roles ({len(d['roles'])}): " + ", ".join(d["roles"]),
         f"    categories ({len(d['categories'])}): " + ", ".join(d["categories"]),
         f"    channels ({len(d['channels'])}): " + ", ".join(d["channels"]),
