@@ -86,3 +86,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
     state = CliState(debug)
     ctx.obj = state
     ctx.call_on_close(state.close)
+
+
+def command_group(name: str, about: str) -> click.Group:
+    """A group of ``arrakis`` subcommands: its name and one line on what it is for."""
+    return cli.group(name=name, help=about)(lambda: None)
+

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import click
 
-from .base import CliState, cli
+from .base import CliState, cli, command_group
 from .output import Output, phases, reports
 
 
-@cli.group()
-def community() -> None:
-    """Create and list communities."""
+community = command_group("community", "Create and list communities.")
 
 
 @community.command("create")

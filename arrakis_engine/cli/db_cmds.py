@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import click
 
-from .base import CliState, cli
+from .base import CliState, command_group
 from .output import Output, reports
 
 
-@cli.group()
-def db() -> None:
-    """Database schema: apply and list migrations."""
+db = command_group("db", "Database schema: apply and list migrations.")
 
 
 @db.command("upgrade")

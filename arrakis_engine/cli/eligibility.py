@@ -7,13 +7,11 @@ from pathlib import Path
 import click
 
 from ..chain.types import Asset
-from .base import CliState, cli
+from .base import CliState, command_group
 from .output import Output, phases, reports
 
 
-@cli.group()
-def wallets() -> None:
-    """Link members' wallets."""
+wallets = command_group("wallets", "Link members' wallets.")
 
 
 @wallets.command("import")
@@ -27,9 +25,7 @@ def wallets_import(state: CliState, community_id: str, path: Path) -> Output:
                   + [f"  - {e}" for e in result["errors"]])
 
 
-@cli.group()
-def eligibility() -> None:
-    """Who holds what, and the tiers and badges it earns."""
+eligibility = command_group("eligibility", "Who holds what, and the tiers and badges it earns.")
 
 
 @eligibility.command("add-asset")

@@ -6,13 +6,11 @@ import json
 
 import click
 
-from .base import CliState, cli
+from .base import CliState, command_group
 from .output import Output, reports
 
 
-@cli.group()
-def manifests() -> None:
-    """Manifest history in the shadow store (S3 or the local folder)."""
+manifests = command_group("manifests", "Manifest history in the shadow store (S3 or the local folder).")
 
 
 @manifests.command("flush")

@@ -6,13 +6,11 @@ from pathlib import Path
 
 import click
 
-from .base import CliState, cli
+from .base import CliState, command_group
 from .output import Output, phases, reports
 
 
-@cli.group()
-def migrate() -> None:
-    """Import a legacy single-tenant SQLite store, check it, or roll it back."""
+migrate = command_group("migrate", "Import a legacy single-tenant SQLite store, check it, or roll it back.")
 
 
 @migrate.command("sqlite")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .base import CliState, cli
+from .base import CliState, cli, command_group
 from .output import Output, reports
 
 
@@ -28,9 +28,7 @@ def status_cmd(state: CliState) -> Output:
     return Output({"health": health.as_dict(), "communities": [f.as_dict() for f in fleet]}, lines)
 
 
-@cli.group()
-def audit() -> None:
-    """The append-only audit log."""
+audit = command_group("audit", "The append-only audit log.")
 
 
 @audit.command("verify")

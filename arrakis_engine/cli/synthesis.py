@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .base import CliState, cli
+from .base import CliState, cli, command_group
 from .output import Output, phases, reports
 
 
@@ -35,9 +35,7 @@ def _steps(bar, phase: str):
     return None if bar is None else (lambda done, total: bar(phase, done, total))
 
 
-@cli.group()
-def members() -> None:
-    """Members' Discord roles."""
+members = command_group("members", "Members' Discord roles.")
 
 
 @members.command("sync")
@@ -82,9 +80,7 @@ def drift_cmd(state: CliState, community_id: str) -> Output:
         f"  [{i['severity']}] {i['kind']} {i['manifest_id'] or i['discord_id']}: {i['problem']}" for i in d["items"]])
 
 
-@cli.group()
-def bucket() -> None:
-    """The global Discord token bucket."""
+bucket = command_group("bucket", "The global Discord limit: calls in the last window, waits and 429s.")
 
 
 @bucket.command("stats")
@@ -99,9 +95,7 @@ def bucket_stats(state: CliState) -> Output:
         "last 10 s: " + " ".join(str(x) for x in s.per_second[-10:])])
 
 
-@cli.group()
-def dlq() -> None:
-    """Jobs that failed for good (dead letters)."""
+dlq = command_group("dlq", "Jobs that failed for good (dead letters).")
 
 
 @dlq.command("list")

@@ -5,13 +5,11 @@ from __future__ import annotations
 import click
 
 from ..themes import THEMES, get_theme
-from .base import CliState, cli
+from .base import CliState, command_group
 from .output import Output, reports
 
 
-@cli.group()
-def themes() -> None:
-    """Themes: tiers, badges and channel layouts."""
+themes = command_group("themes", "Themes: tiers, badges and channel layouts.")
 
 
 @themes.command("list")

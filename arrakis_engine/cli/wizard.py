@@ -6,13 +6,11 @@ import json
 
 import click
 
-from .base import CliState, cli
+from .base import CliState, command_group
 from .output import Output, reports
 
 
-@cli.group()
-def wizard() -> None:
-    """The onboarding wizard, step by step (the same engine the bot drives)."""
+wizard = command_group("wizard", "The onboarding wizard, step by step (the same engine the bot drives).")
 
 
 def session_output(s: dict) -> Output:
