@@ -46,7 +46,8 @@ DEFAULT_WINDOW = 1.06
 
 # KEYS[1] log zset  KEYS[2] stats hash  and, all optional (left out or '' to skip): KEYS[3] route
 # hash  KEYS[4] freeze global  KEYS[5] freeze community  KEYS[6] global 429 pause
-# ARGV[1] limit  ARGV[2] window (s)  ARGV[3] per-second counter prefix
+# ARGV[1] limit  ARGV[2] window (s)  ARGV[3] per-second counter prefix  ARGV[4] margin (s) added to
+# a route window we start ourselves
 # Returns {status, wait seconds as a string}: 0 sent (slots taken), 1 global window full,
 # 2 route bucket empty, 3 frozen, 4 Discord asked every caller to pause (global 429).
 TAKE_LUA = """
@@ -98,7 +99,10 @@ if route_mode == 'probe' then
   redis.call('EXPIRE', route, 3600)
 elseif route_mode == 'open' then
   if rlimit ~= nil and rwindow ~= nil then
-    redis.call('HSET', route, 'remaining', tostring(rlimit - 1), 'reset_at', tostring(now + rwindow))
+    -- Our guess at the new window: Discord starts it when this request arrives, a little after
+    -- now, so it is taken to end the margin later than now + window would say.
+    local reset_at = now + rwindow + tonumber(ARGV[4])
+    redis.call('HSET', route, 'remaining', tostring(rlimit - 1), 'reset_at', tostring(reset_at))
   end
 elseif route_mode == 'take' then
   redis.call('HINCRBYFLOAT', route, 'remaining', -1)
@@ -155,7 +159,8 @@ class RedisTokenBucket:
         self._sec = f"{self._key}:sec:"
         self._429 = f"{self._key}:429:"
         self._script = redis.register_script(TAKE_LUA)
-        self._args = (str(self.limit), repr(self.window), self._sec)
+        # The margin the global window keeps over one second applies to route windows we open.
+        self._args = (str(self.limit), repr(self.window), self._sec, repr(max(0.0, self.window - 1.0)))
 
     def _run(self, *keys: str):
         """The gate script by its SHA (one round trip; loaded again if Redis forgot it)."""
