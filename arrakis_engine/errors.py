@@ -24,6 +24,13 @@ class ArrakisError(Exception):
     exit_code = 1
     retryable = False
 
+    def __init_subclass__(cls, retryable: bool | None = None, **kwargs) -> None:
+        """``class StorageError(ArrakisError, retryable=True)``: whether trying again can succeed is
+        part of the error's kind, stated where the kind is declared."""
+        super().__init_subclass__(**kwargs)
+        if retryable is not None:
+            cls.retryable = retryable
+
     def __init__(self, message: str, *, hint: str | None = None, retryable: bool | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -39,22 +46,16 @@ class ConfigError(ArrakisError):
     """A setting is missing, malformed or refused."""
 
 
-class StorageError(ArrakisError):
+class StorageError(ArrakisError, retryable=True):
     """The database or Redis could not do what was asked (often a passing outage)."""
 
-    retryable = True
 
-
-class EmbeddedStackError(StorageError):
+class EmbeddedStackError(StorageError, retryable=False):
     """The embedded PostgreSQL or Redis could not be started."""
 
-    retryable = False
 
-
-class SchemaError(StorageError):
+class SchemaError(StorageError, retryable=False):
     """Migrations are missing, changed after being applied, or failed."""
-
-    retryable = False
 
 
 class TenantError(ArrakisError):
@@ -105,24 +106,18 @@ class OperationCancelled(ArrakisError):
     """An operator cancelled a long operation; what it had not committed was rolled back."""
 
 
-class BucketTimeout(ArrakisError):
+class BucketTimeout(ArrakisError, retryable=True):
     """Waiting for a Discord token would take longer than allowed."""
-
-    retryable = True
 
 
 # --- outside services -------------------------------------------------------------------------
 
-class ChainReadError(ArrakisError):
+class ChainReadError(ArrakisError, retryable=True):
     """Every endpoint for a chain failed (or timed out) for this read: the answer is unknown."""
 
-    retryable = True
 
-
-class ScoreServiceError(ArrakisError):
+class ScoreServiceError(ArrakisError, retryable=True):
     """The Score Service failed, refused us, or is switched off by its circuit breaker."""
-
-    retryable = True
 
 
 class SignInError(ArrakisError):
@@ -156,17 +151,13 @@ class SynthesisBusy(DiscordError):
                          retryable=True)
 
 
-class SigningError(ArrakisError):
+class SigningError(ArrakisError, retryable=True):
     """Signing or verifying failed (the signer is unreachable, refused, or the key is gone)."""
-
-    retryable = True
 
 
 class PolicyError(ArrakisError):
     """The policies could not be loaded or evaluated."""
 
 
-class NotificationError(ArrakisError):
+class NotificationError(ArrakisError, retryable=True):
     """A notification (Slack, webhook) could not be delivered."""
-
-    retryable = True

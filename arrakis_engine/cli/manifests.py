@@ -24,10 +24,12 @@ def manifests_flush(state: CliState) -> Output:
 
 @manifests.command("list")
 @click.argument("community_id")
+@click.option("--last", type=click.IntRange(min=1), default=None, help="Only the newest N versions.")
 @reports
-def manifests_list(state: CliState, community_id: str) -> Output:
-    """Versions in the shadow store."""
+def manifests_list(state: CliState, community_id: str, last: int | None) -> Output:
+    """Versions in the shadow store, oldest first."""
     versions = state.engine.archive.versions(community_id)
+    versions = versions[-last:] if last else versions
     return Output(versions, [f"v{v['version']:<5} {v['checksum'][:16]}  {v['created_at']}  {v['created_by']}"
                              for v in versions])
 

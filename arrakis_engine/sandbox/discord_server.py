@@ -111,6 +111,18 @@ class Guild:
                    {u: set(r) for u, r in d.get("members", {}).items()}, d.get("messages", []))
 
 
+# Discord's caps on a guild: how many, and the error code for "maximum reached".
+GUILD_CAPS = {"roles": (250, 30005), "channels": (500, 30013)}
+
+
+def _at_cap(existing: dict, kind: str) -> web.Response | None:
+    """Discord's 400 answer when a guild already holds as many roles or channels as it may."""
+    cap, code = GUILD_CAPS[kind]
+    if len(existing) < cap:
+        return None
+    return _json({"message": f"Maximum number of guild {kind} reached ({cap})", "code": code}, 400)
+
+
 def _json(data, status: int = 200, headers: dict | None = None) -> web.Response:
     return web.Response(text=json.dumps(data), status=status, headers=headers, content_type="application/json")
 
@@ -318,10 +330,13 @@ class DiscordSandbox:
     async def list_roles(self, request):
         return _json(list(self._g(request).roles.values()))
 
+    async def list_channels(self, request):
+        return _json(list(self._g(request).channels.values()))
+
     async def create_role(self, request):
         g, body = self._g(request), await request.json()
-        if len(g.roles) >= 250:
-            return _json({"message": "Maximum number of guild roles reached (250)", "code": 30005}, 400)
+        if full := _at_cap(g.roles, "roles"):
+            return full
         rid = str(next(self._ids))
         role = {"id": rid, "name": body.get("name", "new role"), "color": int(body.get("color", 0)),
                 "permissions": str(body.get("permissions", "0")), "hoist": bool(body.get("hoist", False)),
@@ -347,13 +362,10 @@ class DiscordSandbox:
             roles.discard(request.match_info["r"])
         return web.Response(status=204)
 
-    async def list_channels(self, request):
-        return _json(list(self._g(request).channels.values()))
-
     async def create_channel(self, request):
         g, body = self._g(request), await request.json()
-        if len(g.channels) >= 500:
-            return _json({"message": "Maximum number of guild channels reached (500)", "code": 30013}, 400)
+        if full := _at_cap(g.channels, "channels"):
+            return full
         if body.get("parent_id") and body["parent_id"] not in g.channels:
             return _json({"message": "Invalid Form Body", "code": 50035}, 400)
         self.channel_creates += 1

@@ -239,6 +239,10 @@ def test_synthesis_commands(database_url, redis_url, tmp_path, engine):
         assert done.exit_code == 0 and "created 15" in done.stdout  # 4 categories, 3 roles, 8 channels
         # The progress bar (stderr): steps done of those planned, with the time left.
         assert "synthesis" in done.stderr and "19/19" in done.stderr  # 15 creates + 4 category overwrites
+        run("manifests", "flush")  # the shadow store (a local folder here) gets what the outbox holds
+        assert [v["version"] for v in json.loads(run("manifests", "list", cid, "--last", "1", "--json").output)] == [1]
+        assert "v1: ok" in run("manifests", "verify", cid).output
+        assert run("manifests", "list", cid, "--last", "0").exit_code == 2  # a clear usage error
         queued = json.loads(run("synthesize", cid, "--json").output)
         assert queued["new_version"] is False and queued["job_id"]
         roles = [r for r in guild.roles.values() if r["name"] == "Gold"]
