@@ -198,6 +198,7 @@ class Operations:
     def drift(self, community_id):
         """Desired vs shadow vs actual for one community (calls Discord), remembered for the fleet."""
         report = drift(self.reconciler, community_id)
+        report.sandbox = self.probes.discord_where.startswith("sandbox")
         counts: dict[str, int] = {}
         for item in report.items:
             counts[item.severity] = counts.get(item.severity, 0) + 1

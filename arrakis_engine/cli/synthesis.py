@@ -76,7 +76,8 @@ def reconcile(state: CliState, community_id: str, dry_run: bool, destructive: bo
 def drift_cmd(state: CliState, community_id: str) -> Output:
     """Desired vs applied vs actual, item by item, worst first."""
     d = state.engine.operations.drift(community_id).as_dict()
-    return Output(d, [f"manifest v{d['manifest_version']}, applied v{d['shadow_version']}: {d['status']}"] + [
+    where = " (in the local Discord sandbox, not real Discord)" if d["sandbox"] else ""
+    return Output(d, [f"manifest v{d['manifest_version']}, applied v{d['shadow_version']}: {d['status']}{where}"] + [
         f"  [{i['severity']}] {i['kind']} {i['manifest_id'] or i['discord_id']}: {i['problem']}" for i in d["items"]])
 
 

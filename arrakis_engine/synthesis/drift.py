@@ -34,6 +34,7 @@ class DriftReport:
     manifest_version: int
     shadow_version: int
     items: list[DriftItem] = field(default_factory=list)
+    sandbox: bool = False  # the guild read is the local Discord sandbox's, not Discord's
 
     @property
     def status(self) -> str:
@@ -42,7 +43,7 @@ class DriftReport:
 
     def as_dict(self) -> dict:
         return {"community_id": self.community_id, "manifest_version": self.manifest_version,
-                "shadow_version": self.shadow_version, "status": self.status,
+                "shadow_version": self.shadow_version, "status": self.status, "sandbox": self.sandbox,
                 "items": [i.as_dict() for i in sorted(self.items, key=lambda i: ORDER[i.severity])]}
 
 

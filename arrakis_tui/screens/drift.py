@@ -162,7 +162,8 @@ class DriftScreen(EngineScreen):
         status = Text(report.status, style=DRIFT_COLOURS.get(report.status, ""))
         self.query_one("#drift-summary", Static).update(Text.assemble(
             f"manifest v{report.manifest_version} · applied v{report.shadow_version} · status ", status,
-            "  (" + ", ".join(f"{counts[s]} {s}" for s in SEVERITIES) + ")"))
+            "  (" + ", ".join(f"{counts[s]} {s}" for s in SEVERITIES) + ")",
+            Text("  · guild read from the local Discord sandbox", style="bold") if report.sandbox else ""))
         table = self.query_one(DataTable)
         table.clear()
         for sev in SEVERITIES:

@@ -141,6 +141,10 @@ def test_demo_on_the_embedded_default_twice(tmp_path):
     # 2 reads + 15 creates + 4 overwrites, 2 reads for the plan, 40 member reads, 33 PATCHes, 2 for drift
     assert built["calls"] >= 15 + 33 and built["rate_limited"] == 0 and 0 < built["busiest_window"] <= 50
     assert again["calls"] == 0 and again["member_updates"] == 0 and again["members_with_roles"] == 33
+    checked = subprocess.run([sys.executable, "-m", "arrakis_engine.cli", "drift", one["community_id"]], env=env,
+                             capture_output=True, text=True, timeout=180)
+    assert checked.returncode == 0, checked.stderr
+    assert "in sync (in the local Discord sandbox, not real Discord)" in checked.stdout  # says where it looked
     state = json.loads((tmp_path / "data" / "discord" / "state.json").read_text())
     guild = next(g for g in state["guilds"] if g["id"] == "990000000000000042")
     assert sorted(r["name"] for r in guild["roles"].values() if r["name"] != "@everyone") == [
