@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
+from .errors import ArrakisError
 from .ports import Clock, DiscordGuild, moment, system_clock
 from .storage.database import Database
 from .storage.synthesis import SynthesisRepository
@@ -76,7 +77,8 @@ class Demo:
             self.drain(after_job=lambda job: progress("synthesis", min(self.discord.calls - start, total), total))
             progress("synthesis", total, total)
         if not self.synthesis.status(community_id)["synthesized"]:
-            raise RuntimeError("the demo guild's synthesis did not finish; see `arrakis dlq list`")
+            raise ArrakisError("the demo guild's synthesis did not finish",
+                               hint="`arrakis dlq list` shows what failed; run `arrakis demo` again to retry")
         sync = self.synthesis.sync_members(community_id, queued=True, actor="demo")
         out["member_updates"] = sync.get("changes", 0)
         if sync["status"] == "paused":  # a mass strip waits for an operator, as anywhere else
