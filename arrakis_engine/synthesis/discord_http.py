@@ -22,7 +22,7 @@ from typing import Any, Callable
 import httpx
 
 from .. import keys
-from ..errors import BucketTimeout, DiscordError, RouteBusy
+from ..errors import DiscordError, RouteBusy
 from ..ports import CHANNEL_TYPES
 from .freeze import FreezeFlags
 from .redis_bucket import FROZEN, GLOBAL_FULL, ROUTE_EMPTY, SENT, RedisTokenBucket
@@ -30,17 +30,6 @@ from .redis_bucket import FROZEN, GLOBAL_FULL, ROUTE_EMPTY, SENT, RedisTokenBuck
 log = logging.getLogger(__name__)
 
 INVALID_LIMIT = 5_000  # half of Discord's 10,000 per 10 minutes
-
-# KEYS[1] route hash; returns how long a call would wait for the route (string), changing nothing.
-ROUTE_PEEK_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local r = redis.call('HMGET', KEYS[1], 'remaining', 'reset_at')
-local remaining, reset_at = tonumber(r[1]), tonumber(r[2])
-if remaining == nil or reset_at == nil or now >= reset_at or remaining > 0 then return '0' end
-return tostring(reset_at - now)
-"""
-
 
 # KEYS[1] route hash; ARGV[1] remaining, ARGV[2] reset-after seconds, ARGV[3] bucket id, ARGV[4] limit.
 # Answers arrive out of order: within one window keep the lowest "remaining"; a later window
@@ -84,7 +73,6 @@ class DiscordREST:
         self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport,
                                   headers={"Authorization": f"Bot {token}", "User-Agent": "Arrakis (arrakis, 0.1)"})
         self._remember = redis.register_script(REMEMBER_LUA)
-        self._route_peek = redis.register_script(ROUTE_PEEK_LUA)
         self.patience: float | None = None  # default route patience for this client's calls
         self.calls = 0
 
@@ -97,10 +85,6 @@ class DiscordREST:
                 json: Any = None, reason: str | None = None, patience: float | None = None) -> Any:
         """``patience``: the longest to wait for the route's bucket; past it, RouteBusy is raised
         (before any token is taken) so a worker can serve other communities meanwhile."""
-        if patience is not None:
-            wait = float(self._route_peek(keys=[keys.route(route)]))
-            if wait > patience:
-                raise RouteBusy(wait)
         headers = {"X-Audit-Log-Reason": reason[:512]} if reason else None
         for attempt in range(self.max_rate_limit_retries + 1):
             self._check_invalid_budget()
@@ -161,10 +145,7 @@ class DiscordREST:
             if take.status == GLOBAL_FULL:
                 waited_global += take.wait
                 if waited_global > self.global_timeout:
-                    self.bucket.record_refused()
-                    raise BucketTimeout(f"Discord calls are backed up: no slot freed up within "
-                                        f"{self.global_timeout:.0f} s",
-                                        hint="the work will be retried; if this persists, fewer workers may help")
+                    raise self.bucket.backed_up(self.global_timeout)
             self.sleep(take.wait)
 
     def _remember_route(self, route: str, resp: httpx.Response) -> None:

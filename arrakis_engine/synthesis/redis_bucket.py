@@ -192,10 +192,7 @@ class RedisTokenBucket:
                 self.record_wait(waited)
                 return waited
             if waited + take.wait > timeout:
-                self.redis.hincrby(self._stats, "refused", 1)
-                raise BucketTimeout(
-                    f"Discord calls are backed up: no slot freed up within {timeout:.0f} s",
-                    hint="the work will be retried; if this persists, fewer workers or a higher limit may help")
+                raise self.backed_up(timeout)
             self.sleep(take.wait)
             waited += take.wait
 
@@ -209,8 +206,11 @@ class RedisTokenBucket:
         if seconds > 0:
             self.redis.hincrby(self._stats, "waited_ms", int(seconds * 1000))
 
-    def record_refused(self) -> None:
+    def backed_up(self, timeout: float) -> BucketTimeout:
+        """Count a caller that gave up waiting for a slot; the error it raises, in plain words."""
         self.redis.hincrby(self._stats, "refused", 1)
+        return BucketTimeout(f"Discord calls are backed up: no slot freed up within {timeout:.0f} s",
+                             hint="the work will be retried; if this persists, fewer workers may help")
 
     def record_rate_limited(self) -> None:
         sec = f"{self._429}{int(self.redis.time()[0])}"
