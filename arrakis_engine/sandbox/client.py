@@ -40,6 +40,11 @@ class SandboxDiscord:
         self._client()
         return self._base
 
+    @property
+    def _root(self) -> str:
+        """The sandbox's own address (its control endpoints live beside the API, not under it)."""
+        return self.base_url.rsplit("/api/", 1)[0]
+
     def _client(self) -> DiscordREST:
         with self._lock:
             if self._rest is None:
@@ -49,9 +54,8 @@ class SandboxDiscord:
 
     def add_guild(self, guild_id: str, *, name: str = "", members: list[str] = ()) -> dict:
         """Make (or fill) a sandbox guild: its members are the ids given."""
-        self._client()
         try:
-            resp = httpx.post(f"{self._base.rsplit('/api/', 1)[0]}/sandbox/guilds", timeout=10,
+            resp = httpx.post(f"{self._root}/sandbox/guilds", timeout=10,
                               json={"id": str(guild_id), "name": name, "members": list(members)})
         except httpx.HTTPError as exc:
             raise DiscordError(f"the Discord sandbox could not be reached ({type(exc).__name__})",
@@ -63,8 +67,7 @@ class SandboxDiscord:
 
     def stats(self) -> dict:
         """What the sandbox saw: requests, 429s, the busiest one-second window."""
-        self._client()
-        return httpx.get(f"{self._base.rsplit('/api/', 1)[0]}/sandbox/stats", timeout=10).json()
+        return httpx.get(f"{self._root}/sandbox/stats", timeout=10).json()
 
     def _guild(self, guild_id: str) -> DiscordREST:
         client = self._client()
