@@ -82,6 +82,10 @@ class PermissionDenied(ArrakisError):
     """Whoever asked may not do this (wrong role, another community, another member)."""
 
 
+class MfaRefused(PermissionDenied):
+    """A second-factor code was wrong, already used, or the operator is locked out for now."""
+
+
 class NotFound(ArrakisError):
     """The thing asked for does not exist (or is not visible to this community)."""
 

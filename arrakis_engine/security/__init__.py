@@ -1,0 +1,1 @@
+"""Operators, their second factor (TOTP), who may do what, and the kill switch."""

@@ -1,0 +1,159 @@
+"""Operators and their second factor, on the real database (admin role) and Redis: wrong,
+replayed and stale codes, backup codes once each, lockout after 5 failures, and a second process
+that sees the same replay and lockout state."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from urllib.parse import parse_qs, urlparse
+
+import pyotp
+import pytest
+
+from arrakis_engine.errors import Conflict, MfaRefused, ValidationError
+from arrakis_engine.security.mfa import MfaService
+from tests.conftest import FakeClock
+
+
+def new_name() -> str:
+    return f"op-{uuid.uuid4().hex[:10]}"
+
+
+def secret_of(enrolment) -> str:
+    return parse_qs(urlparse(enrolment.uri).query)["secret"][0]
+
+
+@pytest.fixture
+def operator(engine):
+    name = new_name()
+    engine.operators.add(name, ["platform_admin"], actor="test")
+    enrolment = engine.mfa.enroll(name, actor="test")
+    return name, enrolment
+
+
+def audit_results(engine, name: str) -> list[str]:
+    with engine.db.platform():
+        entries = engine.repos.audit.entries(None, limit=500)
+    return [e.payload["result"] for e in entries if e.action == "mfa.verify" and e.payload.get("operator") == name]
+
+
+def test_operator_roles_are_validated_and_the_last_admin_stays(engine):
+    name = new_name()
+    with pytest.raises(ValidationError, match="unknown role 'root'"):
+        engine.operators.add(name, ["root"], actor="test")
+    with pytest.raises(ValidationError, match="not an operator name"):
+        engine.operators.add("Bad Name", ["auditor"], actor="test")
+    op = engine.operators.add(name, ["auditor"], actor="test", discord_user_id="123456789012345678")
+    assert op.roles == ("auditor",) and not op.enrolled
+    with pytest.raises(Conflict):
+        engine.operators.add(name, ["auditor"], actor="test")
+    assert engine.operators.grant(name, "approver", actor="test").roles == ("approver", "auditor")
+    assert engine.operators.revoke(name, "auditor", actor="test").roles == ("approver",)
+    assert name in [o.name for o in engine.operators.list()]
+
+
+def test_enrolment_gives_a_uri_and_ten_backup_codes_and_stores_no_plain_code(engine, operator, owner_conn):
+    name, enrolment = operator
+    assert enrolment.uri.startswith("otpauth://totp/Arrakis:") and len(enrolment.backup_codes) == 10
+    assert len(set(enrolment.backup_codes)) == 10
+    with owner_conn.cursor() as cur:
+        cur.execute("SELECT code_hash FROM operator_backup_codes WHERE operator = %s", (name,))
+        stored = [r[0] for r in cur.fetchall()]
+    assert len(stored) == 10
+    assert not any(code.replace("-", "") in h for code in enrolment.backup_codes for h in stored)
+    # Nothing secret in the audit log either.
+    with engine.db.platform():
+        text = str([e.payload for e in engine.repos.audit.entries(None, limit=50)])
+    assert secret_of(enrolment) not in text and enrolment.backup_codes[0] not in text
+
+
+def test_right_code_once_then_replay_refused(engine, operator):
+    name, enrolment = operator
+    code = pyotp.TOTP(secret_of(enrolment)).now()
+    assert engine.mfa.verify(name, code, action="KILL_SWITCH") == "totp"
+    with pytest.raises(MfaRefused, match="already used"):
+        engine.mfa.verify(name, code, action="KILL_SWITCH")
+    assert audit_results(engine, name)[-2:] == ["ok", "replayed"]
+
+
+def test_wrong_code_and_a_code_two_steps_old_are_refused_one_step_is_accepted(engine, operator):
+    name, enrolment = operator
+    clock = FakeClock(1_800_000_000.0)
+    mfa = MfaService(engine.db, engine.repos, engine.redis, clock=clock)
+    totp = pyotp.TOTP(secret_of(enrolment))
+    with pytest.raises(MfaRefused, match="wrong code"):
+        mfa.verify(name, "000000" if totp.at(clock.t) != "000000" else "111111", action="DELETE_ROLE")
+    with pytest.raises(MfaRefused, match="wrong code"):
+        mfa.verify(name, totp.at(clock.t - 60), action="DELETE_ROLE")  # two steps ago
+    assert mfa.verify(name, totp.at(clock.t - 30), action="DELETE_ROLE") == "totp"  # one step ago: allowed
+    # Once the next step's code is accepted, a never-used code of an older step counts as used too
+    # (RFC 6238 section 5.2: nothing older than what was accepted).
+    assert mfa.verify(name, totp.at(clock.t + 30), action="DELETE_ROLE") == "totp"
+    with pytest.raises(MfaRefused, match="already used"):
+        mfa.verify(name, totp.at(clock.t), action="DELETE_ROLE")
+
+
+def test_backup_code_works_once(engine, operator):
+    name, enrolment = operator
+    code = enrolment.backup_codes[3]
+    assert engine.mfa.verify(name, code.upper(), action="PURGE_DATA") == "backup"
+    with pytest.raises(MfaRefused, match="backup code was already used"):
+        engine.mfa.verify(name, code, action="PURGE_DATA")
+    assert engine.mfa.verify(name, enrolment.backup_codes[4], action="PURGE_DATA") == "backup"
+
+
+def test_five_failures_lock_out_even_the_right_code_until_the_window_passes(engine, operator):
+    name, enrolment = operator
+    clock = FakeClock(1_900_000_000.0)
+    mfa = MfaService(engine.db, engine.repos, engine.redis, clock=clock)
+    totp = pyotp.TOTP(secret_of(enrolment))
+    for i in range(5):
+        clock.t += 10
+        with pytest.raises(MfaRefused, match="wrong code"):
+            mfa.verify(name, "999999" if totp.at(clock.t) != "999999" else "888888", action="KILL_SWITCH")
+    with pytest.raises(MfaRefused, match="locked out"):
+        mfa.verify(name, totp.at(clock.t), action="KILL_SWITCH")
+    with pytest.raises(MfaRefused, match="locked out"):
+        mfa.verify(name, enrolment.backup_codes[0], action="KILL_SWITCH")
+    clock.t += 300  # the oldest failure is now more than 5 minutes old
+    assert mfa.verify(name, totp.at(clock.t), action="KILL_SWITCH") == "totp"
+    results = audit_results(engine, name)
+    assert results[-8:] == ["wrong"] * 5 + ["locked", "locked", "ok"]
+
+
+def _verify_in_another_process(settings, name: str, code: str) -> subprocess.CompletedProcess:
+    script = ("import sys\n"
+              "from arrakis_engine.bootstrap import build_engine\n"
+              "from arrakis_engine.settings import Settings\n"
+              "from arrakis_engine.errors import MfaRefused\n"
+              "e = build_engine(Settings.from_env(env_file=None))\n"
+              "try:\n"
+              "    print(e.mfa.verify(sys.argv[1], sys.argv[2], action='KILL_SWITCH'))\n"
+              "except MfaRefused as exc:\n"
+              "    print('refused:', exc)\n"
+              "finally:\n"
+              "    e.close()\n")
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+           "ARRAKIS_DATA_DIR": str(settings.data_dir)}
+    return subprocess.run([sys.executable, "-c", script, name, code], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_a_second_process_sees_the_replay_and_the_lockout(engine, settings, operator):
+    name, enrolment = operator
+    code = pyotp.TOTP(secret_of(enrolment)).now()
+    assert engine.mfa.verify(name, code, action="KILL_SWITCH") == "totp"
+    out = _verify_in_another_process(settings, name, code)
+    assert "refused: that code was already used" in out.stdout, out.stderr
+
+    other = new_name()
+    engine.operators.add(other, ["approver"], actor="test")
+    enrolment2 = engine.mfa.enroll(other, actor="test")
+    for _ in range(5):
+        with pytest.raises(MfaRefused):
+            engine.mfa.verify(other, "12345x-abcdef", action="KILL_SWITCH")
+    out = _verify_in_another_process(settings, other, pyotp.TOTP(secret_of(enrolment2)).now())
+    assert "refused:" in out.stdout and "locked out" in out.stdout, out.stderr
