@@ -33,13 +33,58 @@ class DiscordPause:
 
 
 class AuditCheck:
-    """Recompute a community's (or, with no id, the platform's) audit hash chain."""
+    """Recompute a community's (or, with no id, the platform's) audit hash chain, and check its
+    signed checkpoints; write a new signed checkpoint of a chain's head."""
 
-    def __init__(self, db: Database, repos) -> None:
+    def __init__(self, db: Database, repos, signing=None) -> None:
         self.db = db
         self.repos = repos
+        self.signing = signing
+
+    @staticmethod
+    def _chain(cid) -> str:
+        return "platform" if cid is None else str(cid)
+
+    def _key(self, cid) -> str:
+        from .signing.service import PLATFORM_KEY, community_key
+
+        return PLATFORM_KEY if cid is None else community_key(cid)
+
+    def checkpoint(self, community_id=None) -> dict | None:
+        """Sign the chain's current head and keep the signature. None when the chain is empty.
+        Raises SigningError when signing is unavailable (nothing is written then)."""
+        from .signing.service import checkpoint_message
+
+        cid = validate_tenant_id(community_id) if community_id else None
+        chain = self._chain(cid)
+        with self.db.platform() as tx:
+            head = tx.one("SELECT seq, hash FROM audit_heads WHERE chain = %s", (chain,))
+        if head is None or self.signing is None:
+            return None
+        signature = self.signing.sign(self._key(cid), checkpoint_message(chain, head["seq"], head["hash"]))
+        with self.db.platform() as tx:
+            tx.execute("INSERT INTO audit_checkpoints (chain, seq, hash, signature) VALUES (%s, %s, %s, %s)",
+                       (chain, head["seq"], head["hash"], signature))
+        return {"chain": chain, "seq": head["seq"]}
 
     def verify(self, community_id=None):
+        from .signing.service import checkpoint_message
+
         cid = validate_tenant_id(community_id) if community_id else None
-        with self.db.platform():
-            return self.repos.audit.verify_chain(cid)
+        chain = self._chain(cid)
+        with self.db.platform() as tx:
+            report = self.repos.audit.verify_chain(cid)
+            checkpoints = tx.all(
+                """SELECT c.seq, c.hash, c.signature, l.hash AS row_hash
+                     FROM audit_checkpoints c
+                     LEFT JOIN audit_log l ON l.seq = c.seq AND l.community_id IS NOT DISTINCT FROM %s
+                    WHERE c.chain = %s ORDER BY c.seq""", (cid, chain))
+        for c in checkpoints:
+            if self.signing is not None and not self.signing.verify(
+                    self._key(cid), checkpoint_message(chain, c["seq"], c["hash"]), c["signature"]):
+                report.problems.append(f"the signed checkpoint at row {c['seq']} has a bad signature")
+            elif c["row_hash"] != c["hash"]:
+                report.problems.append(f"row {c['seq']} no longer matches its signed checkpoint (the chain was "
+                                       "rewritten)")
+        report.checkpoints = len(checkpoints)
+        return report

@@ -13,7 +13,7 @@ Nothing else in the engine reads ``os.environ``. Build a :class:`Settings` with
 | ``RPC_URLS_<CHAIN>`` | comma-separated JSON-RPC endpoints per chain | chain reads off for that chain |
 | ``SCORE_API_URL``, ``SCORE_API_KEY`` | Score Service | native ranking only |
 | ``DISCORD_BOT_TOKEN``, ``DISCORD_API_BASE`` | Discord REST | local sandbox guild |
-| ``VAULT_ADDR``, ``VAULT_TOKEN`` | Vault/OpenBao Transit | local key file |
+| ``VAULT_ADDR`` with ``VAULT_ROLE_ID`` + ``VAULT_SECRET_ID`` (AppRole) or ``VAULT_TOKEN``; ``VAULT_TRANSIT_MOUNT`` | Vault/OpenBao Transit signing (mount ``transit``) | local key file in the data folder |
 | ``S3_ENDPOINT``, ``S3_ACCESS_KEY``, ``S3_SECRET_KEY``, ``S3_BUCKET`` | manifest shadow store | local folder |
 | ``SLACK_BOT_TOKEN``, ``SLACK_API_BASE``, ``ALERT_WEBHOOK_URL`` | notifications | log only |
 | ``ARRAKIS_LOG_LEVEL`` | logging level | ``INFO`` |
@@ -65,6 +65,9 @@ class Settings:
     discord_api_base: str | None = None
     vault_addr: str | None = None
     vault_token: str | None = field(default=None, **_SECRET)
+    vault_role_id: str | None = field(default=None, **_SECRET)
+    vault_secret_id: str | None = field(default=None, **_SECRET)
+    vault_transit_mount: str = "transit"
     s3_endpoint: str | None = None
     s3_access_key: str | None = field(default=None, **_SECRET)
     s3_secret_key: str | None = field(default=None, **_SECRET)
@@ -201,6 +204,9 @@ class Settings:
             discord_api_base=get("DISCORD_API_BASE"),
             vault_addr=get("VAULT_ADDR"),
             vault_token=get("VAULT_TOKEN"),
+            vault_role_id=get("VAULT_ROLE_ID"),
+            vault_secret_id=get("VAULT_SECRET_ID"),
+            vault_transit_mount=get("VAULT_TRANSIT_MOUNT") or "transit",
             s3_endpoint=get("S3_ENDPOINT"),
             s3_access_key=get("S3_ACCESS_KEY"),
             s3_secret_key=get("S3_SECRET_KEY"),

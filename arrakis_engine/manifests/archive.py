@@ -22,9 +22,10 @@ log = logging.getLogger(__name__)
 
 
 class ManifestArchive:
-    def __init__(self, db: Database, store: ObjectStore) -> None:
+    def __init__(self, db: Database, store: ObjectStore, signing=None) -> None:
         self.db = db
         self.store = store
+        self.signing = signing
         self.outbox = OutboxRepository(db)
 
     # --- sending ------------------------------------------------------------------------------
@@ -77,14 +78,20 @@ class ManifestArchive:
         return json.loads(self.store.get(manifest_key(cid, version)))
 
     def verify(self, community_id) -> list[dict]:
-        """Every archived version checked against the checksum in the index."""
+        """Every archived version checked against the checksum in the index, and the checksum
+        against the version's signature (``signed``: True, False for a bad or missing one, None
+        when no signer is configured)."""
         cid = validate_tenant_id(community_id)
         out = []
         for v in self.versions(cid):
             body = self.store.get(manifest_key(cid, v["version"]))
             actual = sha256_hex(body.decode("utf-8"))
-            out.append({"version": v["version"], "ok": actual == v["checksum"], "expected": v["checksum"],
-                        "actual": actual})
+            signed = None
+            if self.signing is not None:
+                signed = self.signing.verify_manifest(cid, v["version"], actual, v.get("signature"))
+            out.append({"version": v["version"], "ok": actual == v["checksum"] and signed is not False,
+                        "checksum_ok": actual == v["checksum"], "signed": signed,
+                        "expected": v["checksum"], "actual": actual})
         return out
 
     def diff(self, community_id, a: int, b: int) -> dict:
@@ -109,9 +116,14 @@ class ManifestArchive:
         cid = validate_tenant_id(community_id)
         record = json.loads(self.store.get(community_key(cid)))
         checks = self.verify(cid)
-        bad = [c["version"] for c in checks if not c["ok"]]
+        bad = [c["version"] for c in checks if not c["checksum_ok"]]
         if bad:
             raise IntegrityFailure(f"archived manifest version(s) {bad} do not match their checksums; restore refused")
+        unsigned = [c["version"] for c in checks if c["signed"] is False]
+        if unsigned:
+            raise IntegrityFailure(f"archived manifest version(s) {unsigned} carry no valid signature; restore refused",
+                                   hint="the archive was changed, or signed with a key this installation does not "
+                                        "have")
         repo = RestoreRepository(self.db)
         with self.db.platform():
             repo.insert_community(cid, record)
@@ -122,7 +134,8 @@ class ManifestArchive:
                 if v["version"] in have:
                     continue
                 body = self.store.get(manifest_key(cid, v["version"])).decode("utf-8")
-                repo.insert_manifest(v["version"], body, v["checksum"], v["created_at"], v["created_by"])
+                repo.insert_manifest(v["version"], body, v["checksum"], v["created_at"], v["created_by"],
+                                     v.get("signature"))
                 restored.append(v["version"])
             for key in self.store.list(f"shadows/{cid}/"):
                 s = json.loads(self.store.get(key))

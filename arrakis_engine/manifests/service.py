@@ -15,10 +15,11 @@ from .builder import build_manifest, categories_for
 
 
 class ManifestService:
-    def __init__(self, db: Database, repos, archive=None) -> None:
+    def __init__(self, db: Database, repos, archive=None, signing=None) -> None:
         self.db = db
         self.repos = repos
         self.archive = archive
+        self.signing = signing
         self.standings = EligibilityRepository(db)
 
     def build(self, community_id: uuid.UUID | str) -> dict:
@@ -38,9 +39,14 @@ class ManifestService:
             latest = self.repos.manifests.latest()
             if latest is not None and latest.checksum == sha256_hex(canonical_json(content)):
                 return latest, False
-            manifest = self.repos.manifests.create_version(content, created_by=actor)
+            sign = None
+            if self.signing is not None:
+                def sign(version: int, checksum: str) -> str:
+                    return self.signing.sign_manifest(community_id, version, checksum)
+            manifest = self.repos.manifests.create_version(content, created_by=actor, sign=sign)
             self.repos.audit.append(actor, "manifest.published", {"version": manifest.version,
-                                                                  "checksum": manifest.checksum})
+                                                                  "checksum": manifest.checksum,
+                                                                  "signed": manifest.signature is not None})
         if self.archive is not None:
             self.archive.try_flush()  # an S3 outage never blocks a version: the outbox keeps it
         return manifest, True

@@ -93,6 +93,7 @@ class Manifest(_Record):
     checksum: str
     created_at: datetime
     created_by: str
+    signature: str | None = None
 
 
 @dataclass(frozen=True)

@@ -58,10 +58,11 @@ class OutboxRepository:
     def manifest_index(self, community_id: uuid.UUID) -> list[dict]:
         """Platform: the versions of a community with their checksums (for index.json)."""
         rows = self.db.current().all(
-            "SELECT version, checksum, created_at, created_by FROM manifests WHERE community_id = %s ORDER BY version",
-            (community_id,))
+            "SELECT version, checksum, created_at, created_by, signature FROM manifests WHERE community_id = %s "
+            "ORDER BY version", (community_id,))
         return [{"version": r["version"], "checksum": r["checksum"], "created_at": r["created_at"].isoformat(),
-                 "created_by": r["created_by"], "key": manifest_key(community_id, r["version"])} for r in rows]
+                 "created_by": r["created_by"], "signature": r["signature"],
+                 "key": manifest_key(community_id, r["version"])} for r in rows]
 
 
 class RestoreRepository:
@@ -81,12 +82,13 @@ class RestoreRepository:
     def manifest_versions(self) -> set[int]:
         return {r["version"] for r in self.db.current().all("SELECT version FROM manifests")}
 
-    def insert_manifest(self, version: int, body: str, checksum: str, created_at: str, created_by: str) -> None:
+    def insert_manifest(self, version: int, body: str, checksum: str, created_at: str, created_by: str,
+                        signature: str | None = None) -> None:
         """Tenant: a manifest version exactly as archived (the text its checksum covers)."""
         self.db.current().execute(
-            """INSERT INTO manifests (community_id, version, content, checksum, created_at, created_by)
-               VALUES (%s, %s, %s::jsonb, %s, %s, %s)""",
-            (self.db.current_tenant(), version, body, checksum, created_at, created_by))
+            """INSERT INTO manifests (community_id, version, content, checksum, created_at, created_by, signature)
+               VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s)""",
+            (self.db.current_tenant(), version, body, checksum, created_at, created_by, signature))
 
     def has_shadow(self, version: int) -> bool:
         return self.db.current().scalar("SELECT 1 FROM shadow_states WHERE manifest_version = %s", (version,)) == 1

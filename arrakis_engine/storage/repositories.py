@@ -325,11 +325,12 @@ class BadgeRepository(_Repo):
 
 
 class ManifestRepository(_Repo):
-    _COLS = "community_id, version, content, checksum, created_at, created_by"
+    _COLS = "community_id, version, content, checksum, created_at, created_by, signature"
 
-    def create_version(self, content: dict, *, created_by: str) -> Manifest:
+    def create_version(self, content: dict, *, created_by: str, sign=None) -> Manifest:
         """Store ``content`` as the next version with its SHA-256. Concurrent writers are
-        serialised per community, so versions never collide."""
+        serialised per community, so versions never collide. ``sign(version, checksum)`` gives the
+        version's signature; if it raises, nothing is stored (nothing is published unsigned)."""
         if not isinstance(content, dict):
             raise ValidationError("a manifest must be a JSON object", field="content")
         tx = self.db.current()
@@ -337,10 +338,12 @@ class ManifestRepository(_Repo):
         tx.execute("SELECT pg_advisory_xact_lock(hashtext('arrakis.manifests'), hashtext(%s))", (str(tenant),))
         version = int(tx.scalar("SELECT coalesce(max(version), 0) + 1 FROM manifests"))
         text = canonical_json(content)
+        checksum = sha256_hex(text)
+        signature = sign(version, checksum) if sign is not None else None
         row = tx.one(
-            f"""INSERT INTO manifests (community_id, version, content, checksum, created_by)
-                VALUES (%s, %s, %s::jsonb, %s, %s) RETURNING {self._COLS}""",
-            (tenant, version, text, sha256_hex(text), created_by))
+            f"""INSERT INTO manifests (community_id, version, content, checksum, created_by, signature)
+                VALUES (%s, %s, %s::jsonb, %s, %s, %s) RETURNING {self._COLS}""",
+            (tenant, version, text, checksum, created_by, signature))
         # Shadowed to S3 through the outbox, in this same transaction: a version never exists
         # without its copy being on the way.
         from .outbox import OutboxRepository, community_key, manifest_key
@@ -483,10 +486,11 @@ class ChainReport:
     def __init__(self, rows: int, problems: Iterable[str]) -> None:
         self.rows = rows
         self.problems = list(problems)
+        self.checkpoints = 0  # signed checkpoints checked
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "ok": self.ok, "problems": self.problems}
+        return {"rows": self.rows, "ok": self.ok, "problems": self.problems, "checkpoints": self.checkpoints}

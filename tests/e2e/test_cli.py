@@ -103,7 +103,7 @@ def test_audit_verify(run):
     cid = json.loads(run("community", "create", "--name", "Audit", "--guild-id", "123456789012345444",
                          "--json").output)["id"]
     result = json.loads(run("audit", "verify", cid, "--json").output)
-    assert result == {"rows": 1, "ok": True, "problems": []}
+    assert result == {"rows": 1, "ok": True, "problems": [], "checkpoints": 0}
 
 
 def test_demo_on_the_embedded_default_twice(tmp_path):

@@ -95,6 +95,11 @@ def test_restore_into_an_empty_database_byte_for_byte(s3e, make_community, pg_se
     s3e.archive.flush()
 
     empty = create_database(pg_server_url, prefix="arrakis_restore")
+    # The new installation has the signing key (with Vault it would be the same Vault); the
+    # archive's signatures are checked against it.
+    import shutil
+
+    shutil.copytree(s3e.settings.data_dir / "signing", tmp_path / "signing")
     try:
         fresh = build_engine(replace(make_settings(empty, redis_url, tmp_path), s3_endpoint=s3.endpoint,
                                      s3_access_key=ACCESS_KEY, s3_secret_key=SECRET_KEY,
@@ -133,7 +138,8 @@ def test_restore_drill_end_to_end(s3e, make_community, pg_server_url, database_u
     target = create_database(pg_server_url, prefix="arrakis_drill")
     try:
         env = {**os.environ, "SOURCE_DATABASE_URL": database_url, "TARGET_DATABASE_URL": target,
-               "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path), "S3_ENDPOINT": s3.endpoint,
+               "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(s3e.settings.data_dir),
+               "S3_ENDPOINT": s3.endpoint,
                "S3_ACCESS_KEY": ACCESS_KEY, "S3_SECRET_KEY": SECRET_KEY, "S3_BUCKET": s3e.settings.s3_bucket,
                "PATH": f"{Path(__import__('sys').executable).parent}:{os.environ['PATH']}"}
         drill = Path(__file__).resolve().parents[2] / "ops" / "drills" / "restore_manifests.sh"
@@ -149,3 +155,58 @@ def test_platform_health_sees_the_s3_store(s3e, make_community):
     s3e.manifests.publish(c.id, actor="t")
     item = next(i for i in s3e.operations.health().items if i.name == "shadow store")
     assert (item.state, item.detail) == ("ok", "S3, 0 waiting in the outbox")
+
+
+@pytest.mark.parametrize("tamper", ["content_and_checksum", "signature"])
+def test_restore_refuses_a_rewritten_or_badly_signed_version(s3e, make_community, pg_server_url, redis_url, tmp_path,
+                                                             s3, tamper):
+    """Someone who can write to the bucket rewrites a version and its checksum in the index (or
+    swaps the signature): the checksum still matches, the signature does not, restore refuses."""
+    import json
+    import shutil
+
+    from arrakis_engine.errors import IntegrityFailure
+    from arrakis_engine.storage.outbox import index_key, manifest_key
+    from arrakis_engine.storage.repositories import canonical_json, sha256_hex
+
+    c = make_community()
+    for n in range(2):
+        member_change(s3e, c.id, 70 + n)
+        s3e.manifests.publish(c.id, actor="t")
+    s3e.archive.flush()
+    with s3e.db.tenant(c.id):
+        assert s3e.repos.manifests.by_version(1).signature.startswith("arrakis:local:v1:")
+    assert all(check["signed"] is True and check["ok"] for check in s3e.archive.verify(c.id))
+
+    index = json.loads(s3e.shadow_store.get(index_key(c.id)))
+    if tamper == "content_and_checksum":
+        body = json.loads(s3e.shadow_store.get(manifest_key(c.id, 1)))
+        body["members"] = {"999999999999999999": {"tier": "naib", "badges": []}}
+        text = canonical_json(body)
+        s3e.shadow_store.put(manifest_key(c.id, 1), text.encode())
+        index["versions"][0]["checksum"] = sha256_hex(text)
+    else:
+        index["versions"][0]["signature"] = index["versions"][1]["signature"]
+    s3e.shadow_store.put(index_key(c.id), canonical_json(index).encode())
+    checks = {ch["version"]: ch for ch in s3e.archive.verify(c.id)}
+    assert checks[1]["checksum_ok"] and checks[1]["signed"] is False and not checks[1]["ok"]
+    assert checks[2]["ok"]
+
+    empty = create_database(pg_server_url, prefix="arrakis_restore")
+    shutil.copytree(s3e.settings.data_dir / "signing", tmp_path / "signing")
+    try:
+        fresh = build_engine(replace(make_settings(empty, redis_url, tmp_path), s3_endpoint=s3.endpoint,
+                                     s3_access_key=ACCESS_KEY, s3_secret_key=SECRET_KEY,
+                                     s3_bucket=s3e.settings.s3_bucket))
+        try:
+            fresh.migrator.upgrade()
+            with pytest.raises(IntegrityFailure, match=r"\[1\] carry no valid signature"):
+                fresh.archive.restore(c.id)
+            from arrakis_engine.errors import NotFound
+
+            with fresh.db.platform(), pytest.raises(NotFound):
+                fresh.repos.communities.get(c.id)  # nothing restored
+        finally:
+            fresh.close()
+    finally:
+        drop_database(pg_server_url, empty)

@@ -1,0 +1,144 @@
+"""Signing against a real OpenBao dev server (Transit, AppRole, policies, token revocation) and
+the local key file: sign, rotate, old and new verify; a community cut off by the kill switch
+cannot sign while others can; Vault down fails clearly and publishes nothing unsigned."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import replace
+
+import hvac
+import pytest
+
+from arrakis_engine.bootstrap import build_engine
+from arrakis_engine.errors import SigningError
+from arrakis_engine.signing.local import LocalKeySigner
+from arrakis_engine.signing.vault import VaultTransitSigner, provision, signer_policy
+from tests.fixtures.openbao import OpenBao
+
+
+@pytest.fixture(scope="module")
+def bao(tmp_path_factory):
+    server = OpenBao(tmp_path_factory.mktemp("openbao"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def approle(bao):
+    return provision(bao.admin())
+
+
+@pytest.fixture
+def vault_engine(settings, approle, bao, engine):
+    eng = build_engine(replace(settings, vault_addr=bao.addr, vault_role_id=approle["role_id"],
+                               vault_secret_id=approle["secret_id"]))
+    yield eng
+    eng.close()
+
+
+def test_sign_rotate_and_both_versions_verify(vault_engine):
+    signing = vault_engine.signing
+    assert signing.backend == "Vault Transit"
+    first = signing.sign("platform", b"checkpoint one")
+    assert first.startswith("vault:v1:")
+    assert signing.verify("platform", b"checkpoint one", first)
+    assert not signing.verify("platform", b"checkpoint two", first)
+    assert signing.rotate("platform", actor="operator:test") == 2
+    second = signing.sign("platform", b"checkpoint two")
+    assert second.startswith("vault:v2:")
+    assert signing.verify("platform", b"checkpoint one", first)  # the old version still verifies
+    assert signing.verify("platform", b"checkpoint two", second)
+    status = signing.status(["platform"])[0]
+    assert status["reachable"] and status["latest_version"] == 2 and status["versions"] == [1, 2]
+    assert set(signing.public_keys("platform")) == {1, 2}
+
+
+def test_the_engine_login_cannot_sign_only_minted_per_key_tokens_can(bao, approle):
+    engine_client = hvac.Client(url=bao.addr)
+    engine_client.auth.approle.login(approle["role_id"], approle["secret_id"])
+    with pytest.raises(hvac.exceptions.Forbidden):
+        engine_client.secrets.transit.sign_data("arrakis-platform", hash_input="eA==")
+    policy = bao.admin().sys.read_policy(signer_policy("platform"))["data"]["rules"]
+    assert "transit/sign/arrakis-platform" in policy and "community" not in policy
+
+
+def test_manifests_are_signed_with_the_communitys_own_key_and_a_cut_off_community_cannot_sign(
+        vault_engine, make_community, bao):
+    a, b = make_community(), make_community()
+    manifest, _ = vault_engine.manifests.publish(a.id, actor="test")
+    assert manifest.signature.startswith("vault:v1:")
+    assert vault_engine.signing.verify_manifest(a.id, manifest.version, manifest.checksum, manifest.signature)
+    # A's signature does not verify as B's (each community has its own key).
+    assert not vault_engine.signing.verify_manifest(b.id, manifest.version, manifest.checksum, manifest.signature)
+    vault_engine.signing.sign_manifest(b.id, 1, "0" * 64)
+
+    key = f"community-{a.id}"
+    accessors = [x.decode() for x in vault_engine.redis.smembers(f"arrakis:vault:accessors:{key}")]
+    assert accessors
+    revoked = vault_engine.signing.cut_off(key, reason="test cut-off")
+    assert revoked == len(accessors)
+    for accessor in accessors:  # really gone in Vault
+        with pytest.raises((hvac.exceptions.InvalidRequest, hvac.exceptions.Forbidden)):
+            bao.admin().auth.token.lookup_accessor(accessor)
+    with pytest.raises(SigningError, match="kill switch"):
+        vault_engine.signing.sign_manifest(a.id, 2, "1" * 64)
+    vault_engine.signing.sign_manifest(b.id, 2, "1" * 64)  # B is untouched
+    # Verification keeps working during the cut-off.
+    assert vault_engine.signing.verify_manifest(a.id, manifest.version, manifest.checksum, manifest.signature)
+    vault_engine.signing.restore(key)
+    assert vault_engine.signing.sign_manifest(a.id, 2, "1" * 64).startswith("vault:v1:")
+
+
+def test_vault_down_fails_clearly_and_nothing_is_published_unsigned(settings, approle, tmp_path, make_community,
+                                                                    engine):
+    # Its own server, so stopping it disturbs no other test.
+    server = OpenBao(tmp_path / "bao")
+    creds = provision(server.admin())
+    eng = build_engine(replace(settings, vault_addr=server.addr, vault_role_id=creds["role_id"],
+                               vault_secret_id=creds["secret_id"]))
+    try:
+        c = make_community()
+        eng.manifests.publish(c.id, actor="test")
+        server.stop()
+        with eng.db.tenant(c.id):
+            versions_before = eng.repos.manifests.latest().version
+        from tests.integration.test_manifest_shadow import member_change
+
+        member_change(eng, c.id, 5)
+        with pytest.raises(SigningError, match="Vault could not be reached"):
+            eng.manifests.publish(c.id, actor="test")
+        with eng.db.tenant(c.id):
+            assert eng.repos.manifests.latest().version == versions_before  # nothing new, nothing unsigned
+        status = eng.signing.status([f"community-{c.id}"])[0]
+        assert status["reachable"] is False and "could not be reached" in status["problem"]
+    finally:
+        eng.close()
+        server.stop()
+
+
+def test_no_secret_reaches_the_audit_log_or_errors(vault_engine, approle, bao):
+    vault_engine.signing.rotate("platform", actor="operator:test")
+    with vault_engine.db.platform():
+        text = str([(x.actor, x.action, x.payload) for x in vault_engine.repos.audit.entries(None, limit=200)])
+    for secret in (approle["secret_id"], approle["role_id"], bao.root_token):
+        assert secret not in text
+    bad = VaultTransitSigner(bao.addr, vault_engine.redis, role_id=approle["role_id"], secret_id="wrong-secret-id")
+    with pytest.raises(SigningError) as err:
+        bad.sign("platform", b"x")
+    assert "wrong-secret-id" not in str(err.value) and approle["role_id"] not in str(err.value)
+
+
+def test_local_key_file_is_private_and_rotation_keeps_old_signatures(tmp_path):
+    signer = LocalKeySigner(tmp_path / "signing" / "keys.json")
+    first = signer.sign("platform", b"a")
+    mode = stat.S_IMODE(os.stat(tmp_path / "signing" / "keys.json").st_mode)
+    assert mode == 0o600
+    assert signer.rotate("platform") == 2
+    second = signer.sign("platform", b"b")
+    assert first.startswith("arrakis:local:v1:") and second.startswith("arrakis:local:v2:")
+    assert signer.verify("platform", b"a", first) and signer.verify("platform", b"b", second)
+    assert not signer.verify("platform", b"a", second)
+    assert not signer.verify("platform", b"a", first[:-4] + "AAA=")
+    assert not signer.verify("community-x", b"a", first)  # another key
