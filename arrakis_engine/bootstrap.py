@@ -38,6 +38,13 @@ from .ports import (
     system_clock,
 )
 from .sandbox.client import SandboxDiscord
+from .security.killswitch import KillSwitch
+from .security.mfa import MfaService
+from .security.notify import WebhookNotifier
+from .security.operators import OperatorService
+from .signing.local import LocalKeySigner
+from .signing.service import SigningService
+from .signing.vault import VaultTransitSigner
 from .settings import Settings
 from .storage.database import ADMIN_ROLE, APP_ROLE, Database, role_dsn
 from .storage.migrations import Migrator
@@ -129,6 +136,10 @@ class Engine:
     reconcile_round: ReconcileRound
     operations: Operations
     wizard: WizardService
+    operators: OperatorService
+    mfa: MfaService
+    signing: SigningService
+    killswitch: KillSwitch
     discord_pause: DiscordPause
     audit_check: AuditCheck
     demo: Demo | None  # set right after the engine is built (its worker needs the engine)
@@ -143,6 +154,7 @@ class Engine:
         return services_health(self.db, self.redis)
 
     def close(self) -> None:
+        self.killswitch.close()
         if self.score is not None:
             self.score.close()
         self.discord.close()
@@ -200,6 +212,15 @@ def _discord(settings: Settings, redis_client, bucket, freeze) -> DiscordGuild:
     if not settings.discord_api_base and not settings.discord_bot_token:
         return SandboxDiscord(EmbeddedDiscord(settings.data_dir), redis_client, bucket, freeze)
     return DiscordNotConfigured()
+
+
+def _signer(settings: Settings, redis_client):
+    """Vault Transit when VAULT_ADDR is set; else the local key file in the data folder."""
+    if settings.vault_addr:
+        return VaultTransitSigner(settings.vault_addr, redis_client, token=settings.vault_token,
+                                  role_id=settings.vault_role_id, secret_id=settings.vault_secret_id,
+                                  mount=settings.vault_transit_mount)
+    return LocalKeySigner(settings.data_dir / "signing" / "keys.json")
 
 
 def _discord_where(discord: DiscordGuild) -> str:
@@ -264,12 +285,15 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     queue = SynthesisQueue(redis_client, backoff=settings.retry_backoff)
     unknown = UnknownMembers(redis_client)
 
+    signing = SigningService(_signer(settings, redis_client), redis_client, db, repos)
+    sessions = SessionStore(redis_client)
+    mfa = MfaService(db, repos, redis_client, clock=clock)
     communities = CommunityService(db, repos.communities, repos.profiles, repos.audit)
     orchestrator = EligibilityOrchestrator(chain_readers, score=score, cache=ScoreCache(redis_client, clock=clock),
                                            db=db)
     eligibility = EligibilitySync(db, repos, orchestrator, clock=clock, unknown=unknown)
-    archive = ManifestArchive(db, store)
-    manifests = ManifestService(db, repos, archive=archive)
+    archive = ManifestArchive(db, store, signing=signing)
+    manifests = ManifestService(db, repos, archive=archive, signing=signing)
     synthesizer = CommunitySynthesizer(db, repos, discord, RedisCommunityLocks(redis_client))
     member_sync = MemberRoleSync(db, repos, discord, max_strip_share=settings.max_strip_share)
     reconciler = Reconciler(db, repos, discord, synthesizer)
@@ -290,11 +314,15 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
         water_sharer=WaterSharerService(db, repos), archive=archive, manifests=manifests,
         synthesizer=synthesizer, member_sync=member_sync, reconciler=reconciler,
         synthesis=synthesis,
-        reconcile_round=ReconcileRound(db, repos, reconciler, operations.drift),
+        reconcile_round=ReconcileRound(db, repos, reconciler, operations.drift, freeze=freeze),
         operations=operations,
-        wizard=WizardService(SessionStore(redis_client), db=db, repos=repos, communities=communities,
+        wizard=WizardService(sessions, db=db, repos=repos, communities=communities,
                              eligibility=eligibility, manifests=manifests, queue=queue, clock=clock),
-        discord_pause=DiscordPause(db, repos, freeze), audit_check=AuditCheck(db, repos),
+        operators=OperatorService(db, repos), mfa=mfa, signing=signing,
+        killswitch=KillSwitch(db, repos, redis_client, freeze=freeze, sessions=sessions, signing=signing, mfa=mfa,
+                              notifier=WebhookNotifier(settings.alert_webhook_url) if settings.alert_webhook_url
+                              else None),
+        discord_pause=DiscordPause(db, repos, freeze), audit_check=AuditCheck(db, repos, signing=signing),
         demo=None,
         legacy_importer=functools.partial(LegacyImporter, db, repos),
         _embedded=embedded,

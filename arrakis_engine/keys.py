@@ -99,3 +99,38 @@ def member_roles(community_id: Id, discord_id: str, roles: Sequence[str]) -> str
     """One member's role update to exactly this role list (a new list is a new key)."""
     digest = hashlib.sha256(",".join(roles).encode()).hexdigest()[:16]
     return f"{community_id}:{discord_id}:{digest}"
+
+
+# --- Redis: MFA, kill switch, signing ------------------------------------------------------------
+
+def mfa_last_step(operator: str) -> str:
+    """String: the newest TOTP time step accepted for an operator (older or equal steps are replays)."""
+    return f"arrakis:mfa:step:{operator}"
+
+
+def mfa_failures(operator: str) -> str:
+    """Sorted set: times of an operator's failed code attempts (the lockout window)."""
+    return f"arrakis:mfa:failures:{operator}"
+
+
+def freeze_user(discord_user_id: str) -> str:
+    return f"arrakis:freeze:user:{discord_user_id}"
+
+
+KILLSWITCH_ACTIVE = "arrakis:killswitch:active"  # hash: "scope:target" -> who, why, since (JSON)
+KILLSWITCH_DRILLS = "arrakis:killswitch:drills"  # list: past drill reports (JSON), newest first
+
+
+def signing_cutoff(key_name: str) -> str:
+    """String: signing with this key (or, for 'all', any key) is cut off by the kill switch."""
+    return f"arrakis:signing:cutoff:{key_name}"
+
+
+def vault_accessors(key_name: str) -> str:
+    """Set: accessors of the short-lived Vault tokens minted to sign with one key (revocable)."""
+    return f"arrakis:vault:accessors:{key_name}"
+
+
+def wizard_index(kind: str, value: str = "") -> str:
+    """Sorted set: wizard session ids by guild ('guild', id), by user ('user', id) or all ('all')."""
+    return f"arrakis:wizard:index:{kind}:{value}" if value else f"arrakis:wizard:index:{kind}"

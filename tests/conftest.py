@@ -26,6 +26,9 @@ DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 
 
+# The `workers` fixture (real `arrakis worker` processes) lives with its helpers.
+pytest_plugins = ["tests.fixtures.workers"]
+
 def _pg_reachable(url: str) -> bool:
     try:
         psycopg2.connect(url, connect_timeout=3).close()

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-from . import communities, db_cmds, eligibility, manifests, migrate, processes, status, synthesis, themes, wizard  # noqa: F401
+from . import (  # noqa: F401
+    communities, db_cmds, eligibility, manifests, migrate, processes, security, status, synthesis, themes, wizard,
+)
 from .base import cli
 
 for _entry in entry_points(group="arrakis.commands"):

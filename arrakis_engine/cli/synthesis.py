@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .base import CliState, cli, command_group
+from .security import identity, prove
 from .output import Output, phases, reports
 
 
@@ -42,10 +43,15 @@ members = command_group("members", "Members' Discord roles.")
 @click.argument("community_id")
 @click.option("--approve", is_flag=True, help="Go ahead even if many members would lose their tier role.")
 @click.option("--now", "inline", is_flag=True, help="Run here instead of on the queue.")
+@identity
 @reports
-def members_sync(state: CliState, community_id: str, approve: bool, inline: bool, as_json: bool) -> Output:
+def members_sync(state: CliState, community_id: str, approve: bool, inline: bool, as_json: bool, as_name, code
+                 ) -> Output:
     """One role update per member whose roles should change. With --now, a progress bar shows the
-    updates done out of those planned and the time left at the current pace."""
+    updates done out of those planned and the time left at the current pace. --approve (a mass
+    strip) needs --as NAME and a code."""
+    if approve:
+        prove(state, as_name, code, "APPROVE_MASS_STRIP")
     with phases(as_json or not inline, first="member roles") as bar:
         out = state.engine.synthesis.sync_members(community_id, approved=approve, queued=not inline,
                                                   progress=_steps(bar, "member roles"))
@@ -60,10 +66,13 @@ def members_sync(state: CliState, community_id: str, approve: bool, inline: bool
 @cli.command()
 @click.argument("community_id")
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
-@click.option("--destructive", is_flag=True, help="Also delete orphans that Arrakis created.")
+@click.option("--destructive", is_flag=True, help="Also delete orphans that Arrakis created (--as NAME and a code).")
+@identity
 @reports
-def reconcile(state: CliState, community_id: str, dry_run: bool, destructive: bool) -> Output:
+def reconcile(state: CliState, community_id: str, dry_run: bool, destructive: bool, as_name, code) -> Output:
     """Compare manifest, shadow and guild; fix what drifted."""
+    if destructive and not dry_run:
+        prove(state, as_name, code, "DELETE_ROLE")
     report = state.engine.reconciler.run(community_id, dry_run=dry_run, destructive=destructive)
     return Output(report.as_dict(), [report.summary()] + [
         f"  [{a.severity}] {a.op} {a.kind} {a.manifest_id}" + (f": {', '.join(a.changes)}" if a.op == "update" else "")

@@ -82,13 +82,14 @@ class DiscordREST:
     # --- the one way out ----------------------------------------------------------------------
 
     def request(self, method: str, path: str, *, route: str, community_id: uuid.UUID | str | None = None,
-                json: Any = None, reason: str | None = None, patience: float | None = None) -> Any:
+                json: Any = None, reason: str | None = None, patience: float | None = None,
+                user_id: str | None = None) -> Any:
         """``patience``: the longest to wait for the route's bucket; past it, RouteBusy is raised
         (before any token is taken) so a worker can serve other communities meanwhile."""
         headers = {"X-Audit-Log-Reason": reason[:512]} if reason else None
         for attempt in range(self.max_rate_limit_retries + 1):
             self._check_invalid_budget()
-            self._pass_the_gate(route, community_id, patience)
+            self._pass_the_gate(route, community_id, patience, user_id)
             self.calls += 1
             try:
                 resp = self._http.request(method, path, json=json, headers=headers)
@@ -126,11 +127,12 @@ class DiscordREST:
         raise DiscordError(f"still rate limited after {self.max_rate_limit_retries} tries", status=429,
                            retryable=True)
 
-    def _pass_the_gate(self, route: str, community_id, patience: float | None) -> None:
+    def _pass_the_gate(self, route: str, community_id, patience: float | None, user_id: str | None = None) -> None:
         """Wait until the freeze flags, the global pause, the route's bucket and the global window
         all let this request go, then take its slots (all in one atomic step) and return: the
         caller sends at once."""
-        freeze_keys = (keys.FREEZE_GLOBAL, keys.freeze_community(community_id) if community_id is not None else "")
+        freeze_keys = (keys.FREEZE_GLOBAL, keys.freeze_community(community_id) if community_id is not None else "",
+                       keys.freeze_user(user_id) if user_id is not None else "")
         waited_global = 0.0
         while True:
             take = self.bucket.take_for_send(route_key=keys.route(route), freeze_keys=freeze_keys)
@@ -138,7 +140,7 @@ class DiscordREST:
                 self.bucket.record_wait(waited_global)
                 return
             if take.status == FROZEN:
-                self.freeze.wait_while_frozen(community_id)
+                self.freeze.wait_while_frozen(community_id, user_id=user_id)
                 continue
             if take.status == ROUTE_EMPTY and patience is not None and take.wait > patience:
                 raise RouteBusy(take.wait)
@@ -220,7 +222,7 @@ class DiscordREST:
     def set_member_roles(self, guild_id: str, user_id: str, roles: list[str], *, community_id=None) -> dict:
         """One PATCH with the member's full role list."""
         return self.request("PATCH", f"/guilds/{guild_id}/members/{user_id}", route=f"member {guild_id}",
-                            community_id=community_id, json={"roles": sorted(set(roles))})
+                            community_id=community_id, json={"roles": sorted(set(roles))}, user_id=user_id)
 
     def send_message(self, channel_id: str, content: str, *, community_id=None) -> dict:
         return self.request("POST", f"/channels/{channel_id}/messages", route=f"message {channel_id}",

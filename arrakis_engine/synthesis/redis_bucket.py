@@ -45,7 +45,7 @@ DEFAULT_LIMIT = 49
 DEFAULT_WINDOW = 1.06
 
 # KEYS[1] log zset  KEYS[2] stats hash  and, all optional (left out or '' to skip): KEYS[3] route
-# hash  KEYS[4] freeze global  KEYS[5] freeze community  KEYS[6] global 429 pause
+# hash  KEYS[4] freeze global  KEYS[5] freeze community  KEYS[6] global 429 pause  KEYS[7] freeze user
 # ARGV[1] limit  ARGV[2] window (s)  ARGV[3] per-second counter prefix  ARGV[4] margin (s) added to
 # a route window we start ourselves
 # Returns {status, wait seconds as a string}: 0 sent (slots taken), 1 global window full,
@@ -54,7 +54,9 @@ TAKE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local route, frozen, frozen_c, paused = KEYS[3] or '', KEYS[4] or '', KEYS[5] or '', KEYS[6] or ''
-if frozen ~= '' and redis.call('EXISTS', frozen, frozen_c ~= '' and frozen_c or frozen) > 0 then
+local frozen_u = KEYS[7] or ''
+if frozen ~= '' and redis.call('EXISTS', frozen, frozen_c ~= '' and frozen_c or frozen,
+                               frozen_u ~= '' and frozen_u or frozen) > 0 then
   return {3, '0'}
 end
 if paused ~= '' then
@@ -171,11 +173,13 @@ class RedisTokenBucket:
 
     # --- the gate ----------------------------------------------------------------------------
 
-    def take_for_send(self, *, route_key: str = "", freeze_keys: tuple[str, str] = ("", "")) -> Take:
-        """One atomic try: not frozen, no global pause, a route slot and a global slot free? Then
-        both slots are taken and the caller sends at once. Otherwise nothing is taken."""
-        status, wait = self._run(self._key, self._stats, route_key, freeze_keys[0] or redis_keys.FREEZE_GLOBAL,
-                                 freeze_keys[1], redis_keys.DISCORD_GLOBAL_PAUSE)
+    def take_for_send(self, *, route_key: str = "", freeze_keys: tuple[str, ...] = ("", "", "")) -> Take:
+        """One atomic try: not frozen (globally, for the community, for the member), no global
+        pause, a route slot and a global slot free? Then both slots are taken and the caller sends
+        at once. Otherwise nothing is taken."""
+        fk = (tuple(freeze_keys) + ("", "", ""))[:3]
+        status, wait = self._run(self._key, self._stats, route_key, fk[0] or redis_keys.FREEZE_GLOBAL,
+                                 fk[1], redis_keys.DISCORD_GLOBAL_PAUSE, fk[2])
         return Take(int(status), float(wait))
 
     def acquire(self) -> bool:

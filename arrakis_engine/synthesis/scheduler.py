@@ -18,11 +18,12 @@ class ReconcileRound:
     left: hand-made resources, orphans kept). One community's failure is reported and does not
     stop the others."""
 
-    def __init__(self, db: Database, repos, reconciler: Reconciler, check_drift: Callable) -> None:
+    def __init__(self, db: Database, repos, reconciler: Reconciler, check_drift: Callable, freeze=None) -> None:
         self.db = db
         self.repos = repos
         self.reconciler = reconciler
         self.check_drift = check_drift  # remembers the result for the fleet view
+        self.freeze = freeze
 
     def run(self) -> list[str]:
         lines = []
@@ -33,6 +34,10 @@ class ReconcileRound:
             with self.db.tenant(c.id):
                 synthesized = store.latest_shadow() is not None
             if not synthesized:
+                continue
+            held = self.freeze.frozen(c.id) if self.freeze is not None else None
+            if held is not None:
+                lines.append(f"{c.name}: held by the kill switch ({held}); reconciled after release")
                 continue
             try:
                 report = self.reconciler.run(c.id)

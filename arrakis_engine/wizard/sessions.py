@@ -12,6 +12,7 @@ own submission already applied (same idempotency key) or is told the session mov
 from __future__ import annotations
 
 import json
+import time
 
 from .. import keys
 
@@ -43,20 +44,69 @@ def active_key(guild_id: str, user_id: str) -> str:
     return keys.wizard_active(guild_id, user_id)
 
 
+# KEYS[1] an index zset (all, a guild's or a user's sessions); ARGV[1] now. Deletes every session
+# the index lists (and its active-session pointer) and the index itself; returns how many sessions
+# were still alive.
+REVOKE_LUA = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')
+local n = 0
+for _, id in ipairs(ids) do
+  local raw = redis.call('GET', 'arrakis:wizard:session:' .. id)
+  if raw then
+    local s = cjson.decode(raw)
+    if s['state'] ~= 'COMPLETE' and s['state'] ~= 'FAILED' then n = n + 1 end
+    redis.call('DEL', 'arrakis:wizard:session:' .. id)
+    local active = 'arrakis:wizard:active:' .. s['guild_id'] .. ':' .. s['user_id']
+    if redis.call('GET', active) == id then redis.call('DEL', active) end
+  end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')
+return n
+"""
+
+INDEX_TTL = TERMINAL_TTL + ACTIVE_TTL  # an id older than this in an index is surely gone
+
+
 class SessionStore:
     def __init__(self, redis, *, ttl: int = ACTIVE_TTL, terminal_ttl: int = TERMINAL_TTL) -> None:
         self.redis = redis
         self.ttl = ttl
         self.terminal_ttl = terminal_ttl
         self._cas = redis.register_script(CAS_LUA)
+        self._revoke = redis.register_script(REVOKE_LUA)
 
     def create(self, session: dict) -> bool:
         """Store a new session if the user has no active one in that guild (atomic)."""
         idx = active_key(session["guild_id"], session["user_id"])
         if not self.redis.set(idx, session["id"], nx=True, ex=self.ttl):
             return False
-        self.redis.set(session_key(session["id"]), json.dumps(session), ex=self.ttl)
+        now = time.time()
+        pipe = self.redis.pipeline()
+        pipe.set(session_key(session["id"]), json.dumps(session), ex=self.ttl)
+        # Indexes for the kill switch (revoke all, a guild's, or a user's sessions at once). Each
+        # entry is scored by when it surely expires; stale ones are trimmed as new ones arrive.
+        for index in (keys.wizard_index("all"), keys.wizard_index("guild", session["guild_id"]),
+                      keys.wizard_index("user", session["user_id"])):
+            pipe.zadd(index, {session["id"]: now + INDEX_TTL})
+            pipe.zremrangebyscore(index, "-inf", now)
+            pipe.expire(index, INDEX_TTL)
+        pipe.execute()
         return True
+
+    def revoke(self, *, guild_id: str | None = None, user_id: str | None = None) -> int:
+        """Delete every wizard session (none given), a guild's, or a user's (the kill switch).
+        Returns how many were still in progress. A revoked session is gone: its owner starts over."""
+        if guild_id is not None:
+            index = keys.wizard_index("guild", guild_id)
+        elif user_id is not None:
+            index = keys.wizard_index("user", user_id)
+        else:
+            index = keys.wizard_index("all")
+        return int(self._revoke(keys=[index], args=[time.time()]))
+
+    def live_count(self) -> int:
+        """Sessions listed as possibly alive (for status screens)."""
+        return int(self.redis.zcount(keys.wizard_index("all"), time.time(), "+inf"))
 
     def forget_active(self, guild_id: str, user_id: str) -> None:
         """Drop the user's active-session index in a guild (its session is gone)."""

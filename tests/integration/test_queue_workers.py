@@ -5,67 +5,18 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 from arrakis_engine.synthesis.rq_queue import SynthesisQueue
 
-_n = iter(range(700_000_000_000_000_000, 800_000_000_000_000_000))
+from tests.fixtures.workers import sietch, wait_for
 
 
 @pytest.fixture
 def role_create_limit():
     return (3, 1.0)  # slow role creation, so a synthesis is still running when the worker is killed
-
-
-@pytest.fixture
-def workers(database_url, redis_url, discord, tmp_path):
-    procs = []
-
-    def start(*extra: str) -> subprocess.Popen:
-        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-               "DISCORD_API_BASE": discord.url, "DISCORD_BOT_TOKEN": discord.token,
-               "ARRAKIS_RETRY_BACKOFF": "1,1,1", "ARRAKIS_DATA_DIR": str(tmp_path), "ARRAKIS_LOG_LEVEL": "WARNING"}
-        p = subprocess.Popen([sys.executable, "-m", "arrakis_engine.cli", "worker", *extra], env=env,
-                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        procs.append(p)
-        return p
-
-    yield start
-    for p in procs:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-
-
-def wait_for(check, timeout: float = 30.0, step: float = 0.1, explain=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not met in time" + (f": {explain()}" if explain else ""))
-
-
-def sietch(e, discord, make_community, members: int = 4):
-    c = make_community(theme="sietch", subscription="premium")
-    g = discord.guild(c.guild_id)
-    ids = []
-    with e.db.tenant(c.id):
-        for i in range(members):
-            d = str(next(_n))
-            p = e.repos.profiles.create(discord_id=d)
-            e.repos.profiles.update_standing(p.id, tier="Naib" if i % 2 else "Fedaykin", rank=i + 1)
-            g.members[d] = set()
-            ids.append(d)
-    return c, g, ids
 
 
 def test_same_key_twice_runs_once(e, discord, make_community, workers):

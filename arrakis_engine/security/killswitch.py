@@ -1,0 +1,247 @@
+"""The kill switch: stop Discord changes, wizard sessions and signing, globally, for one
+community or for one member, in well under a second, and let them resume with nothing lost.
+
+Order of an activation:
+1. authorisation (before any input is validated: who may not act learns nothing);
+2. the second factor (TOTP or backup code), unless a member freezes themself;
+3. validation of the target;
+4. in parallel: freeze flags (every Discord call passes the freeze check in the same atomic step
+   that lets it out, so nothing is sent once the flag is set), wizard sessions revoked, signing
+   cut off and Vault's signing tokens revoked, the scheduler's reconciles held;
+5. the alert (its failure never fails the kill switch) and the audit entry.
+Work that was frozen waits where it stood and carries on after release.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+from .. import keys
+from ..errors import ArrakisError, Conflict, NotFound, PermissionDenied, ValidationError
+from ..storage.database import Database, validate_tenant_id
+from .authz import SCOPES, Actor, may_kill
+from .operators import DISCORD_ID
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Part:
+    part: str
+    ok: bool
+    detail: str
+    ms: float
+
+
+@dataclass
+class KillReport:
+    action: str  # activated | released
+    scope: str
+    target: str | None
+    reason: str
+    by: str
+    parts: list[Part] = field(default_factory=list)
+    total_ms: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class KillSwitch:
+    def __init__(self, db: Database, repos, redis, *, freeze, sessions, signing, mfa, notifier=None) -> None:
+        self.db = db
+        self.repos = repos
+        self.redis = redis
+        self.freeze = freeze
+        self.sessions = sessions
+        self.signing = signing
+        self.mfa = mfa
+        self.notifier = notifier
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="killswitch")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
+
+    # --- who and what --------------------------------------------------------------------------
+
+    def _user_communities(self, user_id) -> frozenset[str]:
+        if not isinstance(user_id, str) or not DISCORD_ID.match(user_id):
+            return frozenset()
+        with self.db.platform() as tx:
+            rows = tx.all("SELECT DISTINCT community_id FROM profiles WHERE discord_id = %s", (user_id,))
+        return frozenset(str(r["community_id"]) for r in rows)
+
+    def _check(self, actor: Actor, scope, community_id, user_id, code, *, verb: str) -> tuple[str, str | None]:
+        """Authorise, prove, validate. Returns (scope, target)."""
+        user_communities = (self._user_communities(user_id)
+                            if scope == "user" and not actor.platform_admin and actor.admin_of else frozenset())
+        decision = may_kill(actor, scope, community_id=community_id, user_id=user_id,
+                            user_communities=user_communities)
+        if not decision.allowed:
+            with self.db.platform():
+                self.repos.audit.append(actor.name, "killswitch.refused",
+                                        {"scope": str(scope)[:20], "verb": verb, "reason": decision.reason})
+            raise PermissionDenied(f"{actor.name} may not {verb} the kill switch here: {decision.reason}")
+        self_freeze = scope == "user" and actor.discord_user_id is not None and actor.discord_user_id == user_id
+        if actor.operator and not self_freeze:
+            self.mfa.verify(actor.operator, code, action="KILL_SWITCH")
+        elif not actor.operator and not self_freeze:
+            raise PermissionDenied("the kill switch needs an operator with a second factor for this scope")
+        if scope not in SCOPES:
+            raise ValidationError(f"scope must be one of {', '.join(SCOPES)}", field="scope")
+        if scope == "global":
+            return scope, None
+        if scope == "community":
+            if not community_id:
+                raise ValidationError("say which community: --community ID", field="community")
+            cid = validate_tenant_id(community_id)
+            with self.db.platform():
+                self.repos.communities.get(cid)  # NotFound: "no community <id>"
+            return scope, str(cid)
+        if not isinstance(user_id, str) or not DISCORD_ID.match(user_id):
+            raise ValidationError("a Discord user id is 17 to 20 digits: --user ID", field="user")
+        return scope, user_id
+
+    # --- activate ------------------------------------------------------------------------------
+
+    def activate(self, actor: Actor, *, scope: str, reason: str, code: str | None = None,
+                 community_id: str | None = None, user_id: str | None = None) -> KillReport:
+        started = time.perf_counter()
+        scope, target = self._check(actor, scope, community_id, user_id, code, verb="activate")
+        reason = " ".join((reason or "").split())
+        if not reason:
+            raise ValidationError("say why (--reason): it is shown to everyone whose work is held", field="reason")
+        reason = reason[:300]
+        entry_key = f"{scope}:{target or '*'}"
+        if self.redis.hexists(keys.KILLSWITCH_ACTIVE, entry_key):
+            raise Conflict(f"the kill switch is already on for {self._describe(scope, target)}",
+                           hint="see `arrakis killswitch status`")
+        report = KillReport("activated", scope, target, reason, actor.name)
+        held = f"{reason} (by {actor.name})"
+        parts = [self._pool.submit(self._timed, "freeze Discord changes", self._freeze, scope, target, held),
+                 self._pool.submit(self._timed, "revoke wizard sessions", self._revoke_sessions, scope, target),
+                 self._pool.submit(self._timed, "stop signing and revoke Vault tokens", self._cut_signing, scope,
+                                   target, held)]
+        report.parts = [p.result() for p in parts]
+        self.redis.hset(keys.KILLSWITCH_ACTIVE, entry_key,
+                        json.dumps({"scope": scope, "target": target, "reason": reason, "by": actor.name,
+                                    "since": time.time()}))
+        report.parts.append(self._timed("alert", self._notify, "Kill switch ON",
+                                        f"{self._describe(scope, target)} frozen: {reason}", actor.name))
+        report.parts.append(self._timed("audit", self._audit, "killswitch.activated", scope, target, reason,
+                                        actor.name, report.parts))
+        report.total_ms = round((time.perf_counter() - started) * 1000, 1)
+        log.warning("kill switch ON for %s by %s (%.0f ms)", self._describe(scope, target), actor.name,
+                    report.total_ms)
+        return report
+
+    def release(self, actor: Actor, *, scope: str, code: str | None = None, community_id: str | None = None,
+                user_id: str | None = None) -> KillReport:
+        started = time.perf_counter()
+        scope, target = self._check(actor, scope, community_id, user_id, code, verb="release")
+        entry_key = f"{scope}:{target or '*'}"
+        raw = self.redis.hget(keys.KILLSWITCH_ACTIVE, entry_key)
+        if raw is None:
+            raise NotFound(f"the kill switch is not on for {self._describe(scope, target)}",
+                           hint="see `arrakis killswitch status`")
+        report = KillReport("released", scope, target, json.loads(raw)["reason"], actor.name)
+        report.parts.append(self._timed("restore signing", self._restore_signing, scope, target))
+        report.parts.append(self._timed("lift the freeze", self._unfreeze, scope, target))
+        self.redis.hdel(keys.KILLSWITCH_ACTIVE, entry_key)
+        report.parts.append(self._timed("alert", self._notify, "Kill switch released",
+                                        f"{self._describe(scope, target)}: work resumes", actor.name))
+        report.parts.append(self._timed("audit", self._audit, "killswitch.released", scope, target, report.reason,
+                                        actor.name, report.parts))
+        report.total_ms = round((time.perf_counter() - started) * 1000, 1)
+        return report
+
+    def status(self) -> dict:
+        active = [json.loads(v) for v in self.redis.hvals(keys.KILLSWITCH_ACTIVE)]
+        return {"active": sorted(active, key=lambda a: a["since"]), "held_calls": self.freeze.waiting()}
+
+    # --- the parts -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _describe(scope: str, target: str | None) -> str:
+        return {"global": "everything", "community": f"community {target}", "user": f"member {target}"}[scope]
+
+    @staticmethod
+    def _timed(name: str, fn, *args) -> Part:
+        t0 = time.perf_counter()
+        try:
+            detail = fn(*args)
+            ok = True
+        except ArrakisError as exc:
+            detail, ok = f"failed: {exc}", False
+        except Exception as exc:  # one part failing never stops the others
+            log.exception("kill switch part %r failed", name)
+            detail, ok = f"failed: {type(exc).__name__}", False
+        return Part(name, ok, detail, round((time.perf_counter() - t0) * 1000, 1))
+
+    def _freeze(self, scope, target, held) -> str:
+        if scope == "global":
+            self.freeze.freeze(reason=held)
+        elif scope == "community":
+            self.freeze.freeze(target, reason=held)
+        else:
+            self.freeze.freeze(user_id=target, reason=held)
+        return "no Discord call goes out for this scope until release; held work waits"
+
+    def _unfreeze(self, scope, target) -> str:
+        if scope == "global":
+            self.freeze.unfreeze()
+        elif scope == "community":
+            self.freeze.unfreeze(target)
+        else:
+            self.freeze.unfreeze(user_id=target)
+        waiting = len(self.freeze.waiting())
+        return f"Discord changes resume ({waiting} held call(s) going ahead)"
+
+    def _revoke_sessions(self, scope, target) -> str:
+        if scope == "global":
+            n = self.sessions.revoke()
+        elif scope == "community":
+            with self.db.platform():
+                community = self.repos.communities.get(target)
+            n = self.sessions.revoke(guild_id=community.guild_id)
+        else:
+            n = self.sessions.revoke(user_id=target)
+        return f"{n} wizard session(s) in progress revoked"
+
+    def _signing_key(self, scope, target) -> str | None:
+        from ..signing.service import community_key
+
+        return None if scope == "global" else community_key(target)
+
+    def _cut_signing(self, scope, target, held) -> str:
+        if scope == "user":
+            return "members do not sign: nothing to stop"
+        revoked = self.signing.cut_off(self._signing_key(scope, target), reason=held)
+        return f"signing stopped; {revoked} Vault token(s) revoked"
+
+    def _restore_signing(self, scope, target) -> str:
+        if scope == "user":
+            return "nothing to restore"
+        self.signing.restore(self._signing_key(scope, target))
+        return "signing allowed again (new tokens are minted on first use)"
+
+    def _notify(self, subject, body, by) -> str:
+        if self.notifier is None:
+            log.warning("%s: %s (by %s)", subject, body, by)
+            return "logged (no ALERT_WEBHOOK_URL set)"
+        self.notifier.notify(subject, body, fields={"by": by})
+        return "sent"
+
+    def _audit(self, action, scope, target, reason, by, parts) -> str:
+        payload = {"scope": scope, "target": target, "reason": reason,
+                   "parts": {p.part: {"ok": p.ok, "ms": p.ms} for p in parts}}
+        with self.db.platform():
+            self.repos.audit.append(by, action, payload)
+        if scope == "community":
+            with self.db.tenant(target):
+                self.repos.audit.append(by, action, payload)
+        return "recorded"
