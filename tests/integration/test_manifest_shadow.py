@@ -26,6 +26,33 @@ def s3e(settings, engine, s3):
     eng.close()
 
 
+@pytest.fixture
+def fresh_install(s3e, pg_server_url, redis_url, tmp_path, s3):
+    """``fresh_install()``: a new installation on an empty, migrated database, reading the same
+    bucket. It gets the signing key as it is at that moment (with Vault it would be the same
+    Vault): the archive's signatures are checked against it."""
+    import shutil
+
+    empty = create_database(pg_server_url, prefix="arrakis_restore")
+    opened = []
+
+    def open_fresh():
+        shutil.copytree(s3e.settings.data_dir / "signing", tmp_path / "signing")
+        fresh = build_engine(replace(make_settings(empty, redis_url, tmp_path), s3_endpoint=s3.endpoint,
+                                     s3_access_key=ACCESS_KEY, s3_secret_key=SECRET_KEY,
+                                     s3_bucket=s3e.settings.s3_bucket))
+        opened.append(fresh)
+        fresh.migrator.upgrade()
+        return fresh
+
+    try:
+        yield open_fresh
+    finally:
+        for fresh in opened:
+            fresh.close()
+        drop_database(pg_server_url, empty)
+
+
 def member_change(e, community_id, n: int) -> None:
     with e.db.tenant(community_id):
         p = e.repos.profiles.create(discord_id=str(400_000_000_000_000_000 + n))
@@ -79,7 +106,7 @@ def test_checksum_mismatch_is_detected(s3e, make_community):
         s3e.archive.restore(c.id)
 
 
-def test_restore_into_an_empty_database_byte_for_byte(s3e, make_community, pg_server_url, redis_url, tmp_path, s3):
+def test_restore_into_an_empty_database_byte_for_byte(s3e, make_community, fresh_install):
     c = make_community(theme="sietch", subscription="premium")
     for n in range(3):
         member_change(s3e, c.id, 30 + n)
@@ -94,36 +121,21 @@ def test_restore_into_an_empty_database_byte_for_byte(s3e, make_community, pg_se
         originals = {v: s3e.repos.manifests.by_version(v) for v in (1, 2, 3)}
     s3e.archive.flush()
 
-    empty = create_database(pg_server_url, prefix="arrakis_restore")
-    # The new installation has the signing key (with Vault it would be the same Vault); the
-    # archive's signatures are checked against it.
-    import shutil
+    fresh = fresh_install()
+    report = fresh.archive.restore(c.id)
+    assert report["manifests"] == [1, 2, 3] and report["shadow_states"] == 1
+    from arrakis_engine.storage.repositories import canonical_json
 
-    shutil.copytree(s3e.settings.data_dir / "signing", tmp_path / "signing")
-    try:
-        fresh = build_engine(replace(make_settings(empty, redis_url, tmp_path), s3_endpoint=s3.endpoint,
-                                     s3_access_key=ACCESS_KEY, s3_secret_key=SECRET_KEY,
-                                     s3_bucket=s3e.settings.s3_bucket))
-        try:
-            fresh.migrator.upgrade()
-            report = fresh.archive.restore(c.id)
-            assert report["manifests"] == [1, 2, 3] and report["shadow_states"] == 1
-            from arrakis_engine.storage.repositories import canonical_json
+    with fresh.db.tenant(c.id):
+        for v, original in originals.items():
+            restored = fresh.repos.manifests.verify(v)
+            assert canonical_json(restored.content) == canonical_json(original.content)
+            assert restored.checksum == original.checksum
+        assert fresh.repos.communities.current().theme_id == "sietch"
+        from arrakis_engine.storage.synthesis import SynthesisRepository as R
 
-            with fresh.db.tenant(c.id):
-                for v, original in originals.items():
-                    restored = fresh.repos.manifests.verify(v)
-                    assert canonical_json(restored.content) == canonical_json(original.content)
-                    assert restored.checksum == original.checksum
-                assert fresh.repos.communities.current().theme_id == "sietch"
-                from arrakis_engine.storage.synthesis import SynthesisRepository as R
-
-                assert R(fresh.db).latest_shadow()[1]["role:naib"] == "1234"
-            assert fresh.archive.restore(c.id)["manifests"] == []  # running it again changes nothing
-        finally:
-            fresh.close()
-    finally:
-        drop_database(pg_server_url, empty)
+        assert R(fresh.db).latest_shadow()[1]["role:naib"] == "1234"
+    assert fresh.archive.restore(c.id)["manifests"] == []  # running it again changes nothing
 
 
 def test_restore_drill_end_to_end(s3e, make_community, pg_server_url, database_url, redis_url, tmp_path, s3):
@@ -158,12 +170,10 @@ def test_platform_health_sees_the_s3_store(s3e, make_community):
 
 
 @pytest.mark.parametrize("tamper", ["content_and_checksum", "signature"])
-def test_restore_refuses_a_rewritten_or_badly_signed_version(s3e, make_community, pg_server_url, redis_url, tmp_path,
-                                                             s3, tamper):
+def test_restore_refuses_a_rewritten_or_badly_signed_version(s3e, make_community, fresh_install, tamper):
     """Someone who can write to the bucket rewrites a version and its checksum in the index (or
     swaps the signature): the checksum still matches, the signature does not, restore refuses."""
     import json
-    import shutil
 
     from arrakis_engine.errors import IntegrityFailure
     from arrakis_engine.storage.outbox import index_key, manifest_key
@@ -192,21 +202,10 @@ def test_restore_refuses_a_rewritten_or_badly_signed_version(s3e, make_community
     assert checks[1]["checksum_ok"] and checks[1]["signed"] is False and not checks[1]["ok"]
     assert checks[2]["ok"]
 
-    empty = create_database(pg_server_url, prefix="arrakis_restore")
-    shutil.copytree(s3e.settings.data_dir / "signing", tmp_path / "signing")
-    try:
-        fresh = build_engine(replace(make_settings(empty, redis_url, tmp_path), s3_endpoint=s3.endpoint,
-                                     s3_access_key=ACCESS_KEY, s3_secret_key=SECRET_KEY,
-                                     s3_bucket=s3e.settings.s3_bucket))
-        try:
-            fresh.migrator.upgrade()
-            with pytest.raises(IntegrityFailure, match=r"\[1\] carry no valid signature"):
-                fresh.archive.restore(c.id)
-            from arrakis_engine.errors import NotFound
+    fresh = fresh_install()
+    with pytest.raises(IntegrityFailure, match=r"\[1\] carry no valid signature"):
+        fresh.archive.restore(c.id)
+    from arrakis_engine.errors import NotFound
 
-            with fresh.db.platform(), pytest.raises(NotFound):
-                fresh.repos.communities.get(c.id)  # nothing restored
-        finally:
-            fresh.close()
-    finally:
-        drop_database(pg_server_url, empty)
+    with fresh.db.platform(), pytest.raises(NotFound):
+        fresh.repos.communities.get(c.id)  # nothing restored
