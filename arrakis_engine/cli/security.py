@@ -49,9 +49,15 @@ def prove(state: CliState, as_name: str | None, code: str | None, action: str):
     return op
 
 
-def _need(decision) -> None:
+def authorised(state: CliState, as_name: str | None, code: str | None, action: str, rule):
+    """The acting operator, once ``rule(actor)`` allows them and their code passed for ``action``
+    (authorisation first: someone who may not act burns no code)."""
+    op = acting(state, as_name)
+    decision = rule(op.actor())
     if not decision.allowed:
         raise PermissionDenied(decision.reason)
+    state.engine.mfa.verify(op.name, ask_code(code), action=action)
+    return op
 
 
 # --- operators ---------------------------------------------------------------------------------
@@ -63,10 +69,7 @@ def _admin_or_first(state: CliState, as_name, code):
     """A platform admin with their code, or nobody at all when no operator exists yet."""
     if not state.engine.operators.any():
         return "bootstrap"
-    op = acting(state, as_name)
-    _need(may_manage_operators(op.actor()))
-    state.engine.mfa.verify(op.name, ask_code(code), action="MANAGE_OPERATORS")
-    return f"operator:{op.name}"
+    return f"operator:{authorised(state, as_name, code, 'MANAGE_OPERATORS', may_manage_operators).name}"
 
 
 @operators.command("add")
@@ -101,9 +104,7 @@ def _role_change(grant: bool):
     @identity
     @reports
     def change(state: CliState, name, role, as_name, code) -> Output:
-        op = acting(state, as_name)
-        _need(may_manage_operators(op.actor()))
-        state.engine.mfa.verify(op.name, ask_code(code), action="MANAGE_OPERATORS")
+        op = authorised(state, as_name, code, "MANAGE_OPERATORS", may_manage_operators)
         svc = state.engine.operators
         changed = (svc.grant if grant else svc.revoke)(name, role, actor=f"operator:{op.name}")
         return Output(changed.to_dict(), [f"{changed.name} now has: {', '.join(changed.roles) or 'no roles'}"])
@@ -133,9 +134,7 @@ def mfa_enroll(state: CliState, name, as_name, code, as_json: bool) -> Output:
         if op.name == target.name:
             raise PermissionDenied(f"{name} already has a second factor; another platform admin must re-enrol a "
                                    "lost device")
-        _need(may_manage_operators(op.actor()))
-        state.engine.mfa.verify(op.name, ask_code(code), action="MFA_RESET")
-        by = f"operator:{op.name}"
+        by = f"operator:{authorised(state, as_name, code, 'MFA_RESET', may_manage_operators).name}"
     enrolment = state.engine.mfa.enroll(name, actor=by)
     data = {"operator": name, "otpauth_uri": enrolment.uri, "backup_codes": list(enrolment.backup_codes)}
     lines = [f"Second factor for {name}. Shown once: keep it safe.", "",
@@ -200,9 +199,7 @@ def signing_public_key(state: CliState, community_id) -> Output:
 def signing_rotate(state: CliState, community_id, as_name, code) -> Output:
     """Start a new key version (platform admin with a code). New signatures use it; old ones
     still verify."""
-    op = acting(state, as_name)
-    _need(may_rotate_keys(op.actor()))
-    state.engine.mfa.verify(op.name, ask_code(code), action="VAULT_KEY_ROTATION")
+    op = authorised(state, as_name, code, "VAULT_KEY_ROTATION", may_rotate_keys)
     key = _key(community_id)
     version = state.engine.signing.rotate(key, actor=f"operator:{op.name}")
     return Output({"key": key, "version": version}, [f"{key} now signs with version {version}"])

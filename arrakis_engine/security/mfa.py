@@ -157,24 +157,21 @@ class MfaService:
         code = _normalise_backup(code)
         with self.db.platform() as tx:
             rows = tx.all("SELECT code_hash, used_at FROM operator_backup_codes WHERE operator = %s", (name,))
-            for r in rows:
-                salt = r["code_hash"].split("$", 1)[0]
-                if hmac.compare_digest(_hash_code(code, salt), r["code_hash"]):
-                    used = tx.scalar("UPDATE operator_backup_codes SET used_at = now() "
-                                     "WHERE operator = %s AND code_hash = %s AND used_at IS NULL RETURNING 1",
-                                     (name, r["code_hash"]))
-                    if used:
-                        left = sum(1 for x in rows if x["used_at"] is None) - 1
-                        self.repos.audit.append(f"operator:{name}", "mfa.verify",
-                                                {"operator": name, "for": action, "result": "backup_ok",
-                                                 "backup_codes_left": left})
-                        return "backup"
-                    break
-            else:
-                r = None
-        self._fail(name, action, "backup_reused" if r is not None else "wrong", now)
-        if r is not None:
+            match = next((r["code_hash"] for r in rows
+                          if hmac.compare_digest(_hash_code(code, r["code_hash"].split("$", 1)[0]), r["code_hash"])),
+                         None)
+            # The UPDATE is the single use: of two processes with the same code, one gets the row.
+            if match is not None and tx.scalar("UPDATE operator_backup_codes SET used_at = now() WHERE operator = %s "
+                                               "AND code_hash = %s AND used_at IS NULL RETURNING 1", (name, match)):
+                left = sum(1 for r in rows if r["used_at"] is None) - 1
+                self.repos.audit.append(f"operator:{name}", "mfa.verify", {"operator": name, "for": action,
+                                                                           "result": "backup_ok",
+                                                                           "backup_codes_left": left})
+                return "backup"
+        if match is not None:
+            self._fail(name, action, "backup_reused", now)
             raise MfaRefused("that backup code was already used")
+        self._fail(name, action, "wrong", now)
         raise MfaRefused("wrong code (a backup code looks like 1a2b3c-4d5e6f)")
 
     def _fail(self, name: str, action: str, result: str, now: float) -> None:

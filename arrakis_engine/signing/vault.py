@@ -166,20 +166,19 @@ class VaultTransitSigner:
 
     def sign(self, key_name: str, data: bytes) -> str:
         payload = base64.b64encode(data).decode()
-        for attempt in (1, 2):
+
+        def sign_once():
             client = self._signer(key_name)
-            try:
-                resp = self._call(f"sign with {key_name}", lambda: client.secrets.transit.sign_data(
-                    transit_name(key_name), hash_input=payload, mount_point=self.mount))
-                return resp["data"]["signature"]
-            except SigningError:
-                # The token may have been revoked or expired: forget it; mint one more (the
-                # caller has checked the kill switch's cut-off before asking).
-                with self._lock:
-                    self._signers.pop(key_name, None)
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+            return self._call(f"sign with {key_name}", lambda: client.secrets.transit.sign_data(
+                transit_name(key_name), hash_input=payload, mount_point=self.mount))["data"]["signature"]
+        try:
+            return sign_once()
+        except SigningError:
+            # The token may have been revoked or expired: forget it and mint one more (the caller
+            # has checked the kill switch's cut-off before asking).
+            with self._lock:
+                self._signers.pop(key_name, None)
+            return sign_once()
 
     def verify(self, key_name: str, data: bytes, signature: str) -> bool:
         if not signature.startswith("vault:v"):
