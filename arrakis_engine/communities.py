@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from .errors import ValidationError
 from .storage.database import Database
 from .storage.models import Community
 from .storage.repositories import AuditLogRepository, CommunityRepository, ProfileRepository
 from .themes import theme_for
-
-_GUILD_RE = re.compile(r"^[0-9]{15,20}$|^[a-z0-9][a-z0-9_-]{1,31}$")
+from .validation import check_community_name, check_guild_id
 
 
 @dataclass(frozen=True)
@@ -33,13 +30,8 @@ class CommunityService:
 
     def create(self, *, name: str, guild_id: str, theme_id: str, subscription: str, actor: str = "cli") -> Community:
         """Create a community after checking name, guild id, theme and subscription."""
-        name = (name or "").strip()
-        if not name or len(name) > 100:
-            raise ValidationError("community name must be 1 to 100 characters", field="name")
-        guild_id = str(guild_id).strip()
-        if not _GUILD_RE.match(guild_id):
-            raise ValidationError("guild id must be a Discord snowflake (15 to 20 digits) or a short sandbox name",
-                                  field="guild_id")
+        name = check_community_name(name)
+        guild_id = check_guild_id(guild_id)
         theme_for(theme_id, subscription)
         with self.db.platform():
             community = self.communities.create(name=name, guild_id=guild_id, theme_id=theme_id,

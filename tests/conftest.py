@@ -146,7 +146,7 @@ def make_community(engine):
     """Create communities with unique guild ids: ``make_community(theme='basic', subscription='free')``."""
 
     def make(theme: str = "basic", subscription: str = "free", name: str | None = None):
-        guild = f"t-{uuid.uuid4().hex[:20]}"
+        guild = str(10**18 + uuid.uuid4().int % (9 * 10**18))  # a snowflake of 19 digits
         return engine.communities.create(name=name or f"Test {guild[-6:]}", guild_id=guild, theme_id=theme,
                                          subscription=subscription, actor="test")
 

@@ -17,10 +17,10 @@ from typing import Any, Iterable
 
 from ..errors import Conflict, IntegrityFailure, NotFound, ValidationError
 from .database import Database
+from ..validation import check_discord_id
 from .models import AuditEntry, Badge, Community, Manifest, Profile, ShadowState, TierChange, WalletLink
 
 WALLET_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
-DISCORD_ID_RE = re.compile(r"^[0-9]{1,20}$")
 BADGE_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
@@ -38,13 +38,6 @@ def normalize_wallet(address: str) -> str:
     if not isinstance(address, str) or not WALLET_RE.match(address.strip()):
         raise ValidationError("wallet address must be 0x followed by 40 hex digits", field="wallet_address")
     return address.strip().lower()
-
-
-def check_discord_id(discord_id: str) -> str:
-    value = str(discord_id).strip()
-    if not DISCORD_ID_RE.match(value):
-        raise ValidationError("Discord id must be a number of up to 20 digits", field="discord_id")
-    return value
 
 
 class _Repo:
