@@ -26,7 +26,7 @@ from .errors import Conflict, SignInError, ValidationError
 from .ports import Clock, NonceStore, moment, system_clock
 from .storage.database import Database
 from .storage.models import WalletLink
-from .storage.repositories import check_discord_id
+from .validation import check_discord_id
 
 _FIELDS = re.compile(r"^(URI|Version|Chain ID|Nonce|Issued At|Expiration Time): (.+)$")
 
@@ -119,12 +119,15 @@ class WalletLinking:
             raise SignInError("the signature was not made by that wallet")
         return self._link(community_id, discord_id, claimed, source="siwe", actor=actor)
 
-    def _link(self, community_id, discord_id: str, wallet: str, *, source: str, actor: str) -> WalletLink:
+    def _link(self, community_id, discord_id: str, wallet: str, *, source: str, actor: str) -> WalletLink | None:
+        """Link ``wallet`` to the member; None when it was linked to them already (nothing written)."""
         r = self.repos
         with self.db.tenant(community_id):
             profile = r.profiles.by_discord_id(discord_id) or r.profiles.create(discord_id=discord_id)
             r.profiles.lock(profile.id)
             existing = r.wallets.for_profile(profile.id)
+            if source == "import" and any(w.wallet_address == wallet for w in existing):
+                return None
             if existing and all(w.wallet_address != wallet for w in existing):
                 raise Conflict(f"member {discord_id} already linked wallet {existing[0].wallet_address}; "
                                "one wallet per member")
@@ -136,26 +139,44 @@ class WalletLinking:
             return link
 
     def import_csv(self, community_id: uuid.UUID | str, path: str | Path, *, actor: str = "admin") -> dict:
-        """Link wallets from a CSV with columns ``discord_id,wallet_address``. Good rows are linked;
-        each bad row is reported with its line number and reason."""
+        """Link wallets from a CSV with columns ``discord_id,wallet_address``.
+
+        Good rows are linked even when others are refused. Returns ``linked`` (new links),
+        ``unchanged`` (already linked that way), ``repeated`` (lines that repeat an earlier line
+        exactly, skipped) and ``errors`` (one per refused line, with its number and reason)."""
+        with self.db.tenant(community_id):
+            self.repos.communities.current()  # NotFound "no community ..." before reading any row
         try:
             text = Path(path).read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
             raise ValidationError(f"could not read {Path(path).name}: {exc}", field="file") from exc
-        reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames or not {"discord_id", "wallet_address"} <= {f.strip() for f in reader.fieldnames}:
-            raise ValidationError("the CSV needs a header with discord_id and wallet_address", field="file")
-        linked, errors, seen = 0, [], {}
-        for line, row in enumerate(reader, start=2):
-            row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+        rows = csv.reader(io.StringIO(text))
+        columns = [c.strip() for c in next(rows, [])]
+        if not {"discord_id", "wallet_address"} <= set(columns):
+            raise ValidationError("the CSV needs a header line with discord_id and wallet_address", field="file")
+        where = {name: columns.index(name) for name in ("discord_id", "wallet_address")}
+        result = {"linked": 0, "unchanged": 0, "repeated": 0, "errors": []}
+        seen: set[tuple[str, str]] = set()
+        holder: dict[str, str] = {}
+        for fields in rows:
+            line = rows.line_num
+            if not any(f.strip() for f in fields):
+                continue  # a blank line
             try:
-                discord_id = check_discord_id(row.get("discord_id", ""))
-                wallet = check_address(row.get("wallet_address", ""), "wallet_address")
-                if wallet in seen and seen[wallet] != discord_id:
-                    raise Conflict(f"wallet also given to member {seen[wallet]} on an earlier line")
-                seen[wallet] = discord_id
-                self._link(community_id, discord_id, wallet, source="import", actor=actor)
-                linked += 1
+                if len(fields) != len(columns):
+                    raise ValidationError(f"has {len(fields)} field(s) where the header has {len(columns)} "
+                                          f"({', '.join(columns)})")
+                discord_id = check_discord_id(fields[where["discord_id"]])
+                wallet = check_address(fields[where["wallet_address"]].strip(), "wallet_address")
+                if (discord_id, wallet) in seen:
+                    result["repeated"] += 1
+                    continue
+                if holder.get(wallet, discord_id) != discord_id:
+                    raise Conflict(f"wallet also given to member {holder[wallet]} on an earlier line")
+                seen.add((discord_id, wallet))
+                holder[wallet] = discord_id
+                new = self._link(community_id, discord_id, wallet, source="import", actor=actor)
+                result["linked" if new else "unchanged"] += 1
             except (ValidationError, Conflict) as exc:
-                errors.append(f"line {line}: {exc}")
-        return {"linked": linked, "errors": errors}
+                result["errors"].append(f"line {line}: {exc}")
+        return result

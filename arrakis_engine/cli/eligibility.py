@@ -8,7 +8,7 @@ import click
 
 from ..chain.types import Asset
 from .base import CliState, command_group
-from .output import Output, phases, reports
+from .output import EXIT_PARTIAL, Output, phases, reports
 
 
 wallets = command_group("wallets", "Link members' wallets.")
@@ -19,10 +19,17 @@ wallets = command_group("wallets", "Link members' wallets.")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @reports
 def wallets_import(state: CliState, community_id: str, path: Path) -> Output:
-    """Link wallets from a CSV (columns discord_id, wallet_address); bad rows are listed."""
-    result = state.engine.wallets.import_csv(community_id, path, actor="cli")
-    return Output(result, [f"linked {result['linked']} wallet(s); {len(result['errors'])} row(s) refused"]
-                  + [f"  - {e}" for e in result["errors"]])
+    """Link wallets from a CSV (columns discord_id, wallet_address). Good rows are linked even when
+    others are refused; refused rows are listed with their line, and the exit status is then 3."""
+    r = state.engine.wallets.import_csv(community_id, path, actor="cli")
+    summary = f"linked {r['linked']} wallet(s)"
+    if r["unchanged"]:
+        summary += f"; {r['unchanged']} already linked"
+    if r["repeated"]:
+        summary += f"; {r['repeated']} repeated line(s) skipped"
+    if r["errors"]:
+        summary += f"; {len(r['errors'])} row(s) refused, fix them and import again (linked rows stay linked)"
+    return Output(r, [summary] + [f"  - {e}" for e in r["errors"]], exit_code=EXIT_PARTIAL if r["errors"] else 0)
 
 
 eligibility = command_group("eligibility", "Who holds what, and the tiers and badges it earns.")

@@ -19,6 +19,12 @@ import click
 from .base import CliState
 
 
+# Exit statuses every command keeps to (the README lists them): 0 done; 1 refused or failed, or a
+# check that found a problem; 2 wrong usage or an unexpected failure; 3 done in part (some input
+# was refused and the rest was applied, as listed).
+EXIT_PARTIAL = 3
+
+
 @dataclass
 class Output:
     """``data``: what ``--json`` prints. ``text``: lines for people, or a callable that prints
@@ -75,16 +81,25 @@ def progress_bar():
 
 
 @contextmanager
-def phases(as_json: bool, *, label: str = "", first: str = "starting") -> Iterator[Callable | None]:
+def phases(as_json: bool, *, label: str = "") -> Iterator[Callable | None]:
     """A ``progress(phase, done, total)`` callback drawing a bar on stderr, or None with ``--json``
-    (the answer on stdout stays clean)."""
+    (the answer on stdout stays clean). The bar appears with the first report of progress, so a
+    command that fails while checking its input shows only its error."""
     if as_json:
         yield None
         return
-    with progress_bar() as bar:
-        task = bar.add_task(first, total=None)
+    shown: list = []  # [bar, task] once the first report arrives
 
-        def update(phase: str, done: int, total: int) -> None:
-            bar.update(task, description=f"{label}{phase}", completed=done, total=total or None)
+    def update(phase: str, done: int, total: int) -> None:
+        if not shown:
+            bar = progress_bar()
+            bar.start()
+            shown.extend([bar, bar.add_task(f"{label}{phase}", total=total or None)])
+        bar, task = shown
+        bar.update(task, description=f"{label}{phase}", completed=done, total=total or None)
 
+    try:
         yield update
+    finally:
+        if shown:
+            shown[0].stop()
