@@ -37,12 +37,21 @@ def community_list(state: CliState) -> Output:
         from rich.console import Console
         from rich.table import Table
 
-        t = Table("id", "name", "guild", "theme", "subscription", "members", "active")
+        from rich import box
+
+        t = Table(box=box.SIMPLE_HEAD)
+        for name in ("id", "name", "guild", "theme", "plan", "members", "active"):
+            t.add_column(name, no_wrap=True)
         for r in rows:
             c = r.community
             t.add_row(str(c.id), c.name, c.guild_id, c.theme_id, c.subscription_tier, str(r.members),
                       "yes" if c.is_active else "no")
-        Console().print(t)
+        # Ids are what the other commands take: never cut a row short to fit a narrow terminal
+        # (or the 80 columns assumed when the output goes to a pipe); let it run wider instead.
+        console = Console()
+        unbounded = console.options.update(max_width=10_000)
+        console.width = max(console.width, console.measure(t, options=unbounded).maximum)
+        console.print(t)
 
     return Output([r.as_dict() for r in rows], table)
 
@@ -52,7 +61,7 @@ def community_list(state: CliState) -> Output:
 def demo(state: CliState, as_json: bool) -> Output:
     """Create (or refresh) a demo community with members and badges; on the local Discord
     sandbox, synthesize its guild, give members their roles and check drift. Prints a summary."""
-    with phases(as_json, label="demo: ", first="seeding") as progress:
+    with phases(as_json, label="demo: ") as progress:
         s = state.engine.demo.run(progress=(lambda phase, done, total: progress(phase, done, total))
                                   if progress else None)
     chain = s["audit_chain"]

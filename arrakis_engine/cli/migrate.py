@@ -20,7 +20,7 @@ migrate = command_group("migrate", "Import a legacy single-tenant SQLite store, 
 @reports
 def migrate_sqlite(state: CliState, path: Path, community_id: str, dry_run: bool, as_json: bool) -> Output:
     """Import a v4 profiles.db into one community (all or nothing)."""
-    with phases(as_json or dry_run, label="importing ", first="importing") as progress:
+    with phases(as_json or dry_run, label="importing ") as progress:
         result = state.engine.legacy_importer(progress=progress).import_file(path, community_id, dry_run=dry_run)
     counts = ", ".join(f"{v} {k}" for k, v in result.counts.items())
     return Output(result.as_dict(), [f"dry run: {path.name} is clean and would import {counts}" if dry_run

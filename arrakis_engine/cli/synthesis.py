@@ -17,7 +17,7 @@ from .output import Output, phases, reports
 def synthesize(state: CliState, community_id: str, dry_run: bool, inline: bool, as_json: bool) -> Output:
     """Publish the community's manifest and make its guild match it. With --now, a progress bar
     shows the steps done out of those planned and the time left at the current pace."""
-    with phases(as_json or not inline or dry_run, first="synthesis") as bar:
+    with phases(as_json or not inline or dry_run) as bar:
         out = state.engine.synthesis.synthesize(community_id, dry_run=dry_run, queued=not inline,
                                                 progress=_steps(bar, "synthesis"))
     if "job_id" in out:
@@ -52,7 +52,7 @@ def members_sync(state: CliState, community_id: str, approve: bool, inline: bool
     strip) needs --as NAME and a code."""
     if approve:
         prove(state, as_name, code, "APPROVE_MASS_STRIP")
-    with phases(as_json or not inline, first="member roles") as bar:
+    with phases(as_json or not inline) as bar:
         out = state.engine.synthesis.sync_members(community_id, approved=approve, queued=not inline,
                                                   progress=_steps(bar, "member roles"))
     if out["status"] == "paused":

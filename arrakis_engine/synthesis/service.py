@@ -31,6 +31,7 @@ class SynthesisService:
         and changes nothing."""
         if dry_run:
             with self.db.tenant(community_id):
+                self.repos.communities.current()  # NotFound "no community ..."
                 has_manifest = self.repos.manifests.latest() is not None
             if not has_manifest:
                 return {"dry_run": True, "manifest": None, "note": "no manifest yet: synthesis would create everything"}
@@ -42,7 +43,7 @@ class SynthesisService:
         job = self.queue.enqueue("SYNTHESIZE_COMMUNITY", community_id, {"version": manifest.version, "part": 0},
                                  key=keys.synthesis_slice(community_id, manifest.version, 0), first_contact=True)
         return {"manifest_version": manifest.version, "new_version": new, "job_id": job.id,
-                "status": job.get_status(refresh=True)}
+                "status": _status_word(job.get_status(refresh=True))}
 
     def status(self, community_id: uuid.UUID | str) -> dict:
         """The latest manifest version and how far its synthesis got (applying / applied)."""
@@ -73,3 +74,8 @@ class SynthesisService:
                                            key=keys.member_roles(community_id, c.discord_id, c.roles)).id)
         return {"status": "queued", "changes": len(plan.changes), "jobs": jobs,
                 "skipped_unknown": len(plan.skipped_unknown)}
+
+
+def _status_word(status) -> str:
+    """RQ's job status as a plain word ("queued", "started", ...), not its enum's repr."""
+    return str(getattr(status, "value", status) or "unknown")
