@@ -13,9 +13,35 @@ from .output import Output, reports
 wizard = command_group("wizard", "The onboarding wizard, step by step (the same engine the bot drives).")
 
 
-def session_output(s: dict) -> Output:
+STEP_DATA = """What --data holds at each step (JSON; the step the session is on is the one answered):
+
+\b
+  INIT               nothing (--data may be left out)
+  CHAIN_SELECT       {"chain": "berachain"}
+  ASSET_CONFIG       {"assets": [{"kind": "native"}]}, or up to 5 of
+                     {"kind": "erc20", "address": "0x...", "decimals": 18},
+                     {"kind": "erc721", "address": "0x..."},
+                     {"kind": "erc1155", "address": "0x...", "token_id": 1};
+                     the first ranks members, the others gate membership
+  ELIGIBILITY_RULES  {"template": "basic"} (or "standard", "sietch"), or
+                     {"template": "custom", "tiers": [{"name": "Gold", "min_rank": 1,
+                     "max_rank": 10, "colour": "#FFD700"}, ...]} (ranges contiguous,
+                     only the last max_rank may be null)
+  ROLE_MAPPING       {"roles": {"Gold": "create", "Silver": "123456789012345678"}}:
+                     every tier, to "create" or an existing role id
+  CHANNEL_STRUCTURE  {"channel_template": "basic"} (or "none", "sietch"), or
+                     {"channel_template": "custom", "categories": [{"name": "Holders",
+                     "channels": ["general", "alpha-chat"]}]}
+  REVIEW             nothing to submit: check `wizard show`, then `wizard deploy`
+"""
+
+
+def session_output(s: dict, summary: list[str] = (), *, failed_exit: bool = False) -> Output:
+    """The session for people: its step, then at REVIEW what a deploy would set up.
+    ``failed_exit``: a session that ended FAILED exits 1 (a deploy that failed)."""
     lines = [f"session {s['id']} in guild {s['guild_id']}: {s['state']}"
              + (" (already in progress: resumed)" if s.get("existing") else "")]
+    lines += [f"  {line}" for line in summary]
     lines += [f"  warning: {w}" for w in s.get("warnings") or []]
     if s.get("error"):
         lines.append(f"  error: {s['error']}")
@@ -23,7 +49,14 @@ def session_output(s: dict) -> Output:
         d = s["deploy"]
         lines.append(f"  deployed: community {d['community_id']}, manifest v{d['manifest_version']}, "
                      f"synthesis job {d['job_id']}")
-    return Output(s, lines)
+    if s["state"] == "REVIEW":
+        lines.append("  next: `arrakis wizard deploy` to set this up, or `arrakis wizard back` to change it")
+    return Output({**s, "summary": list(summary)}, lines,
+                  exit_code=1 if failed_exit and s["state"] == "FAILED" else 0)
+
+
+def _summary(state: CliState, s: dict) -> list[str]:
+    return state.engine.wizard.summary(s) if s["state"] in ("REVIEW", "DEPLOY", "FAILED", "COMPLETE") else []
 
 
 def session_command(name: str, *arguments: str):
@@ -43,7 +76,7 @@ def wizard_start(state: CliState, guild_id: str, user_id: str, community_name: s
 
 
 @session_command("step", "session_id", "user_id")
-@click.option("--data", default="{}", help="The step's data as JSON.")
+@click.option("--data", default="{}", help="The step's data as JSON (shapes below).")
 @click.option("--submission-id", default=None, help="Idempotency key for this submission.")
 @click.option("--expect", "expected_state", default=None, help="The step being answered (refused if it moved on).")
 def wizard_step(state: CliState, session_id: str, user_id: str, data: str, submission_id: str | None,
@@ -52,15 +85,30 @@ def wizard_step(state: CliState, session_id: str, user_id: str, data: str, submi
     try:
         payload = json.loads(data)
     except ValueError:
-        raise click.BadParameter("--data must be JSON") from None
-    return session_output(state.engine.wizard.step(session_id, user_id, payload, submission_id=submission_id,
-                                                   expected_state=expected_state))
+        raise click.BadParameter("--data must be JSON; see the shapes in `arrakis wizard step --help`") from None
+    s = state.engine.wizard.step(session_id, user_id, payload, submission_id=submission_id,
+                                 expected_state=expected_state)
+    return session_output(s, _summary(state, s))
+
+
+wizard_step.help = (wizard_step.help or "") + "\n\n" + STEP_DATA
+
+
+@session_command("deploy", "session_id", "user_id")
+@click.option("--update-existing", is_flag=True,
+              help="The server already has a community: update it (its name stays) instead of refusing.")
+def wizard_deploy(state: CliState, session_id: str, user_id: str, update_existing: bool) -> Output:
+    """Deploy a reviewed session: community, manifest, queued synthesis. Exits 1 if the deploy
+    failed (the session then says why; `wizard back` returns it to review)."""
+    s = state.engine.wizard.deploy(session_id, user_id, update_existing=update_existing)
+    return session_output(s, _summary(state, s), failed_exit=True)
 
 
 def _simple(name: str, first: str, doc: str) -> None:
     """``arrakis wizard NAME FIRST USER_ID``: one wizard call that answers with the session."""
     def command(state: CliState, user_id: str, **ids: str) -> Output:
-        return session_output(getattr(state.engine.wizard, name)(ids[first], user_id))
+        s = getattr(state.engine.wizard, name)(ids[first], user_id)
+        return session_output(s, _summary(state, s))
 
     command.__doc__ = doc
     session_command(name, first, "user_id")(command)
@@ -70,6 +118,5 @@ for _name, _first, _doc in (
         ("back", "session_id", "Go back one step (a failed deploy goes back to review)."),
         ("show", "session_id", "The session as it stands: its step, data, warnings and any error."),
         ("resume", "guild_id", "The session in progress for this user in this guild."),
-        ("abandon", "session_id", "Give up a session; the user can start a new one."),
-        ("deploy", "session_id", "Deploy a reviewed session: community, manifest, queued synthesis.")):
+        ("abandon", "session_id", "Give up a session; the user can start a new one.")):
     _simple(_name, _first, _doc)

@@ -214,6 +214,40 @@ def review_warnings(data: dict, subscription: str) -> list[str]:
     return warnings
 
 
+def review_summary(data: dict, existing: dict | None = None) -> list[str]:
+    """What a deploy would set up, one plain line per part (shown at REVIEW, and by ``show``)."""
+    lines = []
+    if existing:
+        lines.append(f"community: this server already has {existing['name']!r} ({existing['id']}); deploying "
+                     "updates it and keeps its name")
+    if "chain" in data:
+        lines.append(f"chain: {data['chain']['chain']}")
+    for i, a in enumerate(data.get("assets", {}).get("assets", [])):
+        what = a["kind"] + (f" {a['address']}" if a.get("address") else "") + \
+            (f" token {a['token_id']}" if a.get("token_id") is not None else "")
+        lines.append(f"asset {i + 1}: {what} ({'ranks members' if i == 0 else 'gates membership'})")
+    rules = data.get("rules")
+    if rules:
+        if rules["template"] == "custom":
+            lines.append("tiers: " + ", ".join(
+                f"{t['name']} (ranks {t['min_rank']}-{t['max_rank'] if t['max_rank'] is not None else 'up'})"
+                for t in rules["tiers"]))
+        else:
+            lines.append(f"tiers: the {rules['template']} template ({', '.join(tier_names(rules))})")
+    roles = data.get("roles", {}).get("roles", {})
+    if roles:
+        lines.append("roles: " + ", ".join(f"{name} {'new' if rid == 'create' else 'uses ' + rid}"
+                                           for name, rid in roles.items()))
+    channels = data.get("channels")
+    if channels:
+        if channels["channel_template"] == "custom":
+            lines.append("channels: " + "; ".join(f"{c['name']}: {', '.join(c['channels']) or 'none'}"
+                                                  for c in channels["categories"]))
+        else:
+            lines.append(f"channels: the {channels['channel_template']} template")
+    return lines
+
+
 STEP_FIELDS = {"CHAIN_SELECT": "chain", "ASSET_CONFIG": "assets", "ELIGIBILITY_RULES": "rules",
                "ROLE_MAPPING": "roles", "CHANNEL_STRUCTURE": "channels"}
 

@@ -18,12 +18,14 @@ from ..ports import Clock, JobQueue, system_clock
 from ..storage.database import Database
 from ..storage.synthesis import SynthesisRepository
 from ..themes import theme_for
+from ..validation import check_community_name, check_discord_id, check_guild_id
 from .model import (
     STEP_FIELDS,
     TERMINAL,
     TransitionError,
     next_state,
     previous_state,
+    review_summary,
     review_warnings,
     validate_step,
 )
@@ -74,9 +76,11 @@ class WizardService:
     def start(self, guild_id: str, user_id: str, *, community_name: str | None = None) -> dict:
         """A new session at INIT, or -- if the user already has one here -- that one, marked
         ``existing`` so the caller can offer to resume it."""
+        guild_id, user_id = check_guild_id(guild_id), check_discord_id(user_id)
+        name = check_community_name(community_name) if community_name is not None else f"Community {guild_id}"
         now = self.clock()
-        session = {"id": uuid.uuid4().hex, "guild_id": str(guild_id), "user_id": str(user_id),
-                   "community_name": (community_name or f"Community {guild_id}")[:100], "state": "INIT",
+        session = {"id": uuid.uuid4().hex, "guild_id": guild_id, "user_id": user_id,
+                   "community_name": name, "state": "INIT",
                    "data": {}, "revision": 0, "applied": [], "warnings": [], "deploy": None, "error": None,
                    "created_at": now, "updated_at": now}
         if self.store.create(session):
@@ -134,7 +138,13 @@ class WizardService:
                 s["data"][STEP_FIELDS[state]] = cleaned
             s["state"] = next_state(state)
             if s["state"] == "REVIEW":
+                existing = self._existing(s["guild_id"])
+                s["existing_community"] = existing
                 s["warnings"] = review_warnings(s["data"], self._subscription(s["guild_id"]))
+                if existing and existing["session"] != s["id"]:
+                    s["warnings"].append(
+                        f"this server already has the community {existing['name']!r}: deploying updates it, "
+                        f"keeps its name (not {s['community_name']!r}) and must be confirmed")
             return s
 
         return self._write(session, change, submission_id)
@@ -162,14 +172,26 @@ class WizardService:
 
         return self._write(session, change, None)
 
-    def deploy(self, session_id: str, user_id: str) -> dict:
+    def summary(self, session: dict) -> list[str]:
+        """What deploying ``session`` would set up, one plain line per part."""
+        return review_summary(session["data"], session.get("existing_community"))
+
+    def deploy(self, session_id: str, user_id: str, *, update_existing: bool = False) -> dict:
         """Create or update the community, store manifest v N+1 and queue the synthesis. The
-        session id is the idempotency key: deploying a deployed session changes nothing."""
+        session id is the idempotency key: deploying a deployed session changes nothing.
+
+        A server that already has a community (made some other way) is updated only with
+        ``update_existing``; without it, :class:`Conflict` says which community it is."""
         session = self._load(session_id, user_id)
         if session["state"] == "COMPLETE":
             return session
         if session["state"] not in ("REVIEW", "DEPLOY"):
             raise TransitionError(f"deploy needs the wizard at REVIEW, not {session['state']}", field="state")
+        existing = self._existing(session["guild_id"])
+        if existing and existing["session"] != session["id"] and not update_existing:
+            raise Conflict(f"this server already has the community {existing['name']!r} ({existing['id']}); "
+                           f"deploying would update it and keep its name (not {session['community_name']!r})",
+                           hint="deploy again with update-existing to go ahead, or abandon this session")
         if session["state"] == "REVIEW":
             session = self._write(session, lambda s: {**s, "state": "DEPLOY"}, f"deploy-{session_id}")
         try:
@@ -181,6 +203,18 @@ class WizardService:
         return self._write(session, lambda s: {**s, "state": "COMPLETE", "deploy": result, "error": None}, None)
 
     # --- deploy ------------------------------------------------------------------------------
+
+    def _existing(self, guild_id: str) -> dict | None:
+        """The community this guild already has (id, name, and the wizard session that last
+        deployed it), or None; None too when the wizard runs without a database."""
+        if self.db is None:
+            return None
+        with self.db.platform():
+            community = self.repos.communities.by_guild(guild_id)
+        if community is None:
+            return None
+        return {"id": str(community.id), "name": community.name,
+                "session": (community.settings.get("wizard") or {}).get("session")}
 
     def _stored_subscription(self, guild_id: str) -> str:
         with self.db.platform():
@@ -194,13 +228,13 @@ class WizardService:
         guild, actor = session["guild_id"], f"wizard:{session['user_id']}"
         with self.db.platform():
             community = self.repos.communities.by_guild(guild)
+        if theme_id != "custom":  # a clear error, before anything is written, if the plan does not allow it
+            theme_for(theme_id, community.subscription_tier if community else "free")
         if community is None:
             # Created on the basic theme; a custom one is switched to once its tiers are stored.
             community = self.communities.create(name=session["community_name"], guild_id=guild,
                                                   theme_id="basic" if theme_id == "custom" else theme_id,
                                                   subscription="free", actor=actor)
-        if theme_id != "custom":
-            theme_for(theme_id, community.subscription_tier)  # a clear error if the plan does not allow it
         with self.db.tenant(community.id):
             self.repos.communities.update_settings({**community.settings, "wizard": {
                 "session": session["id"], "chain": data["chain"]["chain"], "assets": data["assets"]["assets"],
