@@ -58,7 +58,8 @@ class ArrakisGroup(click.Group):
         except ArrakisError as exc:
             if ctx.obj is not None and getattr(ctx.obj, "debug", False):
                 raise
-            click.secho(f"error: {exc}", err=True, fg="red")
+            # One line, whatever a library put in the message; the problems list follows.
+            click.secho("error: " + " ".join(str(exc).split()), err=True, fg="red")
             for problem in getattr(exc, "problems", [])[:50]:
                 click.echo(f"  - {problem}", err=True)
             extra = len(getattr(exc, "problems", [])) - 50

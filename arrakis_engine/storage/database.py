@@ -33,6 +33,7 @@ from ..errors import (
     Conflict,
     InvalidTenantId,
     NotFound,
+    SchemaError,
     StorageError,
     TenantError,
     TenantIsolationError,
@@ -176,6 +177,7 @@ def translate_db_error(exc: psycopg2.Error) -> Exception:
     """Turn a driver error into one of ours, keeping the database's own words out of secrets."""
     diag = getattr(exc, "diag", None)
     detail = (diag.message_primary if diag and diag.message_primary else str(exc)).strip()
+    detail = detail.splitlines()[0].strip() if detail else type(exc).__name__
     if isinstance(exc, psycopg2.errors.UniqueViolation):
         return Conflict(f"already exists: {detail}")
     if isinstance(exc, psycopg2.errors.ForeignKeyViolation):
@@ -191,6 +193,21 @@ def translate_db_error(exc: psycopg2.Error) -> Exception:
         return StorageError(f"the database is unreachable or failed: {detail}",
                             hint="check that PostgreSQL is running and DATABASE_URL is right")
     return StorageError(f"database error: {detail}")
+
+
+def connect_error(exc: Exception, role: str) -> StorageError:
+    """One line saying why a connection failed and what to do: the driver's first line only
+    (its second is a generic question), and for a missing Arrakis role, the command that makes it."""
+    cause = exc.__cause__ if isinstance(exc.__cause__, psycopg2.Error) else exc
+    text = str(cause).strip()
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(cause).__name__)
+    if f'role "{role}" does not exist' in text:
+        return SchemaError(f"the database has no {role} role yet: it has not been set up for Arrakis",
+                           hint="run `arrakis db upgrade` once")
+    if not isinstance(cause, psycopg2.OperationalError) and isinstance(cause, psycopg2.Error):
+        return translate_db_error(cause)
+    return StorageError(f"could not connect to PostgreSQL as {role}: {first}",
+                        hint="check that PostgreSQL is running and DATABASE_URL is right")
 
 
 _current: contextvars.ContextVar[Tx | None] = contextvars.ContextVar("arrakis_tx", default=None)
@@ -278,10 +295,7 @@ class Database:
             pool.connect(reuse_if_open=True)
             conn = pool.connection()
         except Exception as exc:
-            cause = exc.__cause__ if isinstance(exc.__cause__, psycopg2.Error) else exc
-            if isinstance(cause, psycopg2.Error):
-                raise translate_db_error(cause) from exc
-            raise StorageError(f"could not connect to PostgreSQL as {role}: {exc}") from exc
+            raise connect_error(exc, role) from exc
         tx = Tx(conn=conn, role=role, tenant_id=tenant_id)
         token = _current.set(tx)
         try:
