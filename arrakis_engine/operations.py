@@ -273,12 +273,12 @@ class Operations:
         return HealthItem("shadow store", state, f"{where}, {pending} waiting in the outbox")
 
     def _queue(self) -> list[HealthItem]:
-        pending = self.queue.pending()
-        depth = sum(pending.values())
-        busy = sum(1 for v in pending.values() if v)
+        jobs = self.queue.counts()
         dead = self.queue.dead_letter_count()
-        return [HealthItem("queue", "ok", f"{depth} jobs waiting in {busy} queues"),
-                HealthItem("dead letters", "ok" if dead == 0 else "degraded", f"{dead} jobs")]
+        return [HealthItem("queue", "ok", f"{jobs['queued']} queued, {jobs['scheduled']} to retry later, "
+                                          f"{jobs['running']} running"),
+                HealthItem("dead letters", "ok" if dead == 0 else "degraded",
+                           f"{dead} jobs" + (" (arrakis dlq list)" if dead else ""))]
 
     # community detail -----------------------------------------------------------------------------
 

@@ -14,13 +14,14 @@ from .base import CliState, cli, pass_state
 @click.option("--name", default=None, help="Worker name.")
 @pass_state
 def worker(state: CliState, burst: bool, name: str | None) -> None:
-    """Run a synthesis worker (RQ), serving every community's queue in turn."""
+    """Run a synthesis worker (RQ), serving every community's queue in turn. A failing job is one
+    line (why, and the tries left); --debug adds its traceback."""
     from ..synthesis.rq_queue import BASE, EngineWorker, recover_abandoned
 
     engine = state.engine
     for job_id in recover_abandoned(engine.redis):
         click.echo(f"requeued {job_id}, abandoned by a worker that died", err=True)
-    w = EngineWorker([BASE], connection=engine.redis, name=name, engine=engine)
+    w = EngineWorker([BASE], connection=engine.redis, name=name, engine=engine, debug=state.debug)
     w.work(burst=burst, with_scheduler=True, logging_level=engine.settings.log_level)
 
 
@@ -36,8 +37,10 @@ def scheduler(state: CliState, interval: int, flush_interval: int, once: bool) -
     next_round = 0.0
     while True:
         flushed = state.engine.archive.try_flush()
-        if flushed and (flushed["delivered"] or flushed["pending"]):
+        if flushed and (flushed["delivered"] or flushed["pending"] or once):
             click.echo(f"shadow store: sent {flushed['delivered']}, {flushed['pending']} waiting")
+        elif once:
+            click.echo("shadow store: not reached this round; new manifest versions wait in the outbox")
         if time.monotonic() >= next_round:
             for line in state.engine.reconcile_round.run():
                 click.echo(line)

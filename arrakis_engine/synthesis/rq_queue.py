@@ -94,6 +94,19 @@ class SynthesisQueue:
             out[name.split(":", 1)[1]] = Queue(name, connection=self.redis).count
         return out
 
+    def counts(self) -> dict[str, int]:
+        """Jobs over every synthesis queue: ``queued`` (waiting for a worker), ``scheduled`` (a retry
+        in its backoff, or a later slice) and ``running``."""
+        from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+
+        out = {"queued": 0, "scheduled": 0, "running": 0}
+        for name in _queue_names(self.redis):
+            queue = Queue(name, connection=self.redis)
+            out["queued"] += queue.count
+            out["scheduled"] += len(ScheduledJobRegistry(queue=queue))
+            out["running"] += len(StartedJobRegistry(queue=queue))
+        return out
+
     def running(self, community_id) -> list[dict]:
         """This community's jobs a worker is running now, with their progress (steps done, planned,
         seconds left at the pace so far) as the job last recorded it."""
@@ -202,10 +215,23 @@ class EngineWorker(FairWorker):
     """The worker ``arrakis worker`` runs: a :class:`FairWorker` that holds its own engine and
     hands it to every job it performs (read by :func:`arrakis_engine.synthesis.jobs.run`)."""
 
-    def __init__(self, *args: Any, engine, after_job: Callable[[Job], None] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, engine, after_job: Callable[[Job], None] | None = None, debug: bool = False,
+                 **kwargs: Any) -> None:
+        """``debug``: log each failing job's traceback (else the one plain line of :func:`on_failure`)."""
         super().__init__(*args, **kwargs)
         self.engine = engine
         self.after_job = after_job
+        self.debug = debug
+
+    def handle_exception(self, job: Job, *exc_info) -> None:
+        """RQ logs every failure with its whole traceback; operators get :func:`on_failure`'s one
+        line ("failed (why); N tries left" or "dead-lettered: why") unless the worker runs with
+        ``--debug``."""
+        if self.debug:
+            return super().handle_exception(job, *exc_info)
+        for handler in self._exc_handlers:
+            if handler(job, *exc_info) is False:
+                break
 
     def perform_job(self, job: Job, queue: Queue) -> bool:
         job.engine = self.engine  # in memory only: never saved with the job
@@ -219,14 +245,12 @@ class EngineWorker(FairWorker):
 def outstanding(redis) -> int:
     """Jobs still to run on the synthesis queues: queued, scheduled (a later slice, a retry in
     its backoff) or running in some worker."""
-    from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+    return sum(SynthesisQueue(redis).counts().values())
 
-    names = {n.decode() if isinstance(n, bytes) else n for n in redis.smembers(QUEUES_KEY)} | {BASE}
-    total = 0
-    for name in names:
-        queue = Queue(name, connection=redis)
-        total += queue.count + len(ScheduledJobRegistry(queue=queue)) + len(StartedJobRegistry(queue=queue))
-    return total
+
+def _queue_names(redis) -> set[str]:
+    """The first-contact queue and every community's sub-queue."""
+    return {n.decode() if isinstance(n, bytes) else n for n in redis.smembers(QUEUES_KEY)} | {BASE}
 
 
 def work_until_done(engine, *, timeout: float = 900.0, after_job: Callable[[Job], None] | None = None,

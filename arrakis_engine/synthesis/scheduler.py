@@ -26,17 +26,21 @@ class ReconcileRound:
         self.freeze = freeze
 
     def run(self) -> list[str]:
+        """Reconcile every synthesized community; one line each, then one line for the round."""
         lines = []
         with self.db.platform():
             communities = [c for c in self.repos.communities.list_all() if c.is_active]
         store = SynthesisRepository(self.db)
+        counts = {"reconciled": 0, "not synthesized yet": 0, "held": 0, "failed": 0}
         for c in communities:
             with self.db.tenant(c.id):
                 synthesized = store.latest_shadow() is not None
             if not synthesized:
+                counts["not synthesized yet"] += 1
                 continue
             held = self.freeze.frozen(c.id) if self.freeze is not None else None
             if held is not None:
+                counts["held"] += 1
                 lines.append(f"{c.name}: held by the kill switch ({held}); reconciled after release")
                 continue
             try:
@@ -44,7 +48,11 @@ class ReconcileRound:
                 lines.append(f"{c.name}: {report.summary()}")
                 # Two more reads of the guild keep the fleet's drift column current between checks.
                 self.check_drift(c.id)
+                counts["reconciled"] += 1
             except ArrakisError as exc:
                 log.warning("reconcile of %s failed: %s", c.name, exc)
                 lines.append(f"{c.name}: failed ({exc})")
+                counts["failed"] += 1
+        lines.append(f"reconcile round: {len(communities)} active communities; "
+                     + ", ".join(f"{n} {what}" for what, n in counts.items()))
         return lines

@@ -42,7 +42,7 @@ def test_health_reports_every_part_in_plain_words(e, discord):
     assert names["postgresql"].state == names["redis"].state == "ok"
     assert names["rpc"].state == "off" and names["score service"].state == "off"
     assert names["shadow store"].state in {"ok", "degraded"} and "local folder" in names["shadow store"].detail
-    assert names["queue"].detail.startswith("0 jobs") and names["dead letters"].detail == "0 jobs"
+    assert names["queue"].detail == "0 queued, 0 to retry later, 0 running" and names["dead letters"].detail == "0 jobs"
     assert len(h.bucket_use) == len(h.rate_limited) == 12
 
     discord.guild("300000000000000001")
