@@ -129,6 +129,14 @@ def _built(db: Database, repos, community_id) -> dict:
             "members_by_role": dict(sorted(by_role.items()))}
 
 
+def _in_theme_order(counts: dict, tier_names) -> dict:
+    """Members per tier, best tier first as the theme orders them, then any the theme does not
+    name, then those with no tier ("none")."""
+    order = {name: i for i, name in enumerate(tier_names)}
+    ranked = sorted(counts.items(), key=lambda kv: (kv[0] is None, order.get(kv[0], len(order)), kv[0] or ""))
+    return {name or "none": n for name, n in ranked}
+
+
 def _run_demo(engine: Demo, now: datetime) -> dict:
     engine.migrator.upgrade()
     with engine.db.platform():
@@ -157,16 +165,20 @@ def _run_demo(engine: Demo, now: datetime) -> dict:
                 added += 1
             members.append(profile)
         founder = members[0]
+        awarded = 0
         for p in members:
             if now - p.joined_at >= timedelta(days=30) and repos.badges.active(p.id, "early_adopter") is None:
                 repos.badges.award(p.id, "early_adopter", awarded_at=p.joined_at + timedelta(days=30))
+                awarded += 1
         # A short chain of contributor awards, to show lineage.
         for giver, receiver in zip(members[:3], members[1:4]):
             if repos.badges.active(receiver.id, "contributor") is None:
                 if giver is not founder and repos.badges.active(giver.id, "contributor") is None:
                     continue
                 repos.badges.award(receiver.id, "contributor", awarded_by=giver.id)
-        repos.audit.append("demo", "demo.seeded", {"members_added": added})
+                awarded += 1
+        if added or awarded:  # a re-run that changes nothing leaves the audit log as it was
+            repos.audit.append("demo", "demo.seeded", {"members_added": added, "badges_awarded": awarded})
         lineage = repos.badges.lineage(members[3].id, "contributor")
         summary = {
             "community": community.name,
@@ -174,8 +186,7 @@ def _run_demo(engine: Demo, now: datetime) -> dict:
             "created": created,
             "members": repos.profiles.count(),
             "members_added": added,
-            "tiers": {k or "none": v for k, v in sorted(repos.profiles.count_by_tier().items(),
-                                                        key=lambda kv: (kv[0] is None, kv[0] or ""))},
+            "tiers": _in_theme_order(repos.profiles.count_by_tier(), theme.tier_names),
             "badges": dict(sorted(repos.badges.count_by_type().items())),
             "contributor_lineage_depth": len(lineage),
         }
