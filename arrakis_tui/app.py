@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -38,6 +41,11 @@ class ArrakisConsole(App):
         self._heap_settled = False
 
     def on_mount(self) -> None:
+        # Engine calls run in worker threads. asyncio's own pool is joined when the console closes,
+        # so `q` would wait out whatever call is in flight (a health probe of an RPC endpoint that
+        # does not answer: up to its 5 s timeout) on a blank screen. These threads are not waited
+        # for: the console closes at once, and an unfinished read is simply dropped.
+        asyncio.get_running_loop().set_default_executor(UnwaitedThreads())
         self.push_screen(FleetScreen(self.engine, health_every=self.health_every))
 
     def settle_heap(self) -> None:
@@ -113,6 +121,27 @@ class ArrakisConsole(App):
             return
         self.call_from_thread(self.notify, "Discord changes paused for every community" if frozen
                               else "Discord changes resumed", severity="warning" if frozen else "information")
+
+
+class UnwaitedThreads(ThreadPoolExecutor):
+    """Runs each call on a daemon thread of its own, and never waits for them on shutdown."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # handed to whoever awaits the future
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name="console-engine-call", daemon=True).start()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        return None
 
 
 def make_console(engine, *, files_dir: Path | None = None, **kwargs) -> ArrakisConsole:

@@ -19,3 +19,5 @@ def console(state: CliState, files_dir: Path | None) -> None:
     from .app import make_console
 
     make_console(state.engine, files_dir=files_dir).run()
+    if state.engine.embedded:  # say what the last second or two waits on
+        click.echo("console closed; stopping the embedded servers if nothing else uses them…", err=True)

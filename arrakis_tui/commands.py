@@ -20,12 +20,12 @@ class OperatorCommands(Provider):
                app.action_freeze)
         yield ("Resume Discord changes", "Clear the global freeze flag", app.action_unfreeze)
         for c in app.fleet or []:
-            cid = str(c.id)
-            yield (f"Open {c.name}", f"Tiers, badges, recent changes, manifests ({c.guild_id})",
-                   partial(app.open_community, cid))
-            yield (f"Check drift of {c.name}", "Desired vs applied vs the guild; reconcile from there",
+            # Two communities may share a name; the guild id tells them apart.
+            cid, which = str(c.id), f"{c.name} (guild {c.guild_id})"
+            yield (f"Open {which}", "Tiers, badges, recent changes, manifests", partial(app.open_community, cid))
+            yield (f"Check drift of {which}", "Desired vs applied vs the guild; reconcile from there",
                    partial(app.open_drift, cid))
-            yield (f"Import legacy data into {c.name}", "Pick a v4 SQLite file, dry-run, import, validate",
+            yield (f"Import legacy data into {which}", "Pick a v4 SQLite file, dry-run, import, validate",
                    partial(app.open_migrations, cid))
 
     async def discover(self) -> Hits:

@@ -12,7 +12,7 @@ from textual.worker import get_current_worker
 
 from arrakis_engine.errors import OperationCancelled
 
-from ..data import DRIFT_COLOURS
+from ..data import DRIFT_COLOURS, describe_error
 from ..dialogs.confirm import ConfirmDialog
 from .base import EngineScreen
 
@@ -95,8 +95,7 @@ class DriftScreen(EngineScreen):
         try:
             plan = self.engine.reconciler.run(self.community_id, dry_run=True)
         except Exception as exc:
-            self.report_failure(exc, "Could not plan the reconcile")
-            self._set_busy(False)
+            self._failed(exc, "Could not plan the reconcile")
             return
         self._set_busy(False)
         self._say("Waiting for your answer…" if plan.actions else "")
@@ -133,8 +132,7 @@ class DriftScreen(EngineScreen):
             self.ui(self._check)
             return
         except Exception as exc:
-            self.report_failure(exc, "Reconcile failed")
-            self._set_busy(False)
+            self._failed(exc, "Dry-run reconcile failed" if dry_run else "Reconcile failed")
             return
         self._set_busy(False)
         lines = [report.summary()] + _plan_lines(report)
@@ -144,6 +142,13 @@ class DriftScreen(EngineScreen):
             self.ui(self._check)
 
     # --- showing -------------------------------------------------------------------------------
+
+    def _failed(self, exc: BaseException, doing: str) -> None:
+        """From a worker: the failure as a notification and on the result line (which said
+        "working…" until now), and the screen ready for the next key."""
+        self.report_failure(exc, doing)
+        self._set_busy(False)
+        self._say(describe_error(exc, doing) + " · n: dry run again · a: reconcile")
 
     def _set_busy(self, busy: bool, *, show_bar: bool = False) -> None:
         def apply() -> None:

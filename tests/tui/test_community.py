@@ -53,6 +53,23 @@ async def test_command_palette_opens_a_community(world):
 
 
 @pytest.mark.anyio
+async def test_palette_tells_two_communities_of_the_same_name_apart(world):
+    from dataclasses import replace
+
+    from arrakis_tui.commands import OperatorCommands
+
+    app = console(world)
+    async with app.run_test(size=SIZE) as pilot:
+        await fleet_loaded(pilot)
+        first, second = app.fleet[:2]
+        app.fleet = [replace(first, name="Test"), replace(second, name="Test")]
+        titles = [title for title, _, _ in OperatorCommands(app.screen)._commands()]
+        drift = [t for t in titles if t.startswith("Check drift of Test")]
+        assert len(drift) == 2 and len(set(titles)) == len(titles)
+        assert all(f"(guild {row.guild_id})" in t for row, t in zip(app.fleet, drift))
+
+
+@pytest.mark.anyio
 async def test_a_change_waiting_for_an_operator_is_shown(world):
     from arrakis_engine.storage.synthesis import SynthesisRepository
     from tests.tui.conftest import CALADAN

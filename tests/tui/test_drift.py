@@ -154,6 +154,23 @@ async def test_drift_of_a_community_never_synthesized_says_so(world):
                                                       "synthesized yet")
 
 
+@pytest.mark.anyio
+async def test_a_failed_dry_run_says_so_on_the_result_line(world):
+    app = console(world)
+    async with app.run_test(size=SIZE) as pilot:
+        await fleet_loaded(pilot)
+        app.open_drift(GIEDI)  # never synthesized: a reconcile cannot even be planned
+        screen = await wait_for(pilot, lambda: isinstance(app.screen, DriftScreen) and app.screen, "the drift screen")
+        await wait_for(pilot, lambda: app._notifications, "the failed check")
+        await pilot.press("n")
+        text = await wait_for(pilot, lambda: "failed" in result(screen) and result(screen), "the failed dry run")
+        assert text.startswith("Dry-run reconcile failed: this community has not been synthesized yet")
+        assert "working" not in text and not screen.busy
+        await pilot.press("n")  # and the key works again
+        await wait_for(pilot, lambda: len(app._notifications) >= 3, "the second failure")
+        assert "working" not in result(screen)
+
+
 class TestDriftPictures:
     def test_drift_view_after_a_dry_run(self, world, snap_compare):
         """Arrakeen's drift at 120x36: 'manifest v1 · applied v1 · status high (1 high, 0 medium,
