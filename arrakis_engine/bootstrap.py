@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import redis
@@ -29,6 +30,8 @@ from .manifests.service import ManifestService
 from .migration.sqlite_import import LegacyImporter
 from .operations import Operations, PlatformProbes
 from .platform_ops import AuditCheck, DiscordPause
+from .policy.gate import PolicyGate
+from .policy.rego import RegoPolicyEngine
 from .ports import (
     ChainReader,
     Clock,
@@ -140,6 +143,7 @@ class Engine:
     mfa: MfaService
     signing: SigningService
     killswitch: KillSwitch
+    policy_gate: PolicyGate
     discord_pause: DiscordPause
     audit_check: AuditCheck
     demo: Demo | None  # set right after the engine is built (its worker needs the engine)
@@ -229,6 +233,12 @@ def _discord_where(discord: DiscordGuild) -> str:
     if isinstance(discord, DiscordNotConfigured):
         return "not configured: set both DISCORD_API_BASE and DISCORD_BOT_TOKEN"
     return "Discord API"
+
+
+def build_policy_gate(settings: Settings) -> PolicyGate:
+    """The policy pre-gate alone: it needs no database, Redis or Discord, so checking a plan in a
+    CI pipeline starts nothing else."""
+    return PolicyGate(RegoPolicyEngine(), budget=Decimal(str(settings.policy_budget)))
 
 
 def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connections: int = 16,
@@ -333,6 +343,7 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
         killswitch=KillSwitch(db, repos, redis_client, freeze=freeze, sessions=sessions, signing=signing, mfa=mfa,
                               notifier=WebhookNotifier(settings.alert_webhook_url) if settings.alert_webhook_url
                               else None),
+        policy_gate=build_policy_gate(settings),
         discord_pause=DiscordPause(db, repos, freeze), audit_check=AuditCheck(db, repos, signing=signing),
         demo=None,
         legacy_importer=functools.partial(LegacyImporter, db, repos),

@@ -22,6 +22,7 @@ Nothing else in the engine reads ``os.environ``. Build a :class:`Settings` with
 | ``ARRAKIS_DISCORD_HEADROOM`` / ``ARRAKIS_DISCORD_MARGIN_MS`` | requests kept under that limit / extra window length that absorbs grant-to-arrival jitter | ``1`` / ``60`` |
 | ``ARRAKIS_RETRY_BACKOFF`` | seconds between a failed job's attempts, comma-separated | ``5,25,125`` |
 | ``ARRAKIS_SYNTHESIS_SLICE`` | changes one synthesis job makes before the next community gets a turn | ``5`` |
+| ``ARRAKIS_POLICY_BUDGET`` | the monthly cost increase (dollars) above which an infrastructure plan is rejected | ``5000`` |
 | ``ARRAKIS_MAX_STRIP_SHARE`` | share of tier holders a member sync may strip before it asks an operator | ``0.10`` |
 
 ``PRIVATE_KEY`` is refused: signing keys live in Vault or in the key file, never in the environment.
@@ -93,6 +94,7 @@ class Settings:
         return 1.0 + self.discord_margin
     max_strip_share: float = 0.10
     synthesis_slice: int = 5
+    policy_budget: float = 5000.0
 
     @property
     def embedded_database(self) -> bool:
@@ -191,6 +193,7 @@ class Settings:
             discord_margin=number("ARRAKIS_DISCORD_MARGIN_MS", 60, 0, 1000) / 1000,
             retry_backoff=backoff,
             max_strip_share=number("ARRAKIS_MAX_STRIP_SHARE", 0.10, 0, 1),
+            policy_budget=number("ARRAKIS_POLICY_BUDGET", 5000, 0, 10**9),
             synthesis_slice=int(number("ARRAKIS_SYNTHESIS_SLICE", 5, 1, 1000)),
             data_dir=Path(data_dir).expanduser(),
             database_url=get("DATABASE_URL"),

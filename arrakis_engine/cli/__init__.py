@@ -10,7 +10,8 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 from . import (  # noqa: F401
-    communities, db_cmds, eligibility, manifests, migrate, processes, security, status, synthesis, themes, wizard,
+    communities, db_cmds, eligibility, manifests, migrate, policy, processes, security, status, synthesis, themes,
+    wizard,
 )
 from .base import cli
 

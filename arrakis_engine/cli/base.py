@@ -40,6 +40,16 @@ class CliState:
             self._engine = build_engine(settings)
         return self._engine
 
+    @property
+    def policy_gate(self):
+        """The policy pre-gate without the rest of the engine (no servers started)."""
+        if self._engine is not None:
+            return self._engine.policy_gate
+        from ..bootstrap import build_policy_gate
+        from ..settings import Settings
+
+        return build_policy_gate(Settings.from_env())
+
     def close(self) -> None:
         if self._engine is not None:
             self._engine.close()

@@ -1,0 +1,1 @@
+"""Policy pre-gate over infrastructure plans: Rego hard blocks and warnings, cost, risk."""

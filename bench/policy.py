@@ -1,0 +1,77 @@
+"""Policy pre-gate evaluation time, in-process.
+
+    python bench/policy.py [--runs 7]
+
+For plans of 10, 100, 1,000 and 10,000 resource changes (a mix like a real infrastructure
+repository: 40 resource types, creates, updates, replacements, deletes and no-ops, a few
+namespaces), prints the median and slowest time of the whole gate (read checks, Rego over the
+plan, risk, decision), the Rego entries the plan became, and the target (< 100 ms at 1,000).
+Then the worst case at 1,000: every change of a different kind (no two alike), which the
+engine cannot group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from arrakis_engine.policy.gate import PolicyGate  # noqa: E402
+from arrakis_engine.policy.rego import RegoPolicyEngine, compact  # noqa: E402
+from arrakis_engine.policy.risk import RESOURCE_TYPE_RISK  # noqa: E402
+
+TYPES = sorted(RESOURCE_TYPE_RISK)[:36] + ["aws_lambda_permission", "helm_release", "random_id", "null_resource"]
+ACTIONS = [["no-op"]] * 4 + [["update"]] * 3 + [["create"]] * 2 + [["delete", "create"], ["delete"]]
+
+
+def make_plan(n: int, rng: random.Random, *, all_distinct: bool = False) -> dict:
+    changes = []
+    for i in range(n):
+        if all_distinct:  # each a namespace of its own name: nothing can be grouped
+            type_, actions, before = "kubernetes_namespace", ["delete"], {"metadata": [{"name": f"team-{i}"}]}
+        else:
+            type_, actions = rng.choice(TYPES), rng.choice(ACTIONS)
+            before = {"metadata": [{"name": rng.choice(["staging", "preview", "tools"])}]} \
+                if type_.startswith("kubernetes_namespace") else {"id": f"id-{i}", "tags": {"team": "core"}}
+        changes.append({"address": f"module.m{i % 7}.{type_}.r{i}", "module_address": f"module.m{i % 7}",
+                        "mode": "managed", "type": type_, "name": f"r{i}",
+                        "provider_name": "registry.terraform.io/hashicorp/x",
+                        "change": {"actions": actions, "before": before, "after": {"id": f"id-{i}"},
+                                   "after_unknown": {}, "before_sensitive": {}, "after_sensitive": {}}})
+    return {"format_version": "1.2", "terraform_version": "1.9.5", "resource_changes": changes}
+
+
+def timed(gate: PolicyGate, plan: dict, runs: int) -> tuple[float, float, str]:
+    times, decision = [], ""
+    for _ in range(runs):
+        start = time.perf_counter()
+        decision = gate.check(plan, {"diffTotalMonthlyCost": "120.00"}).decision
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times), max(times), decision
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    rng = random.Random(48)
+    gate = PolicyGate(RegoPolicyEngine())
+    print(f"{'changes':>8} {'entries':>8} {'median ms':>10} {'max ms':>8}  decision")
+    for n in (10, 100, 1_000, 10_000):
+        plan = make_plan(n, rng)
+        entries = len(compact(plan["resource_changes"])[0])
+        median, worst, decision = timed(gate, plan, args.runs if n < 10_000 else max(3, args.runs // 2))
+        print(f"{n:>8,} {entries:>8,} {median:>10.1f} {worst:>8.1f}  {decision}"
+              + ("   (target < 100 ms)" if n == 1_000 else ""))
+    plan = make_plan(1_000, rng, all_distinct=True)
+    median, worst, decision = timed(gate, plan, 3)
+    print(f"worst case, 1,000 changes of 1,000 different kinds: median {median:.1f} ms, max {worst:.1f} ms, {decision}")
+
+
+if __name__ == "__main__":
+    main()
