@@ -30,7 +30,9 @@ from .manifests.service import ManifestService
 from .migration.sqlite_import import LegacyImporter
 from .operations import Operations, PlatformProbes
 from .platform_ops import AuditCheck, DiscordPause
+from .policy.approvals import ApprovalService
 from .policy.gate import PolicyGate
+from .policy.notify import DiscordWebhookApprovals, SlackApprovals
 from .policy.rego import RegoPolicyEngine
 from .ports import (
     ChainReader,
@@ -144,6 +146,8 @@ class Engine:
     signing: SigningService
     killswitch: KillSwitch
     policy_gate: PolicyGate
+    approvals: ApprovalService
+    slack: SlackApprovals | None  # the Slack side of approvals (buttons, code dialogs), when configured
     discord_pause: DiscordPause
     audit_check: AuditCheck
     demo: Demo | None  # set right after the engine is built (its worker needs the engine)
@@ -318,6 +322,13 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     synthesizer = CommunitySynthesizer(db, repos, discord, RedisCommunityLocks(redis_client))
     member_sync = MemberRoleSync(db, repos, discord, max_strip_share=settings.max_strip_share)
     reconciler = Reconciler(db, repos, discord, synthesizer)
+    operators = OperatorService(db, repos)
+    policy_gate = build_policy_gate(settings)
+    slack = (SlackApprovals(settings.slack_bot_token, settings.slack_approval_channel,
+                            base_url=settings.slack_api_base)
+             if settings.slack_bot_token and settings.slack_approval_channel else None)
+    approval_notifiers = [n for n in (slack, DiscordWebhookApprovals(settings.discord_approval_webhook_url)
+                                      if settings.discord_approval_webhook_url else None) if n is not None]
     probes = PlatformProbes(
         services=functools.partial(services_health, db, redis_client), rpc_block=_rpc_block,
         rpc_urls=settings.rpc_urls, shadow_where="S3" if settings.s3_endpoint else "local folder",
@@ -339,11 +350,13 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
         operations=operations,
         wizard=WizardService(sessions, db=db, repos=repos, communities=communities,
                              eligibility=eligibility, manifests=manifests, queue=queue, clock=clock),
-        operators=OperatorService(db, repos), mfa=mfa, signing=signing,
+        operators=operators, mfa=mfa, signing=signing,
         killswitch=KillSwitch(db, repos, redis_client, freeze=freeze, sessions=sessions, signing=signing, mfa=mfa,
                               notifier=WebhookNotifier(settings.alert_webhook_url) if settings.alert_webhook_url
                               else None),
-        policy_gate=build_policy_gate(settings),
+        policy_gate=policy_gate,
+        approvals=ApprovalService(db, repos, policy_gate, operators, mfa, notifiers=approval_notifiers, clock=clock),
+        slack=slack,
         discord_pause=DiscordPause(db, repos, freeze), audit_check=AuditCheck(db, repos, signing=signing),
         demo=None,
         legacy_importer=functools.partial(LegacyImporter, db, repos),

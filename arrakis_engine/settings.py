@@ -16,6 +16,9 @@ Nothing else in the engine reads ``os.environ``. Build a :class:`Settings` with
 | ``VAULT_ADDR`` with ``VAULT_ROLE_ID`` + ``VAULT_SECRET_ID`` (AppRole) or ``VAULT_TOKEN``; ``VAULT_TRANSIT_MOUNT`` | Vault/OpenBao Transit signing (mount ``transit``) | local key file in the data folder |
 | ``S3_ENDPOINT``, ``S3_ACCESS_KEY``, ``S3_SECRET_KEY``, ``S3_BUCKET`` | manifest shadow store | local folder |
 | ``SLACK_BOT_TOKEN``, ``SLACK_API_BASE``, ``ALERT_WEBHOOK_URL`` | notifications | log only |
+| ``SLACK_APPROVAL_CHANNEL`` | Slack channel where approval requests are posted (with the bot token) | not posted to Slack |
+| ``SLACK_SIGNING_SECRET`` | checks that button presses reaching ``arrakis web`` come from Slack | ``arrakis web`` refuses to start |
+| ``DISCORD_APPROVAL_WEBHOOK_URL`` | a Discord webhook where approval requests are posted as embeds | not posted to Discord |
 | ``ARRAKIS_LOG_LEVEL`` | logging level | ``INFO`` |
 | ``ARRAKIS_RPC_TIMEOUT`` | seconds per JSON-RPC request before trying the next endpoint | ``5`` |
 | ``ARRAKIS_DISCORD_RATE`` | Discord's global limit: requests in any one second | ``50`` |
@@ -76,6 +79,9 @@ class Settings:
     slack_bot_token: str | None = field(default=None, **_SECRET)
     slack_api_base: str | None = None
     alert_webhook_url: str | None = field(default=None, **_SECRET)
+    slack_approval_channel: str | None = None
+    slack_signing_secret: str | None = field(default=None, **_SECRET)
+    discord_approval_webhook_url: str | None = field(default=None, **_SECRET)
     log_level: str = "INFO"
     rpc_timeout: float = 5.0
     discord_rate: float = 50.0
@@ -217,6 +223,9 @@ class Settings:
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_api_base=get("SLACK_API_BASE"),
             alert_webhook_url=get("ALERT_WEBHOOK_URL"),
+            slack_approval_channel=get("SLACK_APPROVAL_CHANNEL"),
+            slack_signing_secret=get("SLACK_SIGNING_SECRET"),
+            discord_approval_webhook_url=get("DISCORD_APPROVAL_WEBHOOK_URL"),
             log_level=level,
         )
 

@@ -32,8 +32,9 @@ def worker(state: CliState, burst: bool, name: str | None) -> None:
 @click.option("--once", is_flag=True, help="One round, then stop.")
 @pass_state
 def scheduler(state: CliState, interval: int, flush_interval: int, once: bool) -> None:
-    """Reconcile every synthesized community every --interval seconds, and keep sending the
-    manifest outbox to the shadow store (so an S3 outage heals by itself)."""
+    """Reconcile every synthesized community every --interval seconds, keep sending the manifest
+    outbox to the shadow store (so an S3 outage heals by itself), expire approval requests after 24
+    hours and remind reviewers of those pending for 12."""
     next_round = 0.0
     while True:
         flushed = state.engine.archive.try_flush()
@@ -41,6 +42,10 @@ def scheduler(state: CliState, interval: int, flush_interval: int, once: bool) -
             click.echo(f"shadow store: sent {flushed['delivered']}, {flushed['pending']} waiting")
         elif once:
             click.echo("shadow store: not reached this round; new manifest versions wait in the outbox")
+        approvals = state.engine.approvals
+        expired, reminded = approvals.expire_due(), approvals.remind_due()
+        if expired or reminded or once:
+            click.echo(f"approvals: {len(expired)} expired, {len(reminded)} reminded")
         if time.monotonic() >= next_round:
             for line in state.engine.reconcile_round.run():
                 click.echo(line)
@@ -48,3 +53,17 @@ def scheduler(state: CliState, interval: int, flush_interval: int, once: bool) -
         if once:
             return
         time.sleep(flush_interval)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, envvar="PORT", default=8080, show_default=True, help="Port (default: $PORT).")
+@pass_state
+def web(state: CliState, host: str, port: int) -> None:
+    """Receive Slack's button presses for approval requests (POST /slack/interactions). Needs
+    SLACK_SIGNING_SECRET; requests not signed by Slack, stale or replayed are refused."""
+    from ..web import serve
+
+    engine = state.engine
+    click.echo(f"listening for Slack on http://{host}:{port}/slack/interactions", err=True)
+    serve(engine, engine.settings.slack_signing_secret or "", host=host, port=port)

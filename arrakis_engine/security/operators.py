@@ -76,6 +76,10 @@ class OperatorRepository:
         r = self.db.current().one(f"SELECT {_COLS} FROM operators WHERE discord_user_id = %s", (discord_user_id,))
         return _row(r) if r else None
 
+    def by_slack_id(self, slack_user_id: str) -> Operator | None:
+        r = self.db.current().one(f"SELECT {_COLS} FROM operators WHERE slack_user_id = %s", (slack_user_id,))
+        return _row(r) if r else None
+
     def all(self) -> list[Operator]:
         return [_row(r) for r in self.db.current().all(f"SELECT {_COLS} FROM operators ORDER BY name")]
 
@@ -95,6 +99,15 @@ class OperatorService:
             op = self.operators.get(name)
         if op is None:
             raise NotFound(f"no operator named {name!r}", hint="see `arrakis operators list`")
+        return op
+
+    def by_slack(self, slack_user_id: str) -> Operator:
+        """The operator a Slack user is (their Slack id was given with ``operators add --slack``)."""
+        with self.db.platform():
+            op = self.operators.by_slack_id(str(slack_user_id))
+        if op is None:
+            raise NotFound("this Slack user is not an Arrakis operator",
+                           hint="a platform admin links them: arrakis operators add NAME --role approver --slack ID")
         return op
 
     def list(self) -> list[Operator]:

@@ -1,0 +1,317 @@
+"""People approving infrastructure changes after the policy gate.
+
+A plan the gate would not reject becomes a request: pending, then approved, rejected, expired
+(after 24 hours) or cancelled (by its requester). The rules hold wherever the answer comes from
+(the CLI, Slack's buttons, the console):
+
+* the approver holds the ``approver`` role and is not the requester;
+* a high or critical risk needs the approver's TOTP (or backup) code;
+* a request is answered once: a second answer, or one after it expired, is refused.
+
+Every step goes to the platform's hash-chained audit log. Reasons are cleaned before they are
+stored or shown: one line, printable, at most 500 characters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from ..errors import ArrakisError, Conflict, NotFound, PermissionDenied, ValidationError
+from ..ports import Clock, system_clock
+from ..storage.database import Database
+from .gate import PolicyDecision, PolicyGate
+from .plan import read_json
+
+log = logging.getLogger(__name__)
+
+TTL = timedelta(hours=24)
+REMIND_AFTER = timedelta(hours=12)
+HIGH_RISK = ("high", "critical")
+REASON_MAX = 500
+STATUSES = ("pending", "approved", "rejected", "expired", "cancelled")
+
+
+class PlanRejected(ArrakisError):
+    """The policy gate rejects the plan: no person may approve it."""
+
+    exit_code = 20
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    id: str
+    status: str
+    title: str
+    requested_by: str
+    created_at: datetime
+    expires_at: datetime
+    decision: str
+    risk_score: int
+    risk_level: str
+    plan_checksum: str
+    report: dict
+    decided_by: str | None
+    decided_at: datetime | None
+    reason: str | None
+    mfa: str | None
+    notified: dict
+
+    @property
+    def needs_code(self) -> bool:
+        return self.risk_level in HIGH_RISK
+
+    def as_dict(self) -> dict:
+        d = dict(self.__dict__)
+        for k in ("created_at", "expires_at", "decided_at"):
+            d[k] = d[k].isoformat() if d[k] else None
+        d["needs_code"] = self.needs_code
+        return d
+
+
+class ApprovalNotifier(Protocol):
+    """Where requests are announced and their outcome shown (Slack, a Discord webhook)."""
+
+    def announce(self, request: ApprovalRequest) -> dict:
+        """Post the request; returns what is needed to update the post later (may be empty)."""
+        ...
+
+    def update(self, request: ApprovalRequest, *, reminder: bool = False) -> None:
+        """Show the request's new state (or remind reviewers of a pending one)."""
+        ...
+
+
+def clean_reason(reason: str | None) -> str | None:
+    """One printable line of at most 500 characters (None when nothing is left)."""
+    if reason is None:
+        return None
+    text = "".join(" " if unicodedata.category(ch).startswith(("C", "Z")) else ch for ch in str(reason))
+    text = " ".join(text.split())
+    # Markup that chat clients would render (mentions, links, formatting) is shown as typed.
+    text = text.replace("<", "‹").replace(">", "›").replace("@", "@\u200b")
+    return text[:REASON_MAX] or None
+
+
+_COLS = ("id, status, title, requested_by, created_at, expires_at, decision, risk_score, risk_level, "
+         "plan_checksum, report, decided_by, decided_at, reason, mfa, notified")
+
+
+def _row(r: dict) -> ApprovalRequest:
+    return ApprovalRequest(str(r["id"]), r["status"], r["title"], r["requested_by"], r["created_at"],
+                           r["expires_at"], r["decision"], r["risk_score"], r["risk_level"], r["plan_checksum"],
+                           r["report"], r["decided_by"], r["decided_at"], r["reason"], r["mfa"], r["notified"] or {})
+
+
+def _check_id(request_id: str) -> str:
+    try:
+        return str(uuid.UUID(str(request_id).strip()))
+    except ValueError:
+        raise ValidationError(f"{request_id!r} is not an approval request id (a UUID)", field="id") from None
+
+
+class ApprovalService:
+    def __init__(self, db: Database, repos, gate: PolicyGate, operators, mfa, *,
+                 notifiers: list[ApprovalNotifier] | None = None, clock: Clock = system_clock) -> None:
+        """``operators``: the OperatorService; ``mfa``: the MfaService (codes for high risk)."""
+        self.db = db
+        self.repos = repos
+        self.gate = gate
+        self.operators = operators
+        self.mfa = mfa
+        self.notifiers = list(notifiers or [])
+        self.clock = clock
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), timezone.utc)
+
+    # --- asking -------------------------------------------------------------------------------
+
+    def submit(self, plan_path: str | Path, cost_path: str | Path | None, *, requested_by: str,
+               title: str | None = None) -> ApprovalRequest:
+        """Check the plan; unless the gate rejects it, open a request and announce it."""
+        requester = self.operators.get(requested_by)
+        plan = read_json(plan_path, "plan")
+        cost = read_json(cost_path, "cost file") if cost_path is not None else None
+        decision = self.gate.check(plan, cost)
+        checksum = hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()
+        if decision.decision == "reject":
+            with self.db.platform():
+                self.repos.audit.append(f"operator:{requester.name}", "approval.refused",
+                                        {"plan": checksum, "reasons": decision.reasons[:20]})
+            raise PlanRejected("the policy gate rejects this plan, so nobody can approve it: "
+                               + "; ".join(decision.reasons[:3]), hint="`arrakis plan check` shows every reason")
+        now = self._now()
+        title = clean_reason(title) or f"{Path(plan_path).name}: {decision.changes} resource change(s)"
+        with self.db.platform() as tx:
+            row = tx.one(
+                f"""INSERT INTO approval_requests (kind, title, requested_by, created_at, expires_at, decision,
+                        risk_score, risk_level, plan_checksum, report)
+                    VALUES ('terraform_plan', %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_COLS}""",
+                (title[:200], requester.name, now, now + TTL, decision.decision, decision.risk.score,
+                 decision.risk.level, checksum, json.dumps(_report(decision))))
+            request = _row(row)
+            self.repos.audit.append(f"operator:{requester.name}", "approval.requested",
+                                    {"request": request.id, "plan": checksum, "risk": request.risk_score,
+                                     "level": request.risk_level, "decision": request.decision})
+        return self._announce(request)
+
+    def _announce(self, request: ApprovalRequest) -> ApprovalRequest:
+        where: dict[str, Any] = {}
+        for notifier in self.notifiers:
+            try:
+                where.update(notifier.announce(request) or {})
+            except ArrakisError as exc:  # the request stands; reviewers can still find it in the CLI
+                log.warning("could not announce approval request %s: %s", request.id, exc)
+        if not where:
+            return request
+        with self.db.platform() as tx:
+            tx.execute("UPDATE approval_requests SET notified = %s WHERE id = %s", (json.dumps(where), request.id))
+        return self.get(request.id)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def get(self, request_id: str) -> ApprovalRequest:
+        rid = _check_id(request_id)
+        with self.db.platform() as tx:
+            row = tx.one(f"SELECT {_COLS} FROM approval_requests WHERE id = %s", (rid,))
+        if row is None:
+            raise NotFound(f"no approval request {rid}", hint="see `arrakis approvals list`")
+        return self._expired_if_due(_row(row))
+
+    def list(self, status: str | None = None) -> list[ApprovalRequest]:
+        if status is not None and status not in STATUSES:
+            raise ValidationError(f"status must be one of {', '.join(STATUSES)}", field="status")
+        self.expire_due()
+        with self.db.platform() as tx:
+            rows = tx.all(f"SELECT {_COLS} FROM approval_requests"
+                          + (" WHERE status = %s" if status else "") + " ORDER BY created_at DESC",
+                          (status,) if status else ())
+        return [_row(r) for r in rows]
+
+    def _expired_if_due(self, request: ApprovalRequest) -> ApprovalRequest:
+        if request.status == "pending" and request.expires_at <= self._now():
+            self.expire_due()
+            return self.get(request.id)
+        return request
+
+    # --- answering ----------------------------------------------------------------------------
+
+    def approve(self, request_id: str, *, by: str, code: str | None = None, reason: str | None = None,
+                via: str = "cli") -> ApprovalRequest:
+        return self._answer(request_id, "approved", by=by, code=code, reason=reason, via=via)
+
+    def reject(self, request_id: str, *, by: str, reason: str | None = None, via: str = "cli") -> ApprovalRequest:
+        return self._answer(request_id, "rejected", by=by, code=None, reason=reason, via=via)
+
+    def cancel(self, request_id: str, *, by: str, reason: str | None = None) -> ApprovalRequest:
+        request = self.get(request_id)
+        if request.requested_by != by:
+            raise PermissionDenied(f"only {request.requested_by}, who asked, may cancel this request")
+        return self._finish(request, "cancelled", by=by, reason=clean_reason(reason), mfa=None, via="cli")
+
+    def _answer(self, request_id: str, status: str, *, by: str, code: str | None, reason: str | None,
+                via: str) -> ApprovalRequest:
+        request = self.get(request_id)
+        approver = self.operators.get(by)
+        verb = "approve" if status == "approved" else "reject"
+        if "approver" not in approver.roles:
+            self._refused(request, approver.name, f"{approver.name} does not hold the approver role", via)
+        if approver.name == request.requested_by:
+            self._refused(request, approver.name, f"{approver.name} asked for this change and may not {verb} it",
+                          via)
+        if request.status != "pending":
+            self._refused(request, approver.name, f"this request is already {request.status}", via,
+                          error=Conflict)
+        mfa = None
+        if status == "approved" and request.needs_code:
+            # A refused code is audited by the MFA service and raises MfaRefused.
+            mfa = self.mfa.verify(approver.name, code, action="APPROVE_HIGH_RISK_PLAN")
+        return self._finish(request, status, by=approver.name, reason=clean_reason(reason), mfa=mfa, via=via)
+
+    def _refused(self, request: ApprovalRequest, by: str, why: str, via: str, *, error=PermissionDenied) -> None:
+        with self.db.platform():
+            self.repos.audit.append(f"operator:{by}", "approval.refused",
+                                    {"request": request.id, "why": why, "via": via})
+        raise error(why)
+
+    def _finish(self, request: ApprovalRequest, status: str, *, by: str, reason: str | None, mfa: str | None,
+                via: str) -> ApprovalRequest:
+        now = self._now()
+        with self.db.platform() as tx:
+            # Only a pending, unexpired request changes: two answers at once, one of them loses.
+            row = tx.one(f"""UPDATE approval_requests SET status = %s, decided_by = %s, decided_at = %s,
+                                    reason = %s, mfa = %s
+                              WHERE id = %s AND status = 'pending' AND expires_at > %s RETURNING {_COLS}""",
+                         (status, by, now, reason, mfa, request.id, now))
+            if row is None:
+                current = tx.scalar("SELECT status FROM approval_requests WHERE id = %s", (request.id,))
+                self.repos.audit.append(f"operator:{by}", "approval.refused",
+                                        {"request": request.id, "why": f"already {current}", "via": via})
+            else:
+                self.repos.audit.append(f"operator:{by}", f"approval.{status}",
+                                        {"request": request.id, "reason": reason, "mfa": mfa, "via": via})
+        if row is None:
+            self.expire_due()
+            raise Conflict(f"this request is already {self.get(request.id).status}")
+        done = _row(row)
+        self._tell(done)
+        return done
+
+    # --- time ---------------------------------------------------------------------------------
+
+    def expire_due(self) -> list[ApprovalRequest]:
+        """Expire every pending request past its 24 hours (the scheduler calls this)."""
+        now = self._now()
+        with self.db.platform() as tx:
+            rows = tx.all(f"""UPDATE approval_requests SET status = 'expired', decided_at = %s
+                               WHERE status = 'pending' AND expires_at <= %s RETURNING {_COLS}""", (now, now))
+            for r in rows:
+                self.repos.audit.append("scheduler", "approval.expired", {"request": str(r["id"])})
+        expired = [_row(r) for r in rows]
+        for request in expired:
+            self._tell(request)
+        return expired
+
+    def remind_due(self) -> list[ApprovalRequest]:
+        """Remind reviewers once of each request still pending after 12 hours."""
+        now = self._now()
+        with self.db.platform() as tx:
+            rows = tx.all(f"""UPDATE approval_requests SET reminded_at = %s
+                               WHERE status = 'pending' AND reminded_at IS NULL AND created_at <= %s
+                                 AND expires_at > %s RETURNING {_COLS}""", (now, now - REMIND_AFTER, now))
+        reminded = [_row(r) for r in rows]
+        for request in reminded:
+            self._tell(request, reminder=True)
+        return reminded
+
+    def _tell(self, request: ApprovalRequest, *, reminder: bool = False) -> None:
+        for notifier in self.notifiers:
+            try:
+                notifier.update(request, reminder=reminder)
+            except ArrakisError as exc:
+                log.warning("could not update the announcement of %s: %s", request.id, exc)
+
+    def wait(self, request_id: str, *, timeout: float, poll: float = 2.0,
+             sleep: Callable[[float], None] | None = None) -> ApprovalRequest:
+        """The request once it is no longer pending, or as it is after ``timeout`` seconds."""
+        import time
+
+        sleep = sleep or time.sleep
+        deadline = time.monotonic() + timeout
+        while True:
+            request = self.get(request_id)
+            if request.status != "pending" or time.monotonic() >= deadline:
+                return request
+            sleep(poll)
+
+
+def _report(decision: PolicyDecision) -> dict:
+    d = decision.as_dict()
+    return {k: d[k] for k in ("decision", "reasons", "risk", "warnings", "budget", "changes", "top_resources")}

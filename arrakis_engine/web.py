@@ -1,0 +1,165 @@
+"""``arrakis web``: receives Slack's interactive payloads (the Approve / Reject buttons of an
+approval request, and the code dialog of a high-risk approval).
+
+Every request is checked before anything is read from it: Slack's signature over the raw body
+with the signing secret (``v0=HMAC-SHA256(secret, "v0:" + timestamp + ":" + body)``), a
+timestamp no more than five minutes off, and a signature never seen before (kept in Redis for
+ten minutes, so a captured request cannot be sent again). The Slack user must be an operator
+(``operators add --slack ID``); the approval rules are the engine's, the same as in the CLI.
+
+Engine calls block (PostgreSQL, Redis, Slack's API), so each runs on a thread; Slack gets its
+answer within its three seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from urllib.parse import parse_qs
+
+from aiohttp import web
+
+from .errors import ArrakisError, MfaRefused, ValidationError
+from .policy.notify import APPROVE_ACTION, REJECT_ACTION
+
+log = logging.getLogger(__name__)
+
+MAX_SKEW = 300  # seconds between Slack's timestamp and ours
+REPLAY_TTL = 600
+MAX_BODY = 64 * 1024
+
+
+class SlackInteractions:
+    def __init__(self, engine, signing_secret: str, *, clock=time.time) -> None:
+        from slack_sdk.signature import SignatureVerifier
+
+        if not signing_secret:
+            raise ValidationError("SLACK_SIGNING_SECRET is not set: without it nobody can tell Slack's button "
+                                  "presses from forged ones", field="SLACK_SIGNING_SECRET")
+        self.engine = engine
+        self.verifier = SignatureVerifier(signing_secret, clock=_ClockAdapter(clock))
+        self.clock = clock
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY)
+        app.router.add_post("/slack/interactions", self.handle)
+        app.router.add_get("/healthz", self.health)
+        return app
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        why = self._refusal(body, headers)
+        if why:
+            log.warning("refused a Slack request: %s", why)
+            return web.json_response({"ok": False, "error": why}, status=401)
+        try:
+            payload = json.loads(parse_qs(body.decode("utf-8")).get("payload", [""])[0])
+        except (ValueError, UnicodeDecodeError):
+            return web.json_response({"ok": False, "error": "no payload"}, status=400)
+        kind = payload.get("type")
+        if kind == "block_actions":
+            await asyncio.to_thread(self._button, payload)
+            return web.Response(status=200)
+        if kind == "view_submission" and (payload.get("view") or {}).get("callback_id") == "approval.code":
+            answer = await asyncio.to_thread(self._code_submitted, payload)
+            return web.json_response(answer) if answer else web.Response(status=200)
+        return web.Response(status=200)  # other interactions are not ours
+
+    def _refusal(self, body: bytes, headers: dict) -> str | None:
+        stamp = headers.get("x-slack-request-timestamp", "")
+        signature = headers.get("x-slack-signature", "")
+        if not stamp or not signature:
+            return "not signed"
+        try:
+            if abs(self.clock() - int(stamp)) > MAX_SKEW:
+                return "stale timestamp"
+        except ValueError:
+            return "bad timestamp"
+        if not self.verifier.is_valid(body, stamp, signature):
+            return "bad signature"
+        if not self.engine.redis.set(f"arrakis:slack:seen:{signature}", stamp, nx=True, ex=REPLAY_TTL):
+            return "replayed"
+        return None
+
+    # --- what the buttons do ---------------------------------------------------------------------
+
+    def _button(self, payload: dict) -> None:
+        user = (payload.get("user") or {}).get("id", "")
+        channel = (payload.get("channel") or (payload.get("container") or {})).get("id") or \
+            (payload.get("container") or {}).get("channel_id", "")
+        for action in payload.get("actions") or []:
+            action_id, request_id = action.get("action_id"), action.get("value", "")
+            if action_id not in (APPROVE_ACTION, REJECT_ACTION):
+                continue
+            try:
+                operator = self.engine.operators.by_slack(user)
+                approvals = self.engine.approvals
+                if action_id == REJECT_ACTION:
+                    approvals.reject(request_id, by=operator.name, via="slack")
+                    continue
+                request = approvals.get(request_id)
+                if request.needs_code and request.status == "pending":
+                    self._precheck(request, operator)
+                    if self.engine.slack is None:
+                        raise ValidationError("Slack is not configured here (SLACK_BOT_TOKEN and "
+                                              "SLACK_APPROVAL_CHANNEL), so no code can be asked for")
+                    self.engine.slack.open_code_dialog(payload.get("trigger_id", ""), request)
+                else:
+                    approvals.approve(request_id, by=operator.name, via="slack")
+            except ArrakisError as exc:
+                self._tell(channel, user, f"Not done: {exc}")
+
+    def _precheck(self, request, operator) -> None:
+        """Refuse before asking for a code someone could never use (they burn no attempt)."""
+        if "approver" not in operator.roles:
+            raise ValidationError(f"{operator.name} does not hold the approver role")
+        if operator.name == request.requested_by:
+            raise ValidationError(f"{operator.name} asked for this change and may not approve it")
+
+    def _code_submitted(self, payload: dict) -> dict | None:
+        view = payload.get("view") or {}
+        values = (view.get("state") or {}).get("values") or {}
+        code = ((values.get("code") or {}).get("value") or {}).get("value")
+        reason = ((values.get("reason") or {}).get("value") or {}).get("value")
+        user = (payload.get("user") or {}).get("id", "")
+        try:
+            operator = self.engine.operators.by_slack(user)
+            self.engine.approvals.approve(view.get("private_metadata", ""), by=operator.name, code=code,
+                                          reason=reason, via="slack")
+        except MfaRefused as exc:
+            return {"response_action": "errors", "errors": {"code": str(exc)[:150]}}
+        except ArrakisError as exc:
+            return {"response_action": "errors", "errors": {"code": f"Not done: {exc}"[:150]}}
+        return None
+
+    def _tell(self, channel: str, user: str, text: str) -> None:
+        if self.engine.slack is None or not channel:
+            log.warning("Slack button refused for %s: %s", user, text)
+            return
+        try:
+            self.engine.slack.tell_user(channel, user, text)
+        except ArrakisError as exc:
+            log.warning("could not tell %s why: %s (%s)", user, text, exc)
+
+
+class _ClockAdapter:
+    """slack-sdk's verifier asks a clock object for ``now()``."""
+
+    def __init__(self, clock) -> None:
+        self.clock = clock
+
+    def now(self) -> float:
+        return self.clock()
+
+
+def serve(engine, signing_secret: str, *, host: str, port: int) -> None:
+    """Run until stopped (SIGINT/SIGTERM)."""
+    app = SlackInteractions(engine, signing_secret).app()
+    web.run_app(app, host=host, port=port, print=lambda *a: log.info("listening on %s:%d", host, port),
+                handle_signals=True)

@@ -1,0 +1,87 @@
+"""Approvals through the real CLI: plan submit, plan status (exit 0 only once approved), approvals
+list, show, approve (with a code for high risk), reject, cancel."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from urllib.parse import parse_qs, urlparse
+
+import pyotp
+import pytest
+from click.testing import CliRunner
+
+from arrakis_engine.cli import cli
+
+
+@pytest.fixture
+def run(database_url, redis_url, tmp_path, engine):
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path)}
+
+    def invoke(*args: str):
+        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def people(engine):
+    tag = uuid.uuid4().hex[:6]
+    out = {}
+    for who in ("req", "alice"):
+        name = f"{who}-{tag}"
+        engine.operators.add(name, ["approver"], actor="test")
+        out[who] = (name, parse_qs(urlparse(engine.mfa.enroll(name, actor="test").uri).query)["secret"][0])
+    return out
+
+
+def plan_file(tmp_path, type_: str, actions: list[str], before=None) -> str:
+    path = tmp_path / f"{uuid.uuid4().hex[:6]}.json"
+    path.write_text(json.dumps({"format_version": "1.2", "resource_changes": [
+        {"address": f"{type_}.x", "mode": "managed", "type": type_,
+         "change": {"actions": actions, "before": before or {}, "after": {}}}]}))
+    return str(path)
+
+
+def test_submit_wait_and_approve(run, people, tmp_path):
+    req, (alice, secret) = people["req"][0], people["alice"]
+    high = plan_file(tmp_path, "kubernetes_namespace", ["delete"], {"metadata": [{"name": "staging"}]})
+    out = run("plan", "submit", high, "--as", req, "--title", "Drop staging", "--json")
+    assert out.exit_code == 0, out.output
+    rid = json.loads(out.stdout)["id"]
+    text = run("plan", "status", rid)
+    assert text.exit_code == 10 and "PENDING" in text.stdout and "needs the approver's code" in text.stdout
+    waited = run("plan", "status", rid, "--wait", "--timeout", "0")
+    assert waited.exit_code == 10
+    assert rid in run("approvals", "list", "--status", "pending").stdout
+    shown = run("approvals", "show", rid)
+    assert "Drop staging" in shown.stdout and "risk" in shown.stdout
+    selfish = run("approvals", "approve", rid, "--as", req, "--code", pyotp.TOTP(people["req"][1]).now())
+    assert selfish.exit_code == 1 and "may not approve" in selfish.stderr
+    no_code = run("approvals", "approve", rid, "--as", alice)
+    assert no_code.exit_code == 1 and "a code is needed" in no_code.stderr
+    done = run("approvals", "approve", rid, "--as", alice, "--code", pyotp.TOTP(secret).now(), "--reason", "ok")
+    assert done.exit_code == 0 and "APPROVED" in done.stdout and f"approved by {alice}" in done.stdout
+    assert run("plan", "status", rid, "--wait").exit_code == 0
+    again = run("approvals", "reject", rid, "--as", alice)
+    assert again.exit_code == 1 and "already approved" in again.stderr
+
+
+def test_reject_cancel_and_a_plan_the_gate_rejects(run, people, tmp_path):
+    req, alice = people["req"][0], people["alice"][0]
+    medium = plan_file(tmp_path, "aws_security_group_rule", ["create"])
+    rid = json.loads(run("plan", "submit", medium, "--as", req, "--json").stdout)["id"]
+    assert run("approvals", "reject", rid, "--as", alice, "--reason", "not now").exit_code == 0
+    assert run("plan", "status", rid).exit_code == 20
+    rid2 = json.loads(run("plan", "submit", medium, "--as", req, "--json").stdout)["id"]
+    assert run("approvals", "cancel", rid2, "--as", alice).exit_code == 1
+    assert run("approvals", "cancel", rid2, "--as", req).exit_code == 0
+    assert run("plan", "status", rid2).exit_code == 20
+    blocked = run("plan", "submit", plan_file(tmp_path, "vault_policy", ["delete"]), "--as", req)
+    assert blocked.exit_code == 20 and "HARD_BLOCK_DELETE_VAULT_POLICY" in blocked.stderr
+    missing = run("approvals", "show", str(uuid.uuid4()))
+    assert missing.exit_code == 1 and "no approval request" in missing.stderr
+    bad = run("approvals", "show", "nope")
+    assert bad.exit_code == 1 and "not an approval request id" in bad.stderr
+    rounds = run("scheduler", "--once")
+    assert "approvals: " in rounds.stdout

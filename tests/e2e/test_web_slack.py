@@ -1,0 +1,159 @@
+"""The real `arrakis web` process receiving Slack's interactive payloads: signed button presses
+approve and reject; forged, stale and replayed requests are refused; a high-risk approval asks for
+the code in a modal; people who are not operators, or may not approve, are told why."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pyotp
+import pytest
+
+from arrakis_engine.policy.notify import APPROVE_ACTION, REJECT_ACTION
+from tests.fakes.slack_api import FakeSlack, signed
+from tests.fixtures.ports import ServerProcess, free_port
+from tests.fixtures.workers import wait_for
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+
+
+@pytest.fixture(scope="module")
+def slack():
+    fake = FakeSlack()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="module")
+def web(database_url, redis_url, slack, tmp_path_factory, engine):
+    port = free_port()
+    folder = tmp_path_factory.mktemp("web")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "SLACK_"))}
+    env.update({"DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(folder),
+                "SLACK_BOT_TOKEN": slack.token, "SLACK_API_BASE": slack.base_url,
+                "SLACK_APPROVAL_CHANNEL": "C0APPROVALS", "SLACK_SIGNING_SECRET": SECRET})
+    server = ServerProcess("arrakis web", [sys.executable, "-m", "arrakis_engine.cli", "web", "--port", str(port)],
+                           folder / "web.log", env=env)
+    server.start(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200, timeout=60)
+    yield f"http://127.0.0.1:{port}/slack/interactions", env
+    server.stop()
+
+
+@pytest.fixture
+def people(engine):
+    tag = uuid.uuid4().hex[:6]
+    out = {}
+    for who, role, slack_id in (("req", "approver", "U0REQUESTER"), ("alice", "approver", "U0APPROVER"),
+                                ("carol", "auditor", "U0SECOND")):
+        name = f"{who}-{tag}"
+        # Slack ids are unique among operators: free the fake's ids from earlier tests first.
+        with engine.db.platform() as tx:
+            tx.execute("UPDATE operators SET slack_user_id = NULL WHERE slack_user_id = %s", (slack_id,))
+        engine.operators.add(name, [role], actor="test", slack_user_id=slack_id)
+        out[who] = (name, parse_qs(urlparse(engine.mfa.enroll(name, actor="test").uri).query)["secret"][0])
+    return out
+
+
+def submit(web, tmp_path, requester: str, change: dict) -> str:
+    """Submit through the CLI's engine, configured like the web process (so it posts to Slack)."""
+    from arrakis_engine.bootstrap import build_engine
+    from arrakis_engine.settings import Settings
+
+    plan = tmp_path / f"{uuid.uuid4().hex[:6]}.json"
+    plan.write_text(json.dumps({"format_version": "1.2", "resource_changes": [change]}))
+    engine = build_engine(Settings.from_env(web[1], env_file=None))
+    try:
+        return engine.approvals.submit(plan, None, requested_by=requester).id
+    finally:
+        engine.close()
+
+
+def medium_change() -> dict:
+    return {"address": "aws_security_group_rule.https", "mode": "managed", "type": "aws_security_group_rule",
+            "change": {"actions": ["create"], "before": None, "after": {}}}
+
+
+def high_change() -> dict:
+    return {"address": "kubernetes_namespace.staging", "mode": "managed", "type": "kubernetes_namespace",
+            "change": {"actions": ["delete"], "before": {"metadata": [{"name": "staging"}]}, "after": None}}
+
+
+def post(url: str, payload: dict, *, secret: str = SECRET, timestamp: int | None = None):
+    body, headers = signed(payload, secret, timestamp=timestamp)
+    return httpx.post(url, content=body, headers=headers, timeout=10), body, headers
+
+
+def status_of(engine, request_id: str) -> str:
+    return engine.approvals.get(request_id).status
+
+
+def test_a_signed_button_press_approves_and_the_message_changes(web, slack, engine, people, tmp_path):
+    url = web[0]
+    rid = submit(web, tmp_path, people["req"][0], medium_change())
+    resp, body, headers = post(url, slack.button_press("U0APPROVER", APPROVE_ACTION, rid))
+    assert resp.status_code == 200
+    assert status_of(engine, rid) == "approved"
+    assert engine.approvals.get(rid).decided_by == people["alice"][0]
+    updated = [c for c in slack.calls if c["method"] == "chat.update" and rid in json.dumps(c["fields"])]
+    assert updated and "error" not in updated[-1]
+    replay = httpx.post(url, content=body, headers=headers, timeout=10)  # the same request again
+    assert replay.status_code == 401 and replay.json()["error"] == "replayed"
+
+
+def test_forged_and_stale_requests_are_refused(web, slack, engine, people, tmp_path):
+    url = web[0]
+    rid = submit(web, tmp_path, people["req"][0], medium_change())
+    forged, _, _ = post(url, slack.button_press("U0APPROVER", APPROVE_ACTION, rid), secret="not-the-secret")
+    stale, _, _ = post(url, slack.button_press("U0APPROVER", APPROVE_ACTION, rid),
+                       timestamp=int(time.time()) - 6 * 60)
+    unsigned = httpx.post(url, content=b"payload=%7B%7D", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert [r.status_code for r in (forged, stale, unsigned)] == [401, 401, 401]
+    assert [r.json()["error"] for r in (forged, stale, unsigned)] == ["bad signature", "stale timestamp", "not signed"]
+    assert status_of(engine, rid) == "pending"
+    body, headers = signed(slack.button_press("U0APPROVER", APPROVE_ACTION, rid), SECRET)
+    tampered = httpx.post(url, content=body.replace(b"U0APPROVER", b"U0SECOND"), headers=headers, timeout=10)
+    assert tampered.status_code == 401 and status_of(engine, rid) == "pending"
+
+
+def test_who_may_press_and_what_they_are_told(web, slack, engine, people, tmp_path):
+    url = web[0]
+    rid = submit(web, tmp_path, people["req"][0], medium_change())
+    told = len(slack.ephemeral)
+    for user in ("U0STRANGER", "U0REQUESTER", "U0SECOND"):  # not an operator; the requester; an auditor
+        assert post(url, slack.button_press(user, APPROVE_ACTION, rid))[0].status_code == 200
+    messages = [e["text"] for e in slack.ephemeral[told:]]
+    assert len(messages) == 3
+    assert "not an Arrakis operator" in messages[0]
+    assert "asked for this change" in messages[1] and "approver role" in messages[2]
+    assert status_of(engine, rid) == "pending"
+    assert post(url, slack.button_press("U0APPROVER", REJECT_ACTION, rid))[0].status_code == 200
+    assert status_of(engine, rid) == "rejected"
+
+
+def test_a_high_risk_approval_asks_for_the_code_in_a_modal(web, slack, engine, people, tmp_path):
+    url = web[0]
+    rid = submit(web, tmp_path, people["req"][0], high_change())
+    views = len(slack.views)
+    assert post(url, slack.button_press("U0APPROVER", APPROVE_ACTION, rid))[0].status_code == 200
+    wait_for(lambda: len(slack.views) > views, timeout=10)
+    view = slack.views[-1]
+    assert view["callback_id"] == "approval.code" and view["private_metadata"] == rid
+    assert status_of(engine, rid) == "pending"  # nothing happens without the code
+    wrong = post(url, slack.code_submission("U0APPROVER", view, "12345x"))[0]
+    assert wrong.status_code == 200 and wrong.json()["response_action"] == "errors"
+    assert status_of(engine, rid) == "pending"
+    code = pyotp.TOTP(people["alice"][1]).now()
+    right = post(url, slack.code_submission("U0APPROVER", view, code, reason="staging is gone anyway"))[0]
+    assert right.status_code == 200 and not right.content
+    done = engine.approvals.get(rid)
+    assert (done.status, done.mfa, done.reason) == ("approved", "totp", "staging is gone anyway")
+    rid2 = submit(web, tmp_path, people["req"][0], high_change())
+    post(url, slack.button_press("U0APPROVER", APPROVE_ACTION, rid2))
+    replayed = post(url, slack.code_submission("U0APPROVER", {**view, "private_metadata": rid2}, code))[0]
+    assert replayed.json()["response_action"] == "errors" and status_of(engine, rid2) == "pending"
