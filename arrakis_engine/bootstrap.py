@@ -320,8 +320,6 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     archive = ManifestArchive(db, store, signing=signing)
     manifests = ManifestService(db, repos, archive=archive, signing=signing)
     synthesizer = CommunitySynthesizer(db, repos, discord, RedisCommunityLocks(redis_client))
-    member_sync = MemberRoleSync(db, repos, discord, max_strip_share=settings.max_strip_share)
-    reconciler = Reconciler(db, repos, discord, synthesizer)
     operators = OperatorService(db, repos)
     policy_gate = build_policy_gate(settings)
     slack = (SlackApprovals(settings.slack_bot_token, settings.slack_approval_channel,
@@ -329,14 +327,20 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
              if settings.slack_bot_token and settings.slack_approval_channel else None)
     approval_notifiers = [n for n in (slack, DiscordWebhookApprovals(settings.discord_approval_webhook_url)
                                       if settings.discord_approval_webhook_url else None) if n is not None]
+    approvals = ApprovalService(db, repos, policy_gate, operators, mfa, notifiers=approval_notifiers, clock=clock)
+    member_sync = MemberRoleSync(db, repos, discord, approvals, max_strip_share=settings.max_strip_share)
+    reconciler = Reconciler(db, repos, discord, synthesizer)
     probes = PlatformProbes(
         services=functools.partial(services_health, db, redis_client), rpc_block=_rpc_block,
         rpc_urls=settings.rpc_urls, shadow_where="S3" if settings.s3_endpoint else "local folder",
         discord_rate=settings.discord_rate, discord_where=_discord_where(discord))
     operations = Operations(db, repos, reconciler=reconciler, drift_checks=DriftChecks(redis_client), unknown=unknown,
                             orchestrator=orchestrator, shadow_store=store, queue=queue, bucket=bucket, probes=probes,
-                            clock=clock)
+                            approvals=approvals, clock=clock)
     synthesis = SynthesisService(db, repos, manifests, synthesizer, member_sync, queue, unknown)
+    # An approved mass strip is carried out at once, on the queue, as the approver.
+    approvals.on_strip_approved = lambda community_id, by: synthesis.sync_members(
+        community_id, queued=True, actor=f"operator:{by}")
     engine = Engine(
         settings=settings, db=db, redis=redis_client, migrator=migrator, repos=repos,
         clock=clock, discord=discord, chain_readers=chain_readers, score=score, shadow_store=store, bucket=bucket,
@@ -355,7 +359,7 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
                               notifier=WebhookNotifier(settings.alert_webhook_url) if settings.alert_webhook_url
                               else None),
         policy_gate=policy_gate,
-        approvals=ApprovalService(db, repos, policy_gate, operators, mfa, notifiers=approval_notifiers, clock=clock),
+        approvals=approvals,
         slack=slack,
         discord_pause=DiscordPause(db, repos, freeze), audit_check=AuditCheck(db, repos, signing=signing),
         demo=None,

@@ -17,7 +17,6 @@ from .storage.database import Database
 from .storage.legacy_imports import LegacyImportRepository
 from .storage.operator_views import OperatorViewsRepository
 from .storage.outbox import OutboxRepository, manifest_key
-from .storage.synthesis import SynthesisRepository
 from .synthesis.drift import drift
 from .synthesis.reconcile import Reconciler
 from .themes import theme_of
@@ -162,8 +161,10 @@ class Operations:
 
     def __init__(self, db: Database, repos, *, reconciler: Reconciler, drift_checks: DriftCheckStore,
                  unknown: UnknownMembersStore, orchestrator, shadow_store: ObjectStore, queue, bucket,
-                 probes: PlatformProbes, clock: Clock = system_clock) -> None:
+                 probes: PlatformProbes, approvals=None, clock: Clock = system_clock) -> None:
+        """``approvals``: where mass strips wait (``pending_for(community_id)``); None shows none."""
         self.db = db
+        self.approvals = approvals
         self.repos = repos
         self.reconciler = reconciler
         self.drift_checks = drift_checks
@@ -293,7 +294,6 @@ class Operations:
             delivered = views.delivered_keys()
             last = views.last_eligibility_sync()
             legacy = LegacyImportRepository(self.db).latest_or_none()
-            approvals = SynthesisRepository(self.db).pending()
         try:
             tier_names = list(theme_of(c).tier_names)
         except ArrakisError:
@@ -313,5 +313,7 @@ class Operations:
             last_diff_by=last["actor"] if last else None,
             unknown_members=len(self.unknown.of(c.id)),
             legacy_import=legacy,
-            approvals=[{k: r[k] for k in ("id", "kind", "summary", "requested_by", "created_at")} for r in approvals],
+            approvals=[{"id": a.id, "kind": a.kind, "summary": a.report.get("summary", a.title),
+                        "requested_by": a.requested_by, "created_at": a.created_at, "needs_code": a.needs_code}
+                       for a in (self.approvals.pending_for(c.id) if self.approvals is not None else [])],
             running=self.queue.running(c.id))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from .base import CliState, cli, command_group
-from .security import identity, prove
+from ..errors import ValidationError
+from .security import ask_code, identity, prove
 from .output import Output, phases, reports
 
 
@@ -48,16 +49,23 @@ members = command_group("members", "Members' Discord roles.")
 def members_sync(state: CliState, community_id: str, approve: bool, inline: bool, as_json: bool, as_name, code
                  ) -> Output:
     """One role update per member whose roles should change. With --now, a progress bar shows the
-    updates done out of those planned and the time left at the current pace. --approve (a mass
-    strip) needs --as NAME and a code."""
+    updates done out of those planned and the time left at the current pace. A change that would
+    strip many members waits for approval; --approve approves the one waiting (an approver who did
+    not run the paused sync: --as NAME and a code), then syncs."""
+    actor = f"operator:{as_name}" if as_name else "cli"
     if approve:
-        prove(state, as_name, code, "APPROVE_MASS_STRIP")
+        if not as_name:
+            raise ValidationError("say who approves: --as NAME or ARRAKIS_OPERATOR", field="as")
+        waiting = state.engine.approvals.pending_for(community_id)
+        state.engine.approvals.approve_strip_of(community_id, by=as_name, carry_out=False,
+                                                code=ask_code(code) if waiting else None)
     with phases(as_json or not inline) as bar:
-        out = state.engine.synthesis.sync_members(community_id, approved=approve, queued=not inline,
+        out = state.engine.synthesis.sync_members(community_id, queued=not inline, actor=actor,
                                                   progress=_steps(bar, "member roles"))
     if out["status"] == "paused":
         line = (f"paused: {out['strips']} of {out['tier_holders']} members would lose their tier role. "
-                f"Approval {out['approval']} is waiting; run again with --approve once checked.")
+                f"Approval {out['approval']} is waiting for an approver who did not run this sync: "
+                f"arrakis approvals approve {out['approval']} --as NAME (or members sync --approve).")
     else:
         line = f"{out['status']}: {out['changes']} member update(s)"
     return Output(out, [line])

@@ -1,14 +1,17 @@
-"""People approving infrastructure changes after the policy gate.
+"""People approving changes: infrastructure plans after the policy gate, and member syncs that
+would take tier roles from many holders at once (mass strips).
 
-A plan the gate would not reject becomes a request: pending, then approved, rejected, expired
-(after 24 hours) or cancelled (by its requester). The rules hold wherever the answer comes from
-(the CLI, Slack's buttons, the console):
+Each becomes a request: pending, then approved, rejected, expired (after 24 hours) or cancelled
+(by its requester). The rules hold for both kinds, wherever the answer comes from (the CLI,
+Slack's buttons, the console):
 
 * the approver holds the ``approver`` role and is not the requester;
-* a high or critical risk needs the approver's TOTP (or backup) code;
+* a high or critical risk needs the approver's TOTP (or backup) code (a mass strip is always high);
 * a request is answered once: a second answer, or one after it expired, is refused.
 
-Every step goes to the platform's hash-chained audit log. Reasons are cleaned before they are
+An approved mass strip is carried out once, by a member sync of that community within the hour
+after the approval (the approval runs one at once when it can). Every step goes to the platform's
+hash-chained audit log. Reasons are cleaned before they are
 stored or shown: one line, printable, at most 500 characters.
 """
 
@@ -36,6 +39,7 @@ TTL = timedelta(hours=24)
 REMIND_AFTER = timedelta(hours=12)
 HIGH_RISK = ("high", "critical")
 REASON_MAX = 500
+STRIP_USABLE_FOR = timedelta(hours=1)  # an approved strip not carried out by then is not used
 STATUSES = ("pending", "approved", "rejected", "expired", "cancelled")
 
 
@@ -48,6 +52,8 @@ class PlanRejected(ArrakisError):
 @dataclass(frozen=True)
 class ApprovalRequest:
     id: str
+    kind: str  # terraform_plan | member_role_strip
+    community_id: str | None
     status: str
     title: str
     requested_by: str
@@ -63,6 +69,7 @@ class ApprovalRequest:
     reason: str | None
     mfa: str | None
     notified: dict
+    used_at: datetime | None = None
 
     @property
     def needs_code(self) -> bool:
@@ -70,7 +77,7 @@ class ApprovalRequest:
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
-        for k in ("created_at", "expires_at", "decided_at"):
+        for k in ("created_at", "expires_at", "decided_at", "used_at"):
             d[k] = d[k].isoformat() if d[k] else None
         d["needs_code"] = self.needs_code
         return d
@@ -99,14 +106,15 @@ def clean_reason(reason: str | None) -> str | None:
     return text[:REASON_MAX] or None
 
 
-_COLS = ("id, status, title, requested_by, created_at, expires_at, decision, risk_score, risk_level, "
-         "plan_checksum, report, decided_by, decided_at, reason, mfa, notified")
+_COLS = ("id, kind, community_id, status, title, requested_by, created_at, expires_at, decision, risk_score, "
+         "risk_level, plan_checksum, report, decided_by, decided_at, reason, mfa, notified, used_at")
 
 
 def _row(r: dict) -> ApprovalRequest:
-    return ApprovalRequest(str(r["id"]), r["status"], r["title"], r["requested_by"], r["created_at"],
-                           r["expires_at"], r["decision"], r["risk_score"], r["risk_level"], r["plan_checksum"],
-                           r["report"], r["decided_by"], r["decided_at"], r["reason"], r["mfa"], r["notified"] or {})
+    return ApprovalRequest(str(r["id"]), r["kind"], str(r["community_id"]) if r["community_id"] else None,
+                           r["status"], r["title"], r["requested_by"], r["created_at"], r["expires_at"],
+                           r["decision"], r["risk_score"], r["risk_level"], r["plan_checksum"], r["report"],
+                           r["decided_by"], r["decided_at"], r["reason"], r["mfa"], r["notified"] or {}, r["used_at"])
 
 
 def _check_id(request_id: str) -> str:
@@ -127,6 +135,9 @@ class ApprovalService:
         self.mfa = mfa
         self.notifiers = list(notifiers or [])
         self.clock = clock
+        # Set by the composition root: run the member sync of a community whose mass strip was
+        # just approved (the sync service is built after this one).
+        self.on_strip_approved: Callable[[str, str], None] | None = None
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), timezone.utc)
@@ -161,6 +172,69 @@ class ApprovalService:
                                     {"request": request.id, "plan": checksum, "risk": request.risk_score,
                                      "level": request.risk_level, "decision": request.decision})
         return self._announce(request)
+
+    def request_strip(self, community_id: str, *, strips: int, tier_holders: int, members: list[str],
+                      requested_by: str) -> ApprovalRequest:
+        """The mass-strip request of this community: the one already pending, or a new one."""
+        cid = _check_id(community_id)
+        now = self._now()
+        share = strips / tier_holders if tier_holders else 1.0
+        title = f"{strips} of {tier_holders} members would lose their tier role"
+        with self.db.platform() as tx:
+            tx.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"strip:{cid}",))  # one pending per community
+            row = tx.one(f"""SELECT {_COLS} FROM approval_requests WHERE kind = 'member_role_strip'
+                               AND community_id = %s AND status = 'pending' AND expires_at > %s""", (cid, now))
+            if row is not None:
+                return _row(row)
+            name = tx.scalar("SELECT name FROM communities WHERE id = %s", (cid,))
+            row = tx.one(
+                f"""INSERT INTO approval_requests (kind, community_id, title, requested_by, created_at, expires_at,
+                        decision, risk_score, risk_level, report)
+                    VALUES ('member_role_strip', %s, %s, %s, %s, %s, 'review', %s, 'high', %s) RETURNING {_COLS}""",
+                (cid, f"{name}: {title}"[:200], requested_by, now, now + TTL, max(60, min(100, round(100 * share))),
+                 json.dumps({"summary": title, "strips": strips, "tier_holders": tier_holders,
+                             "members": members[:1000], "risk": {"explanation": f"{title} ({share:.0%}): more "
+                                                                 "often a bad chain read than a market move"},
+                             "reasons": [title], "top_resources": []})))
+            request = _row(row)
+            self.repos.audit.append(requested_by, "approval.requested",
+                                    {"request": request.id, "kind": "member_role_strip", "community": cid,
+                                     "strips": strips, "tier_holders": tier_holders})
+        return self._announce(request)
+
+    def take_approved_strip(self, community_id: str) -> ApprovalRequest | None:
+        """The community's approved, not yet used mass strip (approved within the hour), marked
+        used; None when there is none. Two syncs at once: one of them gets it."""
+        cid = _check_id(community_id)
+        now = self._now()
+        with self.db.platform() as tx:
+            row = tx.one(f"""UPDATE approval_requests SET used_at = %s
+                              WHERE id = (SELECT id FROM approval_requests
+                                           WHERE kind = 'member_role_strip' AND community_id = %s
+                                             AND status = 'approved' AND used_at IS NULL AND decided_at > %s
+                                           ORDER BY decided_at DESC LIMIT 1)
+                                AND used_at IS NULL RETURNING {_COLS}""", (now, cid, now - STRIP_USABLE_FOR))
+            if row is not None:
+                self.repos.audit.append("sync", "approval.used", {"request": str(row["id"]), "community": cid})
+        return _row(row) if row else None
+
+    def pending_for(self, community_id: str) -> list[ApprovalRequest]:
+        """What waits for a person in this community (its mass strips)."""
+        cid = _check_id(community_id)
+        with self.db.platform() as tx:
+            rows = tx.all(f"""SELECT {_COLS} FROM approval_requests WHERE community_id = %s AND status = 'pending'
+                                AND expires_at > %s ORDER BY created_at""", (cid, self._now()))
+        return [_row(r) for r in rows]
+
+    def approve_strip_of(self, community_id: str, *, by: str, code: str | None, reason: str | None = None,
+                         carry_out: bool = True) -> ApprovalRequest:
+        """Approve the mass strip waiting in this community (the same rules as any approval).
+        ``carry_out=False``: the caller runs the member sync itself."""
+        waiting = self.pending_for(community_id)
+        if not waiting:
+            raise NotFound("no mass strip is waiting for approval in this community",
+                           hint="run `arrakis members sync COMMUNITY_ID`; if it pauses, another approver approves it")
+        return self.approve(waiting[0].id, by=by, code=code, reason=reason, carry_out=carry_out)
 
     def _announce(self, request: ApprovalRequest) -> ApprovalRequest:
         where: dict[str, Any] = {}
@@ -204,8 +278,10 @@ class ApprovalService:
     # --- answering ----------------------------------------------------------------------------
 
     def approve(self, request_id: str, *, by: str, code: str | None = None, reason: str | None = None,
-                via: str = "cli") -> ApprovalRequest:
-        return self._answer(request_id, "approved", by=by, code=code, reason=reason, via=via)
+                via: str = "cli", carry_out: bool = True) -> ApprovalRequest:
+        """Approve (see the rules above). An approved mass strip is carried out at once through
+        ``on_strip_approved`` unless ``carry_out`` is False."""
+        return self._answer(request_id, "approved", by=by, code=code, reason=reason, via=via, carry_out=carry_out)
 
     def reject(self, request_id: str, *, by: str, reason: str | None = None, via: str = "cli") -> ApprovalRequest:
         return self._answer(request_id, "rejected", by=by, code=None, reason=reason, via=via)
@@ -217,7 +293,7 @@ class ApprovalService:
         return self._finish(request, "cancelled", by=by, reason=clean_reason(reason), mfa=None, via="cli")
 
     def _answer(self, request_id: str, status: str, *, by: str, code: str | None, reason: str | None,
-                via: str) -> ApprovalRequest:
+                via: str, carry_out: bool = True) -> ApprovalRequest:
         request = self.get(request_id)
         approver = self.operators.get(by)
         verb = "approve" if status == "approved" else "reject"
@@ -232,8 +308,16 @@ class ApprovalService:
         mfa = None
         if status == "approved" and request.needs_code:
             # A refused code is audited by the MFA service and raises MfaRefused.
-            mfa = self.mfa.verify(approver.name, code, action="APPROVE_HIGH_RISK_PLAN")
-        return self._finish(request, status, by=approver.name, reason=clean_reason(reason), mfa=mfa, via=via)
+            mfa = self.mfa.verify(approver.name, code, action="APPROVE_MASS_STRIP" if request.kind ==
+                                  "member_role_strip" else "APPROVE_HIGH_RISK_PLAN")
+        done = self._finish(request, status, by=approver.name, reason=clean_reason(reason), mfa=mfa, via=via)
+        if done.kind == "member_role_strip" and done.status == "approved" and carry_out and \
+                self.on_strip_approved is not None:
+            try:
+                self.on_strip_approved(done.community_id, approver.name)
+            except ArrakisError as exc:  # approved all the same; the next member sync carries it out
+                log.warning("the member sync after approval %s could not be started: %s", done.id, exc)
+        return done
 
     def _refused(self, request: ApprovalRequest, by: str, why: str, via: str, *, error=PermissionDenied) -> None:
         with self.db.platform():

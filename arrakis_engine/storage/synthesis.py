@@ -1,9 +1,8 @@
-"""SQL for synthesis: shadow states filled in step by step, members' roles, pending approvals."""
+"""SQL for synthesis: shadow states filled in step by step, and members' roles."""
 
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Sequence
 
 from .database import Database
@@ -83,19 +82,3 @@ class SynthesisRepository:
                ON CONFLICT (community_id, discord_id) DO UPDATE SET roles = EXCLUDED.roles, updated_at = now()""",
             (self.db.current_tenant(), discord_id, sorted(set(roles))))
 
-    # --- approvals ----------------------------------------------------------------------------
-
-    def request_approval(self, kind: str, summary: str, payload: dict, *, requested_by: str) -> uuid.UUID:
-        return self.db.current().scalar(
-            """INSERT INTO pending_approvals (community_id, kind, summary, payload, requested_by)
-               VALUES (%s, %s, %s, %s, %s) RETURNING id""",
-            (self.db.current_tenant(), kind, summary, payload, requested_by))
-
-    def pending(self) -> list[dict]:
-        return self.db.current().all("SELECT id, kind, summary, payload, requested_by, created_at "
-                                     "FROM pending_approvals WHERE status = 'pending' ORDER BY created_at")
-
-    def decide(self, approval_id: uuid.UUID, status: str, *, by: str) -> bool:
-        return self.db.current().execute(
-            "UPDATE pending_approvals SET status = %s, decided_by = %s, decided_at = now() "
-            "WHERE id = %s AND status = 'pending'", (status, by, approval_id)).rowcount == 1

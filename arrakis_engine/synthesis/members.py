@@ -7,14 +7,15 @@ Current roles are what Discord answered to our last PATCH (or GET) for that memb
 
 Members whose eligibility is unknown are skipped. If the change would take tier roles away from
 more than ``max_strip_share`` of the members holding one (default 10 %), nothing is sent: an
-approval request is recorded for an operator instead, since a sudden mass strip is more often a
-bad read than a market crash.
+approval request is opened instead (the approvals of ``policy/approvals.py``: an approver who did
+not run the sync, with their code), since a sudden mass strip is more often a bad read than a
+market crash. The first sync after the approval goes ahead and uses it up.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Protocol
 
 from ..errors import DiscordError, ValidationError
 from ..ports import DiscordGuild
@@ -24,11 +25,26 @@ from . import planning
 from .planning import MemberChange, MemberPlan  # noqa: F401 (part of this use case's answers)
 
 
+class StripApprovals(Protocol):
+    """Where mass strips wait for a person (``ApprovalService``)."""
+
+    def request_strip(self, community_id: str, *, strips: int, tier_holders: int, members: list[str],
+                      requested_by: str):
+        """The pending request of this community, or a new one (has ``id``)."""
+        ...
+
+    def take_approved_strip(self, community_id: str):
+        """An approved, unused request of this community, now used; or None."""
+        ...
+
+
 class MemberRoleSync:
-    def __init__(self, db: Database, repos, discord: DiscordGuild, *, max_strip_share: float = 0.10) -> None:
+    def __init__(self, db: Database, repos, discord: DiscordGuild, approvals: StripApprovals, *,
+                 max_strip_share: float = 0.10) -> None:
         self.db = db
         self.repos = repos
         self.discord = discord
+        self.approvals = approvals
         self.store = SynthesisRepository(db)
         self.max_strip_share = max_strip_share
 
@@ -60,38 +76,28 @@ class MemberRoleSync:
     def needs_approval(self, plan: MemberPlan) -> bool:
         return planning.needs_approval(plan, self.max_strip_share)
 
-    def hold_for_approval(self, community_id, plan: MemberPlan, *, actor: str) -> uuid.UUID:
+    def gate(self, community_id, plan: MemberPlan, *, actor: str) -> dict | None:
+        """The mass-strip guard, before anything is sent: a plan that strips too many goes ahead
+        only with an approved request (used up here); otherwise one is opened (or the one pending
+        is kept) and the summary of the pause is returned."""
+        if not self.needs_approval(plan):
+            return None
+        cid = str(community_id)
+        approved = self.approvals.take_approved_strip(cid)
+        if approved is not None:
+            with self.db.tenant(community_id):
+                self.repos.audit.append(actor, "member_sync.approved", {"approval": approved.id,
+                                                                        "approved_by": approved.decided_by,
+                                                                        "strips": plan.strips})
+            return None
+        request = self.approvals.request_strip(
+            cid, strips=plan.strips, tier_holders=plan.tier_holders, requested_by=actor,
+            members=[c.discord_id for c in plan.changes if c.strips_tier])
         with self.db.tenant(community_id):
-            approval = self.store.request_approval(
-                "member_role_strip",
-                f"{plan.strips} of {plan.tier_holders} members would lose their tier role",
-                {"strips": plan.strips, "tier_holders": plan.tier_holders,
-                 "members": [c.discord_id for c in plan.changes if c.strips_tier][:1000]},
-                requested_by=actor)
-            self.repos.audit.append(actor, "member_sync.paused", {"approval": str(approval), "strips": plan.strips,
+            self.repos.audit.append(actor, "member_sync.paused", {"approval": request.id, "strips": plan.strips,
                                                                   "tier_holders": plan.tier_holders})
-            return approval
-
-    def gate(self, community_id, plan: MemberPlan, *, approved: bool, actor: str) -> dict | None:
-        """The mass-strip guard, before anything is sent: a plan that needs approval and does not
-        have it is held (the summary is returned); an approved one closes what was waiting."""
-        if self.needs_approval(plan) and not approved:
-            approval = self.hold_for_approval(community_id, plan, actor=actor)
-            return {"status": "paused", "approval": str(approval), "changes": len(plan.changes),
-                    "strips": plan.strips, "tier_holders": plan.tier_holders}
-        if approved:
-            self.close_approvals(community_id, actor=actor)
-        return None
-
-    def close_approvals(self, community_id, *, actor: str) -> int:
-        """An operator went ahead: the mass-strip approvals waiting for this community are
-        marked approved (by whom, audited), so nobody is asked about them again."""
-        with self.db.tenant(community_id):
-            closed = [a["id"] for a in self.store.pending() if a["kind"] == "member_role_strip"
-                      and self.store.decide(a["id"], "approved", by=actor)]
-            if closed:
-                self.repos.audit.append(actor, "member_sync.approved", {"approvals": [str(i) for i in closed]})
-        return len(closed)
+        return {"status": "paused", "approval": request.id, "changes": len(plan.changes),
+                "strips": plan.strips, "tier_holders": plan.tier_holders}
 
     def apply_change(self, community_id, guild_id: str, discord_id: str, roles: list[str]) -> list[str]:
         """The one PATCH for one member; records what Discord answered."""
@@ -100,11 +106,11 @@ class MemberRoleSync:
             self.store.save_member_roles(discord_id, member.get("roles", roles))
         return member.get("roles", roles)
 
-    def run(self, community_id, *, skip: Iterable[str] = (), approved: bool = False, actor: str = "sync",
+    def run(self, community_id, *, skip: Iterable[str] = (), actor: str = "sync",
             progress: Callable[[int, int], None] | None = None) -> dict:
         """Plan and send now (without the queue). Returns a summary."""
         plan = self.plan(community_id, skip=skip)
-        paused = self.gate(community_id, plan, approved=approved, actor=actor)
+        paused = self.gate(community_id, plan, actor=actor)
         if paused:
             return paused
         for i, change in enumerate(plan.changes, start=1):

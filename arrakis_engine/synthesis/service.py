@@ -54,17 +54,17 @@ class SynthesisService:
                 "shadow_version": shadow[0] if shadow else None, "shadow_status": shadow[2] if shadow else None,
                 "synthesized": bool(latest and shadow and shadow[0] == latest.version and shadow[2] == "applied")}
 
-    def sync_members(self, community_id: uuid.UUID | str, *, skip: Iterable[str] = (), approved: bool = False,
+    def sync_members(self, community_id: uuid.UUID | str, *, skip: Iterable[str] = (),
                      queued: bool = True, actor: str = "cli",
                      progress: Callable[[int, int], None] | None = None) -> dict:
         """One PATCH per member whose roles should change; unknown members skipped (those given, and
         those the last eligibility sync could not read); a mass strip waits for approval."""
         skip = set(skip) | set(self.unknown.of(community_id))
         if not queued:
-            return self.member_sync.run(community_id, skip=skip, approved=approved, actor=actor, progress=progress)
+            return self.member_sync.run(community_id, skip=skip, actor=actor, progress=progress)
         sync = self.member_sync
         plan = sync.plan(community_id, skip=skip)
-        paused = sync.gate(community_id, plan, approved=approved, actor=actor)
+        paused = sync.gate(community_id, plan, actor=actor)
         if paused:
             return paused
         jobs = []

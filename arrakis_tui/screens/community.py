@@ -98,7 +98,8 @@ class CommunityScreen(EngineScreen):
         approvals.display = bool(d.approvals)
         approvals.update("\n".join(
             f"[$warning]Waiting for an operator:[/] {_esc(a['summary'])} (asked by {_esc(a['requested_by'])}, "
-            f"{ago(a['created_at'], now)}). Approve with `arrakis members sync {d.id} --approve`."
+            f"{ago(a['created_at'], now)}). An approver who did not ask: "
+            f"`arrakis approvals approve {a['id']} --as NAME` (with their code)."
             for a in d.approvals))
         changes = self.query_one("#changes", DataTable)
         changes.clear()

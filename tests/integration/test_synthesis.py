@@ -115,7 +115,20 @@ def test_member_sync_one_patch_each_keeps_other_roles_and_skips_unknown(e, disco
     assert svc.sync_members(c.id, queued=False)["changes"] == 1  # only the skipped one now
 
 
+def _approver(e, role: str = "approver"):
+    import uuid
+    from urllib.parse import parse_qs, urlparse
+
+    name = f"strip-{uuid.uuid4().hex[:8]}"
+    e.operators.add(name, [role], actor="test")
+    return name, parse_qs(urlparse(e.mfa.enroll(name, actor="test").uri).query)["secret"][0]
+
+
 def test_mass_strip_pauses_for_approval(e, discord, make_community):
+    import pyotp
+
+    from arrakis_engine.errors import MfaRefused, NotFound, PermissionDenied
+
     c, g, ids = community_with_members(e, discord, make_community, ranks=tuple(range(1, 21)))
     svc = e.synthesis
     svc.synthesize(c.id, queued=False)
@@ -124,22 +137,57 @@ def test_mass_strip_pauses_for_approval(e, discord, make_community):
         for p in e.repos.profiles.all():
             e.repos.profiles.update_standing(p.id, tier=None, rank=None)
     svc.synthesize(c.id, queued=False)
-    out = svc.sync_members(c.id, queued=False)
+    runner, _ = _approver(e)
+    out = svc.sync_members(c.id, queued=False, actor=runner)
     assert out["status"] == "paused" and out["strips"] == 20
     assert all(g.members[d] for d in ids)  # nobody was stripped
-    with e.db.tenant(c.id):
-        from arrakis_engine.storage.synthesis import SynthesisRepository
-
-        assert SynthesisRepository(e.db).pending()[0]["kind"] == "member_role_strip"
+    assert svc.sync_members(c.id, queued=False)["approval"] == out["approval"]  # the same request, not a second
     waiting = e.operations.community(c.id).approvals
     assert len(waiting) == 1 and waiting[0]["summary"] == "20 of 20 members would lose their tier role"
-    assert svc.sync_members(c.id, approved=True, queued=False, actor="ops:alice")["changes"] == 20
+    assert waiting[0]["kind"] == "member_role_strip" and waiting[0]["needs_code"]
+    request = e.approvals.get(out["approval"])
+    assert request.community_id == str(c.id) and request.risk_level == "high"
+    # The same rules as any approval: not who ran the sync, an approver, with a code.
+    with pytest.raises(PermissionDenied, match="asked for this change"):
+        e.approvals.approve(out["approval"], by=runner, code=None, carry_out=False)
+    auditor, _ = _approver(e, role="auditor")
+    with pytest.raises(PermissionDenied, match="approver role"):
+        e.approvals.approve(out["approval"], by=auditor, carry_out=False)
+    alice, secret = _approver(e)
+    with pytest.raises(ValidationError, match="a code is needed"):
+        e.approvals.approve(out["approval"], by=alice, carry_out=False)
+    with pytest.raises(MfaRefused):
+        e.approvals.approve(out["approval"], by=alice, code="12345x", carry_out=False)
+    done = e.approvals.approve_strip_of(c.id, by=alice, code=pyotp.TOTP(secret).now(), carry_out=False)
+    assert done.status == "approved" and done.mfa == "totp"
     assert e.operations.community(c.id).approvals == []  # approving closed it
+    assert svc.sync_members(c.id, queued=False, actor="ops:bob")["changes"] == 20
+    assert e.approvals.get(out["approval"]).used_at is not None  # used up by that sync
     with e.db.tenant(c.id):
-        row = e.db.current().one("SELECT status, decided_by FROM pending_approvals")
         last = e.repos.audit.entries(limit=1)[-1]
-    assert (row["status"], row["decided_by"]) == ("approved", "ops:alice")
-    assert last.action == "member_sync.approved" and last.actor == "ops:alice"
+    assert last.action == "member_sync.approved" and last.payload["approved_by"] == alice
+    with pytest.raises(NotFound, match="no mass strip is waiting"):
+        e.approvals.approve_strip_of(c.id, by=alice, code=None)
+
+
+def test_an_approved_mass_strip_is_carried_out_on_the_queue(e, discord, make_community):
+    import pyotp
+
+    c, g, ids = community_with_members(e, discord, make_community, ranks=tuple(range(1, 21)))
+    svc = e.synthesis
+    svc.synthesize(c.id, queued=False)
+    svc.sync_members(c.id, queued=False)
+    with e.db.tenant(c.id):
+        for p in e.repos.profiles.all():
+            e.repos.profiles.update_standing(p.id, tier=None, rank=None)
+    svc.synthesize(c.id, queued=False)
+    out = svc.sync_members(c.id, queued=False)
+    alice, secret = _approver(e)
+    before = e.queue.queue(c.id).count
+    e.approvals.approve(out["approval"], by=alice, code=pyotp.TOTP(secret).now())
+    assert e.queue.queue(c.id).count == before + 20  # one role update per member, queued at once
+    assert e.approvals.get(out["approval"]).used_at is not None
+    e.queue.queue(c.id).empty()
 
 
 def test_reconciliation(e, discord, make_community):
