@@ -243,6 +243,34 @@ def score_service():
 
 
 @pytest.fixture(scope="session")
+def fake_slack():
+    """A fake Slack (Web API and signed interactions) for the session."""
+    from tests.fakes.slack_api import FakeSlack
+
+    fake = FakeSlack()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def make_operator(engine):
+    """``make_operator(role, slack_id=None) -> (name, TOTP secret)``: an enrolled operator with a
+    fresh name. A Slack id already given to an earlier test's operator is taken from it."""
+    from urllib.parse import parse_qs, urlparse
+
+    def make(role: str, *, slack_id: str | None = None, prefix: str = "op") -> tuple[str, str]:
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        if slack_id:
+            with engine.db.platform() as tx:
+                tx.execute("UPDATE operators SET slack_user_id = NULL WHERE slack_user_id = %s", (slack_id,))
+        engine.operators.add(name, [role], actor="test", slack_user_id=slack_id)
+        uri = engine.mfa.enroll(name, actor="test").uri
+        return name, parse_qs(urlparse(uri).query)["secret"][0]
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def s3(tmp_path_factory):
     """A real S3 server (SeaweedFS) for the session."""
     from tests.fixtures.seaweed import SeaweedS3

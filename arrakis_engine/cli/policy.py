@@ -123,19 +123,15 @@ def approvals_approve(state: CliState, request_id: str, as_name: str, reason: st
     return Output(r.as_dict(), _request_lines(r))
 
 
-@approvals.command("reject")
-@_answer_options
-@reports
-def approvals_reject(state: CliState, request_id: str, as_name: str, reason: str | None) -> Output:
-    """Reject (an approver who did not ask)."""
-    r = state.engine.approvals.reject(request_id, by=as_name, reason=reason)
-    return Output(r.as_dict(), _request_lines(r))
+def _answer_command(name: str, doc: str) -> None:
+    """``arrakis approvals NAME ID --as WHO [--reason R]``: the approvals use case of that name."""
+    def command(state: CliState, request_id: str, as_name: str, reason: str | None) -> Output:
+        r = getattr(state.engine.approvals, name)(request_id, by=as_name, reason=reason)
+        return Output(r.as_dict(), _request_lines(r))
+
+    command.__doc__ = doc
+    approvals.command(name)(_answer_options(reports(command)))
 
 
-@approvals.command("cancel")
-@_answer_options
-@reports
-def approvals_cancel(state: CliState, request_id: str, as_name: str, reason: str | None) -> Output:
-    """Withdraw your own request."""
-    r = state.engine.approvals.cancel(request_id, by=as_name, reason=reason)
-    return Output(r.as_dict(), _request_lines(r))
+_answer_command("reject", "Reject (an approver who did not ask).")
+_answer_command("cancel", "Withdraw your own request.")

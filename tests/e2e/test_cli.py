@@ -16,16 +16,6 @@ from tests.fixtures.legacy_sqlite import build_legacy_db
 from tests.fixtures.workers import wait_for
 
 
-@pytest.fixture
-def run(database_url, redis_url, tmp_path, engine):
-    """Invoke the CLI in-process with the test database configured through the environment."""
-    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path)}
-
-    def invoke(*args: str):
-        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
-
-    return invoke
-
 
 def test_db_upgrade_and_status(run):
     result = run("db", "upgrade")

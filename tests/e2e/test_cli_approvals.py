@@ -5,34 +5,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from urllib.parse import parse_qs, urlparse
 
 import pyotp
 import pytest
-from click.testing import CliRunner
-
-from arrakis_engine.cli import cli
 
 
-@pytest.fixture
-def run(database_url, redis_url, tmp_path, engine):
-    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path)}
-
-    def invoke(*args: str):
-        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
-
-    return invoke
 
 
 @pytest.fixture
-def people(engine):
-    tag = uuid.uuid4().hex[:6]
-    out = {}
-    for who in ("req", "alice"):
-        name = f"{who}-{tag}"
-        engine.operators.add(name, ["approver"], actor="test")
-        out[who] = (name, parse_qs(urlparse(engine.mfa.enroll(name, actor="test").uri).query)["secret"][0])
-    return out
+def people(make_operator):
+    return {who: make_operator("approver", prefix=who) for who in ("req", "alice")}
 
 
 def plan_file(tmp_path, type_: str, actions: list[str], before=None) -> str:

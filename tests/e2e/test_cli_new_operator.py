@@ -15,15 +15,6 @@ from arrakis_engine.themes import THEMES
 from tests.fixtures.legacy_sqlite import build_legacy_db
 
 
-@pytest.fixture
-def run(database_url, redis_url, tmp_path, engine):
-    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path)}
-
-    def invoke(*args: str, extra_env: dict | None = None):
-        return CliRunner().invoke(cli, list(args), env={**env, **(extra_env or {})}, catch_exceptions=False)
-
-    return invoke
-
 
 def snowflake() -> str:
     return str(10**18 + uuid.uuid4().int % (9 * 10**18))

@@ -9,14 +9,13 @@ import os
 import sys
 import time
 import uuid
-from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pyotp
 import pytest
 
 from arrakis_engine.policy.notify import APPROVE_ACTION, REJECT_ACTION
-from tests.fakes.slack_api import FakeSlack, signed
+from tests.fakes.slack_api import signed
 from tests.fixtures.ports import ServerProcess, free_port
 from tests.fixtures.workers import wait_for
 
@@ -24,14 +23,8 @@ SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
 
 @pytest.fixture(scope="module")
-def slack():
-    fake = FakeSlack()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture(scope="module")
-def web(database_url, redis_url, slack, tmp_path_factory, engine):
+def web(database_url, redis_url, fake_slack, tmp_path_factory, engine):
+    slack = fake_slack
     port = free_port()
     folder = tmp_path_factory.mktemp("web")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "SLACK_"))}
@@ -46,18 +39,14 @@ def web(database_url, redis_url, slack, tmp_path_factory, engine):
 
 
 @pytest.fixture
-def people(engine):
-    tag = uuid.uuid4().hex[:6]
-    out = {}
-    for who, role, slack_id in (("req", "approver", "U0REQUESTER"), ("alice", "approver", "U0APPROVER"),
-                                ("carol", "auditor", "U0SECOND")):
-        name = f"{who}-{tag}"
-        # Slack ids are unique among operators: free the fake's ids from earlier tests first.
-        with engine.db.platform() as tx:
-            tx.execute("UPDATE operators SET slack_user_id = NULL WHERE slack_user_id = %s", (slack_id,))
-        engine.operators.add(name, [role], actor="test", slack_user_id=slack_id)
-        out[who] = (name, parse_qs(urlparse(engine.mfa.enroll(name, actor="test").uri).query)["secret"][0])
-    return out
+def people(make_operator):
+    return {who: make_operator(role, slack_id=slack_id, prefix=who) for who, role, slack_id in
+            (("req", "approver", "U0REQUESTER"), ("alice", "approver", "U0APPROVER"), ("carol", "auditor", "U0SECOND"))}
+
+
+@pytest.fixture
+def slack(fake_slack):
+    return fake_slack
 
 
 def submit(web, tmp_path, requester: str, change: dict) -> str:

@@ -6,41 +6,24 @@ and a description of 4,096 characters, 25 fields of 256/1,024; ``?wait=true`` re
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import threading
 
 from aiohttp import web
 
+from tests.fakes.loopback import LoopbackServer
 
-class FakeDiscordWebhook:
+
+class FakeDiscordWebhook(LoopbackServer):
     def __init__(self) -> None:
         self.messages: dict[str, dict] = {}
         self.edits: list[tuple[str, dict]] = []
         self.refused: list[str] = []
         self._ids = itertools.count(1_200_000_000_000_000_001)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self._runner = None
-        self.port = 0
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(30)
-        self.url = f"http://127.0.0.1:{self.port}/api/webhooks/1100000000000000001/test-webhook-token"
-
-    async def _start(self) -> None:
         app = web.Application()
         app.router.add_post("/api/webhooks/{id}/{token}", self._post)
         app.router.add_patch("/api/webhooks/{id}/{token}/messages/{message}", self._patch)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
+        self.serve(app)
+        self.url = f"http://127.0.0.1:{self.port}/api/webhooks/1100000000000000001/test-webhook-token"
 
     def _refuse(self, why: str, status: int = 400) -> web.Response:
         self.refused.append(why)

@@ -17,19 +17,19 @@ Web API rules, at their strictest documented reading:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import secrets
-import threading
 import time
 from urllib.parse import parse_qs, urlencode
 
 from aiohttp import web
 
+from tests.fakes.loopback import LoopbackServer
 
-class FakeSlack:
+
+class FakeSlack(LoopbackServer):
     def __init__(self, token: str = "xoxb-test-token", *, channels=("C0APPROVALS",),
                  members=("U0APPROVER", "U0SECOND", "U0REQUESTER", "U0STRANGER")) -> None:
         self.token = token
@@ -42,27 +42,10 @@ class FakeSlack:
         self._triggers: dict[str, float] = {}
         self._last_post: dict[str, float] = {}
         self._ts = int(time.time())
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self._runner = None
-        self.port = 0
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(30)
-        self.base_url = f"http://127.0.0.1:{self.port}/api/"
-
-    async def _start(self) -> None:
         app = web.Application()
         app.router.add_post("/api/{method}", self._call)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
+        self.serve(app)
+        self.base_url = f"http://127.0.0.1:{self.port}/api/"
 
     # --- the Web API ------------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from urllib.parse import parse_qs, urlparse
 
 import pyotp
 import pytest
@@ -17,7 +16,6 @@ from arrakis_engine.policy.approvals import ApprovalService, PlanRejected, clean
 from arrakis_engine.policy.notify import DiscordWebhookApprovals, SlackApprovals
 from tests.conftest import FakeClock
 from tests.fakes.discord_webhook import FakeDiscordWebhook
-from tests.fakes.slack_api import FakeSlack
 
 
 def rc(address, type_, actions, before=None):
@@ -42,13 +40,6 @@ def high_plan(tmp_path):  # deleting a staging namespace: not blocked, but high 
 
 
 @pytest.fixture(scope="module")
-def slack():
-    fake = FakeSlack()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture(scope="module")
 def webhook():
     fake = FakeDiscordWebhook()
     yield fake
@@ -56,23 +47,16 @@ def webhook():
 
 
 @pytest.fixture
-def people(engine):
-    """A requester, two approvers (enrolled, with Slack ids) and an auditor."""
-    tag = uuid.uuid4().hex[:6]
-    names = {}
-    for role, who, slack_id in (("approver", "req", None), ("approver", "alice", None),
-                                ("approver", "bob", None), ("auditor", "carol", None)):
-        name = f"{who}-{tag}"
-        engine.operators.add(name, [role], actor="test", slack_user_id=slack_id)
-        enrolment = engine.mfa.enroll(name, actor="test")
-        names[who] = (name, parse_qs(urlparse(enrolment.uri).query)["secret"][0])
-    return names
+def people(make_operator):
+    """A requester, two approvers and an auditor, each enrolled."""
+    return {who: make_operator(role, prefix=who) for who, role in
+            (("req", "approver"), ("alice", "approver"), ("bob", "approver"), ("carol", "auditor"))}
 
 
 @pytest.fixture
-def service(engine, slack, webhook):
+def service(engine, fake_slack, webhook):
     clock = FakeClock(time.time())
-    notifiers = [SlackApprovals(slack.token, "C0APPROVALS", base_url=slack.base_url),
+    notifiers = [SlackApprovals(fake_slack.token, "C0APPROVALS", base_url=fake_slack.base_url),
                  DiscordWebhookApprovals(webhook.url)]
     svc = ApprovalService(engine.db, engine.repos, engine.policy_gate, engine.operators, engine.mfa,
                           notifiers=notifiers, clock=clock)
@@ -86,7 +70,9 @@ def audit_actions(engine, request_id: str) -> list[str]:
     return [e.action for e in entries if e.payload.get("request") == request_id]
 
 
-def test_a_request_is_announced_and_approved_by_someone_else(engine, service, people, slack, webhook, tmp_path):
+def test_a_request_is_announced_and_approved_by_someone_else(engine, service, people, fake_slack, webhook,
+                                                             tmp_path):
+    slack = fake_slack
     req, alice = people["req"][0], people["alice"][0]
     r = service.submit(medium_plan(tmp_path), None, requested_by=req, title="Open HTTPS <!channel>\nnow")
     assert r.status == "pending" and r.risk_level in ("low", "medium") and r.decision == "review"
@@ -141,7 +127,8 @@ def test_high_risk_needs_a_fresh_code(engine, service, people, tmp_path):
     assert rejected.status == "rejected" and rejected.mfa is None  # rejecting needs no code
 
 
-def test_requests_expire_after_24_hours_and_are_reminded_once(engine, service, people, slack, tmp_path):
+def test_requests_expire_after_24_hours_and_are_reminded_once(engine, service, people, fake_slack, tmp_path):
+    slack = fake_slack
     r = service.submit(medium_plan(tmp_path), None, requested_by=people["req"][0])
     clock = service.test_clock
     clock.t += 11 * 3600

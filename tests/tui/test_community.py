@@ -71,13 +71,10 @@ async def test_palette_tells_two_communities_of_the_same_name_apart(world):
 
 @pytest.mark.anyio
 async def test_a_change_waiting_for_an_operator_is_shown(world):
-    from arrakis_engine.storage.synthesis import SynthesisRepository
     from tests.tui.conftest import CALADAN
 
-    store = SynthesisRepository(world.engine.db)
-    with world.engine.db.tenant(CALADAN):
-        approval = store.request_approval("member_role_strip", "2 of 2 members would lose their tier role",
-                                          {"strips": 2}, requested_by="sync")
+    approval = world.engine.approvals.request_strip(CALADAN, strips=2, tier_holders=2, members=["1", "2"],
+                                                    requested_by="sync")
     try:
         app = console(world)
         async with app.run_test(size=SIZE) as pilot:
@@ -86,12 +83,11 @@ async def test_a_change_waiting_for_an_operator_is_shown(world):
             screen = await community_loaded(pilot)
             box = screen.query_one("#approvals")
             assert box.display
-            text = str(box.render())
+            text = " ".join(str(box.render()).split())
             assert "Waiting for an operator: 2 of 2 members would lose their tier role (asked by sync" in text
-            assert f"arrakis members sync {CALADAN} --approve" in text
+            assert f"arrakis approvals approve {approval.id} --as NAME" in text
     finally:
-        with world.engine.db.tenant(CALADAN):
-            store.decide(approval, "rejected", by="test")
+        world.engine.approvals.cancel(approval.id, by="sync")
 
 
 @pytest.mark.anyio
