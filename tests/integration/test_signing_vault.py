@@ -142,3 +142,33 @@ def test_local_key_file_is_private_and_rotation_keeps_old_signatures(tmp_path):
     assert not signer.verify("platform", b"a", second)
     assert not signer.verify("platform", b"a", first[:-4] + "AAA=")
     assert not signer.verify("community-x", b"a", first)  # another key
+
+
+def test_the_kill_switch_revokes_a_communitys_vault_tokens(vault_engine, make_community, make_operator, bao):
+    """The kill switch itself (not only the signing service) against OpenBao: the community's
+    minted tokens are revoked in Vault within the activation, its signing stops, the others' goes
+    on, and release restores it."""
+    import pyotp
+
+    a, b = make_community(), make_community()
+    vault_engine.manifests.publish(a.id, actor="test")  # mints A's signing token
+    vault_engine.signing.sign_manifest(b.id, 1, "0" * 64)
+    key = f"community-{a.id}"
+    accessors = [x.decode() for x in vault_engine.redis.smembers(f"arrakis:vault:accessors:{key}")]
+    assert accessors
+    name, secret = make_operator("platform_admin")
+    actor = vault_engine.operators.get(name).actor()
+    report = vault_engine.killswitch.activate(actor, scope="community", community_id=str(a.id),
+                                              reason="drill: admin token leaked", code=pyotp.TOTP(secret).now())
+    vault_part = next(p for p in report.parts if p.part == "stop signing and revoke Vault tokens")
+    assert vault_part.ok and report.total_ms < 1000, report.parts
+    for accessor in accessors:
+        with pytest.raises((hvac.exceptions.InvalidRequest, hvac.exceptions.Forbidden)):
+            bao.admin().auth.token.lookup_accessor(accessor)
+    with pytest.raises(SigningError, match="kill switch"):
+        vault_engine.signing.sign_manifest(a.id, 2, "1" * 64)
+    vault_engine.signing.sign_manifest(b.id, 2, "1" * 64)  # B still signs
+    other, other_secret = make_operator("platform_admin")  # (a code is never accepted twice)
+    vault_engine.killswitch.release(vault_engine.operators.get(other).actor(), scope="community",
+                                    community_id=str(a.id), code=pyotp.TOTP(other_secret).now())
+    assert vault_engine.signing.sign_manifest(a.id, 2, "1" * 64).startswith("vault:")
