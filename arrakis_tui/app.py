@@ -17,6 +17,7 @@ from textual.binding import Binding
 from .commands import OperatorCommands
 from .data import describe_error
 from .dialogs.confirm import ConfirmDialog
+from .screens.approvals import ApprovalScreen, ApprovalsScreen
 from .screens.community import CommunityScreen
 from .screens.drift import DriftScreen
 from .screens.fleet import FleetScreen
@@ -31,9 +32,15 @@ class ArrakisConsole(App):
     BINDINGS = [Binding("q", "quit", "Quit"), Binding("t", "toggle_dark", "Light/dark")]
 
     def __init__(self, engine, *, clock: Callable[[], float] = time.time, health_every: float | None = 5.0,
-                 files_dir: Path | None = None) -> None:
+                 files_dir: Path | None = None, operator: str | None = None,
+                 approvals_every: float | None = 15.0) -> None:
+        """``operator``: who answers approvals from this console (``--as``); ``approvals_every``:
+        seconds between checks for new approval requests (None: never)."""
         super().__init__()
         self.engine = engine
+        self.operator = operator
+        self.approvals_every = approvals_every
+        self._seen_requests: set[str] | None = None
         self.clock = clock
         self.health_every = health_every
         self.files_dir = files_dir
@@ -47,6 +54,9 @@ class ArrakisConsole(App):
         # for: the console closes at once, and an unfinished read is simply dropped.
         asyncio.get_running_loop().set_default_executor(UnwaitedThreads())
         self.push_screen(FleetScreen(self.engine, health_every=self.health_every))
+        if self.approvals_every:
+            self.set_interval(self.approvals_every, self.check_new_requests)
+            self.check_new_requests()
 
     def settle_heap(self) -> None:
         """Once, after the first screen is up: move the objects that live as long as the app out of
@@ -71,6 +81,29 @@ class ArrakisConsole(App):
 
     def open_drift(self, community_id: str) -> None:
         self.push_screen(DriftScreen(self.engine, str(community_id), self.name_of(community_id)))
+
+    def open_approvals(self) -> None:
+        self.push_screen(ApprovalsScreen(self.engine))
+
+    def open_approval(self, request_id: str) -> None:
+        self.push_screen(ApprovalScreen(self.engine, str(request_id)))
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="new-requests")
+    def check_new_requests(self) -> None:
+        """A bell and a notification for each approval request that arrived since the last look."""
+        try:
+            pending = {r.id: r for r in self.engine.approvals.list("pending")}
+        except Exception:  # the health panel reports what is down; no alarm from here
+            return
+        seen, self._seen_requests = self._seen_requests, set(pending)
+        if seen is None:
+            return
+        for rid in pending.keys() - seen:
+            r = pending[rid]
+            self.call_from_thread(self.bell)
+            self.call_from_thread(self.notify, f"New approval request: {r.title} (risk {r.risk_score} "
+                                               f"{r.risk_level}, asked by {r.requested_by}). Ctrl+P, Approvals.",
+                                  severity="warning", timeout=10)
 
     def open_migrations(self, community_id: str) -> None:
         self.push_screen(MigrationsScreen(self.engine, str(community_id), self.name_of(community_id),

@@ -14,6 +14,7 @@ class OperatorCommands(Provider):
     def _commands(self):
         app = self.app
         yield ("Refresh the fleet", "Reload communities and platform health", app.action_refresh_fleet)
+        yield ("Approvals", "Plans and mass strips waiting for an approver", app.open_approvals)
         yield ("Send the manifest outbox now", "Write waiting manifest versions to the shadow store",
                app.action_flush_outbox)
         yield ("Pause all Discord changes", "Set the global freeze flag: workers stop before their next call",
@@ -29,7 +30,7 @@ class OperatorCommands(Provider):
                    partial(app.open_migrations, cid))
 
     async def discover(self) -> Hits:
-        for title, help_text, callback in list(self._commands())[:4]:
+        for title, help_text, callback in list(self._commands())[:5]:
             yield DiscoveryHit(title, callback, help=help_text)
 
     async def search(self, query: str) -> Hits:

@@ -296,15 +296,10 @@ class ApprovalService:
                 via: str, carry_out: bool = True) -> ApprovalRequest:
         request = self.get(request_id)
         approver = self.operators.get(by)
-        verb = "approve" if status == "approved" else "reject"
-        if "approver" not in approver.roles:
-            self._refused(request, approver.name, f"{approver.name} does not hold the approver role", via)
-        if approver.name == request.requested_by:
-            self._refused(request, approver.name, f"{approver.name} asked for this change and may not {verb} it",
-                          via)
-        if request.status != "pending":
-            self._refused(request, approver.name, f"this request is already {request.status}", via,
-                          error=Conflict)
+        why = _why_not(request, approver, status)
+        if why:
+            self._refused(request, approver.name, why, via,
+                          error=Conflict if request.status != "pending" else PermissionDenied)
         mfa = None
         if status == "approved" and request.needs_code:
             # A refused code is audited by the MFA service and raises MfaRefused.
@@ -318,6 +313,21 @@ class ApprovalService:
             except ArrakisError as exc:  # approved all the same; the next member sync carries it out
                 log.warning("the member sync after approval %s could not be started: %s", done.id, exc)
         return done
+
+    def may_answer(self, request_id: str, *, by: str, approve: bool = True) -> tuple[str | None, bool]:
+        """Before asking anyone for a code: (why ``by`` may not answer, or None; whether approving
+        needs their code). Nothing is written."""
+        request = self.get(request_id)
+        why = _why_not(request, self.operators.get(by), "approved" if approve else "rejected")
+        return why, approve and request.needs_code
+
+    def history(self, request_id: str) -> list[dict]:
+        """The audit entries about this request, oldest first: when, who, what."""
+        rid = _check_id(request_id)
+        with self.db.platform() as tx:
+            rows = tx.all("""SELECT created_at, actor, action, payload FROM audit_log
+                              WHERE community_id IS NULL AND payload->>'request' = %s ORDER BY seq""", (rid,))
+        return [dict(r) for r in rows]
 
     def _refused(self, request: ApprovalRequest, by: str, why: str, via: str, *, error=PermissionDenied) -> None:
         with self.db.platform():
@@ -394,6 +404,18 @@ class ApprovalService:
             if request.status != "pending" or time.monotonic() >= deadline:
                 return request
             sleep(poll)
+
+
+def _why_not(request: ApprovalRequest, approver, status: str) -> str | None:
+    """The rules every answer obeys, or None when ``approver`` may answer ``request`` so."""
+    verb = "approve" if status == "approved" else "reject"
+    if "approver" not in approver.roles:
+        return f"{approver.name} does not hold the approver role"
+    if approver.name == request.requested_by:
+        return f"{approver.name} asked for this change and may not {verb} it"
+    if request.status != "pending":
+        return f"this request is already {request.status}"
+    return None
 
 
 def _report(decision: PolicyDecision) -> dict:

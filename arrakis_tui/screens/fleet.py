@@ -20,6 +20,7 @@ COLUMNS = ("Community", "Guild", "Theme", "Plan", "Members", "Last sync", "Last 
 
 class FleetScreen(EngineScreen):
     BINDINGS = [Binding("o", "open", "Open"), Binding("r", "refresh", "Refresh"),
+                Binding("p", "approvals", "Approvals"),
                 Binding("/", "focus_filter", "Filter"), Binding("s", "cycle_sort", "Sort")]
     SORTS = (("name", lambda r: r.name.lower(), False), ("members", lambda r: r.members, True),
              ("plan", lambda r: PLANS.index(r.subscription), True), ("theme", lambda r: r.theme, False),
@@ -69,6 +70,9 @@ class FleetScreen(EngineScreen):
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
+
+    def action_approvals(self) -> None:
+        self.app.open_approvals()
 
     def action_open(self) -> None:
         table = self.query_one(DataTable)

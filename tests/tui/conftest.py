@@ -99,6 +99,7 @@ def console(world, **kwargs):
     from arrakis_tui.app import ArrakisConsole
 
     kwargs.setdefault("health_every", None)
+    kwargs.setdefault("approvals_every", None)
     return ArrakisConsole(world.engine, clock=world.clock, files_dir=world.files, **kwargs)
 
 

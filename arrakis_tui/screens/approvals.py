@@ -1,0 +1,238 @@
+"""Approvals: what waits for a person (infrastructure plans and mass strips), and one request in
+full (risk breakdown, warnings, resources by action, cost, its audit history) with approve and
+reject. The rules are the engine's (``engine.approvals``); the screen asks it first whether the
+operator may answer, so nobody types a code for an answer that would be refused."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from rich.markup import escape
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Footer, Header, Static
+
+from ..data import ago
+from ..dialogs.prompt import PromptDialog
+from .base import EngineScreen
+
+LEVEL_STYLE = {"low": "green", "medium": "yellow", "high": "dark_orange", "critical": "bold red"}
+KIND_WORDS = {"terraform_plan": "plan", "member_role_strip": "mass strip"}
+
+
+def left(expires_at, now: float) -> str:
+    seconds = expires_at.timestamp() - now
+    if seconds <= 0:
+        return "expired"
+    hours, minutes = divmod(math.ceil(seconds / 60 - 1e-6), 60)  # whole minutes left, rounding up
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
+class ApprovalsScreen(EngineScreen):
+    """Every pending request, oldest first; Enter opens one."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("r", "refresh", "Refresh")]
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Static("loading the requests waiting for an approver…", id="title")
+        yield DataTable(id="approvals-table", cursor_type="row", zebra_stripes=True)
+        yield Static("Enter: open · approve and reject from the request", id="result")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "approvals"
+        table = self.query_one(DataTable)
+        for label, width in (("Kind", 10), ("Request", 40), ("Asked by", 16), ("Age", 9), ("Expires in", 11),
+                             ("Gate", 7), ("Risk", 14)):
+            table.add_column(label, width=width)
+        self.requests = []
+        self.action_refresh()
+
+    def on_screen_resume(self) -> None:
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        self._load()
+
+    @work(thread=True, exit_on_error=False, exclusive=True)
+    def _load(self) -> None:
+        try:
+            requests = list(reversed(self.engine.approvals.list("pending")))
+        except Exception as exc:
+            self.report_failure(exc, "Could not list the approval requests")
+            return
+        self.ui(self._show, requests)
+
+    def _show(self, requests) -> None:
+        self.requests = requests
+        now = self.now()
+        table = self.query_one(DataTable)
+        table.clear()
+        for r in requests:
+            table.add_row(KIND_WORDS.get(r.kind, r.kind), r.title, r.requested_by, ago(r.created_at, now),
+                          left(r.expires_at, now), r.decision,
+                          f"[{LEVEL_STYLE.get(r.risk_level, '')}]{r.risk_score} {r.risk_level}[/]", key=r.id)
+        self.query_one("#title", Static).update(
+            f"[b]{len(requests)} request(s) waiting for an approver[/]" if requests
+            else "Nothing waits for an approver.")
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.app.open_approval(str(event.row_key.value))
+
+
+class ApprovalScreen(EngineScreen):
+    """One request: why it needs a person, and the answer."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("a", "approve", "Approve"),
+                Binding("x", "reject", "Reject"), Binding("r", "refresh", "Refresh")]
+
+    def __init__(self, engine, request_id: str) -> None:
+        super().__init__(engine)
+        self.request_id = request_id
+        self.request = None
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Static("loading the request…", id="title")
+        with VerticalScroll(id="approval-body"):
+            yield Static("", id="approval-detail")
+        yield Static("a: approve · x: reject", id="result")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "approval"
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        self._load()
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="load")
+    def _load(self) -> None:
+        try:
+            request = self.engine.approvals.get(self.request_id)
+            history = self.engine.approvals.history(self.request_id)
+        except Exception as exc:
+            self.report_failure(exc, "Could not open the request")
+            return
+        self.ui(self._show, request, history)
+
+    def _show(self, r, history) -> None:
+        self.request = r
+        now = self.now()
+        self.query_one("#title", Static).update(
+            f"[b]{escape(r.title)}[/]  ·  {KIND_WORDS.get(r.kind, r.kind)} · asked by {escape(r.requested_by)} "
+            f"{ago(r.created_at, now)} · [{LEVEL_STYLE.get(r.risk_level, '')}]risk {r.risk_score} "
+            f"{r.risk_level}[/] · {r.status}" + (f", expires in {left(r.expires_at, now)}" if r.status == "pending"
+                                                else ""))
+        self.query_one("#approval-detail", Static).update("\n".join(detail_lines(r, history, now)))
+
+    # --- answering -------------------------------------------------------------------------------
+
+    def action_approve(self) -> None:
+        self._answer(approve=True)
+
+    def action_reject(self) -> None:
+        self._answer(approve=False)
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="answer")
+    def _answer(self, approve: bool) -> None:
+        operator = self.app.operator
+        if not operator:
+            self._say("Say who you are to answer: start the console with --as NAME (or ARRAKIS_OPERATOR).")
+            return
+        try:
+            why, needs_code = self.engine.approvals.may_answer(self.request_id, by=operator, approve=approve)
+        except Exception as exc:
+            self.report_failure(exc, "Could not check the request")
+            return
+        if why:
+            self._say(f"Not possible: {why}.")
+            self.tell(f"Not possible: {why}.", severity="warning")
+            return
+        if approve and needs_code:
+            dialog = PromptDialog("Approve: your code", f"{self.request.title}\n\nHigh risk: type the 6 digits from "
+                                  "your authenticator app (or a backup code).", placeholder="123456",
+                                  ok="Approve", secret=True)
+            self.ui(self.app.push_screen, dialog, lambda code: self._send(True, code, None))
+        elif approve:
+            dialog = PromptDialog("Approve this request?", f"{self.request.title}\n\nA reason is optional.",
+                                  placeholder="why (optional)", ok="Approve", required=False)
+            self.ui(self.app.push_screen, dialog, lambda reason: self._send(True, None, reason, reason is None))
+        else:
+            dialog = PromptDialog("Reject this request?", f"{self.request.title}\n\nSay why: the requester reads it.",
+                                  placeholder="why", ok="Reject")
+            self.ui(self.app.push_screen, dialog, lambda reason: self._send(False, None, reason, reason is None))
+
+    def _send(self, approve: bool, code: str | None, reason: str | None, cancelled: bool = False) -> None:
+        if cancelled or (approve and self.request.needs_code and not code):
+            self._say_now("Nothing was sent.")
+            return
+        self._submit(approve, code, reason)
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="answer")
+    def _submit(self, approve: bool, code: str | None, reason: str | None) -> None:
+        approvals, operator = self.engine.approvals, self.app.operator
+        try:
+            if approve:
+                done = approvals.approve(self.request_id, by=operator, code=code, reason=reason, via="console")
+            else:
+                done = approvals.reject(self.request_id, by=operator, reason=reason, via="console")
+        except Exception as exc:
+            self.report_failure(exc, "Approve" if approve else "Reject")
+            from ..data import describe_error
+
+            self._say(describe_error(exc, "Not done"))
+            self._load()
+            return
+        self.tell(f"{done.status.capitalize()}: {done.title}")
+        self._say(f"{done.status.capitalize()} by {operator}.")
+        self._load()
+
+
+def detail_lines(r, history, now: float) -> list[str]:
+    """The request in plain lines (Rich markup): risk factors, warnings, resources by action, cost,
+    answer, audit history."""
+    report = r.report
+    lines = []
+    risk = report.get("risk") or {}
+    factors = risk.get("factors")
+    lines.append("[b]Risk[/]")
+    if factors:
+        # By name: the stored report's keys come back in the database's order, not the formula's.
+        lines += [f"  {name.replace('_', ' '):<14} {factors.get(name, 0):>3}  × {weight}" for name, weight
+                  in (("resource_type", "0.35"), ("operation", "0.30"), ("cost", "0.20"), ("blast_radius", "0.15"))]
+    if risk.get("explanation"):
+        lines.append(f"  {escape(risk['explanation'])}")
+    if r.kind == "member_role_strip":
+        lines.append(f"  {report.get('strips')} of {report.get('tier_holders')} members would lose their tier role "
+                     f"(first: {', '.join(report.get('members', [])[:5]) or '-'})")
+    warnings = report.get("warnings") or []
+    lines.append("")
+    lines.append(f"[b]Warnings[/] ({len(warnings)})" if warnings else "[b]Warnings[/]: none")
+    for w in warnings[:20]:
+        lines.append(f"  {w['id']}: {escape(w.get('address') or 'the plan')} {escape(w['message'])}")
+    by_action: dict[str, list[str]] = defaultdict(list)
+    for entry in report.get("top_resources") or []:
+        action, _, address = entry.partition(" ")
+        by_action[action].append(address)
+    if by_action:
+        lines += ["", "[b]Resources that drove the score[/]"]
+        lines += [f"  {action}: {escape(', '.join(addresses))}" for action, addresses in sorted(by_action.items())]
+    budget = report.get("budget")
+    if budget is not None:
+        cost = ("not estimated" if budget.get("increase_monthly") is None
+                else f"${budget['increase_monthly']:,.2f} a month (budget ${budget['limit_monthly']:,.0f})")
+        lines += ["", f"[b]Cost change[/]: {cost}"]
+    if r.status != "pending":
+        lines += ["", f"[b]Answer[/]: {r.status}" + (f" by {escape(r.decided_by)}" if r.decided_by else "")
+                  + (f": {escape(r.reason)}" if r.reason else "")]
+    lines += ["", "[b]History[/]"]
+    for h in history:
+        extra = h["payload"].get("why") or h["payload"].get("reason") or ""
+        lines.append(f"  {ago(h['created_at'], now):<12} {escape(h['actor'])}  {h['action']}"
+                     + (f"  ({escape(str(extra))})" if extra else ""))
+    return lines
