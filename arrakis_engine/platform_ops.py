@@ -45,6 +45,12 @@ class AuditCheck:
     def _chain(cid) -> str:
         return "platform" if cid is None else str(cid)
 
+    def entries(self, community_id=None, *, limit: int = 500) -> list:
+        """The newest ``limit`` entries of a community's (or the platform's) chain, oldest first."""
+        cid = validate_tenant_id(community_id) if community_id else None
+        with self.db.platform():
+            return self.repos.audit.entries(cid, limit=limit)
+
     def _key(self, cid) -> str:
         from .signing.service import PLATFORM_KEY, community_key
 

@@ -18,9 +18,11 @@ from .commands import OperatorCommands
 from .data import describe_error
 from .dialogs.confirm import ConfirmDialog
 from .screens.approvals import ApprovalScreen, ApprovalsScreen
+from .screens.audit import AuditScreen
 from .screens.community import CommunityScreen
 from .screens.drift import DriftScreen
 from .screens.fleet import FleetScreen
+from .screens.killswitch import KillSwitchScreen
 from .screens.migrations import MigrationsScreen
 
 
@@ -84,6 +86,13 @@ class ArrakisConsole(App):
 
     def open_approvals(self) -> None:
         self.push_screen(ApprovalsScreen(self.engine))
+
+    def open_killswitch(self) -> None:
+        self.push_screen(KillSwitchScreen(self.engine))
+
+    def open_audit(self, community_id: str | None = None) -> None:
+        name = self.name_of(community_id) if community_id else ""
+        self.push_screen(AuditScreen(self.engine, community_id, name))
 
     def open_approval(self, request_id: str) -> None:
         self.push_screen(ApprovalScreen(self.engine, str(request_id)))

@@ -8,13 +8,17 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 
 class OperatorCommands(Provider):
-    """Per community: open, check drift, legacy import. Platform: refresh, send the manifest
-    outbox, pause or resume every Discord change."""
+    """Per community: open, check drift, legacy import, audit trail. Platform: refresh, approvals,
+    kill switch, the platform's audit trail, send the manifest outbox, pause or resume every
+    Discord change."""
 
     def _commands(self):
         app = self.app
         yield ("Refresh the fleet", "Reload communities and platform health", app.action_refresh_fleet)
         yield ("Approvals", "Plans and mass strips waiting for an approver", app.open_approvals)
+        yield ("Kill switch", "What is frozen; freeze everything, a community or a member; release",
+               app.open_killswitch)
+        yield ("Audit trail of the platform", "The platform's hash-chained log, verified", app.open_audit)
         yield ("Send the manifest outbox now", "Write waiting manifest versions to the shadow store",
                app.action_flush_outbox)
         yield ("Pause all Discord changes", "Set the global freeze flag: workers stop before their next call",
@@ -28,9 +32,11 @@ class OperatorCommands(Provider):
                    partial(app.open_drift, cid))
             yield (f"Import legacy data into {which}", "Pick a v4 SQLite file, dry-run, import, validate",
                    partial(app.open_migrations, cid))
+            yield (f"Audit trail of {which}", "The community's hash-chained log, verified",
+                   partial(app.open_audit, cid))
 
     async def discover(self) -> Hits:
-        for title, help_text, callback in list(self._commands())[:5]:
+        for title, help_text, callback in list(self._commands())[:7]:
             yield DiscoveryHit(title, callback, help=help_text)
 
     async def search(self, query: str) -> Hits:

@@ -20,7 +20,7 @@ COLUMNS = ("Community", "Guild", "Theme", "Plan", "Members", "Last sync", "Last 
 
 class FleetScreen(EngineScreen):
     BINDINGS = [Binding("o", "open", "Open"), Binding("r", "refresh", "Refresh"),
-                Binding("p", "approvals", "Approvals"),
+                Binding("p", "approvals", "Approvals"), Binding("k", "killswitch", "Kill switch"),
                 Binding("/", "focus_filter", "Filter"), Binding("s", "cycle_sort", "Sort")]
     SORTS = (("name", lambda r: r.name.lower(), False), ("members", lambda r: r.members, True),
              ("plan", lambda r: PLANS.index(r.subscription), True), ("theme", lambda r: r.theme, False),
@@ -73,6 +73,9 @@ class FleetScreen(EngineScreen):
 
     def action_approvals(self) -> None:
         self.app.open_approvals()
+
+    def action_killswitch(self) -> None:
+        self.app.open_killswitch()
 
     def action_open(self) -> None:
         table = self.query_one(DataTable)

@@ -1,0 +1,88 @@
+"""The audit trail: the hash-chained log of the platform or one community, newest last, filterable
+by actor, action and day; the chain's verification (and where it breaks) above it."""
+
+from __future__ import annotations
+
+import json
+
+from rich.markup import escape
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from .base import EngineScreen
+
+
+class AuditScreen(EngineScreen):
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("r", "refresh", "Refresh"),
+                Binding("/", "focus_filter", "Filter")]
+
+    def __init__(self, engine, community_id: str | None = None, name: str = "") -> None:
+        super().__init__(engine)
+        self.community_id = community_id
+        self.chain_name = name or ("the platform" if community_id is None else community_id)
+        self.entries: list = []
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Static("verifying the chain…", id="title")
+        yield Input(placeholder="Filter by actor, action or day (2026-11-25)", id="audit-filter")
+        yield DataTable(id="audit", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="result")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"audit · {self.chain_name}"
+        table = self.query_one(DataTable)
+        for label, width in (("Row", 6), ("When (UTC)", 17), ("Actor", 24), ("Action", 24), ("Details", 45)):
+            table.add_column(label, width=width)
+        self.query_one(DataTable).focus()
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        self._load()
+
+    def action_focus_filter(self) -> None:
+        self.query_one(Input).focus()
+
+    @work(thread=True, exit_on_error=False, exclusive=True)
+    def _load(self) -> None:
+        check = self.engine.audit_check
+        try:
+            report = check.verify(self.community_id)
+            entries = check.entries(self.community_id, limit=1000)
+        except Exception as exc:
+            self.report_failure(exc, "Could not read the audit trail")
+            return
+        self.ui(self._show, report, entries)
+
+    def _show(self, report, entries) -> None:
+        self.entries = entries
+        if report.ok:
+            head = f"[b $success]Chain intact[/]: {report.rows} entries of {escape(self.chain_name)}"
+            if report.checkpoints:
+                head += f", {report.checkpoints} signed checkpoint(s) check out"
+        else:
+            head = (f"[b $error]Chain BROKEN[/] ({report.rows} entries of {escape(self.chain_name)}): "
+                    + escape("; ".join(report.problems[:3]))
+                    + (f"; and {len(report.problems) - 3} more" if len(report.problems) > 3 else ""))
+        self.query_one("#title", Static).update(head)
+        self._fill()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self._fill()
+
+    def _fill(self) -> None:
+        words = self.query_one(Input).value.strip().lower().split()
+        table = self.query_one(DataTable)
+        table.clear()
+        shown = 0
+        for e in self.entries:
+            when = e.created_at.strftime("%Y-%m-%d %H:%M")
+            details = json.dumps(e.payload, sort_keys=True, default=str)
+            haystack = f"{e.actor} {e.action} {when}".lower()
+            if all(w in haystack for w in words):
+                table.add_row(str(e.seq), when, e.actor, e.action, details[:200], key=str(e.seq))
+                shown += 1
+        self._say_now(f"{shown} of {len(self.entries)} entries shown (the newest 1,000)")

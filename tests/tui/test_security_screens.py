@@ -1,0 +1,123 @@
+"""The kill switch screen (activate with a reason and a code, release, a wrong code refused) and
+the audit trail screen (the chain verified, filtering)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+import pyotp
+import pytest
+
+from arrakis_tui.dialogs.prompt import PromptDialog
+from arrakis_tui.screens.audit import AuditScreen
+from arrakis_tui.screens.killswitch import KillSwitchScreen
+from tests.tui.conftest import CALADAN, SIZE, console, fleet_loaded, wait_for
+
+ADMIN = "dee-admin"
+
+
+@pytest.fixture(scope="module")
+def admin(world):
+    engine = world.engine
+    if not any(o.name == ADMIN for o in engine.operators.list()):
+        engine.operators.add(ADMIN, ["platform_admin"], actor="test")
+    return parse_qs(urlparse(engine.mfa.enroll(ADMIN, actor="test").uri).query)["secret"][0]
+
+
+def result(screen) -> str:
+    return str(screen.query_one("#result").render())
+
+
+def title(screen) -> str:
+    return str(screen.query_one("#title").render())
+
+
+async def answer(pilot, text: str) -> None:
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, PromptDialog), "a prompt")
+    await pilot.press(*text, "enter")
+
+
+@pytest.mark.anyio
+async def test_freeze_a_community_and_release_it(world, admin):
+    engine = world.engine
+    totp = pyotp.TOTP(admin)
+    try:
+        async with console(world, operator=ADMIN).run_test(size=SIZE) as pilot:
+            await fleet_loaded(pilot)
+            await pilot.press("k")
+            screen = await wait_for(pilot, lambda: isinstance(pilot.app.screen, KillSwitchScreen) and pilot.app.screen,
+                                    "the kill switch screen")
+            await wait_for(pilot, lambda: "Kill switch off" in title(screen), "the state")
+            await pilot.press("c")
+            await answer(pilot, CALADAN)
+            await answer(pilot, "drill from the console")
+            await answer(pilot, "000000" if totp.now() != "000000" else "111111")
+            await wait_for(pilot, lambda: "Not done" in result(screen), "the refused code")
+            assert engine.freeze.frozen(CALADAN) is None
+            await pilot.press("c")
+            await answer(pilot, CALADAN)
+            await answer(pilot, "drill from the console")
+            code = totp.now()
+            await answer(pilot, code)
+            await wait_for(pilot, lambda: "Activated in" in result(screen), "the activation")
+            assert "freeze Discord changes ok" in result(screen)
+            await wait_for(pilot, lambda: "Kill switch ON" in title(screen), "the new state")
+            assert "drill from the console" in (engine.freeze.frozen(CALADAN) or "")
+            table = screen.query_one("#frozen")
+            assert [str(c) for c in table.get_row_at(0)][:4] == ["community", CALADAN, "drill from the console",
+                                                                     f"operator:{ADMIN}"]
+            await pilot.press("l")
+            backup = engine.mfa.enroll(ADMIN, actor="test")  # a fresh code: one step's code counts once
+            await answer(pilot, backup.backup_codes[0])
+            await wait_for(pilot, lambda: "Released in" in result(screen), "the release")
+            await wait_for(pilot, lambda: "Kill switch off" in title(screen), "the state after release")
+        assert engine.freeze.frozen(CALADAN) is None
+    finally:  # whatever happened, the shared world is not left frozen
+        engine.freeze.unfreeze(CALADAN)
+        engine.redis.hdel("arrakis:killswitch:active", f"community:{CALADAN}")
+        engine.signing.restore(f"community-{CALADAN}")
+
+
+@pytest.mark.anyio
+async def test_without_an_operator_the_console_says_who_must_act(world):
+    async with console(world).run_test(size=SIZE) as pilot:
+        await fleet_loaded(pilot)
+        pilot.app.open_killswitch()
+        screen = await wait_for(pilot, lambda: isinstance(pilot.app.screen, KillSwitchScreen) and pilot.app.screen,
+                                "the kill switch screen")
+        await pilot.press("g")
+        assert "--as NAME" in result(screen) and not isinstance(pilot.app.screen, PromptDialog)
+
+
+@pytest.mark.anyio
+async def test_the_audit_trail_is_verified_and_filters(world):
+    async with console(world).run_test(size=SIZE) as pilot:
+        await fleet_loaded(pilot)
+        pilot.app.open_audit(CALADAN)
+        screen = await wait_for(pilot, lambda: isinstance(pilot.app.screen, AuditScreen) and pilot.app.screen,
+                                "the audit screen")
+        await wait_for(pilot, lambda: screen.entries, "the entries")
+        assert "Chain intact" in title(screen)
+        table = screen.query_one("#audit")
+        total = table.row_count
+        assert total == len(screen.entries) > 0
+        await pilot.press("/", *"eligibility")
+        await wait_for(pilot, lambda: table.row_count < total, "the filter")
+        assert all("eligibility" in str(table.get_row_at(i)[3]) for i in range(table.row_count))
+        assert f"{table.row_count} of {total} entries shown" in result(screen)
+
+
+class TestSecurityPictures:
+    def test_activate_dialog(self, world, admin, snap_compare):
+        """Freezing everything from the kill switch screen: 'Kill switch off' behind the modal
+        'Freeze everything?', which says what stops and asks why."""
+        async def ask(pilot):
+            await fleet_loaded(pilot)
+            pilot.app.open_killswitch()
+            screen = await wait_for(pilot, lambda: isinstance(pilot.app.screen, KillSwitchScreen)
+                                    and pilot.app.screen, "the kill switch screen")
+            await wait_for(pilot, lambda: "Kill switch" in title(screen), "the state")
+            await pilot.press("g")
+            await wait_for(pilot, lambda: isinstance(pilot.app.screen, PromptDialog), "the reason prompt")
+
+        assert snap_compare(console(world, operator=ADMIN), terminal_size=SIZE, run_before=ask)
