@@ -330,13 +330,16 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     approvals = ApprovalService(db, repos, policy_gate, operators, mfa, notifiers=approval_notifiers, clock=clock)
     member_sync = MemberRoleSync(db, repos, discord, approvals, max_strip_share=settings.max_strip_share)
     reconciler = Reconciler(db, repos, discord, synthesizer)
+    killswitch = KillSwitch(db, repos, redis_client, freeze=freeze, sessions=sessions, signing=signing, mfa=mfa,
+                            notifier=WebhookNotifier(settings.alert_webhook_url) if settings.alert_webhook_url
+                            else None)
     probes = PlatformProbes(
         services=functools.partial(services_health, db, redis_client), rpc_block=_rpc_block,
         rpc_urls=settings.rpc_urls, shadow_where="S3" if settings.s3_endpoint else "local folder",
         discord_rate=settings.discord_rate, discord_where=_discord_where(discord))
     operations = Operations(db, repos, reconciler=reconciler, drift_checks=DriftChecks(redis_client), unknown=unknown,
                             orchestrator=orchestrator, shadow_store=store, queue=queue, bucket=bucket, probes=probes,
-                            approvals=approvals, clock=clock)
+                            approvals=approvals, killswitch=killswitch, clock=clock)
     synthesis = SynthesisService(db, repos, manifests, synthesizer, member_sync, queue, unknown)
     # An approved mass strip is carried out at once, on the queue, as the approver.
     approvals.on_strip_approved = lambda community_id, by: synthesis.sync_members(
@@ -355,9 +358,7 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
         wizard=WizardService(sessions, db=db, repos=repos, communities=communities,
                              eligibility=eligibility, manifests=manifests, queue=queue, clock=clock),
         operators=operators, mfa=mfa, signing=signing,
-        killswitch=KillSwitch(db, repos, redis_client, freeze=freeze, sessions=sessions, signing=signing, mfa=mfa,
-                              notifier=WebhookNotifier(settings.alert_webhook_url) if settings.alert_webhook_url
-                              else None),
+        killswitch=killswitch,
         policy_gate=policy_gate,
         approvals=approvals,
         slack=slack,

@@ -40,6 +40,8 @@ class FleetEntry:
     shadow_status: str | None
     drift: str
     drift_checked_at: datetime | None = None  # when the guild was last compared with the plan
+    frozen: bool = False  # the kill switch holds this community (or everything)
+    approvals: int = 0  # requests (mass strips) waiting for an approver
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -161,9 +163,11 @@ class Operations:
 
     def __init__(self, db: Database, repos, *, reconciler: Reconciler, drift_checks: DriftCheckStore,
                  unknown: UnknownMembersStore, orchestrator, shadow_store: ObjectStore, queue, bucket,
-                 probes: PlatformProbes, approvals=None, clock: Clock = system_clock) -> None:
-        """``approvals``: where mass strips wait (``pending_for(community_id)``); None shows none."""
+                 probes: PlatformProbes, approvals=None, killswitch=None, clock: Clock = system_clock) -> None:
+        """``approvals``: where mass strips wait (``pending_for``, ``pending_counts``); ``killswitch``:
+        what is frozen (``status()``). None: neither is shown."""
         self.db = db
+        self.killswitch = killswitch
         self.approvals = approvals
         self.repos = repos
         self.reconciler = reconciler
@@ -184,6 +188,10 @@ class Operations:
         with self.db.platform():
             rows = OperatorViewsRepository(self.db).fleet()
         checked = self.checked_drift()
+        active = self.killswitch.status()["active"] if self.killswitch is not None else []
+        everything = any(a["scope"] == "global" for a in active)
+        frozen = {a["target"] for a in active if a["scope"] == "community"}
+        waiting = self.approvals.pending_counts() if self.approvals is not None else {}
         out = []
         for r in rows:
             check = checked.get(str(r["id"]))
@@ -191,7 +199,8 @@ class Operations:
                 r["id"], r["name"], r["guild_id"], r["theme_id"], r["subscription_tier"], r["is_active"],
                 int(r["members"]), r["last_sync"], r["last_synthesis"], r["manifest_version"], r["shadow_version"],
                 r["shadow_status"], drift_label(r["manifest_version"], r["shadow_version"], r["shadow_status"], check),
-                datetime.fromtimestamp(check["at"], tz=timezone.utc) if check else None))
+                datetime.fromtimestamp(check["at"], tz=timezone.utc) if check else None,
+                frozen=everything or str(r["id"]) in frozen, approvals=waiting.get(str(r["id"]), 0)))
         return out
 
     # drift --------------------------------------------------------------------------------------
@@ -222,6 +231,7 @@ class Operations:
         items += self._rpc(rpc_timeout)
         items.append(self._score())
         items.append(self._shadow_store())
+        items.append(self._killswitch())
         use: list[int] = []
         limited: list[int] = []
         try:
@@ -230,6 +240,22 @@ class Operations:
         except Exception as exc:  # a status probe reports, it does not raise
             items.append(HealthItem("queue", "down", type(exc).__name__))
         return Health(items, use, limited, step, self.probes.discord_rate)
+
+    def _killswitch(self) -> HealthItem:
+        if self.killswitch is None:
+            return HealthItem("kill switch", "off", "not wired")
+        try:
+            active = self.killswitch.status()["active"]
+        except Exception as exc:  # reported, not raised
+            return HealthItem("kill switch", "down", type(exc).__name__)
+        if not active:
+            return HealthItem("kill switch", "ok", "off: nothing frozen")
+        words = {"global": "everything", "community": "community", "user": "member"}
+        counts: dict[str, int] = {}
+        for a in active:
+            counts[words[a["scope"]]] = counts.get(words[a["scope"]], 0) + 1
+        return HealthItem("kill switch", "degraded",
+                          "ON: " + ", ".join(k if k == "everything" else f"{n} {k}(s)" for k, n in counts.items()))
 
     def _rpc(self, timeout: float) -> list[HealthItem]:
         urls = self.probes.rpc_urls

@@ -226,6 +226,14 @@ class ApprovalService:
                                 AND expires_at > %s ORDER BY created_at""", (cid, self._now()))
         return [_row(r) for r in rows]
 
+    def pending_counts(self) -> dict[str, int]:
+        """Requests waiting per community (the fleet's marker), in one query."""
+        with self.db.platform() as tx:
+            rows = tx.all("""SELECT community_id, count(*) AS n FROM approval_requests
+                              WHERE community_id IS NOT NULL AND status = 'pending' AND expires_at > %s
+                              GROUP BY community_id""", (self._now(),))
+        return {str(r["community_id"]): int(r["n"]) for r in rows}
+
     def approve_strip_of(self, community_id: str, *, by: str, code: str | None, reason: str | None = None,
                          carry_out: bool = True) -> ApprovalRequest:
         """Approve the mass strip waiting in this community (the same rules as any approval).

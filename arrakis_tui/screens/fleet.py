@@ -158,7 +158,11 @@ class FleetScreen(EngineScreen):
             drift = Text(r.drift, style=DRIFT_COLOURS.get(r.drift, ""))
             if r.drift_checked_at and r.drift in DRIFT_COLOURS:  # how fresh that verdict is
                 drift.append(f" · {ago(r.drift_checked_at, now)}", style="dim")
-            label = r.name if r.active else Text(f"{r.name} (inactive)", style="dim")
+            label = Text(r.name) if r.active else Text(f"{r.name} (inactive)", style="dim")
+            if r.frozen:  # the kill switch holds it
+                label = Text.assemble(("❄ ", "bold cyan"), label)
+            if r.approvals:
+                label.append(f" · {r.approvals} to approve", style="bold yellow")
             table.add_row(label, r.guild_id, r.theme, r.subscription, str(r.members), ago(r.last_sync, now),
                           ago(r.last_synthesis, now), drift, key=str(r.id))
 

@@ -121,3 +121,29 @@ class TestSecurityPictures:
             await wait_for(pilot, lambda: isinstance(pilot.app.screen, PromptDialog), "the reason prompt")
 
         assert snap_compare(console(world, operator=ADMIN), terminal_size=SIZE, run_before=ask)
+
+
+@pytest.mark.anyio
+async def test_the_fleet_marks_frozen_communities_and_waiting_approvals(world):
+    import json
+    import time
+
+    engine = world.engine
+    entry = f"community:{CALADAN}"
+    engine.redis.hset("arrakis:killswitch:active", entry, json.dumps(
+        {"scope": "community", "target": CALADAN, "reason": "marker test", "by": "test", "since": time.time()}))
+    request = engine.approvals.request_strip(CALADAN, strips=2, tier_holders=2, members=["1", "2"],
+                                             requested_by="sync")
+    try:
+        async with console(world).run_test(size=SIZE) as pilot:
+            table = await fleet_loaded(pilot)
+            names = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+            assert "❄ Caladan · 1 to approve" in names and "Arrakeen" in names  # only Caladan is marked
+            pilot.app.screen.action_refresh()
+            items = pilot.app.screen.query_one("#health-items")
+            text = await wait_for(pilot, lambda: "kill switch" in str(items.render()) and str(items.render()),
+                                  "the health check")
+            assert "ON: 1 community(s)" in text
+    finally:
+        engine.redis.hdel("arrakis:killswitch:active", entry)
+        engine.approvals.cancel(request.id, by="sync")
