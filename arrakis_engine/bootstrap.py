@@ -44,6 +44,7 @@ from .ports import (
 )
 from .sandbox.client import SandboxDiscord
 from .security.killswitch import KillSwitch
+from .security.rotation import KeyRotation
 from .security.mfa import MfaService
 from .security.notify import WebhookNotifier
 from .security.operators import OperatorService
@@ -145,6 +146,7 @@ class Engine:
     mfa: MfaService
     signing: SigningService
     killswitch: KillSwitch
+    key_rotation: KeyRotation
     policy_gate: PolicyGate
     approvals: ApprovalService
     slack: SlackApprovals | None  # the Slack side of approvals (buttons, code dialogs), when configured
@@ -358,7 +360,7 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
         wizard=WizardService(sessions, db=db, repos=repos, communities=communities,
                              eligibility=eligibility, manifests=manifests, queue=queue, clock=clock),
         operators=operators, mfa=mfa, signing=signing,
-        killswitch=killswitch,
+        killswitch=killswitch, key_rotation=KeyRotation(db, repos, signing, mfa),
         policy_gate=policy_gate,
         approvals=approvals,
         slack=slack,

@@ -24,6 +24,7 @@ from .screens.drift import DriftScreen
 from .screens.fleet import FleetScreen
 from .screens.killswitch import KillSwitchScreen
 from .screens.migrations import MigrationsScreen
+from .screens.signing import SigningScreen
 
 
 class ArrakisConsole(App):
@@ -89,6 +90,9 @@ class ArrakisConsole(App):
 
     def open_killswitch(self) -> None:
         self.push_screen(KillSwitchScreen(self.engine))
+
+    def open_signing(self) -> None:
+        self.push_screen(SigningScreen(self.engine))
 
     def open_audit(self, community_id: str | None = None) -> None:
         name = self.name_of(community_id) if community_id else ""

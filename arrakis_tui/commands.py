@@ -19,6 +19,7 @@ class OperatorCommands(Provider):
         yield ("Kill switch", "What is frozen; freeze everything, a community or a member; release",
                app.open_killswitch)
         yield ("Audit trail of the platform", "The platform's hash-chained log, verified", app.open_audit)
+        yield ("Signing keys", "Versions, last rotation, the signer's state; rotate", app.open_signing)
         yield ("Send the manifest outbox now", "Write waiting manifest versions to the shadow store",
                app.action_flush_outbox)
         yield ("Pause all Discord changes", "Set the global freeze flag: workers stop before their next call",
@@ -36,7 +37,7 @@ class OperatorCommands(Provider):
                    partial(app.open_audit, cid))
 
     async def discover(self) -> Hits:
-        for title, help_text, callback in list(self._commands())[:7]:
+        for title, help_text, callback in list(self._commands())[:8]:
             yield DiscoveryHit(title, callback, help=help_text)
 
     async def search(self, query: str) -> Hits:

@@ -13,7 +13,7 @@ import sys
 import click
 
 from ..errors import PermissionDenied, ValidationError
-from ..security.authz import may_manage_operators, may_rotate_keys
+from ..security.authz import may_manage_operators
 from ..signing.service import PLATFORM_KEY, community_key
 from .base import CliState, command_group
 from .output import Output, reports
@@ -199,9 +199,8 @@ def signing_public_key(state: CliState, community_id) -> Output:
 def signing_rotate(state: CliState, community_id, as_name, code) -> Output:
     """Start a new key version (platform admin with a code). New signatures use it; old ones
     still verify."""
-    op = authorised(state, as_name, code, "VAULT_KEY_ROTATION", may_rotate_keys)
     key = _key(community_id)
-    version = state.engine.signing.rotate(key, actor=f"operator:{op.name}")
+    version = state.engine.key_rotation.rotate(acting(state, as_name).actor(), key, code=ask_code(code))
     return Output({"key": key, "version": version}, [f"{key} now signs with version {version}"])
 
 

@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from ..data import ago
 from .base import EngineScreen
 
 
@@ -35,7 +36,7 @@ class AuditScreen(EngineScreen):
     def on_mount(self) -> None:
         self.sub_title = f"audit · {self.chain_name}"
         table = self.query_one(DataTable)
-        for label, width in (("Row", 6), ("When (UTC)", 17), ("Actor", 24), ("Action", 24), ("Details", 45)):
+        for label, width in (("Row", 6), ("When", 12), ("Actor", 24), ("Action", 24), ("Details", 50)):
             table.add_column(label, width=width)
         self.query_one(DataTable).focus()
         self.action_refresh()
@@ -77,12 +78,12 @@ class AuditScreen(EngineScreen):
         words = self.query_one(Input).value.strip().lower().split()
         table = self.query_one(DataTable)
         table.clear()
-        shown = 0
+        shown, now = 0, self.now()
         for e in self.entries:
-            when = e.created_at.strftime("%Y-%m-%d %H:%M")
+            day = e.created_at.strftime("%Y-%m-%d %H:%M")
             details = json.dumps(e.payload, sort_keys=True, default=str)
-            haystack = f"{e.actor} {e.action} {when}".lower()
+            haystack = f"{e.actor} {e.action} {day}".lower()
             if all(w in haystack for w in words):
-                table.add_row(str(e.seq), when, e.actor, e.action, details[:200], key=str(e.seq))
+                table.add_row(str(e.seq), ago(e.created_at, now), e.actor, e.action, details[:200], key=str(e.seq))
                 shown += 1
         self._say_now(f"{shown} of {len(self.entries)} entries shown (the newest 1,000)")

@@ -3,6 +3,7 @@ the audit trail screen (the chain verified, filtering)."""
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qs, urlparse
 
 import pyotp
@@ -125,7 +126,6 @@ class TestSecurityPictures:
 
 @pytest.mark.anyio
 async def test_the_fleet_marks_frozen_communities_and_waiting_approvals(world):
-    import json
     import time
 
     engine = world.engine
@@ -147,3 +147,61 @@ async def test_the_fleet_marks_frozen_communities_and_waiting_approvals(world):
     finally:
         engine.redis.hdel("arrakis:killswitch:active", entry)
         engine.approvals.cancel(request.id, by="sync")
+
+
+@pytest.mark.anyio
+async def test_signing_keys_and_rotation_by_a_platform_admin_only(world, admin):
+    from arrakis_tui.screens.signing import SigningScreen
+
+    engine = world.engine
+    engine.signing.sign("platform", b"make sure the platform key exists")
+    if not any(o.name == "eve-auditor" for o in engine.operators.list()):
+        engine.operators.add("eve-auditor", ["auditor"], actor="test")
+    for operator, expected in (("eve-auditor", "only a platform admin may rotate"), (ADMIN, "now signs with version")):
+        async with console(world, operator=operator).run_test(size=SIZE) as pilot:
+            await fleet_loaded(pilot)
+            pilot.app.open_signing()
+            screen = await wait_for(pilot, lambda: isinstance(pilot.app.screen, SigningScreen) and pilot.app.screen,
+                                    "the signing screen")
+            table = screen.query_one("#keys")
+            await wait_for(pilot, lambda: table.row_count, "the keys")
+            assert str(table.get_row_at(0)[0]) == "platform" and table.row_count == 4  # and three communities
+            assert all("signs" in str(table.get_row_at(i)[6]) for i in range(table.row_count))
+            before = engine.signing.status(["platform"])[0]["latest_version"]
+            await pilot.press("o")
+            code = (engine.mfa.enroll(ADMIN, actor="test").backup_codes[0] if operator == ADMIN else "123456")
+            await answer(pilot, code)
+            await wait_for(pilot, lambda: expected in result(screen), "the answer")
+            after = engine.signing.status(["platform"])[0]["latest_version"]
+            assert after == (before + 1 if operator == ADMIN else before)
+
+
+@pytest.mark.anyio
+async def test_a_broken_chain_is_shown_with_where_it_breaks(world):
+    engine = world.engine
+    with engine.db.platform():
+        engine.repos.audit.append("test", "platform.check", {"n": 1})
+        last = engine.repos.audit.entries(None, limit=1)[-1]
+    conn = engine.db.owner_connection()
+    conn.autocommit = True
+
+    def tamper(payload) -> None:
+        with conn.cursor() as cur:
+            cur.execute("SET session_replication_role = replica")
+            cur.execute("UPDATE audit_log SET payload = %s WHERE community_id IS NULL AND seq = %s",
+                        (json.dumps(payload), last.seq))
+            cur.execute("SET session_replication_role = origin")
+
+    try:
+        tamper({"n": 2})
+        async with console(world).run_test(size=SIZE) as pilot:
+            await fleet_loaded(pilot)
+            pilot.app.open_audit()
+            screen = await wait_for(pilot, lambda: isinstance(pilot.app.screen, AuditScreen) and pilot.app.screen,
+                                    "the audit screen")
+            text = await wait_for(pilot, lambda: "Chain" in title(screen) and title(screen), "the verification")
+            assert "Chain BROKEN" in text and f"row {last.seq} was edited" in text
+    finally:
+        tamper(last.payload)
+        conn.close()
+    assert engine.audit_check.verify(None).ok

@@ -1,0 +1,34 @@
+"""Signing-key rotation by an operator: the rule (platform admins only) and their code, then a new
+key version; and when each key was last rotated (from the audit log). The CLI and the console
+both call this."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..errors import PermissionDenied
+from .authz import Actor, may_rotate_keys
+
+
+class KeyRotation:
+    def __init__(self, db, repos, signing, mfa) -> None:
+        self.db = db
+        self.repos = repos
+        self.signing = signing
+        self.mfa = mfa
+
+    def rotate(self, actor: Actor, key_name: str, *, code: str | None) -> int:
+        """The new version of ``key_name``; PermissionDenied or MfaRefused first (a refusal burns
+        no code: the rule is checked before the code)."""
+        decision = may_rotate_keys(actor)
+        if not decision.allowed:
+            raise PermissionDenied(decision.reason)
+        self.mfa.verify(actor.operator, code, action="VAULT_KEY_ROTATION")
+        return self.signing.rotate(key_name, actor=f"operator:{actor.operator}")
+
+    def last_rotations(self) -> dict[str, datetime]:
+        """Key name -> when it was last rotated (keys never rotated are absent)."""
+        with self.db.platform() as tx:
+            rows = tx.all("""SELECT payload->>'key' AS key, max(created_at) AS at FROM audit_log
+                              WHERE community_id IS NULL AND action = 'signing.rotated' GROUP BY 1""")
+        return {r["key"]: r["at"] for r in rows}

@@ -1,0 +1,100 @@
+"""Signing keys: the platform's and each community's, with their versions, last rotation, whether
+the signer (Vault Transit or the local key file) answers, and any kill-switch cut-off; rotate the
+selected key (a platform admin, with a code). The rule and the code check are the engine's
+(``engine.key_rotation``)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Header, Static
+
+from arrakis_engine.signing.service import PLATFORM_KEY, community_key
+
+from ..data import ago, describe_error
+from ..dialogs.prompt import PromptDialog
+from .base import EngineScreen
+
+
+class SigningScreen(EngineScreen):
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("o", "rotate", "Rotate the selected key"),
+                Binding("r", "refresh", "Refresh")]
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Static("asking the signer…", id="title")
+        yield DataTable(id="keys", cursor_type="row", zebra_stripes=True)
+        yield Static("o: rotate the selected key (platform admin, with a code); old signatures keep verifying",
+                     id="result")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "signing keys"
+        table = self.query_one(DataTable)
+        for label, width in (("Key", 26), ("Community", 18), ("Versions", 10), ("Signs with", 10),
+                             ("Last rotated", 13), ("Signer", 14), ("State", 24)):
+            table.add_column(label, width=width)
+        self.keys: list[str] = []
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        self._load()
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="load")
+    def _load(self) -> None:
+        try:
+            communities = {community_key(c.community.id): c.community.name for c in self.engine.communities.list()}
+            names = [PLATFORM_KEY] + sorted(communities, key=lambda k: communities[k].lower())
+            status = self.engine.signing.status(names)
+            rotated = self.engine.key_rotation.last_rotations()
+        except Exception as exc:
+            self.report_failure(exc, "Could not read the signing keys")
+            return
+        self.ui(self._show, status, communities, rotated)
+
+    def _show(self, status: list[dict], communities: dict, rotated: dict) -> None:
+        now = self.now()
+        table = self.query_one(DataTable)
+        table.clear()
+        self.keys = [s["key"] for s in status]
+        for s in status:
+            state = (Text(f"cut off: {s['cut_off']}", style="bold red") if s.get("cut_off")
+                     else Text("signs", style="green") if s["reachable"] else Text("not reachable", style="bold red"))
+            versions = ", ".join(f"v{v}" for v in s["versions"]) or "none yet"
+            table.add_row(s["key"], communities.get(s["key"], "the platform"), versions,
+                          f"v{s['latest_version']}" if s["latest_version"] else "-",
+                          ago(rotated.get(s["key"]), now), s["backend"], state, key=s["key"])
+        backends = {s["backend"] for s in status}
+        down = [s["key"] for s in status if not s["reachable"]]
+        self.query_one("#title", Static).update(
+            f"[b]{len(status)} signing key(s)[/] on {', '.join(sorted(backends))}"
+            + (f" · [$error]{len(down)} not reachable[/]" if down else ""))
+
+    def action_rotate(self) -> None:
+        if not self.app.operator:
+            self._say_now("Say who you are first: start the console with --as NAME (or ARRAKIS_OPERATOR).")
+            return
+        table = self.query_one(DataTable)
+        if not self.keys or table.cursor_row is None or table.cursor_row >= len(self.keys):
+            return
+        key = self.keys[table.cursor_row]
+        self.app.push_screen(
+            PromptDialog(f"Rotate {key}?", "New signatures use a new key version; everything signed before "
+                         "still verifies. Your code from the authenticator app (or a backup code):",
+                         placeholder="123456", ok="Rotate", secret=True),
+            lambda code: code and self._rotate(key, code))
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="rotate")
+    def _rotate(self, key: str, code: str) -> None:
+        try:
+            actor = self.engine.operators.get(self.app.operator).actor()
+            version = self.engine.key_rotation.rotate(actor, key, code=code)
+        except Exception as exc:
+            self.report_failure(exc, "Rotate")
+            self._say(describe_error(exc, "Not done"))
+            return
+        self._say(f"{key} now signs with version {version}; older versions still verify.")
+        self.tell(f"Rotated {key}: version {version}")
+        self._load()
