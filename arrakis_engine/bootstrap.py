@@ -43,6 +43,7 @@ from .ports import (
     system_clock,
 )
 from .sandbox.client import SandboxDiscord
+from .security.drill import KillSwitchDrill
 from .security.killswitch import KillSwitch
 from .security.rotation import KeyRotation
 from .security.mfa import MfaService
@@ -147,6 +148,7 @@ class Engine:
     signing: SigningService
     killswitch: KillSwitch
     key_rotation: KeyRotation
+    drill: KillSwitchDrill
     policy_gate: PolicyGate
     approvals: ApprovalService
     slack: SlackApprovals | None  # the Slack side of approvals (buttons, code dialogs), when configured
@@ -361,6 +363,8 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
                              eligibility=eligibility, manifests=manifests, queue=queue, clock=clock),
         operators=operators, mfa=mfa, signing=signing,
         killswitch=killswitch, key_rotation=KeyRotation(db, repos, signing, mfa),
+        drill=KillSwitchDrill(killswitch, discord, repos, db, redis_client, freeze,
+                              discord_base=settings.discord_api_base, sandbox=isinstance(discord, SandboxDiscord)),
         policy_gate=policy_gate,
         approvals=approvals,
         slack=slack,

@@ -23,13 +23,15 @@ class KillSwitchScreen(EngineScreen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("g", "activate('global')", "Freeze all"),
                 Binding("c", "activate('community')", "Freeze a community"),
                 Binding("u", "activate('user')", "Freeze a member"), Binding("l", "release", "Release"),
-                Binding("r", "refresh", "Refresh")]
+                Binding("d", "drill", "Drill"), Binding("r", "refresh", "Refresh")]
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         yield Static("reading the kill switch…", id="title")
         yield DataTable(id="frozen", cursor_type="row", zebra_stripes=True)
-        yield Static("g: freeze everything · c: a community · u: a member · l: release the selected row", id="result")
+        yield Static("", id="drill")
+        yield Static("g: freeze everything · c: a community · u: a member · l: release the selected row · "
+                     "d: drill", id="result")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -38,6 +40,7 @@ class KillSwitchScreen(EngineScreen):
         for label, width in (("Frozen", 12), ("Which", 38), ("Why", 38), ("By", 16), ("Since", 12)):
             table.add_column(label, width=width)
         self.active: list[dict] = []
+        self.drilling = False
         self.action_refresh()
 
     def action_refresh(self) -> None:
@@ -47,10 +50,13 @@ class KillSwitchScreen(EngineScreen):
     def _load(self) -> None:
         try:
             status = self.engine.killswitch.status()
+            drills = self.engine.drill.past()
         except Exception as exc:
             self.report_failure(exc, "Could not read the kill switch")
             return
         self.ui(self._show, status)
+        if not self.drilling:
+            self.ui(self._show_past, drills)
 
     def _show(self, status: dict) -> None:
         self.active = status["active"]
@@ -123,3 +129,81 @@ class KillSwitchScreen(EngineScreen):
         self.tell(f"Kill switch {report.action} for {SCOPE_WORDS[scope]}" + (f" {target}" if target else ""),
                   severity="warning" if verb == "activate" else "information")
         self._load()
+
+    # --- the drill ---------------------------------------------------------------------------------
+
+    def _show_past(self, drills: list[dict]) -> None:
+        now = self.now()
+        lines = ["[b]Past drills[/]" if drills else "No drill yet: d runs one on a community (local sandbox only)."]
+        for d in drills[:5]:
+            when = ago(datetime.fromtimestamp(d["started_at"], timezone.utc), now)
+            steps = ", ".join(f"{x['step']} {'ok' if x['ok'] else 'FAILED'}" for x in d["steps"])
+            lines.append(f"  {when:<12} {'[green]passed[/]' if d['passed'] else '[red]FAILED[/]'}  by {escape(d['by'])}"
+                         f" on {d['community_id']}: {steps}")
+        self.query_one("#drill", Static).update("\n".join(lines))
+
+    def action_drill(self) -> None:
+        if not self.app.operator:
+            self._say_now("Say who you are first: start the console with --as NAME (or ARRAKIS_OPERATOR).")
+            return
+        if self.drilling:
+            return
+        self.app.push_screen(
+            PromptDialog("Kill-switch drill", "Which community id? The drill reads its guild through the Discord "
+                         "gate, freezes it, checks nothing gets through, releases it and checks the reads resume. "
+                         "Local sandbox (or a test server) only.", ok="Next"),
+            lambda target: target and self.app.push_screen(
+                PromptDialog("Drill: your code", "To activate (a second code is asked for the release).",
+                             placeholder="123456", ok="Start", secret=True),
+                lambda code: code and self._drill(target, code)))
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="drill")
+    def _drill(self, community_id: str, code: str) -> None:
+        import threading
+
+        self.drilling = True
+        lines: list[str] = ["[b]Drill running[/]"]
+
+        def show(step) -> None:
+            mark = "[green]ok[/]" if step.ok else "[red]FAILED[/]"
+            lines.append(f"  {step.step:<9} {mark} {step.ms:>7.0f} ms  {escape(step.detail)}")
+            self.ui(self.query_one("#drill", Static).update, "\n".join(lines))
+            self._load_table_only()
+
+        def release_code() -> str | None:
+            answer: list[str | None] = []
+            ready = threading.Event()
+
+            def got(value) -> None:
+                answer.append(value)
+                ready.set()
+
+            self.ui(self.app.push_screen, PromptDialog(
+                "Drill: release", "Nothing got through while frozen. Your code to release (a new one: a code "
+                "counts once):", placeholder="123456", ok="Release", secret=True), got)
+            ready.wait(300)
+            return answer[0] if answer else None
+
+        try:
+            actor = self.engine.operators.get(self.app.operator).actor()
+            self.ui(self.query_one("#drill", Static).update, "\n".join(lines))
+            report = self.engine.drill.run(actor, community_id, code=code, release_code=release_code, progress=show)
+        except Exception as exc:
+            self.report_failure(exc, "Drill")
+            self._say(describe_error(exc, "Drill not run"))
+            self.drilling = False
+            return
+        self.drilling = False
+        verdict = "passed" if report.passed else "FAILED"
+        self._say(f"Drill {verdict}: " + ", ".join(f"{x.step} {x.ms:.0f} ms" for x in report.steps))
+        self.tell(f"Kill-switch drill {verdict}", severity="information" if report.passed else "error")
+        lines[0] = f"[b]Drill {verdict}[/] (kept with the past drills: r shows them)"
+        self.ui(self.query_one("#drill", Static).update, "\n".join(lines))
+        self._load_table_only()
+
+    def _load_table_only(self) -> None:
+        try:
+            status = self.engine.killswitch.status()
+        except Exception:
+            return
+        self.ui(self._show, status)
