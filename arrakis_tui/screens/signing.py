@@ -33,8 +33,9 @@ class SigningScreen(EngineScreen):
     def on_mount(self) -> None:
         self.sub_title = "signing keys"
         table = self.query_one(DataTable)
-        for label, width in (("Key", 26), ("Community", 18), ("Versions", 10), ("Signs with", 10),
-                             ("Last rotated", 13), ("Signer", 14), ("State", 24)):
+        # The whole key name (what `arrakis signing` shows); the signer is named in the title line.
+        for label, width in (("Key", 46), ("Community", 14), ("Versions", 9), ("Signs with", 10),
+                             ("Last rotated", 12), ("State", 14)):
             table.add_column(label, width=width)
         self.keys: list[str] = []
         self.action_refresh()
@@ -65,7 +66,7 @@ class SigningScreen(EngineScreen):
             versions = ", ".join(f"v{v}" for v in s["versions"]) or "none yet"
             table.add_row(s["key"], communities.get(s["key"], "the platform"), versions,
                           f"v{s['latest_version']}" if s["latest_version"] else "-",
-                          ago(rotated.get(s["key"]), now), s["backend"], state, key=s["key"])
+                          ago(rotated.get(s["key"]), now), state, key=s["key"])
         backends = {s["backend"] for s in status}
         down = [s["key"] for s in status if not s["reachable"]]
         self.query_one("#title", Static).update(

@@ -159,6 +159,24 @@ async def test_a_new_request_rings_the_bell(world, desk):
 
 
 class TestApprovalPictures:
+    def test_approvals_list(self, world, desk, snap_compare):
+        """The approvals screen with one plan waiting: 'plan · Open HTTPS (list) · ada-requester ·
+        just now · 24 h 00 min · review · 42 medium' under '1 request(s) waiting for an approver'."""
+        open_req, _ = desk
+        rid = open_req("Open HTTPS (list)", [security_rule("aws_security_group_rule.list")])
+
+        async def show(pilot):
+            await fleet_loaded(pilot)
+            pilot.app.open_approvals()
+            screen = await wait_for(pilot, lambda: isinstance(pilot.app.screen, ApprovalsScreen) and pilot.app.screen,
+                                    "the approvals screen")
+            await wait_for(pilot, lambda: screen.query_one("#approvals-table").row_count, "the requests")
+
+        try:
+            assert snap_compare(console(world), terminal_size=SIZE, run_before=show)
+        finally:
+            world.engine.approvals.cancel(rid, by=REQUESTER)
+
     def test_approval_detail(self, world, desk, snap_compare):
         """A plan waiting for review at 120x36: title line 'Open HTTPS again · plan · asked by
         ada-requester just now · risk .. medium · pending, expires in 24 h 00 min'; the risk factors
