@@ -37,7 +37,7 @@ class KillSwitchScreen(EngineScreen):
     def on_mount(self) -> None:
         self.sub_title = "kill switch"
         table = self.query_one(DataTable)
-        for label, width in (("Frozen", 12), ("Which", 38), ("Why", 38), ("By", 16), ("Since", 12)):
+        for label, width in (("Frozen", 11), ("Which", 36), ("Why", 32), ("By", 16), ("Since", 12)):
             table.add_column(label, width=width)
         self.active: list[dict] = []
         self.drilling = False
