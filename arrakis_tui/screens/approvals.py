@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from ..data import ago
 from ..dialogs.prompt import PromptDialog
-from .base import EngineScreen
+from .base import LoadedScreen, add_columns
 
 LEVEL_STYLE = {"low": "green", "medium": "yellow", "high": "dark_orange", "critical": "bold red"}
 KIND_WORDS = {"terraform_plan": "plan", "member_role_strip": "mass strip"}
@@ -31,8 +31,10 @@ def left(expires_at, now: float) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
 
 
-class ApprovalsScreen(EngineScreen):
+class ApprovalsScreen(LoadedScreen):
     """Every pending request, oldest first; Enter opens one."""
+
+    FAILED_TO_LOAD = "Could not list the approval requests"
 
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("r", "refresh", "Refresh")]
 
@@ -45,29 +47,18 @@ class ApprovalsScreen(EngineScreen):
 
     def on_mount(self) -> None:
         self.sub_title = "approvals"
-        table = self.query_one(DataTable)
-        for label, width in (("Kind", 10), ("Request", 40), ("Asked by", 16), ("Age", 9), ("Expires in", 11),
-                             ("Gate", 7), ("Risk", 14)):
-            table.add_column(label, width=width)
+        add_columns(self.query_one(DataTable), (("Kind", 10), ("Request", 40), ("Asked by", 16), ("Age", 9),
+                                                ("Expires in", 11), ("Gate", 7), ("Risk", 14)))
         self.requests = []
-        self.action_refresh()
+        self.load()
 
     def on_screen_resume(self) -> None:
-        self.action_refresh()
+        self.load()
 
-    def action_refresh(self) -> None:
-        self._load()
+    def fetch(self) -> tuple:
+        return (list(reversed(self.engine.approvals.list("pending"))),)
 
-    @work(thread=True, exit_on_error=False, exclusive=True)
-    def _load(self) -> None:
-        try:
-            requests = list(reversed(self.engine.approvals.list("pending")))
-        except Exception as exc:
-            self.report_failure(exc, "Could not list the approval requests")
-            return
-        self.ui(self._show, requests)
-
-    def _show(self, requests) -> None:
+    def show(self, requests) -> None:
         self.requests = requests
         now = self.now()
         table = self.query_one(DataTable)
@@ -84,8 +75,10 @@ class ApprovalsScreen(EngineScreen):
         self.app.open_approval(str(event.row_key.value))
 
 
-class ApprovalScreen(EngineScreen):
+class ApprovalScreen(LoadedScreen):
     """One request: why it needs a person, and the answer."""
+
+    FAILED_TO_LOAD = "Could not open the request"
 
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("a", "approve", "Approve"),
                 Binding("x", "reject", "Reject"), Binding("r", "refresh", "Refresh")]
@@ -105,22 +98,12 @@ class ApprovalScreen(EngineScreen):
 
     def on_mount(self) -> None:
         self.sub_title = "approval"
-        self.action_refresh()
+        self.load()
 
-    def action_refresh(self) -> None:
-        self._load()
+    def fetch(self) -> tuple:
+        return self.engine.approvals.get(self.request_id), self.engine.approvals.history(self.request_id)
 
-    @work(thread=True, exit_on_error=False, exclusive=True, group="load")
-    def _load(self) -> None:
-        try:
-            request = self.engine.approvals.get(self.request_id)
-            history = self.engine.approvals.history(self.request_id)
-        except Exception as exc:
-            self.report_failure(exc, "Could not open the request")
-            return
-        self.ui(self._show, request, history)
-
-    def _show(self, r, history) -> None:
+    def show(self, r, history) -> None:
         self.request = r
         now = self.now()
         self.query_one("#title", Static).update(
@@ -186,11 +169,11 @@ class ApprovalScreen(EngineScreen):
             from ..data import describe_error
 
             self._say(describe_error(exc, "Not done"))
-            self._load()
+            self.load()
             return
         self.tell(f"{done.status.capitalize()}: {done.title}")
         self._say(f"{done.status.capitalize()} by {operator}.")
-        self._load()
+        self.load()
 
 
 def detail_lines(r, history, now: float) -> list[str]:

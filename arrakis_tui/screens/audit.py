@@ -6,16 +6,17 @@ from __future__ import annotations
 import json
 
 from rich.markup import escape
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from ..data import ago
-from .base import EngineScreen
+from .base import LoadedScreen, add_columns
 
 
-class AuditScreen(EngineScreen):
+class AuditScreen(LoadedScreen):
+    FAILED_TO_LOAD = "Could not read the audit trail"
+
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("r", "refresh", "Refresh"),
                 Binding("/", "focus_filter", "Filter")]
 
@@ -35,30 +36,19 @@ class AuditScreen(EngineScreen):
 
     def on_mount(self) -> None:
         self.sub_title = f"audit · {self.chain_name}"
-        table = self.query_one(DataTable)
-        for label, width in (("Row", 6), ("When", 12), ("Actor", 24), ("Action", 24), ("Details", 50)):
-            table.add_column(label, width=width)
+        add_columns(self.query_one(DataTable), (("Row", 6), ("When", 12), ("Actor", 24), ("Action", 24),
+                                                ("Details", 50)))
         self.query_one(DataTable).focus()
-        self.action_refresh()
-
-    def action_refresh(self) -> None:
-        self._load()
+        self.load()
 
     def action_focus_filter(self) -> None:
         self.query_one(Input).focus()
 
-    @work(thread=True, exit_on_error=False, exclusive=True)
-    def _load(self) -> None:
+    def fetch(self) -> tuple:
         check = self.engine.audit_check
-        try:
-            report = check.verify(self.community_id)
-            entries = check.entries(self.community_id, limit=1000)
-        except Exception as exc:
-            self.report_failure(exc, "Could not read the audit trail")
-            return
-        self.ui(self._show, report, entries)
+        return check.verify(self.community_id), check.entries(self.community_id, limit=1000)
 
-    def _show(self, report, entries) -> None:
+    def show(self, report, entries) -> None:
         self.entries = entries
         if report.ok:
             head = f"[b $success]Chain intact[/]: {report.rows} entries of {escape(self.chain_name)}"

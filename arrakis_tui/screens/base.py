@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Callable
 
 from rich.text import Text
+from textual import work
 from textual.screen import Screen
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
 from ..data import describe_error
@@ -56,3 +57,36 @@ class EngineScreen(Screen):
         nobody caught still reaches the operator as a notification."""
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             self.app.notify(describe_error(event.worker.error, "Something went wrong"), severity="error", timeout=8)
+
+
+def add_columns(table: DataTable, spec) -> None:
+    """Columns of fixed widths: ``spec`` is (label, width) pairs. Fixed, so a picture never
+    depends on what the table held before."""
+    for label, width in spec:
+        table.add_column(label, width=width)
+
+
+class LoadedScreen(EngineScreen):
+    """A screen that reads the engine on a worker thread: :meth:`fetch` (off the UI thread) returns
+    the arguments of :meth:`show` (on it). ``r`` (``action_refresh``) reads again; a failure is a
+    notification saying ``FAILED_TO_LOAD``."""
+
+    FAILED_TO_LOAD = "Could not load"
+
+    def fetch(self) -> tuple:  # pragma: no cover - each screen says what it reads
+        raise NotImplementedError
+
+    def show(self, *data) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="load")
+    def load(self) -> None:
+        try:
+            data = self.fetch()
+        except Exception as exc:
+            self.report_failure(exc, self.FAILED_TO_LOAD)
+            return
+        self.ui(self.show, *data)

@@ -14,12 +14,14 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from ..data import ago, describe_error
 from ..dialogs.prompt import PromptDialog
-from .base import EngineScreen
+from .base import LoadedScreen, add_columns
 
 SCOPE_WORDS = {"global": "everything", "community": "community", "user": "member"}
 
 
-class KillSwitchScreen(EngineScreen):
+class KillSwitchScreen(LoadedScreen):
+    FAILED_TO_LOAD = "Could not read the kill switch"
+
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("g", "activate('global')", "Freeze all"),
                 Binding("c", "activate('community')", "Freeze a community"),
                 Binding("u", "activate('user')", "Freeze a member"), Binding("l", "release", "Release"),
@@ -36,27 +38,19 @@ class KillSwitchScreen(EngineScreen):
 
     def on_mount(self) -> None:
         self.sub_title = "kill switch"
-        table = self.query_one(DataTable)
-        for label, width in (("Frozen", 11), ("Which", 36), ("Why", 32), ("By", 16), ("Since", 12)):
-            table.add_column(label, width=width)
+        add_columns(self.query_one(DataTable), (("Frozen", 11), ("Which", 36), ("Why", 32), ("By", 16),
+                                                ("Since", 12)))
         self.active: list[dict] = []
         self.drilling = False
-        self.action_refresh()
+        self.load()
 
-    def action_refresh(self) -> None:
-        self._load()
+    def fetch(self) -> tuple:
+        return self.engine.killswitch.status(), self.engine.drill.past()
 
-    @work(thread=True, exit_on_error=False, exclusive=True, group="load")
-    def _load(self) -> None:
-        try:
-            status = self.engine.killswitch.status()
-            drills = self.engine.drill.past()
-        except Exception as exc:
-            self.report_failure(exc, "Could not read the kill switch")
-            return
-        self.ui(self._show, status)
-        if not self.drilling:
-            self.ui(self._show_past, drills)
+    def show(self, status: dict, drills: list[dict] | None = None) -> None:
+        self._show(status)
+        if drills is not None and not self.drilling:
+            self._show_past(drills)
 
     def _show(self, status: dict) -> None:
         self.active = status["active"]
@@ -128,7 +122,7 @@ class KillSwitchScreen(EngineScreen):
         self._say(f"{report.action.capitalize()} in {report.total_ms:.0f} ms: {escape(parts)}")
         self.tell(f"Kill switch {report.action} for {SCOPE_WORDS[scope]}" + (f" {target}" if target else ""),
                   severity="warning" if verb == "activate" else "information")
-        self._load()
+        self.load()
 
     # --- the drill ---------------------------------------------------------------------------------
 

@@ -15,10 +15,12 @@ from arrakis_engine.signing.service import PLATFORM_KEY, community_key
 
 from ..data import ago, describe_error
 from ..dialogs.prompt import PromptDialog
-from .base import EngineScreen
+from .base import LoadedScreen, add_columns
 
 
-class SigningScreen(EngineScreen):
+class SigningScreen(LoadedScreen):
+    FAILED_TO_LOAD = "Could not read the signing keys"
+
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("o", "rotate", "Rotate the selected key"),
                 Binding("r", "refresh", "Refresh")]
 
@@ -32,30 +34,18 @@ class SigningScreen(EngineScreen):
 
     def on_mount(self) -> None:
         self.sub_title = "signing keys"
-        table = self.query_one(DataTable)
         # The whole key name (what `arrakis signing` shows); the signer is named in the title line.
-        for label, width in (("Key", 46), ("Community", 14), ("Versions", 9), ("Signs with", 10),
-                             ("Last rotated", 12), ("State", 14)):
-            table.add_column(label, width=width)
+        add_columns(self.query_one(DataTable), (("Key", 46), ("Community", 14), ("Versions", 9),
+                                                ("Signs with", 10), ("Last rotated", 12), ("State", 14)))
         self.keys: list[str] = []
-        self.action_refresh()
+        self.load()
 
-    def action_refresh(self) -> None:
-        self._load()
+    def fetch(self) -> tuple:
+        communities = {community_key(c.community.id): c.community.name for c in self.engine.communities.list()}
+        names = [PLATFORM_KEY] + sorted(communities, key=lambda k: communities[k].lower())
+        return self.engine.signing.status(names), communities, self.engine.key_rotation.last_rotations()
 
-    @work(thread=True, exit_on_error=False, exclusive=True, group="load")
-    def _load(self) -> None:
-        try:
-            communities = {community_key(c.community.id): c.community.name for c in self.engine.communities.list()}
-            names = [PLATFORM_KEY] + sorted(communities, key=lambda k: communities[k].lower())
-            status = self.engine.signing.status(names)
-            rotated = self.engine.key_rotation.last_rotations()
-        except Exception as exc:
-            self.report_failure(exc, "Could not read the signing keys")
-            return
-        self.ui(self._show, status, communities, rotated)
-
-    def _show(self, status: list[dict], communities: dict, rotated: dict) -> None:
+    def show(self, status: list[dict], communities: dict, rotated: dict) -> None:
         now = self.now()
         table = self.query_one(DataTable)
         table.clear()
@@ -98,4 +88,4 @@ class SigningScreen(EngineScreen):
             return
         self._say(f"{key} now signs with version {version}; older versions still verify.")
         self.tell(f"Rotated {key}: version {version}")
-        self._load()
+        self.load()

@@ -37,7 +37,10 @@ def test_cascade_revoke_revokes_exactly_downstream(engine, make_community):
     r = engine.repos
     with engine.db.tenant(c.id):
         root, a, b, a1, a2, a1x, b1, stranger = (new_member(engine) for _ in range(8))
-        award = lambda to, by=None: r.badges.award(to.id, "water_sharer", awarded_by=by.id if by else None)
+
+        def award(to, by=None):
+            r.badges.award(to.id, "water_sharer", awarded_by=by.id if by else None)
+
         award(root)
         award(a, root), award(b, root)
         award(a1, a), award(a2, a), award(a1x, a1)
