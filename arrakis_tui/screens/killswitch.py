@@ -42,6 +42,7 @@ class KillSwitchScreen(LoadedScreen):
                                                 ("Since", 12)))
         self.active: list[dict] = []
         self.drilling = False
+        self._drill_lines: list[str] = []
         self.load()
 
     def fetch(self) -> tuple:
@@ -151,17 +152,33 @@ class KillSwitchScreen(LoadedScreen):
                              placeholder="123456", ok="Start", secret=True),
                 lambda code: code and self._drill(target, code)))
 
+    # The drill's live log: begun, one line per step as it happens, then the verdict. On the UI
+    # thread (the drill's worker calls them through ``self.ui``).
+
+    def drill_begin(self, community_id: str) -> None:
+        self._drill_lines = [f"[b]Drill running[/] on {escape(community_id)}"]
+        self.query_one("#drill", Static).update("\n".join(self._drill_lines))
+
+    def drill_step(self, step) -> None:
+        mark = "[green]ok[/]" if step.ok else "[red]FAILED[/]"
+        self._drill_lines.append(f"  {step.step:<9} {mark} {step.ms:>7.0f} ms  {escape(step.detail)}")
+        self.query_one("#drill", Static).update("\n".join(self._drill_lines))
+
+    def drill_end(self, report) -> None:
+        verdict = "passed" if report.passed else "FAILED"
+        self._drill_lines[0] = (f"[b]Drill {verdict}[/] on {escape(report.community_id)} "
+                                "(kept with the past drills: r shows them)")
+        self.query_one("#drill", Static).update("\n".join(self._drill_lines))
+        self._say_now(f"Drill {verdict}: " + ", ".join(f"{x.step} {x.ms:.0f} ms" for x in report.steps))
+
     @work(thread=True, exit_on_error=False, exclusive=True, group="drill")
     def _drill(self, community_id: str, code: str) -> None:
         import threading
 
         self.drilling = True
-        lines: list[str] = ["[b]Drill running[/]"]
 
         def show(step) -> None:
-            mark = "[green]ok[/]" if step.ok else "[red]FAILED[/]"
-            lines.append(f"  {step.step:<9} {mark} {step.ms:>7.0f} ms  {escape(step.detail)}")
-            self.ui(self.query_one("#drill", Static).update, "\n".join(lines))
+            self.ui(self.drill_step, step)
             self._load_table_only()
 
         def release_code() -> str | None:
@@ -180,7 +197,7 @@ class KillSwitchScreen(LoadedScreen):
 
         try:
             actor = self.engine.operators.get(self.app.operator).actor()
-            self.ui(self.query_one("#drill", Static).update, "\n".join(lines))
+            self.ui(self.drill_begin, community_id)
             report = self.engine.drill.run(actor, community_id, code=code, release_code=release_code, progress=show)
         except Exception as exc:
             self.report_failure(exc, "Drill")
@@ -188,11 +205,9 @@ class KillSwitchScreen(LoadedScreen):
             self.drilling = False
             return
         self.drilling = False
+        self.ui(self.drill_end, report)
         verdict = "passed" if report.passed else "FAILED"
-        self._say(f"Drill {verdict}: " + ", ".join(f"{x.step} {x.ms:.0f} ms" for x in report.steps))
         self.tell(f"Kill-switch drill {verdict}", severity="information" if report.passed else "error")
-        lines[0] = f"[b]Drill {verdict}[/] (kept with the past drills: r shows them)"
-        self.ui(self.query_one("#drill", Static).update, "\n".join(lines))
         self._load_table_only()
 
     def _load_table_only(self) -> None:

@@ -4,15 +4,18 @@ the audit trail screen (the chain verified, filtering)."""
 from __future__ import annotations
 
 import json
+import uuid
 from urllib.parse import parse_qs, urlparse
 
 import pyotp
 import pytest
 
+from arrakis_engine.security.drill import DrillReport, DrillStep
+from arrakis_engine.storage.outbox import RestoreRepository
 from arrakis_tui.dialogs.prompt import PromptDialog
 from arrakis_tui.screens.audit import AuditScreen
 from arrakis_tui.screens.killswitch import KillSwitchScreen
-from tests.tui.conftest import CALADAN, SIZE, console, fleet_loaded, wait_for
+from tests.tui.conftest import ARRAKEEN, CALADAN, SIZE, console, fleet_loaded, wait_for
 
 ADMIN = "dee-admin"
 
@@ -138,6 +141,102 @@ class TestSecurityPictures:
             await wait_for(pilot, lambda: screen.query_one("#keys").row_count, "the keys")
 
         assert snap_compare(console(world), terminal_size=SIZE, run_before=show)
+
+
+    # A drill's timings differ on every run, so its two pictures feed the screen's live log fixed
+    # steps (the same DrillStep objects the engine reports); the pilot test below runs a real drill.
+    WORK = DrillStep("work", True, "3 read(s) of the guild got through", 612.0)
+    ACTIVATE = DrillStep("activate", True, "in 14 ms: freeze Discord changes ok (2 ms), revoke wizard sessions ok "
+                         "(3 ms), stop signing and revoke Vault tokens ok (9 ms), alert ok (0 ms), audit ok (2 ms)", 15.0)
+    HELD = DrillStep("held", True, "0 request(s) got through in the 2 s after activation; 1 call(s) waiting at "
+                     "the gate", 2301.0)
+
+    def _drill_picture(self, world, steps, *, frozen: bool, report=None):
+        since = world.seeded_at
+        entry = f"community:{ARRAKEEN}"
+
+        async def show(pilot):
+            if frozen:
+                world.engine.redis.hset("arrakis:killswitch:active", entry, json.dumps(
+                    {"scope": "community", "target": ARRAKEEN, "reason": "kill-switch drill", "by": ADMIN,
+                     "since": since}))
+            await fleet_loaded(pilot)
+            pilot.app.open_killswitch()
+            screen = await wait_for(pilot, lambda: isinstance(pilot.app.screen, KillSwitchScreen)
+                                    and pilot.app.screen, "the kill switch screen")
+            await wait_for(pilot, lambda: "Kill switch" in title(screen), "the state")
+            screen.drill_begin(ARRAKEEN)
+            for step in steps:
+                screen.drill_step(step)
+            if report is not None:
+                screen.drill_end(report)
+            await pilot.pause()
+
+        return show
+
+    def test_drill_in_progress(self, world, admin, snap_compare):
+        """A drill holding Arrakeen: the title says 'Kill switch ON for 1 scope(s)', the table lists
+        the community frozen 'just now' by dee-admin for 'kill-switch drill', and the live log below
+        shows 'Drill running' with work, activate (each part's time) and held (0 requests through,
+        1 waiting), all ok; release and resumed are still to come."""
+        try:
+            assert snap_compare(console(world, operator=ADMIN), terminal_size=SIZE, run_before=self._drill_picture(
+                world, (self.WORK, self.ACTIVATE, self.HELD), frozen=True))
+        finally:
+            world.engine.redis.hdel("arrakis:killswitch:active", f"community:{ARRAKEEN}")
+
+    def test_drill_finished(self, world, admin, snap_compare):
+        """The same drill finished: 'Kill switch off' again, the log headed 'Drill passed' with all
+        five steps ok (release, then resumed with 2 reads through again) and the result line
+        listing each step's time."""
+        steps = (self.WORK, self.ACTIVATE, self.HELD, DrillStep("release", True, "released", 41.0),
+                 DrillStep("resumed", True, "2 read(s) got through again", 401.0))
+        report = DrillReport(ARRAKEEN, ADMIN, world.seeded_at, list(steps), passed=True)
+        assert snap_compare(console(world, operator=ADMIN), terminal_size=SIZE, run_before=self._drill_picture(
+            world, steps, frozen=False, report=report))
+
+    def test_audit_with_a_broken_chain(self, world, snap_compare):
+        """The audit trail of a community made for this picture ('Dune Sea'): the title reads
+        'Chain BROKEN (4 entries of Dune Sea): row 2 was edited: its content no longer matches its
+        hash'; the table lists rows 1 to 4 ('just now'), row 2 with the edited payload
+        {"promoted": 99}."""
+        engine = world.engine
+        cid = "00000000-0000-4000-8000-00000000a0ff"
+        with engine.db.platform():
+            RestoreRepository(engine.db).insert_community(uuid.UUID(cid), {
+                "name": "Dune Sea", "guild_id": "100000000000000099", "theme_id": "basic",
+                "subscription_tier": "free"})
+        with engine.db.tenant(cid):
+            for actor, action, payload in (("seed", "community.created", {"theme": "basic"}),
+                                           ("sync", "eligibility.synced", {"promoted": 1}),
+                                           ("dee-admin", "badge.awarded", {"badge": "contributor"}),
+                                           ("sync", "eligibility.synced", {"promoted": 0})):
+                engine.repos.audit.append(actor, action, payload)
+        conn = engine.db.owner_connection()
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SET session_replication_role = replica")
+            cur.execute("UPDATE audit_log SET payload = %s WHERE community_id = %s AND seq = 2",
+                        (json.dumps({"promoted": 99}), cid))
+            cur.execute("SET session_replication_role = origin")
+
+        async def show(pilot):
+            await fleet_loaded(pilot)
+            pilot.app.push_screen(AuditScreen(engine, cid, "Dune Sea"))
+            screen = await wait_for(pilot, lambda: isinstance(pilot.app.screen, AuditScreen) and pilot.app.screen,
+                                    "the audit screen")
+            await wait_for(pilot, lambda: "Chain" in title(screen) and screen.entries, "the verification")
+
+        try:
+            assert snap_compare(console(world), terminal_size=SIZE, run_before=show)
+        finally:
+            with conn.cursor() as cur:
+                cur.execute("SET session_replication_role = replica")
+                cur.execute("DELETE FROM audit_log WHERE community_id = %s", (cid,))
+                cur.execute("DELETE FROM audit_heads WHERE chain = %s", (cid,))
+                cur.execute("DELETE FROM communities WHERE id = %s", (cid,))
+                cur.execute("SET session_replication_role = origin")
+            conn.close()
 
 
 @pytest.mark.anyio
