@@ -42,6 +42,7 @@ from .ports import (
     ScoreSource,
     system_clock,
 )
+from .members import MemberDesk
 from .sandbox.client import SandboxDiscord
 from .security.drill import KillSwitchDrill
 from .security.killswitch import KillSwitch
@@ -142,6 +143,7 @@ class Engine:
     synthesis: SynthesisService
     reconcile_round: ReconcileRound
     operations: Operations
+    members: MemberDesk  # what members and admins ask from Discord (the bot)
     wizard: WizardService
     operators: OperatorService
     mfa: MfaService
@@ -359,6 +361,7 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
         synthesis=synthesis,
         reconcile_round=ReconcileRound(db, repos, reconciler, operations.drift, freeze=freeze),
         operations=operations,
+        members=MemberDesk(db, repos, operations, unknown, sandbox=isinstance(discord, SandboxDiscord)),
         wizard=WizardService(sessions, db=db, repos=repos, communities=communities,
                              eligibility=eligibility, manifests=manifests, queue=queue, clock=clock),
         operators=operators, mfa=mfa, signing=signing,

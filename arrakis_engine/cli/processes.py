@@ -67,3 +67,20 @@ def web(state: CliState, host: str, port: int) -> None:
     engine = state.engine
     click.echo(f"listening for Slack on http://{host}:{port}/slack/interactions", err=True)
     serve(engine, engine.settings.slack_signing_secret or "", host=host, port=port)
+
+
+@cli.command()
+@pass_state
+def bot(state: CliState) -> None:
+    """Run the Discord bot: slash commands for community admins and members. Needs
+    DISCORD_BOT_TOKEN (DISCORD_API_BASE points it at a test server); without it, says so and stops."""
+    from ..errors import ConfigError
+    from ..settings import Settings
+
+    if not Settings.from_env().discord_bot_token:
+        raise ConfigError("the bot needs DISCORD_BOT_TOKEN (and DISCORD_API_BASE for a test server); "
+                          "the local sandbox has no gateway for a bot to connect to")
+    from arrakis_bot.app import run_bot  # the engine itself never imports the bot
+
+    click.echo("connecting to Discord…", err=True)
+    run_bot(state.engine)

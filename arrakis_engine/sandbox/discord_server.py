@@ -124,7 +124,10 @@ def _at_cap(existing: dict, kind: str) -> web.Response | None:
 
 
 def _json(data, status: int = 200, headers: dict | None = None) -> web.Response:
-    return web.Response(text=json.dumps(data), status=status, headers=headers, content_type="application/json")
+    """Discord's answers say ``Content-Type: application/json`` exactly, with no charset (some
+    clients, interactions.py among them, compare the whole header)."""
+    return web.Response(body=json.dumps(data).encode(), status=status,
+                        headers={**(headers or {}), "Content-Type": "application/json"})
 
 
 class DiscordSandbox:
@@ -230,9 +233,13 @@ class DiscordSandbox:
             h["X-RateLimit-Global"] = "true"
         return _json(body, 429, h)
 
+    # Paths outside the bot's token and global limit: the sandbox's own, the gateway's websocket,
+    # and (as Discord documents) interaction callbacks and their webhooks, whose token is in the URL.
+    UNMETERED = ("/sandbox/", "/gateway/ws", "/api/v10/interactions/", "/api/v10/webhooks/")
+
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
-        if request.path.startswith("/sandbox/"):
+        if request.path.startswith(self.UNMETERED):
             return await handler(request)
         now = time.monotonic()
         with self._lock:

@@ -110,6 +110,12 @@ class OperatorService:
                            hint="a platform admin links them: arrakis operators add NAME --role approver --slack ID")
         return op
 
+    def by_discord(self, discord_user_id: str) -> Operator | None:
+        """The operator a Discord user is (linked with ``operators add --discord``), or None: on
+        Discord most users are not operators, so this is a question, not an error."""
+        with self.db.platform():
+            return self.operators.by_discord_id(str(discord_user_id))
+
     def list(self) -> list[Operator]:
         with self.db.platform():
             return self.operators.all()

@@ -1,0 +1,204 @@
+"""What a community's members and admins ask of it from Discord: where a member stands, the
+leaderboard, the badges, the community's status, an export, admin-awarded badges.
+
+The bot calls these with a guild id and Discord user ids; they know nothing of Discord's UI.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .errors import NotFound, ValidationError
+from .storage.database import Database
+from .storage.models import Community
+from .storage.operator_views import OperatorViewsRepository
+from .themes import theme_of
+from .validation import check_discord_id
+
+NOT_SET_UP = "this server is not set up with Arrakis yet: an admin runs /onboard"
+
+
+@dataclass(frozen=True)
+class BadgeView:
+    id: str
+    name: str
+    description: str
+    held: bool
+    awarded_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MemberView:
+    community: str
+    discord_id: str
+    tier: str | None
+    rank: int | None
+    unknown: bool  # the last read of this member's holdings failed: their standing is not known
+    wallets: list[str]
+    badges: list[BadgeView]
+    joined_at: datetime
+    last_refresh: datetime | None  # the community's last eligibility sync, which read this member too
+    member_title: str
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    rank: int
+    discord_id: str
+    tier: str | None
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    title: str
+    rows: list[LeaderboardRow]
+    members: int
+
+
+@dataclass
+class CommunityStatus:
+    name: str
+    theme: str
+    members: int
+    last_sync: datetime | None
+    last_synthesis: datetime | None
+    drift: str
+    approvals: int
+    frozen: bool
+    discord: str  # "Discord" or "the local Discord sandbox"
+    tiers: dict[str, int] = field(default_factory=dict)
+    unknown_members: int = 0
+
+
+class MemberDesk:
+    def __init__(self, db: Database, repos, operations, unknown, *, sandbox: bool) -> None:
+        """``operations``: the operators' read models (fleet, community detail), shared here;
+        ``unknown``: who the last sync could not read."""
+        self.db, self.repos, self.operations, self.unknown = db, repos, operations, unknown
+        self.sandbox = sandbox
+
+    def community(self, guild_id: str) -> Community:
+        with self.db.platform():
+            c = self.repos.communities.by_guild(str(guild_id))
+        if c is None:
+            raise NotFound(NOT_SET_UP)
+        return c
+
+    # --- a member ---------------------------------------------------------------------------
+
+    def profile(self, guild_id: str, discord_id: str) -> MemberView:
+        check_discord_id(discord_id)
+        c = self.community(guild_id)
+        theme = theme_of(c)
+        with self.db.tenant(c.id):
+            p = self.repos.profiles.by_discord_id(discord_id)
+            if p is None:
+                raise NotFound("not a member of this community yet: /verify links a wallet")
+            wallets = [w.wallet_address for w in self.repos.wallets.for_profile(p.id)]
+            held = {b.badge_type: b for b in self.repos.badges.for_profile(p.id)}
+            last_sync = OperatorViewsRepository(self.db).last_eligibility_sync()
+        badges = [BadgeView(b.id, b.name, b.description, b.id in held, held[b.id].awarded_at if b.id in held else None)
+                  for b in theme.badges]
+        return MemberView(c.name, discord_id, p.tier, p.rank, discord_id in set(self.unknown.of(c.id)), wallets,
+                          badges, p.joined_at, last_sync["created_at"] if last_sync else None,
+                          theme.naming.member_title)
+
+    def badges(self, guild_id: str, discord_id: str) -> list[BadgeView]:
+        """The theme's badges, each marked held or not for this member (all unheld for a
+        non-member)."""
+        c = self.community(guild_id)
+        with self.db.tenant(c.id):
+            p = self.repos.profiles.by_discord_id(discord_id)
+            held = {b.badge_type: b for b in self.repos.badges.for_profile(p.id)} if p else {}
+        return [BadgeView(b.id, b.name, b.description, b.id in held, held[b.id].awarded_at if b.id in held else None)
+                for b in theme_of(c).badges]
+
+    # --- the community ------------------------------------------------------------------------
+
+    def leaderboard(self, guild_id: str, limit: int = 10) -> Leaderboard:
+        if not 1 <= int(limit) <= 25:
+            raise ValidationError("the leaderboard shows 1 to 25 members", field="limit")
+        c = self.community(guild_id)
+        theme = theme_of(c)
+        with self.db.tenant(c.id):
+            top = self.repos.profiles.top_by_rank(int(limit))
+            members = self.repos.profiles.count()
+        title = "The census" if theme.id == "sietch" else "Leaderboard"
+        return Leaderboard(f"{title} of {theme.naming.community_name(c.name)}",
+                           [LeaderboardRow(p.rank, p.discord_id, p.tier) for p in top if p.rank is not None], members)
+
+    def status(self, guild_id: str) -> CommunityStatus:
+        c = self.community(guild_id)
+        entry = next((f for f in self.operations.fleet() if f.id == c.id), None)
+        detail = self.operations.community(c.id)
+        return CommunityStatus(
+            c.name, c.theme_id, detail.members, entry.last_sync if entry else None,
+            entry.last_synthesis if entry else None, entry.drift if entry else "unknown",
+            entry.approvals if entry else 0, entry.frozen if entry else False,
+            "the local Discord sandbox" if self.sandbox else "Discord",
+            {t.tier: t.members for t in detail.tiers}, detail.unknown_members)
+
+    def export_csv(self, guild_id: str) -> tuple[str, bytes]:
+        """Every member: Discord id, tier, rank, wallets, active badges. Returns (file name, bytes)."""
+        c = self.community(guild_id)
+        out = io.StringIO()
+        w = csv.writer(out)
+        w.writerow(["discord_id", "tier", "rank", "wallets", "badges", "joined_at"])
+        with self.db.tenant(c.id):
+            profiles = sorted(self.repos.profiles.all(), key=lambda p: (p.rank is None, p.rank or 0, p.discord_id))
+            for p in profiles:
+                wallets = ";".join(x.wallet_address for x in self.repos.wallets.for_profile(p.id))
+                badges = ";".join(sorted(b.badge_type for b in self.repos.badges.for_profile(p.id)))
+                w.writerow([p.discord_id, p.tier or "", "" if p.rank is None else p.rank, wallets, badges,
+                            p.joined_at.isoformat()])
+        safe = "".join(ch if ch.isalnum() else "-" for ch in c.name.lower()).strip("-") or "community"
+        return f"{safe}-members.csv", out.getvalue().encode()
+
+    # --- admin-awarded badges -----------------------------------------------------------------
+
+    def _manual_badge(self, c: Community, badge_id: str):
+        spec = next((b for b in theme_of(c).badges if b.id == badge_id), None)
+        if spec is None:
+            raise ValidationError(f"this community's theme has no badge '{badge_id}'", field="badge")
+        if spec.kind != "manual":
+            raise ValidationError(f"{spec.name} is earned, not awarded: Arrakis gives it by its rule", field="badge")
+        return spec
+
+    def manual_badges(self, guild_id: str) -> list[tuple[str, str]]:
+        """The badges an admin may award in this community: (id, name)."""
+        c = self.community(guild_id)
+        return [(b.id, b.name) for b in theme_of(c).badges if b.kind == "manual"]
+
+    def award(self, guild_id: str, discord_id: str, badge_id: str, *, actor: str) -> str:
+        check_discord_id(discord_id)
+        c = self.community(guild_id)
+        spec = self._manual_badge(c, badge_id)
+        with self.db.tenant(c.id):
+            p = self.repos.profiles.by_discord_id(discord_id)
+            if p is None:
+                raise NotFound(f"member {discord_id} is not a member of this community yet")
+            self.repos.profiles.lock(p.id)
+            if self.repos.badges.active(p.id, badge_id) is not None:
+                raise ValidationError(f"they already hold {spec.name}", field="member")
+            self.repos.badges.award(p.id, badge_id)
+            self.repos.audit.append(actor, "badge.awarded", {"badge": badge_id, "to": discord_id})
+        return spec.name
+
+    def revoke(self, guild_id: str, discord_id: str, badge_id: str, *, actor: str, reason: str = "") -> str:
+        check_discord_id(discord_id)
+        c = self.community(guild_id)
+        spec = self._manual_badge(c, badge_id)
+        reason = " ".join(reason.split())[:200] or "revoked by an admin"
+        with self.db.tenant(c.id):
+            p = self.repos.profiles.by_discord_id(discord_id)
+            badge = self.repos.badges.active(p.id, badge_id) if p else None
+            if badge is None:
+                raise NotFound(f"member {discord_id} does not hold {spec.name}")
+            self.repos.badges.revoke(badge.id, reason=reason)
+            self.repos.audit.append(actor, "badge.revoked", {"badge": badge_id, "holder": discord_id,
+                                                             "reason": reason})
+        return spec.name
+

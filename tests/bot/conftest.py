@@ -1,0 +1,72 @@
+"""The bot against the fake Discord: one fake (REST + gateway) and one engine for the module,
+the real interactions.py client running on an event loop of its own thread, a community with
+ranked members."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+
+from arrakis_engine.bootstrap import build_engine
+from tests.fakes.discord_gateway import FakeDiscordBot
+
+ADMIN_PERMS = 1 << 5  # MANAGE_GUILD
+
+
+class RunningBot:
+    """The bot's client on a thread with its own loop; :meth:`stop` closes it cleanly."""
+
+    def __init__(self, engine, fake: FakeDiscordBot) -> None:
+        from arrakis_bot.app import build_bot
+
+        fake.identified.clear()
+        self.client = build_bot(engine)
+        self.loop = asyncio.new_event_loop()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="bot", daemon=True)
+        self.thread.start()
+        fake.wait_identified()
+        deadline = time.monotonic() + 20
+        while not self.client.is_ready and time.monotonic() < deadline:
+            if self.error:
+                raise self.error
+            time.sleep(0.05)
+        assert self.client.is_ready, "the bot did not become ready"
+
+    def _run(self) -> None:
+        self.task = self.loop.create_task(self.client.astart())
+        try:
+            self.loop.run_until_complete(self.task)
+        except asyncio.CancelledError:
+            pass
+        except BaseException as exc:  # surfaced by the test that waits on it
+            self.error = exc
+
+    def stop(self) -> None:
+        """The client's own stop; after a resumed connection interactions.py's stop can wait on
+        the old shard, so after 5 s the run is cancelled instead."""
+        if self.thread.is_alive():
+            try:
+                asyncio.run_coroutine_threadsafe(self.client.stop(), self.loop).result(5)
+            except TimeoutError:
+                self.loop.call_soon_threadsafe(self.task.cancel)
+            self.thread.join(15)
+
+
+@pytest.fixture(scope="module")
+def fake():
+    d = FakeDiscordBot(heartbeat_interval_ms=1000)
+    yield d
+    d.close()
+
+
+@pytest.fixture(scope="module")
+def bot_engine(settings, engine, fake):  # engine: the session database, migrated
+    eng = build_engine(replace(settings, discord_api_base=fake.url, discord_bot_token=fake.token,
+                               retry_backoff=(1, 1, 1)))
+    yield eng
+    eng.close()
