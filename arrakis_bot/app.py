@@ -16,7 +16,7 @@ from .common import reply_error
 
 log = logging.getLogger("arrakis.bot")
 
-EXTENSIONS = ("arrakis_bot.members", "arrakis_bot.admin")
+EXTENSIONS = ("arrakis_bot.members", "arrakis_bot.admin", "arrakis_bot.onboard")
 
 
 class Errors(interactions.Extension):

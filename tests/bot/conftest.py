@@ -70,3 +70,25 @@ def bot_engine(settings, engine, fake):  # engine: the session database, migrate
                                retry_backoff=(1, 1, 1)))
     yield eng
     eng.close()
+
+
+@pytest.fixture(scope="module")
+def bot(bot_engine, fake):
+    running = RunningBot(bot_engine, fake)
+    yield running
+    running.stop()
+
+
+def new_guild_id() -> str:
+    import uuid
+
+    return str(10**18 + uuid.uuid4().int % (9 * 10**18))
+
+
+def component_of(message: dict, action: str) -> dict:
+    """The button or menu of ``message`` whose custom id ends with ``:action``."""
+    for row in message.get("components") or []:
+        for c in row.get("components") or []:
+            if str(c.get("custom_id", "")).endswith(f":{action}"):
+                return c
+    raise AssertionError(f"no component {action!r} in {message.get('components')!r}")

@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 
 from arrakis_engine.themes import get_theme
-from tests.bot.conftest import ADMIN_PERMS, RunningBot
+from tests.bot.conftest import ADMIN_PERMS
 from tests.fakes.discord_gateway import EPHEMERAL
 
 MEMBER = "210000000000000001"
@@ -35,13 +35,6 @@ def guild(bot_engine, fake):
             if did == MEMBER:
                 bot_engine.repos.wallets.link(p.id, WALLET, source="siwe")
     return gid
-
-
-@pytest.fixture(scope="module")
-def bot(bot_engine, fake, guild):
-    running = RunningBot(bot_engine, fake)
-    yield running
-    running.stop()
 
 
 def test_commands_are_registered_with_names_and_texts_discord_accepts(bot, fake):

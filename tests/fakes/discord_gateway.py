@@ -399,9 +399,11 @@ class FakeDiscordBot(FakeDiscord):
         return self._interact(3, guild_id, user_id, data, permissions, message=message)
 
     def modal_submit(self, guild_id: str, user_id: str, custom_id: str, fields: dict, *,
-                     permissions: int = 0) -> Interaction:
+                     message: dict | None = None, permissions: int = 0) -> Interaction:
+        """A MODAL_SUBMIT; ``message``: the message whose component opened the modal, if any."""
         rows = [{"type": 1, "components": [{"type": 4, "custom_id": k, "value": v}]} for k, v in fields.items()]
-        return self._interact(5, guild_id, user_id, {"custom_id": custom_id, "components": rows}, permissions)
+        return self._interact(5, guild_id, user_id, {"custom_id": custom_id, "components": rows}, permissions,
+                              message=message)
 
     def _interact(self, kind: int, guild_id: str, user_id: str, data: dict, permissions: int,
                   message: dict | None = None) -> Interaction:
@@ -498,7 +500,10 @@ class FakeDiscordBot(FakeDiscord):
             it.original = self._message(it, data, files) if kind == 4 else {
                 **self._message(it, {"flags": data.get("flags", 0)}, []), "content": "", "loading": True}
         elif kind == 7 and it.payload.get("message"):
-            it.original = {**it.payload["message"], **self._message(it, data, files)}
+            it.original = {**it.payload["message"], **self._message(it, data, files), "id": it.payload["message"]["id"]}
+        elif kind == 6 and it.payload.get("message"):
+            # the message the component sits on, until the bot edits it ("loading" marks it unedited)
+            it.original = {**it.payload["message"], "loading": True}
         it.answered.set()
         if request.query.get("with_response") == "true":
             return _json({"interaction": {"id": it.id, "type": it.type}, "resource": {
