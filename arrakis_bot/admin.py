@@ -17,6 +17,22 @@ def _when(t) -> str:
     return f"<t:{int(t.timestamp())}:R>" if t else "never"
 
 
+def code_modal(title: str, custom_id: str) -> interactions.Modal:
+    return interactions.Modal(
+        interactions.ShortText(label="6 digits from your authenticator (or backup)", custom_id="code",
+                               required=True, min_length=6, max_length=20, placeholder="123456"),
+        title=title, custom_id=custom_id)
+
+
+def reconcile_reply(report) -> dict:
+    lines = [report.summary()]
+    for a in report.actions[:15]:
+        lines.append(f"• {a.op} {a.kind} {a.manifest_id}" + (f": {', '.join(a.changes)}" if a.op == "update" else ""))
+    if len(report.actions) > 15:
+        lines.append(f"… and {len(report.actions) - 15} more")
+    return {"content": "\n".join(lines)[:1900]}
+
+
 class Admin(interactions.Extension):
     def __init__(self, bot, engine) -> None:
         self.engine = engine
@@ -62,6 +78,62 @@ class Admin(interactions.Extension):
             return {"content": f"{rows} member(s).", "file": interactions.File(io.BytesIO(data), file_name=name)}
 
         await answer(ctx, self.engine.members.export_csv, guild, render=render)
+
+    @arrakis.subcommand(sub_cmd_name="sync",
+                        sub_cmd_description="Read every member's holdings now and update the roles that change")
+    async def sync(self, ctx: SlashContext):
+        guild = require_guild(ctx)
+        actor = await require_admin(ctx, self.engine)
+
+        def render(r):
+            lines = [r.summary]
+            if r.paused:
+                lines.append(f"⏸️ Paused: {r.paused['strips']} of {r.paused['tier_holders']} members would lose their "
+                             "tier role at once, which is more often a bad read than a market crash. A platform "
+                             "approver answers it (/arrakis approve-strip, or the CLI).")
+            else:
+                lines.append(f"{r.role_updates} member role update(s) queued.")
+            if r.unknown:
+                lines.append(f"{r.unknown} member(s) could not be read: their roles were left as they were.")
+            return {"content": "\n".join(lines)}
+
+        await answer(ctx, self.engine.members.sync_now, guild, actor=actor, render=render)
+
+    @arrakis.subcommand(sub_cmd_name="reconcile",
+                        sub_cmd_description="Compare the plan with Discord and fix what drifted (a dry run first)")
+    @slash_option(name="dry_run", description="Only show what would change (the default)", opt_type=OptionType.BOOLEAN,
+                  required=False)
+    @slash_option(name="destructive", description="Also delete roles and channels Arrakis made that the plan dropped "
+                  "(needs an operator's code)", opt_type=OptionType.BOOLEAN, required=False)
+    async def reconcile(self, ctx: SlashContext, dry_run: bool = True, destructive: bool = False):
+        guild = require_guild(ctx)
+        await require_admin(ctx, self.engine)
+        if destructive and not dry_run:
+            return await ctx.send_modal(code_modal("Destructive reconcile: your code", "mfa:reconcile"))
+        await answer(ctx, self.engine.members.reconcile, guild, dry_run=dry_run, destructive=destructive,
+                     render=reconcile_reply)
+
+    @arrakis.subcommand(sub_cmd_name="approve-strip",
+                        sub_cmd_description="Approve the paused sync that would take many members' tier roles")
+    async def approve_strip(self, ctx: SlashContext):
+        require_guild(ctx)
+        await require_admin(ctx, self.engine)
+        await ctx.send_modal(code_modal("Approve the mass strip: your code", "mfa:approve-strip"))
+
+    @interactions.modal_callback("mfa:reconcile")
+    async def reconcile_with_code(self, ctx: interactions.ModalContext):
+        guild = require_guild(ctx)
+        await require_admin(ctx, self.engine)
+        await answer(ctx, self.engine.members.reconcile, guild, dry_run=False, destructive=True,
+                     discord_user_id=str(ctx.author_id), code=ctx.responses.get("code", ""), render=reconcile_reply)
+
+    @interactions.modal_callback("mfa:approve-strip")
+    async def approve_with_code(self, ctx: interactions.ModalContext):
+        guild = require_guild(ctx)
+        await require_admin(ctx, self.engine)
+        await answer(ctx, self.engine.members.approve_strip, guild, discord_user_id=str(ctx.author_id),
+                     code=ctx.responses.get("code", ""),
+                     render=lambda req: {"content": f"Approved ({req.id}): the member sync runs now on the queue."})
 
     badge = interactions.SlashCommand(name="badge", description="Award or revoke a badge given by admins",
                                       default_member_permissions=ADMIN_ONLY, dm_permission=False)

@@ -94,3 +94,26 @@ class Members(interactions.Extension):
                      render=lambda _: {
                          "content": f"💧 <@{member.id}>, <@{ctx.author_id}> shared the Water Sharer badge with you.",
                          "allowed_mentions": interactions.AllowedMentions(users=[member.id])})
+
+    @slash_command(name="refresh", description="Re-read your wallets now and fix your roles (once in 5 minutes)")
+    async def refresh(self, ctx: SlashContext):
+        guild = require_guild(ctx)
+
+        def render(r):
+            line = "Done: your standing was read again." + (
+                " Your roles are being updated." if r.role_updates else " Your roles were already right.")
+            if r.paused:
+                line = ("Your standing was read again, but the role update is paused for an operator: it would "
+                        "take many members' roles at once.")
+            return {"content": line}
+
+        await answer(ctx, self.engine.members.refresh, guild, str(ctx.author_id), render=render)
+
+    @slash_command(name="unlink", description="Unlink your wallet from this community")
+    @slash_option(name="wallet", description="Which wallet (your only one if left out)", opt_type=OptionType.STRING,
+                  required=False, max_length=42)
+    async def unlink(self, ctx: SlashContext, wallet: str | None = None):
+        guild = require_guild(ctx)
+        await answer(ctx, self.engine.members.unlink, guild, str(ctx.author_id), wallet,
+                     render=lambda w: {"content": f"Unlinked {_short(w)}. Your roles follow at the next sync; "
+                                                  "/verify links a wallet again."})

@@ -11,7 +11,7 @@ import io
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .errors import NotFound, ValidationError
+from .errors import Conflict, NotFound, PermissionDenied, ValidationError
 from .storage.database import Database
 from .storage.models import Community
 from .storage.operator_views import OperatorViewsRepository
@@ -73,12 +73,28 @@ class CommunityStatus:
     unknown_members: int = 0
 
 
+REFRESH_EVERY = 300  # a member may ask for a refresh once in 5 minutes
+SYNC_LOCK_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    summary: str          # the eligibility sync, in one line
+    role_updates: int     # member role updates queued (one PATCH each)
+    paused: dict | None   # a mass strip waiting for approval, if the role sync paused
+    unknown: int          # members whose holdings could not be read (left as they were)
+
+
 class MemberDesk:
-    def __init__(self, db: Database, repos, operations, unknown, *, sandbox: bool) -> None:
+    def __init__(self, db: Database, repos, operations, unknown, *, sandbox: bool, redis=None, eligibility=None,
+                 synthesis=None, manifests=None, reconciler=None, approvals=None, mfa=None, operators=None) -> None:
         """``operations``: the operators' read models (fleet, community detail), shared here;
-        ``unknown``: who the last sync could not read."""
+        ``unknown``: who the last sync could not read; the rest run syncs, reconciles and
+        approvals for admins (each may be None where a caller only reads)."""
         self.db, self.repos, self.operations, self.unknown = db, repos, operations, unknown
         self.sandbox = sandbox
+        self.redis, self.eligibility, self.synthesis, self.manifests = redis, eligibility, synthesis, manifests
+        self.reconciler, self.approvals, self.mfa, self.operators = reconciler, approvals, mfa, operators
 
     def community(self, guild_id: str) -> Community:
         with self.db.platform():
@@ -202,3 +218,101 @@ class MemberDesk:
                                                              "reason": reason})
         return spec.name
 
+
+    # --- syncing ------------------------------------------------------------------------------
+
+    def sync_now(self, guild_id: str, *, actor: str) -> SyncReport:
+        """Read every member's holdings, re-rank, and queue one role update per member whose
+        roles change (a mass strip pauses for approval). One sync per community at a time."""
+        c = self.community(guild_id)
+        lock = self.redis.lock(f"arrakis:members:sync:{c.id}", timeout=SYNC_LOCK_SECONDS, blocking_timeout=0)
+        if not lock.acquire(blocking=False):
+            raise Conflict("a sync of this community is running now; its result will show in /arrakis status")
+        try:
+            diff = self.eligibility.run(c.id, actor=actor)
+            # Who gets which role is part of the plan: a new version when standings changed. Its
+            # roles and channels are the same as before unless the theme changed, so its synthesis
+            # is quick; the member updates use the roles already made.
+            _, new = self.manifests.publish(c.id, actor=actor)
+            if new and not self.synthesis.status(c.id)["synthesized"]:
+                self.synthesis.synthesize(c.id, queued=True, actor=actor)
+            roles = self.synthesis.sync_members(c.id, queued=True, actor=actor)
+        finally:
+            try:
+                lock.release()
+            except Exception:  # expired meanwhile: nothing to release
+                pass
+        paused = roles if roles.get("status") == "paused" else None
+        return SyncReport(diff.summary(), int(roles.get("changes", 0)), paused, len(diff.unknown))
+
+    def refresh(self, guild_id: str, discord_id: str) -> SyncReport:
+        """A member's "refresh now": the community's standings are re-read (ranks depend on
+        everyone's holdings) and only changed roles are updated; once per member in 5 minutes."""
+        check_discord_id(discord_id)
+        c = self.community(guild_id)
+        with self.db.tenant(c.id):
+            p = self.repos.profiles.by_discord_id(discord_id)
+            linked = bool(p and self.repos.wallets.for_profile(p.id))
+        if not linked:
+            raise NotFound("you have no linked wallet here yet: /verify links one")
+        key = f"arrakis:members:refresh:{c.id}:{discord_id}"
+        if not self.redis.set(key, "1", nx=True, ex=REFRESH_EVERY):
+            wait = max(1, int(self.redis.ttl(key)))
+            raise Conflict(f"you refreshed a moment ago; try again in {wait // 60} min {wait % 60} s")
+        try:
+            return self.sync_now(guild_id, actor=f"discord:{discord_id}")
+        except Exception:
+            self.redis.delete(key)  # a refresh that did not happen does not count
+            raise
+
+    def unlink(self, guild_id: str, discord_id: str, wallet: str | None = None) -> str:
+        """Unlink the member's wallet (the only one, or the one named). Their roles follow at the
+        next sync, where a member without a wallet holds no tier."""
+        check_discord_id(discord_id)
+        c = self.community(guild_id)
+        with self.db.tenant(c.id):
+            p = self.repos.profiles.by_discord_id(discord_id)
+            links = self.repos.wallets.for_profile(p.id) if p else []
+            if not links:
+                raise NotFound("you have no linked wallet here")
+            if wallet is None:
+                target = links[0].wallet_address
+            else:
+                target = next((x.wallet_address for x in links if x.wallet_address.lower() == wallet.lower()), None)
+                if target is None:
+                    raise NotFound("that wallet is not linked to you here")
+            self.repos.wallets.unlink(target)
+            self.repos.audit.append(f"discord:{discord_id}", "wallet.unlinked", {"discord_id": discord_id,
+                                                                                 "wallet": target})
+        return target
+
+    # --- reconcile and approvals (admins) --------------------------------------------------------
+
+    def reconcile(self, guild_id: str, *, dry_run: bool, destructive: bool = False, discord_user_id: str = "",
+                  code: str | None = None):
+        """Compare plan, record and guild and fix what drifted. Deleting orphans (destructive) needs
+        a platform operator linked to this Discord user, with their code."""
+        c = self.community(guild_id)
+        if destructive and not dry_run:
+            op = self._operator(discord_user_id, "a destructive reconcile")
+            self.mfa.verify(op.name, code or "", action="DELETE_ROLE")
+        return self.reconciler.run(c.id, dry_run=dry_run, destructive=destructive)
+
+    def approve_strip(self, guild_id: str, *, discord_user_id: str, code: str | None):
+        """Approve the mass strip waiting here (an approver linked to this Discord user, not the
+        one who ran the sync, with their code); the sync then runs on the queue."""
+        c = self.community(guild_id)
+        op = self._operator(discord_user_id, "approving a mass strip")
+        return self.approvals.approve_strip_of(str(c.id), by=op.name, code=code)
+
+    def waiting_strip(self, guild_id: str):
+        c = self.community(guild_id)
+        waiting = self.approvals.pending_for(str(c.id))
+        return waiting[0] if waiting else None
+
+    def _operator(self, discord_user_id: str, what: str):
+        op = self.operators.by_discord(str(discord_user_id))
+        if op is None:
+            raise PermissionDenied(f"{what} needs a platform operator with a second factor; your Discord account "
+                                   "is not linked to one (arrakis operators add NAME --discord ID)")
+        return op

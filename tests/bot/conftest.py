@@ -65,9 +65,10 @@ def fake():
 
 
 @pytest.fixture(scope="module")
-def bot_engine(settings, engine, fake):  # engine: the session database, migrated
+def bot_engine(settings, engine, fake, anvil):  # engine: the session database, migrated
+    """An engine on the session database and Redis, its Discord the fake, berachain on anvil."""
     eng = build_engine(replace(settings, discord_api_base=fake.url, discord_bot_token=fake.token,
-                               retry_backoff=(1, 1, 1)))
+                               retry_backoff=(1, 1, 1), rpc_urls={"berachain": (anvil.url,)}))
     yield eng
     eng.close()
 

@@ -1,0 +1,105 @@
+"""Syncs and fixes from Discord: /arrakis sync reads anvil and queues one role update per member
+whose roles change, /refresh (once in 5 minutes), /unlink, /arrakis reconcile (a dry run; the
+destructive one asks for an operator's code in a form), /arrakis approve-strip."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from urllib.parse import parse_qs, urlparse
+
+import pyotp
+import pytest
+
+from arrakis_engine.chain.types import Asset
+from arrakis_engine.synthesis.rq_queue import work_until_done
+from tests.bot.conftest import ADMIN_PERMS, new_guild_id
+from tests.fixtures.chain import holder
+
+ADMIN = "410000000000000001"
+MEMBERS = ["410000000000000011", "410000000000000012", "410000000000000013"]
+
+
+@pytest.fixture(scope="module")
+def world(bot_engine, fake, chain):
+    """A basic community on anvil: three members holding 300, 200 and 100 of a token, synthesized."""
+    e = bot_engine
+    token = chain.deploy("TestERC20", "Sync", "SYN", 18)
+    wallets = [chain.w3.to_checksum_address(holder(int(token.address[-6:], 16) * 10 + i)) for i in range(3)]
+    chain.send(token.functions.mintMany(wallets, [300, 200, 100]))
+    guild = new_guild_id()
+    fake.guild(guild, members=[ADMIN, *MEMBERS], name="Sync Test")
+    c = e.communities.create(name="Sync Test", guild_id=guild, theme_id="basic", subscription="free", actor="test")
+    with e.db.tenant(c.id):
+        for did, w in zip(MEMBERS, wallets):
+            p = e.repos.profiles.create(discord_id=did)
+            e.repos.wallets.link(p.id, w.lower())
+    e.eligibility.configure(c.id, Asset("berachain", "erc20", token.address), purpose="rank")
+    e.synthesis.synthesize(c.id, queued=False, actor="test")
+    return guild, c
+
+
+def roles_of(fake, guild: str, member: str) -> set[str]:
+    g = fake.guilds[guild]
+    return {g.roles[r]["name"] for r in g.members[member]}
+
+
+def test_sync_reads_the_chain_and_updates_only_changed_roles(bot, bot_engine, fake, world):
+    guild, c = world
+    it = fake.wait(fake.command(guild, ADMIN, "arrakis", subcommand="sync", permissions=ADMIN_PERMS),
+                   check=lambda i: "queued" in i.text() or "⚠️" in i.text(), timeout=30)
+    assert "3 members (native ranks): 3 joined" in it.text() and "3 member role update(s) queued" in it.text()
+    work_until_done(bot_engine, timeout=60)
+    assert roles_of(fake, guild, MEMBERS[0]) == {"Gold"}
+    again = fake.wait(fake.command(guild, ADMIN, "arrakis", subcommand="sync", permissions=ADMIN_PERMS),
+                      check=lambda i: "queued" in i.text() or "⚠️" in i.text(), timeout=30)
+    assert "0 member role update(s) queued" in again.text()  # nothing changed: nothing sent
+
+
+def test_refresh_once_in_five_minutes_and_unlink(bot, bot_engine, fake, world):
+    guild, c = world
+    first = fake.wait(fake.command(guild, MEMBERS[2], "refresh"), check=lambda i: i.original and not
+                      i.original.get("loading"), timeout=30)
+    assert "Done: your standing was read again" in first.text()
+    second = fake.wait(fake.command(guild, MEMBERS[2], "refresh"))
+    assert re.search(r"you refreshed a moment ago; try again in [45] min \d+ s", second.text())
+    gone = fake.wait(fake.command(guild, MEMBERS[2], "unlink"))
+    assert "Unlinked 0x" in gone.text()
+    bot_engine.redis.delete(f"arrakis:members:refresh:{c.id}:{MEMBERS[2]}")
+    after = fake.wait(fake.command(guild, MEMBERS[2], "refresh"))
+    assert "you have no linked wallet here yet: /verify links one" in after.text()
+    refused = fake.wait(fake.command(guild, MEMBERS[1], "arrakis", subcommand="sync", permissions=0))
+    assert "only this server's admins" in refused.text()
+
+
+def test_reconcile_dry_run_then_destructive_with_an_operators_code(bot, bot_engine, fake, world):
+    guild, c = world
+    dry = fake.wait(fake.command(guild, ADMIN, "arrakis", subcommand="reconcile", permissions=ADMIN_PERMS),
+                    check=lambda i: "reconcile" in i.text(), timeout=30)
+    assert "reconcile would:" in dry.text()
+    opts = [{"name": "dry_run", "type": 5, "value": False}, {"name": "destructive", "type": 5, "value": True}]
+    asked = fake.wait(fake.command(guild, ADMIN, "arrakis", opts, subcommand="reconcile", permissions=ADMIN_PERMS))
+    assert asked.callbacks[0]["type"] == 9 and asked.callbacks[0]["data"]["custom_id"] == "mfa:reconcile"
+    not_operator = fake.wait(fake.modal_submit(guild, ADMIN, "mfa:reconcile", {"code": "123456"},
+                                               permissions=ADMIN_PERMS), check=lambda i: "⚠️" in i.text())
+    assert "needs a platform operator with a second factor" in not_operator.text()
+    name = f"bot-op-{uuid.uuid4().hex[:6]}"
+    bot_engine.operators.add(name, ["platform_admin", "approver"], actor="test", discord_user_id=ADMIN)
+    secret = parse_qs(urlparse(bot_engine.mfa.enroll(name, actor="test").uri).query)["secret"][0]
+    wrong = fake.wait(fake.modal_submit(guild, ADMIN, "mfa:reconcile", {"code": "000000"}, permissions=ADMIN_PERMS),
+                      check=lambda i: "⚠️" in i.text())
+    assert "code" in wrong.text().lower()
+    done = fake.wait(fake.modal_submit(guild, ADMIN, "mfa:reconcile", {"code": pyotp.TOTP(secret).now()},
+                                       permissions=ADMIN_PERMS), check=lambda i: "reconcile" in i.text(), timeout=30)
+    assert "reconcile did:" in done.text()
+
+    # a mass strip waiting here is approved by the same operator (who did not run the sync)
+    request = bot_engine.approvals.request_strip(str(c.id), strips=3, tier_holders=3, members=MEMBERS,
+                                                 requested_by="sync")
+    asked = fake.wait(fake.command(guild, ADMIN, "arrakis", subcommand="approve-strip", permissions=ADMIN_PERMS))
+    assert asked.callbacks[0]["type"] == 9
+    backup = bot_engine.mfa.enroll(name, actor="test").backup_codes[0]
+    ok = fake.wait(fake.modal_submit(guild, ADMIN, "mfa:approve-strip", {"code": backup}, permissions=ADMIN_PERMS),
+                   check=lambda i: "Approved" in i.text() or "⚠️" in i.text(), timeout=30)
+    assert f"Approved ({request.id})" in ok.text()
+    assert bot_engine.approvals.get(request.id).status == "approved"
