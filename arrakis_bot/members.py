@@ -117,3 +117,16 @@ class Members(interactions.Extension):
         await answer(ctx, self.engine.members.unlink, guild, str(ctx.author_id), wallet,
                      render=lambda w: {"content": f"Unlinked {_short(w)}. Your roles follow at the next sync; "
                                                   "/verify links a wallet again."})
+
+    @slash_command(name="verify", description="Link your wallet: a one-time page where your wallet signs in")
+    async def verify(self, ctx: SlashContext):
+        guild = require_guild(ctx)
+
+        def render(link):
+            minutes = link.expires_in // 60
+            return {"content": f"Open your page to link a wallet. It works once, for {minutes} minutes, and only "
+                               "for you: do not share it. Signing costs nothing and sends no transaction.",
+                    "components": [interactions.ActionRow(interactions.Button(
+                        style=interactions.ButtonStyle.LINK, label="Link my wallet", url=link.url))]}
+
+        await answer(ctx, self.engine.verification.link_for, guild, str(ctx.author_id), render=render)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -43,6 +44,7 @@ from .ports import (
     system_clock,
 )
 from .members import MemberDesk
+from .verification import WalletVerification
 from .sandbox.client import SandboxDiscord
 from .security.drill import KillSwitchDrill
 from .security.killswitch import KillSwitch
@@ -144,6 +146,7 @@ class Engine:
     reconcile_round: ReconcileRound
     operations: Operations
     members: MemberDesk  # what members and admins ask from Discord (the bot)
+    verification: WalletVerification  # /verify's one-time links and the wallet page behind them
     wizard: WizardService
     operators: OperatorService
     mfa: MfaService
@@ -350,21 +353,27 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     # An approved mass strip is carried out at once, on the queue, as the approver.
     approvals.on_strip_approved = lambda community_id, by: synthesis.sync_members(
         community_id, queued=True, actor=f"operator:{by}")
+    # Sign-In with Ethereum messages name the site the member signs on: the wallet page's address.
+    public = urlsplit(settings.public_url)
+    wallets = WalletLinking(db, repos, SignInNonces(redis_client), domain=public.netloc,
+                            uri=f"{settings.public_url}/verify", clock=clock)
+    members = MemberDesk(db, repos, operations, unknown, sandbox=isinstance(discord, SandboxDiscord),
+                       redis=redis_client, eligibility=eligibility, synthesis=synthesis, manifests=manifests,
+                       reconciler=reconciler,
+                       approvals=approvals, mfa=mfa, operators=operators)
     engine = Engine(
         settings=settings, db=db, redis=redis_client, migrator=migrator, repos=repos,
         clock=clock, discord=discord, chain_readers=chain_readers, score=score, shadow_store=store, bucket=bucket,
         freeze=freeze, queue=queue, unknown_members=unknown,
         communities=communities, orchestrator=orchestrator, eligibility=eligibility,
-        wallets=WalletLinking(db, repos, SignInNonces(redis_client), clock=clock),
+        wallets=wallets,
         water_sharer=WaterSharerService(db, repos), archive=archive, manifests=manifests,
         synthesizer=synthesizer, member_sync=member_sync, reconciler=reconciler,
         synthesis=synthesis,
         reconcile_round=ReconcileRound(db, repos, reconciler, operations.drift, freeze=freeze),
         operations=operations,
-        members=MemberDesk(db, repos, operations, unknown, sandbox=isinstance(discord, SandboxDiscord),
-                           redis=redis_client, eligibility=eligibility, synthesis=synthesis, manifests=manifests,
-                           reconciler=reconciler,
-                           approvals=approvals, mfa=mfa, operators=operators),
+        members=members,
+        verification=WalletVerification(redis_client, members, wallets, public_url=settings.public_url),
         wizard=WizardService(sessions, db=db, repos=repos, communities=communities,
                              eligibility=eligibility, manifests=manifests, queue=queue, clock=clock),
         operators=operators, mfa=mfa, signing=signing,

@@ -82,6 +82,7 @@ class Settings:
     slack_approval_channel: str | None = None
     slack_signing_secret: str | None = field(default=None, **_SECRET)
     discord_approval_webhook_url: str | None = field(default=None, **_SECRET)
+    public_url: str = "http://127.0.0.1:8080"  # where members reach `arrakis web` (the wallet page)
     log_level: str = "INFO"
     rpc_timeout: float = 5.0
     discord_rate: float = 50.0
@@ -226,6 +227,7 @@ class Settings:
             slack_approval_channel=get("SLACK_APPROVAL_CHANNEL"),
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
             discord_approval_webhook_url=get("DISCORD_APPROVAL_WEBHOOK_URL"),
+            public_url=(get("ARRAKIS_PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/"),
             log_level=level,
         )
 

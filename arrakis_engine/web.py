@@ -1,5 +1,11 @@
-"""``arrakis web``: receives Slack's interactive payloads (the Approve / Reject buttons of an
-approval request, and the code dialog of a high-risk approval).
+"""``arrakis web``: the wallet verification page members reach from /verify, and Slack's
+interactive payloads (the Approve / Reject buttons of an approval request, and the code dialog of
+a high-risk approval).
+
+The wallet page (``GET /verify/<token>``) asks the browser wallet (EIP-1193) for its address,
+gets the Sign-In with Ethereum message for it (``POST .../challenge``), has the wallet sign it
+(``personal_sign``) and sends the signature (``POST .../complete``); a member without a browser
+wallet pastes a signature made elsewhere. The link works once and for 15 minutes.
 
 Every request is checked before anything is read from it: Slack's signature over the raw body
 with the signing secret (``v0=HMAC-SHA256(secret, "v0:" + timestamp + ":" + body)``), a
@@ -14,9 +20,11 @@ answer within its three seconds.
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import logging
 import time
+from pathlib import Path
 from urllib.parse import parse_qs
 
 from aiohttp import web
@@ -148,6 +156,81 @@ class SlackInteractions:
             log.warning("could not tell %s why: %s (%s)", user, text, exc)
 
 
+PAGE = (Path(__file__).parent / "static" / "verify.html").read_text()
+PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
+                "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                                           "connect-src 'self'; form-action 'none'; frame-ancestors 'none'"}
+MAX_FORM = 16 * 1024
+
+
+class WalletPages:
+    """The wallet verification page and its two JSON calls; the rules are the engine's."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/verify/{token}", self.page)
+        app.router.add_post("/verify/{token}/challenge", self.challenge)
+        app.router.add_post("/verify/{token}/complete", self.complete)
+
+    async def page(self, request: web.Request) -> web.Response:
+        verification = self.engine.verification
+        try:
+            link = await asyncio.to_thread(verification.describe, request.match_info["token"])
+        except ArrakisError as exc:
+            body = ("<!doctype html><meta charset=utf-8><title>Link expired · Arrakis</title>"
+                    f"<p style='font-family:system-ui'>{html.escape(exc.message)}.</p>")
+            return web.Response(text=body, status=410, content_type="text/html", headers=PAGE_HEADERS)
+        return web.Response(text=PAGE.replace("{community}", html.escape(link["name"])), content_type="text/html",
+                            headers=PAGE_HEADERS)
+
+    async def _json(self, request: web.Request) -> dict:
+        if request.content_length is not None and request.content_length > MAX_FORM:
+            raise ValidationError("that is too much to send", field="body")
+        try:
+            body = json.loads(await request.read() or b"{}")
+        except ValueError:
+            raise ValidationError("the page sent something that is not JSON", field="body") from None
+        if not isinstance(body, dict):
+            raise ValidationError("the page sent something unexpected", field="body")
+        return body
+
+    async def challenge(self, request: web.Request) -> web.Response:
+        try:
+            body = await self._json(request)
+            message = await asyncio.to_thread(self.engine.verification.challenge, request.match_info["token"],
+                                              str(body.get("address", "")))
+        except ArrakisError as exc:
+            return web.json_response({"error": exc.message}, status=400, headers=PAGE_HEADERS)
+        return web.json_response({"message": message}, headers=PAGE_HEADERS)
+
+    async def complete(self, request: web.Request) -> web.Response:
+        try:
+            body = await self._json(request)
+            linked = await asyncio.to_thread(self.engine.verification.complete, request.match_info["token"],
+                                             str(body.get("message", "")), str(body.get("signature", "")))
+        except ArrakisError as exc:
+            return web.json_response({"error": exc.message}, status=400, headers=PAGE_HEADERS)
+        standing = (f"your tier: {linked.tier} (rank {linked.rank})" if linked.tier else
+                    "no tier yet: your holdings do not reach one")
+        text = f"Linked {linked.wallet} to {linked.community}; {standing}; {linked.roles}. You can close this page."
+        return web.json_response({"ok": True, "wallet": linked.wallet, "tier": linked.tier, "rank": linked.rank,
+                                  "text": text}, headers=PAGE_HEADERS)
+
+
+def build_app(engine, signing_secret: str | None) -> web.Application:
+    """The web process: the wallet page always, Slack's endpoint when its signing secret is set."""
+    if signing_secret:
+        app = SlackInteractions(engine, signing_secret).app()
+    else:
+        app = web.Application(client_max_size=MAX_BODY)
+        app.router.add_get("/healthz", lambda request: web.json_response({"ok": True}))
+        log.info("SLACK_SIGNING_SECRET is not set: Slack's buttons are not received here")
+    WalletPages(engine).add_routes(app)
+    return app
+
+
 class _ClockAdapter:
     """slack-sdk's verifier asks a clock object for ``now()``."""
 
@@ -158,8 +241,8 @@ class _ClockAdapter:
         return self.clock()
 
 
-def serve(engine, signing_secret: str, *, host: str, port: int) -> None:
+def serve(engine, signing_secret: str | None, *, host: str, port: int) -> None:
     """Run until stopped (SIGINT/SIGTERM)."""
-    app = SlackInteractions(engine, signing_secret).app()
+    app = build_app(engine, signing_secret)
     web.run_app(app, host=host, port=port, print=lambda *a: log.info("listening on %s:%d", host, port),
                 handle_signals=True)

@@ -60,13 +60,17 @@ def scheduler(state: CliState, interval: int, flush_interval: int, once: bool) -
 @click.option("--port", type=int, envvar="PORT", default=8080, show_default=True, help="Port (default: $PORT).")
 @pass_state
 def web(state: CliState, host: str, port: int) -> None:
-    """Receive Slack's button presses for approval requests (POST /slack/interactions). Needs
-    SLACK_SIGNING_SECRET; requests not signed by Slack, stale or replayed are refused."""
+    """Serve the wallet page members reach from /verify (GET /verify/<link>), and Slack's button
+    presses for approval requests (POST /slack/interactions) when SLACK_SIGNING_SECRET is set;
+    requests not signed by Slack, stale or replayed are refused. ARRAKIS_PUBLIC_URL is the address
+    members reach this process at (it goes in /verify's links and in the signed messages)."""
     from ..web import serve
 
     engine = state.engine
-    click.echo(f"listening for Slack on http://{host}:{port}/slack/interactions", err=True)
-    serve(engine, engine.settings.slack_signing_secret or "", host=host, port=port)
+    click.echo(f"wallet page on http://{host}:{port}/verify/… (links say {engine.settings.public_url})", err=True)
+    if engine.settings.slack_signing_secret:
+        click.echo(f"listening for Slack on http://{host}:{port}/slack/interactions", err=True)
+    serve(engine, engine.settings.slack_signing_secret, host=host, port=port)
 
 
 @cli.command()

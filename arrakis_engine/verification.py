@@ -1,0 +1,89 @@
+"""Wallet verification by link: /verify gives a member a one-time link to the web page, where
+their browser wallet signs a Sign-In with Ethereum message (EIP-4361) with a one-time nonce.
+
+A link names the community and the member; it lasts 15 minutes and works once (the first wallet
+linked through it uses it up). The signed message itself is checked by
+:class:`~arrakis_engine.wallets.WalletLinking` (nonce in Redis, domain, URI, chain, expiry,
+signer). Once linked, the member's standing is read again and their roles follow.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+
+from .errors import ArrakisError, SignInError
+from .validation import check_discord_id
+
+log = logging.getLogger(__name__)
+
+LINK_TTL = 15 * 60
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+EXPIRED = "this link has expired or was already used: run /verify again in Discord for a new one"
+
+
+@dataclass(frozen=True)
+class VerifyLink:
+    url: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class Linked:
+    wallet: str
+    community: str
+    tier: str | None
+    rank: int | None
+    roles: str  # what happened to the member's roles, in plain words
+
+
+class WalletVerification:
+    def __init__(self, redis, members, wallets, *, public_url: str) -> None:
+        self.redis, self.members, self.wallets = redis, members, wallets
+        self.base = public_url.rstrip("/")
+
+    def _key(self, token: str) -> str:
+        return f"arrakis:verify:link:{token}"
+
+    def link_for(self, guild_id: str, discord_id: str) -> VerifyLink:
+        """A one-time link for this member of this guild's community."""
+        discord_id = check_discord_id(discord_id)
+        c = self.members.community(guild_id)
+        token = secrets.token_urlsafe(24)
+        self.redis.set(self._key(token), json.dumps({"community": str(c.id), "guild": str(guild_id),
+                                                     "name": c.name, "discord_id": discord_id}), ex=LINK_TTL)
+        return VerifyLink(f"{self.base}/verify/{token}", LINK_TTL)
+
+    def describe(self, token: str) -> dict:
+        """What the page shows: the community's name and who is linking (or SignInError)."""
+        if not _TOKEN.match(token or ""):
+            raise SignInError(EXPIRED)
+        raw = self.redis.get(self._key(token))
+        if raw is None:
+            raise SignInError(EXPIRED)
+        return json.loads(raw)
+
+    def challenge(self, token: str, address: str) -> str:
+        """The message for the wallet at ``address`` to sign."""
+        link = self.describe(token)
+        return self.wallets.start(link["community"], link["discord_id"], address).message
+
+    def complete(self, token: str, message: str, signature: str) -> Linked:
+        """Check the signature, link the wallet, use the link up, and refresh the member."""
+        link = self.describe(token)
+        linked = self.wallets.complete(link["community"], link["discord_id"], message, signature, actor="member")
+        self.redis.delete(self._key(token))
+        wallet = linked.wallet_address if linked else ""
+        try:
+            report = self.members.sync_now(link["guild"], actor=f"discord:{link['discord_id']}")
+            roles = ("your roles are being updated" if report.role_updates
+                     else "your roles are already right") if not report.paused else \
+                "your roles wait for an operator (a large change is being checked)"
+        except ArrakisError as exc:  # linked all the same; the next sync sets the roles
+            log.warning("wallet linked but the refresh did not run: %s", exc)
+            roles = "your roles follow at the next sync"
+        view = self.members.profile(link["guild"], link["discord_id"])
+        return Linked(wallet or (view.wallets[0] if view.wallets else ""), link["name"], view.tier, view.rank, roles)
