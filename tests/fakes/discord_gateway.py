@@ -123,6 +123,7 @@ class FakeDiscordBot(FakeDiscord):
         self.granted_intents = granted_intents
         self.commands: dict[str, dict[str, dict]] = {}  # scope ("global" or guild id) -> name -> command
         self.command_puts = 0
+        self.put_bodies: list[tuple[str, list]] = []  # (scope, commands) of every bulk overwrite
         self.interactions: dict[str, Interaction] = {}
         self.sessions: dict[str, Session] = {}
         self.identified = threading.Event()
@@ -209,17 +210,18 @@ class FakeDiscordBot(FakeDiscord):
         except InvalidForm as exc:
             return exc.response()
         self.command_puts += 1
+        self.put_bodies.append((scope, body))
         old = self.commands.get(scope, {})
         stored = {}
         for cmd in body:
             kept = old.get(cmd["name"])
+            # Discord keeps what was sent and fills in what was not (a command without options has none)
             stored[cmd["name"]] = {
+                "name_localizations": None, "description_localizations": None, "integration_types": [0],
+                "contexts": None, "default_member_permissions": None, "nsfw": False,
+                "description": "", "type": 1, **cmd,
                 "id": kept["id"] if kept else str(next(self._snowflakes)), "application_id": APP_ID,
-                "version": str(next(self._snowflakes)), "type": cmd.get("type", 1), "name": cmd["name"],
-                "description": cmd.get("description", ""), "options": cmd.get("options", []),
-                "default_member_permissions": cmd.get("default_member_permissions"),
-                "dm_permission": cmd.get("dm_permission", True), "nsfw": cmd.get("nsfw", False),
-                **({"guild_id": scope} if scope != "global" else {})}
+                "version": str(next(self._snowflakes)), **({"guild_id": scope} if scope != "global" else {})}
         self.commands[scope] = stored
         return _json(list(stored.values()))
 

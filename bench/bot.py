@@ -1,0 +1,119 @@
+"""200 concurrent slash commands against the fake Discord's gateway.
+
+    python bench/bot.py [--commands 200] [--rounds 3]
+
+The bot runs as its own process (`arrakis bot`, as the Procfile runs it) and connects to our
+strict fake Discord (gateway and REST), which runs here; a community of 200 ranked members; each round sends 200 INTERACTION_CREATE events at once
+(/profile, /leaderboard and /badges by 200 different members). Prints the time from an
+interaction being sent to its first response (an answer or a deferral) as p50 / p99 / max
+(target p99 < 1 s, always < 3 s), how many were deferred, and the heartbeat delay (how late
+heartbeats came against their 1 s interval while the commands ran).
+Uses BENCH_DATABASE_URL and BENCH_REDIS_URL (defaults: loopback, Redis database 12).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from arrakis_engine.bootstrap import build_engine  # noqa: E402
+from arrakis_engine.settings import Settings  # noqa: E402
+from arrakis_engine.themes import get_theme  # noqa: E402
+from bench.scratch import scratch_database  # noqa: E402
+from tests.fakes.discord_gateway import FakeDiscordBot  # noqa: E402
+
+GUILD = "100000000000000042"
+COMMANDS = ("profile", "leaderboard", "badges")
+
+
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--commands", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    with scratch_database() as url:
+        return run(args, url)
+
+
+def run(args, url: str) -> int:
+    fake = FakeDiscordBot(heartbeat_interval_ms=1000)
+    env = {"DATABASE_URL": url, "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12"),
+           "ARRAKIS_DATA_DIR": tempfile.mkdtemp(prefix="arrakis-bench-"), "DISCORD_API_BASE": fake.url,
+           "DISCORD_BOT_TOKEN": fake.token, "ARRAKIS_LOG_LEVEL": "ERROR"}
+    engine = build_engine(Settings.from_env(env, env_file=None))
+    bot = None
+    try:
+        engine.migrator.upgrade()
+        engine.redis.flushdb()
+        members = [str(200000000000000000 + i) for i in range(args.commands)]
+        fake.guild(GUILD, members=members, name="Bench")
+        c = engine.communities.create(name="Bench", guild_id=GUILD, theme_id="basic", subscription="free",
+                                      actor="bench")
+        theme = get_theme("basic")
+        with engine.db.tenant(c.id):
+            for i, did in enumerate(members):
+                p = engine.repos.profiles.create(discord_id=did)
+                engine.repos.profiles.update_standing(p.id, tier=theme.tier_for_rank(i % 100 + 1), rank=i + 1)
+        bot = subprocess.Popen([sys.executable, "-m", "arrakis_engine.cli", "bot"], env={**os.environ, **env},
+                               stdout=subprocess.DEVNULL, stderr=open(Path(env["ARRAKIS_DATA_DIR"]) / "bot.log", "w"))
+        fake.wait_identified(60)
+        deadline = time.monotonic() + 60
+        while "profile" not in fake.commands.get("global", {}) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # the client marks itself ready after registering
+        session = next(s for s in fake.sessions.values() if s.ws is not None)
+        firsts, deferred, failed = [], 0, 0
+        started = time.monotonic()
+        for _ in range(args.rounds):
+            sent = [fake.command(GUILD, did, COMMANDS[i % len(COMMANDS)]) for i, did in enumerate(members)]
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not all(it.callbacks and it.original and not
+                                                          it.original.get("loading") for it in sent):
+                time.sleep(0.02)
+            for it in sent:
+                if not it.callbacks:
+                    failed += 1
+                    continue
+                firsts.append(it.first_response_after)
+                deferred += it.callbacks[0]["type"] == 5
+                failed += not (it.original and it.original.get("embeds"))
+            time.sleep(1.0)
+        ended = time.monotonic()
+        beats = [t for t in session.heartbeats if started - 1 <= t <= ended]
+        gaps = [b - a for a, b in zip(beats, beats[1:])]
+        late = [max(0.0, g - fake.heartbeat_interval_ms / 1000) for g in gaps]
+        n = len(firsts)
+        print(f"{args.rounds} rounds of {args.commands} concurrent slash commands ({', '.join(COMMANDS)}): "
+              f"{n} answered, {failed} without their answer, {deferred} deferred")
+        print(f"time to first response: p50 {statistics.median(firsts) * 1000:.0f} ms, "
+              f"p99 {pct(firsts, 99) * 1000:.0f} ms, max {max(firsts) * 1000:.0f} ms (target p99 < 1000 ms, "
+              f"always < 3000 ms)")
+        print(f"heartbeats during the run: {len(gaps)} intervals of {fake.heartbeat_interval_ms} ms; late by "
+              f"at most {max(late) * 1000:.0f} ms (mean {statistics.mean(late) * 1000:.0f} ms); gateway closes: "
+              f"{fake.closes or 'none'}")
+        return 0 if failed == 0 and max(firsts) < 3 else 1
+    finally:
+        if bot is not None:
+            bot.terminate()
+            bot.wait(20)
+        engine.close()
+        fake.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

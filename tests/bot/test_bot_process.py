@@ -1,0 +1,52 @@
+"""`arrakis bot` as the Procfile runs it: without a token it says so in one line and stops; with
+one it connects to the (fake) Discord, registers its commands once (a restart sends nothing new)
+and answers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from tests.bot.conftest import new_guild_id
+
+
+def test_without_a_token_one_line_and_a_failing_status(database_url, redis_url, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISCORD_")}
+    env.update({"DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path)})
+    out = subprocess.run([sys.executable, "-m", "arrakis_engine.cli", "bot"], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [
+        "error: the bot needs DISCORD_BOT_TOKEN (and DISCORD_API_BASE for a test server); the local sandbox has "
+        "no gateway for a bot to connect to"]
+    assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_the_bot_process_registers_once_and_answers(database_url, redis_url, tmp_path, bot_engine, fake):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISCORD_")}
+    env.update({"DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path),
+                "DISCORD_API_BASE": fake.url, "DISCORD_BOT_TOKEN": fake.token})
+    guild = new_guild_id()
+    fake.guild(guild)
+    puts = []
+    for _ in range(2):
+        fake.identified.clear()
+        log = open(tmp_path / "bot.log", "a")
+        proc = subprocess.Popen([sys.executable, "-m", "arrakis_engine.cli", "bot"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            fake.wait_identified(60)
+            deadline = time.monotonic() + 30
+            while "verify" not in fake.commands.get("global", {}) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(1.0)  # the client is ready once its commands are compared
+            it = fake.wait(fake.command(guild, "610000000000000001", "leaderboard"), timeout=20)
+            assert "not set up with Arrakis yet" in it.text()
+            puts.append(fake.command_puts)
+        finally:
+            proc.terminate()
+            assert proc.wait(30) is not None
+            log.close()
+    assert puts[0] >= 1 and puts[1] == puts[0]  # the second start found the commands as they were
