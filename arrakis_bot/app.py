@@ -4,6 +4,7 @@ extension per feature and one error listener."""
 from __future__ import annotations
 
 import contextvars
+import importlib
 import logging
 
 import interactions
@@ -88,6 +89,10 @@ def build_bot(engine, *, token: str | None = None, api_base: str | None = None) 
     _exempt_interaction_routes(bot.http)
     bot.load_extension("arrakis_bot.app", engine=engine)
     for name in EXTENSIONS:
+        # interactions.py keeps a command's callback on the class and binds it to the first
+        # extension object made: a fresh module gives each client its own commands, bound to its
+        # own engine (one client per process in production; several in a test run).
+        importlib.reload(importlib.import_module(name))
         bot.load_extension(name, engine=engine)
     return bot
 
