@@ -93,7 +93,7 @@ class Members(interactions.Extension):
                      actor=f"discord:{ctx.author_id}", ephemeral=False,
                      render=lambda _: {
                          "content": f"💧 <@{member.id}>, <@{ctx.author_id}> shared the Water Sharer badge with you.",
-                         "allowed_mentions": interactions.AllowedMentions(users=[member.id])})
+                         "allowed_mentions": interactions.AllowedMentions(users=[str(member.id)])})
 
     @slash_command(name="refresh", description="Re-read your wallets now and fix your roles (once in 5 minutes)")
     async def refresh(self, ctx: SlashContext):

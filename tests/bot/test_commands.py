@@ -90,7 +90,6 @@ def test_leaderboard_in_rank_order_and_public_when_asked(bot, fake, guild):
     assert not msg["flags"] & EPHEMERAL
     desc = msg["embeds"][0]["description"]
     assert desc.index(f"<@{MEMBER}>") < desc.index(f"<@{OTHER}>")
-    assert msg["allowed_mentions"] if "allowed_mentions" in msg else True
 
 
 def test_badges_lists_the_theme_badges(bot, fake, guild):
@@ -100,7 +99,8 @@ def test_badges_lists_the_theme_badges(bot, fake, guild):
 
 
 @pytest.mark.parametrize("name,sub,options", [
-    ("arrakis", "status", []), ("arrakis", "export", []),
+    ("arrakis", "status", []), ("arrakis", "export", []), ("arrakis", "sync", []), ("arrakis", "reconcile", []),
+    ("arrakis", "approve-strip", []),
     ("badge", "award", [{"name": "member", "type": 6, "value": OTHER},
                         {"name": "badge", "type": 3, "value": "contributor"}]),
     ("badge", "revoke", [{"name": "member", "type": 6, "value": OTHER},
@@ -210,3 +210,31 @@ def test_a_burst_of_commands_is_answered_within_the_deadline(bot, bot_engine, fa
         fake.wait(it, check=lambda i: i.original is not None and not i.original.get("loading"), timeout=20)
     assert all(it.callbacks[0]["type"] in (4, 5) for it in burst)
     assert max(it.first_response_after for it in burst) < 3.0
+
+
+def test_member_commands_say_why_not(bot, fake, guild):
+    share = fake.wait(fake.command(guild, MEMBER, "water-share", [{"name": "member", "type": 6, "value": OTHER}]))
+    assert "only a Water Sharer can share the badge" in share.text()
+    assert share.messages()[-1]["flags"] & EPHEMERAL  # the refusal is for the member only
+    unlink = fake.wait(fake.command(guild, OTHER, "unlink"))
+    assert "you have no linked wallet here" in unlink.text()
+    refresh = fake.wait(fake.command(guild, OTHER, "refresh"))
+    assert "you have no linked wallet here yet: /verify links one" in refresh.text()
+
+
+def test_a_water_sharer_shares_and_the_recipient_is_told(bot, bot_engine, fake, guild):
+    recipient = "210000000000000003"
+    c = bot_engine.members.community(guild)
+    with bot_engine.db.tenant(c.id):
+        giver = bot_engine.repos.profiles.by_discord_id(MEMBER)
+        bot_engine.repos.badges.award(giver.id, "water_sharer")
+        p = bot_engine.repos.profiles.by_discord_id(recipient)
+        bot_engine.repos.wallets.link(p.id, "0x" + "cd" * 20, source="siwe")
+    it = fake.wait(fake.command(guild, MEMBER, "water-share", [{"name": "member", "type": 6, "value": recipient}]),
+                   check=lambda i: i.original is not None and not i.original.get("loading"))
+    msg = it.messages()[0]
+    assert not msg["flags"] & EPHEMERAL  # said in the channel, so the recipient sees it
+    assert msg["content"] == f"💧 <@{recipient}>, <@{MEMBER}> shared the Water Sharer badge with you."
+    assert [str(u) for u in msg["allowed_mentions"]["users"]] == [recipient]  # only the recipient is pinged
+    with bot_engine.db.tenant(c.id):
+        assert bot_engine.repos.badges.active(p.id, "water_sharer") is not None

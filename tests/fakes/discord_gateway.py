@@ -471,7 +471,8 @@ class FakeDiscordBot(FakeDiscord):
                     "content": f["content"]} for f in files],
                "timestamp": "2026-01-01T00:00:00+00:00", "edited_timestamp": None, "tts": False,
                "mention_everyone": False, "mentions": [], "mention_roles": [], "pinned": False,
-               "webhook_id": APP_ID, "application_id": APP_ID}
+               "webhook_id": APP_ID, "application_id": APP_ID,
+               "allowed_mentions": data.get("allowed_mentions")}  # kept by the fake only, for the tests
         return msg
 
     async def callback(self, request):
