@@ -20,6 +20,7 @@ from arrakis_engine.chain.types import Asset
 from arrakis_engine.synthesis.rq_queue import work_until_done
 from tests.bot.conftest import new_guild_id
 from tests.fixtures.ports import ServerProcess, free_port
+from tests.fixtures.workers import wait_for
 
 MEMBER = "510000000000000001"
 OTHER = "510000000000000002"
@@ -166,7 +167,9 @@ def test_tampered_replayed_and_expired_signatures_are_refused(bot, bot_engine, f
         assert r.status_code == 400 and "expired or was already used" in r.json()["error"]
 
         expiring = link_from_bot(fake, guild, OTHER)
-        bot_engine.redis.pexpire(f"arrakis:verify:link:{expiring.rsplit('/', 1)[1]}", 1)
+        key = f"arrakis:verify:link:{expiring.rsplit('/', 1)[1]}"
+        assert bot_engine.redis.pexpire(key, 1)
+        wait_for(lambda: not bot_engine.redis.exists(key), timeout=5)  # expired, for certain
         page = http.get(expiring)
         assert page.status_code == 410 and "run /verify again in Discord" in page.text
         assert http.get(f"{web}/verify/not-a-real-link").status_code == 410
