@@ -19,7 +19,7 @@ from .common import reply_error
 
 log = logging.getLogger("arrakis.bot")
 
-EXTENSIONS = ("arrakis_bot.members", "arrakis_bot.admin", "arrakis_bot.onboard")
+EXTENSIONS = ("arrakis_bot.members", "arrakis_bot.admin", "arrakis_bot.onboard", "arrakis_bot.registration")
 
 
 class Errors(interactions.Extension):

@@ -28,7 +28,7 @@ def world(bot_engine, fake, chain):
     wallets = [chain.w3.to_checksum_address(holder(int(token.address[-6:], 16) * 10 + i)) for i in range(3)]
     chain.send(token.functions.mintMany(wallets, [300, 200, 100]))
     guild = new_guild_id()
-    fake.guild(guild, members=[ADMIN, *MEMBERS], name="Sync Test")
+    fake.join(guild, members=[ADMIN, *MEMBERS], name="Sync Test")
     c = e.communities.create(name="Sync Test", guild_id=guild, theme_id="basic", subscription="free", actor="test")
     with e.db.tenant(c.id):
         for did, w in zip(MEMBERS, wallets):

@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 
 from arrakis_engine.themes import get_theme
-from tests.bot.conftest import ADMIN_PERMS
+from tests.bot.conftest import ADMIN_PERMS, new_guild_id
 from tests.fakes.discord_gateway import EPHEMERAL
 
 MEMBER = "210000000000000001"
@@ -24,7 +24,7 @@ WALLET = "0x" + "ab" * 20
 @pytest.fixture(scope="module")
 def guild(bot_engine, fake):
     gid = str(10**18 + uuid.uuid4().int % (9 * 10**18))
-    fake.guild(gid, members=[MEMBER, OTHER], name="Bot Test")
+    fake.join(gid, members=[MEMBER, OTHER], name="Bot Test")
     c = bot_engine.communities.create(name="Bot Test", guild_id=gid, theme_id="basic", subscription="free",
                                       actor="test")
     theme = get_theme("basic")
@@ -37,12 +37,21 @@ def guild(bot_engine, fake):
     return gid
 
 
-def test_commands_are_registered_with_names_and_texts_discord_accepts(bot, fake):
-    names = set(fake.commands["global"])
-    assert {"profile", "leaderboard", "badges", "water-share", "arrakis", "badge"} <= names
-    arrakis = fake.commands["global"]["arrakis"]
-    assert {o["name"] for o in arrakis["options"]} >= {"status", "export"}
+def test_commands_are_registered_with_names_and_texts_discord_accepts(bot, fake, guild):
+    """Members' commands globally; admins' in each server the bot is in (this one joined after the
+    bot connected, so it was registered on GUILD_CREATE), never globally."""
+    members = {"profile", "leaderboard", "badges", "water-share", "verify", "refresh", "unlink"}
+    admins = {"onboard", "resume", "arrakis", "badge"}
+    assert set(fake.commands["global"]) == members
+    assert set(fake.commands[guild]) == admins
+    arrakis = fake.commands[guild]["arrakis"]
+    assert {o["name"] for o in arrakis["options"]} == {"status", "sync", "reconcile", "approve-strip", "export"}
     assert arrakis["default_member_permissions"] == str(ADMIN_PERMS)  # hidden from members in the picker
+    before = fake.command_puts
+    fake.join(guild)  # already in it: nothing is registered again
+    other = new_guild_id()
+    fake.join(other)
+    assert set(fake.commands[other]) == admins and fake.command_puts == before + 1
 
 
 def test_profile_shows_tier_rank_badges_and_own_wallets_ephemerally(bot, fake, guild):
@@ -79,7 +88,7 @@ def test_a_non_member_is_told_to_verify(bot, fake, guild):
 
 def test_a_server_not_set_up_says_so(bot, fake):
     other = "100000000000000777"
-    fake.guild(other)
+    fake.join(other)
     it = fake.wait(fake.command(other, MEMBER, "leaderboard"))
     assert "not set up with Arrakis yet: an admin runs /onboard" in it.text()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from arrakis_engine.synthesis.rq_queue import work_until_done
-from tests.bot.conftest import ADMIN_PERMS, RunningBot, component_of, new_guild_id
+from tests.bot.conftest import ADMIN_PERMS, component_of, new_guild_id
 
 ADMIN = "310000000000000001"
 MEMBER = "310000000000000002"
@@ -65,7 +65,7 @@ class Wizard:
 
 def test_onboarding_end_to_end_to_a_synthesized_guild(bot, bot_engine, fake):
     guild = new_guild_id()
-    fake.guild(guild, members=[ADMIN], name="Dune Traders")
+    fake.join(guild, members=[ADMIN], name="Dune Traders")
     w = Wizard(fake, guild).start()
     assert "step 1 of 8: Welcome" in w.title and w.message["flags"] & 64
     w.click("next")
@@ -104,44 +104,17 @@ def test_onboarding_end_to_end_to_a_synthesized_guild(bot, bot_engine, fake):
     assert c.name == "Dune Traders" and c.theme_id == "basic"
 
 
-def test_resume_after_the_bot_process_is_replaced(bot_engine, fake):
-    guild = new_guild_id()
-    first = RunningBot(bot_engine, fake)
-    try:
-        w = Wizard(fake, guild).start("Resume Test")
-        w.click("next")
-        w.choose("chain", "base")
-        assert "step 3 of 8: Asset" in w.title
-    finally:
-        first.stop()
-    second = RunningBot(bot_engine, fake)
-    try:
-        w._wait(fake.command(guild, ADMIN, "resume", permissions=ADMIN_PERMS))
-        assert "step 3 of 8: Asset" in w.title  # where it was left
-        w.fill(w.choose("kind", "erc721"), {"address": TOKEN})
-        assert "step 4 of 8: Tiers" in w.title
-        other = fake.wait(fake.command(guild, MEMBER, "resume", permissions=ADMIN_PERMS))
-        assert "you have no wizard session in progress in this server" in other.text()
-        # a click on the admin's message by someone else is refused by the engine
-        c = component_of(w.message, "cancel")
-        stolen = fake.wait(fake.component(guild, MEMBER, c["custom_id"], message=w.message, permissions=ADMIN_PERMS),
-                           check=lambda i: i.original and i.original.get("content"))
-        assert "belongs to someone else" in stolen.original["content"]
-        w.click("cancel")
-        assert "Not deployed: abandoned by the user" in w.text
-    finally:
-        second.stop()
-
-
 @pytest.mark.parametrize("command", ["onboard", "resume"])
 def test_members_without_manage_server_are_refused(bot, fake, command):
     guild = new_guild_id()
+    fake.join(guild)
     it = fake.wait(fake.command(guild, MEMBER, command, permissions=0))
     assert "only this server's admins (Manage Server) or a platform operator may do that" in it.text()
 
 
 def test_a_stale_click_is_refused_not_taken_as_the_next_step(bot, fake):
     guild = new_guild_id()
+    fake.join(guild)
     w = Wizard(fake, guild).start("Stale")
     start_message = w.message
     w.click("next")

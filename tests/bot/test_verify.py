@@ -82,7 +82,7 @@ def world(bot_engine, fake, chain):
     account = chain.w3.eth.accounts[1]
     chain.send(token.functions.mintMany([account], [5000]))
     guild = new_guild_id()
-    fake.guild(guild, members=[MEMBER, OTHER], name="Verify Test")
+    fake.join(guild, members=[MEMBER, OTHER], name="Verify Test")
     c = e.communities.create(name="Verify Test", guild_id=guild, theme_id="basic", subscription="free", actor="test")
     e.eligibility.configure(c.id, Asset("berachain", "erc20", token.address), purpose="rank")
     e.synthesis.synthesize(c.id, queued=False, actor="test")
