@@ -50,3 +50,46 @@ def test_the_bot_process_registers_once_and_answers(database_url, redis_url, tmp
             assert proc.wait(30) is not None
             log.close()
     assert puts[0] >= 1 and puts[1] == puts[0]  # the second start found the commands as they were
+
+
+def test_resume_after_the_bot_process_is_killed(database_url, redis_url, tmp_path, bot_engine, fake):
+    """The wizard lives in Redis: a bot killed outright (SIGKILL) and started again picks the
+    admin's setup up where it was."""
+    from tests.bot.conftest import ADMIN_PERMS
+    from tests.bot.test_onboard import Wizard
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISCORD_")}
+    env.update({"DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path),
+                "DISCORD_API_BASE": fake.url, "DISCORD_BOT_TOKEN": fake.token})
+    guild = new_guild_id()
+    fake.guild(guild)
+
+    def start():
+        fake.identified.clear()
+        proc = subprocess.Popen([sys.executable, "-m", "arrakis_engine.cli", "bot"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=open(tmp_path / "bot.log", "a"))
+        fake.wait_identified(60)
+        deadline = time.monotonic() + 30
+        while "onboard" not in fake.commands.get(guild, {}) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        return proc
+
+    proc = start()
+    try:
+        w = Wizard(fake, guild).start("Killed Bot")
+        w.click("next")
+        w.choose("chain", "arbitrum")
+        assert "step 3 of 8: Asset" in w.title
+    finally:
+        proc.kill()
+        proc.wait(10)
+    proc = start()
+    try:
+        w._wait(fake.command(guild, "310000000000000001", "resume", permissions=ADMIN_PERMS))
+        assert "step 3 of 8: Asset" in w.title  # where it was left
+        w.click("cancel")
+        assert "Not deployed: abandoned by the user" in w.text
+    finally:
+        proc.terminate()
+        proc.wait(30)

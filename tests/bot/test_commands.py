@@ -247,3 +247,17 @@ def test_a_water_sharer_shares_and_the_recipient_is_told(bot, bot_engine, fake, 
     assert [str(u) for u in msg["allowed_mentions"]["users"]] == [recipient]  # only the recipient is pinged
     with bot_engine.db.tenant(c.id):
         assert bot_engine.repos.badges.active(p.id, "water_sharer") is not None
+
+
+def test_the_leaderboard_speaks_the_themes_language(bot, bot_engine, fake):
+    gid = new_guild_id()
+    fake.join(gid, members=[MEMBER], name="Arrakeen")
+    c = bot_engine.communities.create(name="Arrakeen", guild_id=gid, theme_id="sietch", subscription="premium",
+                                      actor="test")
+    with bot_engine.db.tenant(c.id):
+        p = bot_engine.repos.profiles.create(discord_id=MEMBER)
+        bot_engine.repos.profiles.update_standing(p.id, tier="Naib", rank=1)
+    it = fake.wait(fake.command(gid, MEMBER, "leaderboard"))
+    embed = it.messages()[0]["embeds"][0]
+    assert embed["title"] == "The census of Arrakeen Sietch"
+    assert embed["description"] == f"**1.** <@{MEMBER}> · Naib"
