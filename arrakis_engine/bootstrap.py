@@ -43,6 +43,7 @@ from .ports import (
     ScoreSource,
     system_clock,
 )
+from .live import LiveRoleSync
 from .members import MemberDesk
 from .verification import WalletVerification
 from .sandbox.client import SandboxDiscord
@@ -146,6 +147,7 @@ class Engine:
     reconcile_round: ReconcileRound
     operations: Operations
     members: MemberDesk  # what members and admins ask from Discord (the bot)
+    live: LiveRoleSync  # the watcher's steps become role updates; its status per chain
     verification: WalletVerification  # /verify's one-time links and the wallet page behind them
     wizard: WizardService
     operators: OperatorService
@@ -357,6 +359,8 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     public = urlsplit(settings.public_url)
     wallets = WalletLinking(db, repos, SignInNonces(redis_client), domain=public.netloc,
                             uri=f"{settings.public_url}/verify", clock=clock)
+    live = LiveRoleSync(db, repos, eligibility, manifests, synthesis, redis_client, clock=clock)
+    operations.live = live
     members = MemberDesk(db, repos, operations, unknown, sandbox=isinstance(discord, SandboxDiscord),
                        redis=redis_client, eligibility=eligibility, synthesis=synthesis, manifests=manifests,
                        reconciler=reconciler,
@@ -373,6 +377,7 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
         reconcile_round=ReconcileRound(db, repos, reconciler, operations.drift, freeze=freeze),
         operations=operations,
         members=members,
+        live=live,
         verification=WalletVerification(redis_client, members, wallets, public_url=settings.public_url),
         wizard=WizardService(sessions, db=db, repos=repos, communities=communities,
                              eligibility=eligibility, manifests=manifests, queue=queue, clock=clock),

@@ -179,6 +179,7 @@ class Operations:
         self.bucket = bucket
         self.probes = probes
         self.clock = clock
+        self.live = None  # the live watcher's status per chain (set by bootstrap)
 
     # fleet ------------------------------------------------------------------------------------
 
@@ -229,6 +230,7 @@ class Operations:
         where = self.probes.discord_where
         items.append(HealthItem("discord", "off" if where.startswith("not configured") else "ok", where))
         items += self._rpc(rpc_timeout)
+        items += self._watchers()
         items.append(self._score())
         items.append(self._shadow_store())
         items.append(self._killswitch())
@@ -273,6 +275,41 @@ class Operations:
             state = "ok" if up == len(endpoints) else ("degraded" if up else "down")
             detail = f"{up}/{len(endpoints)} endpoints answer" + (f", block {max(heights)}" if heights else "")
             out.append(HealthItem(f"rpc {chain}", state, detail))
+        return out
+
+    def _watchers(self) -> list[HealthItem]:
+        """Per chain: is the live watcher running, how far behind the head, which endpoint lags."""
+        if self.live is None or not self.probes.rpc_urls:
+            return []
+        out = []
+        for chain in sorted(self.probes.rpc_urls):
+            try:
+                s = self.live.status(chain)
+            except Exception as exc:  # reported, not raised
+                out.append(HealthItem(f"watcher {chain}", "down", type(exc).__name__))
+                continue
+            if s is None:
+                out.append(HealthItem(f"watcher {chain}", "off", "not running: roles follow the periodic syncs only "
+                                      "(start `arrakis watcher`)"))
+                continue
+            parts = [f"block {s['processed']}, {s['behind']} behind the head" if s["behind"] is not None
+                     else "starting"]
+            heads = s["endpoints"]
+            best = max((h for h in heads if h is not None), default=None)
+            lagging = []
+            for i, h in enumerate(heads):
+                if h is None:
+                    lagging.append(f"endpoint {i + 1} not answering")
+                elif best is not None and best - h > 3:
+                    lagging.append(f"endpoint {i + 1} {best - h} blocks behind")
+            parts += lagging
+            if s["missed"]:
+                parts.append(f"{s['missed']} change(s) missed (found by the full sync)")
+            stale = s["age"] > 60
+            state = "down" if stale else ("degraded" if lagging or s["missed"] else "ok")
+            if stale:
+                parts.insert(0, f"no news for {int(s['age'])} s")
+            out.append(HealthItem(f"watcher {chain}", state, "; ".join(parts)))
         return out
 
     def _score(self) -> HealthItem:

@@ -184,6 +184,32 @@ class ChainReader(Protocol):
 
 
 @runtime_checkable
+class BlockSource(Protocol):
+    """New blocks and their event logs on one chain, for the live watcher (several endpoints
+    behind it, with failover)."""
+
+    requests: int
+
+    def block_number(self) -> int:
+        """The head block. Raises ChainReadError when every endpoint failed."""
+        ...
+
+    def block_hash(self, number: int) -> str | None:
+        """The hash of block ``number`` now (None: the chain has no such block any more)."""
+        ...
+
+    def get_logs_many(self, addresses: Sequence[str], topics0: Sequence[bytes], from_block: int,
+                      to_block: int) -> list[dict]:
+        """Logs of these contracts with any of these first topics, in a block range (inclusive).
+        Raises RangeRefused when the node finds the range too large, ChainReadError otherwise."""
+        ...
+
+    def heads(self, timeout: float = 2.0) -> list[int | None]:
+        """Each endpoint's head (None where it did not answer)."""
+        ...
+
+
+@runtime_checkable
 class ScoreSource(Protocol):
     """Tier-2: ranks, conviction and activity from the Score Service, behind a circuit breaker."""
 

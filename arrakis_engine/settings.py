@@ -11,6 +11,7 @@ Nothing else in the engine reads ``os.environ``. Build a :class:`Settings` with
 | ``REDIS_URL`` | Redis for sessions, queue and rate limiting | embedded Redis in the data folder |
 | ``ARRAKIS_DATA_DIR`` | local state (embedded servers, key file, local stores) | the platform's user-data folder |
 | ``RPC_URLS_<CHAIN>`` | comma-separated JSON-RPC endpoints per chain | chain reads off for that chain |
+| ``CONFIRMATIONS_<CHAIN>`` | blocks the live watcher stays behind the chain's head | 2 |
 | ``SCORE_API_URL``, ``SCORE_API_KEY`` | Score Service | native ranking only |
 | ``DISCORD_BOT_TOKEN``, ``DISCORD_API_BASE`` | Discord REST | local sandbox guild |
 | ``VAULT_ADDR`` with ``VAULT_ROLE_ID`` + ``VAULT_SECRET_ID`` (AppRole) or ``VAULT_TOKEN``; ``VAULT_TRANSIT_MOUNT`` | Vault/OpenBao Transit signing (mount ``transit``) | local key file in the data folder |
@@ -63,6 +64,11 @@ class Settings:
     admin_database_url: str | None = field(default=None, **_SECRET)
     redis_url: str | None = field(default=None, **_SECRET)
     rpc_urls: Mapping[str, tuple[str, ...]] = field(default_factory=dict, **_SECRET)
+    confirmations: Mapping[str, int] = field(default_factory=dict)  # blocks the watcher waits per chain
+
+    def confirmations_for(self, chain: str) -> int:
+        """How many blocks the live watcher stays behind the head of ``chain`` (default 2)."""
+        return int(self.confirmations.get(chain, 2))
     score_api_url: str | None = None
     score_api_key: str | None = field(default=None, **_SECRET)
     discord_bot_token: str | None = field(default=None, **_SECRET)
@@ -157,6 +163,16 @@ class Settings:
                     raise ConfigError(f"{key} holds an endpoint that is not an http(s) or ws(s) URL")
             if urls:
                 rpc_urls[chain] = urls
+        confirmations: dict[str, int] = {}
+        for key, raw in values.items():
+            if key.startswith("CONFIRMATIONS_"):
+                chain = key[len("CONFIRMATIONS_"):].lower()
+                if chain not in CHAINS:
+                    raise ConfigError(f"{key} names an unknown chain '{chain}'",
+                                      hint="supported chains: " + ", ".join(sorted(CHAINS)))
+                if not str(raw).strip().isdigit() or int(raw) > 1000:
+                    raise ConfigError(f"{key} must be a whole number of blocks from 0 to 1000")
+                confirmations[chain] = int(raw)
 
         for name in ("DATABASE_URL", "ARRAKIS_APP_DATABASE_URL", "ARRAKIS_ADMIN_DATABASE_URL"):
             url = get(name)
@@ -208,6 +224,7 @@ class Settings:
             admin_database_url=get("ARRAKIS_ADMIN_DATABASE_URL"),
             redis_url=redis_url,
             rpc_urls=rpc_urls,
+            confirmations=confirmations,
             score_api_url=get("SCORE_API_URL"),
             score_api_key=get("SCORE_API_KEY"),
             discord_bot_token=get("DISCORD_BOT_TOKEN"),

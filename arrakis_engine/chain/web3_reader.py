@@ -138,6 +138,30 @@ class Web3ChainReader:
                  "fromBlock": hex(from_block), "toBlock": hex(to_block)}
         return self._with_failover("event logs", lambda w3: self._rpc(w3, "eth_getLogs", [query]))
 
+    def get_logs_many(self, addresses: Sequence[str], topics0: Sequence[bytes], from_block: int,
+                      to_block: int) -> list[dict]:
+        """Logs of several contracts, any of several events, between two blocks (inclusive): one
+        request. Raises RangeRefused / ChainReadError like :meth:`get_logs`."""
+        query = {"address": [to_checksum_address(a) for a in addresses],
+                 "topics": [["0x" + t.hex() for t in topics0]],
+                 "fromBlock": hex(from_block), "toBlock": hex(to_block)}
+        return self._with_failover("event logs", lambda w3: self._rpc(w3, "eth_getLogs", [query]))
+
+    def block_hash(self, number: int) -> str | None:
+        """The hash of block ``number`` on the chain as the endpoint sees it now (None: no such block)."""
+        block = self._with_failover("block", lambda w3: self._rpc(w3, "eth_getBlockByNumber", [hex(number), False]))
+        return None if block is None else str(block["hash"]).lower()
+
+    def heads(self, timeout: float = 2.0) -> list[int | None]:
+        """Each endpoint's head block (None where it did not answer): how far behind each one is."""
+        out: list[int | None] = []
+        for w3 in self._w3:
+            try:
+                out.append(int(self._rpc(w3, "eth_blockNumber", []), 16))
+            except _ENDPOINT_ERRORS:
+                out.append(None)
+        return out
+
     # --- single reads -------------------------------------------------------------------------
 
     def block_number(self) -> int:

@@ -6,6 +6,7 @@ import time
 
 import click
 
+from ..storage.chain_watch import ChainWatchRepository
 from .base import CliState, cli, pass_state
 
 
@@ -88,3 +89,62 @@ def bot(state: CliState) -> None:
 
     click.echo("connecting to Discord…", err=True)
     run_bot(state.engine)
+
+
+@cli.command()
+@click.option("--chain", "chains", multiple=True, help="Chains to follow (default: every chain with RPC_URLS_*).")
+@click.option("--interval", type=float, default=1.0, show_default=True, help="Seconds between polls of each chain.")
+@click.option("--full-every", type=float, default=6 * 3600, show_default=True,
+              help="Seconds between full syncs of every community (the safety net).")
+@click.option("--once", is_flag=True, help="One step per chain, then stop.")
+@pass_state
+def watcher(state: CliState, chains: tuple[str, ...], interval: float, full_every: float, once: bool) -> None:
+    """Follow new blocks and turn tracked assets' transfers into role updates within seconds.
+
+    Per chain: polls the head, waits CONFIRMATIONS_<CHAIN> blocks (default 2), reads the transfers
+    of every community's assets in one request per step, undoes blocks a reorg took away, and
+    re-ranks the communities that moved; their role updates go first in the queue. Resumes from
+    its last block after a restart."""
+    from ..chain.watcher import ChainWatcher
+    from ..errors import ArrakisError, ConfigError
+
+    engine = state.engine
+    chosen = list(chains) or sorted(engine.chain_readers)
+    missing = [c for c in chosen if c not in engine.chain_readers]
+    if not chosen or missing:
+        raise ConfigError("the watcher needs RPC endpoints for " + (", ".join(missing) or "a chain")
+                          + " (RPC_URLS_<CHAIN>)")
+    watchers = {c: ChainWatcher(c, engine.chain_readers[c], engine.db,
+                                confirmations=engine.settings.confirmations_for(c)) for c in chosen}
+    for c, w in watchers.items():
+        click.echo(f"{c}: watching with {w.confirmations} confirmation(s), from block "
+                   f"{w.position() if w.position() is not None else 'the head'}", err=True)
+    next_full = time.monotonic() + full_every
+    while True:
+        for c, w in watchers.items():
+            try:
+                report = w.step()
+                engine.live.record(c, report, engine.chain_readers[c].heads())
+            except ArrakisError as exc:
+                click.echo(f"{c}: step failed ({exc}); trying again", err=True)
+                continue
+            if report.rewound_to is not None:
+                click.echo(f"{c}: reorg: went back to block {report.rewound_to} and undid what followed", err=True)
+            if report.moved:
+                for r in engine.live.react(report):
+                    if "error" in r:
+                        click.echo(f"{c}: community {r['community_id']}: {r['error']}", err=True)
+                    else:
+                        click.echo(f"{c}: blocks {report.from_block}..{report.to_block}: community "
+                                   f"{r['community_id']}: {r['changed']} standing(s) changed, {r['updates']} role "
+                                   f"update(s) queued" + (" (paused for approval)" if r["paused"] else ""))
+        if time.monotonic() >= next_full:
+            for c in watchers:
+                with engine.db.platform():
+                    ids = {str(a["community_id"]) for a in ChainWatchRepository(engine.db).tracked_assets(c)}
+                missed = engine.live.safety_net(sorted(ids), chain=c)
+                click.echo(f"{c}: safety-net sync: {missed} change(s) the watcher had missed")
+            next_full = time.monotonic() + full_every
+        if once:
+            return
+        time.sleep(interval)

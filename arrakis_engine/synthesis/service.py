@@ -56,9 +56,11 @@ class SynthesisService:
 
     def sync_members(self, community_id: uuid.UUID | str, *, skip: Iterable[str] = (),
                      queued: bool = True, actor: str = "cli",
-                     progress: Callable[[int, int], None] | None = None) -> dict:
+                     progress: Callable[[int, int], None] | None = None, first_contact: bool = False) -> dict:
         """One PATCH per member whose roles should change; unknown members skipped (those given, and
-        those the last eligibility sync could not read); a mass strip waits for approval."""
+        those the last eligibility sync could not read); a mass strip waits for approval.
+        ``first_contact``: the updates go in the shared lane every worker serves first (live
+        changes do not wait behind a bulk synthesis)."""
         skip = set(skip) | set(self.unknown.of(community_id))
         if not queued:
             return self.member_sync.run(community_id, skip=skip, actor=actor, progress=progress)
@@ -71,7 +73,8 @@ class SynthesisService:
         for c in plan.changes:
             jobs.append(self.queue.enqueue(c.job_type, community_id,
                                            {"guild_id": plan.guild_id, "discord_id": c.discord_id, "roles": c.roles},
-                                           key=keys.member_roles(community_id, c.discord_id, c.roles)).id)
+                                           key=keys.member_roles(community_id, c.discord_id, c.roles),
+                                           first_contact=first_contact).id)
         return {"status": "queued", "changes": len(plan.changes), "jobs": jobs,
                 "skipped_unknown": len(plan.skipped_unknown)}
 

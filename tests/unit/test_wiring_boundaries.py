@@ -19,7 +19,8 @@ USE_CASES = [
     "chain.orchestrator", "manifests.service", "manifests.archive", "manifests.builder",
     "synthesis.community", "synthesis.members", "synthesis.reconcile", "synthesis.service",
     "synthesis.scheduler", "synthesis.drift", "synthesis.planning", "wizard.service", "wizard.model",
-    "migration.sqlite_import", "themes.evaluator", "themes.model",
+    "migration.sqlite_import", "themes.evaluator", "themes.model", "members", "verification", "live",
+    "chain.watcher",
 ]
 LIBRARIES = {"httpx", "web3", "minio", "rq", "redis", "requests", "hvac", "slack_sdk", "textual", "interactions"}
 ADAPTERS = {

@@ -1,0 +1,227 @@
+"""The live watcher of one chain: follows new blocks, reads the tracked assets' transfers, keeps
+the holdings index up to date, undoes blocks that a reorg took away, and says which communities'
+members moved.
+
+One :meth:`ChainWatcher.step`:
+
+1. ``eth_blockNumber``; the target is the head less the chain's confirmation depth.
+2. Reorg check: the hash remembered for the last processed block is compared with the chain's.
+   If it differs, the newest remembered block that still matches is the common ancestor; every
+   change of the blocks after it is taken back (balances, first redemptions, index states) and
+   those blocks are read again.
+3. ``eth_getLogs`` once for every tracked contract and the transfer events (ERC-20 and ERC-721
+   ``Transfer``, ERC-1155 ``TransferSingle`` and ``TransferBatch``), up to ``max_range`` blocks.
+4. The changes, the remembered hashes (the last block of the step and each block with a
+   transfer) and the new position are written in one platform transaction: a step lands whole or
+   not at all, so a watcher killed at any point resumes from its last block without gaps or
+   double counting.
+
+An asset's holdings are kept only once it has been indexed (``HolderIndexer``): before that the
+index would hold only the transfers seen since the watcher started. Its movements still count
+for "which members moved". A failed read changes nothing and is retried at the next step.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable
+
+from eth_utils import keccak
+
+from ..errors import ChainReadError
+from ..ports import BlockSource
+from ..storage.chain_watch import ChainWatchRepository
+from ..storage.database import Database
+from .types import Asset
+
+log = logging.getLogger(__name__)
+
+TRANSFER = keccak(text="Transfer(address,address,uint256)")
+TRANSFER_SINGLE = keccak(text="TransferSingle(address,address,address,uint256,uint256)")
+TRANSFER_BATCH = keccak(text="TransferBatch(address,address,address,uint256[],uint256[])")
+TOPICS = (TRANSFER, TRANSFER_SINGLE, TRANSFER_BATCH)
+ZERO = "0x" + "0" * 40
+
+
+@dataclass
+class StepReport:
+    chain: str
+    head: int
+    from_block: int | None = None
+    to_block: int | None = None
+    logs: int = 0
+    rewound_to: int | None = None  # a reorg: the common ancestor the watcher went back to
+    moved: dict[str, set[str]] = field(default_factory=dict)  # community id -> addresses that moved
+    requests: int = 0
+
+    @property
+    def behind(self) -> int:
+        return self.head - (self.to_block if self.to_block is not None else self.head)
+
+
+def _hex(v) -> str:
+    """A topic, hash or data field as 0x-prefixed hex, whether the node or web3 gave it."""
+    if isinstance(v, str):
+        return v if v.startswith(("0x", "0X")) else "0x" + v
+    return "0x" + bytes(v).hex()
+
+
+def _address(topic) -> str:
+    return "0x" + _hex(topic)[-40:].lower()
+
+
+def _words(data: str) -> list[int]:
+    raw = data[2:] if data.startswith("0x") else data
+    return [int(raw[i:i + 64], 16) for i in range(0, len(raw), 64)]
+
+
+def transfers(entry: dict) -> list[tuple[str, str, int | None, int]]:
+    """(from, to, token id or None, amount) of one log; [] for logs that are not transfers."""
+    topics = [_hex(t).lower() for t in entry.get("topics") or []]
+    if not topics:
+        return []
+    t0 = topics[0]
+    data = _hex(entry.get("data") or "0x")
+    if t0 == "0x" + TRANSFER.hex():
+        if len(topics) == 3:  # ERC-20: the amount is the data
+            return [(_address(topics[1]), _address(topics[2]), None, _words(data)[0] if len(data) > 2 else 0)]
+        if len(topics) == 4:  # ERC-721: the token id is indexed
+            return [(_address(topics[1]), _address(topics[2]), int(topics[3], 16), 1)]
+        return []
+    if t0 == "0x" + TRANSFER_SINGLE.hex() and len(topics) == 4:
+        token_id, amount = _words(data)[:2]
+        return [(_address(topics[2]), _address(topics[3]), token_id, amount)]
+    if t0 == "0x" + TRANSFER_BATCH.hex() and len(topics) == 4:
+        w = _words(data)
+        ids_at, values_at = w[0] // 32, w[1] // 32
+        n = w[ids_at]
+        ids, values = w[ids_at + 1:ids_at + 1 + n], w[values_at + 1:values_at + 1 + w[values_at]]
+        return [(_address(topics[2]), _address(topics[3]), i, v) for i, v in zip(ids, values)]
+    return []
+
+
+class ChainWatcher:
+    def __init__(self, chain: str, source: BlockSource, db: Database, *, confirmations: int = 0,
+                 max_range: int = 2000, keep_blocks: int = 256, clock: Callable[[], float] = time.time) -> None:
+        self.chain, self.source, self.db = chain, source, db
+        self.confirmations = max(0, int(confirmations))
+        self.max_range, self.keep_blocks = max(1, int(max_range)), max(2, int(keep_blocks))
+        self.watch = ChainWatchRepository(db)
+        self.clock = clock
+
+    def position(self) -> int | None:
+        with self.db.platform():
+            return self.watch.last_block(self.chain)
+
+    def step(self) -> StepReport:
+        requests = self.source.requests
+        head = self.source.block_number()
+        target = head - self.confirmations
+        report = StepReport(self.chain, head)
+        last = self.position()
+        if last is None:  # first start: from the confirmed head on (the full sync covers the past)
+            start_hash = self.source.block_hash(target)
+            with self.db.platform():
+                self.watch.set_last_block(self.chain, target)
+                self.watch.remember_blocks(self.chain, {target: start_hash} if start_hash else {})
+            report.to_block = target
+            report.requests = self.source.requests - requests
+            log.info("%s: watching from block %d on", self.chain, target)
+            return report
+        last = self._check_reorg(last, report)
+        if target <= last:
+            report.to_block = last
+            report.requests = self.source.requests - requests
+            return report
+        to = min(target, last + self.max_range)
+        with self.db.platform():
+            tracked = self.watch.tracked_assets(self.chain)
+        by_address: dict[str, list[tuple[str, Asset, int | None]]] = defaultdict(list)
+        for row in tracked:
+            asset = Asset.from_dict(row["spec"])
+            by_address[asset.address].append((str(row["community_id"]), asset, row["indexed_to"]))
+        try:
+            logs = self.source.get_logs_many(sorted(by_address), TOPICS, last + 1, to) if by_address else []
+        except ValueError as exc:  # the node refused the range as too large: fewer blocks next time
+            self.max_range = max(1, (to - last) // 2)
+            raise ChainReadError(f"{self.chain}: the node refused {to - last} blocks of logs ({exc}); "
+                                 f"reading {self.max_range} at a time") from None
+        changes, hashes, moved = self._changes(logs, by_address)
+        to_hash = self.source.block_hash(to)
+        if to_hash is None:
+            raise ChainReadError(f"{self.chain}: block {to} vanished while it was read; trying again")
+        hashes[to] = to_hash
+        with self.db.platform():
+            self.watch.apply(self.chain, changes)
+            self.watch.advance_indexes({(c, a) for _, c, a, *_ in changes}, to)
+            self.watch.remember_blocks(self.chain, hashes)
+            self.watch.set_last_block(self.chain, to)
+            self.watch.prune(self.chain, to - self.keep_blocks)
+        report.from_block, report.to_block, report.logs = last + 1, to, len(logs)
+        for c, addresses in moved.items():
+            report.moved.setdefault(c, set()).update(addresses)
+        report.requests = self.source.requests - requests
+        return report
+
+    def _check_reorg(self, last: int, report: StepReport) -> int:
+        """``last`` if the chain still has the block we processed last; else the common ancestor,
+        after undoing everything above it."""
+        with self.db.platform():
+            remembered = self.watch.blocks_from(self.chain, last)
+        if not remembered or remembered[0][0] != last:
+            return last  # nothing to compare with (pruned, or a first step): carry on
+        if self.source.block_hash(last) == remembered[0][1]:
+            return last
+        ancestor = None
+        for number, known in remembered[1:]:
+            if self.source.block_hash(number) == known:
+                ancestor = number
+                break
+        if ancestor is None:
+            ancestor = remembered[-1][0] - 1
+            log.error("%s: a reorg deeper than the %d blocks remembered; going back to %d (the periodic full "
+                      "sync corrects anything older)", self.chain, len(remembered), ancestor)
+        with self.db.platform():
+            touched = self.watch.undo_after(self.chain, ancestor)
+            self.watch.set_last_block(self.chain, ancestor)
+        log.warning("%s: reorg, blocks %d..%d no longer on the chain; their transfers were undone", self.chain,
+                    ancestor + 1, last)
+        report.rewound_to = ancestor
+        for c, addresses in touched.items():
+            report.moved.setdefault(c, set()).update(addresses)
+        return ancestor
+
+    @staticmethod
+    def _changes(logs: list[dict], by_address: dict) -> tuple[list[tuple], dict[int, str], dict[str, set[str]]]:
+        changes: list[tuple] = []
+        hashes: dict[int, str] = {}
+        moved: dict[str, set[str]] = defaultdict(set)
+        for entry in logs:
+            if entry.get("removed"):
+                continue
+            contract = str(entry.get("address", "")).lower()
+            block = int(_hex(entry["blockNumber"]), 16) if isinstance(entry["blockNumber"], str) \
+                else int(entry["blockNumber"])
+            hashes[block] = _hex(entry["blockHash"]).lower()
+            for sender, receiver, token_id, amount in transfers(entry):
+                for community, asset, indexed_to in by_address.get(contract, []):
+                    if asset.kind == "erc1155" and token_id != asset.token_id:
+                        continue
+                    if asset.kind == "erc20" and token_id is not None:
+                        continue
+                    if asset.kind == "erc721" and (token_id is None or
+                                                   _hex(entry["topics"][0]).lower() != "0x" + TRANSFER.hex()):
+                        continue
+                    for who in (sender, receiver):
+                        if who != ZERO:
+                            moved[community].add(who)
+                    if indexed_to is None or block <= indexed_to:
+                        continue  # not indexed (yet), or already counted by the index
+                    if sender != ZERO:
+                        changes.append((block, community, asset.key, sender, -amount, receiver == ZERO))
+                    if receiver != ZERO:
+                        changes.append((block, community, asset.key, receiver, amount, False))
+        return changes, hashes, dict(moved)

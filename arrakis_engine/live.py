@@ -1,0 +1,94 @@
+"""Live role sync: what the watcher saw move becomes members' roles.
+
+For each community whose tracked assets moved in a step, the community's standings are read
+again and re-ranked (a rank-based tier can move members who did not transact), who gets which
+role is published, and one role update is queued per member whose tier or badges changed, in the
+lane every worker serves first. What the sync pipeline promises still holds: a member whose
+holdings could not be read keeps what they have, and a step that would strip many holders at
+once pauses for an approver.
+
+Every ``full_every`` seconds each community is also synced in full, as a safety net; anything
+that full sync still had to change is counted as missed by the watcher (it should stay zero).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Callable
+
+from .errors import ArrakisError
+
+log = logging.getLogger(__name__)
+
+STATUS_KEY = "arrakis:watcher:{chain}"
+STALE_AFTER = 60  # seconds without news from a chain's watcher: it is not running
+
+
+class LiveRoleSync:
+    def __init__(self, db, repos, eligibility, manifests, synthesis, redis, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.db, self.repos, self.eligibility = db, repos, eligibility
+        self.manifests, self.synthesis, self.redis, self.clock = manifests, synthesis, redis, clock
+
+    def apply(self, community_id: str, *, actor: str = "live") -> dict:
+        """Re-rank one community and queue the role updates that follow. Returns what happened."""
+        diff = self.eligibility.run(community_id, actor=actor)
+        _, new = self.manifests.publish(community_id, actor=actor)
+        status = self.synthesis.status(community_id)
+        if new and not status["synthesized"]:
+            self.synthesis.synthesize(community_id, queued=True, actor=actor)
+        if status["shadow_version"] is None:  # never synthesized: its synthesis gives the roles
+            roles: dict = {"changes": 0}
+        else:
+            roles = self.synthesis.sync_members(community_id, queued=True, actor=actor, first_contact=True)
+        changed = len(diff.promoted) + len(diff.demoted) + len(diff.joined) + len(diff.left)
+        return {"community_id": str(community_id), "changed": changed, "unknown": len(diff.unknown),
+                "updates": int(roles.get("changes", 0)), "paused": roles.get("status") == "paused"}
+
+    def react(self, report) -> list[dict]:
+        """Apply every community that moved in a watcher step; one community's failure is logged
+        and left to the next step (its members keep their roles meanwhile)."""
+        out = []
+        for community_id in sorted(report.moved):
+            try:
+                out.append(self.apply(community_id))
+            except ArrakisError as exc:
+                log.warning("live sync of %s did not run: %s; the next step tries again", community_id, exc)
+                out.append({"community_id": community_id, "error": str(exc)})
+        return out
+
+    def safety_net(self, community_ids, *, chain: str) -> int:
+        """Full sync of each community; returns how many standings it still had to change."""
+        missed = 0
+        for cid in community_ids:
+            try:
+                result = self.apply(str(cid), actor="safety-net")
+            except ArrakisError as exc:
+                log.warning("safety-net sync of %s did not run: %s", cid, exc)
+                continue
+            missed += result["changed"]
+        if missed:
+            log.warning("%s: the safety-net sync found %d change(s) the watcher missed", chain, missed)
+        self.redis.hincrby(STATUS_KEY.format(chain=chain), "missed", missed)
+        return missed
+
+    # --- status --------------------------------------------------------------------------------
+
+    def record(self, chain: str, report, endpoint_heads: list) -> None:
+        self.redis.hset(STATUS_KEY.format(chain=chain), mapping={
+            "head": report.head, "processed": report.to_block if report.to_block is not None else "",
+            "at": self.clock(), "endpoints": json.dumps(endpoint_heads)})
+
+    def status(self, chain: str) -> dict | None:
+        raw = self.redis.hgetall(STATUS_KEY.format(chain=chain))
+        if not raw:
+            return None
+        d = {k.decode() if isinstance(k, bytes) else k: v.decode() if isinstance(v, bytes) else v
+             for k, v in raw.items()}
+        head = int(d["head"]) if d.get("head") else None
+        processed = int(d["processed"]) if d.get("processed") else None
+        return {"head": head, "processed": processed, "behind": (head - processed) if head is not None and
+                processed is not None else None, "age": self.clock() - float(d.get("at") or 0),
+                "endpoints": json.loads(d.get("endpoints") or "[]"), "missed": int(d.get("missed") or 0)}

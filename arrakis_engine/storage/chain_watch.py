@@ -1,0 +1,122 @@
+"""SQL for the live watcher (platform): its place on each chain, recent block hashes, and the
+holdings changes of each block (to undo one that disappears). Holdings are written for every
+community in one platform transaction, so a step lands whole or not at all."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterable
+
+from .database import Database
+
+
+class ChainWatchRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def last_block(self, chain: str) -> int | None:
+        return self.db.current().scalar("SELECT last_block FROM chain_watch WHERE chain = %s", (chain,))
+
+    def set_last_block(self, chain: str, number: int) -> None:
+        self.db.current().execute(
+            """INSERT INTO chain_watch (chain, last_block, updated_at) VALUES (%s, %s, now())
+               ON CONFLICT (chain) DO UPDATE SET last_block = EXCLUDED.last_block, updated_at = now()""",
+            (chain, number))
+
+    def remember_blocks(self, chain: str, hashes: dict[int, str]) -> None:
+        if hashes:
+            self.db.current().execute_values(
+                """INSERT INTO chain_watch_blocks (chain, number, hash) VALUES %s
+                   ON CONFLICT (chain, number) DO UPDATE SET hash = EXCLUDED.hash""",
+                [(chain, n, h) for n, h in hashes.items()])
+
+    def blocks_from(self, chain: str, newest: int) -> list[tuple[int, str]]:
+        """Remembered (number, hash) at or below ``newest``, newest first."""
+        rows = self.db.current().all(
+            "SELECT number, hash FROM chain_watch_blocks WHERE chain = %s AND number <= %s ORDER BY number DESC",
+            (chain, newest))
+        return [(r["number"], r["hash"]) for r in rows]
+
+    def tracked_assets(self, chain: str) -> list[dict]:
+        """Every community asset on this chain that has a contract, with its index state (None:
+        never indexed, so its holdings are not kept here)."""
+        return self.db.current().all(
+            """SELECT a.community_id, a.asset_key, a.spec, s.last_block AS indexed_to
+                 FROM community_assets a
+                 LEFT JOIN asset_index_state s USING (community_id, asset_key)
+                WHERE a.spec->>'chain' = %s AND a.spec->>'kind' IN ('erc20', 'erc721', 'erc1155')""", (chain,))
+
+    def apply(self, chain: str, changes: list[tuple[int, str, str, str, int, bool]]) -> None:
+        """Record and apply (block, community, asset, address, delta, redeemed) changes."""
+        if not changes:
+            return
+        tx = self.db.current()
+        redeemers = {(c, a, addr) for _, c, a, addr, _, r in changes if r}
+        already: set[tuple] = set()
+        if redeemers:
+            rows = tx.all(
+                """SELECT community_id::text AS c, asset_key, address FROM asset_holdings
+                    WHERE ever_redeemed AND (community_id::text, asset_key, address) IN
+                          (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]))""",
+                ([c for c, _, _ in redeemers], [a for _, a, _ in redeemers], [x for _, _, x in redeemers]))
+            already = {(r["c"], r["asset_key"], r["address"]) for r in rows}
+        first_redeem: set[tuple] = set()
+        delta_rows = []
+        for block, c, a, addr, delta, redeemed in changes:
+            new = redeemed and (c, a, addr) not in already and (c, a, addr) not in first_redeem
+            if new:
+                first_redeem.add((c, a, addr))
+            delta_rows.append((chain, block, c, a, addr, delta, new))
+        tx.execute_values(
+            """INSERT INTO chain_watch_deltas (chain, number, community_id, asset_key, address, delta, newly_redeemed)
+               VALUES %s""", delta_rows)
+        totals: dict[tuple, list] = defaultdict(lambda: [0, False, 0])
+        for block, c, a, addr, delta, redeemed in changes:
+            t = totals[(c, a, addr)]
+            t[0] += delta
+            t[1] = t[1] or redeemed
+            t[2] = max(t[2], block)
+        tx.execute_values(
+            """INSERT INTO asset_holdings (community_id, asset_key, address, balance, ever_redeemed, updated_block)
+               VALUES %s
+               ON CONFLICT (community_id, asset_key, address) DO UPDATE
+               SET balance = asset_holdings.balance + EXCLUDED.balance,
+                   ever_redeemed = asset_holdings.ever_redeemed OR EXCLUDED.ever_redeemed,
+                   updated_block = EXCLUDED.updated_block""",
+            [(c, a, addr, t[0], t[1], t[2]) for (c, a, addr), t in totals.items()])
+
+    def advance_indexes(self, keys: Iterable[tuple[str, str]], to_block: int) -> None:
+        """The assets' own index state follows the watcher (so a later full index resumes after it)."""
+        for c, a in set(keys):
+            self.db.current().execute(
+                "UPDATE asset_index_state SET last_block = %s, updated_at = now() "
+                "WHERE community_id = %s AND asset_key = %s AND last_block < %s", (to_block, c, a, to_block))
+
+    def undo_after(self, chain: str, ancestor: int) -> dict[str, set[str]]:
+        """Take back every change of blocks after ``ancestor`` (a reorg): balances, first
+        redemptions, remembered blocks, index states. Returns community -> addresses touched."""
+        tx = self.db.current()
+        rows = tx.all(
+            """SELECT community_id::text AS c, asset_key, address, sum(delta) AS delta, bool_or(newly_redeemed) AS r
+                 FROM chain_watch_deltas WHERE chain = %s AND number > %s
+                GROUP BY 1, 2, 3""", (chain, ancestor))
+        touched: dict[str, set[str]] = defaultdict(set)
+        for r in rows:
+            tx.execute(
+                """UPDATE asset_holdings SET balance = balance - %s,
+                          ever_redeemed = CASE WHEN %s THEN false ELSE ever_redeemed END
+                    WHERE community_id = %s AND asset_key = %s AND address = %s""",
+                (r["delta"], r["r"], r["c"], r["asset_key"], r["address"]))
+            touched[r["c"]].add(r["address"])
+        for c, a in {(r["c"], r["asset_key"]) for r in rows}:
+            tx.execute("UPDATE asset_index_state SET last_block = %s WHERE community_id = %s AND asset_key = %s "
+                       "AND last_block > %s", (ancestor, c, a, ancestor))
+        tx.execute("DELETE FROM chain_watch_deltas WHERE chain = %s AND number > %s", (chain, ancestor))
+        tx.execute("DELETE FROM chain_watch_blocks WHERE chain = %s AND number > %s", (chain, ancestor))
+        return dict(touched)
+
+    def prune(self, chain: str, below: int) -> None:
+        """Forget blocks and changes too old to be reorganised (kept: the newest ``keep`` blocks)."""
+        tx = self.db.current()
+        tx.execute("DELETE FROM chain_watch_deltas WHERE chain = %s AND number < %s", (chain, below))
+        tx.execute("DELETE FROM chain_watch_blocks WHERE chain = %s AND number < %s", (chain, below))
