@@ -48,10 +48,10 @@ class RunningBot:
 
     def stop(self) -> None:
         """The client's own stop; after a resumed connection interactions.py's stop can wait on
-        the old shard, so after 5 s the run is cancelled instead."""
+        the old shard, so after 2 s the run is cancelled instead."""
         if self.thread.is_alive():
             try:
-                asyncio.run_coroutine_threadsafe(self.client.stop(), self.loop).result(5)
+                asyncio.run_coroutine_threadsafe(self.client.stop(), self.loop).result(2)
             except TimeoutError:
                 self.loop.call_soon_threadsafe(self.task.cancel)
             self.thread.join(15)
