@@ -152,13 +152,33 @@ class Onboarding(interactions.Extension):
 
     @slash_command(name="resume", description="Pick up your setup where you left it (after a timeout or a restart)",
                    default_member_permissions=interactions.Permissions.MANAGE_GUILD, dm_permission=False)
-    async def resume(self, ctx: SlashContext):
+    @slash_option(name="session", description="A session id (the footer shows its start); yours here if left out",
+                  opt_type=OptionType.STRING, required=False, max_length=32)
+    async def resume(self, ctx: SlashContext, session: str | None = None):
         guild = require_guild(ctx)
         await require_admin(ctx, self.engine)
-        session = await self._call(ctx, self.engine.wizard.resume, guild, str(ctx.author_id))
+        session = await self._call(ctx, self._find, guild, str(ctx.author_id), session)
         await ctx.send(ephemeral=True, **await self._render(session))
         if session["state"] == "COMPLETE" and session.get("deploy"):
             self._follow(ctx, session)
+
+    def _find(self, guild: str, user: str, session_id: str | None) -> dict:
+        """The user's session here: the one named (by id, or the first characters the footer
+        shows), or their active one. Someone else's is refused by the engine."""
+        wizard = self.engine.wizard
+        if not session_id:
+            return wizard.resume(guild, user)
+        session_id = session_id.strip().lower()
+        if len(session_id) < 32:
+            active = wizard.resume(guild, user)
+            if not active["id"].startswith(session_id):
+                raise NotFound("no session of yours here starts with that id; /resume alone picks up your "
+                               "current one")
+            return active
+        found = wizard.show(session_id, user)
+        if found["guild_id"] != guild:
+            raise NotFound("that session belongs to another server")
+        return found
 
     # --- clicks and forms -----------------------------------------------------------------------
 

@@ -45,7 +45,8 @@ class LiveRoleSync:
             roles = self.synthesis.sync_members(community_id, queued=True, actor=actor, first_contact=True)
         changed = len(diff.promoted) + len(diff.demoted) + len(diff.joined) + len(diff.left)
         return {"community_id": str(community_id), "changed": changed, "unknown": len(diff.unknown),
-                "updates": int(roles.get("changes", 0)), "paused": roles.get("status") == "paused"}
+                "updates": int(roles.get("changes", 0)), "paused": roles.get("status") == "paused",
+                "members": roles.get("members", [])}
 
     def react(self, report) -> list[dict]:
         """Apply every community that moved in a watcher step; one community's failure is logged

@@ -76,7 +76,7 @@ class SynthesisService:
                                            key=keys.member_roles(community_id, c.discord_id, c.roles),
                                            first_contact=first_contact).id)
         return {"status": "queued", "changes": len(plan.changes), "jobs": jobs,
-                "skipped_unknown": len(plan.skipped_unknown)}
+                "members": [c.discord_id for c in plan.changes], "skipped_unknown": len(plan.skipped_unknown)}
 
 
 def _status_word(status) -> str:

@@ -37,3 +37,16 @@ def test_resume_after_the_bot_process_is_replaced(bot_engine, fake):
     finally:
         second.stop()
     assert puts_after_first == fake.command_puts  # the second start found every command in place
+
+
+def test_resume_names_a_session_and_refuses_someone_elses(bot, fake):
+    guild = new_guild_id()
+    fake.join(guild)
+    w = Wizard(fake, guild).start("Named")
+    sid = w.message["embeds"][0]["footer"]["text"].split()[-1]
+    w._wait(fake.command(guild, ADMIN, "resume", [{"name": "session", "type": 3, "value": sid}],
+                         permissions=ADMIN_PERMS))
+    assert "step 1 of 8: Welcome" in w.title
+    other = fake.wait(fake.command(guild, MEMBER, "resume", [{"name": "session", "type": 3, "value": sid}],
+                                   permissions=ADMIN_PERMS))
+    assert "you have no wizard session in progress in this server" in other.text()
