@@ -119,6 +119,9 @@ def watcher(state: CliState, chains: tuple[str, ...], interval: float, full_ever
     for c, w in watchers.items():
         click.echo(f"{c}: watching with {w.confirmations} confirmation(s), from block "
                    f"{w.position() if w.position() is not None else 'the head'}", err=True)
+    from ..chain.heads import HeadSubscriber
+
+    heads = [HeadSubscriber(c, engine.settings.rpc_urls.get(c, ())).start() for c in chosen] if not once else []
     next_full = time.monotonic() + full_every
     while True:
         for c, w in watchers.items():
@@ -147,4 +150,9 @@ def watcher(state: CliState, chains: tuple[str, ...], interval: float, full_ever
             next_full = time.monotonic() + full_every
         if once:
             return
-        time.sleep(interval)
+        if heads:  # a new head on any chain wakes the loop at once; otherwise it polls
+            deadline = time.monotonic() + interval
+            while time.monotonic() < deadline and not any(h.wait(0.05) for h in heads):
+                pass
+        else:
+            time.sleep(interval)

@@ -169,3 +169,24 @@ def test_a_block_that_would_strip_many_pauses_for_approval(live, discord, chain)
         for r in strict.approvals.pending_for(str(c.id)):
             strict.approvals.cancel(r.id, by=r.requested_by)
         strict.close()
+
+
+def test_new_heads_wake_the_watcher_where_the_endpoint_offers_them(anvil, chain):
+    import time
+
+    from arrakis_engine.chain.heads import HeadSubscriber
+
+    sub = HeadSubscriber("berachain", [anvil.url]).start()  # anvil answers websockets on its http port
+    try:
+        assert sub.subscribed.wait(10)
+        sub.woken.clear()
+        started = time.monotonic()
+        chain.w3.provider.make_request("evm_mine", [])
+        assert sub.wait(5) and time.monotonic() - started < 5 and sub.heads >= 1
+    finally:
+        sub.stop()
+    dead = HeadSubscriber("berachain", ["http://127.0.0.1:9"], retry_after=60).start()
+    try:
+        assert not dead.wait(1.0) and not dead.subscribed.is_set()  # no subscription: the watcher polls
+    finally:
+        dead.stop()
