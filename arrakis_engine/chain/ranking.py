@@ -1,6 +1,8 @@
 """Native holder ranking: index an asset's Transfer logs into per-community balances.
 
-Paged ``eth_getLogs``: the page starts at ``page_size`` blocks, halves whenever the node refuses
+ERC-20 and ERC-721 ``Transfer`` logs, ERC-1155 ``TransferSingle`` and ``TransferBatch`` of the
+asset's token id (decoded by :func:`arrakis_engine.chain.watcher.transfers`, as the live watcher
+does). Paged ``eth_getLogs``: the page starts at ``page_size`` blocks, halves whenever the node refuses
 a range as too large, and doubles again after each page that worked (up to ``max_page_size``).
 Each page's balance changes and the new "last indexed block" are written in one tenant
 transaction, so an interrupted run resumes from the last page that landed, never counting a
@@ -15,17 +17,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable
 
-from eth_utils import keccak
-
 from ..errors import ValidationError
 from ..storage.chain_holdings import HoldingsRepository
 from ..storage.database import Database
 from .types import Asset, ChainReadError
+from .watcher import TRANSFER as TRANSFER_TOPIC
+from .watcher import TRANSFER_BATCH, TRANSFER_SINGLE, counts_for, transfers
 from .web3_reader import RangeRefused, Web3ChainReader
 
 log = logging.getLogger(__name__)
 
-TRANSFER_TOPIC = keccak(text="Transfer(address,address,uint256)")
 ZERO = "0x" + "0" * 40
 
 
@@ -42,11 +43,6 @@ class IndexReport:
         return self.__dict__.copy()
 
 
-def _topic_address(topic) -> str:
-    text = topic if isinstance(topic, str) else "0x" + bytes(topic).hex()
-    return "0x" + text[-40:].lower()
-
-
 class HolderIndexer:
     def __init__(self, db: Database, reader: Web3ChainReader, *, page_size: int = 10_000,
                  max_page_size: int = 500_000) -> None:
@@ -58,8 +54,10 @@ class HolderIndexer:
 
     def index(self, community_id: uuid.UUID | str, asset: Asset, *, from_block: int = 0,
               to_block: int | None = None, progress: Callable[[int, int], None] | None = None) -> IndexReport:
-        if asset.kind not in ("erc20", "erc721"):
-            raise ValidationError("native ranking indexes ERC-20 and ERC-721 Transfer logs only", field="kind")
+        if asset.kind not in ("erc20", "erc721", "erc1155"):
+            raise ValidationError("native ranking indexes ERC-20, ERC-721 and ERC-1155 transfer logs only",
+                                  field="kind")
+        topics = (TRANSFER_TOPIC,) if asset.kind != "erc1155" else (TRANSFER_SINGLE, TRANSFER_BATCH)
         head = self.reader.block_number() if to_block is None else to_block
         with self.db.tenant(community_id):
             state = self.holdings.state(asset.key)
@@ -69,7 +67,7 @@ class HolderIndexer:
         while start <= head:
             end = min(start + page - 1, head)
             try:
-                logs = self.reader.get_logs(asset.address, TRANSFER_TOPIC, start, end)
+                logs = self.reader.get_logs_many([asset.address], topics, start, end)
             except RangeRefused:
                 refused += 1
                 if page == 1:
@@ -94,21 +92,13 @@ class HolderIndexer:
         deltas: dict[str, int] = {}
         redeemed: set[str] = set()
         for entry in logs:
-            topics = entry.get("topics") or []
-            if asset.kind == "erc20":
-                if len(topics) != 3:
-                    continue  # not an ERC-20 Transfer (e.g. an ERC-721 one sharing the signature)
-                data = entry.get("data") or "0x"
-                amount = int(data, 16) if len(data) > 2 else 0
-            else:
-                if len(topics) != 4:
+            for sender, receiver, token_id, amount in transfers(entry):
+                if not counts_for(asset, entry, token_id):
                     continue
-                amount = 1
-            sender, receiver = _topic_address(topics[1]), _topic_address(topics[2])
-            if sender != ZERO:
-                deltas[sender] = deltas.get(sender, 0) - amount
-            if receiver != ZERO:
-                deltas[receiver] = deltas.get(receiver, 0) + amount
-            elif sender != ZERO:
-                redeemed.add(sender)
+                if sender != ZERO:
+                    deltas[sender] = deltas.get(sender, 0) - amount
+                if receiver != ZERO:
+                    deltas[receiver] = deltas.get(receiver, 0) + amount
+                elif sender != ZERO:
+                    redeemed.add(sender)
         return deltas, redeemed

@@ -103,6 +103,18 @@ def transfers(entry: dict) -> list[tuple[str, str, int | None, int]]:
     return []
 
 
+def counts_for(asset: Asset, entry: dict, token_id: int | None) -> bool:
+    """Whether a decoded transfer of ``entry`` is a movement of ``asset`` (same contract assumed):
+    an ERC-20 Transfer has no token id; an ERC-721 Transfer has one; an ERC-1155 transfer must be
+    of the asset's token id."""
+    first = _hex((entry.get("topics") or ["0x"])[0]).lower()
+    if asset.kind == "erc20":
+        return token_id is None
+    if asset.kind == "erc721":
+        return token_id is not None and first == "0x" + TRANSFER.hex()
+    return first != "0x" + TRANSFER.hex() and token_id == asset.token_id
+
+
 class ChainWatcher:
     def __init__(self, chain: str, source: BlockSource, db: Database, *, confirmations: int = 0,
                  max_range: int = 2000, keep_blocks: int = 256, clock: Callable[[], float] = time.time) -> None:
@@ -208,12 +220,7 @@ class ChainWatcher:
             hashes[block] = _hex(entry["blockHash"]).lower()
             for sender, receiver, token_id, amount in transfers(entry):
                 for community, asset, indexed_to in by_address.get(contract, []):
-                    if asset.kind == "erc1155" and token_id != asset.token_id:
-                        continue
-                    if asset.kind == "erc20" and token_id is not None:
-                        continue
-                    if asset.kind == "erc721" and (token_id is None or
-                                                   _hex(entry["topics"][0]).lower() != "0x" + TRANSFER.hex()):
+                    if not counts_for(asset, entry, token_id):
                         continue
                     for who in (sender, receiver):
                         if who != ZERO:

@@ -12,9 +12,17 @@ import time
 from tests.bot.conftest import new_guild_id
 
 
-def test_without_a_token_one_line_and_a_failing_status(database_url, redis_url, tmp_path):
+def process_env(database_url: str, redis_url: str, data_dir, fake=None) -> dict:
+    """The environment of an `arrakis bot` process on the test servers (and the fake Discord)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISCORD_")}
-    env.update({"DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path)})
+    env.update({"DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(data_dir)})
+    if fake is not None:
+        env.update({"DISCORD_API_BASE": fake.url, "DISCORD_BOT_TOKEN": fake.token})
+    return env
+
+
+def test_without_a_token_one_line_and_a_failing_status(database_url, redis_url, tmp_path):
+    env = process_env(database_url, redis_url, tmp_path)
     out = subprocess.run([sys.executable, "-m", "arrakis_engine.cli", "bot"], env=env, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 1
@@ -25,9 +33,7 @@ def test_without_a_token_one_line_and_a_failing_status(database_url, redis_url, 
 
 
 def test_the_bot_process_registers_once_and_answers(database_url, redis_url, tmp_path, bot_engine, fake):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DISCORD_")}
-    env.update({"DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path),
-                "DISCORD_API_BASE": fake.url, "DISCORD_BOT_TOKEN": fake.token})
+    env = process_env(database_url, redis_url, tmp_path, fake)
     guild = new_guild_id()
     fake.guild(guild)
     puts = []
@@ -58,9 +64,7 @@ def test_resume_after_the_bot_process_is_killed(database_url, redis_url, tmp_pat
     from tests.bot.conftest import ADMIN_PERMS
     from tests.bot.test_onboard import Wizard
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DISCORD_")}
-    env.update({"DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path),
-                "DISCORD_API_BASE": fake.url, "DISCORD_BOT_TOKEN": fake.token})
+    env = process_env(database_url, redis_url, tmp_path, fake)
     guild = new_guild_id()
     fake.guild(guild)
 
@@ -77,10 +81,7 @@ def test_resume_after_the_bot_process_is_killed(database_url, redis_url, tmp_pat
 
     proc = start()
     try:
-        w = Wizard(fake, guild).start("Killed Bot")
-        w.click("next")
-        w.choose("chain", "arbitrum")
-        assert "step 3 of 8: Asset" in w.title
+        w = Wizard(fake, guild).to_asset_step("Killed Bot", "arbitrum")
     finally:
         proc.kill()
         proc.wait(10)

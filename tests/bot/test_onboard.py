@@ -27,6 +27,14 @@ class Wizard:
             {"name": "name", "type": 3, "value": name}], permissions=ADMIN_PERMS))
         return self
 
+    def to_asset_step(self, name: str, chain: str) -> "Wizard":
+        """Start, Next, the chain: the wizard then asks for the asset (step 3)."""
+        self.start(name)
+        self.click("next")
+        self.choose("chain", chain)
+        assert "step 3 of 8: Asset" in self.title
+        return self
+
     def _wait(self, it, check=None):
         self.fake.wait(it, check=lambda i: i.original is not None and not i.original.get("loading") and
                        (check is None or check(i)))

@@ -12,10 +12,7 @@ def test_resume_after_the_bot_process_is_replaced(bot_engine, fake):
     first = RunningBot(bot_engine, fake)
     try:
         fake.join(guild)
-        w = Wizard(fake, guild).start("Resume Test")
-        w.click("next")
-        w.choose("chain", "base")
-        assert "step 3 of 8: Asset" in w.title
+        w = Wizard(fake, guild).to_asset_step("Resume Test", "base")
     finally:
         first.stop()
     puts_after_first = fake.command_puts

@@ -190,3 +190,41 @@ def test_new_heads_wake_the_watcher_where_the_endpoint_offers_them(anvil, chain)
         assert not dead.wait(1.0) and not dead.subscribed.is_set()  # no subscription: the watcher polls
     finally:
         dead.stop()
+
+
+def fresh_watcher(eng, url: str) -> ChainWatcher:
+    """A watcher starting at the head, with no position left by another test."""
+    with eng.db.platform() as tx:
+        for table in ("chain_watch", "chain_watch_blocks", "chain_watch_deltas"):
+            tx.execute(f"DELETE FROM {table} WHERE chain = 'berachain'")
+    watcher = ChainWatcher("berachain", Web3ChainReader("berachain", [url]), eng.db, confirmations=0)
+    watcher.step()
+    return watcher
+
+
+def test_nft_and_multi_token_holdings_follow_the_watcher(e, chain, anvil, make_community):
+    nft, multi = chain.deploy("TestERC721", "Pass", "PASS"), chain.deploy("TestERC1155")
+    a = chain.w3.to_checksum_address(holder(int(nft.address[-6:], 16)))
+    b = chain.w3.to_checksum_address(holder(int(nft.address[-6:], 16) + 1))
+    chain.send(nft.functions.mint(a, 1))
+    chain.send(nft.functions.mint(a, 2))
+    chain.send(multi.functions.mint(a, 1, 10))
+    chain.send(multi.functions.mint(a, 2, 99))
+    c = make_community()
+    passes = Asset("berachain", "erc721", nft.address)
+    shares = Asset("berachain", "erc1155", multi.address, token_id=1)
+    e.eligibility.configure(c.id, passes, purpose="rank")
+    e.eligibility.configure(c.id, shares, purpose="gate", min_amount=1)
+    indexer = HolderIndexer(e.db, Web3ChainReader("berachain", [anvil.url]))
+    indexer.index(c.id, passes)
+    indexer.index(c.id, shares)
+    assert balance(e, c, passes, a) == 2 and balance(e, c, shares, a) == 10  # token 2 is not this asset
+    watcher = fresh_watcher(e, anvil.url)
+    sender = chain.impersonate(a)
+    chain.send(nft.functions.transferFrom(a, b, 1), sender=sender)
+    chain.send(multi.functions.safeBatchTransferFrom(a, b, [1, 2], [4, 50], b""), sender=sender)
+    chain.send(multi.functions.safeTransferFrom(a, b, 1, 1, b""), sender=sender)
+    report = watcher.step()
+    assert report.logs == 3 and report.moved[str(c.id)] == {a.lower(), b.lower()}
+    assert (balance(e, c, passes, a), balance(e, c, passes, b)) == (1, 1)
+    assert (balance(e, c, shares, a), balance(e, c, shares, b)) == (5, 5)
