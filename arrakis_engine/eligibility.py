@@ -22,7 +22,7 @@ from .chain.orchestrator import EligibilityOrchestrator
 from .chain.types import UNKNOWN, Asset
 from .errors import ValidationError
 from .ports import Clock, UnknownMembersStore, moment, system_clock
-from .storage.chain_holdings import CommunityAssetRepository
+from .storage.chain_holdings import CommunityAssetRepository, HoldingsRepository
 from .storage.database import Database
 from .storage.eligibility import EligibilityRepository, MemberStanding, StandingUpdate
 from .themes import theme_of
@@ -83,7 +83,11 @@ class EligibilitySync:
                         raise ValidationError("this community already has a rank asset", field="purpose")
             self.assets.put(asset, purpose=purpose, min_amount=min_amount)
 
-    def run(self, community_id: uuid.UUID | str, *, actor: str = "sync", progress: Progress | None = None) -> SyncDiff:
+    def run(self, community_id: uuid.UUID | str, *, actor: str = "sync", progress: Progress | None = None,
+            from_index: bool = False) -> SyncDiff:
+        """Read, rank and update every member. ``from_index``: balances of assets the holdings
+        index keeps (and the live watcher follows) come from the index, as of the block it has
+        reached, instead of from the chain; other assets are read from the chain as usual."""
         started = time.perf_counter()
         progress = progress or (lambda phase, done, total: None)
         now = moment(self.clock)
@@ -102,7 +106,8 @@ class EligibilitySync:
 
         wallets = sorted({w for m in members for w in m.wallets})
         requests_before = self._requests()
-        balances = self._read(rank_assets + gates, wallets, progress)
+        balances = self._read(rank_assets + gates, wallets, progress, community_id=community_id,
+                              indexed=self._indexed(community_id, rank_assets + gates) if from_index else set())
 
         scores = self.orchestrator.scores(wallets) if self.orchestrator.score is not None and wallets else {}
         use_score_ranks = bool(scores) and any(src == "score" for _, src in scores.values())
@@ -163,14 +168,24 @@ class EligibilitySync:
     def _requests(self) -> int:
         return sum(getattr(r, "requests", 0) for r in self.orchestrator.readers.values())
 
-    def _read(self, assets: list[tuple[Asset, Decimal]], wallets: list[str], progress: Progress) -> dict:
-        """asset key -> {wallet: balance or UNKNOWN}."""
+    def _indexed(self, community_id, assets: list[tuple[Asset, Decimal]]) -> set[str]:
+        """The keys of these assets that the holdings index keeps."""
+        with self.db.tenant(community_id):
+            holdings = HoldingsRepository(self.db)
+            return {a.key for a, _ in assets if holdings.state(a.key) is not None}
+
+    def _read(self, assets: list[tuple[Asset, Decimal]], wallets: list[str], progress: Progress, *,
+              community_id=None, indexed: set[str] = frozenset()) -> dict:
+        """asset key -> {wallet: balance or UNKNOWN}; assets in ``indexed`` come from the index."""
         out = {}
         total = len(assets) * len(wallets)
         done = 0
         for asset, _ in assets:
             reader = self.orchestrator.readers.get(asset.chain)
-            if reader is None:
+            if asset.key in indexed:
+                with self.db.tenant(community_id):
+                    out[asset.key] = HoldingsRepository(self.db).balances_of(asset.key, wallets)
+            elif reader is None:
                 out[asset.key] = {w: UNKNOWN for w in wallets}
             else:
                 out[asset.key] = reader.balances(asset, wallets)

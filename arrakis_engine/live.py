@@ -1,7 +1,8 @@
 """Live role sync: what the watcher saw move becomes members' roles.
 
-For each community whose tracked assets moved in a step, the community's standings are read
-again and re-ranked (a rank-based tier can move members who did not transact), who gets which
+For each community whose tracked assets moved in a step, the community's standings are computed
+again from the holdings index (for the assets it keeps; others are read from the chain) and
+re-ranked (a rank-based tier can move members who did not transact), who gets which
 role is published, and one role update is queued per member whose tier or badges changed, in the
 lane every worker serves first. What the sync pipeline promises still holds: a member whose
 holdings could not be read keeps what they have, and a step that would strip many holders at
@@ -34,7 +35,9 @@ class LiveRoleSync:
 
     def apply(self, community_id: str, *, actor: str = "live") -> dict:
         """Re-rank one community and queue the role updates that follow. Returns what happened."""
-        diff = self.eligibility.run(community_id, actor=actor)
+        # the live steps rank from the holdings index (as of the watcher's block); the safety net
+        # reads the chain itself, so it can find what the index missed
+        diff = self.eligibility.run(community_id, actor=actor, from_index=actor != "safety-net")
         _, new = self.manifests.publish(community_id, actor=actor)
         status = self.synthesis.status(community_id)
         if new and not status["synthesized"]:

@@ -83,6 +83,15 @@ class HoldingsRepository:
                  WHERE address = ANY(%s)""", (asset_key, list(addresses)))
         return {r["address"]: int(r["rank"]) for r in rows}
 
+    def balances_of(self, asset_key: str, addresses: Sequence[str]) -> dict[str, int]:
+        """Indexed balances of these addresses (0 for an address the index never saw move the
+        asset: the index holds every transfer since the asset's first block)."""
+        rows = self.db.current().all(
+            "SELECT address, balance FROM asset_holdings WHERE asset_key = %s AND address = ANY(%s)",
+            (asset_key, list(addresses)))
+        found = {r["address"]: int(r["balance"]) for r in rows}
+        return {a: found.get(a, 0) for a in addresses}
+
     def redeemed(self, asset_key: str, addresses: Sequence[str]) -> dict[str, bool]:
         rows = self.db.current().all(
             "SELECT address, ever_redeemed FROM asset_holdings WHERE asset_key = %s AND address = ANY(%s)",

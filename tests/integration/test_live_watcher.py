@@ -78,8 +78,10 @@ def test_a_transfer_across_a_tier_boundary_moves_roles_of_others_too(live, disco
     report = watcher.step()
     assert report.logs == 1 and report.moved == {str(c.id): {wallets[11].lower()}}
     assert balance(eng, c, asset, wallets[11]) == 2100
+    reads = sum(r.requests for r in eng.chain_readers.values())
     results = eng.live.react(report)
     assert results[0]["changed"] == 2 and results[0]["updates"] == 2  # only the two whose tier changed
+    assert sum(r.requests for r in eng.chain_readers.values()) == reads  # ranked from the index: no reads
     work_until_done(eng, timeout=60)
     assert roles(discord, c.guild_id, members[11]) == {"Gold"}
     assert roles(discord, c.guild_id, members[9]) == {"Silver"}  # did not transact, moved all the same
