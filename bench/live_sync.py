@@ -41,16 +41,11 @@ from arrakis_engine.chain.watcher import ChainWatcher  # noqa: E402
 from arrakis_engine.chain.web3_reader import Web3ChainReader  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
 from arrakis_engine.storage.synthesis import SynthesisRepository  # noqa: E402
-from bench.scratch import scratch_database  # noqa: E402
+from bench.scratch import pct, scratch_database  # noqa: E402
 from tests.fakes.discord_api import FakeDiscord  # noqa: E402
 from tests.fixtures.chain import ChainKit, holder, start_anvil  # noqa: E402
 
 GUILD = "100000000000000777"
-
-
-def pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def main() -> int:

@@ -1,4 +1,5 @@
-"""A throwaway PostgreSQL database for one benchmark run (BENCH_DATABASE_URL names the server)."""
+"""What the benchmarks share: a throwaway PostgreSQL database for one run (BENCH_DATABASE_URL
+names the server), and percentiles."""
 
 from __future__ import annotations
 
@@ -29,3 +30,9 @@ def scratch_database() -> Iterator[str]:
                         "AND pid <> pg_backend_pid()", (name,))
             cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
         admin.close()
+
+
+def pct(values, p):
+    """The ``p``-th percentile of ``values`` (nearest rank)."""
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
