@@ -9,7 +9,8 @@ import logging
 
 import interactions
 from interactions import Intents, listen
-from interactions.api.events import CommandError, ComponentError, ModalError
+from interactions.api.events import (CommandCompletion, CommandError, ComponentCompletion, ComponentError,
+                                     ModalCompletion, ModalError)
 from interactions.api.http.http_client import GlobalLock
 from interactions.api.http.route import Route
 
@@ -39,6 +40,21 @@ class Errors(interactions.Extension):
     @listen(ModalError, disable_default_listeners=True)
     async def on_modal_error(self, event: ModalError) -> None:
         await reply_error(event.ctx, event.error)
+
+    # interactions.py's own completion listeners log what was typed (a code in a form included):
+    # these replace them with the command's name only.
+
+    @listen(CommandCompletion, disable_default_listeners=True)
+    async def on_command_done(self, event: CommandCompletion) -> None:
+        log.debug("command %s done", getattr(event.ctx, "invoke_target", "?"))
+
+    @listen(ComponentCompletion, disable_default_listeners=True)
+    async def on_component_done(self, event: ComponentCompletion) -> None:
+        log.debug("component %s done", str(getattr(event.ctx, "custom_id", "?")).split(":", 1)[0])
+
+    @listen(ModalCompletion, disable_default_listeners=True)
+    async def on_modal_done(self, event: ModalCompletion) -> None:
+        log.debug("form %s done", str(getattr(event.ctx, "custom_id", "?")).split(":", 1)[0])
 
 
 _INTERACTION_ROUTE = contextvars.ContextVar("arrakis_interaction_route", default=False)

@@ -8,6 +8,8 @@ import re
 import uuid
 from urllib.parse import parse_qs, urlparse
 
+import logging
+
 import pyotp
 import pytest
 
@@ -72,8 +74,9 @@ def test_refresh_once_in_five_minutes_and_unlink(bot, bot_engine, fake, world):
     assert "only this server's admins" in refused.text()
 
 
-def test_reconcile_dry_run_then_destructive_with_an_operators_code(bot, bot_engine, fake, world):
+def test_reconcile_dry_run_then_destructive_with_an_operators_code(bot, bot_engine, fake, world, caplog):
     guild, c = world
+    caplog.set_level(logging.DEBUG)
     dry = fake.wait(fake.command(guild, ADMIN, "arrakis", subcommand="reconcile", permissions=ADMIN_PERMS),
                     check=lambda i: "reconcile" in i.text(), timeout=30)
     assert "reconcile would:" in dry.text()
@@ -92,6 +95,8 @@ def test_reconcile_dry_run_then_destructive_with_an_operators_code(bot, bot_engi
     done = fake.wait(fake.modal_submit(guild, ADMIN, "mfa:reconcile", {"code": pyotp.TOTP(secret).now()},
                                        permissions=ADMIN_PERMS), check=lambda i: "reconcile" in i.text(), timeout=30)
     assert "reconcile did:" in done.text()
+    typed = done.payload["data"]["components"][0]["components"][0]["value"]
+    assert typed not in caplog.text  # the code typed in the form is never logged
 
     # a mass strip waiting here is approved by the same operator (who did not run the sync)
     request = bot_engine.approvals.request_strip(str(c.id), strips=3, tier_holders=3, members=MEMBERS,
