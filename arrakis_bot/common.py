@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import interactions
 from interactions import Permissions
@@ -40,16 +40,23 @@ async def engine_call(fn: Callable, *args, **kwargs) -> Any:
     return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
 
 
-async def answer(ctx: interactions.SlashContext, fn: Callable, *args, ephemeral: bool = True,
-                 render: Callable[[Any], dict], **kwargs) -> None:
-    """Call the engine off the loop and send ``render(result)`` (``send`` keyword arguments).
-    Defers after :data:`ANSWER_AT_ONCE_WITHIN` seconds if the engine is still busy. Engine
-    errors propagate to the error listener, which answers them plainly."""
+async def in_time(ctx, fn: Callable, *args, defer: Callable[[], Awaitable], **kwargs) -> Any:
+    """Run one engine use case off the loop; if it is still busy after
+    :data:`ANSWER_AT_ONCE_WITHIN` seconds, ``defer()`` first, so Discord hears back within its
+    3 seconds. Engine errors propagate."""
     task = asyncio.ensure_future(engine_call(fn, *args, **kwargs))
     done, _ = await asyncio.wait({task}, timeout=ANSWER_AT_ONCE_WITHIN)
     if not done and not ctx.deferred and not ctx.responded:
-        await ctx.defer(ephemeral=ephemeral)
-    result = await task
+        await defer()
+    return await task
+
+
+async def answer(ctx: interactions.SlashContext, fn: Callable, *args, ephemeral: bool = True,
+                 render: Callable[[Any], dict], **kwargs) -> None:
+    """Call the engine off the loop and send ``render(result)`` (``send`` keyword arguments),
+    deferring if it is slow. Engine errors propagate to the error listener, which answers them
+    plainly."""
+    result = await in_time(ctx, fn, *args, defer=lambda: ctx.defer(ephemeral=ephemeral), **kwargs)
     await ctx.send(ephemeral=ephemeral, **render(result))
 
 

@@ -22,7 +22,7 @@ from arrakis_engine.errors import ArrakisError, Conflict, NotFound, ValidationEr
 from arrakis_engine.settings import CHAINS
 from arrakis_engine.wizard.model import CHANNEL_TEMPLATES, TEMPLATES, tier_names
 
-from .common import ANSWER_AT_ONCE_WITHIN, engine_call, plain_error, require_admin, require_guild
+from .common import engine_call, in_time, plain_error, require_admin, require_guild
 
 log = logging.getLogger("arrakis.bot")
 
@@ -277,25 +277,16 @@ class Onboarding(interactions.Extension):
 
     async def _call(self, ctx, fn, *args, **kwargs):
         """An engine call for a slash command: defer if it is slow, ephemeral."""
-        task = asyncio.ensure_future(engine_call(fn, *args, **kwargs))
-        done, _ = await asyncio.wait({task}, timeout=ANSWER_AT_ONCE_WITHIN)
-        if not done:
-            await ctx.defer(ephemeral=True)
-        return await task
+        return await in_time(ctx, fn, *args, defer=lambda: ctx.defer(ephemeral=True), **kwargs)
 
     async def _update(self, ctx, act, sid: str, user: str, *, slow: bool = False) -> None:
         """Run ``act`` off the loop and redraw the wizard message in place (deferring first when
         the engine is slow, or for a form, whose message is edited rather than answered)."""
-        task = asyncio.ensure_future(engine_call(act))
         if slow or isinstance(ctx, ModalContext):
             await ctx.defer(edit_origin=True)
-        else:
-            done, _ = await asyncio.wait({task}, timeout=ANSWER_AT_ONCE_WITHIN)
-            if not done:
-                await ctx.defer(edit_origin=True)
         note = None
         try:
-            session = await task
+            session = await in_time(ctx, act, defer=lambda: ctx.defer(edit_origin=True))
         except ValidationError as exc:
             note = _fix_note(exc)
             session = await engine_call(self.engine.wizard.show, sid, user)

@@ -362,8 +362,7 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     live = LiveRoleSync(db, repos, eligibility, manifests, synthesis, redis_client, clock=clock)
     operations.live = live
     members = MemberDesk(db, repos, operations, unknown, sandbox=isinstance(discord, SandboxDiscord),
-                       redis=redis_client, eligibility=eligibility, synthesis=synthesis, manifests=manifests,
-                       reconciler=reconciler,
+                       redis=redis_client, resync=live.resync, reconciler=reconciler,
                        approvals=approvals, mfa=mfa, operators=operators)
     engine = Engine(
         settings=settings, db=db, redis=redis_client, migrator=migrator, repos=repos,

@@ -33,19 +33,26 @@ class LiveRoleSync:
         self.db, self.repos, self.eligibility = db, repos, eligibility
         self.manifests, self.synthesis, self.redis, self.clock = manifests, synthesis, redis, clock
 
-    def apply(self, community_id: str, *, actor: str = "live") -> dict:
-        """Re-rank one community and queue the role updates that follow. Returns what happened."""
-        # the live steps rank from the holdings index (as of the watcher's block); the safety net
-        # reads the chain itself, so it can find what the index missed
-        diff = self.eligibility.run(community_id, actor=actor, from_index=actor != "safety-net")
+    def resync(self, community_id, *, actor: str, from_index: bool = False, first_contact: bool = False):
+        """The one path from holdings to roles, for the watcher, the bot's syncs and the safety
+        net: re-rank (from the holdings index where ``from_index``), publish who gets which role
+        (a new plan version only when standings changed; its synthesis is quick when the roles
+        and channels stay the same), and queue one role update per member whose roles change (a
+        mass strip pauses for approval). Returns (the eligibility diff, the role sync's answer)."""
+        diff = self.eligibility.run(community_id, actor=actor, from_index=from_index)
         _, new = self.manifests.publish(community_id, actor=actor)
         status = self.synthesis.status(community_id)
         if new and not status["synthesized"]:
             self.synthesis.synthesize(community_id, queued=True, actor=actor)
         if status["shadow_version"] is None:  # never synthesized: its synthesis gives the roles
-            roles: dict = {"changes": 0}
-        else:
-            roles = self.synthesis.sync_members(community_id, queued=True, actor=actor, first_contact=True)
+            return diff, {"status": "queued", "changes": 0, "members": []}
+        return diff, self.synthesis.sync_members(community_id, queued=True, actor=actor, first_contact=first_contact)
+
+    def apply(self, community_id: str, *, actor: str = "live") -> dict:
+        """Re-rank one community and queue the role updates that follow. Returns what happened."""
+        # the live steps rank from the holdings index (as of the watcher's block); the safety net
+        # reads the chain itself, so it can find what the index missed
+        diff, roles = self.resync(community_id, actor=actor, from_index=actor != "safety-net", first_contact=True)
         changed = len(diff.promoted) + len(diff.demoted) + len(diff.joined) + len(diff.left)
         return {"community_id": str(community_id), "changed": changed, "unknown": len(diff.unknown),
                 "updates": int(roles.get("changes", 0)), "paused": roles.get("status") == "paused",

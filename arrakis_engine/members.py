@@ -73,6 +73,12 @@ class CommunityStatus:
     unknown_members: int = 0
 
 
+def _badge_views(theme, held: dict) -> list[BadgeView]:
+    """The theme's badges, each marked held (with when) from ``held``: badge type -> Badge."""
+    return [BadgeView(b.id, b.name, b.description, b.id in held, held[b.id].awarded_at if b.id in held else None)
+            for b in theme.badges]
+
+
 REFRESH_EVERY = 300  # a member may ask for a refresh once in 5 minutes
 SYNC_LOCK_SECONDS = 600
 
@@ -86,14 +92,14 @@ class SyncReport:
 
 
 class MemberDesk:
-    def __init__(self, db: Database, repos, operations, unknown, *, sandbox: bool, redis=None, eligibility=None,
-                 synthesis=None, manifests=None, reconciler=None, approvals=None, mfa=None, operators=None) -> None:
+    def __init__(self, db: Database, repos, operations, unknown, *, sandbox: bool, redis=None,
+                 resync=None, reconciler=None, approvals=None, mfa=None, operators=None) -> None:
         """``operations``: the operators' read models (fleet, community detail), shared here;
         ``unknown``: who the last sync could not read; the rest run syncs, reconciles and
         approvals for admins (each may be None where a caller only reads)."""
         self.db, self.repos, self.operations, self.unknown = db, repos, operations, unknown
         self.sandbox = sandbox
-        self.redis, self.eligibility, self.synthesis, self.manifests = redis, eligibility, synthesis, manifests
+        self.redis, self.resync = redis, resync  # resync: LiveRoleSync.resync, the one path to roles
         self.reconciler, self.approvals, self.mfa, self.operators = reconciler, approvals, mfa, operators
 
     def community(self, guild_id: str) -> Community:
@@ -116,8 +122,7 @@ class MemberDesk:
             wallets = [w.wallet_address for w in self.repos.wallets.for_profile(p.id)]
             held = {b.badge_type: b for b in self.repos.badges.for_profile(p.id)}
             last_sync = OperatorViewsRepository(self.db).last_eligibility_sync()
-        badges = [BadgeView(b.id, b.name, b.description, b.id in held, held[b.id].awarded_at if b.id in held else None)
-                  for b in theme.badges]
+        badges = _badge_views(theme, held)
         return MemberView(c.name, discord_id, p.tier, p.rank, discord_id in set(self.unknown.of(c.id)), wallets,
                           badges, p.joined_at, last_sync["created_at"] if last_sync else None,
                           theme.naming.member_title)
@@ -129,8 +134,7 @@ class MemberDesk:
         with self.db.tenant(c.id):
             p = self.repos.profiles.by_discord_id(discord_id)
             held = {b.badge_type: b for b in self.repos.badges.for_profile(p.id)} if p else {}
-        return [BadgeView(b.id, b.name, b.description, b.id in held, held[b.id].awarded_at if b.id in held else None)
-                for b in theme_of(c).badges]
+        return _badge_views(theme_of(c), held)
 
     # --- the community ------------------------------------------------------------------------
 
@@ -229,14 +233,7 @@ class MemberDesk:
         if not lock.acquire(blocking=False):
             raise Conflict("a sync of this community is running now; its result will show in /arrakis status")
         try:
-            diff = self.eligibility.run(c.id, actor=actor)
-            # Who gets which role is part of the plan: a new version when standings changed. Its
-            # roles and channels are the same as before unless the theme changed, so its synthesis
-            # is quick; the member updates use the roles already made.
-            _, new = self.manifests.publish(c.id, actor=actor)
-            if new and not self.synthesis.status(c.id)["synthesized"]:
-                self.synthesis.synthesize(c.id, queued=True, actor=actor)
-            roles = self.synthesis.sync_members(c.id, queued=True, actor=actor)
+            diff, roles = self.resync(c.id, actor=actor)
         finally:
             try:
                 lock.release()

@@ -124,6 +124,11 @@ class ChainWatcher:
         self.watch = ChainWatchRepository(db)
         self.clock = clock
 
+    def communities(self) -> list[str]:
+        """The communities with an asset on this chain (for the safety-net sync)."""
+        with self.db.platform():
+            return sorted({str(r["community_id"]) for r in self.watch.tracked_assets(self.chain)})
+
     def position(self) -> int | None:
         with self.db.platform():
             return self.watch.last_block(self.chain)

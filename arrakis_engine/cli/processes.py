@@ -6,7 +6,6 @@ import time
 
 import click
 
-from ..storage.chain_watch import ChainWatchRepository
 from .base import CliState, cli, pass_state
 
 
@@ -142,10 +141,8 @@ def watcher(state: CliState, chains: tuple[str, ...], interval: float, full_ever
                                    f"{r['community_id']}: {r['changed']} standing(s) changed, {r['updates']} role "
                                    f"update(s) queued" + (" (paused for approval)" if r["paused"] else ""))
         if time.monotonic() >= next_full:
-            for c in watchers:
-                with engine.db.platform():
-                    ids = {str(a["community_id"]) for a in ChainWatchRepository(engine.db).tracked_assets(c)}
-                missed = engine.live.safety_net(sorted(ids), chain=c)
+            for c, w in watchers.items():
+                missed = engine.live.safety_net(w.communities(), chain=c)
                 click.echo(f"{c}: safety-net sync: {missed} change(s) the watcher had missed")
             next_full = time.monotonic() + full_every
         if once:
