@@ -47,6 +47,7 @@ from .live import LiveRoleSync
 from .members import MemberDesk
 from .verification import WalletVerification
 from .sandbox.client import SandboxDiscord
+from .security.anchor import AuditAnchor
 from .security.drill import KillSwitchDrill
 from .security.killswitch import KillSwitch
 from .security.rotation import KeyRotation
@@ -80,6 +81,7 @@ from .storage.s3_shadow import LocalObjectStore, S3ObjectStore
 from .synthesis.community import CommunitySynthesizer
 from .synthesis.discord_http import DiscordNotConfigured, DiscordREST
 from .synthesis.freeze import FreezeFlags
+from .storage.freezes import FreezeStateRepository
 from .synthesis.members import MemberRoleSync
 from .synthesis.reconcile import Reconciler
 from .synthesis.redis_bucket import RedisTokenBucket
@@ -161,6 +163,7 @@ class Engine:
     slack: SlackApprovals | None  # the Slack side of approvals (buttons, code dialogs), when configured
     discord_pause: DiscordPause
     audit_check: AuditCheck
+    audit_anchor: AuditAnchor
     demo: Demo | None  # set right after the engine is built (its worker needs the engine)
     legacy_importer: object  # (progress=None) -> LegacyImporter
     _embedded: list = field(default_factory=list)
@@ -310,7 +313,9 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
             raise
     repos = Repositories.build(db)
     bucket = RedisTokenBucket(redis_client, limit=settings.discord_limit, window=settings.discord_window)
-    freeze = FreezeFlags(redis_client)
+    alerts = WebhookNotifier(settings.alert_webhook_url) if settings.alert_webhook_url else None
+    freeze = FreezeFlags(redis_client, state=FreezeStateRepository(db, repos.audit),
+                         notify=(lambda subject, body: alerts.notify(subject, body, fields={})) if alerts else None)
     discord = discord if discord is not None else _discord(settings, redis_client, bucket, freeze)
     if chain_readers is None:
         chain_readers = {chain: Web3ChainReader(chain, urls, timeout=settings.rpc_timeout)
@@ -322,6 +327,7 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     unknown = UnknownMembers(redis_client)
 
     signing = SigningService(_signer(settings, redis_client), redis_client, db, repos)
+    signing.holds = freeze.holds
     sessions = SessionStore(redis_client)
     mfa = MfaService(db, repos, redis_client, clock=clock)
     communities = CommunityService(db, repos.communities, repos.profiles, repos.audit)
@@ -341,9 +347,10 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     approvals = ApprovalService(db, repos, policy_gate, operators, mfa, notifiers=approval_notifiers, clock=clock)
     member_sync = MemberRoleSync(db, repos, discord, approvals, max_strip_share=settings.max_strip_share)
     reconciler = Reconciler(db, repos, discord, synthesizer)
+    audit_anchor = AuditAnchor(db, repos, store, signing, interval=settings.audit_digest_interval, clock=clock,
+                               notifier=alerts)
     killswitch = KillSwitch(db, repos, redis_client, freeze=freeze, sessions=sessions, signing=signing, mfa=mfa,
-                            notifier=WebhookNotifier(settings.alert_webhook_url) if settings.alert_webhook_url
-                            else None)
+                            notifier=alerts)
     probes = PlatformProbes(
         services=functools.partial(services_health, db, redis_client), rpc_block=_rpc_block,
         rpc_urls=settings.rpc_urls, shadow_where="S3" if settings.s3_endpoint else "local folder",
@@ -387,7 +394,8 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
         policy_gate=policy_gate,
         approvals=approvals,
         slack=slack,
-        discord_pause=DiscordPause(db, repos, freeze), audit_check=AuditCheck(db, repos, signing=signing),
+        audit_anchor=audit_anchor,
+        discord_pause=DiscordPause(db, repos, freeze), audit_check=AuditCheck(db, repos, signing=signing, anchor=audit_anchor),
         demo=None,
         legacy_importer=functools.partial(LegacyImporter, db, repos),
         _embedded=embedded,

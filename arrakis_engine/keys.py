@@ -33,11 +33,11 @@ def discord_invalid(window: int) -> str:
     return f"arrakis:discord:invalid:{window}"
 
 
-FREEZE_GLOBAL = "arrakis:freeze:global"  # hash: who froze everything, why, since when
-
-
-def freeze_community(community_id: Id) -> str:
-    return f"arrakis:freeze:community:{community_id}"
+# Hash: the cache of the freezes PostgreSQL holds (table ``freezes``): '@gen' (the database
+# generation it was built from), '@count' (how many flags follow), then one field per frozen scope,
+# 'global' | 'community:<id>' | 'user:<id>' -> reason. Missing or not adding up = closed (see
+# synthesis/freeze.py).
+FREEZE_FLAGS = "arrakis:freeze:flags"
 
 
 FREEZE_WAITING = "arrakis:freeze:waiting"  # hash: caller token -> what it waits for, since when
@@ -113,11 +113,6 @@ def mfa_failures(operator: str) -> str:
     return f"arrakis:mfa:failures:{operator}"
 
 
-def freeze_user(discord_user_id: str) -> str:
-    return f"arrakis:freeze:user:{discord_user_id}"
-
-
-KILLSWITCH_ACTIVE = "arrakis:killswitch:active"  # hash: "scope:target" -> who, why, since (JSON)
 KILLSWITCH_DRILLS = "arrakis:killswitch:drills"  # list: past drill reports (JSON), newest first
 
 

@@ -16,11 +16,12 @@ class DiscordPause:
         self.freeze = freeze
 
     def pause(self, *, actor: str, reason: str = "paused by an operator") -> None:
-        self.freeze.freeze(reason=reason)
+        self.freeze.freeze(reason=reason, source="pause", by=actor)
         self._audit(actor, True)
 
     def resume(self, *, actor: str) -> None:
-        self.freeze.unfreeze()
+        """Lift the pause (a kill switch that also holds everything stays on)."""
+        self.freeze.unfreeze(source="pause")
         self._audit(actor, False)
 
     def paused(self) -> str | None:
@@ -33,13 +34,15 @@ class DiscordPause:
 
 
 class AuditCheck:
-    """Recompute a community's (or, with no id, the platform's) audit hash chain, and check its
-    signed checkpoints; write a new signed checkpoint of a chain's head."""
+    """Recompute a community's (or, with no id, the platform's) audit hash chain, check its
+    signed checkpoints and the digests anchored outside the database (missing, rewritten and
+    unanchored rows); write a new signed checkpoint of a chain's head, or a digest."""
 
-    def __init__(self, db: Database, repos, signing=None) -> None:
+    def __init__(self, db: Database, repos, signing=None, anchor=None) -> None:
         self.db = db
         self.repos = repos
         self.signing = signing
+        self.anchor = anchor  # AuditAnchor: the digests outside the database
 
     @staticmethod
     def _chain(cid) -> str:
@@ -93,4 +96,12 @@ class AuditCheck:
                 report.problems.append(f"row {c['seq']} no longer matches its signed checkpoint (the chain was "
                                        "rewritten)")
         report.checkpoints = len(checkpoints)
+        if self.anchor is not None:
+            lines, figures = self.anchor.problems(chain)
+            report.problems += lines
+            report.anchoring = figures
         return report
+
+    def digest(self, *, reason: str = "asked by an operator") -> dict | None:
+        """Write an audit digest now (what the scheduler does every interval)."""
+        return self.anchor.anchor(reason=reason) if self.anchor is not None else None

@@ -247,6 +247,15 @@ class ObjectStore(Protocol):
         """
         ...
 
+    def put_new(self, key: str, data: bytes) -> None:
+        """Store ``data`` under a key that must not exist yet (write-once: audit digests).
+
+        Raises:
+            Conflict: something is already stored under ``key`` (it is left as it was).
+            StorageError: the store failed or cannot be reached (retryable).
+        """
+        ...
+
     def get(self, key: str) -> bytes:
         """The bytes under ``key``.
 

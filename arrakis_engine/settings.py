@@ -28,6 +28,7 @@ Nothing else in the engine reads ``os.environ``. Build a :class:`Settings` with
 | ``ARRAKIS_SYNTHESIS_SLICE`` | changes one synthesis job makes before the next community gets a turn | ``5`` |
 | ``ARRAKIS_POLICY_BUDGET`` | the monthly cost increase (dollars) above which an infrastructure plan is rejected | ``5000`` |
 | ``ARRAKIS_MAX_STRIP_SHARE`` | share of tier holders a member sync may strip before it asks an operator | ``0.10`` |
+| ``ARRAKIS_AUDIT_DIGEST_INTERVAL`` | seconds between the scheduler's signed audit digests (also written at once after a security event) | ``300`` |
 
 ``PRIVATE_KEY`` is refused: signing keys live in Vault or in the key file, never in the environment.
 """
@@ -106,6 +107,7 @@ class Settings:
         """The pacing window in seconds: one second plus the margin."""
         return 1.0 + self.discord_margin
     max_strip_share: float = 0.10
+    audit_digest_interval: int = 300
     synthesis_slice: int = 5
     policy_budget: float = 5000.0
 
@@ -216,6 +218,7 @@ class Settings:
             discord_margin=number("ARRAKIS_DISCORD_MARGIN_MS", 60, 0, 1000) / 1000,
             retry_backoff=backoff,
             max_strip_share=number("ARRAKIS_MAX_STRIP_SHARE", 0.10, 0, 1),
+            audit_digest_interval=int(number("ARRAKIS_AUDIT_DIGEST_INTERVAL", 300, 1, 300)),
             policy_budget=number("ARRAKIS_POLICY_BUDGET", 5000, 0, 10**9),
             synthesis_slice=int(number("ARRAKIS_SYNTHESIS_SLICE", 5, 1, 1000)),
             data_dir=Path(data_dir).expanduser(),

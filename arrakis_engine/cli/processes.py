@@ -19,6 +19,9 @@ def worker(state: CliState, burst: bool, name: str | None) -> None:
     from ..synthesis.rq_queue import BASE, EngineWorker, recover_abandoned
 
     engine = state.engine
+    restored = engine.freeze.check()  # the freeze flags are re-asserted from PostgreSQL first
+    if restored:
+        click.echo(f"freeze flags: Redis had lost {', '.join(restored)}; restored from the database", err=True)
     for job_id in recover_abandoned(engine.redis):
         click.echo(f"requeued {job_id}, abandoned by a worker that died", err=True)
     w = EngineWorker([BASE], connection=engine.redis, name=name, engine=engine, debug=state.debug)
@@ -34,25 +37,46 @@ def worker(state: CliState, burst: bool, name: str | None) -> None:
 def scheduler(state: CliState, interval: int, flush_interval: int, once: bool) -> None:
     """Reconcile every synthesized community every --interval seconds, keep sending the manifest
     outbox to the shadow store (so an S3 outage heals by itself), expire approval requests after 24
-    hours and remind reviewers of those pending for 12."""
-    next_round = 0.0
+    hours and remind reviewers of those pending for 12. Signs an audit digest into the shadow store
+    every ARRAKIS_AUDIT_DIGEST_INTERVAL seconds (300) and within seconds of a security event, and
+    keeps the freeze flags in Redis equal to the kill switch's state in PostgreSQL."""
+    from ..errors import ArrakisError
+
+    engine = state.engine
+    next_round = next_flush = 0.0
+    tick = min(2.0, float(flush_interval))  # how soon a security event is anchored
     while True:
-        flushed = state.engine.archive.try_flush()
-        if flushed and (flushed["delivered"] or flushed["pending"] or once):
-            click.echo(f"shadow store: sent {flushed['delivered']}, {flushed['pending']} waiting")
-        elif once:
-            click.echo("shadow store: not reached this round; new manifest versions wait in the outbox")
-        approvals = state.engine.approvals
-        expired, reminded = approvals.expire_due(), approvals.remind_due()
-        if expired or reminded or once:
-            click.echo(f"approvals: {len(expired)} expired, {len(reminded)} reminded")
-        if time.monotonic() >= next_round:
-            for line in state.engine.reconcile_round.run():
+        now = time.monotonic()
+        if now >= next_flush:
+            restored = engine.freeze.check()
+            if restored:
+                click.echo(f"freeze flags: Redis had lost {', '.join(restored)}; restored from the database", err=True)
+            flushed = engine.archive.try_flush()
+            if flushed and (flushed["delivered"] or flushed["pending"] or once):
+                click.echo(f"shadow store: sent {flushed['delivered']}, {flushed['pending']} waiting")
+            elif once:
+                click.echo("shadow store: not reached this round; new manifest versions wait in the outbox")
+            approvals = engine.approvals
+            expired, reminded = approvals.expire_due(), approvals.remind_due()
+            if expired or reminded or once:
+                click.echo(f"approvals: {len(expired)} expired, {len(reminded)} reminded")
+            next_flush = now + flush_interval
+        try:
+            why = engine.audit_anchor.due()
+            if why:
+                digest = engine.audit_anchor.anchor(reason=why)
+                if digest:
+                    click.echo(f"audit digest #{digest['number']}: {digest['rows']} new row(s) in "
+                               f"{digest['chains']} chain(s) ({why})")
+        except ArrakisError as exc:
+            click.echo(f"audit digest not written: {exc}", err=True)
+        if now >= next_round:
+            for line in engine.reconcile_round.run():
                 click.echo(line)
             next_round = time.monotonic() + interval
         if once:
             return
-        time.sleep(flush_interval)
+        time.sleep(tick)
 
 
 @cli.command()

@@ -1,4 +1,4 @@
-"""``arrakis operators``, ``mfa``, ``signing``, ``killswitch`` and ``audit checkpoint``.
+"""``arrakis operators``, ``mfa``, ``signing``, ``killswitch``, ``audit checkpoint`` and ``audit digests``.
 
 Who is acting comes from ``--as NAME`` (or ``ARRAKIS_OPERATOR``); a privileged command proves it
 with ``--code`` (the authenticator's 6 digits or a backup code), asked for without echo when the
@@ -267,12 +267,54 @@ def killswitch_status(state: CliState) -> Output:
 @click.argument("community_id", required=False)
 @reports
 def audit_checkpoint(state: CliState, community_id) -> Output:
-    """Sign the chain's current head (a community's, or the platform's): rows up to it can no
-    longer be rewritten without the signing key."""
+    """Sign the chain's current head (a community's, or the platform's) in the database, and
+    write an audit digest of every chain to the object store now (what the scheduler does every
+    ARRAKIS_AUDIT_DIGEST_INTERVAL seconds): rows up to it can no longer be rewritten unnoticed,
+    even by the database's owner."""
     cp = state.engine.audit_check.checkpoint(community_id)
-    if cp is None:
-        return Output(None, ["the chain is empty: nothing to sign yet"])
-    return Output(cp, [f"signed checkpoint of {cp['chain']} at row {cp['seq']}"])
+    digest = state.engine.audit_check.digest(reason="asked by an operator")
+    lines = [f"signed checkpoint of {cp['chain']} at row {cp['seq']}" if cp
+             else "the chain is empty: nothing to sign in the database yet"]
+    if digest:
+        lines.append(f"audit digest #{digest['number']} written to {digest['key']}: {digest['rows']} new row(s) in "
+                     f"{digest['chains']} chain(s)")
+    return Output({"checkpoint": cp, "digest": digest}, lines)
 
 
+@audit.command("digests")
+@click.option("--folder", type=click.Path(file_okay=False, exists=True), default=None,
+              help="A copy of the store (its audit-digests/ folder's parent), checked without the database.")
+@click.option("--public-keys", "public_keys", type=click.File("r"), default=None,
+              help="The platform key's public keys, as `arrakis signing public-key --json` prints them "
+                   "(with --folder).")
+@reports
+def audit_digests(state: CliState, folder, public_keys) -> Output:
+    """Check the audit digests in the object store: every signature, and that none is missing or
+    changed (each signs the one before). With --folder and --public-keys it needs nothing else:
+    no database, no signer."""
+    from ..security.anchor import verify_digest_files
 
+    if folder or public_keys:
+        if not (folder and public_keys):
+            raise ValidationError("checking without the database needs both --folder and --public-keys",
+                                  field="public-keys")
+        import json as _json
+        from pathlib import Path
+
+        from ..storage.s3_shadow import LocalObjectStore
+
+        try:
+            keys = _json.load(public_keys)
+            keys = keys.get("public_keys", keys)
+            keys = {int(v): str(k) for v, k in keys.items()}
+        except (ValueError, AttributeError, TypeError):
+            raise ValidationError("--public-keys must be the JSON `arrakis signing public-key --json` prints",
+                                  field="public-keys") from None
+        report = verify_digest_files(LocalObjectStore(Path(folder)), keys)
+    else:
+        report = state.engine.audit_anchor.digests()
+    latest = report.latest
+    lines = [f"{len(report.digests)} digest(s); " + ("all check out" if report.ok else "PROBLEMS")
+             + (f"; latest #{latest.number} at {latest.body.get('created_at')}" if latest else "")]
+    lines += [f"  - {p}" for p in report.problems]
+    return Output(report.as_dict(), lines, exit_code=0 if report.ok else 1)

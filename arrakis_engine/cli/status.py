@@ -35,8 +35,15 @@ audit = command_group("audit", "The append-only audit log.")
 @click.argument("community_id", required=False)
 @reports
 def audit_verify(state: CliState, community_id: str | None) -> Output:
-    """Check a community's audit chain (or the platform chain if no id is given)."""
+    """Check a community's audit chain (or the platform chain if no id is given): every row's
+    hash and link, the signed checkpoints, and the digests in the object store. Says which rows
+    are missing, rewritten, or unanchored (written after the latest digest); any of them: exit 1."""
     report = state.engine.audit_check.verify(community_id)
-    return Output(report.as_dict(),
-                  [f"{report.rows} entries; chain {'intact' if report.ok else 'BROKEN'}"]
-                  + [f"  - {p}" for p in report.problems], exit_code=0 if report.ok else 1)
+    anchoring = report.anchoring or {}
+    broken = [p for p in report.problems if "are unanchored" not in p]
+    head = f"{report.rows} entries; chain " + ("intact" if report.ok else "BROKEN" if broken
+                                                else "intact but not all of it anchored outside the database")
+    if anchoring.get("latest_digest"):
+        head += f"; anchored up to row {anchoring['anchored_to']} by digest #{anchoring['latest_digest']}"
+    return Output(report.as_dict(), [head] + [f"  - {p}" for p in report.problems],
+                  exit_code=0 if report.ok else 1)

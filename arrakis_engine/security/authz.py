@@ -77,6 +77,15 @@ def may_kill(actor: Actor, scope: str, *, community_id: str | None = None, user_
     return Decision(False, "only a platform admin may use an unknown scope")
 
 
+def may_release_kill(actor: Actor) -> Decision:
+    """May ``actor`` lift a kill switch? Only a platform admin, at every scope. Anyone who may
+    freeze may freeze themself or what they run, but a freeze is never lifted by the one it holds
+    (a stolen account that froze itself, or was frozen, cannot unfreeze itself)."""
+    if actor.platform_admin:
+        return Decision(True, "platform admin")
+    return Decision(False, "only a platform admin, with a code, may release a kill switch")
+
+
 def may_manage_operators(actor: Actor) -> Decision:
     if actor.platform_admin:
         return Decision(True, "platform admin")

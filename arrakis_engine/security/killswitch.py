@@ -10,23 +10,26 @@ Order of an activation:
    cut off and Vault's signing tokens revoked, the scheduler's reconciles held;
 5. the alert (its failure never fails the kill switch) and the audit entry.
 Work that was frozen waits where it stood and carries on after release.
+
+A release, at every scope, needs a platform admin and their code: nobody lifts a freeze that
+holds them (a member who froze themself asks a platform admin).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
-from .. import keys
 from ..errors import ArrakisError, Conflict, NotFound, PermissionDenied, ValidationError
 from ..storage.database import Database, validate_tenant_id
-from .authz import SCOPES, Actor, may_kill
+from .authz import SCOPES, Actor, may_kill, may_release_kill
 from .operators import DISCORD_ID
 
 log = logging.getLogger(__name__)
+
+SOURCE = "killswitch"  # its holds in the freezes table (the console's pause is another source)
 
 
 @dataclass
@@ -79,14 +82,17 @@ class KillSwitch:
         """Authorise, prove, validate. Returns (scope, target)."""
         user_communities = (self._user_communities(user_id)
                             if scope == "user" and not actor.platform_admin and actor.admin_of else frozenset())
-        decision = may_kill(actor, scope, community_id=community_id, user_id=user_id,
-                            user_communities=user_communities)
+        decision = (may_release_kill(actor) if verb == "release" else
+                    may_kill(actor, scope, community_id=community_id, user_id=user_id,
+                             user_communities=user_communities))
         if not decision.allowed:
             with self.db.platform():
                 self.repos.audit.append(actor.name, "killswitch.refused",
                                         {"scope": str(scope)[:20], "verb": verb, "reason": decision.reason})
             raise PermissionDenied(f"{actor.name} may not {verb} the kill switch here: {decision.reason}")
-        self_freeze = scope == "user" and actor.discord_user_id is not None and actor.discord_user_id == user_id
+        # Freezing oneself needs no code (the safe direction); every release needs one.
+        self_freeze = (verb == "activate" and scope == "user" and actor.discord_user_id is not None
+                       and actor.discord_user_id == user_id)
         if actor.operator and not self_freeze:
             self.mfa.verify(actor.operator, code, action="KILL_SWITCH")
         elif not actor.operator and not self_freeze:
@@ -116,20 +122,17 @@ class KillSwitch:
         if not reason:
             raise ValidationError("say why (--reason): it is shown to everyone whose work is held", field="reason")
         reason = reason[:300]
-        entry_key = f"{scope}:{target or '*'}"
-        if self.redis.hexists(keys.KILLSWITCH_ACTIVE, entry_key):
+        if self.freeze.hold(scope, target, SOURCE) is not None:
             raise Conflict(f"the kill switch is already on for {self._describe(scope, target)}",
                            hint="see `arrakis killswitch status`")
         report = KillReport("activated", scope, target, reason, actor.name)
         held = f"{reason} (by {actor.name})"
-        parts = [self._pool.submit(self._timed, "freeze Discord changes", self._freeze, scope, target, held),
+        parts = [self._pool.submit(self._timed, "freeze Discord changes", self._freeze, scope, target, reason,
+                                   actor.name),
                  self._pool.submit(self._timed, "revoke wizard sessions", self._revoke_sessions, scope, target),
                  self._pool.submit(self._timed, "stop signing and revoke Vault tokens", self._cut_signing, scope,
                                    target, held)]
         report.parts = [p.result() for p in parts]
-        self.redis.hset(keys.KILLSWITCH_ACTIVE, entry_key,
-                        json.dumps({"scope": scope, "target": target, "reason": reason, "by": actor.name,
-                                    "since": time.time()}))
         report.parts.append(self._timed("alert", self._notify, "Kill switch ON",
                                         f"{self._describe(scope, target)} frozen: {reason}", actor.name))
         report.parts.append(self._timed("audit", self._audit, "killswitch.activated", scope, target, reason,
@@ -143,15 +146,13 @@ class KillSwitch:
                 user_id: str | None = None) -> KillReport:
         started = time.perf_counter()
         scope, target = self._check(actor, scope, community_id, user_id, code, verb="release")
-        entry_key = f"{scope}:{target or '*'}"
-        raw = self.redis.hget(keys.KILLSWITCH_ACTIVE, entry_key)
-        if raw is None:
+        hold = self.freeze.hold(scope, target, SOURCE)
+        if hold is None:
             raise NotFound(f"the kill switch is not on for {self._describe(scope, target)}",
                            hint="see `arrakis killswitch status`")
-        report = KillReport("released", scope, target, json.loads(raw)["reason"], actor.name)
+        report = KillReport("released", scope, target, hold["reason"], actor.name)
         report.parts.append(self._timed("restore signing", self._restore_signing, scope, target))
         report.parts.append(self._timed("lift the freeze", self._unfreeze, scope, target))
-        self.redis.hdel(keys.KILLSWITCH_ACTIVE, entry_key)
         report.parts.append(self._timed("alert", self._notify, "Kill switch released",
                                         f"{self._describe(scope, target)}: work resumes", actor.name))
         report.parts.append(self._timed("audit", self._audit, "killswitch.released", scope, target, report.reason,
@@ -160,7 +161,10 @@ class KillSwitch:
         return report
 
     def status(self) -> dict:
-        active = [json.loads(v) for v in self.redis.hvals(keys.KILLSWITCH_ACTIVE)]
+        """What is frozen (read from PostgreSQL, the system of record) and the calls held."""
+        active = [{"scope": h["scope"], "target": None if h["scope"] == "global" else h["target"],
+                   "reason": h["reason"], "by": h["held_by"], "since": h["since"]}
+                  for h in self.freeze.holds(SOURCE)]
         return {"active": sorted(active, key=lambda a: a["since"]), "held_calls": self.freeze.waiting()}
 
     # --- the parts -----------------------------------------------------------------------------
@@ -182,22 +186,14 @@ class KillSwitch:
             detail, ok = f"failed: {type(exc).__name__}", False
         return Part(name, ok, detail, round((time.perf_counter() - t0) * 1000, 1))
 
-    def _freeze(self, scope, target, held) -> str:
-        if scope == "global":
-            self.freeze.freeze(reason=held)
-        elif scope == "community":
-            self.freeze.freeze(target, reason=held)
-        else:
-            self.freeze.freeze(user_id=target, reason=held)
+    def _freeze(self, scope, target, reason, by) -> str:
+        where = {"community_id": target} if scope == "community" else {"user_id": target} if scope == "user" else {}
+        self.freeze.freeze(reason=reason, source=SOURCE, by=by, **where)
         return "no Discord call goes out for this scope until release; held work waits"
 
     def _unfreeze(self, scope, target) -> str:
-        if scope == "global":
-            self.freeze.unfreeze()
-        elif scope == "community":
-            self.freeze.unfreeze(target)
-        else:
-            self.freeze.unfreeze(user_id=target)
+        where = {"community_id": target} if scope == "community" else {"user_id": target} if scope == "user" else {}
+        self.freeze.unfreeze(source=SOURCE, **where)
         waiting = len(self.freeze.waiting())
         return f"Discord changes resume ({waiting} held call(s) going ahead)"
 

@@ -32,6 +32,7 @@ class SigningService:
         self.redis = redis
         self.db = db
         self.repos = repos
+        self.holds = None  # () -> the freezes PostgreSQL holds (set by bootstrap)
 
     @property
     def backend(self) -> str:
@@ -50,9 +51,18 @@ class SigningService:
         self.redis.delete(keys.signing_cutoff(key_name or "all"))
 
     def cut_off_reason(self, key_name: str) -> str | None:
+        """Why signing with ``key_name`` is stopped, or None. Redis answers first; the kill
+        switch's holds in PostgreSQL (``holds``) are the record, so a flushed Redis does not
+        let a cut-off key sign."""
         for value in self.redis.mget([keys.signing_cutoff("all"), keys.signing_cutoff(key_name)]):
             if value is not None:
                 return value.decode() if isinstance(value, bytes) else value
+        if self.holds is not None:
+            for h in self.holds():
+                if h["source"] == "killswitch" and (
+                        h["scope"] == "global" or (h["scope"] == "community"
+                                                   and key_name == community_key(h["target"]))):
+                    return f"{h['reason']} (by {h['held_by']})"
         return None
 
     # --- signing -------------------------------------------------------------------------------

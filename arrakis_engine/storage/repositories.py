@@ -13,10 +13,10 @@ import json
 import re
 import uuid
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from ..errors import Conflict, IntegrityFailure, NotFound, ValidationError
-from .database import Database
+from .database import Database, validate_tenant_id
 from ..validation import check_discord_id
 from .models import AuditEntry, Badge, Community, Manifest, Profile, ShadowState, TierChange, WalletLink
 
@@ -475,15 +475,54 @@ class AuditLogRepository(_Repo):
         return ChainReport(rows=len(rows), problems=problems)
 
 
+    # --- what the audit digests anchor (platform transactions) -----------------------------------
+
+    @staticmethod
+    def _chain_where(chain: str) -> tuple[str, list[Any]]:
+        if chain == "platform":
+            return "community_id IS NULL", []
+        return "community_id = %s", [validate_tenant_id(chain)]
+
+    def chains(self) -> list[str]:
+        """Every chain that has rows: 'platform' and community ids, read from the rows themselves
+        (not from audit_heads)."""
+        rows = self.db.current().all(
+            "SELECT DISTINCT coalesce(community_id::text, 'platform') AS chain FROM audit_log")
+        return sorted(r["chain"] for r in rows)
+
+    def chain_rows(self, chain: str, *, from_seq: int = 0) -> list[dict[str, Any]]:
+        """A chain's rows from ``from_seq`` on, in order: seq, prev_hash, the stored hash and the
+        hash their content gives (``expected``), created_at."""
+        where, params = self._chain_where(chain)
+        return self.db.current().all(
+            f"""SELECT seq, prev_hash, hash, created_at,
+                       audit_row_hash(prev_hash, community_id, seq, actor, action, payload, created_at) AS expected
+                  FROM audit_log WHERE {where} AND seq >= %s ORDER BY seq""", params + [int(from_seq)])
+
+    def max_id(self) -> int:
+        return int(self.db.current().scalar("SELECT coalesce(max(id), 0) FROM audit_log"))
+
+    def security_event_after(self, row_id: int, kinds: Sequence[str]) -> bool:
+        """Whether a row newer than ``row_id`` records a security event (its action's first word
+        is one of ``kinds``)."""
+        return bool(self.db.current().scalar(
+            "SELECT EXISTS (SELECT 1 FROM audit_log WHERE id > %s AND split_part(action, '.', 1) = ANY(%s))",
+            (int(row_id), list(kinds))))
+
+
 class ChainReport:
     def __init__(self, rows: int, problems: Iterable[str]) -> None:
         self.rows = rows
         self.problems = list(problems)
         self.checkpoints = 0  # signed checkpoints checked
+        self.anchoring: dict[str, Any] | None = None  # against the digests outside the database
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "ok": self.ok, "problems": self.problems, "checkpoints": self.checkpoints}
+        out = {"rows": self.rows, "ok": self.ok, "problems": self.problems, "checkpoints": self.checkpoints}
+        if self.anchoring is not None:
+            out["anchoring"] = self.anchoring
+        return out

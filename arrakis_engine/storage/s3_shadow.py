@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from ..errors import NotFound, StorageError
+from ..errors import Conflict, NotFound, StorageError
 from ..ports import ObjectStore  # noqa: F401 (the port these two satisfy)
 
 
@@ -36,6 +36,29 @@ class S3ObjectStore:
     def put(self, key: str, data: bytes) -> None:
         try:
             self._ensure_bucket()
+            self.client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type="application/json")
+        except Exception as exc:
+            raise self._fail(f"write {key}", exc) from exc
+
+    def put_new(self, key: str, data: bytes) -> None:
+        """Write-once by name: refused when the key exists. (A bucket with Object Lock in
+        compliance mode makes it write-once for every credential too: see ops/runbooks.)"""
+        from minio.error import S3Error
+
+        try:
+            self._ensure_bucket()
+            try:
+                self.client.stat_object(self.bucket, key)
+                exists = True
+            except S3Error as exc:
+                if exc.code not in ("NoSuchKey", "NoSuchObject", "NotFound"):
+                    raise
+                exists = False
+        except Exception as exc:
+            raise self._fail(f"check {key}", exc) from exc
+        if exists:
+            raise Conflict(f"{key} is already in the store; it is never overwritten")
+        try:
             self.client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type="application/json")
         except Exception as exc:
             raise self._fail(f"write {key}", exc) from exc
@@ -82,6 +105,24 @@ class LocalObjectStore:
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_bytes(data)
         tmp.replace(path)
+
+    def put_new(self, key: str, data: bytes) -> None:
+        """Write-once: the file is created exclusively and left read-only."""
+        import os
+
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        except FileExistsError:
+            raise Conflict(f"{key} is already in the store; it is never overwritten") from None
+        except OSError as exc:
+            raise StorageError(f"the local store could not write {key} ({exc.strerror})") from exc
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def get(self, key: str) -> bytes:
         path = self._path(key)

@@ -25,7 +25,8 @@ from .. import keys
 from ..errors import DiscordError, RouteBusy
 from ..ports import CHANNEL_TYPES
 from .freeze import FreezeFlags
-from .redis_bucket import FROZEN, GLOBAL_FULL, ROUTE_EMPTY, SENT, RedisTokenBucket
+from .freeze import field as freeze_field
+from .redis_bucket import FREEZE_CACHE_COLD, FROZEN, GLOBAL_FULL, ROUTE_EMPTY, SENT, RedisTokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -131,14 +132,19 @@ class DiscordREST:
         """Wait until the freeze flags, the global pause, the route's bucket and the global window
         all let this request go, then take its slots (all in one atomic step) and return: the
         caller sends at once."""
-        freeze_keys = (keys.FREEZE_GLOBAL, keys.freeze_community(community_id) if community_id is not None else "",
-                       keys.freeze_user(user_id) if user_id is not None else "")
+        freeze_fields = (freeze_field(community_id) if community_id is not None else "",
+                         freeze_field(user_id=user_id) if user_id is not None else "")
         waited_global = 0.0
         while True:
-            take = self.bucket.take_for_send(route_key=keys.route(route), freeze_keys=freeze_keys)
+            take = self.bucket.take_for_send(route_key=keys.route(route), freeze_fields=freeze_fields)
             if take.status == SENT:
                 self.bucket.record_wait(waited_global)
                 return
+            if take.status == FREEZE_CACHE_COLD:
+                # Redis lost (or was made to lose) the freeze flags: nothing goes out until they are
+                # rebuilt from PostgreSQL; if it cannot be read, this call fails and is retried.
+                self.freeze.ensure()
+                continue
             if take.status == FROZEN:
                 self.freeze.wait_while_frozen(community_id, user_id=user_id)
                 continue

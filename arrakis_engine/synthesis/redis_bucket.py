@@ -16,7 +16,8 @@ little longer to arrive than to be granted:
 That paces a busy bot at 49 / 1.06 = 46.2 requests per second, 92 % of Discord's 50.
 
 :meth:`RedisTokenBucket.take_for_send` is the one gate every Discord request passes right before
-it is sent. In one atomic script it checks the freeze flags and the global 429 pause, checks the
+it is sent. In one atomic script it checks the freeze flags (and that their cache is whole: a
+missing cache lets nothing out) and the global 429 pause, checks the
 route's bucket (as Discord's headers last described it), checks the global window, and only if
 all say yes takes the route slot and the global slot together. So a request never holds a slot
 while it waits for something else, and a request that goes out was counted at the moment it went.
@@ -45,19 +46,23 @@ DEFAULT_LIMIT = 49
 DEFAULT_WINDOW = 1.06
 
 # KEYS[1] log zset  KEYS[2] stats hash  and, all optional (left out or '' to skip): KEYS[3] route
-# hash  KEYS[4] freeze global  KEYS[5] freeze community  KEYS[6] global 429 pause  KEYS[7] freeze user
+# hash  KEYS[4] freeze flags hash (keys.FREEZE_FLAGS)  KEYS[5] global 429 pause
 # ARGV[1] limit  ARGV[2] window (s)  ARGV[3] per-second counter prefix  ARGV[4] margin (s) added to
-# a route window we start ourselves
+# a route window we start ourselves  ARGV[5] the community's freeze field  ARGV[6] the member's
+# freeze field ('' for none)
 # Returns {status, wait seconds as a string}: 0 sent (slots taken), 1 global window full,
-# 2 route bucket empty, 3 frozen, 4 Discord asked every caller to pause (global 429).
+# 2 route bucket empty, 3 frozen, 4 Discord asked every caller to pause (global 429), 5 the freeze
+# cache is missing or does not add up (closed: rebuild it from PostgreSQL, then ask again).
 TAKE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local route, frozen, frozen_c, paused = KEYS[3] or '', KEYS[4] or '', KEYS[5] or '', KEYS[6] or ''
-local frozen_u = KEYS[7] or ''
-if frozen ~= '' and redis.call('EXISTS', frozen, frozen_c ~= '' and frozen_c or frozen,
-                               frozen_u ~= '' and frozen_u or frozen) > 0 then
-  return {3, '0'}
+local route, frozen, paused = KEYS[3] or '', KEYS[4] or '', KEYS[5] or ''
+if frozen ~= '' then
+  local fc, fu = ARGV[5] or '', ARGV[6] or ''
+  local f = redis.call('HMGET', frozen, '@count', '@gen', 'global', fc ~= '' and fc or 'global',
+                       fu ~= '' and fu or 'global')
+  if not f[1] or not f[2] or tonumber(f[1]) ~= redis.call('HLEN', frozen) - 2 then return {5, '0'} end
+  if f[3] or f[4] or f[5] then return {3, '0'} end
 end
 if paused ~= '' then
   local pause = redis.call('PTTL', paused)
@@ -114,7 +119,7 @@ if redis.call('INCR', sec) == 1 then redis.call('EXPIRE', sec, 600) end
 return {0, '0'}
 """
 
-SENT, GLOBAL_FULL, ROUTE_EMPTY, FROZEN, PAUSED = 0, 1, 2, 3, 4
+SENT, GLOBAL_FULL, ROUTE_EMPTY, FROZEN, PAUSED, FREEZE_CACHE_COLD = 0, 1, 2, 3, 4, 5
 
 
 @dataclass(frozen=True)
@@ -173,13 +178,17 @@ class RedisTokenBucket:
 
     # --- the gate ----------------------------------------------------------------------------
 
-    def take_for_send(self, *, route_key: str = "", freeze_keys: tuple[str, ...] = ("", "", "")) -> Take:
-        """One atomic try: not frozen (globally, for the community, for the member), no global
-        pause, a route slot and a global slot free? Then both slots are taken and the caller sends
-        at once. Otherwise nothing is taken."""
-        fk = (tuple(freeze_keys) + ("", "", ""))[:3]
-        status, wait = self._run(self._key, self._stats, route_key, fk[0] or redis_keys.FREEZE_GLOBAL,
-                                 fk[1], redis_keys.DISCORD_GLOBAL_PAUSE, fk[2])
+    def take_for_send(self, *, route_key: str = "", freeze_fields: tuple[str, str] = ("", "")) -> Take:
+        """One atomic try: the freeze cache present and whole, not frozen (globally, for the
+        community, for the member: ``freeze_fields``), no global pause, a route slot and a global
+        slot free? Then both slots are taken and the caller sends at once. Otherwise nothing is
+        taken."""
+        fc, fu = (tuple(freeze_fields) + ("", ""))[:2]
+        keys = (self._key, self._stats, route_key, redis_keys.FREEZE_FLAGS, redis_keys.DISCORD_GLOBAL_PAUSE)
+        try:
+            status, wait = self.redis.evalsha(self._script.sha, len(keys), *keys, *self._args, fc, fu)
+        except NoScriptError:
+            status, wait = self._script(keys=list(keys), args=list(self._args) + [fc, fu])
         return Take(int(status), float(wait))
 
     def acquire(self) -> bool:

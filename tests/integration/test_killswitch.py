@@ -156,14 +156,25 @@ def test_authorisation_comes_before_validation_and_mfa(e, make_community, admin)
     assert len(refused) >= 4 and all(x.actor == stranger.name for x in refused[-4:])
 
 
-def test_a_member_may_freeze_themself_without_a_code(e, make_community):
+def test_a_member_may_freeze_themself_without_a_code_but_only_a_platform_admin_releases(e, make_community, admin):
+    actor, code = admin
     me = "100000000000000123"
     member = Actor(discord_user_id=me)
     report = e.killswitch.activate(member, scope="user", user_id=me, reason="my account was phished")
     assert e.freeze.frozen(user_id=me) is not None
     with pytest.raises(PermissionDenied):
         e.killswitch.activate(member, scope="user", user_id="100000000000000124", reason="x")
-    e.killswitch.release(member, scope="user", user_id=me)
+    # The member (or whoever holds their account) cannot lift the freeze, nor can a community
+    # admin of theirs: only a platform admin with a code.
+    community_admin = Actor(discord_user_id="100000000000000999", admin_of=frozenset({str(uuid.uuid4())}))
+    for who in (member, community_admin):
+        with pytest.raises(PermissionDenied, match="only a platform admin"):
+            e.killswitch.release(who, scope="user", user_id=me)
+    assert e.freeze.frozen(user_id=me) is not None
+    with pytest.raises(ValidationError, match="a code is needed"):
+        e.killswitch.release(actor, scope="user", user_id=me, code=None)
+    assert e.freeze.frozen(user_id=me) is not None
+    e.killswitch.release(actor, scope="user", user_id=me, code=code())
     assert e.freeze.frozen(user_id=me) is None and report.scope == "user"
 
 
