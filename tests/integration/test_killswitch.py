@@ -193,3 +193,63 @@ def test_a_failing_alert_never_fails_the_kill_switch(e, make_community, admin):
     assert not alert.ok and "could not be reached" in alert.detail
     assert e.freeze.frozen(c.id) is not None
     e.killswitch.release(actor, scope="community", community_id=str(c.id), code=code())
+
+
+@pytest.mark.parametrize("wipe", ["FLUSHDB", "DEL the flags", "HDEL one flag"])
+def test_a_redis_wipe_mid_freeze_neither_releases_it_nor_goes_unnoticed(e, discord, make_community, workers, admin,
+                                                                         wipe):
+    """The kill switch's state is in PostgreSQL; Redis only caches it. Wiping the cache while a
+    community is frozen lets no Discord call through: the gate finds the cache missing (or not
+    adding up), rebuilds it from PostgreSQL, and the work waits; the repair is audited."""
+    from arrakis_engine import keys
+
+    actor, code = admin
+    c, g, ids = sietch(e, discord, make_community, members=2)
+    workers()  # a worker already running when Redis is wiped
+    e.killswitch.activate(actor, scope="community", community_id=str(c.id), reason="redis wipe test", code=code())
+    frozen_at = time.monotonic()
+    if wipe == "FLUSHDB":
+        e.redis.flushdb()
+    elif wipe == "DEL the flags":
+        e.redis.delete(keys.FREEZE_FLAGS)
+    else:
+        e.redis.hdel(keys.FREEZE_FLAGS, f"community:{c.id}")
+    job = e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": ids[0], "roles": []},
+                          key=f"after-{wipe}")
+    held = wait_for(lambda: e.freeze.waiting(), 30)
+    assert held and "redis wipe test" in held[0]["reason"]
+    time.sleep(1.5)
+    assert [p for t, m, p in discord.request_log if t > frozen_at + 0.05] == []
+    assert job.get_status(refresh=True) == "started"
+    status = e.killswitch.status()
+    assert [(a["scope"], a["target"]) for a in status["active"]] == [("community", str(c.id))]
+    with e.db.platform():
+        restored = [x for x in e.repos.audit.entries(None, limit=50) if x.action == "killswitch.cache_restored"]
+    assert restored and f"community:{c.id}" in restored[-1].payload["restored"]
+    e.killswitch.release(actor, scope="community", community_id=str(c.id), code=code())
+    wait_for(lambda: job.get_status(refresh=True) == "finished", 60)
+    assert any(m == "PATCH" for t, m, p in discord.request_log if t > frozen_at)
+
+
+def test_the_freeze_cache_fails_closed_when_postgresql_cannot_be_read(e, settings, make_community):
+    """No cache and no database to rebuild it from: the gate lets nothing out (the call fails and
+    is retried), it never guesses 'not frozen'."""
+    from dataclasses import replace
+
+    from arrakis_engine import keys
+    from arrakis_engine.bootstrap import build_engine
+    from arrakis_engine.errors import StorageError
+    from arrakis_engine.synthesis.redis_bucket import FREEZE_CACHE_COLD, SENT
+
+    e.redis.delete(keys.FREEZE_FLAGS)
+    cut_off = build_engine(replace(settings, database_url="postgresql://postgres@127.0.0.1:1/nothing",
+                                   app_database_url=None, admin_database_url=None))
+    try:
+        assert cut_off.bucket.take_for_send(route_key=keys.route("GET roles 1")).status == FREEZE_CACHE_COLD
+        with pytest.raises(StorageError):
+            cut_off.freeze.frozen()
+        assert cut_off.bucket.take_for_send(route_key=keys.route("GET roles 1")).status == FREEZE_CACHE_COLD
+    finally:
+        cut_off.close()
+    assert e.freeze.frozen() is None  # with the database back, the cache is rebuilt and calls go
+    assert e.bucket.take_for_send(route_key=keys.route("GET roles 1")).status == SENT
