@@ -68,6 +68,9 @@ def scheduler(state: CliState, interval: int, flush_interval: int, once: bool) -
                 if digest:
                     click.echo(f"audit digest #{digest['number']}: {digest['rows']} new row(s) in "
                                f"{digest['chains']} chain(s) ({why})")
+                    for chain, problems in digest["refused"].items():
+                        click.echo(f"audit digest: chain {chain} NOT extended, it no longer matches what was "
+                                   f"anchored: {'; '.join(problems[:3])}", err=True)
         except ArrakisError as exc:
             click.echo(f"audit digest not written: {exc}", err=True)
         if now >= next_round:

@@ -278,6 +278,8 @@ def audit_checkpoint(state: CliState, community_id) -> Output:
     if digest:
         lines.append(f"audit digest #{digest['number']} written to {digest['key']}: {digest['rows']} new row(s) in "
                      f"{digest['chains']} chain(s)")
+        lines += [f"  chain {chain} NOT extended (it no longer matches what was anchored): {'; '.join(p[:3])}"
+                  for chain, p in digest["refused"].items()]
     return Output({"checkpoint": cp, "digest": digest}, lines)
 
 

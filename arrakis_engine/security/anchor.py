@@ -19,9 +19,10 @@ seconds (300) and at once after a security event. Digest ``n`` lives at
                                          file) over ``arrakis-audit-digest\\n`` + SHA-256 of the
                                          digest without its signature (canonical JSON)
 
-Before writing digest ``n`` the scheduler checks that the database still extends digest ``n-1``
-(the anchored head row unchanged, every new row linked and hashed right); if not, it writes
-nothing, records and alerts: a rewritten log is never blessed.
+Before writing digest ``n`` the scheduler checks that each chain in the database still extends
+digest ``n-1`` (the anchored head row unchanged, every new row linked and hashed right); a chain
+that does not is never blessed: digest ``n`` repeats its last anchored head, and the refusal is
+recorded and alerted.
 
 ``audit verify`` checks a chain in the database against every digest: rows anchored but gone
 (missing), rows whose content no longer gives the anchored hash (rewritten), rows no digest covers
@@ -229,7 +230,7 @@ class AuditAnchor:
         latest = chain_report.latest
         before = latest.body["chains"] if latest else {}
         chains: dict[str, dict] = {}
-        problems: list[str] = []
+        refused: dict[str, list[str]] = {}
         with self.db.platform():
             names = sorted(set(self.repos.audit.chains()) | set(before))
             max_id = self.repos.audit.max_id()
@@ -238,14 +239,17 @@ class AuditAnchor:
                 anchored_head = before.get(name, {}).get("head")
                 rows = self.repos.audit.chain_rows(name, from_seq=max(anchored_to, 1))
                 entry, trouble = self._extend(name, anchored_to, anchored_head, rows)
-                problems += trouble
-                if entry is not None:
+                if trouble:
+                    # A chain that no longer extends what was anchored is never blessed: the new
+                    # digest repeats its last anchored head, and the alarm goes out.
+                    refused[name] = trouble
+                    if anchored_to:
+                        chains[name] = {"to": anchored_to, "head": anchored_head}
+                elif entry is not None:
                     chains[name] = entry
-        if problems:
-            self._alarm(f"the audit log no longer extends digest #{latest.number if latest else 0}", problems)
-            raise IntegrityFailure(f"the audit log in the database no longer matches digest "
-                                   f"#{latest.number if latest else 0}; no new digest was written",
-                                   hint="run `arrakis audit verify` and see ops/runbooks/audit-digests.md")
+        if refused:
+            self._alarm(f"the audit log of {len(refused)} chain(s) no longer extends digest "
+                        f"#{latest.number if latest else 0}", [p for ps in refused.values() for p in ps])
         number = (latest.number if latest else 0) + 1
         unsigned = {"format": FORMAT, "number": number, "reason": reason[:100], "max_id": max_id,
                     "created_at": datetime.fromtimestamp(self.clock(), timezone.utc).isoformat(),
@@ -262,7 +266,8 @@ class AuditAnchor:
             return None  # another scheduler wrote this number first
         self._seen_max_id, self._last_at = max_id, self.clock()
         added = sum(len(c.get("hashes", [])) for c in chains.values())
-        return {"number": number, "key": digest_key(number), "rows": added, "chains": len(chains), "reason": reason}
+        return {"number": number, "key": digest_key(number), "rows": added, "chains": len(chains), "reason": reason,
+                "refused": refused}
 
     @staticmethod
     def _extend(name, anchored_to, anchored_head, rows) -> tuple[dict | None, list[str]]:

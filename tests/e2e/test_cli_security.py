@@ -82,4 +82,4 @@ def test_operators_mfa_killswitch_and_signing_end_to_end(run):
     # The signed checkpoint then verifies with the chain.
     assert run("audit", "checkpoint").exit_code == 0
     verified = json.loads(run("audit", "verify", "--json").output)
-    assert verified["ok"] and verified["checkpoints"] == 1
+    assert verified["ok"] and verified["checkpoints"] == 1 and verified["anchoring"]["latest_digest"] == 1
