@@ -201,11 +201,10 @@ class AuditAnchor:
 
     # --- the digests --------------------------------------------------------------------------
 
-    def _verify_sig(self, message: bytes, signature: str) -> bool:
-        return bool(signature) and self.signing.signer.verify(DIGEST_KEY, message, signature)
-
     def digests(self) -> DigestChainReport:
-        return read_digests(self.store, self._verify_sig)
+        """The digests in the store, checked with the platform key's public keys (read once from
+        the signer): the same check ``audit digests --folder`` makes without the database."""
+        return verify_digest_files(self.store, self.signing.public_keys(DIGEST_KEY))
 
     def due(self) -> str | None:
         """Why the scheduler should write a digest now ('interval': the interval has passed since
@@ -229,6 +228,32 @@ class AuditAnchor:
                                    hint="see `arrakis audit digests`")
         latest = chain_report.latest
         before = latest.body["chains"] if latest else {}
+        chains, refused, max_id = self._entries(before)
+        if refused:
+            self._alarm(f"the audit log of {len(refused)} chain(s) no longer extends digest "
+                        f"#{latest.number if latest else 0}", [p for ps in refused.values() for p in ps])
+            chains, refused, max_id = self._entries(before)  # the alarm's own row is anchored too
+        number = (latest.number if latest else 0) + 1
+        unsigned = {"format": FORMAT, "number": number, "reason": reason[:100], "max_id": max_id,
+                    "created_at": datetime.fromtimestamp(self.clock(), timezone.utc).isoformat(),
+                    "previous": None if latest is None else {
+                        "number": latest.number, "sha256": hashlib.sha256(latest.raw).hexdigest(),
+                        "signature": latest.body["signature"]},
+                    "chains": chains}
+        # The kill switch cuts off signing of manifests; evidence keeps being signed (it is most
+        # needed then), so the digest goes to the signer directly.
+        signature = self.signing.signer.sign(DIGEST_KEY, digest_message(unsigned))
+        try:
+            self.store.put_new(digest_key(number), canonical_json({**unsigned, "signature": signature}).encode())
+        except Conflict:
+            return None  # another scheduler wrote this number first
+        self._seen_max_id, self._last_at = max_id, self.clock()
+        added = sum(len(c.get("hashes", [])) for c in chains.values())
+        return {"number": number, "key": digest_key(number), "rows": added, "chains": len(chains), "reason": reason,
+                "refused": refused}
+
+    def _entries(self, before: dict) -> tuple[dict[str, dict], dict[str, list[str]], int]:
+        """Each chain's digest entry, the chains refused (with why), and the newest row id."""
         chains: dict[str, dict] = {}
         refused: dict[str, list[str]] = {}
         with self.db.platform():
@@ -247,30 +272,7 @@ class AuditAnchor:
                         chains[name] = {"to": anchored_to, "head": anchored_head}
                 elif entry is not None:
                     chains[name] = entry
-        if refused:
-            self._alarm(f"the audit log of {len(refused)} chain(s) no longer extends digest "
-                        f"#{latest.number if latest else 0}", [p for ps in refused.values() for p in ps])
-        number = (latest.number if latest else 0) + 1
-        unsigned = {"format": FORMAT, "number": number, "reason": reason[:100], "max_id": max_id,
-                    "created_at": datetime.fromtimestamp(self.clock(), timezone.utc).isoformat(),
-                    "previous": None if latest is None else {
-                        "number": latest.number, "sha256": hashlib.sha256(latest.raw).hexdigest(),
-                        "signature": latest.body["signature"]},
-                    "chains": chains}
-        # The kill switch cuts off signing of manifests; evidence keeps being signed (it is most
-        # needed then), so the digest goes to the signer directly.
-        signature = self.signing.signer.sign(DIGEST_KEY, digest_message(unsigned))
-        try:
-            self.store.put_new(digest_key(number), canonical_json({**unsigned, "signature": signature}).encode())
-        except Conflict:
-            return None  # another scheduler wrote this number first
-        if refused:  # the refusal's own audit row must not wake the next round at once
-            with self.db.platform():
-                max_id = self.repos.audit.max_id()
-        self._seen_max_id, self._last_at = max_id, self.clock()
-        added = sum(len(c.get("hashes", [])) for c in chains.values())
-        return {"number": number, "key": digest_key(number), "rows": added, "chains": len(chains), "reason": reason,
-                "refused": refused}
+        return chains, refused, max_id
 
     @staticmethod
     def _extend(name, anchored_to, anchored_head, rows) -> tuple[dict | None, list[str]]:

@@ -93,7 +93,7 @@ class FreezeFlags:
             return True
         scope, target = _scope(community_id, user_id)
         added = self.state.hold(scope, target, source, reason=reason, by=by)
-        self.sync()
+        self.sync(changed=True)
         return added
 
     def unfreeze(self, community_id: uuid.UUID | str | None = None, *, user_id: str | None = None,
@@ -105,7 +105,7 @@ class FreezeFlags:
             return {}
         scope, target = _scope(community_id, user_id)
         lifted = self.state.lift(scope, target, source)
-        self.sync()
+        self.sync(changed=True)
         return lifted
 
     def hold(self, scope: str, target: str | None, source: str) -> dict | None:
@@ -141,10 +141,11 @@ class FreezeFlags:
             return None
         return flags
 
-    def sync(self, *, force: bool = False) -> list[str]:
+    def sync(self, *, force: bool = False, changed: bool = False) -> list[str]:
         """Rebuild the cache from PostgreSQL. Returns the flags the cache lacked that the database
-        holds (then audited and alerted). Raises StorageError when PostgreSQL cannot be read:
-        the cache stays as it was (missing means closed)."""
+        holds (then audited and alerted, unless ``changed``: this process just changed the holds
+        itself). Raises StorageError when PostgreSQL cannot be read: the cache stays as it was
+        (missing means closed)."""
         if self.state is None:
             if self._cached() is None:
                 self._recount()
@@ -158,8 +159,8 @@ class FreezeFlags:
         for k, v in wanted.items():
             args += [k, v]
         self._sync(keys=[redis_keys.FREEZE_FLAGS], args=args)
-        lost = sorted(set(wanted) - set(before or {}))
-        if lost and (before is None or force or set(before) != set(wanted)):
+        lost = [] if changed else sorted(set(wanted) - set(before or {}))
+        if lost:
             details = {"cache": "missing" if before is None else "altered", "restored": lost}
             log.warning("the freeze cache in Redis had lost %s; rebuilt from the database", ", ".join(lost))
             self.state.record_repair(details)

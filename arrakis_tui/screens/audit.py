@@ -50,14 +50,18 @@ class AuditScreen(LoadedScreen):
 
     def show(self, report, entries) -> None:
         self.entries = entries
+        broken = [p for p in report.problems if "are unanchored" not in p]
         if report.ok:
             head = f"[b $success]Chain intact[/]: {report.rows} entries of {escape(self.chain_name)}"
             if report.checkpoints:
                 head += f", {report.checkpoints} signed checkpoint(s) check out"
+        elif not broken:
+            head = (f"[b $warning]Chain intact, not all anchored[/] ({report.rows} entries of "
+                    f"{escape(self.chain_name)}): " + escape("; ".join(report.problems[:3])))
         else:
             head = (f"[b $error]Chain BROKEN[/] ({report.rows} entries of {escape(self.chain_name)}): "
-                    + escape("; ".join(report.problems[:3]))
-                    + (f"; and {len(report.problems) - 3} more" if len(report.problems) > 3 else ""))
+                    + escape("; ".join(broken[:3]))
+                    + (f"; and {len(broken) - 3} more" if len(broken) > 3 else ""))
         self.query_one("#title", Static).update(head)
         self._fill()
 

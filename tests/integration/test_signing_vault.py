@@ -172,3 +172,28 @@ def test_the_kill_switch_revokes_a_communitys_vault_tokens(vault_engine, make_co
     vault_engine.killswitch.release(vault_engine.operators.get(other).actor(), scope="community",
                                     community_id=str(a.id), code=pyotp.TOTP(other_secret).now())
     assert vault_engine.signing.sign_manifest(a.id, 2, "1" * 64).startswith("vault:")
+
+
+def test_audit_digests_signed_by_vault_check_out_from_the_store_alone(settings, approle, bao, engine, tmp_path):
+    """Digests signed through Vault Transit verify with nothing but the public keys Vault gives
+    (what the break-glass runbook does from a copy of the bucket); another key's do not."""
+    from arrakis_engine.security.anchor import verify_digest_files
+    from arrakis_engine.storage.s3_shadow import LocalObjectStore
+
+    store = LocalObjectStore(tmp_path / "store")
+    eng = build_engine(replace(settings, vault_addr=bao.addr, vault_role_id=approle["role_id"],
+                               vault_secret_id=approle["secret_id"]), store=store)
+    try:
+        first, second = eng.audit_anchor.anchor(reason="test"), eng.audit_anchor.anchor(reason="test")
+        assert (first["number"], second["number"]) == (1, 2)
+        assert eng.audit_anchor.digests().ok
+        keys = eng.signing.public_keys("platform")
+        offline = verify_digest_files(LocalObjectStore(tmp_path / "store"), keys)
+        assert offline.ok and [d.number for d in offline.digests] == [1, 2]
+        assert all(d.body["signature"].startswith("vault:v") for d in offline.digests)
+        stranger = LocalKeySigner(tmp_path / "other" / "keys.json")
+        stranger.sign("platform", b"make a key")
+        refused = verify_digest_files(store, stranger.public_keys("platform"))
+        assert not refused.ok and "digest #1 has a bad signature" in refused.problems[0]
+    finally:
+        eng.close()
