@@ -20,6 +20,21 @@ from tests.tui.conftest import ARRAKEEN, CALADAN, SIZE, console, fleet_loaded, w
 ADMIN = "dee-admin"
 
 
+def hold(engine, community: str, reason: str, by: str, since: float) -> None:
+    """A kill switch hold on a community as the kill switch records it (in PostgreSQL), with a
+    chosen start time so that pictures stay the same, then the Redis cache rebuilt from it."""
+    with engine.db.platform() as tx:
+        tx.execute("""INSERT INTO freezes (scope, target, source, reason, held_by, since)
+                      VALUES ('community', %s, 'killswitch', %s, %s, to_timestamp(%s)) ON CONFLICT DO NOTHING""",
+                   (community, reason, by, since))
+        tx.execute("UPDATE freeze_generation SET gen = gen + 1")
+    engine.freeze.sync(changed=True)
+
+
+def unhold(engine, community: str) -> None:
+    engine.freeze.unfreeze(community, source="killswitch")
+
+
 @pytest.fixture(scope="module")
 def admin(world):
     engine = world.engine
@@ -77,8 +92,7 @@ async def test_freeze_a_community_and_release_it(world, admin):
             await wait_for(pilot, lambda: "Kill switch off" in title(screen), "the state after release")
         assert engine.freeze.frozen(CALADAN) is None
     finally:  # whatever happened, the shared world is not left frozen
-        engine.freeze.unfreeze(CALADAN)
-        engine.redis.hdel("arrakis:killswitch:active", f"community:{CALADAN}")
+        engine.freeze.unfreeze(CALADAN, source="killswitch")
         engine.signing.restore(f"community-{CALADAN}")
 
 
@@ -153,13 +167,10 @@ class TestSecurityPictures:
 
     def _drill_picture(self, world, steps, *, frozen: bool, report=None):
         since = world.seeded_at
-        entry = f"community:{ARRAKEEN}"
 
         async def show(pilot):
             if frozen:
-                world.engine.redis.hset("arrakis:killswitch:active", entry, json.dumps(
-                    {"scope": "community", "target": ARRAKEEN, "reason": "kill-switch drill", "by": ADMIN,
-                     "since": since}))
+                hold(world.engine, ARRAKEEN, "kill-switch drill", ADMIN, since)
             await fleet_loaded(pilot)
             pilot.app.open_killswitch()
             screen = await wait_for(pilot, lambda: isinstance(pilot.app.screen, KillSwitchScreen)
@@ -183,7 +194,7 @@ class TestSecurityPictures:
             assert snap_compare(console(world, operator=ADMIN), terminal_size=SIZE, run_before=self._drill_picture(
                 world, (self.WORK, self.ACTIVATE, self.HELD), frozen=True))
         finally:
-            world.engine.redis.hdel("arrakis:killswitch:active", f"community:{ARRAKEEN}")
+            unhold(world.engine, ARRAKEEN)
 
     def test_drill_finished(self, world, admin, snap_compare):
         """The same drill finished: 'Kill switch off' again, the log headed 'Drill passed' with all
@@ -244,9 +255,7 @@ async def test_the_fleet_marks_frozen_communities_and_waiting_approvals(world):
     import time
 
     engine = world.engine
-    entry = f"community:{CALADAN}"
-    engine.redis.hset("arrakis:killswitch:active", entry, json.dumps(
-        {"scope": "community", "target": CALADAN, "reason": "marker test", "by": "test", "since": time.time()}))
+    hold(engine, CALADAN, "marker test", "test", time.time())
     request = engine.approvals.request_strip(CALADAN, strips=2, tier_holders=2, members=["1", "2"],
                                              requested_by="sync")
     try:
@@ -260,7 +269,7 @@ async def test_the_fleet_marks_frozen_communities_and_waiting_approvals(world):
                                   "the health check")
             assert "ON: 1 community(s)" in text
     finally:
-        engine.redis.hdel("arrakis:killswitch:active", entry)
+        unhold(engine, CALADAN)
         engine.approvals.cancel(request.id, by="sync")
 
 
