@@ -59,7 +59,7 @@ def run(args, url: str) -> int:
         actor = engine.operators.get("bench-admin").actor()
         communities = []
         for i in range(args.communities):
-            c = engine.communities.create(name=f"KS {i}", guild_id=f"ks-bench-{i}", theme_id="sietch",
+            c = engine.communities.create(name=f"KS {i}", guild_id=str(10**18 + 770_000 + i), theme_id="sietch",
                                           subscription="premium", actor="bench")
             discord.guild(c.guild_id)
             communities.append(c)
@@ -75,7 +75,7 @@ def run(args, url: str) -> int:
             # Keep the workers busy: new communities to synthesize every run (role creation at
             # 3/s on the fake keeps each one going for seconds).
             for k in range(2):
-                c = engine.communities.create(name=f"KS run {r}.{k}", guild_id=f"ks-bench-{r}-{k}", theme_id="sietch",
+                c = engine.communities.create(name=f"KS run {r}.{k}", guild_id=str(10**18 + 780_000 + r * 100 + k), theme_id="sietch",
                                               subscription="premium", actor="bench")
                 discord.guild(c.guild_id)
                 engine.synthesis.synthesize(c.id)
