@@ -81,8 +81,14 @@ class S3ObjectStore:
             raise self._fail(f"read {key}", exc) from exc
 
     def list(self, prefix: str) -> list[str]:
+        from minio.error import S3Error
+
         try:
             return sorted(o.object_name for o in self.client.list_objects(self.bucket, prefix=prefix, recursive=True))
+        except S3Error as exc:
+            if exc.code == "NoSuchBucket":
+                return []  # nothing written yet
+            raise self._fail(f"list {prefix}", exc) from exc
         except Exception as exc:
             raise self._fail(f"list {prefix}", exc) from exc
 

@@ -209,3 +209,22 @@ def test_restore_refuses_a_rewritten_or_badly_signed_version(s3e, make_community
 
     with fresh.db.platform(), pytest.raises(NotFound):
         fresh.repos.communities.get(c.id)  # nothing restored
+
+
+def test_audit_digests_go_to_s3_under_write_once_names(s3e, make_community):
+    """The scheduler's audit digests land in the S3 bucket; a name is never written twice (a
+    second writer of the same number is refused and the first digest stays as it was)."""
+    from arrakis_engine.errors import Conflict
+    from arrakis_engine.security.anchor import digest_key
+
+    make_community()
+    first = s3e.audit_anchor.anchor(reason="test")
+    second = s3e.audit_anchor.anchor(reason="test")
+    assert (first["number"], second["number"]) == (1, 2)
+    assert s3e.shadow_store.list("audit-digests/") == [digest_key(1), digest_key(2)]
+    kept = s3e.shadow_store.get(digest_key(1))
+    with pytest.raises(Conflict, match="never overwritten"):
+        s3e.shadow_store.put_new(digest_key(1), b"{}")
+    assert s3e.shadow_store.get(digest_key(1)) == kept
+    report = s3e.audit_anchor.digests()
+    assert report.ok and [d.number for d in report.digests] == [1, 2]
