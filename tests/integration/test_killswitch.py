@@ -258,3 +258,16 @@ def test_the_freeze_cache_fails_closed_when_postgresql_cannot_be_read(e, setting
         cut_off.close()
     assert e.freeze.frozen() is None  # with the database back, the cache is rebuilt and calls go
     assert e.bucket.take_for_send(route_key=keys.route("GET roles 1")).status == SENT
+
+
+def test_the_consoles_resume_never_lifts_a_kill_switch(e, admin):
+    """The console's pause and the kill switch are separate holds of the same scope: resuming the
+    pause (no code asked) leaves a global kill switch on; only its release lifts it."""
+    actor, code = admin
+    e.killswitch.activate(actor, scope="global", reason="incident in progress", code=code())
+    e.discord_pause.pause(actor="console", reason="paused from the operator console")
+    e.discord_pause.resume(actor="console")
+    assert "incident in progress" in (e.freeze.frozen() or "")
+    assert [a["scope"] for a in e.killswitch.status()["active"]] == ["global"]
+    e.killswitch.release(actor, scope="global", code=code())
+    assert e.freeze.frozen() is None
