@@ -48,7 +48,11 @@ def scheduler(state: CliState, interval: int, flush_interval: int, once: bool) -
     while True:
         now = time.monotonic()
         if now >= next_flush:
-            restored = engine.freeze.check()
+            try:
+                restored = engine.freeze.check()
+            except ArrakisError as exc:  # the Discord gate stays closed meanwhile if the cache is gone
+                restored = []
+                click.echo(f"freeze flags not checked: {exc}", err=True)
             if restored:
                 click.echo(f"freeze flags: Redis had lost {', '.join(restored)}; restored from the database", err=True)
             flushed = engine.archive.try_flush()
