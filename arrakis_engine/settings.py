@@ -27,6 +27,9 @@ Nothing else in the engine reads ``os.environ``. Build a :class:`Settings` with
 | ``ARRAKIS_RETRY_BACKOFF`` | seconds between a failed job's attempts, comma-separated | ``5,25,125`` |
 | ``ARRAKIS_SYNTHESIS_SLICE`` | changes one synthesis job makes before the next community gets a turn | ``5`` |
 | ``ARRAKIS_POLICY_BUDGET`` | the monthly cost increase (dollars) above which an infrastructure plan is rejected | ``5000`` |
+| ``ARRAKIS_POLICY_PROFILE`` | the policy gate's tables: ``upstream`` (the design's) or ``strict`` | ``upstream`` |
+| ``ARRAKIS_PLAN_MAX_BYTES`` / ``_MAX_DEPTH`` / ``_MAX_RESOURCES`` / ``_MAX_KINDS`` | the largest plan (or cost) file, nesting depth, resource count and distinct kinds of change the gate accepts | 32 MiB / 100 / 20000 / 2000 |
+| ``ARRAKIS_PLAN_TIME_BUDGET`` | seconds the gate may spend evaluating one plan | ``10`` |
 | ``ARRAKIS_MAX_STRIP_SHARE`` | share of tier holders a member sync may strip before it asks an operator | ``0.10`` |
 
 ``PRIVATE_KEY`` is refused: signing keys live in Vault or in the key file, never in the environment.
@@ -52,6 +55,7 @@ CHAINS: dict[str, int] = {
 }
 
 _SECRET = {"repr": False}
+POLICY_PROFILES = ("upstream", "strict")  # arrakis_engine.policy.risk.PROFILES (a test checks)
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,12 @@ class Settings:
     max_strip_share: float = 0.10
     synthesis_slice: int = 5
     policy_budget: float = 5000.0
+    policy_profile: str = "upstream"
+    plan_max_bytes: int = 32 * 1024 * 1024
+    plan_max_depth: int = 100
+    plan_max_resources: int = 20_000
+    plan_max_kinds: int = 2_000
+    plan_time_budget: float = 10.0
 
     @property
     def embedded_database(self) -> bool:
@@ -209,6 +219,11 @@ class Settings:
         if not backoff or any(b < 0 for b in backoff):
             raise ConfigError("ARRAKIS_RETRY_BACKOFF must be whole seconds separated by commas")
 
+        profile = (get("ARRAKIS_POLICY_PROFILE") or "upstream").strip().lower()
+        if profile not in POLICY_PROFILES:
+            raise ConfigError(f"ARRAKIS_POLICY_PROFILE '{profile[:40]}' is not a policy profile",
+                              hint="use " + " or ".join(POLICY_PROFILES))
+
         return cls(
             rpc_timeout=rpc_timeout,
             discord_rate=number("ARRAKIS_DISCORD_RATE", 50, 0.1, 50),
@@ -217,6 +232,12 @@ class Settings:
             retry_backoff=backoff,
             max_strip_share=number("ARRAKIS_MAX_STRIP_SHARE", 0.10, 0, 1),
             policy_budget=number("ARRAKIS_POLICY_BUDGET", 5000, 0, 10**9),
+            policy_profile=profile,
+            plan_max_bytes=int(number("ARRAKIS_PLAN_MAX_BYTES", 32 * 1024 * 1024, 1024, 2**31)),
+            plan_max_depth=int(number("ARRAKIS_PLAN_MAX_DEPTH", 100, 4, 500)),
+            plan_max_resources=int(number("ARRAKIS_PLAN_MAX_RESOURCES", 20_000, 1, 10**6)),
+            plan_max_kinds=int(number("ARRAKIS_PLAN_MAX_KINDS", 2_000, 1, 10**5)),
+            plan_time_budget=number("ARRAKIS_PLAN_TIME_BUDGET", 10, 0.1, 3600),
             synthesis_slice=int(number("ARRAKIS_SYNTHESIS_SLICE", 5, 1, 1000)),
             data_dir=Path(data_dir).expanduser(),
             database_url=get("DATABASE_URL"),
