@@ -20,6 +20,7 @@ Nothing else in the engine reads ``os.environ``. Build a :class:`Settings` with
 | ``SLACK_APPROVAL_CHANNEL`` | Slack channel where approval requests are posted (with the bot token) | not posted to Slack |
 | ``SLACK_SIGNING_SECRET`` | checks that button presses reaching ``arrakis web`` come from Slack | ``arrakis web`` refuses to start |
 | ``DISCORD_APPROVAL_WEBHOOK_URL`` | a Discord webhook where approval requests are posted as embeds | not posted to Discord |
+| ``ARRAKIS_PUBLIC_URL`` | where members reach ``arrakis web`` (links, signed messages) | the address ``arrakis web`` serves on (``http://127.0.0.1:PORT``) |
 | ``ARRAKIS_LOG_LEVEL`` | logging level | ``INFO`` |
 | ``ARRAKIS_RPC_TIMEOUT`` | seconds per JSON-RPC request before trying the next endpoint | ``5`` |
 | ``ARRAKIS_DISCORD_RATE`` | Discord's global limit: requests in any one second | ``50`` |
@@ -93,6 +94,7 @@ class Settings:
     slack_signing_secret: str | None = field(default=None, **_SECRET)
     discord_approval_webhook_url: str | None = field(default=None, **_SECRET)
     public_url: str = "http://127.0.0.1:8080"  # where members reach `arrakis web` (the wallet page)
+    public_url_explicit: bool = False  # ARRAKIS_PUBLIC_URL was set (else links follow the port served)
     log_level: str = "INFO"
     rpc_timeout: float = 5.0
     discord_rate: float = 50.0
@@ -266,6 +268,7 @@ class Settings:
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
             discord_approval_webhook_url=get("DISCORD_APPROVAL_WEBHOOK_URL"),
             public_url=(get("ARRAKIS_PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/"),
+            public_url_explicit=bool(get("ARRAKIS_PUBLIC_URL")),
             log_level=level,
         )
 

@@ -68,9 +68,9 @@ def medium_change() -> dict:
             "change": {"actions": ["create"], "before": None, "after": {}}}
 
 
-def high_change() -> dict:
-    return {"address": "kubernetes_namespace.staging", "mode": "managed", "type": "kubernetes_namespace",
-            "change": {"actions": ["delete"], "before": {"metadata": [{"name": "staging"}]}, "after": None}}
+def high_change() -> dict:  # not blocked, but high risk (61 on the upstream tables)
+    return {"address": "aws_iam_role.ci", "mode": "managed", "type": "aws_iam_role",
+            "change": {"actions": ["delete"], "before": {}, "after": None}}
 
 
 def post(url: str, payload: dict, *, secret: str = SECRET, timestamp: int | None = None):

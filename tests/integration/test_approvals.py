@@ -34,9 +34,8 @@ def medium_plan(tmp_path):  # a security group change: a warning, risk under 60
     return write_plan(tmp_path, rc("aws_security_group_rule.https", "aws_security_group_rule", ["create"]))
 
 
-def high_plan(tmp_path):  # deleting a staging namespace: not blocked, but high risk
-    return write_plan(tmp_path, rc("kubernetes_namespace.staging", "kubernetes_namespace", ["delete"],
-                                   before={"metadata": [{"name": "staging"}]}))
+def high_plan(tmp_path):  # deleting an IAM role: not blocked, but high risk (61 on the upstream tables)
+    return write_plan(tmp_path, rc("aws_iam_role.ci", "aws_iam_role", ["delete"], before={}))
 
 
 @pytest.fixture(scope="module")
