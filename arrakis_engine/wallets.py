@@ -106,10 +106,6 @@ class WalletLinking:
         pending = self.nonces.take(fields["Nonce"])
         if pending is None:
             raise SignInError("this sign-in request has expired or was already used; start again")
-        # The message signed must be the one issued, byte for byte: its statement, times and every
-        # other line, not only the fields checked below (the nonce is used up either way).
-        if not hmac.compare_digest(pending.get("message_sha256", ""), _digest(message)):
-            raise SignInError("the signed message is not the one this page issued; start again")
         discord_id = check_discord_id(discord_id)
         if pending["community"] != str(community_id) or pending["discord_id"] != discord_id:
             raise SignInError("this sign-in request belongs to someone else")
@@ -121,6 +117,10 @@ class WalletLinking:
         claimed = check_address(fields["address"], "wallet_address")
         if claimed != pending["address"]:
             raise SignInError("the message names a different wallet than the one being linked")
+        # The message signed must be the one issued, byte for byte: its statement, times and every
+        # other line, not only the fields checked above (the nonce is used up either way).
+        if not hmac.compare_digest(pending.get("message_sha256", ""), _digest(message)):
+            raise SignInError("the signed message is not the one this page issued; start again")
         try:
             signer = Account.recover_message(encode_defunct(text=message), signature=signature).lower()
         except Exception as exc:  # malformed signatures raise a variety of errors
