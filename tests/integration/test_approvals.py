@@ -107,6 +107,17 @@ def test_a_rejected_plan_cannot_be_submitted(engine, service, people, tmp_path):
     assert caught.value.exit_code == 20 and len(service.list()) == before
 
 
+def test_a_plan_over_the_limits_cannot_be_submitted(engine, service, people, tmp_path):
+    from arrakis_engine.errors import InputTooLarge
+
+    before = len(service.list())
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"format_version": "1.2", "resource_changes": ' + "[" * 200_000 + "]" * 200_000 + "}")
+    with pytest.raises(InputTooLarge, match="200,001 levels deep") as caught:
+        service.submit(str(deep), None, requested_by=people["req"][0])
+    assert caught.value.exit_code == 2 and len(service.list()) == before
+
+
 def test_high_risk_needs_a_fresh_code(engine, service, people, tmp_path):
     r = service.submit(high_plan(tmp_path), None, requested_by=people["req"][0])
     assert r.needs_code and r.risk_level in ("high", "critical")
