@@ -174,9 +174,9 @@ def score(changes: list[Change], cost_difference: Decimal | None, profile: RiskP
     drivers = [f"{address} ({'; '.join(parts)})" for address, parts in why.items()]
     cost_words = ("no cost estimate given" if cost_difference is None
                   else f"${abs(cost_difference):,.2f} a month {'more' if cost_difference >= 0 else 'less'}")
-    explanation = (f"risk {total} ({level_of(total)}, {p.name} tables): type {type_score} x 0.35 + operation "
-                   f"{op_score} x 0.30 + cost {factors['cost']} x 0.20 ({cost_words}) + blast radius "
-                   f"{factors['blast_radius']} x 0.15 ({len(changes)} resource(s) change)")
+    explanation = (f"risk {total} ({level_of(total)}): type {type_score} x 0.35 + operation {op_score} x 0.30 + "
+                   f"cost {factors['cost']} x 0.20 ({cost_words}) + blast radius {factors['blast_radius']} x 0.15 "
+                   f"({len(changes)} resource(s) change)")
     if drivers:
         explanation += "; driven by " + " and ".join(drivers)
     return Risk(total, level_of(total), factors, drivers, explanation)
