@@ -254,7 +254,8 @@ def _discord_where(discord: DiscordGuild) -> str:
 def build_policy_gate(settings: Settings) -> PolicyGate:
     """The policy pre-gate alone: it needs no database, Redis or Discord, so checking a plan in a
     CI pipeline starts nothing else."""
-    limits = PlanLimits(max_bytes=settings.plan_max_bytes, max_depth=settings.plan_max_depth,
+    limits = PlanLimits(max_bytes=settings.plan_max_bytes, max_values=settings.plan_max_values,
+                        max_depth=settings.plan_max_depth,
                         max_resources=settings.plan_max_resources, max_kinds=settings.plan_max_kinds,
                         time_budget=settings.plan_time_budget)
     return PolicyGate(RegoPolicyEngine(), budget=Decimal(str(settings.policy_budget)),

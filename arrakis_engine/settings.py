@@ -29,7 +29,7 @@ Nothing else in the engine reads ``os.environ``. Build a :class:`Settings` with
 | ``ARRAKIS_SYNTHESIS_SLICE`` | changes one synthesis job makes before the next community gets a turn | ``5`` |
 | ``ARRAKIS_POLICY_BUDGET`` | the monthly cost increase (dollars) above which an infrastructure plan is rejected | ``5000`` |
 | ``ARRAKIS_POLICY_PROFILE`` | the policy gate's tables: ``upstream`` (the design's) or ``strict`` | ``upstream`` |
-| ``ARRAKIS_PLAN_MAX_BYTES`` / ``_MAX_DEPTH`` / ``_MAX_RESOURCES`` / ``_MAX_KINDS`` | the largest plan (or cost) file, nesting depth, resource count and distinct kinds of change the gate accepts | 32 MiB / 100 / 20000 / 2000 |
+| ``ARRAKIS_PLAN_MAX_BYTES`` / ``_MAX_VALUES`` / ``_MAX_DEPTH`` / ``_MAX_RESOURCES`` / ``_MAX_KINDS`` | the largest plan (or cost) file, JSON values in it, nesting depth, resource count and distinct kinds of change the gate accepts | 32 MiB / 4000000 / 100 / 20000 / 2000 |
 | ``ARRAKIS_PLAN_TIME_BUDGET`` | seconds the gate may spend evaluating one plan | ``10`` |
 | ``ARRAKIS_MAX_STRIP_SHARE`` | share of tier holders a member sync may strip before it asks an operator | ``0.10`` |
 
@@ -116,6 +116,7 @@ class Settings:
     policy_budget: float = 5000.0
     policy_profile: str = "upstream"
     plan_max_bytes: int = 32 * 1024 * 1024
+    plan_max_values: int = 4_000_000
     plan_max_depth: int = 100
     plan_max_resources: int = 20_000
     plan_max_kinds: int = 2_000
@@ -236,6 +237,7 @@ class Settings:
             policy_budget=number("ARRAKIS_POLICY_BUDGET", 5000, 0, 10**9),
             policy_profile=profile,
             plan_max_bytes=int(number("ARRAKIS_PLAN_MAX_BYTES", 32 * 1024 * 1024, 1024, 2**31)),
+            plan_max_values=int(number("ARRAKIS_PLAN_MAX_VALUES", 4_000_000, 100, 10**9)),
             plan_max_depth=int(number("ARRAKIS_PLAN_MAX_DEPTH", 100, 4, 500)),
             plan_max_resources=int(number("ARRAKIS_PLAN_MAX_RESOURCES", 20_000, 1, 10**6)),
             plan_max_kinds=int(number("ARRAKIS_PLAN_MAX_KINDS", 2_000, 1, 10**5)),

@@ -32,13 +32,16 @@ MB = 1024 * 1024
 class PlanLimits:
     """What the gate accepts (settings ``ARRAKIS_PLAN_MAX_*``, ``ARRAKIS_PLAN_TIME_BUDGET``).
 
-    Defaults: a 32 MB file, 100 levels of nesting (Terraform's own JSON needs far fewer), 20,000
+    Defaults: a 32 MB file holding at most 4,000,000 JSON values (objects, arrays, strings,
+    numbers: what parsing it costs in memory), 100 levels of nesting (Terraform's own JSON needs
+    far fewer), 20,000
     entries in ``resource_changes``, 2,000 distinct kinds of change (what the policy evaluates:
     resources alike in type, actions and the fields the policy reads count once; about 2 ms each
     on one core here), and 10 seconds for the evaluation."""
 
     max_bytes: int = 32 * MB
     max_depth: int = 100
+    max_values: int = 4_000_000
     max_resources: int = 20_000
     max_kinds: int = 2_000
     time_budget: float = 10.0
@@ -46,15 +49,22 @@ class PlanLimits:
 
 DEFAULT_LIMITS = PlanLimits()
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_NOT_STRUCTURE = re.compile(r"[^\[\]{},]+")
 _DELTA = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
-def json_depth(text: str) -> int:
-    """How deep the arrays and objects of a JSON text nest, without parsing it (so without
-    recursing): brackets inside strings do not count."""
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
-    return max(accumulate(map(_DELTA.__getitem__, brackets)), default=0)
+def json_shape(text: str, max_values: int | None = None) -> tuple[int, int]:
+    """(how deep the arrays and objects of a JSON text nest, about how many values it holds),
+    without parsing it (so without recursing or building anything). Values are counted as the
+    commas plus the arrays and objects, plus one: at least the true number, at most about twice it
+    (empty arrays count twice). Brackets and commas inside strings do not count. Over
+    ``max_values``, the depth is not measured (reported as 0)."""
+    skeleton = _NOT_STRUCTURE.sub("", _STRING.sub("", text))
+    values = skeleton.count(",") + skeleton.count("[") + skeleton.count("{") + 1
+    if max_values is not None and values > max_values:
+        return 0, values
+    brackets = skeleton.replace(",", "")
+    return max(accumulate(map(_DELTA.__getitem__, brackets)), default=0), values
 
 
 @dataclass(frozen=True)
@@ -94,7 +104,10 @@ def read_json(path: str | Path, what: str, limits: PlanLimits = DEFAULT_LIMITS) 
         raise ValidationError(f"{what} {p} does not exist", field="path") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ValidationError(f"could not read {what} {p}: {type(exc).__name__}", field="path") from exc
-    depth = json_depth(text)
+    depth, values = json_shape(text, limits.max_values)
+    if values > limits.max_values:
+        raise InputTooLarge(f"{what} {p.name} holds about {values:,} JSON values; the limit is {limits.max_values:,} "
+                            "(ARRAKIS_PLAN_MAX_VALUES)", field="path")
     if depth > limits.max_depth:
         raise InputTooLarge(f"{what} {p.name} nests {depth:,} levels deep; the limit is {limits.max_depth} "
                             "(ARRAKIS_PLAN_MAX_DEPTH)", field="path")

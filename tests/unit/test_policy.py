@@ -269,7 +269,7 @@ def test_the_profiles_agree_everywhere_and_strict_is_never_laxer():
 
 # --- bounded input: refused with one line and exit status 2, never a crash (issue 24.10) ---------
 
-def _arrakis(tmp_path, *args, env=None, preload=""):
+def _arrakis(tmp_path, *args, env=None, preload="import sys"):
     """The CLI in its own process, as a user runs it; ``preload`` runs first in that process."""
     code = f"{preload}; from arrakis_engine.cli import main; main()"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300,
@@ -297,6 +297,18 @@ def test_brackets_inside_strings_do_not_count_as_nesting(gate, tmp_path):
     tricky = plan(rc("aws_instance.web", "aws_instance", ["update"], before={"user_data": "[" * 5000},
                      after={"user_data": '\\"]' + "{" * 5000}))
     assert _cli(tmp_path, tricky).exit_code == 0
+
+
+def test_a_wide_plan_is_refused_before_it_is_parsed(tmp_path):
+    """32 MB of empty arrays took 22 s and 1 GB to parse before it was found not to be a plan."""
+    wide = tmp_path / "wide.json"
+    wide.write_text('{"format_version": "1.2", "resource_changes": [' + ",".join(["[]"] * 5_000_000) + "]}")
+    run = _arrakis(tmp_path, "plan", "check", str(wide))
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
+    assert "about 10,000,003 JSON values" in run.stderr and "ARRAKIS_PLAN_MAX_VALUES" in run.stderr  # counted: commas, arrays, objects
+    few = _cli(tmp_path, plan(rc("aws_instance.a", "aws_instance", ["update"], before={"a": list(range(200))},
+                                after={})), env={"ARRAKIS_PLAN_MAX_VALUES": "100"})
+    assert few.exit_code == 2 and "the limit is 100" in few.stderr
 
 
 def test_size_resource_count_and_kind_limits(tmp_path):
