@@ -59,7 +59,8 @@ def grouped(findings: list[dict]) -> list[str]:
     lines = []
     for rule, group in by_rule.items():
         messages = list(dict.fromkeys(f["message"] for f in group))
-        said = messages[0] + (f" (and {len(messages) - 1} other wording(s))" if len(messages) > 1 else "")
+        said = " / ".join(messages[:FIRST_ADDRESSES]) + (f" / and {len(messages) - FIRST_ADDRESSES:,} more"
+                                                          if len(messages) > FIRST_ADDRESSES else "")
         addresses = [f["address"] for f in group if f.get("address")]
         if not addresses:
             lines.append(f"{rule}: plan {said}")

@@ -374,3 +374,17 @@ def test_repeated_findings_are_one_line_per_rule(tmp_path):
     grouped = [line for line in lines if "WARN_SECURITY_GROUP_CHANGE" in line]
     assert len(grouped) == 1 and "500 resources" in grouped[0] and "and 497 more" in grouped[0]
     assert "aws_security_group_rule.r0" in grouped[0]
+
+
+def test_hard_blocks_are_grouped_too(gate):
+    doomed = [rc(f"kubernetes_namespace.n{i}", "kubernetes_namespace", ["delete"],
+                 before={"metadata": [{"name": name}]}) for i, name in enumerate(["prod", "production", "prod"])]
+    doomed += [rc(f"aws_db_instance.db{i}", "aws_db_instance", ["delete"], before={}) for i in range(40)]
+    d = gate.check(plan(*doomed))
+    assert d.decision == "reject" and len(d.reasons) == 2 and len(d.hard_blocks) == 43
+    db, ns = d.reasons
+    assert db.startswith("HARD_BLOCK_DELETE_DATABASE: deletes a database; 40 resources: aws_db_instance.db0, ")
+    assert db.endswith(" and 37 more")
+    assert ns == ("HARD_BLOCK_DELETE_PROD_NAMESPACE: deletes the production namespace 'prod' / deletes the "
+                  "production namespace 'production'; 3 resources: kubernetes_namespace.n0, kubernetes_namespace.n1, "
+                  "kubernetes_namespace.n2")
