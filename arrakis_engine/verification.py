@@ -9,6 +9,7 @@ signer). Once linked, the member's standing is read again and their roles follow
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
@@ -42,6 +43,22 @@ class Linked:
     roles: str  # what happened to the member's roles, in plain words
 
 
+_LOCAL_URL = re.compile(r"^http://(\[[0-9a-fA-F:]+\]|[0-9.]+|localhost):(\d{1,5})$")
+
+
+def _local_url(url: str) -> bool:
+    m = _LOCAL_URL.match(url)
+    if not m or not 0 < int(m.group(2)) < 65536:
+        return False
+    if m.group(1) == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(m.group(1).strip("[]"))
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private
+
+
 class WalletVerification:
     def __init__(self, redis, members, wallets, *, public_url: str, follow_web: bool = False) -> None:
         self.redis, self.members, self.wallets = redis, members, wallets
@@ -50,11 +67,14 @@ class WalletVerification:
 
     def public_url(self) -> str:
         """Where members reach the wallet page: ARRAKIS_PUBLIC_URL, else the address the running
-        `arrakis web` announced (else the default)."""
+        `arrakis web` announced (else the default). An announced address is taken only when it is
+        plain http to a loopback or private IP (what a web process without ARRAKIS_PUBLIC_URL
+        serves), so whoever can write to Redis cannot send members' links to a site of their own."""
         if self.follow_web:
             served = self.redis.get(keys.WEB_PUBLIC_URL)
-            if served:
-                return (served.decode() if isinstance(served, bytes) else str(served)).rstrip("/")
+            served = served.decode(errors="replace") if isinstance(served, bytes) else served
+            if served and _local_url(served):
+                return served.rstrip("/")
         return self.base
 
     def announce(self, url: str) -> None:

@@ -333,6 +333,12 @@ def test_racing_completions_never_show_database_text(bot, bot_engine, fake, web,
 
 # --- links follow the port served (issue 28.4) --------------------------------------------------
 
+def build_redis_value(settings):
+    import redis
+
+    return redis.Redis.from_url(settings.redis_url).get("arrakis:web:public_url")
+
+
 @pytest.mark.parametrize("how", ["--port", "$PORT"])
 def test_links_follow_the_port_served_without_a_public_url(how, database_url, redis_url, settings, fake, world,
                                                           tmp_path):
@@ -356,5 +362,17 @@ def test_links_follow_the_port_served_without_a_public_url(how, database_url, re
         message = httpx.post(f"{link}/challenge", json={"address": Account.create().address},
                              timeout=30).json()["message"]
         assert message.startswith(f"127.0.0.1:{port} wants you") and f"URI: http://127.0.0.1:{port}/verify" in message
+        # whoever writes to Redis cannot send members' links elsewhere: only a local address is followed
+        bot_side = build_engine(replace(settings, discord_api_base=fake.url, discord_bot_token=fake.token))
+        try:
+            for forged in ("https://evil.example", "http://evil.example:8080", "http://6.6.6.6:80",
+                           f"http://127.0.0.1:{port}@evil.example", "http://127.0.0.1:99999"):
+                bot_side.redis.set("arrakis:web:public_url", forged)
+                assert bot_side.verification.link_for(world[0], MEMBER).url.startswith(
+                    "http://127.0.0.1:8080/verify/"), forged
+            bot_side.redis.set("arrakis:web:public_url", f"http://127.0.0.1:{port}")
+        finally:
+            bot_side.close()
     finally:
         server.stop()
+    assert not build_redis_value(settings)  # the stopped web process withdrew its address
