@@ -30,9 +30,9 @@ from arrakis_engine.errors import InputTooLarge  # noqa: E402
 from arrakis_engine.policy.gate import PolicyGate  # noqa: E402
 from arrakis_engine.policy.plan import json_shape  # noqa: E402
 from arrakis_engine.policy.rego import RegoPolicyEngine, compact  # noqa: E402
-from arrakis_engine.policy.risk import RESOURCE_TYPE_RISK  # noqa: E402
+from arrakis_engine.policy.risk import STRICT_TYPE_RISK  # noqa: E402  (the widest list of types)
 
-TYPES = sorted(RESOURCE_TYPE_RISK)[:36] + ["aws_lambda_permission", "helm_release", "random_id", "null_resource"]
+TYPES = sorted(STRICT_TYPE_RISK)[:36] + ["aws_lambda_permission", "helm_release", "random_id", "null_resource"]
 ACTIONS = [["no-op"]] * 4 + [["update"]] * 3 + [["create"]] * 2 + [["delete", "create"], ["delete"]]
 
 
