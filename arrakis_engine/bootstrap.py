@@ -33,6 +33,7 @@ from .operations import Operations, PlatformProbes
 from .platform_ops import AuditCheck, DiscordPause
 from .policy.approvals import ApprovalService
 from .policy.gate import PolicyGate
+from .policy.plan import PlanLimits
 from .policy.notify import DiscordWebhookApprovals, SlackApprovals
 from .policy.rego import RegoPolicyEngine
 from .ports import (
@@ -256,7 +257,12 @@ def _discord_where(discord: DiscordGuild) -> str:
 def build_policy_gate(settings: Settings) -> PolicyGate:
     """The policy pre-gate alone: it needs no database, Redis or Discord, so checking a plan in a
     CI pipeline starts nothing else."""
-    return PolicyGate(RegoPolicyEngine(), budget=Decimal(str(settings.policy_budget)))
+    limits = PlanLimits(max_bytes=settings.plan_max_bytes, max_values=settings.plan_max_values,
+                        max_depth=settings.plan_max_depth,
+                        max_resources=settings.plan_max_resources, max_kinds=settings.plan_max_kinds,
+                        time_budget=settings.plan_time_budget)
+    return PolicyGate(RegoPolicyEngine(), budget=Decimal(str(settings.policy_budget)),
+                      profile=settings.policy_profile, limits=limits)
 
 
 def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connections: int = 16,
@@ -384,7 +390,8 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
         operations=operations,
         members=members,
         live=live,
-        verification=WalletVerification(redis_client, members, wallets, public_url=settings.public_url),
+        verification=WalletVerification(redis_client, members, wallets, public_url=settings.public_url,
+                                        follow_web=not settings.public_url_explicit),
         wizard=WizardService(sessions, db=db, repos=repos, communities=communities,
                              eligibility=eligibility, manifests=manifests, queue=queue, clock=clock),
         operators=operators, mfa=mfa, signing=signing,

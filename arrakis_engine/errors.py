@@ -163,5 +163,12 @@ class PolicyError(ArrakisError):
     """The policies could not be loaded or evaluated."""
 
 
+class InputTooLarge(ValidationError):
+    """Input over a documented limit (size, nesting, count, time): refused before or while it is
+    read, with exit status 2 like any other bad argument."""
+
+    exit_code = 2
+
+
 class NotificationError(ArrakisError, retryable=True):
     """A notification (Slack, webhook) could not be delivered."""

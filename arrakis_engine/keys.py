@@ -74,6 +74,7 @@ def siwe_nonce(nonce: str) -> str:
     return f"arrakis:siwe:{nonce}"
 
 
+WEB_PUBLIC_URL = "arrakis:web:public_url"  # string: where `arrakis web` serves, when ARRAKIS_PUBLIC_URL is unset
 DRIFT_CHECKS = "arrakis:drift:last"  # hash: community id -> the last drift check (JSON)
 
 

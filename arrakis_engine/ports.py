@@ -359,13 +359,18 @@ class Signer(Protocol):
 class PolicyEngine(Protocol):
     """Policy evaluation over an infrastructure plan (Rego in-process)."""
 
-    def evaluate(self, plan: Mapping[str, Any]) -> dict:
-        """Evaluate the policies against ``plan`` (``terraform show -json`` shape).
+    def evaluate(self, plan: Mapping[str, Any], *, profile: str = "upstream", limits: Any = None,
+                 deadline: float | None = None) -> dict:
+        """Evaluate the policies against ``plan`` (``terraform show -json`` shape), with the type
+        lists of ``profile``, within ``limits`` (a ``PlanLimits``) and before ``deadline``
+        (``time.monotonic()``).
 
         Returns:
-            ``{"hard_blocks": [...], "warnings": [...]}``, each finding with its id and resource.
+            ``{"hard_blocks": [...], "warnings": [...], "changes": n}``, each finding with its id
+            and resource.
         Raises:
             ValidationError: ``plan`` is not a plan.
+            InputTooLarge: over a limit, or out of time.
             PolicyError: the policies themselves failed to load or evaluate.
         """
         ...

@@ -20,6 +20,7 @@ Nothing else in the engine reads ``os.environ``. Build a :class:`Settings` with
 | ``SLACK_APPROVAL_CHANNEL`` | Slack channel where approval requests are posted (with the bot token) | not posted to Slack |
 | ``SLACK_SIGNING_SECRET`` | checks that button presses reaching ``arrakis web`` come from Slack | ``arrakis web`` refuses to start |
 | ``DISCORD_APPROVAL_WEBHOOK_URL`` | a Discord webhook where approval requests are posted as embeds | not posted to Discord |
+| ``ARRAKIS_PUBLIC_URL`` | where members reach ``arrakis web`` (links, signed messages) | the address ``arrakis web`` serves on (``http://127.0.0.1:PORT``) |
 | ``ARRAKIS_LOG_LEVEL`` | logging level | ``INFO`` |
 | ``ARRAKIS_RPC_TIMEOUT`` | seconds per JSON-RPC request before trying the next endpoint | ``5`` |
 | ``ARRAKIS_DISCORD_RATE`` | Discord's global limit: requests in any one second | ``50`` |
@@ -27,6 +28,9 @@ Nothing else in the engine reads ``os.environ``. Build a :class:`Settings` with
 | ``ARRAKIS_RETRY_BACKOFF`` | seconds between a failed job's attempts, comma-separated | ``5,25,125`` |
 | ``ARRAKIS_SYNTHESIS_SLICE`` | changes one synthesis job makes before the next community gets a turn | ``5`` |
 | ``ARRAKIS_POLICY_BUDGET`` | the monthly cost increase (dollars) above which an infrastructure plan is rejected | ``5000`` |
+| ``ARRAKIS_POLICY_PROFILE`` | the policy gate's tables: ``upstream`` (the design's) or ``strict`` | ``upstream`` |
+| ``ARRAKIS_PLAN_MAX_BYTES`` / ``_MAX_VALUES`` / ``_MAX_DEPTH`` / ``_MAX_RESOURCES`` / ``_MAX_KINDS`` | the largest plan (or cost) file, JSON values in it, nesting depth, resource count and distinct kinds of change the gate accepts | 32 MiB / 4000000 / 100 / 20000 / 2000 |
+| ``ARRAKIS_PLAN_TIME_BUDGET`` | seconds the gate may spend evaluating one plan | ``10`` |
 | ``ARRAKIS_MAX_STRIP_SHARE`` | share of tier holders a member sync may strip before it asks an operator | ``0.10`` |
 | ``ARRAKIS_AUDIT_DIGEST_INTERVAL`` | seconds between the scheduler's signed audit digests (also written at once after a security event) | ``300`` |
 
@@ -53,6 +57,7 @@ CHAINS: dict[str, int] = {
 }
 
 _SECRET = {"repr": False}
+POLICY_PROFILES = ("upstream", "strict")  # arrakis_engine.policy.risk.PROFILES (a test checks)
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,7 @@ class Settings:
     slack_signing_secret: str | None = field(default=None, **_SECRET)
     discord_approval_webhook_url: str | None = field(default=None, **_SECRET)
     public_url: str = "http://127.0.0.1:8080"  # where members reach `arrakis web` (the wallet page)
+    public_url_explicit: bool = False  # ARRAKIS_PUBLIC_URL was set (else links follow the port served)
     log_level: str = "INFO"
     rpc_timeout: float = 5.0
     discord_rate: float = 50.0
@@ -110,6 +116,13 @@ class Settings:
     audit_digest_interval: int = 300
     synthesis_slice: int = 5
     policy_budget: float = 5000.0
+    policy_profile: str = "upstream"
+    plan_max_bytes: int = 32 * 1024 * 1024
+    plan_max_values: int = 4_000_000
+    plan_max_depth: int = 100
+    plan_max_resources: int = 20_000
+    plan_max_kinds: int = 2_000
+    plan_time_budget: float = 10.0
 
     @property
     def embedded_database(self) -> bool:
@@ -211,6 +224,11 @@ class Settings:
         if not backoff or any(b < 0 for b in backoff):
             raise ConfigError("ARRAKIS_RETRY_BACKOFF must be whole seconds separated by commas")
 
+        profile = (get("ARRAKIS_POLICY_PROFILE") or "upstream").strip().lower()
+        if profile not in POLICY_PROFILES:
+            raise ConfigError(f"ARRAKIS_POLICY_PROFILE '{profile[:40]}' is not a policy profile",
+                              hint="use " + " or ".join(POLICY_PROFILES))
+
         return cls(
             rpc_timeout=rpc_timeout,
             discord_rate=number("ARRAKIS_DISCORD_RATE", 50, 0.1, 50),
@@ -220,6 +238,13 @@ class Settings:
             max_strip_share=number("ARRAKIS_MAX_STRIP_SHARE", 0.10, 0, 1),
             audit_digest_interval=int(number("ARRAKIS_AUDIT_DIGEST_INTERVAL", 300, 1, 300)),
             policy_budget=number("ARRAKIS_POLICY_BUDGET", 5000, 0, 10**9),
+            policy_profile=profile,
+            plan_max_bytes=int(number("ARRAKIS_PLAN_MAX_BYTES", 32 * 1024 * 1024, 1024, 2**31)),
+            plan_max_values=int(number("ARRAKIS_PLAN_MAX_VALUES", 4_000_000, 100, 10**9)),
+            plan_max_depth=int(number("ARRAKIS_PLAN_MAX_DEPTH", 100, 4, 500)),
+            plan_max_resources=int(number("ARRAKIS_PLAN_MAX_RESOURCES", 20_000, 1, 10**6)),
+            plan_max_kinds=int(number("ARRAKIS_PLAN_MAX_KINDS", 2_000, 1, 10**5)),
+            plan_time_budget=number("ARRAKIS_PLAN_TIME_BUDGET", 10, 0.1, 3600),
             synthesis_slice=int(number("ARRAKIS_SYNTHESIS_SLICE", 5, 1, 1000)),
             data_dir=Path(data_dir).expanduser(),
             database_url=get("DATABASE_URL"),
@@ -248,6 +273,7 @@ class Settings:
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
             discord_approval_webhook_url=get("DISCORD_APPROVAL_WEBHOOK_URL"),
             public_url=(get("ARRAKIS_PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/"),
+            public_url_explicit=bool(get("ARRAKIS_PUBLIC_URL")),
             log_level=level,
         )
 

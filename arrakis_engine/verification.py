@@ -9,12 +9,14 @@ signer). Once linked, the member's standing is read again and their roles follow
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
 import secrets
 from dataclasses import dataclass
 
+from . import keys
 from .errors import ArrakisError, SignInError
 from .validation import check_discord_id
 
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 LINK_TTL = 15 * 60
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 EXPIRED = "this link has expired or was already used: run /verify again in Discord for a new one"
+BUSY = "this link is being used in another window right now: wait a moment and reload the page"
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,52 @@ class Linked:
     roles: str  # what happened to the member's roles, in plain words
 
 
+_LOCAL_URL = re.compile(r"^http://(\[[0-9a-fA-F:]+\]|[0-9.]+|localhost):(\d{1,5})$")
+
+
+def _local_url(url: str) -> bool:
+    m = _LOCAL_URL.match(url)
+    if not m or not 0 < int(m.group(2)) < 65536:
+        return False
+    if m.group(1) == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(m.group(1).strip("[]"))
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private
+
+
 class WalletVerification:
-    def __init__(self, redis, members, wallets, *, public_url: str) -> None:
+    def __init__(self, redis, members, wallets, *, public_url: str, follow_web: bool = False) -> None:
         self.redis, self.members, self.wallets = redis, members, wallets
         self.base = public_url.rstrip("/")
+        self.follow_web = follow_web  # no ARRAKIS_PUBLIC_URL: links go where `arrakis web` says it serves
+
+    def public_url(self) -> str:
+        """Where members reach the wallet page: ARRAKIS_PUBLIC_URL, else the address the running
+        `arrakis web` announced (else the default). An announced address is taken only when it is
+        plain http to a loopback or private IP (what a web process without ARRAKIS_PUBLIC_URL
+        serves), so whoever can write to Redis cannot send members' links to a site of their own."""
+        if self.follow_web:
+            served = self.redis.get(keys.WEB_PUBLIC_URL)
+            served = served.decode(errors="replace") if isinstance(served, bytes) else served
+            if served and _local_url(served):
+                return served.rstrip("/")
+        return self.base
+
+    def announce(self, url: str) -> None:
+        """`arrakis web` says where it serves, for the links other processes make."""
+        self.base = url.rstrip("/")
+        if self.follow_web:
+            self.redis.set(keys.WEB_PUBLIC_URL, self.base)
+
+    def withdraw(self) -> None:
+        """`arrakis web` stops: its address is no longer where links should go."""
+        if self.follow_web:
+            served = self.redis.get(keys.WEB_PUBLIC_URL)
+            if served is not None and (served.decode() if isinstance(served, bytes) else served) == self.base:
+                self.redis.delete(keys.WEB_PUBLIC_URL)
 
     def _key(self, token: str) -> str:
         return f"arrakis:verify:link:{token}"
@@ -55,7 +100,7 @@ class WalletVerification:
         token = secrets.token_urlsafe(24)
         self.redis.set(self._key(token), json.dumps({"community": str(c.id), "guild": str(guild_id),
                                                      "name": c.name, "discord_id": discord_id}), ex=LINK_TTL)
-        return VerifyLink(f"{self.base}/verify/{token}", LINK_TTL)
+        return VerifyLink(f"{self.public_url()}/verify/{token}", LINK_TTL)
 
     def describe(self, token: str) -> dict:
         """What the page shows: the community's name and who is linking (or SignInError)."""
@@ -72,10 +117,18 @@ class WalletVerification:
         return self.wallets.start(link["community"], link["discord_id"], address).message
 
     def complete(self, token: str, message: str, signature: str) -> Linked:
-        """Check the signature, link the wallet, use the link up, and refresh the member."""
+        """Check the signature, link the wallet, use the link up, and refresh the member. One
+        completion of a link at a time: a second one sent meanwhile is refused in plain words."""
         link = self.describe(token)
-        linked = self.wallets.complete(link["community"], link["discord_id"], message, signature, actor="member")
-        self.redis.delete(self._key(token))
+        busy = f"{self._key(token)}:busy"
+        if not self.redis.set(busy, "1", nx=True, ex=60):
+            raise SignInError(BUSY)
+        try:
+            linked = self.wallets.complete(link["community"], link["discord_id"], message, signature,
+                                           actor="member")
+            self.redis.delete(self._key(token))
+        finally:
+            self.redis.delete(busy)
         wallet = linked.wallet_address if linked else ""
         try:
             report = self.members.sync_now(link["guild"], actor=f"discord:{link['discord_id']}")

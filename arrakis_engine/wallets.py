@@ -9,6 +9,8 @@ community, and no wallet claimed by two members.
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import io
 import re
 import secrets
@@ -46,6 +48,10 @@ def build_message(*, domain: str, address: str, statement: str, uri: str, chain_
     return (f"{domain} wants you to sign in with your Ethereum account:\n{to_checksum_address(address)}\n\n"
             f"{statement}\n\nURI: {uri}\nVersion: 1\nChain ID: {chain_id}\nNonce: {nonce}\n"
             f"Issued At: {stamp(issued_at)}\nExpiration Time: {stamp(expires_at)}")
+
+
+def _digest(message: str) -> str:
+    return hashlib.sha256(message.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def parse_message(message: str) -> dict:
@@ -89,8 +95,8 @@ class WalletLinking:
         message = build_message(
             domain=self.domain, address=address, uri=self.uri, chain_id=self.chain_id, nonce=nonce,
             statement=f"Link this wallet to your membership of {community.name}.", issued_at=now, expires_at=expires)
-        self.nonces.put(nonce, {"community": str(community.id), "discord_id": discord_id, "address": address},
-                        self.nonce_ttl)
+        self.nonces.put(nonce, {"community": str(community.id), "discord_id": discord_id, "address": address,
+                                "message_sha256": _digest(message)}, self.nonce_ttl)
         return Challenge(message, nonce, address, expires)
 
     def complete(self, community_id: uuid.UUID | str, discord_id: str, message: str, signature: str,
@@ -111,6 +117,10 @@ class WalletLinking:
         claimed = check_address(fields["address"], "wallet_address")
         if claimed != pending["address"]:
             raise SignInError("the message names a different wallet than the one being linked")
+        # The message signed must be the one issued, byte for byte: its statement, times and every
+        # other line, not only the fields checked above (the nonce is used up either way).
+        if not hmac.compare_digest(pending.get("message_sha256", ""), _digest(message)):
+            raise SignInError("the signed message is not the one this page issued; start again")
         try:
             signer = Account.recover_message(encode_defunct(text=message), signature=signature).lower()
         except Exception as exc:  # malformed signatures raise a variety of errors

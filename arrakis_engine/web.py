@@ -20,14 +20,18 @@ answer within its three seconds.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import html
 import json
 import logging
+import re
 import time
 from pathlib import Path
 from urllib.parse import parse_qs
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from .errors import ArrakisError, MfaRefused, ValidationError
 from .policy.notify import APPROVE_ACTION, REJECT_ACTION
@@ -39,15 +43,55 @@ REPLAY_TTL = 600
 MAX_BODY = 64 * 1024
 
 
+class BadPayload(ValueError):
+    """A signed Slack payload that does not have the shape Slack sends."""
+
+
+def _is(value, kind, where: str, *, optional: bool = False):
+    if value is None and optional:
+        return value
+    if not isinstance(value, kind):
+        raise BadPayload(f"unexpected payload: {where} is not {'an object' if kind is dict else 'a ' + kind.__name__}")
+    return value
+
+
+def check_payload(payload) -> None:
+    """Every field the handlers read has the type Slack documents, or BadPayload (400): a signed
+    request of an unexpected shape is refused in one line, never a traceback."""
+    _is(payload, dict, "the payload")
+    _is(payload.get("type"), str, "type", optional=True)
+    user = _is(payload.get("user"), dict, "user", optional=True)
+    if user is not None:
+        _is(user.get("id"), str, "user.id", optional=True)
+    for name in ("channel", "container"):
+        place = _is(payload.get(name), dict, name, optional=True)
+        if place is not None:
+            _is(place.get("id"), str, f"{name}.id", optional=True)
+            _is(place.get("channel_id"), str, f"{name}.channel_id", optional=True)
+    _is(payload.get("trigger_id"), str, "trigger_id", optional=True)
+    for i, action in enumerate(_is(payload.get("actions"), list, "actions", optional=True) or []):
+        _is(action, dict, f"actions[{i}]")
+        _is(action.get("action_id"), str, f"actions[{i}].action_id", optional=True)
+        _is(action.get("value"), str, f"actions[{i}].value", optional=True)
+    view = _is(payload.get("view"), dict, "view", optional=True)
+    if view is not None:
+        _is(view.get("callback_id"), str, "view.callback_id", optional=True)
+        _is(view.get("private_metadata"), str, "view.private_metadata", optional=True)
+        state = _is(view.get("state"), dict, "view.state", optional=True) or {}
+        values = _is(state.get("values"), dict, "view.state.values", optional=True) or {}
+        for block, inputs in values.items():
+            for field, answer in (_is(inputs, dict, f"view.state.values.{block}") or {}).items():
+                answer = _is(answer, dict, f"view.state.values.{block}.{field}")
+                _is(answer.get("value"), str, f"view.state.values.{block}.{field}.value", optional=True)
+
+
 class SlackInteractions:
     def __init__(self, engine, signing_secret: str, *, clock=time.time) -> None:
-        from slack_sdk.signature import SignatureVerifier
-
         if not signing_secret:
             raise ValidationError("SLACK_SIGNING_SECRET is not set: without it nobody can tell Slack's button "
                                   "presses from forged ones", field="SLACK_SIGNING_SECRET")
         self.engine = engine
-        self.verifier = SignatureVerifier(signing_secret, clock=_ClockAdapter(clock))
+        self.secret = signing_secret.encode("utf-8")
         self.clock = clock
 
     def app(self) -> web.Application:
@@ -67,9 +111,12 @@ class SlackInteractions:
             log.warning("refused a Slack request: %s", why)
             return web.json_response({"ok": False, "error": why}, status=401)
         try:
-            payload = json.loads(parse_qs(body.decode("utf-8")).get("payload", [""])[0])
-        except (ValueError, UnicodeDecodeError):
-            return web.json_response({"ok": False, "error": "no payload"}, status=400)
+            payload = json.loads(parse_qs(body.decode("utf-8"), errors="strict").get("payload", [""])[0])
+            check_payload(payload)
+        except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            why = str(exc) if isinstance(exc, BadPayload) else "no payload"
+            log.warning("refused a signed Slack request: %s", why)
+            return web.json_response({"ok": False, "error": why}, status=400)
         kind = payload.get("type")
         if kind == "block_actions":
             await asyncio.to_thread(self._button, payload)
@@ -84,12 +131,14 @@ class SlackInteractions:
         signature = headers.get("x-slack-signature", "")
         if not stamp or not signature:
             return "not signed"
-        try:
-            if abs(self.clock() - int(stamp)) > MAX_SKEW:
-                return "stale timestamp"
-        except ValueError:
+        if not stamp.isascii() or not stamp.isdigit():
             return "bad timestamp"
-        if not self.verifier.is_valid(body, stamp, signature):
+        if abs(self.clock() - int(stamp)) > MAX_SKEW:
+            return "stale timestamp"
+        # Over the raw bytes: a body that is not UTF-8 is simply not signed right (slack-sdk's
+        # verifier decodes it first and fails with an error instead).
+        expected = "v0=" + hmac.new(self.secret, b"v0:" + stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
             return "bad signature"
         if not self.engine.redis.set(f"arrakis:slack:seen:{signature}", stamp, nx=True, ex=REPLAY_TTL):
             return "replayed"
@@ -156,11 +205,55 @@ class SlackInteractions:
             log.warning("could not tell %s why: %s (%s)", user, text, exc)
 
 
-PAGE = (Path(__file__).parent / "static" / "verify.html").read_text()
+STATIC = Path(__file__).parent / "static"
+PAGE = (STATIC / "verify.html").read_text()
+ASSETS = {"verify.js": ("application/javascript", (STATIC / "verify.js").read_text()),
+          "verify.css": ("text/css", (STATIC / "verify.css").read_text())}
+# No inline script or style at all: the page's script and style are files of this origin.
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'none'; "
+       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
-                "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-                                           "connect-src 'self'; form-action 'none'; frame-ancestors 'none'"}
+                "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"}
 MAX_FORM = 16 * 1024
+NOT_FINISHED = "this could not be finished just now: reload the page, or run /verify again in Discord"
+_TOKEN_PATH = re.compile(r"(/verify/)[^/?#\s]+")
+
+
+def redact(text: str) -> str:
+    """A request path or line with any one-time link token replaced (what logs may keep)."""
+    return _TOKEN_PATH.sub(r"\1<link>", text)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler):
+    """``nosniff`` on every answer, errors included; pages set the rest."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers["X-Content-Type-Options"] = "nosniff"
+        raise
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+class RedactingAccessLogger(AbstractAccessLogger):
+    """aiohttp's access log without the one-time tokens of /verify links: method, redacted path,
+    status, size and time only (no Referer, whose URL could hold a token too)."""
+
+    def log(self, request, response, time: float) -> None:  # noqa: A002 (aiohttp's name)
+        self.logger.info('%s "%s %s" %s %s %.3fs', request.remote, request.method, redact(request.path),
+                         response.status, response.body_length, time)
+
+
+def _from_database(exc: BaseException) -> bool:
+    """Whether the database's own words are inside ``exc`` (a constraint name, a key): those are
+    for the log, never for the caller."""
+    seen = exc
+    while seen is not None:
+        if type(seen).__module__.split(".")[0] in {"psycopg2", "psycopg"}:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class WalletPages:
@@ -170,9 +263,18 @@ class WalletPages:
         self.engine = engine
 
     def add_routes(self, app: web.Application) -> None:
+        app.middlewares.append(security_headers)
+        app.router.add_get("/static/{name}", self.asset)
         app.router.add_get("/verify/{token}", self.page)
         app.router.add_post("/verify/{token}/challenge", self.challenge)
         app.router.add_post("/verify/{token}/complete", self.complete)
+
+    async def asset(self, request: web.Request) -> web.Response:
+        found = ASSETS.get(request.match_info["name"])
+        if found is None:
+            raise web.HTTPNotFound()
+        kind, text = found
+        return web.Response(text=text, content_type=kind, headers={**PAGE_HEADERS, "Cache-Control": "no-cache"})
 
     async def page(self, request: web.Request) -> web.Response:
         verification = self.engine.verification
@@ -180,7 +282,7 @@ class WalletPages:
             link = await asyncio.to_thread(verification.describe, request.match_info["token"])
         except ArrakisError as exc:
             body = ("<!doctype html><meta charset=utf-8><title>Link expired · Arrakis</title>"
-                    f"<p style='font-family:system-ui'>{html.escape(exc.message)}.</p>")
+                    f'<link rel="stylesheet" href="/static/verify.css"><p>{html.escape(exc.message)}.</p>')
             return web.Response(text=body, status=410, content_type="text/html", headers=PAGE_HEADERS)
         return web.Response(text=PAGE.replace("{community}", html.escape(link["name"])), content_type="text/html",
                             headers=PAGE_HEADERS)
@@ -202,6 +304,9 @@ class WalletPages:
             message = await asyncio.to_thread(self.engine.verification.challenge, request.match_info["token"],
                                               str(body.get("address", "")))
         except ArrakisError as exc:
+            if _from_database(exc):
+                log.warning("a wallet challenge could not be made: %s", redact(str(exc)))
+                return web.json_response({"error": NOT_FINISHED}, status=409, headers=PAGE_HEADERS)
             return web.json_response({"error": exc.message}, status=400, headers=PAGE_HEADERS)
         return web.json_response({"message": message}, headers=PAGE_HEADERS)
 
@@ -211,6 +316,9 @@ class WalletPages:
             linked = await asyncio.to_thread(self.engine.verification.complete, request.match_info["token"],
                                              str(body.get("message", "")), str(body.get("signature", "")))
         except ArrakisError as exc:
+            if _from_database(exc):
+                log.warning("a wallet link could not be completed: %s", redact(str(exc)))
+                return web.json_response({"error": NOT_FINISHED}, status=409, headers=PAGE_HEADERS)
             return web.json_response({"error": exc.message}, status=400, headers=PAGE_HEADERS)
         standing = (f"your tier: {linked.tier} (rank {linked.rank})" if linked.tier else
                     "no tier yet: your holdings do not reach one")
@@ -231,18 +339,8 @@ def build_app(engine, signing_secret: str | None) -> web.Application:
     return app
 
 
-class _ClockAdapter:
-    """slack-sdk's verifier asks a clock object for ``now()``."""
-
-    def __init__(self, clock) -> None:
-        self.clock = clock
-
-    def now(self) -> float:
-        return self.clock()
-
-
 def serve(engine, signing_secret: str | None, *, host: str, port: int) -> None:
     """Run until stopped (SIGINT/SIGTERM)."""
     app = build_app(engine, signing_secret)
     web.run_app(app, host=host, port=port, print=lambda *a: log.info("listening on %s:%d", host, port),
-                handle_signals=True)
+                handle_signals=True, access_log_class=RedactingAccessLogger)

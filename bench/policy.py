@@ -7,33 +7,41 @@ repository: 40 resource types, creates, updates, replacements, deletes and no-op
 namespaces), prints the median and slowest time of the whole gate (read checks, Rego over the
 plan, risk, decision), the Rego entries the plan became, and the target (< 100 ms at 1,000).
 Then the worst case at 1,000: every change of a different kind (no two alike), which the
-engine cannot group.
+engine cannot group; and the large cases: 10,000 changes of 2,000 kinds (the default limit of
+distinct kinds, evaluated in full), and 10,000 and 30,000 changes of as many kinds (refused at
+once, exit status 2), each with the process's peak memory so far.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
+import resource
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from arrakis_engine.errors import InputTooLarge  # noqa: E402
 from arrakis_engine.policy.gate import PolicyGate  # noqa: E402
+from arrakis_engine.policy.plan import json_shape  # noqa: E402
 from arrakis_engine.policy.rego import RegoPolicyEngine, compact  # noqa: E402
-from arrakis_engine.policy.risk import RESOURCE_TYPE_RISK  # noqa: E402
+from arrakis_engine.policy.risk import STRICT_TYPE_RISK  # noqa: E402  (the widest list of types)
 
-TYPES = sorted(RESOURCE_TYPE_RISK)[:36] + ["aws_lambda_permission", "helm_release", "random_id", "null_resource"]
+TYPES = sorted(STRICT_TYPE_RISK)[:36] + ["aws_lambda_permission", "helm_release", "random_id", "null_resource"]
 ACTIONS = [["no-op"]] * 4 + [["update"]] * 3 + [["create"]] * 2 + [["delete", "create"], ["delete"]]
 
 
-def make_plan(n: int, rng: random.Random, *, all_distinct: bool = False) -> dict:
+def make_plan(n: int, rng: random.Random, *, all_distinct: bool = False, kinds: int | None = None) -> dict:
     changes = []
     for i in range(n):
-        if all_distinct:  # each a namespace of its own name: nothing can be grouped
-            type_, actions, before = "kubernetes_namespace", ["delete"], {"metadata": [{"name": f"team-{i}"}]}
+        if all_distinct or kinds:  # each a namespace of its own name: nothing can be grouped
+            name = f"team-{i % kinds if kinds else i}"
+            type_, actions, before = "kubernetes_namespace", ["delete"], {"metadata": [{"name": name}]}
         else:
             type_, actions = rng.choice(TYPES), rng.choice(ACTIONS)
             before = {"metadata": [{"name": rng.choice(["staging", "preview", "tools"])}]} \
@@ -71,6 +79,34 @@ def main() -> None:
     plan = make_plan(1_000, rng, all_distinct=True)
     median, worst, decision = timed(gate, plan, 3)
     print(f"worst case, 1,000 changes of 1,000 different kinds: median {median:.1f} ms, max {worst:.1f} ms, {decision}")
+    plan = make_plan(10_000, rng, kinds=gate.limits.max_kinds)
+    median, worst, decision = timed(gate, plan, 1)
+    print(f"large, 10,000 changes of {gate.limits.max_kinds:,} kinds (the limit): {median:.0f} ms, {decision}; "
+          f"peak memory {_peak_mb():.0f} MB")
+    with tempfile.TemporaryDirectory() as folder:  # what the limits cost when a plan is read from a file
+        path = Path(folder) / "plan.json"
+        path.write_text(json.dumps(make_plan(10_000, rng)))
+        start = time.perf_counter()
+        json_shape(path.read_text())
+        scan = (time.perf_counter() - start) * 1000
+        start = time.perf_counter()
+        gate.read(path, "plan")
+        print(f"reading a 10,000-change plan file ({path.stat().st_size / 1e6:.1f} MB) within the limits: "
+              f"{(time.perf_counter() - start) * 1000:.0f} ms, of which the size, values and depth scan {scan:.0f} ms")
+    for n in (10_000, 30_000):
+        plan = make_plan(n, rng, all_distinct=True)
+        start = time.perf_counter()
+        try:
+            gate.check(plan)
+            outcome = "evaluated (not refused!)"
+        except InputTooLarge as exc:
+            outcome = f"refused, exit {exc.exit_code}: {exc}"
+        print(f"large, {n:,} changes of {n:,} kinds: {(time.perf_counter() - start) * 1000:.0f} ms, {outcome}; "
+              f"peak memory {_peak_mb():.0f} MB")
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":

@@ -15,7 +15,13 @@
 # The engine hands the policy each distinct kind of change once, with "count" saying how many
 # resources share it (see arrakis_engine/policy/rego.py); a plain plan has no count, which means 1.
 # From before/after, rules read only row_security_enabled and metadata: a rule that needs another
-# field must add it to POLICY_FIELDS there (a test checks).
+# field must add it to POLICY_FIELDS there (a test checks). The engine may evaluate a large plan
+# in parts: "changes_elsewhere" says how many resources the other parts change (0 when absent).
+#
+# "profile" chooses the type lists of two warnings (absent: "upstream"):
+#   upstream: the design this gate comes from. A new critical resource is a database (RDS) or an
+#             EKS cluster; a high-risk update touches EKS, a VPC, a security group or IAM.
+#   strict:   every data store, secret store, IAM, namespace and bucket type below counts for both.
 package terraform.arrakis
 
 import rego.v1
@@ -72,12 +78,29 @@ namespace_types := {"kubernetes_namespace", "kubernetes_namespace_v1"}
 
 production_namespaces := {"production", "prod", "arrakis-production"}
 
-# Types whose update deserves a second look, and whose creation is worth a warning.
+# The strict profile's types whose update deserves a second look, and whose creation is worth a warning.
 critical_types := (((database_types | vault_policy_types) | persistent_volume_types) | namespace_types) | {
 	"postgresql_table", "postgresql_role", "postgresql_grant", "postgresql_schema",
 	"aws_iam_role", "aws_iam_policy", "aws_iam_role_policy", "aws_iam_user", "aws_kms_key",
 	"vault_mount", "vault_jwt_auth_backend_role", "vault_approle_auth_backend_role",
 	"aws_s3_bucket", "aws_s3_bucket_policy",
+}
+
+# The upstream design's lists.
+upstream_new_critical_types := {"aws_db_instance", "aws_rds_cluster", "aws_eks_cluster"}
+
+upstream_high_risk_update_types := {
+	"aws_eks_cluster", "aws_vpc", "aws_security_group", "aws_iam_role", "aws_iam_policy",
+}
+
+# The strict profile is never laxer than the upstream one.
+strict_new_critical_types := critical_types | upstream_new_critical_types
+
+strict_high_risk_update_types := critical_types | upstream_high_risk_update_types
+
+profiles := {
+	"upstream": {"create": upstream_new_critical_types, "update": upstream_high_risk_update_types},
+	"strict": {"create": strict_new_critical_types, "update": strict_high_risk_update_types},
 }
 
 queue_types := {
@@ -144,9 +167,9 @@ hard_blocks_of(cs) := [f |
 
 # --- warnings: a reviewer must look ------------------------------------------------------------
 
-high_risk_update(cs) := [finding("WARN_HIGH_RISK_UPDATE", rc, "changes a critical resource in place") |
+high_risk_update(cs, types) := [finding("WARN_HIGH_RISK_UPDATE", rc, "changes a critical resource in place") |
 	some rc in cs
-	rc.type in critical_types
+	rc.type in types
 	updates(rc)
 ]
 
@@ -155,9 +178,9 @@ replacement(cs) := [finding("WARN_RESOURCE_REPLACEMENT", rc, "replaces a resourc
 	replaces(rc)
 ]
 
-new_critical(cs) := [finding("WARN_NEW_CRITICAL_RESOURCE", rc, "creates a critical resource") |
+new_critical(cs, types) := [finding("WARN_NEW_CRITICAL_RESOURCE", rc, "creates a critical resource") |
 	some rc in cs
-	rc.type in critical_types
+	rc.type in types
 	creates_only(rc)
 ]
 
@@ -178,18 +201,18 @@ changed_resources(cs) := sum([n |
 	n := object.get(rc, "count", 1)
 ])
 
-blast_radius(cs) := [{
+blast_radius(n) := [{
 	"id": "WARN_LARGE_BLAST_RADIUS",
 	"address": "",
 	"type": "",
 	"actions": [],
-	"message": sprintf("%d resources change in one plan (10 or more)", [changed_resources(cs)]),
-} | changed_resources(cs) >= 10]
+	"message": sprintf("%d resources change in one plan (10 or more)", [n]),
+} | n >= 10]
 
-warnings_of(cs) := [f |
+warnings_of(cs, lists, n) := [f |
 	some found in [
-		high_risk_update(cs), replacement(cs), new_critical(cs), queue_change(cs), security_group_change(cs),
-		blast_radius(cs),
+		high_risk_update(cs, lists.update), replacement(cs), new_critical(cs, lists.create), queue_change(cs),
+		security_group_change(cs), blast_radius(n),
 	]
 	some f in found
 ]
@@ -198,8 +221,12 @@ warnings_of(cs) := [f |
 
 evaluate(plan) := {
 	"hard_blocks": hard_blocks_of(cs),
-	"warnings": warnings_of(cs),
-	"changes": changed_resources(cs),
-} if cs := changes_of(plan)
+	"warnings": warnings_of(cs, lists, n),
+	"changes": n,
+} if {
+	cs := changes_of(plan)
+	lists := profiles[object.get(plan, "profile", "upstream")]
+	n := changed_resources(cs) + object.get(plan, "changes_elsewhere", 0)
+}
 
 result := evaluate(input)

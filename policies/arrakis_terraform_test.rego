@@ -23,6 +23,8 @@ blocks(changes) := ids(arrakis.evaluate(plan(changes)).hard_blocks)
 
 warns(changes) := ids(arrakis.evaluate(plan(changes)).warnings)
 
+strict_warns(changes) := ids(arrakis.evaluate(object.union(plan(changes), {"profile": "strict"})).warnings)
+
 # --- hard blocks ------------------------------------------------------------------------------
 
 test_deleting_a_persistent_volume_is_blocked if {
@@ -113,7 +115,20 @@ test_a_delete_hidden_among_many_no_ops_is_found if {
 # --- warnings ---------------------------------------------------------------------------------
 
 test_updating_a_critical_resource_warns if {
-	"WARN_HIGH_RISK_UPDATE" in warns([change("vault_policy.engine", "vault_policy", ["update"], {}, {})])
+	every type in ["aws_eks_cluster", "aws_vpc", "aws_security_group", "aws_iam_role", "aws_iam_policy"] {
+		"WARN_HIGH_RISK_UPDATE" in warns([change(sprintf("%s.x", [type]), type, ["update"], {}, {})])
+	}
+}
+
+test_upstream_does_not_flag_updates_to_other_types if {
+	not "WARN_HIGH_RISK_UPDATE" in warns([change("vault_policy.engine", "vault_policy", ["update"], {}, {})])
+	not "WARN_HIGH_RISK_UPDATE" in warns([change("postgresql_table.t", "postgresql_table", ["update"], {"row_security_enabled": true}, {"row_security_enabled": true})])
+}
+
+test_strict_flags_updates_to_secret_and_data_types_too if {
+	"WARN_HIGH_RISK_UPDATE" in strict_warns([change("vault_policy.engine", "vault_policy", ["update"], {}, {})])
+	"WARN_HIGH_RISK_UPDATE" in strict_warns([change("postgresql_table.t", "postgresql_table", ["update"], {"row_security_enabled": true}, {"row_security_enabled": true})])
+	"WARN_HIGH_RISK_UPDATE" in strict_warns([change("aws_vpc.main", "aws_vpc", ["update"], {}, {})])
 }
 
 test_a_replacement_warns if {
@@ -121,7 +136,20 @@ test_a_replacement_warns if {
 }
 
 test_creating_a_critical_resource_warns if {
-	"WARN_NEW_CRITICAL_RESOURCE" in warns([change("aws_iam_role.ci", "aws_iam_role", ["create"], null, {})])
+	every type in ["aws_db_instance", "aws_rds_cluster", "aws_eks_cluster"] {
+		"WARN_NEW_CRITICAL_RESOURCE" in warns([change(sprintf("%s.x", [type]), type, ["create"], null, {})])
+	}
+}
+
+test_upstream_does_not_flag_new_buckets_or_roles if {
+	not "WARN_NEW_CRITICAL_RESOURCE" in warns([change("aws_s3_bucket.assets", "aws_s3_bucket", ["create"], null, {})])
+	not "WARN_NEW_CRITICAL_RESOURCE" in warns([change("aws_iam_role.ci", "aws_iam_role", ["create"], null, {})])
+}
+
+test_strict_flags_new_buckets_and_roles if {
+	"WARN_NEW_CRITICAL_RESOURCE" in strict_warns([change("aws_s3_bucket.assets", "aws_s3_bucket", ["create"], null, {})])
+	"WARN_NEW_CRITICAL_RESOURCE" in strict_warns([change("aws_iam_role.ci", "aws_iam_role", ["create"], null, {})])
+	"WARN_NEW_CRITICAL_RESOURCE" in strict_warns([change("aws_eks_cluster.main", "aws_eks_cluster", ["create"], null, {})])
 }
 
 test_queue_infrastructure_changes_warn if {
@@ -144,6 +172,13 @@ test_a_plain_web_update_passes_clean if {
 	count(r.hard_blocks) == 0
 	count(r.warnings) == 0
 	r.changes == 1
+}
+
+test_changes_in_other_parts_count_for_the_blast_radius if {
+	p := object.union(plan([change("aws_instance.web", "aws_instance", ["update"], {}, {})]), {"changes_elsewhere": 9})
+	r := arrakis.evaluate(p)
+	r.changes == 10
+	"WARN_LARGE_BLAST_RADIUS" in ids(r.warnings)
 }
 
 test_a_compact_entry_counts_for_its_resources if {

@@ -22,6 +22,7 @@ class CliState:
     def __init__(self, debug: bool) -> None:
         self.debug = debug
         self._engine = None
+        self.adjust_settings = None  # a command may change the settings before the engine is built
 
     @property
     def engine(self):
@@ -30,6 +31,8 @@ class CliState:
             from ..settings import Settings
 
             settings = Settings.from_env()
+            if self.adjust_settings is not None:
+                settings = self.adjust_settings(settings)
             logging.basicConfig(level=logging.DEBUG if self.debug else settings.log_level,
                                 format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
             if not self.debug:

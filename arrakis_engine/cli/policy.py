@@ -16,13 +16,18 @@ plan = command_group("plan", "Check infrastructure plans (Terraform) before anyo
 @click.argument("plan_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--cost", "cost_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Infracost breakdown JSON (infracost breakdown --format json) for the cost check.")
+@click.option("--profile", type=click.Choice(["upstream", "strict"]), default=None,
+              help="The gate's tables: upstream (the design's) or strict (default: $ARRAKIS_POLICY_PROFILE, "
+                   "else upstream).")
 @reports
-def plan_check(state: CliState, plan_file: Path, cost_file: Path | None) -> Output:
+def plan_check(state: CliState, plan_file: Path, cost_file: Path | None, profile: str | None) -> Output:
     """Hard blocks, budget, risk score and warnings for a plan (terraform show -json PLANFILE).
-    Exit status: 0 approve, 10 review, 20 reject; 1 with one line when the input is wrong."""
-    d = state.policy_gate.check_files(plan_file, cost_file)
+    Exit status: 0 approve, 10 review, 20 reject; 1 with one line when the input is wrong; 2 when
+    it is over a limit (size, nesting, resources, kinds of change, time)."""
+    d = state.policy_gate.check_files(plan_file, cost_file, profile=profile)
     risk = d.risk
-    lines = [f"decision: {d.decision.upper()} (risk {risk.score}, {risk.level}; {d.changes} resource(s) change)"]
+    lines = [f"decision: {d.decision.upper()} (risk {risk.score}, {risk.level}; {d.changes} resource(s) change; "
+             f"{d.profile} profile)"]
     lines += [f"  - {r}" for r in d.reasons]
     lines.append(f"  {risk.explanation}")
     if d.budget["increase_monthly"] is None:

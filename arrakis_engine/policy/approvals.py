@@ -31,7 +31,6 @@ from ..errors import ArrakisError, Conflict, NotFound, PermissionDenied, Validat
 from ..ports import Clock, system_clock
 from ..storage.database import Database
 from .gate import PolicyDecision, PolicyGate
-from .plan import read_json
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +147,8 @@ class ApprovalService:
                title: str | None = None) -> ApprovalRequest:
         """Check the plan; unless the gate rejects it, open a request and announce it."""
         requester = self.operators.get(requested_by)
-        plan = read_json(plan_path, "plan")
-        cost = read_json(cost_path, "cost file") if cost_path is not None else None
+        plan = self.gate.read(plan_path, "plan")
+        cost = self.gate.read(cost_path, "cost file") if cost_path is not None else None
         decision = self.gate.check(plan, cost)
         checksum = hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()
         if decision.decision == "reject":

@@ -11,6 +11,13 @@ change than its mode, type, actions, and two fields of ``before``/``after``
 hands the policy one entry per group with ``count`` saying how many resources it stands for, and
 gives each finding back to every resource of its group. A plan of 1,000 instances of 20 kinds of
 resource is then 20 entries. A test checks that the policies read no other field.
+
+Bounded work: more than ``max_kinds`` distinct entries is refused before the policy runs, and the
+entries are evaluated in parts of :data:`PART` against a deadline, so a plan that would take
+longer than its time budget is refused (InputTooLarge) instead of holding the process. The
+document of each part says how many resources the other parts change (``changes_elsewhere``), so
+the plan-wide rules (blast radius) see the whole plan. ``profile`` names the policy's type lists
+(``upstream`` or ``strict``, see :mod:`arrakis_engine.policy.risk`).
 """
 
 from __future__ import annotations
@@ -18,15 +25,18 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import PolicyError
-from .plan import CHANGE_ACTIONS, check_plan
+from ..errors import InputTooLarge, PolicyError
+from .plan import CHANGE_ACTIONS, DEFAULT_LIMITS, PlanLimits, check_plan
 
 ENTRY_POINT = "data.terraform.arrakis.result"
 # The only fields of change.before / change.after the policies read.
 POLICY_FIELDS = ("row_security_enabled", "metadata")
+PART = 200  # entries per query: about half a second here, the most a deadline can be overrun
+PROFILES = ("upstream", "strict")  # the policy's profiles (its `profiles` object)
 
 
 def default_policy_dir() -> Path:
@@ -45,10 +55,11 @@ def _slim(values: Any) -> Any:
     return out
 
 
-def compact(resource_changes: list[dict]) -> tuple[list[dict], list[list[str]]]:
+def compact(resource_changes: list[dict], max_kinds: int | None = None) -> tuple[list[dict], list[list[str]]]:
     """(one entry per kind of change, the addresses each entry stands for). Only changes are
     kept (what :func:`~arrakis_engine.policy.plan.changes_of` counts; the policy applies the same
-    rule to a plain plan), and only what the policies read."""
+    rule to a plain plan), and only what the policies read. More than ``max_kinds`` entries is
+    refused (InputTooLarge)."""
     groups: dict[str, int] = {}
     entries: list[dict] = []
     addresses: list[list[str]] = []
@@ -64,6 +75,10 @@ def compact(resource_changes: list[dict]) -> tuple[list[dict], list[list[str]]]:
         entry = {"type": rc["type"], "change": slim}
         key = json.dumps(entry, sort_keys=True)
         if key not in groups:
+            if max_kinds is not None and len(entries) >= max_kinds:
+                raise InputTooLarge(f"the plan has more than {max_kinds:,} distinct kinds of change (resources "
+                                    "that differ in type, actions or what the policy reads); the limit is "
+                                    f"{max_kinds:,} (ARRAKIS_PLAN_MAX_KINDS)", field="plan")
             groups[key] = len(entries)
             entries.append({**entry, "address": f"#{len(entries)}", "count": 0})
             addresses.append([])
@@ -96,23 +111,45 @@ class RegoPolicyEngine:
             raise PolicyError(f"the policies could not be loaded: {_first_line(exc)}") from exc
         return interpreter
 
-    def evaluate(self, plan: Mapping[str, Any]) -> dict:
+    def evaluate(self, plan: Mapping[str, Any], *, profile: str = "upstream", limits: PlanLimits | None = None,
+                 deadline: float | None = None) -> dict:
         """``{"hard_blocks", "warnings", "changes"}``; each finding has ``id``, ``address``,
-        ``type``, ``actions`` and ``message``, once per resource it concerns."""
-        entries, addresses = compact(check_plan(plan))
-        answer = self._query({"format_version": plan.get("format_version"), "resource_changes": entries})
+        ``type``, ``actions`` and ``message``, once per resource it concerns. ``deadline`` (a
+        ``time.monotonic()`` value; default: ``limits.time_budget`` from now) bounds the work."""
+        if profile not in PROFILES:
+            raise PolicyError(f"unknown policy profile '{profile}' (known: {', '.join(PROFILES)})")
+        limits = limits or DEFAULT_LIMITS
+        if deadline is None:
+            deadline = time.monotonic() + limits.time_budget
+        entries, addresses = compact(check_plan(plan, limits), limits.max_kinds)
+        total = sum(e["count"] for e in entries)
+        hard_blocks: list[dict] = []
+        warnings: list[dict] = []
+        seen_plan_wide: set[tuple[str, str]] = set()
+        changes = 0
+        for start in range(0, max(len(entries), 1), PART):
+            if time.monotonic() > deadline:
+                raise InputTooLarge(f"the policy evaluation ran out of its {limits.time_budget:g} s budget after "
+                                    f"{start:,} of {len(entries):,} kinds of change (ARRAKIS_PLAN_TIME_BUDGET)",
+                                    field="plan")
+            part = entries[start:start + PART]
+            answer = self._query({"format_version": plan.get("format_version"), "profile": profile,
+                                  "changes_elsewhere": total - sum(e["count"] for e in part),
+                                  "resource_changes": part})
+            changes = answer["changes"]
+            for found, out in ((answer["hard_blocks"], hard_blocks), (answer["warnings"], warnings)):
+                for f in found:
+                    address = f.get("address", "")
+                    if address.startswith("#"):
+                        out += [{**f, "address": a} for a in addresses[int(address[1:])]]
+                    elif (f["id"], f.get("message", "")) not in seen_plan_wide:  # said by every part
+                        seen_plan_wide.add((f["id"], f.get("message", "")))
+                        out.append(f)
 
-        def expand(findings: list[dict]) -> list[dict]:
-            out = []
-            for f in findings:
-                if f.get("address", "").startswith("#"):
-                    out += [{**f, "address": a} for a in addresses[int(f["address"][1:])]]
-                else:
-                    out.append(f)
-            return sorted(out, key=lambda f: (f["id"], f["address"]))
+        def order(findings: list[dict]) -> list[dict]:
+            return sorted(findings, key=lambda f: (f["id"], f["address"]))
 
-        return {"hard_blocks": expand(answer["hard_blocks"]), "warnings": expand(answer["warnings"]),
-                "changes": answer["changes"]}
+        return {"hard_blocks": order(hard_blocks), "warnings": order(warnings), "changes": changes}
 
     def _query(self, document: dict) -> dict:
         with self._lock:

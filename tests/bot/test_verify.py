@@ -6,6 +6,7 @@ expired and replayed signatures are refused, and a used link says so."""
 from __future__ import annotations
 
 import os
+import time
 import shutil
 import sys
 from dataclasses import replace
@@ -54,7 +55,7 @@ def bot_engine(settings, engine, fake, anvil, web_port):
     """The bot's engine, its links pointing at the web process of this module."""
     eng = build_engine(replace(settings, discord_api_base=fake.url, discord_bot_token=fake.token,
                                retry_backoff=(1, 1, 1), rpc_urls={"berachain": (anvil.url,)},
-                               public_url=f"http://127.0.0.1:{web_port}"))
+                               public_url=f"http://127.0.0.1:{web_port}", public_url_explicit=True))
     yield eng
     eng.close()
 
@@ -152,7 +153,7 @@ def test_tampered_replayed_and_expired_signatures_are_refused(bot, bot_engine, f
         good = key.sign_message(encode_defunct(text=message)).signature.hex()
         tampered = message.replace("Link this wallet", "Link that wallet")
         r = http.post(f"{url}/complete", json={"message": tampered, "signature": good})
-        assert r.status_code == 400 and r.json()["error"] == "the signature was not made by that wallet"
+        assert r.status_code == 400 and r.json()["error"].startswith("the signed message is not the one")
         # a sign-in nonce counts once, whatever the outcome: the good signature is now a replay
         r = http.post(f"{url}/complete", json={"message": message, "signature": good})
         assert r.status_code == 400 and "expired or was already used" in r.json()["error"]
@@ -175,7 +176,26 @@ def test_tampered_replayed_and_expired_signatures_are_refused(bot, bot_engine, f
         assert http.get(f"{web}/verify/not-a-real-link").status_code == 410
 
 
-def test_a_member_without_a_browser_wallet_pastes_a_signature(bot, bot_engine, fake, web, world, browser):
+@pytest.fixture(scope="module")
+def plain_browser():
+    """Chromium with no injected wallet and the page's CSP in force."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=opts, service=Service(DRIVER))
+    yield driver
+    driver.quit()
+
+
+def test_a_member_without_a_browser_wallet_pastes_a_signature(bot, bot_engine, fake, web, world, plain_browser):
+    browser = plain_browser  # the page's own CSP applies: its script and style are files, not inline
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -197,3 +217,162 @@ def test_a_member_without_a_browser_wallet_pastes_a_signature(bot, bot_engine, f
     status = browser.find_element(By.ID, "status")
     WebDriverWait(browser, 30).until(lambda d: "Linked" in status.text or "Not linked" in status.text)
     assert f"Linked {key.address.lower()} to Verify Test; no tier yet" in status.text, status.text
+    assert not [e for e in browser.get_log("browser") if "Content Security Policy" in e.get("message", "")]
+
+
+# --- the wallet page as an attacker meets it (issue 24.11) ------------------------------------
+
+DB_WORDS = ("constraint", "duplicate key", "violates", "already exists:", "profiles_", "wallet_links")
+
+
+def test_an_edited_statement_or_time_signed_by_the_wallet_is_refused(bot, bot_engine, fake, web, world):
+    """The wallet's owner edits the issued message (statement, Issued At, Expiration Time) and signs
+    the edited text: the signature is theirs, but the message is not the one the server issued."""
+    guild, _, _ = world
+    member = "510000000000000004"
+    fake.guild(guild, members=[member])
+    key = Account.create()
+    url = link_from_bot(fake, guild, member)
+    edits = (lambda m: m.replace("Link this wallet to your membership", "Link this wallet forever to"),
+             lambda m: m.replace("Issued At: 20", "Issued At: 19"),
+             lambda m: m.replace("Expiration Time: 20", "Expiration Time: 29"))
+    with httpx.Client(timeout=30) as http:
+        for edit in edits:
+            message = http.post(f"{url}/challenge", json={"address": key.address}).json()["message"]
+            edited = edit(message)
+            assert edited != message
+            signed = key.sign_message(encode_defunct(text=edited)).signature.hex()
+            r = http.post(f"{url}/complete", json={"message": edited, "signature": signed})
+            assert r.status_code == 400 and "not the one this page issued" in r.json()["error"], r.text
+        with bot_engine.db.tenant(world[1].id):
+            p = bot_engine.repos.profiles.by_discord_id(member)
+            assert p is None or bot_engine.repos.wallets.for_profile(p.id) == []
+
+
+def test_the_page_is_served_under_a_strict_csp_and_nosniff(web, bot_engine, fake, world):
+    guild, _, _ = world
+    url = link_from_bot(fake, guild, OTHER)
+    with httpx.Client(timeout=30) as http:
+        page = http.get(url)
+        csp = page.headers["content-security-policy"]
+        assert page.status_code == 200 and "unsafe-inline" not in csp and "script-src 'self'" in csp
+        assert "<script>" not in page.text and "<style>" not in page.text and " style=" not in page.text
+        assert page.headers["x-content-type-options"] == "nosniff"
+        script = http.get(f"{web}/static/verify.js")
+        assert script.status_code == 200 and script.headers["content-type"].startswith("application/javascript")
+        for answer in (script, http.get(f"{web}/static/verify.css"), http.get(f"{web}/static/nope.js"),
+                       http.get(f"{web}/verify/not-a-real-link"), http.post(f"{url}/challenge", json={"address": 1}),
+                       http.get(f"{web}/healthz")):
+            assert answer.headers.get("x-content-type-options") == "nosniff", answer.url
+        expired = http.get(f"{web}/verify/not-a-real-link")
+        assert "unsafe-inline" not in expired.headers["content-security-policy"] and " style=" not in expired.text
+
+
+def test_one_time_tokens_never_reach_the_access_log(web, bot_engine, fake, world, tmp_path_factory):
+    guild, _, _ = world
+    url = link_from_bot(fake, guild, OTHER)
+    token = url.rsplit("/", 1)[1]
+    with httpx.Client(timeout=30) as http:
+        http.get(url)
+        http.post(f"{url}/challenge", json={"address": Account.create().address})
+        http.post(f"{url}/complete", json={"message": "x", "signature": "0x00"})
+    logs = [p for p in tmp_path_factory.getbasetemp().rglob("web.log") if "web-verify" in str(p)]
+    assert logs
+    wait_for(lambda: "/verify/<link>/complete" in logs[0].read_text(), timeout=10)
+    text = logs[0].read_text()
+    assert token not in text and '"GET /verify/<link>' in text
+
+
+def _race(database_url, urls, bodies):
+    """POST each completion at once while the members' table is locked by its owner, so both pass
+    their checks before either can write; then let them go."""
+    import threading
+
+    import psycopg2
+
+    owner = psycopg2.connect(database_url)
+    owner.autocommit = False
+    cur = owner.cursor()
+    cur.execute("LOCK TABLE profiles IN SHARE ROW EXCLUSIVE MODE")
+    answers = [None] * len(urls)
+
+    def go(i):
+        with httpx.Client(timeout=60) as http:
+            answers[i] = http.post(f"{urls[i]}/complete", json=bodies[i])
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(urls))]
+    for t in threads:
+        t.start()
+    time.sleep(2)  # both are past their checks and waiting on the lock, or refused already
+    owner.rollback()
+    owner.close()
+    for t in threads:
+        t.join(60)
+    return answers
+
+
+def test_racing_completions_never_show_database_text(bot, bot_engine, fake, web, world, database_url):
+    guild, _, _ = world
+    for member, same_link in (("510000000000000005", True), ("510000000000000006", False)):
+        fake.guild(guild, members=[member])
+        key = Account.create()
+        first = link_from_bot(fake, guild, member)
+        urls = [first, first if same_link else link_from_bot(fake, guild, member)]
+        bodies = []
+        with httpx.Client(timeout=30) as http:
+            for u in urls:
+                message = http.post(f"{u}/challenge", json={"address": key.address}).json()["message"]
+                bodies.append({"message": message,
+                               "signature": key.sign_message(encode_defunct(text=message)).signature.hex()})
+        answers = _race(database_url, urls, bodies)
+        assert sorted(a.status_code for a in answers)[0] == 200, [a.text for a in answers]
+        for a in answers:
+            assert not any(w in a.text for w in DB_WORDS), a.text
+            assert a.status_code in (200, 400, 409) and ("text" in a.json() or "error" in a.json())
+
+
+# --- links follow the port served (issue 28.4) --------------------------------------------------
+
+def build_redis_value(settings):
+    import redis
+
+    return redis.Redis.from_url(settings.redis_url).get("arrakis:web:public_url")
+
+
+@pytest.mark.parametrize("how", ["--port", "$PORT"])
+def test_links_follow_the_port_served_without_a_public_url(how, database_url, redis_url, settings, fake, world,
+                                                          tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "SLACK_", "RPC_URLS_", "ARRAKIS_PUB"))}
+    env.update({"DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path)})
+    args = [sys.executable, "-m", "arrakis_engine.cli", "web"]
+    if how == "--port":
+        args += ["--port", str(port)]
+    else:
+        env["PORT"] = str(port)
+    server = ServerProcess("arrakis web", args, tmp_path / "web.log", env=env)
+    server.start(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200, timeout=60)
+    try:
+        bot_side = build_engine(replace(settings, discord_api_base=fake.url, discord_bot_token=fake.token))
+        try:  # another process (the bot) with no ARRAKIS_PUBLIC_URL either
+            link = bot_side.verification.link_for(world[0], MEMBER).url
+        finally:
+            bot_side.close()
+        assert link.startswith(f"http://127.0.0.1:{port}/verify/"), link
+        message = httpx.post(f"{link}/challenge", json={"address": Account.create().address},
+                             timeout=30).json()["message"]
+        assert message.startswith(f"127.0.0.1:{port} wants you") and f"URI: http://127.0.0.1:{port}/verify" in message
+        # whoever writes to Redis cannot send members' links elsewhere: only a local address is followed
+        bot_side = build_engine(replace(settings, discord_api_base=fake.url, discord_bot_token=fake.token))
+        try:
+            for forged in ("https://evil.example", "http://evil.example:8080", "http://6.6.6.6:80",
+                           f"http://127.0.0.1:{port}@evil.example", "http://127.0.0.1:99999"):
+                bot_side.redis.set("arrakis:web:public_url", forged)
+                assert bot_side.verification.link_for(world[0], MEMBER).url.startswith(
+                    "http://127.0.0.1:8080/verify/"), forged
+            bot_side.redis.set("arrakis:web:public_url", f"http://127.0.0.1:{port}")
+        finally:
+            bot_side.close()
+    finally:
+        server.stop()
+    assert not build_redis_value(settings)  # the stopped web process withdrew its address

@@ -68,9 +68,9 @@ def medium_change() -> dict:
             "change": {"actions": ["create"], "before": None, "after": {}}}
 
 
-def high_change() -> dict:
-    return {"address": "kubernetes_namespace.staging", "mode": "managed", "type": "kubernetes_namespace",
-            "change": {"actions": ["delete"], "before": {"metadata": [{"name": "staging"}]}, "after": None}}
+def high_change() -> dict:  # not blocked, but high risk (61 on the upstream tables)
+    return {"address": "aws_iam_role.ci", "mode": "managed", "type": "aws_iam_role",
+            "change": {"actions": ["delete"], "before": {}, "after": None}}
 
 
 def post(url: str, payload: dict, *, secret: str = SECRET, timestamp: int | None = None):
@@ -146,3 +146,52 @@ def test_a_high_risk_approval_asks_for_the_code_in_a_modal(web, slack, engine, p
     post(url, slack.button_press("U0APPROVER", APPROVE_ACTION, rid2))
     replayed = post(url, slack.code_submission("U0APPROVER", {**view, "private_metadata": rid2}, code))[0]
     assert replayed.json()["response_action"] == "errors" and status_of(engine, rid2) == "pending"
+
+
+# --- malformed bodies and payloads: 400 or 401 in one line, never a 500 (issue 24.12) ----------
+
+def _sign_raw(body: bytes, secret: str = SECRET) -> dict:
+    import hashlib
+    import hmac
+
+    stamp = str(int(time.time()))
+    digest = hmac.new(secret.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": f"v0={digest}"}
+
+
+def test_a_body_that_is_not_utf8_is_refused_not_a_crash(web):
+    url = web[0]
+    body = b"payload=%7B%22type%22%3A\xff\xfe\xfd"
+    unsigned = httpx.post(url, content=body, headers={**_sign_raw(b"other"), "Content-Type":
+                                                       "application/x-www-form-urlencoded"}, timeout=10)
+    assert unsigned.status_code == 401 and unsigned.json()["error"] == "bad signature"  # checked first
+    signed_raw = httpx.post(url, content=body, headers=_sign_raw(body), timeout=10)
+    assert signed_raw.status_code == 400 and signed_raw.json() == {"ok": False, "error": "no payload"}
+    percent = b"payload=%FF%FE"  # percent-encoded bytes that are not UTF-8 either
+    assert httpx.post(url, content=percent, headers=_sign_raw(percent), timeout=10).status_code == 400
+    stamp = httpx.post(url, content=b"x", headers={**_sign_raw(b"x"), "X-Slack-Request-Timestamp": "١٢٣".encode()},
+                       timeout=10)
+    assert stamp.status_code == 401 and stamp.json()["error"] == "bad timestamp"
+
+
+@pytest.mark.parametrize("payload", [
+    [1, 2], "block_actions", 7, None,
+    {"type": "block_actions", "user": "U0APPROVER", "actions": []},
+    {"type": "block_actions", "user": {"id": "U0APPROVER"}, "actions": "approve"},
+    {"type": "block_actions", "user": {"id": "U0APPROVER"}, "actions": ["approve"]},
+    {"type": "block_actions", "user": {"id": "U0APPROVER"}, "actions": [{"action_id": APPROVE_ACTION, "value": 5}]},
+    {"type": "block_actions", "user": {"id": ["U0APPROVER"]}, "actions": []},
+    {"type": "block_actions", "user": {"id": "U0APPROVER"}, "channel": "C0APPROVALS", "actions": []},
+    {"type": "view_submission", "user": {"id": "U0APPROVER"}, "view": "approval.code"},
+    {"type": "view_submission", "user": {"id": "U0APPROVER"},
+     "view": {"callback_id": "approval.code", "state": {"values": {"code": {"value": "123456"}}}}},
+    {"type": "view_submission", "user": {"id": "U0APPROVER"},
+     "view": {"callback_id": "approval.code", "state": {"values": []}, "private_metadata": "x"}},
+    {"type": ["block_actions"]},
+])
+def test_a_signed_payload_of_an_unexpected_shape_is_a_400(web, payload):
+    resp, _, _ = post(web[0], payload)
+    assert resp.status_code == 400, resp.text
+    error = resp.json()["error"]
+    assert "\n" not in error and "Traceback" not in resp.text and len(error) < 120

@@ -34,9 +34,8 @@ def medium_plan(tmp_path):  # a security group change: a warning, risk under 60
     return write_plan(tmp_path, rc("aws_security_group_rule.https", "aws_security_group_rule", ["create"]))
 
 
-def high_plan(tmp_path):  # deleting a staging namespace: not blocked, but high risk
-    return write_plan(tmp_path, rc("kubernetes_namespace.staging", "kubernetes_namespace", ["delete"],
-                                   before={"metadata": [{"name": "staging"}]}))
+def high_plan(tmp_path):  # deleting an IAM role: not blocked, but high risk (61 on the upstream tables)
+    return write_plan(tmp_path, rc("aws_iam_role.ci", "aws_iam_role", ["delete"], before={}))
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +105,17 @@ def test_a_rejected_plan_cannot_be_submitted(engine, service, people, tmp_path):
         service.submit(write_plan(tmp_path, rc("aws_db_instance.main", "aws_db_instance", ["delete"])), None,
                        requested_by=people["req"][0])
     assert caught.value.exit_code == 20 and len(service.list()) == before
+
+
+def test_a_plan_over_the_limits_cannot_be_submitted(engine, service, people, tmp_path):
+    from arrakis_engine.errors import InputTooLarge
+
+    before = len(service.list())
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"format_version": "1.2", "resource_changes": ' + "[" * 200_000 + "]" * 200_000 + "}")
+    with pytest.raises(InputTooLarge, match="200,001 levels deep") as caught:
+        service.submit(str(deep), None, requested_by=people["req"][0])
+    assert caught.value.exit_code == 2 and len(service.list()) == before
 
 
 def test_high_risk_needs_a_fresh_code(engine, service, people, tmp_path):

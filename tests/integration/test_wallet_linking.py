@@ -71,6 +71,29 @@ def test_wrong_signer_expired_and_foreign_requests_are_refused(make_community, l
         linking.complete(c.id, "222222222222222222", "hello", "0x00")
 
 
+@pytest.mark.parametrize("edit", [
+    lambda m: m.replace("Link this wallet to your membership of", "Link this wallet, and every other, to"),
+    lambda m: m.replace("Issued At: 2026-11-24T12:00:00Z", "Issued At: 2026-11-23T12:00:00Z"),
+    lambda m: m.replace("Expiration Time: 2026-11-24T12:10:00Z", "Expiration Time: 2036-11-24T12:10:00Z"),
+    lambda m: m + "\nResources:\n- https://evil.example/grant",
+    lambda m: m.replace("Version: 1", "Version: 1 "),
+], ids=["statement", "issued-at", "expiration-time", "extra-lines", "trailing-space"])
+def test_an_edited_message_signed_by_the_wallet_itself_is_refused(engine, make_community, linking, edit):
+    """The wallet's owner edits what was issued and signs the edit: the signature is genuine and
+    every checked field still matches, but it is not the message the server issued."""
+    c = make_community()
+    acct = Account.create()
+    ch = linking.start(c.id, "444444444444444444", acct.address)
+    edited = edit(ch.message)
+    assert edited != ch.message
+    with pytest.raises(SignInError, match="not the one this page issued"):
+        linking.complete(c.id, "444444444444444444", edited, sign(acct, edited))
+    with engine.db.tenant(c.id):
+        assert engine.repos.profiles.by_discord_id("444444444444444444") is None
+    with pytest.raises(SignInError, match="expired or was already used"):  # the nonce went with it
+        linking.complete(c.id, "444444444444444444", ch.message, sign(acct, ch.message))
+
+
 def test_nonce_lives_in_redis_with_a_ttl(engine, make_community, linking):
     c = make_community()
     ch = linking.start(c.id, "444444444444444444", Account.create().address)

@@ -46,7 +46,8 @@ def world(pg_server_url, redis_url, tmp_path_factory):
     discord = FakeDiscord()
     redis_db = redis_url.rsplit("/", 1)[0] + "/7" if redis_url.startswith("redis://") else redis_url
     settings = replace(make_settings(url, redis_db, tmp_path_factory.mktemp("tui")),
-                       discord_api_base=discord.url, discord_bot_token=discord.token, retry_backoff=(1, 1, 1))
+                       discord_api_base=discord.url, discord_bot_token=discord.token, retry_backoff=(1, 1, 1),
+                       policy_profile="strict")  # the approval pictures were drawn with the strict tables
     engine = build_engine(settings)
     engine.redis.flushdb()
     engine.migrator.upgrade()

@@ -4,19 +4,25 @@ shape through the engine and the CLI, cost, risk and the decision order."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
+import time
 from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
 
 from arrakis_engine.cli import cli
-from arrakis_engine.errors import ValidationError
+from arrakis_engine.errors import InputTooLarge, ValidationError
 from arrakis_engine.policy.gate import PolicyGate
-from arrakis_engine.policy.plan import Change
-from arrakis_engine.policy.rego import POLICY_FIELDS, RegoPolicyEngine, compact, default_policy_dir, run_rego_tests
-from arrakis_engine.policy.risk import level_of, score
+from arrakis_engine.policy.plan import Change, PlanLimits
+from arrakis_engine.policy.rego import (POLICY_FIELDS, PROFILES as REGO_PROFILES, RegoPolicyEngine, compact,
+                                        default_policy_dir, run_rego_tests)
+from arrakis_engine.policy.risk import PROFILES, STRICT, UPSTREAM, level_of, score
+from arrakis_engine.settings import POLICY_PROFILES, Settings
 
 
 def rc(address: str, type_: str, actions: list[str], *, before=None, after=None, mode="managed",
@@ -128,7 +134,7 @@ def test_decision_order_budget_review_approve(gate):
     assert not at.budget["exceeded"]  # the limit itself is allowed
     cheap = PolicyGate(RegoPolicyEngine(), budget=Decimal(100))
     assert cheap.check(small, {"diffTotalMonthlyCost": "150"}).decision == "reject"
-    risky = gate.check(plan(rc("aws_db_instance.main", "aws_db_instance", ["update"], before={}, after={})),
+    risky = gate.check(plan(rc("aws_iam_role.deploy", "aws_iam_role", ["update"], before={}, after={})),
                        {"diffTotalMonthlyCost": "0"})
     assert risky.decision == "review" and any("WARN_HIGH_RISK_UPDATE" in r for r in risky.reasons)
 
@@ -136,12 +142,14 @@ def test_decision_order_budget_review_approve(gate):
 def test_risk_factors_weights_and_levels():
     r = score([Change("postgresql_database.a", "postgresql_database", ("delete",))], Decimal(6000))
     assert r.factors == {"resource_type": 100, "operation": 100, "cost": 100, "blast_radius": 10}
-    assert r.score == round(35 + 30 + 20 + 1.5) and r.level == "critical"
+    assert r.score == 87 and r.level == "critical"  # 35 + 30 + 20 + 1.5, rounded half up as upstream does
     assert "postgresql_database.a" in r.explanation and r.drivers
     unknown = score([Change("foo_bar.x", "foo_bar", ("create",))], Decimal(0))
     assert unknown.factors["resource_type"] == 30 and unknown.factors["operation"] == 20
     replaced = score([Change("aws_instance.a", "aws_instance", ("create", "delete"))], None)
-    assert replaced.factors["operation"] == 90 and replaced.factors["cost"] == 50  # no estimate: not known cheap
+    assert replaced.factors["operation"] == 90 and replaced.factors["cost"] == 0  # upstream: no estimate is 0
+    strict = score([Change("aws_instance.a", "aws_instance", ("create", "delete"))], None, STRICT)
+    assert strict.factors["cost"] == 50  # strict: no estimate is not known to be cheap
     assert [level_of(s) for s in (80, 79, 60, 59, 40, 39)] == ["critical", "high", "high", "medium", "medium", "low"]
     assert score([], None).score == 0
 
@@ -189,3 +197,194 @@ def test_plan_check_on_the_command_line(tmp_path):
     no_diff = check(plan(), "--cost", str(cost))
     assert no_diff.exit_code == 1 and "no diffTotalMonthlyCost" in no_diff.stderr
     assert not (tmp_path / "data" / "postgres").exists()  # nothing was started
+
+
+# --- the upstream design's tables are the default; strict is a named profile (issue 28.14) ------
+
+def _cli(tmp_path, document, *extra, env=None):
+    path = tmp_path / "plan.json"
+    path.write_text(document if isinstance(document, str) else json.dumps(document))
+    return CliRunner().invoke(cli, ["plan", "check", str(path), *extra],
+                              env={"ARRAKIS_DATA_DIR": str(tmp_path / "data"), **(env or {})})
+
+
+def test_a_vault_policy_delete_scores_the_upstream_63(gate, tmp_path):
+    doomed = plan(rc("vault_policy.engine", "vault_policy", ["delete"], before={}))
+    d = gate.check(doomed)
+    # 0.35 x 90 + 0.30 x 100 + 0.20 x 0 (no estimate) + 0.15 x 10 (one change) = 63
+    assert d.risk.score == 63 and d.risk.factors == {"resource_type": 90, "operation": 100, "cost": 0,
+                                                     "blast_radius": 10}
+    assert d.profile == "upstream" and d.decision == "reject"  # still a hard block
+    strict = gate.check(doomed, profile="strict")
+    assert strict.risk.score == 73 and strict.profile == "strict"
+    out = json.loads(_cli(tmp_path, doomed, "--json").stdout)
+    assert out["risk_score"] == 63 and out["profile"] == "upstream"
+    assert json.loads(_cli(tmp_path, doomed, "--json", "--profile", "strict").stdout)["risk_score"] == 73
+    assert json.loads(_cli(tmp_path, doomed, "--json", env={"ARRAKIS_POLICY_PROFILE": "strict"}).stdout)[
+        "risk_score"] == 73
+
+
+def test_a_new_bucket_and_an_rls_keeping_table_update_pass_upstream_but_not_strict(gate, tmp_path):
+    bucket = plan(rc("aws_s3_bucket.assets", "aws_s3_bucket", ["create"], after={"bucket": "assets"}))
+    table = plan(rc("postgresql_table.profiles", "postgresql_table", ["update"],
+                    before={"row_security_enabled": True}, after={"row_security_enabled": True}))
+    for document in (bucket, table):
+        d = gate.check(document)
+        assert d.decision == "approve" and d.warnings == [], d.reasons
+        s = gate.check(document, profile="strict")
+        assert s.decision == "review" and {w["id"] for w in s.warnings} & {"WARN_NEW_CRITICAL_RESOURCE",
+                                                                          "WARN_HIGH_RISK_UPDATE"}
+    assert _cli(tmp_path, bucket).exit_code == 0
+    assert _cli(tmp_path, bucket, "--profile", "strict").exit_code == 10
+    assert _cli(tmp_path, table, env={"ARRAKIS_POLICY_PROFILE": "strict"}).exit_code == 10
+
+
+@pytest.mark.parametrize("diff, upstream, strict", [
+    (None, 0, 50), (Decimal("0"), 0, 0), (Decimal("99.99"), 0, 10), (Decimal(100), 20, 25), (Decimal(500), 40, 40),
+    (Decimal(1000), 60, 60), (Decimal(2000), 80, 60), (Decimal(2500), 80, 80), (Decimal(5000), 100, 100),
+    (Decimal(-6000), 100, 0),  # upstream scores the size of the difference, a saving too
+])
+def test_cost_steps(diff, upstream, strict):
+    assert (UPSTREAM.cost_factor(diff), STRICT.cost_factor(diff)) == (upstream, strict)
+
+
+@pytest.mark.parametrize("count, upstream, strict", [
+    (0, 0, 0), (1, 10, 10), (2, 20, 25), (4, 20, 25), (5, 40, 50), (9, 40, 50), (10, 60, 75), (19, 60, 75),
+    (20, 80, 75), (25, 80, 100), (49, 80, 100), (50, 100, 100),
+])
+def test_blast_radius_steps(count, upstream, strict):
+    assert (UPSTREAM.blast_factor(count), STRICT.blast_factor(count)) == (upstream, strict)
+
+
+def test_the_profiles_agree_everywhere_and_strict_is_never_laxer():
+    assert tuple(PROFILES) == REGO_PROFILES == POLICY_PROFILES
+    assert UPSTREAM.resource_types["aws_s3_bucket"] == 40 and UPSTREAM.resource_types["aws_eks_cluster"] == 80
+    assert all(STRICT.type_risk(t) >= UPSTREAM.type_risk(t) for t in {*UPSTREAM.resource_types,
+                                                                      *STRICT.resource_types})
+    with pytest.raises(Exception, match="not a policy profile"):
+        Settings.from_env({"ARRAKIS_POLICY_PROFILE": "lenient"}, env_file=None)
+    bad = CliRunner().invoke(cli, ["plan", "check", "x.json", "--profile", "lenient"])
+    assert bad.exit_code == 2
+
+
+# --- bounded input: refused with one line and exit status 2, never a crash (issue 24.10) ---------
+
+def _arrakis(tmp_path, *args, env=None, preload="import sys"):
+    """The CLI in its own process, as a user runs it; ``preload`` runs first in that process."""
+    code = f"{preload}; from arrakis_engine.cli import main; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "ARRAKIS_DATA_DIR": str(tmp_path / "data"), **(env or {})})
+
+
+@pytest.mark.parametrize("preload", ["import sys", "import py_ecc"])  # py_ecc raises the recursion limit
+def test_a_plan_nested_200000_deep_is_refused_not_a_crash(tmp_path, preload):
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"format_version": "1.2", "resource_changes": ' + "[" * 200_000 + "]" * 200_000 + "}")
+    run = _arrakis(tmp_path, "plan", "check", str(deep), preload=preload)
+    assert run.returncode == 2, (run.returncode, run.stderr[-500:])
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "200,001 levels deep" in lines[0] and "ARRAKIS_PLAN_MAX_DEPTH" in lines[0]
+    assert "Traceback" not in run.stderr and run.stdout == ""
+    cost = tmp_path / "cost.json"
+    cost.write_text('{"diffTotalMonthlyCost": ' + "[" * 5000 + "]" * 5000 + "}")
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps(plan()))
+    bad_cost = _arrakis(tmp_path, "plan", "check", str(small), "--cost", str(cost), preload=preload)
+    assert bad_cost.returncode == 2 and len(bad_cost.stderr.strip().splitlines()) == 1
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(gate, tmp_path):
+    tricky = plan(rc("aws_instance.web", "aws_instance", ["update"], before={"user_data": "[" * 5000},
+                     after={"user_data": '\\"]' + "{" * 5000}))
+    assert _cli(tmp_path, tricky).exit_code == 0
+
+
+def test_a_wide_plan_is_refused_before_it_is_parsed(tmp_path):
+    """32 MB of empty arrays took 22 s and 1 GB to parse before it was found not to be a plan."""
+    wide = tmp_path / "wide.json"
+    wide.write_text('{"format_version": "1.2", "resource_changes": [' + ",".join(["[]"] * 5_000_000) + "]}")
+    run = _arrakis(tmp_path, "plan", "check", str(wide))
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
+    assert "about 10,000,003 JSON values" in run.stderr and "ARRAKIS_PLAN_MAX_VALUES" in run.stderr  # counted: commas, arrays, objects
+    few = _cli(tmp_path, plan(rc("aws_instance.a", "aws_instance", ["update"], before={"a": list(range(200))},
+                                after={})), env={"ARRAKIS_PLAN_MAX_VALUES": "100"})
+    assert few.exit_code == 2 and "the limit is 100" in few.stderr
+
+
+def test_size_resource_count_and_kind_limits(tmp_path):
+    many = plan(*[rc(f"aws_instance.w{i}", "aws_instance", ["update"], before={}, after={}) for i in range(51)])
+    big = _cli(tmp_path, many, env={"ARRAKIS_PLAN_MAX_BYTES": "2048"})
+    assert big.exit_code == 2 and "the limit is" in big.stderr and "ARRAKIS_PLAN_MAX_BYTES" in big.stderr
+    assert len(big.stderr.strip().splitlines()) == 1
+    counted = _cli(tmp_path, many, env={"ARRAKIS_PLAN_MAX_RESOURCES": "50"})
+    assert counted.exit_code == 2 and "51 resources" in counted.stderr and "ARRAKIS_PLAN_MAX_RESOURCES" in counted.stderr
+    assert _cli(tmp_path, many, env={"ARRAKIS_PLAN_MAX_RESOURCES": "51"}).exit_code == 10
+    kinds = plan(*[rc(f"kubernetes_namespace.n{i}", "kubernetes_namespace", ["update"],
+                      before={"metadata": [{"name": f"team-{i}"}]}, after={}) for i in range(30)])
+    distinct = _cli(tmp_path, kinds, env={"ARRAKIS_PLAN_MAX_KINDS": "29"})
+    assert distinct.exit_code == 2 and "distinct kinds" in distinct.stderr
+    assert len(distinct.stderr.strip().splitlines()) == 1
+
+
+def test_ten_thousand_kinds_are_refused_at_once_by_default(gate):
+    plan_ = plan(*[rc(f"kubernetes_namespace.n{i}", "kubernetes_namespace", ["delete"],
+                      before={"metadata": [{"name": f"team-{i}"}]}) for i in range(10_000)])
+    start = time.perf_counter()
+    with pytest.raises(InputTooLarge, match="more than 2,000 distinct kinds") as refused:
+        gate.check(plan_)
+    assert time.perf_counter() - start < 5 and refused.value.exit_code == 2  # was 15 s and 700 MB
+
+
+def test_the_evaluation_keeps_to_its_time_budget(tmp_path):
+    engine = RegoPolicyEngine()
+    kinds = plan(*[rc(f"kubernetes_namespace.n{i}", "kubernetes_namespace", ["delete"],
+                      before={"metadata": [{"name": f"team-{i}"}]}) for i in range(1_000)])  # five parts
+    hurried = PolicyGate(engine, limits=PlanLimits(time_budget=0.2))
+    start = time.perf_counter()
+    with pytest.raises(InputTooLarge, match="ran out of its 0.2 s budget"):
+        hurried.check(kinds)
+    hurried_took = time.perf_counter() - start
+    start = time.perf_counter()
+    assert PolicyGate(engine, limits=PlanLimits(time_budget=300)).check(kinds).changes == 1_000  # the whole plan
+    whole_took = time.perf_counter() - start
+    assert hurried_took < whole_took / 2, (hurried_took, whole_took)
+    cli_run = _cli(tmp_path, kinds, env={"ARRAKIS_PLAN_TIME_BUDGET": "0.2"})
+    assert cli_run.exit_code == 2 and "ARRAKIS_PLAN_TIME_BUDGET" in cli_run.stderr
+
+
+def test_a_large_plan_split_in_parts_gives_the_same_answer_as_one_part(gate, monkeypatch):
+    import arrakis_engine.policy.rego as rego
+
+    changes = [rc(f"kubernetes_namespace.n{i}", "kubernetes_namespace", ["delete"],
+                  before={"metadata": [{"name": "prod" if i == 450 else f"team-{i}"}]}) for i in range(500)]
+    whole = gate.check(plan(*changes))
+    monkeypatch.setattr(rego, "PART", 7)
+    parts = gate.check(plan(*changes))
+    assert parts.as_dict() == whole.as_dict()
+    assert [w["id"] for w in parts.warnings].count("WARN_LARGE_BLAST_RADIUS") == 1
+    assert [b["address"] for b in parts.hard_blocks] == ["kubernetes_namespace.n450"]
+
+
+def test_repeated_findings_are_one_line_per_rule(tmp_path):
+    rules = [rc(f"aws_security_group_rule.r{i}", "aws_security_group_rule", ["create"], after={}) for i in range(500)]
+    run = _cli(tmp_path, plan(*rules))
+    assert run.exit_code == 10
+    lines = run.stdout.splitlines()
+    assert len(lines) < 12, lines
+    grouped = [line for line in lines if "WARN_SECURITY_GROUP_CHANGE" in line]
+    assert len(grouped) == 1 and "500 resources" in grouped[0] and "and 497 more" in grouped[0]
+    assert "aws_security_group_rule.r0" in grouped[0]
+
+
+def test_hard_blocks_are_grouped_too(gate):
+    doomed = [rc(f"kubernetes_namespace.n{i}", "kubernetes_namespace", ["delete"],
+                 before={"metadata": [{"name": name}]}) for i, name in enumerate(["prod", "production", "prod"])]
+    doomed += [rc(f"aws_db_instance.db{i}", "aws_db_instance", ["delete"], before={}) for i in range(40)]
+    d = gate.check(plan(*doomed))
+    assert d.decision == "reject" and len(d.reasons) == 2 and len(d.hard_blocks) == 43
+    db, ns = d.reasons
+    assert db.startswith("HARD_BLOCK_DELETE_DATABASE: deletes a database; 40 resources: aws_db_instance.db0, ")
+    assert db.endswith(" and 37 more")
+    assert ns == ("HARD_BLOCK_DELETE_PROD_NAMESPACE: deletes the production namespace 'prod' / deletes the "
+                  "production namespace 'production'; 3 resources: kubernetes_namespace.n0, kubernetes_namespace.n1, "
+                  "kubernetes_namespace.n2")
