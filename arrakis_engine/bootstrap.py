@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Callable
 
 import redis
 from psycopg2.extensions import parse_dsn
 
 from .chain.orchestrator import EligibilityOrchestrator
-from .chain.score_http import ScoreClient
-from .chain.web3_reader import Web3ChainReader
 from .communities import CommunityService
 from .demo import Demo
 from .eligibility import EligibilitySync
@@ -57,7 +57,6 @@ from .security.notify import WebhookNotifier
 from .security.operators import OperatorService
 from .signing.local import LocalKeySigner
 from .signing.service import SigningService
-from .signing.vault import VaultTransitSigner
 from .settings import Settings
 from .storage.database import ADMIN_ROLE, APP_ROLE, Database, role_dsn
 from .storage.migrations import Migrator
@@ -215,8 +214,38 @@ def services_health(db: Database, redis_client) -> dict[str, str]:
     return out
 
 
+class Deferred:
+    """An adapter built on first use (any attribute read builds it, once). web3.py with
+    eth_account and py_ecc take about two seconds to import, hvac a few tenths: a command that
+    never reads a chain or signs with Vault (``community list``) never loads them. ``known``
+    are attributes answered without building (a chain reader's ``chain``)."""
+
+    def __init__(self, factory, **known) -> None:
+        self.__dict__.update(known)
+        self._factory = factory
+        self._built = None
+        self._lock = threading.Lock()
+
+    def built(self):
+        with self._lock:
+            if self._built is None:
+                self._built = self._factory()
+            return self._built
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name in ("_factory", "_built", "_lock"):
+            raise AttributeError(name)
+        return getattr(self.built(), name)
+
+
+def _web3_reader(chain: str, urls, timeout: float) -> ChainReader:
+    from .chain.web3_reader import Web3ChainReader
+
+    return Web3ChainReader(chain, list(urls), timeout=timeout)
+
+
 def _rpc_block(chain: str, url: str, timeout: float) -> int:
-    return Web3ChainReader(chain, [url], timeout=timeout).block_number()
+    return _web3_reader(chain, [url], timeout).block_number()
 
 
 def _shadow_store(settings: Settings) -> ObjectStore:
@@ -233,16 +262,22 @@ def _discord(settings: Settings, redis_client, bucket, freeze) -> DiscordGuild:
     if settings.discord_api_base and settings.discord_bot_token:
         return DiscordREST(settings.discord_api_base, settings.discord_bot_token, redis_client, bucket, freeze)
     if not settings.discord_api_base and not settings.discord_bot_token:
-        return SandboxDiscord(EmbeddedDiscord(settings.data_dir), redis_client, bucket, freeze)
+        return SandboxDiscord(EmbeddedDiscord(settings.data_dir, grace=settings.embedded_grace), redis_client,
+                              bucket, freeze)
     return DiscordNotConfigured()
 
 
 def _signer(settings: Settings, redis_client):
     """Vault Transit when VAULT_ADDR is set; else the local key file in the data folder."""
     if settings.vault_addr:
-        return VaultTransitSigner(settings.vault_addr, redis_client, token=settings.vault_token,
-                                  role_id=settings.vault_role_id, secret_id=settings.vault_secret_id,
-                                  mount=settings.vault_transit_mount)
+        def vault():
+            from .signing.vault import VaultTransitSigner  # hvac: only once something is signed
+
+            return VaultTransitSigner(settings.vault_addr, redis_client, token=settings.vault_token,
+                                      role_id=settings.vault_role_id, secret_id=settings.vault_secret_id,
+                                      mount=settings.vault_transit_mount)
+
+        return Deferred(vault)
     return LocalKeySigner(settings.data_dir / "signing" / "keys.json")
 
 
@@ -267,9 +302,12 @@ def build_policy_gate(settings: Settings) -> PolicyGate:
 
 def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connections: int = 16,
                  discord: DiscordGuild | None = None, clock: Clock | None = None, store: ObjectStore | None = None,
-                 chain_readers: dict[str, ChainReader] | None = None, score: ScoreSource | None = None) -> Engine:
+                 chain_readers: dict[str, ChainReader] | None = None, score: ScoreSource | None = None,
+                 phase: Callable[[str], None] | None = None) -> Engine:
     """Build the engine. With no ``DATABASE_URL`` / ``REDIS_URL`` it starts the embedded servers
-    in ``settings.data_dir`` (and stops them again in :meth:`Engine.close`).
+    in ``settings.data_dir`` (and lets go of them in :meth:`Engine.close`; they stay up for
+    ``settings.embedded_grace`` seconds for the next command). ``phase(text)`` is told, one line
+    each, what a slow start is doing (creating or starting a server, applying migrations).
 
     The keyword arguments replace one adapter each (tests: a fake Discord port, a clock that
     moves only when told, ...); left out, the one the settings describe is built.
@@ -278,12 +316,12 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     try:
         database_url = settings.database_url
         if database_url is None:
-            pg = EmbeddedPostgres(settings.data_dir)
+            pg = EmbeddedPostgres(settings.data_dir, grace=settings.embedded_grace, phase=phase)
             database_url = pg.start()
             embedded.append(pg)
         redis_url = settings.redis_url
         if redis_url is None:
-            rd = EmbeddedRedis(settings.data_dir)
+            rd = EmbeddedRedis(settings.data_dir, grace=settings.embedded_grace, phase=phase)
             redis_url = rd.start()
             embedded.append(rd)
     except Exception:
@@ -309,8 +347,15 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     if any(isinstance(server, EmbeddedPostgres) for server in embedded):
         # The embedded database is ours alone: bring it up to date on every start, so a new data
         # folder works from the first command (a configured server is upgraded by `arrakis db upgrade`).
+        told = []
+
+        def applying(migration) -> None:
+            if phase is not None and not told:
+                told.append(True)
+                phase("bringing the database schema up to date…")
+
         try:
-            migrator.upgrade()
+            migrator.upgrade(progress=applying)
         except Exception:
             db.close()
             redis_client.close()
@@ -324,9 +369,12 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
                          notify=(lambda subject, body: alerts.notify(subject, body, fields={})) if alerts else None)
     discord = discord if discord is not None else _discord(settings, redis_client, bucket, freeze)
     if chain_readers is None:
-        chain_readers = {chain: Web3ChainReader(chain, urls, timeout=settings.rpc_timeout)
+        chain_readers = {chain: Deferred(functools.partial(_web3_reader, chain, urls, settings.rpc_timeout),
+                                         chain=chain)
                          for chain, urls in settings.rpc_urls.items()}
     if score is None and settings.score_api_url:
+        from .chain.score_http import ScoreClient
+
         score = ScoreClient(settings.score_api_url, settings.score_api_key)
     store = store if store is not None else _shadow_store(settings)
     queue = SynthesisQueue(redis_client, backoff=settings.retry_backoff)

@@ -2,8 +2,10 @@
 machines with no servers configured.
 
 All live under the data folder and are shared: a second process finds the running servers and
-joins them. The last process to let go stops each one, and a janitor process stops any whose
-users were all killed. They run the same schema, the same RLS and the same Lua as real servers;
+joins them. When the last process lets go, the servers stay up for a grace period
+(``ARRAKIS_EMBEDDED_GRACE``, 60 s by default) so that the next command answers at once; the
+janitor process stops them once that has passed with nobody using them (at once with a grace of
+0), and stops any whose users were all killed. They run the same schema, the same RLS and the same Lua as real servers;
 only the way they are started differs.
 """
 
@@ -31,11 +33,19 @@ from .processes import pid_alive
 log = logging.getLogger(__name__)
 
 
+def _say(phase, text: str) -> None:
+    if phase is not None:
+        phase(text)
+
+
 @dataclass
 class EmbeddedPostgres:
-    """A pgserver instance in ``<data_dir>/postgres``."""
+    """A pgserver instance in ``<data_dir>/postgres``. With a ``grace`` (seconds), letting go
+    leaves it running and the janitor stops it once nobody has used it for that long."""
 
     data_dir: Path
+    grace: float = 0.0
+    phase: object | None = None  # (text) -> None: told what a slow start is doing
     _server: object | None = None
 
     def start(self) -> str:
@@ -43,14 +53,19 @@ class EmbeddedPostgres:
         pgdata = self.data_dir / "postgres"
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
+            if not (pgdata / "PG_VERSION").exists():
+                _say(self.phase, f"creating the embedded PostgreSQL in {pgdata} (first run in this folder)…")
+            elif not _postgres_pid(pgdata):
+                _say(self.phase, "starting the embedded PostgreSQL…")
             with warnings.catch_warnings():
                 # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); its fallback is fine.
                 warnings.simplefilter("ignore")
                 import pgserver
 
             _forget_dead_handles(pgdata)
-            self._server = pgserver.get_server(pgdata, cleanup_mode="stop")
-            ensure_janitor(self.data_dir)
+            # With a grace period the last process to let go leaves the server up; the janitor stops it.
+            self._server = pgserver.get_server(pgdata, cleanup_mode="stop" if self.grace <= 0 else None)
+            ensure_janitor(self.data_dir, self.grace)
             return self._server.get_uri()
         except Exception as exc:  # pgserver raises bare subprocess and OS errors
             raise EmbeddedStackError(
@@ -93,9 +108,12 @@ class SharedServer:
     """
 
     name = ""
+    about = ""  # what it is, for the line a slow start prints
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, grace: float = 0.0, phase=None) -> None:
         self.data_dir = Path(data_dir)
+        self.grace = grace
+        self.phase = phase
         self._joined = False
 
     @property
@@ -134,6 +152,7 @@ class SharedServer:
             if address is None:
                 if pid:  # running but not answering: a server left half-dead; start afresh
                     _terminate(pid, timeout)
+                _say(self.phase, f"starting {self.about}…")
                 pid = self._launch(folder)
                 (folder / "pid").write_text(str(pid))
                 deadline = time.monotonic() + timeout
@@ -146,8 +165,9 @@ class SharedServer:
             else:
                 users = _live_users(folder)
             (folder / "users.json").write_text(json.dumps(sorted(set(users) | {os.getpid()})))
+            (folder / "idle_since").unlink(missing_ok=True)
             self._joined = True
-        ensure_janitor(self.data_dir)
+        ensure_janitor(self.data_dir, self.grace)
         return address
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -158,14 +178,23 @@ class SharedServer:
         self.reap(timeout, leaving=os.getpid())
 
     def reap(self, timeout: float = 10.0, *, leaving: int | None = None) -> bool:
-        """Forget users that ended (and ``leaving``); stop the server when none is left.
-        Returns whether the server still runs."""
+        """Forget users that ended (and ``leaving``); stop the server when none is left and
+        the grace period (counted from when the last one left) is over. Returns whether the
+        server still runs."""
         with self._locked() as folder:
             users = [u for u in _live_users(folder) if u != leaving]
             (folder / "users.json").write_text(json.dumps(users))
             pid = self.running_pid()
             if users and pid:
+                (folder / "idle_since").unlink(missing_ok=True)
                 return True
+            if pid and self.grace > 0:
+                idle_since = _read_float(folder / "idle_since")
+                if idle_since is None:
+                    (folder / "idle_since").write_text(repr(time.time()))
+                    return True
+                if time.time() - idle_since < self.grace:
+                    return True
             if pid:
                 log.debug("stopping the embedded %s: no process uses it any more", self.name)
                 _terminate(pid, timeout)  # SIGTERM: each saves its state, then exits
@@ -173,7 +202,8 @@ class SharedServer:
             return False
 
     def _forget(self, folder: Path) -> None:
-        (folder / "pid").unlink(missing_ok=True)
+        for name in ("pid", "idle_since"):
+            (folder / name).unlink(missing_ok=True)
 
 
 class EmbeddedRedis(SharedServer):
@@ -185,6 +215,7 @@ class EmbeddedRedis(SharedServer):
     line, where ``ps`` would show it); the address this returns carries it."""
 
     name = "redis"
+    about = "the embedded Redis"
 
     @staticmethod
     def _password(folder: Path) -> str:
@@ -270,6 +301,7 @@ class EmbeddedDiscord(SharedServer):
     with its guilds in ``<data_dir>/discord/state.json`` (saved when it is stopped)."""
 
     name = "discord"
+    about = "the Discord sandbox"
 
     def _launch(self, folder: Path) -> int:
         (folder / "port").unlink(missing_ok=True)
@@ -290,26 +322,38 @@ class EmbeddedDiscord(SharedServer):
                                        "DISCORD_BOT_TOKEN to use Discord")
 
     def _forget(self, folder: Path) -> None:
-        for name in ("pid", "port"):
+        for name in ("pid", "port", "idle_since"):
             (folder / name).unlink(missing_ok=True)
 
 
 # --- the janitor ---------------------------------------------------------------------------------
 
 
-def _postgres_reap(data_dir: Path) -> bool:
-    """Stop the embedded PostgreSQL if every process that used it has ended. Returns whether it
-    still runs."""
-    pgdata = data_dir / "postgres"
-    try:  # its first line is the server's pid
+def _postgres_pid(pgdata: Path) -> int | None:
+    """The embedded PostgreSQL's pid while it runs (the first line of ``postmaster.pid``)."""
+    try:
         pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
     except (OSError, ValueError):
-        pid = None
-    if not (pid and pid_alive(pid)):
+        return None
+    return pid if pid_alive(pid) else None
+
+
+def _postgres_reap(data_dir: Path, grace: float = 0.0, idle: dict | None = None) -> bool:
+    """Stop the embedded PostgreSQL if every process that used it has ended (and, with a
+    ``grace``, nobody has used it for that many seconds; ``idle`` remembers since when).
+    Returns whether it still runs."""
+    pgdata = data_dir / "postgres"
+    pid = _postgres_pid(pgdata)
+    if not pid:
         return False
     _forget_dead_handles(pgdata)
+    idle = {} if idle is None else idle
     if _read_json(pgdata / ".handle_pids.json"):
+        idle.pop("postgres", None)
         return True
+    if grace > 0 and time.monotonic() - idle.setdefault("postgres", time.monotonic()) < grace:
+        return True
+    idle.pop("postgres", None)
     log.debug("stopping the embedded PostgreSQL: no process uses it any more")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -320,30 +364,32 @@ def _postgres_reap(data_dir: Path) -> bool:
     return pid_alive(pid)
 
 
-def ensure_janitor(data_dir: Path) -> None:
-    """Start the janitor for this data folder unless one runs already."""
+def ensure_janitor(data_dir: Path, grace: float = 0.0) -> None:
+    """Start the janitor for this data folder unless one runs already (a running one keeps the
+    grace period it was started with)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     with open(data_dir / ".janitor.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         pid = _read_int(data_dir / "janitor.pid")
         if pid and pid_alive(pid):
             return
-        proc = subprocess.Popen([sys.executable, "-m", "arrakis_engine.embedded", str(data_dir)],
+        proc = subprocess.Popen([sys.executable, "-m", "arrakis_engine.embedded", str(data_dir), repr(float(grace))],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
         (data_dir / "janitor.pid").write_text(str(proc.pid))
 
 
-def watch(data_dir: Path, every: float = 0.5) -> None:
+def watch(data_dir: Path, every: float = 0.5, grace: float = 0.0) -> None:
     """The janitor: every ``every`` seconds, stop each embedded server whose users have all ended
-    (killed ones included); exit once none runs."""
+    (killed ones included) ``grace`` seconds ago or more; exit once none runs."""
     data_dir = Path(data_dir)
-    shared = [EmbeddedRedis(data_dir), EmbeddedDiscord(data_dir)]
+    shared = [EmbeddedRedis(data_dir, grace=grace), EmbeddedDiscord(data_dir, grace=grace)]
+    idle: dict = {}
     while True:
         time.sleep(every)
         still = [server.reap() for server in shared if server.running_pid()]
         try:
-            still.append(_postgres_reap(data_dir))
+            still.append(_postgres_reap(data_dir, grace, idle))
         except Exception:  # a failed stop is tried again on the next round
             log.exception("could not stop the embedded PostgreSQL")
             still.append(True)
@@ -389,6 +435,13 @@ def _read_int(path: Path) -> int | None:
         return None
 
 
+def _read_float(path: Path) -> float | None:
+    try:
+        return float(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
 def _read_json(path: Path) -> list:
     try:
         value = json.loads(path.read_text())
@@ -398,4 +451,4 @@ def _read_json(path: Path) -> list:
 
 
 if __name__ == "__main__":
-    watch(Path(sys.argv[1]))
+    watch(Path(sys.argv[1]), grace=float(sys.argv[2]) if len(sys.argv) > 2 else 0.0)

@@ -31,6 +31,7 @@ Nothing else in the engine reads ``os.environ``. Build a :class:`Settings` with
 | ``ARRAKIS_POLICY_PROFILE`` | the policy gate's tables: ``upstream`` (the design's) or ``strict`` | ``upstream`` |
 | ``ARRAKIS_PLAN_MAX_BYTES`` / ``_MAX_VALUES`` / ``_MAX_DEPTH`` / ``_MAX_RESOURCES`` / ``_MAX_KINDS`` | the largest plan (or cost) file, JSON values in it, nesting depth, resource count and distinct kinds of change the gate accepts | 32 MiB / 4000000 / 100 / 20000 / 2000 |
 | ``ARRAKIS_PLAN_TIME_BUDGET`` | seconds the gate may spend evaluating one plan | ``10`` |
+| ``ARRAKIS_EMBEDDED_GRACE`` | seconds the embedded servers stay up after the last command using them ends (0: stop at once; the janitor still stops them) | ``60`` |
 | ``ARRAKIS_MAX_STRIP_SHARE`` | share of tier holders a member sync may strip before it asks an operator | ``0.10`` |
 | ``ARRAKIS_AUDIT_DIGEST_INTERVAL`` | seconds between the scheduler's signed audit digests (also written at once after a security event) | ``300`` |
 
@@ -123,6 +124,7 @@ class Settings:
     plan_max_resources: int = 20_000
     plan_max_kinds: int = 2_000
     plan_time_budget: float = 10.0
+    embedded_grace: float = 60.0  # seconds the embedded servers outlive their last user
 
     @property
     def embedded_database(self) -> bool:
@@ -246,6 +248,7 @@ class Settings:
             plan_max_kinds=int(number("ARRAKIS_PLAN_MAX_KINDS", 2_000, 1, 10**5)),
             plan_time_budget=number("ARRAKIS_PLAN_TIME_BUDGET", 10, 0.1, 3600),
             synthesis_slice=int(number("ARRAKIS_SYNTHESIS_SLICE", 5, 1, 1000)),
+            embedded_grace=number("ARRAKIS_EMBEDDED_GRACE", 60, 0, 86_400),
             data_dir=Path(data_dir).expanduser(),
             database_url=get("DATABASE_URL"),
             app_database_url=get("ARRAKIS_APP_DATABASE_URL"),

@@ -19,10 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
-from eth_utils import to_checksum_address
-
 from .chain.types import check_address
 from .errors import Conflict, SignInError, ValidationError
 from .ports import Clock, NonceStore, moment, system_clock
@@ -45,6 +41,8 @@ def build_message(*, domain: str, address: str, statement: str, uri: str, chain_
                   issued_at: datetime, expires_at: datetime) -> str:
     """An EIP-4361 message (the address in EIP-55 checksum form)."""
     stamp = lambda t: t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    from eth_utils import to_checksum_address
+
     return (f"{domain} wants you to sign in with your Ethereum account:\n{to_checksum_address(address)}\n\n"
             f"{statement}\n\nURI: {uri}\nVersion: 1\nChain ID: {chain_id}\nNonce: {nonce}\n"
             f"Issued At: {stamp(issued_at)}\nExpiration Time: {stamp(expires_at)}")
@@ -122,6 +120,11 @@ class WalletLinking:
         if not hmac.compare_digest(pending.get("message_sha256", ""), _digest(message)):
             raise SignInError("the signed message is not the one this page issued; start again")
         try:
+            # eth_account (with py_ecc) takes seconds to import: only the commands that check a
+            # signature pay for it.
+            from eth_account import Account
+            from eth_account.messages import encode_defunct
+
             signer = Account.recover_message(encode_defunct(text=message), signature=signature).lower()
         except Exception as exc:  # malformed signatures raise a variety of errors
             raise SignInError("the signature could not be read") from exc

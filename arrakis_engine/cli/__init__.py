@@ -7,16 +7,11 @@ Front ends contribute their own commands through the ``arrakis.commands`` entry-
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
-
 from . import (  # noqa: F401
     communities, db_cmds, eligibility, manifests, migrate, policy, processes, security, status, synthesis, themes,
     wizard,
 )
 from .base import cli
-
-for _entry in entry_points(group="arrakis.commands"):
-    cli.add_command(_entry.load(), _entry.name)
 
 
 def main() -> None:

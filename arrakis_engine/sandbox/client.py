@@ -15,7 +15,7 @@ import httpx
 from ..embedded import EmbeddedDiscord
 from ..errors import DiscordError
 from ..synthesis.discord_http import DiscordREST
-from .discord_server import SANDBOX_TOKEN
+from . import SANDBOX_TOKEN
 
 
 class SandboxDiscord:

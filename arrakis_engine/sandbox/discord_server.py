@@ -43,7 +43,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-SANDBOX_TOKEN = "sandbox-bot-token"
+from . import SANDBOX_TOKEN  # noqa: F401 (re-exported)
 INVALID_LIMIT, INVALID_WINDOW = 10_000, 600.0
 
 

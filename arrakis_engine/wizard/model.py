@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from eth_utils import is_checksum_address, to_checksum_address
 
 from ..errors import ValidationError
 from ..settings import CHAINS
@@ -76,6 +75,8 @@ def validate_assets(data: dict) -> dict:
         item: dict[str, Any] = {"kind": kind}
         if kind != "native":
             address = str(a.get("address", "")).strip()
+            from eth_utils import is_checksum_address, to_checksum_address  # loaded where addresses are read
+
             if not re.match(r"^0x[0-9a-fA-F]{40}$", address):
                 raise ValidationError(f"{where}.address must be 0x followed by 40 hex digits",
                                       field=f"{where}.address")

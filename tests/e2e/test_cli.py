@@ -108,6 +108,7 @@ def test_demo_on_the_embedded_default_twice(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "REDIS_URL", "DISCORD_API_BASE", "DISCORD_BOT_TOKEN")}
     env["ARRAKIS_DATA_DIR"] = str(tmp_path / "data")
+    env["ARRAKIS_EMBEDDED_GRACE"] = "0"  # stopped as soon as the last command ends (checked below)
     cmd = [sys.executable, "-m", "arrakis_engine.cli", "demo", "--json"]
     first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert first.returncode == 0, first.stderr

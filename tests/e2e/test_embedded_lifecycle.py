@@ -1,5 +1,7 @@
-"""The embedded servers stop when their last user does: a burst worker that finishes, and
-processes that are killed without letting go (the janitor stops what they leave)."""
+"""The embedded servers stop when their last user does (with ``ARRAKIS_EMBEDDED_GRACE=0``): a
+burst worker that finishes, and processes that are killed without letting go (the janitor stops
+what they leave); with a grace period they outlive the last command for that long, so the next
+one answers at once."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ def _env(data: Path) -> dict:
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "REDIS_URL", "DISCORD_API_BASE", "DISCORD_BOT_TOKEN")}
     env["ARRAKIS_DATA_DIR"] = str(data)
+    env["ARRAKIS_EMBEDDED_GRACE"] = "0"
     return env
 
 
@@ -84,3 +87,38 @@ def _users(folder: Path) -> list:
         return json.loads((folder / "users.json").read_text())
     except (OSError, ValueError):
         return []
+
+
+def _postgres_pid(data: Path) -> str | None:
+    try:
+        return (data / "postgres" / "postmaster.pid").read_text().split("\n", 1)[0]
+    except OSError:
+        return None
+
+
+def test_servers_outlive_the_last_command_for_the_grace_period(tmp_path):
+    """The first command on a new folder says what it is doing, a line per phase; a second one
+    within the grace period finds the servers up (same PostgreSQL, nothing started, no phase
+    line); once the grace period is over with nobody using them the janitor stops them."""
+    data = tmp_path / "data"
+    env = {**_env(data), "ARRAKIS_EMBEDDED_GRACE": "6"}
+    cmd = [sys.executable, "-m", "arrakis_engine.cli", "community", "list"]
+    first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert first.returncode == 0, first.stderr
+    lines = first.stderr.strip().splitlines()
+    assert lines[0].startswith(f"creating the embedded PostgreSQL in {data / 'postgres'} (first run in this folder)")
+    assert "starting the embedded Redis…" in lines
+    assert "bringing the database schema up to date…" in lines
+    assert "Traceback" not in first.stderr
+    pg = _postgres_pid(data)
+    assert pg and {"postgres", "redis-server"} <= set(_servers(data))  # still up after the command ended
+    started = time.monotonic()
+    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert second.returncode == 0, second.stderr
+    assert second.stderr.strip() == ""  # nothing to start, nothing to say
+    assert second.stdout == first.stdout
+    assert _postgres_pid(data) == pg
+    time.sleep(max(0.0, 2.0 - (time.monotonic() - started)))
+    assert {"postgres", "redis-server"} <= set(_servers(data))  # within the grace period
+    wait_for(lambda: not _servers(data), timeout=6 + 15, explain=lambda: f"still running: {_servers(data)}")
+    assert not (data / "postgres" / "postmaster.pid").exists() and not (data / "redis" / "pid").exists()

@@ -13,7 +13,8 @@ from tests.tui.conftest import SIZE, fleet_loaded, wait_for
 
 @pytest.mark.anyio
 async def test_console_on_the_embedded_default(tmp_path):
-    engine = build_engine(Settings.from_env({"ARRAKIS_DATA_DIR": str(tmp_path / "data")}))
+    engine = build_engine(Settings.from_env({"ARRAKIS_DATA_DIR": str(tmp_path / "data"),
+                                                  "ARRAKIS_EMBEDDED_GRACE": "0"}))
     try:
         assert engine.embedded
         app = make_console(engine, health_every=None)  # brings the empty folder's schema up to date
