@@ -235,7 +235,7 @@ class DiscordSandbox:
 
     # Paths outside the bot's token and global limit: the sandbox's own, the gateway's websocket,
     # and (as Discord documents) interaction callbacks and their webhooks, whose token is in the URL.
-    UNMETERED = ("/sandbox/", "/gateway/ws", "/api/v10/interactions/", "/api/v10/webhooks/")
+    UNMETERED = ("/sandbox/", "/gateway/", "/api/v10/interactions/", "/api/v10/webhooks/")
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
@@ -453,14 +453,17 @@ async def _serve(sandbox: DiscordSandbox, host: str, port: int, port_file: Path 
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description="The Arrakis Discord sandbox (a local stand-in for Discord's REST API).")
+    p = argparse.ArgumentParser(description="The Arrakis Discord sandbox (a local stand-in for Discord's REST API "
+                                            "and gateway).")
     p.add_argument("--state", type=Path, default=None, help="JSON file the guilds are kept in across restarts.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0: any free port (written to --port-file).")
     p.add_argument("--port-file", type=Path, default=None)
     p.add_argument("--token", default=SANDBOX_TOKEN)
     args = p.parse_args(argv)
-    asyncio.run(_serve(DiscordSandbox(args.token, state=args.state), args.host, args.port, args.port_file))
+    from .gateway import DiscordBotSandbox  # the REST sandbox plus the gateway a bot connects to
+
+    asyncio.run(_serve(DiscordBotSandbox(args.token, state=args.state), args.host, args.port, args.port_file))
 
 
 if __name__ == "__main__":
