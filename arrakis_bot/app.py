@@ -3,12 +3,22 @@ extension per feature and one error listener."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
 import importlib
 import logging
+import random
+import signal
+import zlib
 
 import interactions
 from interactions import Intents, listen
+from interactions.api.gateway import gateway as gateway_module
+from interactions.api.gateway import state as state_module
+from interactions.client.const import MISSING
+from interactions.client.errors import HTTPException
+from interactions.models.discord.enums import InteractionType, MessageFlags
 from interactions.api.events import (CommandCompletion, CommandError, ComponentCompletion, ComponentError,
                                      ModalCompletion, ModalError)
 from interactions.api.http.http_client import GlobalLock
@@ -16,6 +26,7 @@ from interactions.api.http.route import Route
 
 from arrakis_engine.errors import ConfigError
 
+from .checks import check_command, schema_of
 from .common import reply_error
 
 log = logging.getLogger("arrakis.bot")
@@ -88,17 +99,117 @@ def _exempt_interaction_routes(http) -> None:
     http.request = request
 
 
+NEEDS_TOKEN = ("the bot needs DISCORD_BOT_TOKEN (and DISCORD_API_BASE for a test server), or neither of them "
+               "for the local Discord sandbox")
+STARTING_UP = "Arrakis is starting up: try the command again in a few seconds."
+# Discord: after an invalid session (op 9) that cannot be resumed, wait 1 to 5 seconds before identifying.
+INVALID_SESSION_WAIT = (1.0, 5.0)
+
+
+class ArrakisClient(interactions.Client):
+    """interactions.py's client, with what Arrakis answers itself: the "starting up" reply in its
+    own words, and every slash command checked against its schema before a handler runs
+    (``checks.py``): a wrong value or an unknown command gets one ephemeral line."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        library = self.processors["raw_interaction_create"]
+
+        async def checked(event) -> None:
+            if not await self._refused(event.data):
+                await library(event)
+
+        self.processors["raw_interaction_create"] = checked
+
+    async def _refused(self, data: dict) -> bool:
+        """Answer (and return True for) an application command that does not fit its schema."""
+        if not self._startup or data.get("type") != InteractionType.APPLICATION_COMMAND:
+            return False
+        body = data.get("data") or {}
+        if body.get("target_id") or body.get("type", 1) != 1:  # context menus: not ours
+            return False
+        problem = check_command(body, schema_of(self))
+        if problem is None:
+            return False
+        log.info("refused /%s: %s", str(body.get("name"))[:32], problem)
+        await self._say_ephemeral(data, f"⚠️ {problem}")
+        return True
+
+    async def _say_ephemeral(self, data: dict, text: str) -> None:
+        with contextlib.suppress(HTTPException):
+            await self.http.post_initial_response(
+                {"type": 4, "data": {"content": text[:2000], "flags": MessageFlags.EPHEMERAL,
+                                     "allowed_mentions": {"parse": []}}},
+                token=data["token"], interaction_id=data["id"])
+
+    async def handle_pre_ready_response(self, data: dict) -> None:
+        if data.get("type") == InteractionType.AUTOCOMPLETE:
+            return  # Discord caches autocomplete answers: none is better than a wrong one
+        await self._say_ephemeral(data, STARTING_UP)
+
+
+class ArrakisGateway(gateway_module.GatewayClient):
+    """interactions.py's gateway connection with two of Discord's rules it does not follow:
+
+    * A resume goes to READY's ``resume_gateway_url`` after any resumable close (the library
+      used it only after op 7 RECONNECT, and reconnected to the first URL otherwise).
+    * After op 9 INVALID_SESSION it waits 1 to 5 seconds (at random) before identifying again,
+      and resumes instead when Discord says the session may be resumed (``d: true``).
+    """
+
+    async def reconnect(self, *, resume: bool = False, code: int = 1012, url: str | None = None) -> None:
+        if resume and url is None and self.ws_resume_url is not MISSING:
+            url = self.ws_resume_url
+        await super().reconnect(resume=resume, code=code, url=url)
+
+    async def dispatch_opcode(self, data, op) -> None:
+        if op == gateway_module.OPCODE.INVALIDATE_SESSION:
+            if data is True and self.session_id and self.ws_resume_url is not MISSING:
+                log.warning("gateway: session invalidated, resumable; resuming")
+                return await self.reconnect(resume=True)
+            return await self._identify_anew(random.uniform(*INVALID_SESSION_WAIT))
+        return await super().dispatch_opcode(data, op)
+
+    async def _identify_anew(self, wait: float) -> None:
+        """The library's reconnect with Discord's wait between closing and identifying. It holds
+        the send lock throughout, so the heartbeat waits too (rather than taking the silence
+        for a dead connection and resuming the invalid session)."""
+        log.warning("gateway: session invalidated; identifying again in %.1f s", wait)
+        async with self._race_lock:
+            self._closed.clear()
+            self.state.clear_ready()
+            self._ready.clear()
+            if self.ws is not None:
+                await self.ws.close(code=1000)  # the session is over
+            self.ws = None
+            self.session_id = self.sequence = None
+            await asyncio.sleep(wait)
+            self._zlib = zlib.decompressobj()
+            self.ws = await self.state.client.http.websocket_connect(self.ws_url)
+            hello = await self.receive(force=True)
+            self.heartbeat_interval = hello["d"]["heartbeat_interval"] / 1000
+            await self._identify()
+            self._closed.set()
+            self._acknowledged.set()
+
+
+def _use_our_gateway() -> None:
+    """interactions.py's connection state builds ``GatewayClient`` by its module-level name:
+    point that name at :class:`ArrakisGateway` (one bot per process)."""
+    state_module.GatewayClient = ArrakisGateway
+
+
 def build_bot(engine, *, token: str | None = None, api_base: str | None = None) -> interactions.Client:
     """The client for ``engine``: its token and REST base come from the engine's settings unless
     given. Raises :class:`ConfigError` without a token."""
     settings = engine.settings
     token = token or settings.discord_bot_token
     if not token:
-        raise ConfigError("the bot needs DISCORD_BOT_TOKEN (and DISCORD_API_BASE for a test server); "
-                          "the local sandbox has no gateway for a bot to connect to")
+        raise ConfigError(NEEDS_TOKEN)
     base = (api_base or settings.discord_api_base or "https://discord.com/api/v10").rstrip("/")
     Route.BASE = base  # interactions.py reads its REST base from here (one bot per process)
-    bot = interactions.Client(
+    _use_our_gateway()
+    bot = ArrakisClient(
         token=token, intents=Intents.GUILDS, sync_interactions=True, delete_unused_application_cmds=True,
         send_command_tracebacks=False, send_not_ready_messages=True, logger=log,
         disable_dm_commands=True)
@@ -113,7 +224,48 @@ def build_bot(engine, *, token: str | None = None, api_base: str | None = None) 
     return bot
 
 
-def run_bot(engine) -> None:
-    """Connect and serve until stopped (Ctrl-C or SIGTERM)."""
-    bot = build_bot(engine)
-    bot.start()
+async def shutdown(bot: interactions.Client, timeout: float = 4.0) -> None:
+    """Close the gateway session properly (close code 1000, so Discord ends the session at once
+    instead of waiting for it to time out), then the HTTP client. interactions.py's own
+    ``stop()`` closes the HTTP session first, which drops the websocket without a closing
+    handshake (Discord sees 1006)."""
+    state = bot._connection_state
+    bot._ready.clear()
+    try:
+        await asyncio.wait_for(state.stop(), timeout)
+    except (asyncio.TimeoutError, Exception) as exc:  # stopping: nothing more to do than log
+        log.warning("the gateway did not close in time (%s)", type(exc).__name__)
+    await bot.http.close()
+
+
+async def serve(bot: interactions.Client) -> None:
+    """Run ``bot`` until SIGTERM or SIGINT, then close it cleanly (within 5 seconds)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    running = asyncio.ensure_future(bot.astart())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if running.done():
+            running.result()  # the client ended by itself: its error, if any, goes up
+            return
+        log.info("stopping: closing the gateway session")
+        await shutdown(bot)
+        try:
+            await asyncio.wait_for(running, 1.0)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            pass
+    finally:
+        stopping.cancel()
+        if not running.done():
+            running.cancel()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def run_bot(engine, *, token: str | None = None, api_base: str | None = None) -> None:
+    """Connect and serve until stopped (Ctrl-C or SIGTERM: the session is closed with code 1000
+    and the process exits 0)."""
+    asyncio.run(serve(build_bot(engine, token=token, api_base=api_base)))

@@ -117,18 +117,29 @@ def web(state: CliState, host: str, port: int) -> None:
 @cli.command()
 @pass_state
 def bot(state: CliState) -> None:
-    """Run the Discord bot: slash commands for community admins and members. Needs
-    DISCORD_BOT_TOKEN (DISCORD_API_BASE points it at a test server); without it, says so and stops."""
+    """Run the Discord bot: slash commands for community admins and members. With
+    DISCORD_BOT_TOKEN it connects to Discord (DISCORD_API_BASE points it at a test server); with
+    neither set, to the local Discord sandbox. SIGTERM or Ctrl-C closes its session and exits 0."""
     from ..errors import ConfigError
     from ..settings import Settings
 
-    if not Settings.from_env().discord_bot_token:
-        raise ConfigError("the bot needs DISCORD_BOT_TOKEN (and DISCORD_API_BASE for a test server); "
-                          "the local sandbox has no gateway for a bot to connect to")
+    settings = Settings.from_env()
+    token = api_base = None
+    if not settings.discord_bot_token:
+        if settings.discord_api_base:
+            raise ConfigError("the bot needs DISCORD_BOT_TOKEN with DISCORD_API_BASE (or neither of them for "
+                              "the local Discord sandbox)")
+        from ..sandbox import SANDBOX_TOKEN
+
+        engine = state.engine
+        api_base, token = engine.discord.base_url, SANDBOX_TOKEN  # starts the sandbox if it is not running
+        click.echo(f"no DISCORD_BOT_TOKEN: connecting to the local Discord sandbox at {api_base} (not real Discord)",
+                   err=True)
+    else:
+        click.echo("connecting to Discord…", err=True)
     from arrakis_bot.app import run_bot  # the engine itself never imports the bot
 
-    click.echo("connecting to Discord…", err=True)
-    run_bot(state.engine)
+    run_bot(state.engine, token=token, api_base=api_base)
 
 
 @cli.command()

@@ -142,7 +142,8 @@ class DiscordBotSandbox(DiscordSandbox):
         self.identified = threading.Event()
         self.closes: list[int] = []  # close codes the sandbox sent
         self.client_closes: list[int] = []  # close codes a client sent
-        self.connects: list[tuple[str, int]] = []  # (path the socket was opened on, 2 IDENTIFY or 6 RESUME)
+        # (path the socket was opened on, 2 IDENTIFY or 6 RESUME, time.monotonic())
+        self.connects: list[tuple[str, int, float]] = []
         self.ops_seen: list[int] = []
         self._snowflakes = itertools.count(1_400_000_000_000_000_000)
         super().__init__(token, **kwargs)
@@ -305,7 +306,7 @@ class DiscordBotSandbox(DiscordSandbox):
                         or not 0 <= shard[0] < shard[1] or shard[1] != 1):
                     await self._close(ws, 4010, "Invalid shard")  # one shard only, as /gateway/bot says
                     break
-                self.connects.append((request.path, 2))
+                self.connects.append((request.path, 2, time.monotonic()))
                 session = Session((shard[0], shard[1]))
                 session.ws, session.compressor = ws, state["compressor"]
                 state["session"] = session
@@ -319,7 +320,7 @@ class DiscordBotSandbox(DiscordSandbox):
                     await self._dispatch(session, "GUILD_CREATE", self._guild_payload(g))
                 self.identified.set()
             elif op == 6:
-                self.connects.append((request.path, 6))
+                self.connects.append((request.path, 6, time.monotonic()))
                 d = payload.get("d") or {}
                 old = self.sessions.get(d.get("session_id"))
                 if d.get("token") not in (self.token, f"Bot {self.token}"):

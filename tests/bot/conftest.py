@@ -47,11 +47,13 @@ class RunningBot:
             self.error = exc
 
     def stop(self) -> None:
-        """The client's own stop; after a resumed connection interactions.py's stop can wait on
-        the old shard, so after 2 s the run is cancelled instead."""
+        """The bot's own shutdown (the session closed with code 1000); if it has not ended
+        within 6 s the run is cancelled instead."""
+        from arrakis_bot.app import shutdown
+
         if self.thread.is_alive():
             try:
-                asyncio.run_coroutine_threadsafe(self.client.stop(), self.loop).result(2)
+                asyncio.run_coroutine_threadsafe(shutdown(self.client), self.loop).result(6)
             except TimeoutError:
                 self.loop.call_soon_threadsafe(self.task.cancel)
             self.thread.join(15)

@@ -21,14 +21,16 @@ def process_env(database_url: str, redis_url: str, data_dir, fake=None) -> dict:
     return env
 
 
-def test_without_a_token_one_line_and_a_failing_status(database_url, redis_url, tmp_path):
-    env = process_env(database_url, redis_url, tmp_path)
+def test_a_test_server_without_a_token_one_line_and_a_failing_status(database_url, redis_url, tmp_path):
+    """DISCORD_API_BASE without DISCORD_BOT_TOKEN is a mistake (with neither, the bot connects to
+    the local sandbox: tests/e2e/test_procfile.py)."""
+    env = {**process_env(database_url, redis_url, tmp_path), "DISCORD_API_BASE": "http://127.0.0.1:9/api/v10"}
     out = subprocess.run([sys.executable, "-m", "arrakis_engine.cli", "bot"], env=env, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 1
     assert out.stderr.strip().splitlines() == [
-        "error: the bot needs DISCORD_BOT_TOKEN (and DISCORD_API_BASE for a test server); the local sandbox has "
-        "no gateway for a bot to connect to"]
+        "error: the bot needs DISCORD_BOT_TOKEN with DISCORD_API_BASE (or neither of them for the local Discord "
+        "sandbox)"]
     assert "Traceback" not in out.stderr + out.stdout
 
 

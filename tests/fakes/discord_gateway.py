@@ -25,6 +25,37 @@ class FakeDiscordBot(DiscordBotSandbox, LoopbackServer):
         self.serve(self.app())
         self.url = f"http://127.0.0.1:{self.port}/api/v10"
 
+    slow_commands = 0.0  # seconds the command list takes to answer (a bot still starting up)
+
+    async def get_commands(self, request):
+        if self.slow_commands:
+            await asyncio.sleep(self.slow_commands)
+        return await super().get_commands(request)
+
+    def live_session(self) -> Session:
+        session = self.session_for(None)
+        if session is None:
+            raise AssertionError("no bot is connected to the gateway")
+        return session
+
+    def invalidate_session(self, *, resumable: bool = False) -> float:
+        """Send op 9 INVALID_SESSION, as Discord does; a session that may not be resumed is
+        forgotten. Returns when it was sent (``time.monotonic()``)."""
+        session = self.live_session()
+
+        async def send() -> float:
+            if not resumable:
+                self.sessions.pop(session.id, None)
+            await self._send(session.ws, session, {"op": 9, "d": resumable, "s": None, "t": None})
+            return time.monotonic()
+
+        return self.run(send())
+
+    def drop(self, code: int = 4000, reason: str = "Unknown error") -> None:
+        """Close the bot's connection with ``code`` (4000: resumable, as Discord documents)."""
+        session = self.live_session()
+        self.run(self._close(session.ws, code, reason))
+
     def run(self, coro, timeout: float = 10):
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
