@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 import time
 
 import click
 
 from .base import CliState, cli, pass_state
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (honcho, systemd, a platform stopping the process) ends a long-running command
+    cleanly: the engine is closed (embedded servers let go) and the exit status is 0."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 
 @cli.command()
@@ -42,6 +50,7 @@ def scheduler(state: CliState, interval: int, flush_interval: int, once: bool) -
     keeps the freeze flags in Redis equal to the kill switch's state in PostgreSQL."""
     from ..errors import ArrakisError
 
+    stop_on_sigterm()
     engine = state.engine
     next_round = next_flush = 0.0
     tick = min(2.0, float(flush_interval))  # how soon a security event is anchored
@@ -159,7 +168,14 @@ def watcher(state: CliState, chains: tuple[str, ...], interval: float, full_ever
     from ..chain.watcher import ChainWatcher
     from ..errors import ArrakisError, ConfigError
 
+    stop_on_sigterm()
     engine = state.engine
+    if not chains and not engine.chain_readers and not once:
+        # Nothing to follow: say so once and wait to be stopped (so that a Procfile run of every
+        # process on a machine with no chain keeps the others running). --once still refuses.
+        click.echo("no chain is configured (RPC_URLS_<CHAIN>): nothing to watch; waiting until stopped", err=True)
+        while True:
+            time.sleep(3600)
     chosen = list(chains) or sorted(engine.chain_readers)
     missing = [c for c in chosen if c not in engine.chain_readers]
     if not chosen or missing:

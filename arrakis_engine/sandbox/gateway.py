@@ -148,6 +148,11 @@ class DiscordBotSandbox(DiscordSandbox):
         self._snowflakes = itertools.count(1_400_000_000_000_000_000)
         super().__init__(token, **kwargs)
 
+    def stats(self) -> dict:
+        """The REST counts, plus the gateway's: how clients connected and how they closed."""
+        return {**super().stats(), "gateway_connects": [[path, op] for path, op, _ in self.connects],
+                "gateway_client_closes": list(self.client_closes)}
+
     # --- the application ------------------------------------------------------------------------
 
     def app(self) -> web.Application:

@@ -52,6 +52,33 @@ def test_watcher_without_endpoints_says_so(run):
     assert "the watcher needs RPC endpoints for a chain (RPC_URLS_<CHAIN>)" in out.output
 
 
+def test_a_running_watcher_without_any_chain_waits_with_one_line(database_url, redis_url, tmp_path, engine):
+    """As a Procfile process on a machine with no chain: one line, then it waits (so the other
+    processes keep running) until SIGTERM, which ends it with status 0."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RPC_URLS_", "DISCORD_"))}
+    env.update({"DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path)})
+    proc = subprocess.Popen([sys.executable, "-m", "arrakis_engine.cli", "watcher"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        assert line.strip() == "no chain is configured (RPC_URLS_<CHAIN>): nothing to watch; waiting until stopped"
+        time.sleep(1.0)
+        assert proc.poll() is None  # still waiting
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert proc.stderr.read().strip() == ""  # nothing more said, no traceback
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_a_killed_watcher_resumes_without_gaps_or_double_counts(engine, chain, anvil, discord, make_community,
                                                                  database_url, redis_url, tmp_path):
     import os
