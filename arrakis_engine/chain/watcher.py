@@ -136,7 +136,8 @@ class ChainWatcher:
     def step(self) -> StepReport:
         requests = self.source.requests
         head = self.source.block_number()
-        target = head - self.confirmations
+        # A young chain (a fresh local anvil) may be shorter than the confirmations: genesis is final.
+        target = max(0, head - self.confirmations)
         report = StepReport(self.chain, head)
         last = self.position()
         if last is None:  # first start: from the confirmed head on (the full sync covers the past)

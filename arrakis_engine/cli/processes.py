@@ -26,6 +26,7 @@ def worker(state: CliState, burst: bool, name: str | None) -> None:
     line (why, and the tries left); --debug adds its traceback."""
     from ..synthesis.rq_queue import BASE, EngineWorker, recover_abandoned
 
+    stop_on_sigterm()  # until RQ's own handler (a warm shutdown) takes over
     engine = state.engine
     restored = engine.freeze.check()  # the freeze flags are re-asserted from PostgreSQL first
     if restored:

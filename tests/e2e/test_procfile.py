@@ -1,7 +1,8 @@
 """The whole platform on one machine, as the README says: the Procfile's release step first, then
 every long-running process together under honcho, on the embedded default: the bot connects to
-the local Discord sandbox's gateway, the watcher waits with one line (no chain configured), a
-member's /profile sent through the sandbox is answered, and Ctrl-C stops every process cleanly."""
+the local Discord sandbox's gateway, the watcher follows a local anvil (or, with no chain
+configured, waits with one line), a member's /profile sent through the sandbox is answered, and
+Ctrl-C stops every process cleanly."""
 
 from __future__ import annotations
 
@@ -42,9 +43,12 @@ def _honcho(env: dict) -> str:
     return found
 
 
-def test_release_then_every_process_under_honcho_on_the_embedded_default(tmp_path):
+@pytest.mark.parametrize("with_chain", [False, True], ids=["no-chain", "anvil"])
+def test_release_then_every_process_under_honcho_on_the_embedded_default(tmp_path, request, with_chain):
     data = tmp_path / "data"
     env = _env(data)
+    if with_chain:
+        env["RPC_URLS_BERACHAIN"] = request.getfixturevalue("anvil").url
     honcho = _honcho(env)
     release = subprocess.run([honcho, "start", "-f", str(ROOT / "Procfile"), "-d", str(tmp_path), "release"],
                              env=env, capture_output=True, text=True, timeout=300)
@@ -92,10 +96,15 @@ def test_release_then_every_process_under_honcho_on_the_embedded_default(tmp_pat
         wait_for(answered, timeout=20, explain=lambda: json.dumps(answer))
         assert answer["original"]["flags"] & 64  # ephemeral
         assert "not a member of this community yet: /verify links a wallet" in answer["text"]
+        ready = ["connecting to the local Discord sandbox at http://127.0.0.1:", "Listening on discord-synthesis",
+                 "wallet page on http://0.0.0.0:", "reconcile round: 1 active communities",
+                 "berachain: watching with 2 confirmation(s), from block " if with_chain else
+                 "no chain is configured (RPC_URLS_<CHAIN>): nothing to watch; waiting until stopped"]
+        wait_for(lambda: all(line in log_path.read_text() for line in ready), timeout=60,
+                 explain=lambda: log_path.read_text())
         out = log_path.read_text()
-        assert "no chain is configured (RPC_URLS_<CHAIN>): nothing to watch; waiting until stopped" in out
-        assert "connecting to the local Discord sandbox at http://127.0.0.1:" in out
-        assert "Listening on discord-synthesis" in out and "wallet page on http://0.0.0.0:" in out
+        if with_chain:
+            assert "no chain is configured" not in out and "step failed" not in out, out
         for name in PROCESSES:
             assert f"{name}.1 stopped" not in out, out
         sandbox = port()
