@@ -53,10 +53,10 @@ def test_sigterm_closes_the_session_with_1000_and_exits_0(database_url, redis_ur
 def test_a_command_before_the_bot_is_ready_is_answered_in_arrakis_words(bot_engine, fake):
     fake.slow_commands = 4.0  # the bot compares its commands with Discord's before it is ready
     fake.identified.clear()
-    from arrakis_bot.app import build_bot, shutdown
-
     import asyncio
     import threading
+
+    from arrakis_bot.app import build_bot, shutdown
 
     client = build_bot(bot_engine)
     loop = asyncio.new_event_loop()
@@ -69,6 +69,7 @@ def test_a_command_before_the_bot_is_ready_is_answered_in_arrakis_words(bot_engi
         assert it.messages()[0]["flags"] & EPHEMERAL
         assert it.text() == STARTING_UP
         assert "Arrakis is starting up" in STARTING_UP
+        _wait(lambda: client.is_ready, 30, "the bot ready")  # then no request is left half-way at shutdown
     finally:
         fake.slow_commands = 0.0
         asyncio.run_coroutine_threadsafe(shutdown(client), loop).result(15)
