@@ -49,7 +49,8 @@ def check_command(data: dict, schema: dict[str, SlashCommand]) -> str | None:
     command = schema.get(full)
     if command is None:
         if any(key.split(" ")[0] == name for key in schema):
-            return f"Unknown command: /{full} is not one of Arrakis's commands (see /{name} for those it has)."
+            shown = " ".join(part[:32] for part in path[:3])  # never echo more than Discord's names allow
+            return f"Unknown command: /{shown} is not one of Arrakis's commands (see /{name} for those it has)."
         return f"Unknown command: /{name[:32]} is not one of Arrakis's commands."
     if any(isinstance(o, dict) and o.get("type") in (1, 2) for o in options):
         return f"/{full}: subcommands cannot be combined."

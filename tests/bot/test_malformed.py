@@ -89,6 +89,13 @@ def test_an_unknown_subcommand_is_answered(bot, fake, guild, no_traceback):
     _refused(fake, it, "Unknown command: /arrakis frobnicate is not one of Arrakis's commands")
 
 
+def test_a_long_unknown_name_is_not_echoed_whole(bot, fake, guild, no_traceback):
+    it = fake.raw_command(guild, MEMBER, _data(fake, guild, "arrakis", [{"name": "x" * 300, "type": 1, "options": []}]),
+                          permissions=ADMIN_PERMS)
+    text = _refused(fake, it, "Unknown command: /arrakis " + "x" * 32 + " is not")
+    assert "x" * 33 not in text
+
+
 def test_an_unknown_option_and_a_missing_required_one_are_refused(bot, fake, guild, no_traceback):
     it = fake.raw_command(guild, MEMBER, _data(fake, guild, "leaderboard", [{"name": "colour", "type": 3, "value": "x"}]))
     _refused(fake, it, "/leaderboard has no option colour.")
