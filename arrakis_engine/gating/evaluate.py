@@ -1,0 +1,270 @@
+"""Evaluating a rule for members, from reads made beforehand (no I/O here).
+
+A member's linked wallets are combined per requirement: balances are summed, NFTs pooled (an
+ERC-721 token owned by any of the wallets counts once). A read that failed is UNKNOWN; it makes a
+requirement unknown unless the wallets read so far already decide it (balances are never
+negative, so a known part that reaches ``min`` is enough, and one above ``max`` too much).
+
+``compile_rule`` turns a rule into one closure per node, so evaluating many members costs a few
+dictionary lookups per requirement; ``explain`` gives each requirement's value, truth and what is
+missing, for ``gate check`` and ``/profile``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable, Mapping, Sequence
+
+from ..chain.types import UNKNOWN
+from .logic import Truth, k_all, k_any, k_not, word
+from .rules import Holding, Op, Requirement, Rule
+
+
+def snapshot_key(asset_key: str, block: int) -> str:
+    return f"{asset_key}@{block}"
+
+
+@dataclass
+class Facts:
+    """Everything a rule may ask, read beforehand.
+
+    ``balances``: read key (an asset key, or ``snapshot_key`` for a balance at a block) -> wallet ->
+    base units or UNKNOWN (a wallet missing from a read's map is UNKNOWN too). ``owners``: ERC-721
+    asset key -> token id -> owner or UNKNOWN. ``allowlists``: name -> addresses (a list that does
+    not exist: missing, and unknown). ``roles``: discord id -> role ids (missing: unknown).
+    ``held_since``: (requirement key, discord id) -> since when the member has met it without a
+    break; ``covered_since``: requirement key -> since when it has been followed."""
+
+    now: datetime
+    balances: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    owners: Mapping[str, Mapping[int, object]] = field(default_factory=dict)
+    allowlists: Mapping[str, frozenset] = field(default_factory=dict)
+    roles: Mapping[str, frozenset] = field(default_factory=dict)
+    held_since: Mapping[tuple, datetime] = field(default_factory=dict)
+    covered_since: Mapping[str, datetime] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One requirement for one member: its value for people, true/false/unknown, what is missing."""
+
+    path: str
+    type: str
+    requirement: str
+    value: str
+    truth: Truth
+    missing: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "type": self.type, "requirement": self.requirement, "value": self.value,
+                "result": word(self.truth), "missing": self.missing}
+
+
+# --- pooled holdings ------------------------------------------------------------------------------
+
+
+def pooled(holding: Holding, facts: Facts, wallets: Sequence[str], read_key: str | None = None) -> tuple:
+    """(known total, any unknown) over the member's wallets."""
+    if holding.token_ids:
+        owners = facts.owners.get(holding.asset.key, {})
+        mine = set(wallets)
+        have = unknown = 0
+        for t in holding.token_ids:
+            o = owners.get(t, UNKNOWN)
+            if o is UNKNOWN:
+                unknown += 1
+            elif o in mine:
+                have += 1
+        return have, have < holding.min <= have + unknown  # unknown only while the failed reads could decide it
+    values = facts.balances.get(read_key or holding.asset.key, {})
+    total = 0
+    unknown = False
+    for w in wallets:
+        v = values.get(w, UNKNOWN)
+        if v is UNKNOWN:
+            unknown = True
+        else:
+            total += v
+    return total, unknown
+
+
+def holding_truth(holding: Holding, total: int, unknown: bool) -> Truth:
+    if holding.max is not None and total > holding.max:
+        return False  # balances are never negative: the rest can only add
+    if total >= holding.min:
+        return None if (unknown and holding.max is not None) else True
+    return None if unknown else False
+
+
+def _holds(holding: Holding, read_key: str | None = None) -> Callable:
+    mn, mx, ids = holding.min, holding.max, holding.token_ids
+    key = read_key or holding.asset.key
+    if ids:
+        def by_ids(facts: Facts, discord_id: str, wallets: Sequence[str]) -> Truth:
+            return holding_truth(holding, *pooled(holding, facts, wallets))
+        return by_ids
+
+    def by_sum(facts: Facts, discord_id: str, wallets: Sequence[str]) -> Truth:
+        values = facts.balances.get(key) or {}
+        total = 0
+        unknown = False
+        for w in wallets:
+            v = values.get(w, UNKNOWN)
+            if v is UNKNOWN:
+                unknown = True
+            else:
+                total += v
+        if mx is not None and total > mx:
+            return False
+        if total >= mn:
+            return None if (unknown and mx is not None) else True
+        return None if unknown else False
+    return by_sum
+
+
+def held_for_truth(req: Requirement, now_truth: Truth, facts: Facts, discord_id: str) -> Truth:
+    """Met now, and continuously since ``days`` ago. Unknown while the record does not reach back
+    that far (the member has met it since the record began)."""
+    if now_truth is not True:
+        return now_truth
+    need = timedelta(days=req.days)
+    since = facts.held_since.get((req.key, discord_id), facts.now)
+    if facts.now - since >= need:
+        return True
+    covered = facts.covered_since.get(req.key, facts.now)
+    if since > covered:
+        return False  # seen starting after the record began
+    return None
+
+
+def _leaf(req: Requirement) -> Callable:
+    if req.kind == "allowlist":
+        name = req.name
+
+        def allowlisted(facts: Facts, discord_id: str, wallets: Sequence[str]) -> Truth:
+            members = facts.allowlists.get(name)
+            if members is None:
+                return None
+            return any(w in members for w in wallets)
+        return allowlisted
+    if req.kind == "discord_role":
+        role = req.role_id
+
+        def has_role(facts: Facts, discord_id: str, wallets: Sequence[str]) -> Truth:
+            roles = facts.roles.get(discord_id)
+            return None if roles is None else role in roles
+        return has_role
+    if req.kind == "snapshot":
+        return _holds(req.holding, snapshot_key(req.holding.asset.key, req.block))
+    if req.kind == "held_for":
+        now = _holds(req.holding)
+
+        def held(facts: Facts, discord_id: str, wallets: Sequence[str]) -> Truth:
+            return held_for_truth(req, now(facts, discord_id, wallets), facts, discord_id)
+        return held
+    return _holds(req.holding)
+
+
+def compile_node(node) -> Callable[[Facts, str, Sequence[str]], Truth]:
+    if isinstance(node, Requirement):
+        return _leaf(node)
+    parts = [compile_node(p) for p in node.parts]
+    if node.op == "not":
+        inner = parts[0]
+        return lambda f, d, w: k_not(inner(f, d, w))
+    if node.op == "all":
+        def all_of(f, d, w):
+            unknown = False
+            for p in parts:
+                v = p(f, d, w)
+                if v is False:
+                    return False
+                if v is None:
+                    unknown = True
+            return None if unknown else True
+        return all_of
+
+    def any_of(f, d, w):
+        unknown = False
+        for p in parts:
+            v = p(f, d, w)
+            if v is True:
+                return True
+            if v is None:
+                unknown = True
+        return None if unknown else False
+    return any_of
+
+
+def compile_rule(rule: Rule) -> Callable[[Facts, str, Sequence[str]], Truth]:
+    """``fn(facts, discord_id, wallets) -> True / False / None``."""
+    return compile_node(rule.root)
+
+
+def evaluate(rule: Rule, facts: Facts, discord_id: str, wallets: Sequence[str]) -> Truth:
+    return compile_rule(rule)(facts, discord_id, tuple(wallets))
+
+
+# --- explaining -------------------------------------------------------------------------------------
+
+
+def explain(rule: Rule, facts: Facts, discord_id: str, wallets: Sequence[str]) -> tuple[Truth, list[Check]]:
+    """The result and one Check per requirement, in the rule's order."""
+    wallets = tuple(wallets)
+    checks: list[Check] = []
+
+    def walk(node) -> Truth:
+        if isinstance(node, Requirement):
+            truth = _leaf(node)(facts, discord_id, wallets)
+            value, missing = _value(node, truth, facts, discord_id, wallets)
+            checks.append(Check(node.path, node.kind, node.describe(), value, truth, missing))
+            return truth
+        parts = [walk(p) for p in node.parts]  # every part, so every requirement is shown
+        if node.op == "not":
+            return k_not(parts[0])
+        return k_all(parts) if node.op == "all" else k_any(parts)
+
+    result = walk(rule.root)
+    return result, checks
+
+
+def _value(req: Requirement, truth: Truth, facts: Facts, discord_id: str, wallets) -> tuple[str, str | None]:
+    if req.kind == "allowlist":
+        members = facts.allowlists.get(req.name)
+        if members is None:
+            return "unknown (no such allowlist)", None
+        on = [w for w in wallets if w in members]
+        return (f"{on[0]} is on it" if on else "no linked wallet is on it"), (
+            None if on else "a wallet on the list")
+    if req.kind == "discord_role":
+        roles = facts.roles.get(discord_id)
+        if roles is None:
+            return "unknown (the member's roles could not be read)", None
+        return ("has it" if req.role_id in roles else "does not have it"), (
+            None if req.role_id in roles else f"the role {req.role_id}")
+    h = req.holding
+    key = snapshot_key(h.asset.key, req.block) if req.kind == "snapshot" else None
+    total, unknown = pooled(h, facts, wallets, key)
+    unit = h.unit()
+    if not wallets:
+        return "no linked wallet", "a linked wallet" if truth is not True else None
+    amount = h.amount(total)
+    value = f"{amount} {unit}" + (" read, some reads failed" if unknown else "")
+    if truth is None and req.kind != "held_for":
+        return (f"unknown (a read failed; {amount} {unit} read)" if total else "unknown (a read failed)"), None
+    missing = None
+    if total < h.min and not unknown:
+        missing = f"needs {h.amount(h.min - total)} more {unit}"
+    elif h.max is not None and total > h.max:
+        missing = f"holds {h.amount(total - h.max)} {unit} above the maximum"
+    if req.kind == "held_for" and missing is None:
+        since = facts.held_since.get((req.key, discord_id), facts.now)
+        held_days = (facts.now - since).total_seconds() / 86400
+        value += f", held {held_days:.1f} of {req.days} day(s)"
+        if truth is False:
+            left = req.days - held_days
+            missing = f"needs to hold it {left:.1f} more day(s)"
+        elif truth is None:
+            value += " (unknown: the record does not reach back that far yet)"
+    return value, missing
