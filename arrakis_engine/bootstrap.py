@@ -24,6 +24,7 @@ from .chain.orchestrator import EligibilityOrchestrator
 from .communities import CommunityService
 from .demo import Demo
 from .eligibility import EligibilitySync
+from .gating.service import Gating
 from .embedded import EmbeddedDiscord, EmbeddedPostgres, EmbeddedRedis
 from .errors import StorageError
 from .manifests.archive import ManifestArchive
@@ -138,6 +139,7 @@ class Engine:
     communities: CommunityService
     orchestrator: EligibilityOrchestrator
     eligibility: EligibilitySync
+    gating: Gating  # gating rules: set, show, check one member; the sync evaluates them
     wallets: WalletLinking
     water_sharer: WaterSharerService
     archive: ManifestArchive
@@ -387,7 +389,8 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     communities = CommunityService(db, repos.communities, repos.profiles, repos.audit)
     orchestrator = EligibilityOrchestrator(chain_readers, score=score, cache=ScoreCache(redis_client, clock=clock),
                                            db=db)
-    eligibility = EligibilitySync(db, repos, orchestrator, clock=clock, unknown=unknown)
+    gating = Gating(db, repos, chain_readers, discord=discord, clock=clock)
+    eligibility = EligibilitySync(db, repos, orchestrator, clock=clock, unknown=unknown, gating=gating)
     archive = ManifestArchive(db, store, signing=signing)
     manifests = ManifestService(db, repos, archive=archive, signing=signing)
     synthesizer = CommunitySynthesizer(db, repos, discord, RedisCommunityLocks(redis_client))
@@ -429,7 +432,7 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
         settings=settings, db=db, redis=redis_client, migrator=migrator, repos=repos,
         clock=clock, discord=discord, chain_readers=chain_readers, score=score, shadow_store=store, bucket=bucket,
         freeze=freeze, queue=queue, unknown_members=unknown,
-        communities=communities, orchestrator=orchestrator, eligibility=eligibility,
+        communities=communities, orchestrator=orchestrator, eligibility=eligibility, gating=gating,
         wallets=wallets,
         water_sharer=WaterSharerService(db, repos), archive=archive, manifests=manifests,
         synthesizer=synthesizer, member_sync=member_sync, reconciler=reconciler,

@@ -61,10 +61,12 @@ class SyncDiff:
 
 class EligibilitySync:
     def __init__(self, db: Database, repos, orchestrator: EligibilityOrchestrator, *,
-                 clock: Clock = system_clock, unknown: UnknownMembersStore | None = None) -> None:
+                 clock: Clock = system_clock, unknown: UnknownMembersStore | None = None, gating=None) -> None:
         """``unknown``: where the members this sync could not read are left for the member role
-        sync (None: not kept)."""
+        sync (None: not kept). ``gating``: the gating rules' use case (``gating.service.Gating``),
+        whose membership and tier rules the sync evaluates (None: rules are not used)."""
         self.unknown = unknown
+        self.gating = gating
         self.db = db
         self.repos = repos
         self.orchestrator = orchestrator
@@ -99,7 +101,8 @@ class EligibilitySync:
         theme = theme_of(community)
         rank_assets = [(a, m) for a, p, m in assets if p == "rank"]
         gates = [(a, m) for a, p, m in assets if p == "gate"]
-        if not rank_assets and not gates:
+        rules = self.gating.rules(community_id) if self.gating is not None else None
+        if not rank_assets and not gates and not (rules and rules.membership):
             raise ValidationError("no assets are configured for this community; add a rank asset first",
                                   field="assets")
         diff = SyncDiff(str(community.id), members=len(members))
@@ -109,14 +112,29 @@ class EligibilitySync:
         balances = self._read(rank_assets + gates, wallets, progress, community_id=community_id,
                               indexed=self._indexed(community_id, rank_assets + gates) if from_index else set())
 
+        verdicts = self._gate(community, rules, members, balances, now, from_index) if rules else None
+
         scores = self.orchestrator.scores(wallets) if self.orchestrator.score is not None and wallets else {}
         use_score_ranks = bool(scores) and any(src == "score" for _, src in scores.values())
         diff.rank_source = "score" if use_score_ranks else ("native_degraded" if self.orchestrator.score else "native")
 
-        facts, unknown = self._facts(members, rank_assets, gates, balances, scores, use_score_ranks)
+        facts, unknown = self._facts(members, rank_assets, gates, balances, scores, use_score_ranks,
+                                     verdicts.membership if verdicts else None)
         evaluator = ThemeEvaluator(theme)
         ranked = sum(1 for f in facts if f.rank is not None)
         results = evaluator.evaluate_many(facts, now, ranked)
+        if verdicts is not None and verdicts.tiers:
+            # A tier with a rule needs its rank range AND its rule: false leaves the tier (its rank
+            # kept), unknown keeps the member as they are.
+            for i, r in enumerate(results):
+                tier_rule = verdicts.tiers.get(r.tier.tier)
+                if unknown[i] or tier_rule is None or tier_rule[i] is True:
+                    continue
+                if tier_rule[i] is None:
+                    unknown[i] = True
+                    facts[i] = replace(facts[i], unknown=True)
+                results[i] = evaluator.evaluate(replace(facts[i], rank=None) if tier_rule[i] is False else facts[i],
+                                                now, ranked)
 
         # First to reach the top tier get a seat number (Founding Naib is "one of the first seven").
         top = theme.tier_names[0]
@@ -149,6 +167,8 @@ class EligibilitySync:
 
         progress("writing", 0, len(updates))
         with self.db.tenant(community_id):
+            if verdicts is not None:
+                self.gating.remember(rules, verdicts.facts, self._gate_members(members), now=now)
             self.store.apply(updates, synced_at=now)
             self.store.record_tier_changes(changes)
             self.store.award(awards, at=now)
@@ -164,6 +184,19 @@ class EligibilitySync:
         diff.chain_requests = self._requests() - requests_before
         diff.seconds = time.perf_counter() - started
         return diff
+
+    @staticmethod
+    def _gate_members(members: list[MemberStanding]) -> list:
+        from .gating.service import Member
+        return [Member(m.profile_id, m.discord_id, m.wallets) for m in members]
+
+    def _gate(self, community, rules, members: list[MemberStanding], balances: dict, now, from_index: bool):
+        """The community's rules for every member; reads the chain only for what ``balances``
+        (the sync's own reads) lacks: one read per wallet and asset."""
+        gm = self._gate_members(members)
+        facts = self.gating.gather(community.id, rules, gm, now=now, balances=balances, guild_id=community.guild_id,
+                                   indexed=from_index)
+        return self.gating.evaluate(rules, facts, gm)
 
     def _requests(self) -> int:
         return sum(getattr(r, "requests", 0) for r in self.orchestrator.readers.values())
@@ -194,12 +227,14 @@ class EligibilitySync:
         return out
 
     @staticmethod
-    def _facts(members: list[MemberStanding], rank_assets, gates, balances, scores, use_score_ranks):
+    def _facts(members: list[MemberStanding], rank_assets, gates, balances, scores, use_score_ranks,
+               membership: list | None = None):
+        """``membership``: the membership rule's verdict per member (True / False / None: unknown)."""
         totals: list[object] = []  # rank-asset balance per member, None (nothing), or UNKNOWN
         unknown: list[bool] = []
-        for m in members:
-            bad = False
-            passes = True
+        for i, m in enumerate(members):
+            bad = membership is not None and membership[i] is None
+            passes = membership is None or membership[i] is not False
             for asset, minimum in gates:
                 values = [balances[asset.key][w] for w in m.wallets]
                 if any(v is UNKNOWN for v in values):
@@ -214,7 +249,7 @@ class EligibilitySync:
                 else:
                     s = sum(values)
                     total = s if s > 0 and s >= minimum else None
-            if not rank_assets and passes and m.wallets:
+            if not rank_assets and passes and (m.wallets or membership is not None):
                 total = 1  # gates only: every member who passes is ranked equally by join order
             if use_score_ranks:
                 score_bad = any(scores.get(w, (None, "degraded"))[1] == "degraded" for w in m.wallets)

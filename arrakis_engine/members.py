@@ -263,8 +263,9 @@ class MemberDesk:
             raise
 
     def unlink(self, guild_id: str, discord_id: str, wallet: str | None = None) -> str:
-        """Unlink the member's wallet (the only one, or the one named). Their roles follow at the
-        next sync, where a member without a wallet holds no tier."""
+        """Unlink one of the member's wallets (the only one, or the one named: a member with several
+        must name it). Their roles follow at the next sync, where a member without a wallet holds
+        no tier. When the primary wallet goes, the oldest remaining link becomes the primary."""
         check_discord_id(discord_id)
         c = self.community(guild_id)
         with self.db.tenant(c.id):
@@ -273,12 +274,18 @@ class MemberDesk:
             if not links:
                 raise NotFound("you have no linked wallet here")
             if wallet is None:
+                if len(links) > 1:
+                    raise ValidationError(f"you have {len(links)} wallets linked here; name the one to unlink "
+                                          f"({', '.join(x.wallet_address for x in links)})", field="wallet")
                 target = links[0].wallet_address
             else:
                 target = next((x.wallet_address for x in links if x.wallet_address.lower() == wallet.lower()), None)
                 if target is None:
                     raise NotFound("that wallet is not linked to you here")
             self.repos.wallets.unlink(target)
+            if p.wallet_address == target:
+                rest = [x.wallet_address for x in links if x.wallet_address != target]
+                self.repos.profiles.set_wallet(p.id, rest[0] if rest else None)
             self.repos.audit.append(f"discord:{discord_id}", "wallet.unlinked", {"discord_id": discord_id,
                                                                                  "wallet": target})
         return target

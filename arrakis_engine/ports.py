@@ -171,8 +171,9 @@ class ChainReader(Protocol):
     requests: int
     """How many JSON-RPC requests this reader has sent (for the figures of a sync)."""
 
-    def balances(self, asset: Asset, addresses: Sequence[str]) -> dict[str, Any]:
-        """The balance of ``asset`` for each address, batched (Multicall3 where it can).
+    def balances(self, asset: Asset, addresses: Sequence[str], *, block: int | None = None) -> dict[str, Any]:
+        """The balance of ``asset`` for each address, batched (Multicall3 where it can), at the
+        latest block or at ``block`` (a gating snapshot).
 
         Returns:
             address -> balance in base units, or ``UNKNOWN`` where that read failed (never 0).
@@ -180,6 +181,11 @@ class ChainReader(Protocol):
             ChainReadError: every endpoint failed before any read could be made.
             ValidationError: the asset or an address is malformed.
         """
+        ...
+
+    def owners_of(self, collection: str, token_ids: Sequence[int]) -> dict[int, Any]:
+        """The owner (lower-case address) of each ERC-721 token id, batched; ``UNKNOWN`` where
+        the read failed."""
         ...
 
 

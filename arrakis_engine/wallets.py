@@ -2,8 +2,10 @@
 or an admin imports a CSV of Discord ids and wallets.
 
 A challenge carries a one-time nonce kept in Redis for ``nonce_ttl`` seconds; completing it
-takes the nonce away (GETDEL), so a signed message works once. One wallet per member per
-community, and no wallet claimed by two members.
+takes the nonce away (GETDEL), so a signed message works once. A member may link up to
+``MAX_WALLETS_PER_MEMBER`` wallets per community (their holdings are combined); no wallet is
+claimed by two members. The first wallet linked is the member's primary one
+(``profiles.wallet_address``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .storage.database import Database
 from .storage.models import WalletLink
 from .validation import check_discord_id
 
+MAX_WALLETS_PER_MEMBER = 10
 _FIELDS = re.compile(r"^(URI|Version|Chain ID|Nonce|Issued At|Expiration Time): (.+)$")
 
 
@@ -141,13 +144,14 @@ class WalletLinking:
             existing = r.wallets.for_profile(profile.id)
             if source == "import" and any(w.wallet_address == wallet for w in existing):
                 return None
-            if existing and all(w.wallet_address != wallet for w in existing):
-                raise Conflict(f"member {discord_id} already linked wallet {existing[0].wallet_address}; "
-                               "one wallet per member")
+            if len(existing) >= MAX_WALLETS_PER_MEMBER and all(w.wallet_address != wallet for w in existing):
+                raise Conflict(f"member {discord_id} already has {len(existing)} wallets linked, the most one "
+                               f"member may have ({MAX_WALLETS_PER_MEMBER}); unlink one first")
             link = r.wallets.link(profile.id, wallet, source=source,
                                   verified_at=moment(self.clock) if source == "siwe" else None)
-            if profile.wallet_address != wallet:
-                r.profiles.set_wallet(profile.id, wallet)
+            primary = profile.wallet_address
+            if primary is None or (primary != wallet and all(w.wallet_address != primary for w in existing)):
+                r.profiles.set_wallet(profile.id, wallet)  # the first wallet linked is the primary one
             r.audit.append(actor, "wallet.linked", {"discord_id": discord_id, "wallet": wallet, "source": source})
             return link
 

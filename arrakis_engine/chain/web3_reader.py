@@ -123,9 +123,10 @@ class Web3ChainReader:
             raise ValueError("the endpoint's answer has no result")
         return resp["result"]
 
-    def _call(self, to: str, data: bytes, what: str) -> bytes:
+    def _call(self, to: str, data: bytes, what: str, block: int | None = None) -> bytes:
         tx = {"to": to_checksum_address(to), "data": "0x" + data.hex()}
-        result = self._with_failover(what, lambda w3: self._rpc(w3, "eth_call", [tx, "latest"]))
+        tag = "latest" if block is None else hex(block)
+        result = self._with_failover(what, lambda w3: self._rpc(w3, "eth_call", [tx, tag]))
         try:
             return bytes.fromhex(result[2:] if result.startswith("0x") else result)
         except (AttributeError, ValueError) as exc:
@@ -214,9 +215,9 @@ class Web3ChainReader:
 
     # --- batch reads ----------------------------------------------------------------------------
 
-    def balances(self, asset: Asset, addresses: Sequence[str]) -> dict[str, int | object]:
-        """The asset's balance for every address, in base units (ERC-721: how many it holds).
-        Reads that failed are UNKNOWN."""
+    def balances(self, asset: Asset, addresses: Sequence[str], *, block: int | None = None) -> dict[str, int | object]:
+        """The asset's balance for every address, in base units (ERC-721: how many it holds), at
+        the latest block or at ``block``. Reads that failed are UNKNOWN."""
         addrs = [check_address(a) for a in addresses]
         if asset.kind == "native":
             calls = [(self.multicall.lower(), SEL_ETH_BALANCE + address_word(a)) for a in addrs]
@@ -225,7 +226,7 @@ class Web3ChainReader:
             calls = [(asset.address, SEL_BALANCE_OF_ID + address_word(a) + token) for a in addrs]
         else:
             calls = [(asset.address, SEL_BALANCE_OF + address_word(a)) for a in addrs]
-        results = self.aggregate(calls, what=f"{asset.kind} balances")
+        results = self.aggregate(calls, what=f"{asset.kind} balances", block=block)
         return {a: (_uint(r) if r is not UNKNOWN else UNKNOWN) for a, r in zip(addrs, results)}
 
     def owners_of(self, collection: str, token_ids: Sequence[int]) -> dict[int, str | object]:
@@ -235,7 +236,8 @@ class Web3ChainReader:
         results = self.aggregate(calls, what="ERC-721 owners")
         return {t: (_address(r) if r is not UNKNOWN else UNKNOWN) for t, r in zip(token_ids, results)}
 
-    def aggregate(self, calls: Sequence[tuple[str, bytes]], *, what: str = "batch") -> list[bytes | object]:
+    def aggregate(self, calls: Sequence[tuple[str, bytes]], *, what: str = "batch",
+                  block: int | None = None) -> list[bytes | object]:
         """Run many calls through Multicall3 ``aggregate3`` (allowFailure), ``chunk_size`` per request.
         Returns each call's return data, or UNKNOWN for a failed sub-call or a failed request."""
         out: list[bytes | object] = []
@@ -243,7 +245,7 @@ class Web3ChainReader:
             chunk = calls[start:start + self.chunk_size]
             payload = SEL_AGGREGATE3 + encode_aggregate3(chunk)
             try:
-                raw = self._call(self.multicall, payload, what)
+                raw = self._call(self.multicall, payload, what, block)
                 decoded = decode_results(raw)
             except (ChainReadError, ContractLogicError) as exc:
                 log.warning("%s: %d reads are unknown (%s)", what, len(chunk), exc)

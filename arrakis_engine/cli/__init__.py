@@ -8,7 +8,7 @@ Front ends contribute their own commands through the ``arrakis.commands`` entry-
 from __future__ import annotations
 
 from . import (  # noqa: F401
-    communities, db_cmds, eligibility, manifests, migrate, policy, processes, security, status, synthesis, themes,
+    communities, db_cmds, eligibility, gating, manifests, migrate, policy, processes, security, status, synthesis, themes,
     wizard,
 )
 from .base import cli

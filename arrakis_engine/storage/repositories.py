@@ -161,9 +161,10 @@ class ProfileRepository(_Repo):
             raise NotFound(f"no member profile {profile_id} in this community")
         return Profile.from_row(row)
 
-    def set_wallet(self, profile_id: uuid.UUID, wallet_address: str) -> None:
+    def set_wallet(self, profile_id: uuid.UUID, wallet_address: str | None) -> None:
+        """The member's primary wallet (None: they have none left)."""
         self.db.current().execute("UPDATE profiles SET wallet_address = %s, updated_at = now() WHERE id = %s",
-                                  (normalize_wallet(wallet_address), profile_id))
+                                  (None if wallet_address is None else normalize_wallet(wallet_address), profile_id))
 
     def lock(self, profile_id: uuid.UUID) -> None:
         """Hold the member's row until the transaction ends (serialises decisions about them)."""

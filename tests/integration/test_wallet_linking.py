@@ -10,7 +10,7 @@ from eth_account.messages import encode_defunct
 
 from arrakis_engine.errors import Conflict
 from arrakis_engine.storage.redis_state import SignInNonces
-from arrakis_engine.wallets import SignInError, WalletLinking, parse_message
+from arrakis_engine.wallets import MAX_WALLETS_PER_MEMBER, SignInError, WalletLinking, parse_message
 
 
 class Clock:
@@ -101,20 +101,25 @@ def test_nonce_lives_in_redis_with_a_ttl(engine, make_community, linking):
     assert 590 <= ttl <= 600
 
 
-def test_one_wallet_per_member_and_one_member_per_wallet(make_community, linking):
+def test_several_wallets_per_member_up_to_the_cap_and_one_member_per_wallet(engine, make_community, linking):
     c = make_community()
-    a, b = Account.create(), Account.create()
+    accounts = [Account.create() for _ in range(MAX_WALLETS_PER_MEMBER + 1)]
 
     def link(discord_id, acct):
         ch = linking.start(c.id, discord_id, acct.address)
         return linking.complete(c.id, discord_id, ch.message, sign(acct, ch.message))
 
-    link("555555555555555555", a)
-    with pytest.raises(Conflict, match="one wallet per member"):
-        link("555555555555555555", b)
+    for acct in accounts[:MAX_WALLETS_PER_MEMBER]:
+        link("555555555555555555", acct)
+    with pytest.raises(Conflict, match=f"the most one member may have \\({MAX_WALLETS_PER_MEMBER}\\)"):
+        link("555555555555555555", accounts[-1])
     with pytest.raises(Conflict, match="another member"):
-        link("666666666666666666", a)
-    link("555555555555555555", a)  # linking the same wallet again is fine
+        link("666666666666666666", accounts[0])
+    link("555555555555555555", accounts[0])  # linking the same wallet again is fine, even at the cap
+    with engine.db.tenant(c.id):
+        p = engine.repos.profiles.by_discord_id("555555555555555555")
+        assert len(engine.repos.wallets.for_profile(p.id)) == MAX_WALLETS_PER_MEMBER
+        assert p.wallet_address == accounts[0].address.lower()  # the first linked stays the primary
 
 
 def test_csv_import_reports_bad_rows_and_links_the_rest(engine, make_community, linking, tmp_path):
@@ -131,10 +136,12 @@ def test_csv_import_reports_bad_rows_and_links_the_rest(engine, make_community, 
         f"100000000000000001,{w[2]}\n"
         f"100000000000000005,{w[4]}\n")
     result = linking.import_csv(c.id, csv_file)
-    assert result["linked"] == 3
-    assert [e.split(":")[0] for e in result["errors"]] == ["line 4", "line 5", "line 6", "line 7"]
+    assert result["linked"] == 4  # line 7 gives member 1 a second wallet
+    assert [e.split(":")[0] for e in result["errors"]] == ["line 4", "line 5", "line 6"]
     assert "Discord id" in result["errors"][0] and "wallet_address" in result["errors"][1]
     assert "another member" in result["errors"][2] or "earlier line" in result["errors"][2]
-    assert "one wallet per member" in result["errors"][3]
+    with engine.db.tenant(c.id):
+        p1 = engine.repos.profiles.by_discord_id("100000000000000001")
+        assert sorted(x.wallet_address for x in engine.repos.wallets.for_profile(p1.id)) == sorted([w[0], w[2]])
     with engine.db.tenant(c.id):
         assert engine.repos.wallets.by_wallet(w[1]).source == "import"

@@ -1,0 +1,130 @@
+"""SQL for gating rules (tenant): rules, allowlists, snapshot balances, held_for records."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from datetime import datetime
+from typing import Iterable, Sequence
+
+from .database import Database
+
+
+class GatingRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- rules ------------------------------------------------------------------------------------
+
+    def put_rule(self, tier: str, rule: dict, checksum: str, *, actor: str) -> None:
+        self.db.current().execute(
+            """INSERT INTO gate_rules (community_id, tier, rule, checksum, updated_by, updated_at)
+               VALUES (%s, %s, %s, %s, %s, now())
+               ON CONFLICT (community_id, tier) DO UPDATE
+               SET rule = EXCLUDED.rule, checksum = EXCLUDED.checksum, updated_by = EXCLUDED.updated_by,
+                   updated_at = now()""",
+            (self.db.current_tenant(), tier, rule, checksum, actor))
+
+    def remove_rule(self, tier: str) -> bool:
+        return self.db.current().execute("DELETE FROM gate_rules WHERE tier = %s", (tier,)).rowcount > 0
+
+    def rules(self) -> dict[str, dict]:
+        """tier ('' for membership) -> {rule, checksum, updated_by, updated_at}."""
+        rows = self.db.current().all("SELECT tier, rule, checksum, updated_by, updated_at FROM gate_rules ORDER BY tier")
+        return {r["tier"]: r for r in rows}
+
+    # --- allowlists -------------------------------------------------------------------------------
+
+    def replace_allowlist(self, name: str, addresses: Sequence[str], *, actor: str) -> int:
+        """Make the list exactly ``addresses`` (lower-case, distinct): COPY into a temporary table,
+        then one INSERT ... SELECT (COPY cannot write a table under row-level security)."""
+        tx = self.db.current()
+        tenant = self.db.current_tenant()
+        tx.execute(
+            """INSERT INTO allowlists (community_id, name, size, imported_by, imported_at)
+               VALUES (%s, %s, %s, %s, now())
+               ON CONFLICT (community_id, name) DO UPDATE
+               SET size = EXCLUDED.size, imported_by = EXCLUDED.imported_by, imported_at = now()""",
+            (tenant, name, len(addresses), actor))
+        tx.execute("DELETE FROM allowlist_entries WHERE name = %s", (name,))
+        tx.execute("CREATE TEMP TABLE IF NOT EXISTS allowlist_load (address text) ON COMMIT DROP")
+        tx.execute("TRUNCATE allowlist_load")
+        cur = tx.conn.cursor()
+        cur.copy_expert("COPY allowlist_load (address) FROM STDIN", io.StringIO("".join(a + "\n" for a in addresses)))
+        tx.execute("INSERT INTO allowlist_entries (community_id, name, address) "
+                   "SELECT %s, %s, address FROM allowlist_load", (tenant, name))
+        return len(addresses)
+
+    def allowlists(self) -> list[dict]:
+        return self.db.current().all("SELECT name, size, imported_by, imported_at FROM allowlists ORDER BY name")
+
+    def allowlist_names(self) -> set[str]:
+        return {r["name"] for r in self.db.current().all("SELECT name FROM allowlists")}
+
+    def allowlisted(self, names: Iterable[str], addresses: Sequence[str]) -> dict[str, frozenset]:
+        """name -> which of ``addresses`` are on it, for the lists that exist (a missing list is absent)."""
+        names = sorted(set(names))
+        if not names:
+            return {}
+        tx = self.db.current()
+        existing = {r["name"] for r in tx.all("SELECT name FROM allowlists WHERE name = ANY(%s)", (names,))}
+        out: dict[str, set] = {n: set() for n in existing}
+        if existing and addresses:
+            rows = tx.all("SELECT name, address FROM allowlist_entries WHERE name = ANY(%s) AND address = ANY(%s)",
+                          (sorted(existing), list(addresses)))
+            for r in rows:
+                out[r["name"]].add(r["address"])
+        return {n: frozenset(v) for n, v in out.items()}
+
+    # --- snapshots --------------------------------------------------------------------------------
+
+    def snapshot_balances(self, asset_key: str, block: int, addresses: Sequence[str]) -> dict[str, int]:
+        rows = self.db.current().all(
+            "SELECT address, balance FROM gate_snapshot_balances WHERE asset_key = %s AND block = %s "
+            "AND address = ANY(%s)", (asset_key, block, list(addresses)))
+        return {r["address"]: int(r["balance"]) for r in rows}
+
+    def keep_snapshot(self, asset_key: str, block: int, balances: dict[str, int]) -> None:
+        if balances:
+            tenant = self.db.current_tenant()
+            self.db.current().execute_values(
+                "INSERT INTO gate_snapshot_balances (community_id, asset_key, block, address, balance) VALUES %s "
+                "ON CONFLICT DO NOTHING", [(tenant, asset_key, block, a, b) for a, b in balances.items()],
+                page_size=1000)
+
+    # --- held_for ---------------------------------------------------------------------------------
+
+    def coverage(self, requirements: Sequence[str]) -> dict[str, datetime]:
+        rows = self.db.current().all(
+            "SELECT requirement, since FROM gate_held_coverage WHERE requirement = ANY(%s)", (list(requirements),))
+        return {r["requirement"]: r["since"] for r in rows}
+
+    def start_coverage(self, requirements: Sequence[str], at: datetime) -> None:
+        if requirements:
+            tenant = self.db.current_tenant()
+            self.db.current().execute_values(
+                "INSERT INTO gate_held_coverage (community_id, requirement, since) VALUES %s ON CONFLICT DO NOTHING",
+                [(tenant, r, at) for r in requirements])
+
+    def held_since(self, requirements: Sequence[str], profiles: Sequence[uuid.UUID] | None = None) -> dict:
+        """(requirement, profile id) -> since."""
+        sql = "SELECT requirement, profile_id, since FROM gate_held_since WHERE requirement = ANY(%s)"
+        params: list = [list(requirements)]
+        if profiles is not None:
+            sql += " AND profile_id = ANY(%s::uuid[])"
+            params.append([str(p) for p in profiles])
+        return {(r["requirement"], r["profile_id"]): r["since"] for r in self.db.current().all(sql, params)}
+
+    def record_held(self, started: Sequence[tuple[str, uuid.UUID, datetime]],
+                    stopped: Sequence[tuple[str, uuid.UUID]]) -> None:
+        tx = self.db.current()
+        tenant = self.db.current_tenant()
+        if started:
+            tx.execute_values(
+                "INSERT INTO gate_held_since (community_id, requirement, profile_id, since) VALUES %s "
+                "ON CONFLICT DO NOTHING", [(tenant, r, p, t) for r, p, t in started], page_size=1000)
+        if stopped:
+            tx.execute_values(
+                """DELETE FROM gate_held_since AS h USING (VALUES %s) AS v(requirement, profile_id)
+                    WHERE h.requirement = v.requirement AND h.profile_id = v.profile_id::uuid""",
+                [(r, str(p)) for r, p in stopped], page_size=1000)
