@@ -76,6 +76,8 @@ def pooled(holding: Holding, facts: Facts, wallets: Sequence[str], read_key: str
                 unknown += 1
             elif o in mine:
                 have += 1
+        if not mine:
+            return 0, False  # no wallet: no token, whoever owns the unread ones
         return have, have < holding.min <= have + unknown  # unknown only while the failed reads could decide it
     values = facts.balances.get(read_key or holding.asset.key, {})
     total = 0

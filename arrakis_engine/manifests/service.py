@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from ..storage.database import Database
 from ..storage.eligibility import EligibilityRepository
+from ..storage.gating import GatingRepository
 from ..storage.models import Manifest
 from ..storage.repositories import canonical_json, sha256_hex
 from ..themes import theme_of
@@ -26,11 +27,17 @@ class ManifestService:
         with self.db.tenant(community_id):
             community = self.repos.communities.current()
             members = {m.discord_id: (m.tier, m.badges) for m in self.standings.standings()}
+            rules = GatingRepository(self.db).rules()
         theme = theme_of(community)
         channels = (community.settings or {}).get("wizard", {}).get("channels")
         theme = replace(theme, categories=categories_for(theme, channels))
-        return build_manifest(community_id=str(community.id), community_name=community.name,
-                              guild_id=community.guild_id, theme=theme, members=members)
+        content = build_manifest(community_id=str(community.id), community_name=community.name,
+                                 guild_id=community.guild_id, theme=theme, members=members)
+        if rules:
+            # The gating rules are part of the desired state: a changed rule is a new version.
+            content["gating"] = {"membership": rules[""]["rule"] if "" in rules else None,
+                                 "tiers": {t: r["rule"] for t, r in sorted(rules.items()) if t}}
+        return content
 
     def publish(self, community_id: uuid.UUID | str, *, actor: str) -> tuple[Manifest, bool]:
         """(latest manifest, whether a new version was written)."""

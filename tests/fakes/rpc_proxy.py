@@ -2,7 +2,9 @@
 
 Modes: ``pass`` forwards everything; ``down`` answers HTTP 503; ``error`` answers a JSON-RPC
 error; ``fail_after`` forwards N requests and then answers 503; ``slow`` sleeps before
-forwarding. Independently, ``max_log_range`` makes it refuse ``eth_getLogs`` over more blocks
+forwarding. Independently, ``fail_matching`` (lower-case hex strings) answers 503 to any request
+whose body contains one of them (an address or token id inside a Multicall3 batch: one read failing
+in the middle of others), and ``max_log_range`` makes it refuse ``eth_getLogs`` over more blocks
 than that, the way public nodes do. It counts the requests it saw.
 """
 
@@ -24,6 +26,7 @@ class RpcProxy:
         self.seen = 0
         self.max_log_range: int | None = None
         self.refused_ranges = 0
+        self.fail_matching: set[str] = set()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,6 +46,10 @@ class RpcProxy:
                 if mode == "slow":
                     time.sleep(proxy.delay)
                     mode = "pass"
+                if proxy.fail_matching and mode == "pass":
+                    text = body.decode(errors="replace").lower()
+                    if any(m in text for m in proxy.fail_matching):
+                        mode = "down"
                 if proxy.max_log_range is not None and mode == "pass":
                     req = json.loads(body)
                     if req.get("method") == "eth_getLogs":

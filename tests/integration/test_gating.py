@@ -1,0 +1,257 @@
+"""Gating rules on anvil, through the engine that build_engine makes: each requirement kind with
+a failed read in the middle (member C's wallet: every request naming it fails), wallet pooling,
+the sync's use of membership and tier rules, one read per wallet and asset, RLS on the tables."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from arrakis_engine.bootstrap import build_engine
+from arrakis_engine.chain.web3_reader import Web3ChainReader
+from arrakis_engine.errors import DiscordError, ValidationError
+from arrakis_engine.gating.rules import RuleError
+from tests.fakes.guild_port import InMemoryGuilds
+from tests.fakes.rpc_proxy import RpcProxy
+from tests.fixtures.chain import holder
+
+E18 = 10 ** 18
+ROLE = "987654321098765432"
+RARE_ID = 0xBEEF01  # an ERC-721 id whose owner read fails (its word is distinctive in a request)
+
+
+class FlakyGuilds(InMemoryGuilds):
+    """Discord that fails (a 503, not a 404) to say one member's roles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing: set[str] = set()
+
+    def get_member(self, guild_id, user_id, *, community_id=None):
+        if user_id in self.failing:
+            raise DiscordError("Discord is unavailable", status=503, retryable=True)
+        return super().get_member(guild_id, user_id, community_id=community_id)
+
+
+@pytest.fixture(scope="module")
+def tokens(chain):
+    bgt = chain.deploy("TestERC20", "BGT", "BGT", 18)
+    nft = chain.deploy("TestERC721", "Sietch", "SIETCH")
+    multi = chain.deploy("TestERC1155")
+    return bgt, nft, multi
+
+
+@pytest.fixture
+def world(settings, engine, chain, anvil, tokens, clock):
+    """Members A (wallets A1, A2), B (B1), C (C1, whose reads fail) and D (no wallet)."""
+    bgt, nft, multi = tokens
+    base = uuid.uuid4().int % 10 ** 9
+    a1, a2, b1, c1 = (holder(base * 10 + i) for i in range(4))
+    cs = chain.w3.to_checksum_address
+    chain.send(bgt.functions.mintMany([cs(a1), cs(a2), cs(b1), cs(c1)], [600 * E18, 520 * E18, 880 * E18, 5000 * E18]))
+    first = base * 10
+    chain.send(nft.functions.mint(cs(a1), first))
+    chain.send(nft.functions.mint(cs(a2), first + 1))
+    chain.send(nft.functions.mint(cs(c1), first + 2))
+    chain.send(nft.functions.mint(cs(c1), RARE_ID + base))
+    chain.send(multi.functions.mint(cs(a1), 7, 2))
+    chain.send(multi.functions.mint(cs(a2), 7, 1))
+    chain.send(multi.functions.mint(cs(c1), 7, 9))
+    proxy = RpcProxy(anvil.url)
+    proxy.fail_matching = {c1[2:], format(RARE_ID + base, "064x")}
+    guilds = FlakyGuilds()
+    reader = Web3ChainReader("berachain", [proxy.url], chunk_size=1)
+    engine.redis.flushdb()
+    eng = build_engine(replace(settings, discord_api_base=None, discord_bot_token=None), discord=guilds,
+                       clock=clock, chain_readers={"berachain": reader})
+    guild = str(10 ** 18 + uuid.uuid4().int % (9 * 10 ** 18))
+    community = eng.communities.create(name=f"Gate {guild[-5:]}", guild_id=guild, theme_id="basic",
+                                       subscription="free", actor="test")
+    ids = {n: str(600_000_000_000_000_000 + base * 10 + i) for i, n in enumerate("ABCD")}
+    guilds.guild(guild, members=[ids["A"], ids["B"], ids["C"]])
+    guilds.members[guild][ids["A"]] = [ROLE]
+    with eng.db.tenant(community.id):
+        for name, wallets in (("A", [a1, a2]), ("B", [b1]), ("C", [c1]), ("D", [])):
+            p = eng.repos.profiles.create(discord_id=ids[name])
+            for w in wallets:
+                eng.repos.wallets.link(p.id, w)
+    w = dict(eng=eng, c=community, ids=ids, bgt=bgt.address.lower(), nft=nft.address.lower(),
+             multi=multi.address.lower(), first=first, rare=RARE_ID + base, proxy=proxy, guilds=guilds,
+             wallets=dict(A1=a1, A2=a2, B1=b1, C1=c1), chain=chain, tokens=tokens)
+    yield w
+    eng.close()
+    proxy.stop()
+
+
+def results(w, rule) -> dict:
+    """Each member's overall result under ``rule`` (set as the membership rule)."""
+    w["eng"].gating.set_rule(w["c"].id, rule, actor="test")
+    return {n: w["eng"].gating.check(w["c"].id, d)["result"] for n, d in w["ids"].items()}
+
+
+def checks(w, name) -> list[dict]:
+    return w["eng"].gating.check(w["c"].id, w["ids"][name])["membership"]["checks"]
+
+
+def test_balance_pools_wallets_and_a_failed_read_is_unknown(world):
+    rule = {"type": "balance", "address": world["bgt"], "min": "1000", "symbol": "BGT"}
+    assert results(world, rule) == {"A": "true", "B": "false", "C": "unknown", "D": "false"}
+    b = checks(world, "B")[0]
+    assert (b["value"], b["missing"]) == ("880 BGT", "needs 120 more BGT")
+    assert checks(world, "A")[0]["value"] == "1120 BGT"  # 600 + 520 over two wallets
+    # A range: 1,120 is above a max of 1,100, whatever C's failed read.
+    rule["max"] = "1100"
+    assert results(world, rule) == {"A": "false", "B": "false", "C": "unknown", "D": "false"}
+    assert checks(world, "A")[0]["missing"] == "holds 20 BGT above the maximum"
+
+
+def test_native_balance(world):
+    chain, w = world["chain"], world["wallets"]
+    chain.set_native_balance(w["A1"], 3 * E18)
+    chain.set_native_balance(w["B1"], E18 // 2)
+    rule = {"type": "balance", "address": "native", "min": "1.5"}
+    assert results(world, rule) == {"A": "true", "B": "false", "C": "unknown", "D": "false"}
+
+
+def test_nft_count_token_ids_and_erc1155(world):
+    count = {"type": "nft", "address": world["nft"], "min": 2}
+    assert results(world, count) == {"A": "true", "B": "false", "C": "unknown", "D": "false"}
+    ids = {"type": "nft", "address": world["nft"], "token_ids": [world["first"] + 1, world["rare"]]}
+    # A owns #first+1; the rare token's owner cannot be read, so nobody else is decided.
+    assert results(world, ids) == {"A": "true", "B": "unknown", "C": "unknown", "D": "false"}
+    ids["token_ids"] = [world["first"], world["first"] + 1]
+    ids["min"] = 2
+    assert results(world, ids) == {"A": "true", "B": "false", "C": "false", "D": "false"}  # pooled over A1, A2
+    multi = {"type": "nft", "standard": "erc1155", "address": world["multi"], "token_id": 7, "min": 3}
+    assert results(world, multi) == {"A": "true", "B": "false", "C": "unknown", "D": "false"}
+
+
+def test_allowlist_decides_over_a_failed_read(world, tmp_path):
+    gating, c = world["eng"].gating, world["c"]
+    csv = tmp_path / "partners.csv"
+    csv.write_text(f"address\n{world['wallets']['A2'].upper().replace('0X', '0x')}\n{world['wallets']['C1']}\n"
+                   f"{world['wallets']['C1']}\n")
+    assert gating.import_allowlist(c.id, "partners", csv, actor="test") == {"name": "partners", "addresses": 2,
+                                                                           "repeated": 1}
+    rule = {"any": [{"type": "allowlist", "name": "partners"},
+                    {"type": "balance", "address": world["bgt"], "min": "1000"}]}
+    assert results(world, rule) == {"A": "true", "B": "false", "C": "true", "D": "false"}
+    assert results(world, {"not": {"type": "allowlist", "name": "partners"}}) == {
+        "A": "false", "B": "true", "C": "false", "D": "true"}
+    # A bad line refuses the whole file; the list stays as it was.
+    csv.write_text(f"address\n{world['wallets']['B1']}\n0x1234\n")
+    with pytest.raises(ValidationError, match="nothing imported: line 3: not a wallet address"):
+        gating.import_allowlist(c.id, "partners", csv, actor="test")
+    assert results(world, {"type": "allowlist", "name": "partners"})["B"] == "false"
+    with pytest.raises(RuleError, match=r"^any\[0\]\.name: no allowlist 'nobody'"):
+        gating.set_rule(c.id, {"any": [{"type": "allowlist", "name": "nobody"}]}, actor="test")
+
+
+def test_snapshot_reads_the_block_once_and_keeps_it(world, owner_conn):
+    chain, bgt = world["chain"], world["tokens"][0]
+    block = chain.w3.eth.block_number
+    chain.send(bgt.functions.mint(chain.w3.to_checksum_address(world["wallets"]["B1"]), 500 * E18))  # 1,380 now
+    rule = {"type": "snapshot", "address": world["bgt"], "min": "1000", "block": block, "symbol": "BGT"}
+    assert results(world, rule) == {"A": "true", "B": "false", "C": "unknown", "D": "false"}
+    assert checks(world, "B")[0]["missing"] == "needs 120 more BGT"  # as of the block, not today's 1,380
+    with owner_conn.cursor() as cur:
+        cur.execute("SELECT address FROM gate_snapshot_balances WHERE community_id = %s ORDER BY address",
+                    (world["c"].id,))
+        kept = [r[0] for r in cur.fetchall()]
+    w = world["wallets"]
+    assert kept == sorted([w["A1"], w["A2"], w["B1"]])  # C1's failed read is not kept (nor a zero)
+    seen = world["proxy"].seen
+    assert world["eng"].gating.check(world["c"].id, world["ids"]["B"])["result"] == "false"
+    assert world["proxy"].seen == seen  # kept: no chain read the second time
+    world["proxy"].fail_matching.clear()
+    assert world["eng"].gating.check(world["c"].id, world["ids"]["C"])["result"] == "true"
+
+
+def test_discord_role_with_a_failed_read(world):
+    world["guilds"].failing.add(world["ids"]["C"])
+    rule = {"type": "discord_role", "role_id": ROLE}
+    # D is not in the guild (404): no role. C's roles could not be read: unknown.
+    assert results(world, rule) == {"A": "true", "B": "false", "C": "unknown", "D": "false"}
+
+
+def test_held_for_through_the_sync(world, clock):
+    eng, c, ids = world["eng"], world["c"], world["ids"]
+    rule = {"type": "held_for", "address": world["bgt"], "min": "1000", "days": 30, "symbol": "BGT"}
+    eng.gating.set_rule(c.id, rule, actor="test")
+    first = eng.eligibility.run(c.id)
+    # A meets it, but the record starts now: unknown, kept as they were (no tier yet).
+    assert sorted(first.unknown) == sorted([ids["A"], ids["C"]]) and first.joined == []
+    clock.t += 31 * 86400
+    chain, bgt = world["chain"], world["tokens"][0]
+    chain.send(bgt.functions.mint(chain.w3.to_checksum_address(world["wallets"]["B1"]), 200 * E18))
+    second = eng.eligibility.run(c.id)
+    assert second.joined == [ids["A"]] and second.unknown == [ids["C"]]
+    b = eng.gating.check(c.id, ids["B"])
+    assert b["result"] == "false"  # seen starting now, after the record began
+    assert b["membership"]["checks"][0]["missing"] == "needs to hold it 30.0 more day(s)"
+    with eng.db.tenant(c.id):
+        assert eng.repos.profiles.by_discord_id(ids["A"]).tier == "Gold"
+
+
+def test_sync_with_membership_and_tier_rules_reads_each_asset_once(world):
+    eng, c, ids = world["eng"], world["c"], world["ids"]
+    from arrakis_engine.chain.types import Asset
+    eng.eligibility.configure(c.id, Asset("berachain", "erc20", world["bgt"]), purpose="rank")
+    # Membership: NFT or 800 BGT, and at least 100 BGT (BGT named three times, with the rank).
+    eng.gating.set_rule(c.id, {"all": [
+        {"any": [{"type": "nft", "address": world["nft"]}, {"type": "balance", "address": world["bgt"], "min": "800"}]},
+        {"type": "balance", "address": world["bgt"], "min": "100"}]}, actor="test")
+    # Gold needs token #first (A1 has it); B would be Gold by rank (2nd) but has no NFT: no tier.
+    eng.gating.set_rule(c.id, {"type": "nft", "address": world["nft"], "token_ids": [world["first"]]},
+                        tier="Gold", actor="test")
+    before = world["proxy"].seen
+    diff = eng.eligibility.run(c.id)
+    with eng.db.tenant(c.id):
+        got = {n: (p.tier, p.rank) for n, p in ((n, eng.repos.profiles.by_discord_id(d)) for n, d in ids.items())}
+    assert got["A"] == ("Gold", 1)
+    assert got["B"] == (None, 2)  # rank 2 is Gold's range, but Gold's rule is false
+    assert got["C"] == (None, None) and ids["C"] in diff.unknown  # its reads failed: kept as it was
+    assert got["D"] == (None, None)
+    # chunk_size 1: one request per wallet for BGT (4 wallets) and for the NFT count (4), one per
+    # token id for the owner (1); BGT is read once although the rank and two requirements name it.
+    assert world["proxy"].seen - before == diff.chain_requests == 4 + 4 + 1
+    # The manifest carries the rules; a changed rule is a new version.
+    m1, _ = eng.manifests.publish(c.id, actor="test")
+    assert m1.content["gating"]["tiers"]["Gold"]["token_ids"] == [world["first"]]
+    assert eng.manifests.publish(c.id, actor="test")[1] is False
+    eng.gating.set_rule(c.id, {"type": "nft", "address": world["nft"], "min": 1}, tier="Gold", actor="test")
+    m2, new = eng.manifests.publish(c.id, actor="test")
+    assert new and m2.version == m1.version + 1
+
+
+def test_tier_rule_for_an_unknown_tier_is_refused(world):
+    with pytest.raises(ValidationError, match="no tier 'Platinum'"):
+        world["eng"].gating.set_rule(world["c"].id, {"type": "nft", "address": world["nft"]}, tier="Platinum")
+
+
+def test_gating_tables_are_fenced(world, app_conn, make_community, tmp_path):
+    """Another community sees none of these rows, and the app role without a tenant sees nothing."""
+    eng, c = world["eng"], world["c"]
+    csv = tmp_path / "l.csv"
+    csv.write_text(world["wallets"]["A1"] + "\n")
+    eng.gating.import_allowlist(c.id, "mine", csv, actor="test")
+    eng.gating.set_rule(c.id, {"type": "allowlist", "name": "mine"}, actor="test")
+    other = make_community()
+    tables = ["gate_rules", "allowlists", "allowlist_entries"]
+    with eng.db.tenant(other.id) as tx:
+        for t in tables:
+            assert tx.scalar(f"SELECT count(*) FROM {t}") == 0
+        with pytest.raises(Exception):
+            tx.execute("INSERT INTO gate_rules (community_id, rule, checksum, updated_by) VALUES (%s, '{}', %s, 'x')",
+                       (c.id, "0" * 64))
+    with app_conn.cursor() as cur:
+        for t in tables + ["gate_snapshot_balances", "gate_held_since", "gate_held_coverage"]:
+            cur.execute(f"SELECT count(*) FROM {t}")
+            assert cur.fetchone()[0] == 0
+            cur.execute("SELECT relrowsecurity AND relforcerowsecurity FROM pg_class WHERE relname = %s", (t,))
+            assert cur.fetchone()[0] is True
+    with eng.db.tenant(other.id):
+        assert eng.gating.rules(other.id).membership is None
