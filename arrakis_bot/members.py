@@ -36,6 +36,8 @@ def profile_embed(v: MemberView, *, own: bool) -> interactions.Embed:
     if own:
         e.add_field("Wallets", ", ".join(_short(w) for w in v.wallets) if v.wallets else "none linked (/verify)",
                     inline=False)
+        if v.missing:
+            e.add_field("To qualify", "; ".join(v.missing)[:1024], inline=False)
     e.add_field("Last refresh", _when(v.last_refresh), inline=True)
     return e
 

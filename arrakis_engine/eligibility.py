@@ -120,6 +120,13 @@ class EligibilitySync:
 
         facts, unknown = self._facts(members, rank_assets, gates, balances, scores, use_score_ranks,
                                      verdicts.membership if verdicts else None)
+        if verdicts is not None:  # what each member misses, for /profile
+            for i, note in enumerate(self.gating.notes(rules, verdicts, self._gate_members(members))):
+                md = {k: v for k, v in facts[i].metadata.items() if k != "gate"}
+                if note:
+                    md["gate"] = note
+                if md != facts[i].metadata:
+                    facts[i] = replace(facts[i], metadata=md)
         evaluator = ThemeEvaluator(theme)
         ranked = sum(1 for f in facts if f.rank is not None)
         results = evaluator.evaluate_many(facts, now, ranked)

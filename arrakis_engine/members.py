@@ -42,6 +42,7 @@ class MemberView:
     joined_at: datetime
     last_refresh: datetime | None  # the community's last eligibility sync, which read this member too
     member_title: str
+    missing: list[str] = field(default_factory=list)  # what the gating rule still asks ("needs 120 more BGT")
 
 
 @dataclass(frozen=True)
@@ -123,9 +124,10 @@ class MemberDesk:
             held = {b.badge_type: b for b in self.repos.badges.for_profile(p.id)}
             last_sync = OperatorViewsRepository(self.db).last_eligibility_sync()
         badges = _badge_views(theme, held)
+        gate = (p.metadata or {}).get("gate") or {}
         return MemberView(c.name, discord_id, p.tier, p.rank, discord_id in set(self.unknown.of(c.id)), wallets,
                           badges, p.joined_at, last_sync["created_at"] if last_sync else None,
-                          theme.naming.member_title)
+                          theme.naming.member_title, list(gate.get("missing", [])))
 
     def badges(self, guild_id: str, discord_id: str) -> list[BadgeView]:
         """The theme's badges, each marked held or not for this member (all unheld for a

@@ -311,6 +311,20 @@ class Gating:
             tiers[name] = [fn(facts, m.discord_id, m.wallets) for m in members]
         return Verdicts(facts, membership, tiers)
 
+    def notes(self, rules: Rules, verdicts: Verdicts, members: Sequence[Member]) -> list[dict | None]:
+        """For each member the membership rule does not admit: what they miss, in words ("needs
+        120 more BGT"), kept on the profile for /profile. None for a member it admits."""
+        out: list[dict | None] = []
+        for m, v in zip(members, verdicts.membership):
+            if v is True or rules.membership is None:
+                out.append(None)
+                continue
+            _, checks = explain(rules.membership, verdicts.facts, m.discord_id, m.wallets)
+            missing = [c.missing or c.requirement for c in checks if c.truth is False]
+            missing += [f"{c.requirement}: could not be read" for c in checks if c.truth is None]
+            out.append({"result": word(v), "missing": missing[:5]})
+        return out
+
     def remember(self, rules: Rules, facts: Facts, members: Sequence[Member], *, now: datetime) -> None:
         """Inside the caller's tenant transaction: start following each held_for requirement, and
         record who meets its balance now (since when) and who stopped."""

@@ -194,6 +194,9 @@ def test_held_for_through_the_sync(world, clock):
     assert b["membership"]["checks"][0]["missing"] == "needs to hold it 30.0 more day(s)"
     with eng.db.tenant(c.id):
         assert eng.repos.profiles.by_discord_id(ids["A"]).tier == "Gold"
+    # /profile tells B what is missing (as of the sync), and A nothing.
+    assert eng.members.profile(c.guild_id, ids["B"]).missing == ["needs to hold it 30.0 more day(s)"]
+    assert eng.members.profile(c.guild_id, ids["A"]).missing == []
 
 
 def test_sync_with_membership_and_tier_rules_reads_each_asset_once(world):
@@ -255,3 +258,26 @@ def test_gating_tables_are_fenced(world, app_conn, make_community, tmp_path):
             assert cur.fetchone()[0] is True
     with eng.db.tenant(other.id):
         assert eng.gating.rules(other.id).membership is None
+
+
+def test_several_wallets_in_profile_and_unlink_one(world, tmp_path):
+    """A member links two wallets (import), sees both in /profile, must name the one to unlink,
+    and the primary wallet moves to the one left; the sync then reads only that one."""
+    eng, c = world["eng"], world["c"]
+    member = "612345678901234567"
+    x, y = "0x" + "ab" * 20, "0x" + "cd" * 20
+    csv = tmp_path / "w.csv"
+    csv.write_text(f"discord_id,wallet_address\n{member},{x}\n{member},{y}\n")
+    assert eng.wallets.import_csv(c.id, csv)["linked"] == 2
+    assert eng.members.profile(c.guild_id, member).wallets == [x, y]
+    with pytest.raises(ValidationError, match="you have 2 wallets linked here; name the one to unlink"):
+        eng.members.unlink(c.guild_id, member)
+    assert eng.members.unlink(c.guild_id, member, x.upper().replace("0X", "0x")) == x
+    with eng.db.tenant(c.id):
+        p = eng.repos.profiles.by_discord_id(member)
+        assert p.wallet_address == y
+    assert eng.members.unlink(c.guild_id, member) == y  # the only one left: no need to name it
+    with eng.db.tenant(c.id):
+        assert eng.repos.profiles.by_discord_id(member).wallet_address is None
+        standing = next(s for s in eng.eligibility.store.standings() if s.discord_id == member)
+        assert standing.wallets == ()  # an unlinked wallet is not read any more
