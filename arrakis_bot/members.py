@@ -111,8 +111,8 @@ class Members(interactions.Extension):
 
         await answer(ctx, self.engine.members.refresh, guild, str(ctx.author_id), render=render)
 
-    @slash_command(name="unlink", description="Unlink your wallet from this community")
-    @slash_option(name="wallet", description="Which wallet (your only one if left out)", opt_type=OptionType.STRING,
+    @slash_command(name="unlink", description="Unlink one of your wallets from this community")
+    @slash_option(name="wallet", description="Which wallet (needed when you have several; /profile lists them)", opt_type=OptionType.STRING,
                   required=False, max_length=42)
     async def unlink(self, ctx: SlashContext, wallet: str | None = None):
         guild = require_guild(ctx)
@@ -120,7 +120,7 @@ class Members(interactions.Extension):
                      render=lambda w: {"content": f"Unlinked {_short(w)}. Your roles follow at the next sync; "
                                                   "/verify links a wallet again."})
 
-    @slash_command(name="verify", description="Link your wallet: a one-time page where your wallet signs in")
+    @slash_command(name="verify", description="Link a wallet (up to 10): a one-time page where your wallet signs in")
     async def verify(self, ctx: SlashContext):
         guild = require_guild(ctx)
 

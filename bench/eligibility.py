@@ -8,8 +8,12 @@ their ratio to the reads (holders x assets), and the wall time of a first sync (
 and of a second one (steady state). Then prints tier + badge evaluation throughput for 100,000
 members of the Sietch theme.
 
+Then a 5-requirement gating rule over the same two assets and two allowlists is set: a sync
+with it must make exactly as many JSON-RPC requests as without it (one read per wallet and asset,
+however many requirements name it), and the rule alone is evaluated for 100,000 members.
+
 Targets: <= 1 request per 500 reads; a full sync of 10,000 members under 5 s;
-evaluation >= 200,000 members/s.
+evaluation >= 200,000 members/s; gating rule >= 100,000 evaluations/s, RPC calls unchanged.
 Uses BENCH_DATABASE_URL (default: the loopback server as postgres) and BENCH_REDIS_URL.
 """
 
@@ -37,7 +41,43 @@ from arrakis_engine.chain.types import Asset  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
 from arrakis_engine.themes import THEMES  # noqa: E402
 from arrakis_engine.themes.evaluator import MemberFacts, ThemeEvaluator  # noqa: E402
+from arrakis_engine.chain.types import UNKNOWN  # noqa: E402
+from arrakis_engine.gating.evaluate import Facts, evaluate_many  # noqa: E402
+from arrakis_engine.gating.rules import parse_rule  # noqa: E402
 from tests.fixtures.chain import ChainKit, holder, start_anvil  # noqa: E402
+
+
+def five_requirements(token: str, nft: str) -> dict:
+    """NFT or 5,000 tokens; at least 1 token; not banned; under a billion tokens or a VIP; the NFT."""
+    return {"all": [
+        {"any": [{"type": "nft", "address": nft}, {"type": "balance", "address": token, "min": "5000"}]},
+        {"type": "balance", "address": token, "min": "1"},
+        {"not": {"type": "allowlist", "name": "banned"}},
+        {"any": [{"type": "balance", "address": token, "min": "0", "max": "1000000000"},
+                 {"type": "allowlist", "name": "vip"}]},
+        {"type": "nft", "address": nft, "min": 1}]}
+
+
+def rule_throughput(members: int, rounds: int = 5) -> tuple[float, float, dict]:
+    """(median, best) evaluations per second of the 5-requirement rule over ``members`` members
+    (one in ten with two wallets, one read in a hundred failed), and the count of each result."""
+    token, nft = "0x" + "b" * 40, "0x" + "c" * 40
+    rule = parse_rule(five_requirements(token, nft), default_chain="berachain")
+    keys = {a.kind: a.key for a in rule.assets()}
+    wallets = [f"0x{i:040x}" for i in range(members + members // 10)]
+    facts = Facts(datetime.now(timezone.utc), balances={
+        keys["erc20"]: {w: UNKNOWN if i % 100 == 0 else (i % 9000) * 10**18 for i, w in enumerate(wallets)},
+        keys["erc721"]: {w: i % 2 for i, w in enumerate(wallets)}},
+        allowlists={"banned": frozenset(wallets[::50]), "vip": frozenset(wallets[::7])})
+    pairs = [(str(10**17 + i), (wallets[i], wallets[members + i // 10]) if i % 10 == 0 else (wallets[i],))
+             for i in range(members)]
+    rates, out = [], []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        out = evaluate_many(rule, facts, pairs)
+        rates.append(members / (time.perf_counter() - t))
+    return statistics.median(rates), max(rates), {k: out.count(v) for k, v in
+                                                   (("true", True), ("false", False), ("unknown", None))}
 
 
 def evaluation_throughput(members: int, rounds: int = 5) -> tuple[float, float]:
@@ -87,7 +127,7 @@ def run(args, url: str) -> int:
         print(f"chain: minted {args.holders} ERC-20 balances and {args.holders} ERC-721 tokens "
               f"in {time.perf_counter() - t0:.1f}s")
 
-        community = engine.communities.create(name="Bench", guild_id="bench-eligibility", theme_id="sietch",
+        community = engine.communities.create(name="Bench", guild_id="123456789012300029", theme_id="sietch",
                                               subscription="premium", actor="bench")
         conn = psycopg2.connect(url)
         with conn, conn.cursor() as cur:
@@ -114,6 +154,24 @@ def run(args, url: str) -> int:
                   f"{'PASS' if diff.chain_requests * 500 <= reads else 'FAIL'}")
             print(f"  wall time: {diff.seconds:.2f} s for {args.holders} members (target < 5 s)  "
                   f"{'PASS' if diff.seconds < 5 else 'FAIL'}")
+        plain = diff.chain_requests
+        lists = Path(tempfile.mkdtemp(prefix="arrakis-bench-lists-"))
+        (lists / "banned.csv").write_text("".join(w + "\n" for w in wallets[::50]))
+        (lists / "vip.csv").write_text("".join(w + "\n" for w in wallets[::7]))
+        t = time.perf_counter()
+        engine.gating.import_allowlist(community.id, "banned", lists / "banned.csv", actor="bench")
+        engine.gating.import_allowlist(community.id, "vip", lists / "vip.csv", actor="bench")
+        print(f"\nallowlists: {len(wallets[::50]) + len(wallets[::7])} addresses imported in "
+              f"{time.perf_counter() - t:.2f} s")
+        engine.gating.set_rule(community.id, five_requirements(token.address, nft.address), actor="bench")
+        gated = sync.run(community.id, actor="bench")
+        print(f"sync with a 5-requirement rule: {gated.summary()}")
+        print(f"  JSON-RPC requests: {gated.chain_requests} (without the rule: {plain})  "
+              f"{'PASS' if gated.chain_requests == plain else 'FAIL'}")
+        grate, gbest, counts = rule_throughput(args.members)
+        print(f"gating rule evaluation: median {grate:,.0f} evaluations/s (best {gbest:,.0f}) over "
+              f"{args.members:,} members, 5 rounds; {counts}  (target >= 100,000)  "
+              f"{'PASS' if grate >= 100_000 else 'FAIL'}")
         rate, best = evaluation_throughput(args.members)
         print(f"\ntier + badge evaluation: median {rate:,.0f} members/s (best {best:,.0f}) over "
               f"{args.members:,} members, 5 rounds (target >= 200,000)  {'PASS' if rate >= 200_000 else 'FAIL'}")

@@ -18,7 +18,7 @@ from typing import Callable, Mapping, Sequence
 
 from ..chain.types import UNKNOWN
 from .logic import Truth, k_all, k_any, k_not, word
-from .rules import Holding, Op, Requirement, Rule
+from .rules import Holding, Requirement, Rule
 
 
 def snapshot_key(asset_key: str, block: int) -> str:
@@ -270,3 +270,79 @@ def _value(req: Requirement, truth: Truth, facts: Facts, discord_id: str, wallet
         elif truth is None:
             value += " (unknown: the record does not reach back that far yet)"
     return value, missing
+
+
+# --- many members at once -----------------------------------------------------------------------
+
+
+def _totals(values: Mapping[str, object], wallet_lists) -> list[tuple[int, bool]]:
+    """(known total, any unknown) per member over their wallets."""
+    get = values.get
+    out: list[tuple[int, bool]] = []
+    append = out.append
+    for ws in wallet_lists:
+        if len(ws) == 1:
+            v = get(ws[0], UNKNOWN)
+            append((0, True) if v is UNKNOWN else (v, False))
+            continue
+        total, unknown = 0, False
+        for w in ws:
+            v = get(w, UNKNOWN)
+            if v is UNKNOWN:
+                unknown = True
+            else:
+                total += v
+        append((total, unknown))
+    return out
+
+
+def _holding_many(holding: Holding, facts: Facts, wallet_lists: Sequence[Sequence[str]], cache: dict,
+                  read_key: str | None = None) -> list[Truth]:
+    if holding.token_ids:
+        return [holding_truth(holding, *pooled(holding, facts, ws)) for ws in wallet_lists]
+    key = read_key or holding.asset.key
+    tu = cache.get(key)
+    if tu is None:  # summed once per asset, however many requirements name it
+        tu = cache[key] = _totals(facts.balances.get(key) or {}, wallet_lists)
+    mn, mx = holding.min, holding.max
+    if mx is None:
+        return [True if t >= mn else (None if u else False) for t, u in tu]
+    return [False if t > mx else ((None if u else True) if t >= mn else (None if u else False)) for t, u in tu]
+
+
+def _leaf_many(req: Requirement, facts: Facts, ids: Sequence[str], wallet_lists, cache: dict) -> list[Truth]:
+    if req.kind == "allowlist":
+        members = facts.allowlists.get(req.name)
+        if members is None:
+            return [None] * len(ids)
+        return [any(w in members for w in ws) if len(ws) != 1 else ws[0] in members for ws in wallet_lists]
+    if req.kind == "discord_role":
+        role, roles = req.role_id, facts.roles
+        return [None if roles.get(d) is None else role in roles[d] for d in ids]
+    if req.kind == "snapshot":
+        return _holding_many(req.holding, facts, wallet_lists, cache, snapshot_key(req.holding.asset.key, req.block))
+    now = _holding_many(req.holding, facts, wallet_lists, cache)
+    if req.kind == "held_for":
+        return [held_for_truth(req, t, facts, d) for t, d in zip(now, ids)]
+    return now
+
+
+def _many(node, facts: Facts, ids, wallet_lists, cache: dict) -> list[Truth]:
+    if isinstance(node, Requirement):
+        return _leaf_many(node, facts, ids, wallet_lists, cache)
+    cols = [_many(p, facts, ids, wallet_lists, cache) for p in node.parts]
+    if node.op == "not":
+        return [None if x is None else not x for x in cols[0]]
+    if len(cols) == 1:
+        return cols[0]
+    if node.op == "all":
+        return [False if False in t else (None if None in t else True) for t in zip(*cols)]
+    return [True if True in t else (None if None in t else False) for t in zip(*cols)]
+
+
+def evaluate_many(rule: Rule, facts: Facts, members: Sequence[tuple[str, Sequence[str]]]) -> list[Truth]:
+    """The rule for many ``(discord id, wallets)`` at once: each requirement over every member in
+    one loop, then all/any/not over the columns (the same answers as :func:`evaluate`)."""
+    ids = [d for d, _ in members]
+    wallet_lists = [tuple(ws) for _, ws in members]
+    return _many(rule.root, facts, ids, wallet_lists, {})

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from ..chain.types import UNKNOWN, check_address
 from ..errors import ArrakisError, DiscordError, NotFound, ValidationError
@@ -24,7 +24,7 @@ from ..storage.database import Database
 from ..storage.eligibility import EligibilityRepository
 from ..storage.gating import GatingRepository
 from ..themes import theme_of
-from .evaluate import Check, Facts, compile_rule, explain, pooled, snapshot_key, holding_truth
+from .evaluate import Facts, evaluate_many, explain, holding_truth, pooled, snapshot_key
 from .logic import Truth, word
 from .rules import Requirement, Rule, RuleError, parse_rule, parse_rule_text
 
@@ -303,12 +303,9 @@ class Gating:
     # --- evaluating -------------------------------------------------------------------------------------
 
     def evaluate(self, rules: Rules, facts: Facts, members: Sequence[Member]) -> Verdicts:
-        member_fn = compile_rule(rules.membership) if rules.membership else None
-        membership = [member_fn(facts, m.discord_id, m.wallets) if member_fn else True for m in members]
-        tiers = {}
-        for name, rule in rules.tiers.items():
-            fn = compile_rule(rule)
-            tiers[name] = [fn(facts, m.discord_id, m.wallets) for m in members]
+        pairs = [(m.discord_id, m.wallets) for m in members]
+        membership = evaluate_many(rules.membership, facts, pairs) if rules.membership else [True] * len(pairs)
+        tiers = {name: evaluate_many(rule, facts, pairs) for name, rule in rules.tiers.items()}
         return Verdicts(facts, membership, tiers)
 
     def notes(self, rules: Rules, verdicts: Verdicts, members: Sequence[Member]) -> list[dict | None]:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arrakis_engine.chain.types import UNKNOWN
-from arrakis_engine.gating.evaluate import Facts, compile_rule, evaluate, explain, snapshot_key
+from arrakis_engine.gating.evaluate import Facts, compile_rule, evaluate, evaluate_many, explain, snapshot_key
 from arrakis_engine.gating.logic import k_all, k_any, k_not
 from arrakis_engine.gating.rules import MAX_DEPTH, MAX_REQUIREMENTS, RuleError, parse_rule
 
@@ -171,6 +171,8 @@ def test_evaluation_follows_kleene(rule, values):
                     facts, "1", [W1]) == got
     truth, checks = explain(parsed, facts, "1", [W1])
     assert truth == got and len(checks) == len(parsed.requirements())
+    assert evaluate_many(parsed, facts, [("1", [W1]), ("2", [W2]), ("3", [])]) == [
+        got, evaluate(parsed, facts, "2", [W2]), evaluate(parsed, facts, "3", [])]
     # Knowing more (an unknown list turning true or false) never flips a known result.
     if got is not None:
         for fill in (True, False):
@@ -193,6 +195,8 @@ def test_balances_are_summed_over_wallets(values, minimum, maximum):
                   **({"max": str(maximum)} if maximum is not None else {})})
     facts = Facts(NOW, balances={rule.assets()[0].key: dict(zip(wallets, values))})
     got = evaluate(rule, facts, "1", wallets)
+    assert evaluate_many(rule, facts, [("1", wallets), ("2", wallets[:1])]) == [
+        got, evaluate(rule, facts, "2", wallets[:1])]
     known = [v for v in values if v is not UNKNOWN]
     if len(known) == len(values):
         total = sum(known)
