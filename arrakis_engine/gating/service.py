@@ -88,8 +88,11 @@ class Gating:
         chains = sorted({a.chain for a, _, _ in self.assets.all()})
         return chains[0] if len(chains) == 1 else "berachain"
 
-    def set_rule(self, community_id, text: str | dict, *, tier: str | None = None, actor: str = "admin") -> Rule:
-        """Validate and store the membership rule (or a tier's). RuleError names the JSON path."""
+    def set_rule(self, community_id, text: str | dict, *, tier: str | None = None, actor: str = "admin",
+                 require_endpoints: bool = True) -> Rule:
+        """Validate and store the membership rule (or a tier's). RuleError names the JSON path.
+        ``require_endpoints``: refuse a rule on a chain with no RPC endpoints configured here
+        (the wizard stores its rule before the endpoints may exist)."""
         with self.db.tenant(community_id):
             community = self.repos.communities.current()
             chain = self._default_chain()
@@ -107,7 +110,7 @@ class Gating:
                                 f"no allowlist '{missing[0]}' in this community; import it first "
                                 "(arrakis allowlist import)")
             for req in rule.requirements():
-                if req.holding is not None and req.holding.asset.chain not in self.readers:
+                if require_endpoints and req.holding is not None and req.holding.asset.chain not in self.readers:
                     raise RuleError(f"{req.path}.chain" if req.path != "rule" else "chain",
                                     f"no RPC endpoints for {req.holding.asset.chain} "
                                     f"(set RPC_URLS_{req.holding.asset.chain.upper()})")

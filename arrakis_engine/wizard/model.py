@@ -8,6 +8,7 @@ go back to REVIEW to be tried again. Every validation error names the field to f
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -104,12 +105,31 @@ def validate_assets(data: dict) -> dict:
     return {"assets": out}
 
 
-def validate_rules(data: dict) -> dict:
+def validate_membership_rule(data: dict, chain: str | None) -> dict | None:
+    """The optional gating ``rule`` of ELIGIBILITY_RULES (the same JSON as ``arrakis gate set``),
+    in its canonical form; errors name the path, e.g. ``rule.all[1].any[0].min: not a number``."""
+    if data.get("rule") is None:
+        return None
+    from ..gating.rules import RuleError, parse_rule
+
+    try:
+        rule = parse_rule(data["rule"], default_chain=chain)
+    except RuleError as exc:
+        raise ValidationError(f"rule.{exc.path}: {exc.problem}" if exc.path != "rule" else f"rule: {exc.problem}",
+                              field="rule") from None
+    if rule.allowlists():
+        raise ValidationError("rule: an allowlist requirement needs the list imported first; set such a rule "
+                              "with `arrakis gate set` after `arrakis allowlist import`", field="rule")
+    return rule.as_json()
+
+
+def validate_rules(data: dict, chain: str | None = None) -> dict:
     template = str(_require(data, "template")).lower()
     if template not in TEMPLATES:
         raise ValidationError(f"template must be one of {', '.join(TEMPLATES)}", field="template")
+    rule = validate_membership_rule(data, chain)
     if template != "custom":
-        return {"template": template}
+        return {"template": template, **({"rule": rule} if rule else {})}
     tiers = _require(data, "tiers")
     if not isinstance(tiers, list) or not tiers:
         raise ValidationError("custom tiers must be a non-empty list", field="tiers")
@@ -141,7 +161,7 @@ def validate_rules(data: dict) -> dict:
             raise ValidationError(f"{where}.colour must look like #RRGGBB", field=f"{where}.colour")
         out.append({"name": name, "min_rank": lo, "max_rank": hi, "colour": colour.upper()})
         expected = (hi or lo) + 1
-    return {"template": "custom", "tiers": out}
+    return {"template": "custom", "tiers": out, **({"rule": rule} if rule else {})}
 
 
 def tier_names(rules: dict) -> list[str]:
@@ -235,6 +255,8 @@ def review_summary(data: dict, existing: dict | None = None) -> list[str]:
                 for t in rules["tiers"]))
         else:
             lines.append(f"tiers: the {rules['template']} template ({', '.join(tier_names(rules))})")
+        if rules.get("rule"):
+            lines.append("membership rule: " + json.dumps(rules["rule"], sort_keys=True))
     roles = data.get("roles", {}).get("roles", {})
     if roles:
         lines.append("roles: " + ", ".join(f"{name} {'new' if rid == 'create' else 'uses ' + rid}"
@@ -262,7 +284,7 @@ def validate_step(state: str, data: dict, collected: dict) -> dict:
     if state == "ASSET_CONFIG":
         return validate_assets(data)
     if state == "ELIGIBILITY_RULES":
-        return validate_rules(data)
+        return validate_rules(data, collected.get("chain", {}).get("chain"))
     if state == "ROLE_MAPPING":
         return validate_roles(data, collected["rules"])
     if state == "CHANNEL_STRUCTURE":

@@ -247,6 +247,8 @@ class WizardService:
             asset = Asset(data["chain"]["chain"], a["kind"], a.get("address"), a.get("token_id"),
                           a.get("decimals", 18), symbol=a.get("symbol", ""))
             sync.configure(community.id, asset, purpose="rank" if i == 0 else "gate", min_amount=0 if i == 0 else 1)
+        if rules.get("rule") and getattr(sync, "gating", None) is not None:
+            sync.gating.set_rule(community.id, rules["rule"], actor=actor, require_endpoints=False)  # before the manifest, which carries it
         manifest, _ = self.manifests.publish(community.id, actor=actor)
         mapped = {f"role:{slug(name)}": rid for name, rid in data["roles"]["roles"].items() if rid != "create"}
         if mapped:
