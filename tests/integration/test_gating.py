@@ -280,3 +280,24 @@ def test_several_wallets_in_profile_and_unlink_one(world, tmp_path):
         assert eng.repos.profiles.by_discord_id(member).wallet_address is None
         standing = next(s for s in eng.eligibility.store.standings() if s.discord_id == member)
         assert standing.wallets == ()  # an unlinked wallet is not read any more
+
+
+def test_allowlist_of_100000_addresses_imports_fast_and_one_more_is_refused(world, tmp_path, owner_conn):
+    import time
+
+    eng, c = world["eng"], world["c"]
+    csv = tmp_path / "big.csv"
+    csv.write_text("address\n" + "".join(f"0x{i:040x}\n" for i in range(100_000)))
+    started = time.perf_counter()
+    assert eng.gating.import_allowlist(c.id, "big", csv, actor="test")["addresses"] == 100_000
+    took = time.perf_counter() - started
+    assert took < 15, took  # COPY into a temporary table, then one INSERT ... SELECT
+    with owner_conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM allowlist_entries WHERE community_id = %s AND name = 'big'", (c.id,))
+        assert cur.fetchone()[0] == 100_000
+    csv.write_text("address\n" + "".join(f"0x{i:040x}\n" for i in range(100_001)))
+    with pytest.raises(ValidationError, match="more than 100,000 addresses"):
+        eng.gating.import_allowlist(c.id, "big", csv, actor="test")
+    with owner_conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM allowlist_entries WHERE community_id = %s AND name = 'big'", (c.id,))
+        assert cur.fetchone()[0] == 100_000  # the list is as it was
