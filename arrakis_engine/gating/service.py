@@ -116,6 +116,7 @@ class Gating:
                                     f"(set RPC_URLS_{req.holding.asset.chain.upper()})")
             checksum = hashlib.sha256(rule.canonical().encode()).hexdigest()
             self.store.put_rule(tier or MEMBERSHIP, rule.as_json(), checksum, actor=actor)
+            self._follow()
             self.repos.audit.append(actor, "gate.rule_set", {"tier": tier or None, "checksum": checksum,
                                                              "requirements": len(rule.requirements())})
         return rule
@@ -124,9 +125,17 @@ class Gating:
         with self.db.tenant(community_id):
             self.repos.communities.current()
             gone = self.store.remove_rule(tier or MEMBERSHIP)
+            self._follow()
             if gone:
                 self.repos.audit.append(actor, "gate.rule_removed", {"tier": tier or None})
         return gone
+
+    def _follow(self) -> None:
+        """The assets the stored rules read at the latest block (not snapshots: history does not
+        move), for the live watcher."""
+        specs = {r.holding.asset.key: r.holding.asset.as_dict() for rule in self._rules().all()
+                 for r in rule.requirements() if r.holding is not None and r.kind != "snapshot"}
+        self.store.follow_assets(specs)
 
     def rules(self, community_id) -> Rules:
         with self.db.tenant(community_id):

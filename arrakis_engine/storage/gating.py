@@ -33,6 +33,19 @@ class GatingRepository:
         rows = self.db.current().all("SELECT tier, rule, checksum, updated_by, updated_at FROM gate_rules ORDER BY tier")
         return {r["tier"]: r for r in rows}
 
+    def follow_assets(self, specs: dict[str, dict]) -> None:
+        """Keep exactly these assets (key -> Asset.as_dict()) as the rules' in community_assets
+        (purpose 'rule'), for the watcher; an asset that ranks or gates keeps its purpose."""
+        tx = self.db.current()
+        tx.execute("DELETE FROM community_assets WHERE purpose = 'rule' AND NOT (asset_key = ANY(%s))",
+                   (sorted(specs),))
+        if specs:
+            tenant = self.db.current_tenant()
+            tx.execute_values(
+                "INSERT INTO community_assets (community_id, asset_key, spec, purpose, min_amount) VALUES %s "
+                "ON CONFLICT (community_id, asset_key) DO NOTHING",
+                [(tenant, k, spec, "rule", 0) for k, spec in sorted(specs.items())])
+
     # --- allowlists -------------------------------------------------------------------------------
 
     def replace_allowlist(self, name: str, addresses: Sequence[str], *, actor: str) -> int:

@@ -301,3 +301,33 @@ def test_allowlist_of_100000_addresses_imports_fast_and_one_more_is_refused(worl
     with owner_conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM allowlist_entries WHERE community_id = %s AND name = 'big'", (c.id,))
         assert cur.fetchone()[0] == 100_000  # the list is as it was
+
+
+def test_the_watcher_follows_assets_named_in_a_rule(world, anvil, chain):
+    """A rule's asset is followed by the live watcher: its transfer marks the community as moved
+    (so live sync re-evaluates it); a rank asset named by a rule keeps its purpose; a removed rule's
+    asset is no longer followed."""
+    from arrakis_engine.chain.types import Asset
+    from arrakis_engine.chain.watcher import ChainWatcher
+    from arrakis_engine.storage.chain_holdings import CommunityAssetRepository
+
+    eng, c = world["eng"], world["c"]
+    extra = chain.deploy("TestERC20", "Spice", "SPICE", 18)
+    eng.eligibility.configure(c.id, Asset("berachain", "erc20", world["bgt"]), purpose="rank")
+    eng.gating.set_rule(c.id, {"all": [{"type": "balance", "address": extra.address, "min": "5"},
+                                       {"type": "balance", "address": world["bgt"], "min": "1"},
+                                       {"type": "snapshot", "address": world["nft"], "standard": "erc721",
+                                        "block": 1}]}, actor="test")
+    with eng.db.tenant(c.id):
+        purposes = {a.key: p for a, p, _ in CommunityAssetRepository(eng.db).all()}
+    spice = f"berachain:erc20:{extra.address.lower()}"
+    assert purposes == {f"berachain:erc20:{world['bgt']}": "rank", spice: "rule"}  # a snapshot is not followed
+    watcher = ChainWatcher("berachain", Web3ChainReader("berachain", [anvil.url]), eng.db, confirmations=0)
+    while watcher.step().to_block < chain.w3.eth.block_number:
+        pass
+    chain.send(extra.functions.mint(chain.w3.to_checksum_address(world["wallets"]["B1"]), 6 * E18))
+    report = watcher.step()
+    assert report.moved.get(str(c.id)) == {world["wallets"]["B1"]}
+    eng.gating.remove_rule(c.id, actor="test")
+    with eng.db.tenant(c.id):
+        assert {a.key for a, _, _ in CommunityAssetRepository(eng.db).all()} == {f"berachain:erc20:{world['bgt']}"}
