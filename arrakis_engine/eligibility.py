@@ -200,10 +200,8 @@ class EligibilitySync:
     def _gate(self, community, rules, members: list[MemberStanding], balances: dict, now, from_index: bool):
         """The community's rules for every member; reads the chain only for what ``balances``
         (the sync's own reads) lacks: one read per wallet and asset."""
-        gm = self._gate_members(members)
-        facts = self.gating.gather(community.id, rules, gm, now=now, balances=balances, guild_id=community.guild_id,
-                                   indexed=from_index)
-        return self.gating.evaluate(rules, facts, gm)
+        return self.gating.verdicts(community.id, rules, self._gate_members(members), now=now, balances=balances,
+                                    guild_id=community.guild_id, indexed=from_index)
 
     def _requests(self) -> int:
         return sum(getattr(r, "requests", 0) for r in self.orchestrator.readers.values())

@@ -221,7 +221,7 @@ class Gating:
 
     def gather(self, community_id, rules: Rules, members: Sequence[Member], *, now: datetime,
                balances: Mapping[str, Mapping[str, object]] | None = None, guild_id: str | None = None,
-               indexed: bool = False) -> Facts:
+               indexed: bool = False, roles: bool = True) -> Facts:
         """Everything ``rules`` ask about ``members``: one read per wallet and asset (``balances``
         already read by the caller are reused), owners of listed ERC-721 tokens, snapshot balances
         (kept once read), allowlists, held_for records and, if asked, Discord roles.
@@ -283,9 +283,26 @@ class Gating:
                 facts.owners[key] = {t: UNKNOWN for t in ids}
             else:
                 facts.owners[key] = reader.owners_of(asset.address, ids)
-        if any(r.kind == "discord_role" for r in reqs):
+        if roles and any(r.kind == "discord_role" for r in reqs):
             facts.roles = self._roles(community_id, guild_id, members)
         return facts
+
+    def verdicts(self, community_id, rules: Rules, members: Sequence[Member], *, now: datetime,
+                 balances: Mapping[str, Mapping[str, object]] | None = None, guild_id: str | None = None,
+                 indexed: bool = False) -> Verdicts:
+        """Gather and evaluate for many members. Discord is asked for the roles (one call each,
+        paced like every Discord call) only of the members whose result the other requirements
+        leave open."""
+        facts = self.gather(community_id, rules, members, now=now, balances=balances, guild_id=guild_id,
+                            indexed=indexed, roles=False)
+        verdicts = self.evaluate(rules, facts, members)
+        if any(r.kind == "discord_role" for rule in rules.all() for r in rule.requirements()):
+            columns = [verdicts.membership, *verdicts.tiers.values()]
+            open_ = [m for i, m in enumerate(members) if any(col[i] is None for col in columns)]
+            if open_:
+                facts.roles = self._roles(community_id, guild_id, open_)
+                verdicts = self.evaluate(rules, facts, members)
+        return verdicts
 
     def _balances(self, asset, wallets: Sequence[str], block: int | None = None) -> dict:
         reader = self.readers.get(asset.chain)

@@ -331,3 +331,20 @@ def test_the_watcher_follows_assets_named_in_a_rule(world, anvil, chain):
     eng.gating.remove_rule(c.id, actor="test")
     with eng.db.tenant(c.id):
         assert {a.key for a, _, _ in CommunityAssetRepository(eng.db).all()} == {f"berachain:erc20:{world['bgt']}"}
+
+
+def test_the_sync_asks_discord_only_for_members_the_rule_leaves_open(world):
+    """any(role, >= 1,000 BGT): A is decided by its BGT, B, C and D need their roles; C's cannot
+    be read (unknown, kept); D is not in the server."""
+    eng, c, ids, guilds = world["eng"], world["c"], world["ids"], world["guilds"]
+    guilds.failing.add(ids["C"])
+    guilds.members[c.guild_id][ids["B"]] = [ROLE]
+    eng.gating.set_rule(c.id, {"any": [{"type": "discord_role", "role_id": ROLE},
+                                       {"type": "balance", "address": world["bgt"], "min": "1000"}]}, actor="test")
+    asked = []
+    real = guilds.get_member
+    guilds.get_member = lambda g, u, **kw: asked.append(u) or real(g, u, **kw)
+    diff = eng.eligibility.run(c.id)
+    assert sorted(asked) == sorted([ids["B"], ids["C"], ids["D"]])
+    assert sorted(diff.joined) == sorted([ids["A"], ids["B"]])
+    assert diff.unknown == [ids["C"]]  # neither its role nor its balance could be read
