@@ -85,5 +85,6 @@ def test_every_tenant_lookup_is_indexed(engine, owner_conn):
             (["communities", "profiles", "wallet_links", "badges", "manifests", "shadow_states",
               "tier_history", "audit_log", "legacy_imports", "community_assets", "asset_index_state",
               "asset_holdings", "discord_member_roles", "pending_approvals",
-              "manifest_outbox"],))
+              "manifest_outbox", "gate_rules", "allowlists", "allowlist_entries", "gate_snapshot_balances",
+              "gate_held_coverage", "gate_held_since"],))
         assert cur.fetchall() == []

@@ -19,7 +19,8 @@ from arrakis_engine.storage.database import validate_tenant_id
 TENANT_TABLES = ["communities", "profiles", "wallet_links", "badges", "manifests", "shadow_states",
                  "tier_history", "audit_log", "legacy_imports", "community_assets", "asset_index_state",
                  "asset_holdings", "discord_member_roles", "pending_approvals",
-                 "manifest_outbox"]
+                 "manifest_outbox", "gate_rules", "allowlists", "allowlist_entries", "gate_snapshot_balances",
+                 "gate_held_coverage", "gate_held_since"]
 
 
 def key(table: str) -> str:
@@ -58,6 +59,17 @@ def seed(engine, community) -> dict:
                    (community.id, _discord()))
         tx.execute("INSERT INTO pending_approvals (community_id, kind, summary, requested_by) "
                    "VALUES (%s, 'x', 'x', 'x')", (community.id,))
+        tx.execute("INSERT INTO gate_rules (community_id, rule, checksum, updated_by) VALUES (%s, '{}', %s, 't')",
+                   (community.id, "0" * 64))
+        tx.execute("INSERT INTO allowlists (community_id, name, imported_by) VALUES (%s, 'l', 't')", (community.id,))
+        tx.execute("INSERT INTO allowlist_entries (community_id, name, address) VALUES (%s, 'l', %s)",
+                   (community.id, _wallet()))
+        tx.execute("INSERT INTO gate_snapshot_balances (community_id, asset_key, block, address, balance) "
+                   "VALUES (%s, 'k', 1, %s, 1)", (community.id, _wallet()))
+        tx.execute("INSERT INTO gate_held_coverage (community_id, requirement, since) VALUES (%s, %s, now())",
+                   (community.id, "a" * 64))
+        tx.execute("INSERT INTO gate_held_since (community_id, requirement, profile_id, since) "
+                   "VALUES (%s, %s, %s, now())", (community.id, "a" * 64, profile.id))
     return {"profile": profile.id, "other": other.id}
 
 
@@ -96,6 +108,18 @@ INSERTS = {
                           "VALUES (%s, 'x', 'x', 'x')", lambda c, p: (c,)),
     "manifest_outbox": ("INSERT INTO manifest_outbox (community_id, object_key, body, checksum) "
                         "VALUES (%s, 'k', '{}', %s)", lambda c, p: (c, "0" * 64)),
+    "gate_rules": ("INSERT INTO gate_rules (community_id, tier, rule, checksum, updated_by) "
+                   "VALUES (%s, 'Gold', '{}', %s, 'x')", lambda c, p: (c, "0" * 64)),
+    "allowlists": ("INSERT INTO allowlists (community_id, name, imported_by) VALUES (%s, %s, 'x')",
+                   lambda c, p: (c, uuid.uuid4().hex[:12])),
+    "allowlist_entries": ("INSERT INTO allowlist_entries (community_id, name, address) VALUES (%s, 'l', %s)",
+                          lambda c, p: (c, _wallet())),
+    "gate_snapshot_balances": ("INSERT INTO gate_snapshot_balances (community_id, asset_key, block, address, balance) "
+                               "VALUES (%s, 'k', 1, %s, 1)", lambda c, p: (c, _wallet())),
+    "gate_held_coverage": ("INSERT INTO gate_held_coverage (community_id, requirement, since) VALUES (%s, %s, now())",
+                           lambda c, p: (c, uuid.uuid4().hex * 2)),
+    "gate_held_since": ("INSERT INTO gate_held_since (community_id, requirement, profile_id, since) "
+                        "VALUES (%s, %s, %s, now())", lambda c, p: (c, uuid.uuid4().hex * 2, p["profile"])),
     "communities": ("INSERT INTO communities (id, name, guild_id, theme_id) VALUES (%s, 'x', %s, 'basic')",
                     lambda c, p: (c, uuid.uuid4().hex[:16])),
 }
@@ -129,7 +153,7 @@ def test_insert_into_other_tenant_fails(engine, two_tenants, owner_conn, table):
     assert owner_count(owner_conn, table, b.id) == before
 
 
-@pytest.mark.parametrize("table", ["wallet_links", "badges", "tier_history"])
+@pytest.mark.parametrize("table", ["wallet_links", "badges", "tier_history", "gate_held_since"])
 def test_own_row_pointing_at_other_tenants_member_fails(engine, two_tenants, table):
     """Community A cannot reference B's member even when it labels the row as its own."""
     a, b, _, refs_b = two_tenants
