@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..storage.gating import GatingRepository
 from .planning import CREATED, OVERWRITES
 from .reconcile import Reconciler
 
@@ -54,6 +55,9 @@ def drift(reconciler: Reconciler, community_id) -> DriftReport:
         report.items.append(DriftItem("medium", "manifest", None, None,
                                       f"manifest v{ctx['manifest_version']} is not synthesized yet "
                                       f"(the guild reflects v{ctx['version']})"))
+    gating = _gating_drift(reconciler, community_id)
+    if gating:
+        report.items.append(DriftItem("medium", "gating", None, None, gating))
     for a in actions:
         if a.op == "create":
             recorded = ctx["resources"].get(a.manifest_id)
@@ -77,3 +81,17 @@ def drift(reconciler: Reconciler, community_id) -> DriftReport:
             report.items.append(DriftItem("info", "channel", None, cid,
                                           f"channel '{c.get('name')}' is not managed by Arrakis"))
     return report
+
+
+def _gating_drift(reconciler: Reconciler, community_id) -> str | None:
+    """The gating rules as stored now vs as the latest manifest carries them."""
+    with reconciler.db.tenant(community_id):
+        rows = GatingRepository(reconciler.db).rules()
+        latest = reconciler.repos.manifests.latest()
+    now = {"membership": rows[""]["rule"] if "" in rows else None,
+           "tiers": {t: r["rule"] for t, r in sorted(rows.items()) if t}} if rows else None
+    carried = (latest.content or {}).get("gating") if latest else None
+    if now == carried:
+        return None
+    return (f"the gating rules changed after manifest v{latest.version if latest else 0}; the next synthesize "
+            "publishes them as a new version")

@@ -220,13 +220,21 @@ def test_sync_with_membership_and_tier_rules_reads_each_asset_once(world):
     # chunk_size 1: one request per wallet for BGT (4 wallets) and for the NFT count (4), one per
     # token id for the owner (1); BGT is read once although the rank and two requirements name it.
     assert world["proxy"].seen - before == diff.chain_requests == 4 + 4 + 1
-    # The manifest carries the rules; a changed rule is a new version.
-    m1, _ = eng.manifests.publish(c.id, actor="test")
+    # The manifest carries the rules; a changed rule shows as drift, and is a new version.
+    eng.synthesis.synthesize(c.id, queued=False)
+    with eng.db.tenant(c.id):
+        m1 = eng.repos.manifests.latest()
     assert m1.content["gating"]["tiers"]["Gold"]["token_ids"] == [world["first"]]
     assert eng.manifests.publish(c.id, actor="test")[1] is False
     eng.gating.set_rule(c.id, {"type": "nft", "address": world["nft"], "min": 1}, tier="Gold", actor="test")
-    m2, new = eng.manifests.publish(c.id, actor="test")
-    assert new and m2.version == m1.version + 1
+    gating = [i for i in eng.operations.drift(c.id).items if i.kind == "gating"]
+    assert [(i.severity, i.problem.split(";")[0]) for i in gating] == [
+        ("medium", f"the gating rules changed after manifest v{m1.version}")]
+    eng.synthesis.synthesize(c.id, queued=False)
+    with eng.db.tenant(c.id):
+        m2 = eng.repos.manifests.latest()
+    assert m2.version == m1.version + 1 and m2.content["gating"]["tiers"]["Gold"]["min"] == "1"
+    assert [i for i in eng.operations.drift(c.id).items if i.kind == "gating"] == []
 
 
 def test_tier_rule_for_an_unknown_tier_is_refused(world):
