@@ -186,11 +186,19 @@ def parse_rule(data: Any, *, default_chain: str | None = None) -> Rule:
     return Rule(root)
 
 
+MAX_RULE_BYTES = 64 * 1024
+
+
 def parse_rule_text(text: str, *, default_chain: str | None = None) -> Rule:
+    if len(text.encode()) > MAX_RULE_BYTES:
+        raise RuleError("rule", f"larger than {MAX_RULE_BYTES // 1024} KB; a rule has at most "
+                                f"{MAX_REQUIREMENTS} requirements")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RuleError("rule", f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except RecursionError:
+        raise RuleError("rule", f"nested deeper than {MAX_DEPTH} levels of all/any/not") from None
     return parse_rule(data, default_chain=default_chain)
 
 

@@ -78,6 +78,16 @@ def test_depth_and_size_limits():
         parse({"any": [bal(str(i)) for i in range(MAX_REQUIREMENTS + 1)]})
 
 
+def test_an_oversized_or_broken_file_is_one_line():
+    from arrakis_engine.gating.rules import parse_rule_text
+    with pytest.raises(RuleError, match="^rule: larger than 64 KB"):
+        parse_rule_text(" " * (65 * 1024) + "{}")
+    with pytest.raises(RuleError, match=r"^rule: not valid JSON \(line 1, column 2"):
+        parse_rule_text("{x")
+    with pytest.raises(RuleError, match="^rule: nested deeper than 5"):
+        parse_rule_text('{"not": ' * 5000 + "{}" + "}" * 5000)
+
+
 def test_chain_needed_without_a_default():
     with pytest.raises(RuleError, match="chain: missing"):
         parse_rule(bal("1"))
