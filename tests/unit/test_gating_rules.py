@@ -84,8 +84,9 @@ def test_an_oversized_or_broken_file_is_one_line():
         parse_rule_text(" " * (65 * 1024) + "{}")
     with pytest.raises(RuleError, match=r"^rule: not valid JSON \(line 1, column 2"):
         parse_rule_text("{x")
-    with pytest.raises(RuleError, match="^rule: nested deeper than 5"):
-        parse_rule_text('{"not": ' * 5000 + "{}" + "}" * 5000)
+    for depth in (5000, 7000):  # parsed and refused at its path, or too deep for the JSON reader
+        with pytest.raises(RuleError, match=r"^(rule|not(\.not)+): nested deeper than 5"):
+            parse_rule_text('{"not": ' * depth + "{}" + "}" * depth)
 
 
 def test_chain_needed_without_a_default():
