@@ -36,7 +36,8 @@ HELP = {
     "CHAIN_SELECT": "Which chain holds the asset that decides who belongs?",
     "ASSET_CONFIG": "What kind of asset ranks your members? A form asks for its contract address next.",
     "ELIGIBILITY_RULES": "Which tiers? basic: Gold 1-10, Silver 11-50, Bronze 51-100. sietch: the nine Sietch "
-                         "tiers (premium plan). custom: your own ranges.",
+                         "tiers (premium plan). custom: your own ranges. To also require holdings or a role "
+                         "for membership, pick \"all of\" or \"any of\" below (up to 5 requirements).",
     "ROLE_MAPPING": "Each tier gets a Discord role: Arrakis can create them, or use roles you already have.",
     "CHANNEL_STRUCTURE": "Which channels should Arrakis lay out (gated by tier where the template says so)?",
     "REVIEW": "Check what will be set up. Deploy creates the roles and channels, paced under Discord's limits.",
@@ -85,6 +86,10 @@ def render(session: dict, *, summary: list[str] | None = None, note: str | None 
     elif state == "ELIGIBILITY_RULES":
         rows.append(ActionRow(StringSelectMenu(*[StringSelectOption(label=t, value=t) for t in TEMPLATES],
                                                custom_id=_cid(session, "rules"), placeholder="Choose the tiers")))
+        rows.append(ActionRow(StringSelectMenu(
+            StringSelectOption(label="Members must meet all of…", value="all"),
+            StringSelectOption(label="Members must meet any of…", value="any"),
+            custom_id=_cid(session, "rule"), placeholder="Or: tiers plus a membership rule")))
         rows.append(ActionRow(*_nav(session)))
     elif state == "ROLE_MAPPING":
         tiers = tier_names(session["data"]["rules"])
@@ -199,6 +204,14 @@ class Onboarding(interactions.Extension):
                               placeholder="Gold 1-10 #FFD700\nSilver 11-50 #C0C0C0\nBronze 51-100 #CD7F32",
                               max_length=2000),
                 title="Your tiers", custom_id=f"wizm:{sid}:{state}:tiers"))
+        if action == "rule" and value in ("all", "any"):
+            return await ctx.send_modal(Modal(
+                ShortText(label="Tiers: basic, standard or sietch", custom_id="template", required=True,
+                          value="basic", max_length=16),
+                ParagraphText(label=f"Requirements ({value} of), one per line, up to 5", custom_id="requirements",
+                              required=True, max_length=1000,
+                              placeholder="balance 0x… 1000 BGT\nnft 0x… 1\nerc1155 0x… 7 2\nrole 123456789012345678"),
+                title=f"Membership: {value} of", custom_id=f"wizm:{sid}:{state}:rule-{value}"))
         if action == "channels" and value == "custom":
             return await ctx.send_modal(Modal(
                 ParagraphText(label="One category per line: NAME: chan-a, chan-b", custom_id="categories",
@@ -388,6 +401,9 @@ def _form_data(what: str, r: dict) -> dict:
                 tier["colour"] = m["colour"]
             tiers.append(tier)
         return {"template": "custom", "tiers": tiers}
+    if what in ("rule-all", "rule-any"):
+        return {"template": r.get("template", "").strip().lower(),
+                "rule": {what.removeprefix("rule-"): _requirements(r.get("requirements", ""))}}
     if what == "roles":
         roles = {}
         for i, line in enumerate(x for x in r.get("roles", "").splitlines() if x.strip()):
@@ -407,6 +423,36 @@ def _form_data(what: str, r: dict) -> dict:
             cats.append({"name": name.strip(), "channels": [c.strip() for c in chans.split(",") if c.strip()]})
         return {"channel_template": "custom", "categories": cats}
     raise ValidationError(f"unknown form {what!r}", field="form")
+
+
+_REQUIREMENT_SHAPES = ("'balance 0x… 1000 BGT' (or 'balance native 2'), 'nft 0x… [count]', "
+                       "'erc1155 0x… token-id [count]' or 'role role-id'")
+
+
+def _requirements(text: str) -> list[dict]:
+    """The builder's lines as gating requirements (the engine validates the values)."""
+    lines = [x.split() for x in text.splitlines() if x.strip()]
+    if len(lines) > 5:
+        raise ValidationError("at most 5 requirements here; `arrakis gate set` takes larger rules", field="rule")
+    out = []
+    for i, words in enumerate(lines):
+        kind, args = words[0].lower(), words[1:]
+        if kind == "balance" and len(args) in (2, 3):
+            req = {"type": "balance", "address": args[0].lower() if args[0].lower() == "native" else args[0],
+                   "min": args[1]}
+            if len(args) == 3:
+                req["symbol"] = args[2]
+        elif kind == "nft" and len(args) in (1, 2):
+            req = {"type": "nft", "address": args[0], **({"min": args[1]} if len(args) == 2 else {})}
+        elif kind == "erc1155" and len(args) in (2, 3):
+            req = {"type": "nft", "standard": "erc1155", "address": args[0], "token_id": args[1],
+                   **({"min": args[2]} if len(args) == 3 else {})}
+        elif kind == "role" and len(args) == 1:
+            req = {"type": "discord_role", "role_id": args[0].strip("<@&>")}
+        else:
+            raise ValidationError(f"line {i + 1} should look like {_REQUIREMENT_SHAPES}", field="rule")
+        out.append(req)
+    return out
 
 
 def _whole(text: str, field: str) -> int:
