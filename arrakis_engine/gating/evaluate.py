@@ -211,24 +211,33 @@ def evaluate(rule: Rule, facts: Facts, discord_id: str, wallets: Sequence[str]) 
 # --- explaining -------------------------------------------------------------------------------------
 
 
+def explainer(rule: Rule) -> Callable[[Facts, str, Sequence[str]], tuple[Truth, list[Check]]]:
+    """``explain`` for one rule, its requirements compiled once (for many members)."""
+    leaves = {id(r): _leaf(r) for r in rule.requirements()}
+    described = {id(r): r.describe() for r in rule.requirements()}
+
+    def run(facts: Facts, discord_id: str, wallets: Sequence[str]) -> tuple[Truth, list[Check]]:
+        wallets = tuple(wallets)
+        checks: list[Check] = []
+
+        def walk(node) -> Truth:
+            if isinstance(node, Requirement):
+                truth = leaves[id(node)](facts, discord_id, wallets)
+                value, missing = _value(node, truth, facts, discord_id, wallets)
+                checks.append(Check(node.path, node.kind, described[id(node)], value, truth, missing))
+                return truth
+            parts = [walk(p) for p in node.parts]  # every part, so every requirement is shown
+            if node.op == "not":
+                return k_not(parts[0])
+            return k_all(parts) if node.op == "all" else k_any(parts)
+
+        return walk(rule.root), checks
+    return run
+
+
 def explain(rule: Rule, facts: Facts, discord_id: str, wallets: Sequence[str]) -> tuple[Truth, list[Check]]:
     """The result and one Check per requirement, in the rule's order."""
-    wallets = tuple(wallets)
-    checks: list[Check] = []
-
-    def walk(node) -> Truth:
-        if isinstance(node, Requirement):
-            truth = _leaf(node)(facts, discord_id, wallets)
-            value, missing = _value(node, truth, facts, discord_id, wallets)
-            checks.append(Check(node.path, node.kind, node.describe(), value, truth, missing))
-            return truth
-        parts = [walk(p) for p in node.parts]  # every part, so every requirement is shown
-        if node.op == "not":
-            return k_not(parts[0])
-        return k_all(parts) if node.op == "all" else k_any(parts)
-
-    result = walk(rule.root)
-    return result, checks
+    return explainer(rule)(facts, discord_id, wallets)
 
 
 def _value(req: Requirement, truth: Truth, facts: Facts, discord_id: str, wallets) -> tuple[str, str | None]:

@@ -73,11 +73,12 @@ class Holding:
         return self.asset.symbol or ("the native coin" if self.asset.kind == "native" else "tokens")
 
     def amount(self, base: int) -> str:
-        """Base units in token units, for people."""
-        if self.asset.kind in ("erc721", "erc1155"):
+        """Base units (never negative) in token units, for people: no exponent, no trailing zeros."""
+        decimals = 0 if self.asset.kind in ("erc721", "erc1155") else self.asset.decimals
+        if decimals == 0:
             return str(base)
-        with localcontext(prec=200):
-            return _plain(Decimal(base) / (Decimal(10) ** self.asset.decimals))
+        whole, frac = divmod(base, 10 ** decimals)
+        return str(whole) if frac == 0 else f"{whole}.{str(frac).rjust(decimals, '0').rstrip('0')}"
 
     def describe(self) -> str:
         what = self.unit()

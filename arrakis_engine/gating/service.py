@@ -24,7 +24,7 @@ from ..storage.database import Database
 from ..storage.eligibility import EligibilityRepository
 from ..storage.gating import GatingRepository
 from ..themes import theme_of
-from .evaluate import Facts, evaluate_many, explain, holding_truth, pooled, snapshot_key
+from .evaluate import Facts, evaluate_many, explain, explainer, holding_truth, pooled, snapshot_key
 from .logic import Truth, word
 from .rules import Requirement, Rule, RuleError, parse_rule, parse_rule_text
 
@@ -341,11 +341,12 @@ class Gating:
         """For each member the membership rule does not admit: what they miss, in words ("needs
         120 more BGT"), kept on the profile for /profile. None for a member it admits."""
         out: list[dict | None] = []
+        why = explainer(rules.membership) if rules.membership is not None else None
         for m, v in zip(members, verdicts.membership):
-            if v is True or rules.membership is None:
+            if v is True or why is None:
                 out.append(None)
                 continue
-            _, checks = explain(rules.membership, verdicts.facts, m.discord_id, m.wallets)
+            _, checks = why(verdicts.facts, m.discord_id, m.wallets)
             missing = [c.missing or c.requirement for c in checks if c.truth is False]
             missing += [f"{c.requirement}: could not be read" for c in checks if c.truth is None]
             out.append({"result": word(v), "missing": missing[:5]})
