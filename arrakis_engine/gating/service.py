@@ -21,9 +21,9 @@ from ..errors import ArrakisError, DiscordError, NotFound, ValidationError
 from ..ports import Clock, DiscordGuild, moment, system_clock
 from ..storage.chain_holdings import CommunityAssetRepository, HoldingsRepository
 from ..storage.database import Database
-from ..storage.eligibility import EligibilityRepository
 from ..storage.gating import GatingRepository
 from ..themes import theme_of
+from ..validation import check_discord_id
 from .evaluate import Facts, evaluate_many, explain, explainer, holding_truth, pooled, snapshot_key
 from .logic import Truth, word
 from .rules import Requirement, Rule, RuleError, parse_rule, parse_rule_text
@@ -80,7 +80,6 @@ class Gating:
         self.clock = clock
         self.store = GatingRepository(db)
         self.assets = CommunityAssetRepository(db)
-        self.standings = EligibilityRepository(db)
 
     # --- rules --------------------------------------------------------------------------------------
 
@@ -378,18 +377,20 @@ class Gating:
         """Each requirement's value and truth for one member, and the result (membership rule,
         then each tier rule). Reads only: nothing is written."""
         now = moment(self.clock)
+        discord_id = check_discord_id(discord_id)
         with self.db.tenant(community_id):
             community = self.repos.communities.current()
             rules = self._rules()
-            standing = next((s for s in self.standings.standings() if s.discord_id == str(discord_id)), None)
+            row = self.store.member(discord_id)
         if not rules:
             raise NotFound("this community has no gating rule; set one with `arrakis gate set`")
-        if standing is None:
+        if row is None:
             raise NotFound(f"no member {discord_id} in this community")
-        member = Member(standing.profile_id, standing.discord_id, standing.wallets)
+        member = Member(row["id"], row["discord_id"], tuple(row["wallets"]))
+        standing = row
         facts = self.gather(community_id, rules, [member], now=now, guild_id=community.guild_id)
-        out = {"member": member.discord_id, "wallets": list(member.wallets), "tier": standing.tier,
-               "rank": standing.rank}
+        out = {"member": member.discord_id, "wallets": list(member.wallets), "tier": standing["tier"],
+               "rank": standing["rank"]}
         if rules.membership:
             result, checks = explain(rules.membership, facts, member.discord_id, member.wallets)
             out["membership"] = {"result": word(result), "checks": [c.as_dict() for c in checks]}

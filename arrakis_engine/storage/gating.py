@@ -14,6 +14,16 @@ class GatingRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    def member(self, discord_id: str) -> dict | None:
+        """One member's profile id, tier, rank and linked wallets (as the eligibility sync reads them)."""
+        return self.db.current().one(
+            """SELECT p.id, p.discord_id, p.tier, p.rank,
+                      coalesce((SELECT array_agg(w.wallet_address ORDER BY w.wallet_address) FROM wallet_links w
+                                 WHERE w.profile_id = p.id),
+                               CASE WHEN p.wallet_address IS NULL THEN '{}'::text[]
+                                    ELSE ARRAY[p.wallet_address] END) AS wallets
+                 FROM profiles p WHERE p.discord_id = %s""", (discord_id,))
+
     # --- rules ------------------------------------------------------------------------------------
 
     def put_rule(self, tier: str, rule: dict, checksum: str, *, actor: str) -> None:

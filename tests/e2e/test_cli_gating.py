@@ -125,3 +125,5 @@ def test_gate_check_errors(gate_env):
     run("gate", "set", cid, write(tmp, {"type": "balance", "address": bgt, "min": "1"}))
     missing = run("gate", "check", cid, "--member", "123456789012345678")
     assert missing.exit_code == 1 and "no member 123456789012345678" in missing.stderr
+    bad = run("gate", "check", cid, "--member", "robert'); DROP TABLE profiles;--")
+    assert bad.exit_code == 1 and "Discord" in bad.stderr and "Traceback" not in bad.output
