@@ -220,18 +220,22 @@ def explainer(rule: Rule) -> Callable[[Facts, str, Sequence[str]], tuple[Truth, 
         wallets = tuple(wallets)
         checks: list[Check] = []
 
-        def walk(node) -> Truth:
+        def walk(node, negated: bool) -> Truth:
             if isinstance(node, Requirement):
                 truth = leaves[id(node)](facts, discord_id, wallets)
-                value, missing = _value(node, truth, facts, discord_id, wallets)
+                value, shortfall = _value(node, truth, facts, discord_id, wallets)
+                if negated:  # under a `not`, what is missing is *not* meeting it
+                    missing = f"must not: {described[id(node)]}" if truth is True else None
+                else:
+                    missing = (shortfall or f"needs: {described[id(node)]}") if truth is False else None
                 checks.append(Check(node.path, node.kind, described[id(node)], value, truth, missing))
                 return truth
-            parts = [walk(p) for p in node.parts]  # every part, so every requirement is shown
+            parts = [walk(p, negated ^ (node.op == "not")) for p in node.parts]  # every requirement is shown
             if node.op == "not":
                 return k_not(parts[0])
             return k_all(parts) if node.op == "all" else k_any(parts)
 
-        return walk(rule.root), checks
+        return walk(rule.root, False), checks
     return run
 
 
@@ -247,19 +251,19 @@ def _value(req: Requirement, truth: Truth, facts: Facts, discord_id: str, wallet
             return "unknown (no such allowlist)", None
         on = [w for w in wallets if w in members]
         return (f"{on[0]} is on it" if on else "no linked wallet is on it"), (
-            None if on else "a wallet on the list")
+            None if on else f"needs a wallet on the allowlist '{req.name}'")
     if req.kind == "discord_role":
         roles = facts.roles.get(discord_id)
         if roles is None:
             return "unknown (the member's roles could not be read)", None
         return ("has it" if req.role_id in roles else "does not have it"), (
-            None if req.role_id in roles else f"the role {req.role_id}")
+            None if req.role_id in roles else f"needs the Discord role {req.role_id}")
     h = req.holding
     key = snapshot_key(h.asset.key, req.block) if req.kind == "snapshot" else None
     total, unknown = pooled(h, facts, wallets, key)
     unit = h.unit()
     if not wallets:
-        return "no linked wallet", "a linked wallet" if truth is not True else None
+        return "no linked wallet", f"needs a linked wallet that {req.describe()[0].lower()}{req.describe()[1:]}"
     amount = h.amount(total)
     value = f"{amount} {unit}" + (" read, some reads failed" if unknown else "")
     if truth is None and req.kind != "held_for":

@@ -36,6 +36,8 @@ from ..settings import CHAINS
 MAX_DEPTH = 5
 MAX_REQUIREMENTS = 50
 MAX_TOKEN_IDS = 100
+NATIVE_SYMBOLS = {"berachain": "BERA", "ethereum": "ETH", "arbitrum": "ETH", "base": "ETH", "polygon": "POL",
+                  "optimism": "ETH", "avalanche": "AVAX"}
 REQUIREMENT_TYPES = ("balance", "nft", "allowlist", "snapshot", "held_for", "discord_role")
 _ALLOWLIST_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
@@ -70,7 +72,8 @@ class Holding:
     def unit(self) -> str:
         if self.asset.kind in ("erc721", "erc1155"):
             return self.asset.symbol or "NFT"
-        return self.asset.symbol or ("the native coin" if self.asset.kind == "native" else "tokens")
+        return self.asset.symbol or (NATIVE_SYMBOLS.get(self.asset.chain, "native coin")
+                                     if self.asset.kind == "native" else "tokens")
 
     def amount(self, base: int) -> str:
         """Base units (never negative) in token units, for people: no exponent, no trailing zeros."""

@@ -346,7 +346,7 @@ class Gating:
                 out.append(None)
                 continue
             _, checks = why(verdicts.facts, m.discord_id, m.wallets)
-            missing = [c.missing or c.requirement for c in checks if c.truth is False]
+            missing = [c.missing for c in checks if c.missing]
             missing += [f"{c.requirement}: could not be read" for c in checks if c.truth is None]
             out.append({"result": word(v), "missing": missing[:5]})
         return out
@@ -411,7 +411,7 @@ def check_lines(report: dict) -> list[str]:
         lines.append(f"{title}: {part['result']}")
         for c in part["checks"]:
             text = f"  {c['result']:<7} {c['path']}: {c['requirement']}; value: {c['value']}"
-            if c["missing"] and c["result"] != "true":
+            if c["missing"]:
                 text += f" ({c['missing']})"
             lines.append(text)
     if "membership" in report:

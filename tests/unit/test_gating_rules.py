@@ -278,3 +278,18 @@ def test_explain_says_how_much_is_missing():
     assert compile_rule(rule)(facts, "42", (W1, W2)) is False
     facts.balances = {key: {W1: 500 * 10 ** 18, W2: 500 * 10 ** 18}}
     assert explain(rule, facts, "42", [W1, W2])[0] is None  # now only the unread role is open
+
+
+def test_under_not_what_is_missing_is_not_meeting_it():
+    rule = parse({"all": [{"not": {"type": "balance", "address": "native", "min": "5"}},
+                          {"type": "allowlist", "name": "vip"}]})
+    key = rule.assets()[0].key
+    facts = Facts(NOW, balances={key: {W1: 10 * 10 ** 18}}, allowlists={"vip": frozenset()})
+    truth, checks = explain(rule, facts, "1", [W1])
+    assert truth is False
+    assert [c.missing for c in checks] == ["must not: holds at least 5 BERA", "needs a wallet on the allowlist 'vip'"]
+    facts.balances = {key: {W1: 10 ** 18}}
+    facts.allowlists = {"vip": frozenset([W1])}
+    truth, checks = explain(rule, facts, "1", [W1])
+    assert truth is True and [c.missing for c in checks] == [None, None]
+    assert explain(rule, facts, "1", [])[1][0].missing is None  # no wallet: nothing held, the `not` is met
