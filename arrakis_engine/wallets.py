@@ -142,6 +142,11 @@ class WalletLinking:
             profile = r.profiles.by_discord_id(discord_id) or r.profiles.create(discord_id=discord_id)
             r.profiles.lock(profile.id)
             existing = r.wallets.for_profile(profile.id)
+            primary = profile.wallet_address
+            if primary and all(w.wallet_address != primary for w in existing) and r.wallets.by_wallet(primary) is None:
+                # A primary wallet set without its link (older data): link it first, so the new
+                # wallet is added to it rather than hiding it.
+                existing.append(r.wallets.link(profile.id, primary, source="legacy"))
             if source == "import" and any(w.wallet_address == wallet for w in existing):
                 return None
             if len(existing) >= MAX_WALLETS_PER_MEMBER and all(w.wallet_address != wallet for w in existing):
@@ -149,8 +154,7 @@ class WalletLinking:
                                f"member may have ({MAX_WALLETS_PER_MEMBER}); unlink one first")
             link = r.wallets.link(profile.id, wallet, source=source,
                                   verified_at=moment(self.clock) if source == "siwe" else None)
-            primary = profile.wallet_address
-            if primary is None or (primary != wallet and all(w.wallet_address != primary for w in existing)):
+            if primary is None or all(w.wallet_address != primary for w in existing):
                 r.profiles.set_wallet(profile.id, wallet)  # the first wallet linked is the primary one
             r.audit.append(actor, "wallet.linked", {"discord_id": discord_id, "wallet": wallet, "source": source})
             return link

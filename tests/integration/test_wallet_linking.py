@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from eth_account import Account
@@ -145,3 +146,37 @@ def test_csv_import_reports_bad_rows_and_links_the_rest(engine, make_community, 
         assert sorted(x.wallet_address for x in engine.repos.wallets.for_profile(p1.id)) == sorted([w[0], w[2]])
     with engine.db.tenant(c.id):
         assert engine.repos.wallets.by_wallet(w[1]).source == "import"
+
+
+def test_a_primary_wallet_without_its_link_is_kept_when_a_second_is_linked(engine, make_community, linking,
+                                                                           tmp_path, owner_conn):
+    """Older data: profiles.wallet_address set, no wallet_links row. Linking another wallet links
+    the first too (the sync reads both); the migration that backfills such links is idempotent."""
+    c = make_community()
+    first, second, orphan = "0x" + "a1" * 20, "0x" + "b2" * 20, "0x" + "c3" * 20
+    with engine.db.tenant(c.id):
+        engine.repos.profiles.create(discord_id="700000000000000001", wallet_address=first)
+        engine.repos.profiles.create(discord_id="700000000000000002", wallet_address=orphan)
+    csv_file = tmp_path / "w.csv"
+    csv_file.write_text(f"discord_id,wallet_address\n700000000000000001,{second}\n")
+    assert linking.import_csv(c.id, csv_file)["linked"] == 1
+    with engine.db.tenant(c.id):
+        standings = {s.discord_id: s.wallets for s in engine.eligibility.store.standings()}
+        p = engine.repos.profiles.by_discord_id("700000000000000001")
+    assert standings["700000000000000001"] == (first, second) and p.wallet_address == first
+    migration = (Path(__file__).resolve().parents[2] / "sql" / "0058_wallet_links_backfill.sql").read_text()
+    owner_conn.autocommit = False  # run twice inside one transaction, checked, then rolled back (shared DB)
+    try:
+        with owner_conn.cursor() as cur:
+            cur.execute(migration)
+            cur.execute(migration)
+            cur.execute("""SELECT w.wallet_address, w.source FROM wallet_links w JOIN profiles p ON p.id = w.profile_id
+                            WHERE p.community_id = %s AND p.discord_id = '700000000000000002'""", (c.id,))
+            assert cur.fetchall() == [(orphan, "legacy")]
+            cur.execute("SELECT count(*) FROM wallet_links WHERE community_id = %s", (c.id,))
+            assert cur.fetchone()[0] == 3  # first, second and the orphan's: nothing twice
+            cur.execute("SELECT relforcerowsecurity FROM pg_class WHERE relname IN ('wallet_links', 'profiles')")
+            assert [r[0] for r in cur.fetchall()] == [True, True]  # fenced again after the backfill
+    finally:
+        owner_conn.rollback()
+        owner_conn.autocommit = True
