@@ -127,3 +127,17 @@ def test_gate_check_errors(gate_env):
     assert missing.exit_code == 1 and "no member 123456789012345678" in missing.stderr
     bad = run("gate", "check", cid, "--member", "robert'); DROP TABLE profiles;--")
     assert bad.exit_code == 1 and "Discord" in bad.stderr and "Traceback" not in bad.output
+
+
+def test_tier_rules_through_the_cli(gate_env):
+    run, cid, ids, bgt, nft, w, tmp = gate_env
+    done = run("gate", "set", cid, write(tmp, {"type": "nft", "address": nft}), "--tier", "Gold")
+    assert done.exit_code == 0 and "tier Gold rule set: 1 requirement(s)" in done.output
+    assert "tier Gold: " in run("gate", "show", cid).output
+    b = json.loads(run("gate", "check", cid, "--member", ids["B"], "--json").stdout)
+    assert b["tiers"]["Gold"]["result"] == "true" and "membership" not in b
+    bad = run("gate", "set", cid, write(tmp, {"type": "nft", "address": nft}), "--tier", "Platinum")
+    assert bad.exit_code == 1 and "no tier 'Platinum'; its tiers: Gold, Silver, Bronze" in bad.stderr
+    gone = run("gate", "remove", cid, "--tier", "Gold")
+    assert gone.exit_code == 0 and json.loads(run("gate", "show", cid, "--json").output)["tiers"] == {}
+    assert run("gate", "remove", cid, "--tier", "Gold").exit_code == 1
