@@ -26,7 +26,8 @@ STEP_DATA = """What --data holds at each step (JSON; the step the session is on 
   ELIGIBILITY_RULES  {"template": "basic"} (or "standard", "sietch"), or
                      {"template": "custom", "tiers": [{"name": "Gold", "min_rank": 1,
                      "max_rank": 10, "colour": "#FFD700"}, ...]} (ranges contiguous,
-                     only the last max_rank may be null)
+                     only the last max_rank may be null); either may add
+                     "rule": {...}, a membership rule as for `arrakis gate set`
   ROLE_MAPPING       {"roles": {"Gold": "create", "Silver": "123456789012345678"}}:
                      every tier, to "create" or an existing role id
   CHANNEL_STRUCTURE  {"channel_template": "basic"} (or "none", "sietch"), or
