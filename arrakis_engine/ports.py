@@ -184,8 +184,8 @@ class ChainReader(Protocol):
         ...
 
     def owners_of(self, collection: str, token_ids: Sequence[int]) -> dict[int, Any]:
-        """The owner (lower-case address) of each ERC-721 token id, batched; ``UNKNOWN`` where
-        the read failed."""
+        """The owner (lower-case address) of each ERC-721 token id, batched; None for a token
+        that does not exist (burned or never minted); ``UNKNOWN`` where the read failed."""
         ...
 
 

@@ -230,14 +230,15 @@ class Web3ChainReader:
         return {a: (_uint(r) if r is not UNKNOWN else UNKNOWN) for a, r in zip(addrs, results)}
 
     def owners_of(self, collection: str, token_ids: Sequence[int]) -> dict[int, str | object]:
-        """ERC-721 owner of each token id (lower-case), UNKNOWN where the read failed."""
+        """ERC-721 owner of each token id (lower-case), None for a token that does not exist
+        (``ownerOf`` reverted: burned or never minted), UNKNOWN where the read failed."""
         collection = check_address(collection, "collection")
         calls = [(collection, SEL_OWNER_OF + uint_word(t)) for t in token_ids]
-        results = self.aggregate(calls, what="ERC-721 owners")
-        return {t: (_address(r) if r is not UNKNOWN else UNKNOWN) for t, r in zip(token_ids, results)}
+        results = self.aggregate(calls, what="ERC-721 owners", reverted=None)
+        return {t: (r if r is UNKNOWN or r is None else _address(r)) for t, r in zip(token_ids, results)}
 
     def aggregate(self, calls: Sequence[tuple[str, bytes]], *, what: str = "batch",
-                  block: int | None = None) -> list[bytes | object]:
+                  block: int | None = None, reverted: object = UNKNOWN) -> list[bytes | object]:
         """Run many calls through Multicall3 ``aggregate3`` (allowFailure), ``chunk_size`` per request.
         Returns each call's return data, or UNKNOWN for a failed sub-call or a failed request."""
         out: list[bytes | object] = []
@@ -257,7 +258,9 @@ class Web3ChainReader:
                 out.extend([UNKNOWN] * len(chunk))
                 continue
             for ok, data in decoded:
-                out.append(bytes(data) if ok and len(data) >= 32 else UNKNOWN)
+                # ``reverted``: what a sub-call that ran and reverted stands for (UNKNOWN unless
+                # the caller knows what a revert means, as ownerOf's for a token that does not exist)
+                out.append(bytes(data) if ok and len(data) >= 32 else (UNKNOWN if ok else reverted))
         return out
 
 

@@ -121,6 +121,8 @@ def test_nft_count_token_ids_and_erc1155(world):
     ids = {"type": "nft", "address": world["nft"], "token_ids": [world["first"] + 1, world["rare"]]}
     # A owns #first+1; the rare token's owner cannot be read, so nobody else is decided.
     assert results(world, ids) == {"A": "true", "B": "unknown", "C": "unknown", "D": "false"}
+    ids["token_ids"] = [world["first"] + 1, world["first"] + 7]  # the second was never minted: nobody's
+    assert results(world, ids) == {"A": "true", "B": "false", "C": "false", "D": "false"}
     ids["token_ids"] = [world["first"], world["first"] + 1]
     ids["min"] = 2
     assert results(world, ids) == {"A": "true", "B": "false", "C": "false", "D": "false"}  # pooled over A1, A2
