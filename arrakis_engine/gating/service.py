@@ -325,6 +325,8 @@ class Gating:
                 if exc.status == 404:
                     out[m.discord_id] = frozenset()
                 continue
+            except ArrakisError:  # Discord not configured, frozen, or paced out: unknown, never "no role"
+                continue
             out[m.discord_id] = frozenset(str(r) for r in got.get("roles", []))
         return out
 
