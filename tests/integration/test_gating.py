@@ -11,7 +11,7 @@ import pytest
 
 from arrakis_engine.bootstrap import build_engine
 from arrakis_engine.chain.web3_reader import Web3ChainReader
-from arrakis_engine.errors import DiscordError, ValidationError
+from arrakis_engine.errors import BucketTimeout, DiscordError, ValidationError
 from arrakis_engine.gating.rules import RuleError
 from tests.fakes.guild_port import InMemoryGuilds
 from tests.fakes.rpc_proxy import RpcProxy
@@ -28,10 +28,11 @@ class FlakyGuilds(InMemoryGuilds):
     def __init__(self) -> None:
         super().__init__()
         self.failing: set[str] = set()
+        self.error: Exception = DiscordError("Discord is unavailable", status=503, retryable=True)
 
     def get_member(self, guild_id, user_id, *, community_id=None):
         if user_id in self.failing:
-            raise DiscordError("Discord is unavailable", status=503, retryable=True)
+            raise self.error
         return super().get_member(guild_id, user_id, community_id=community_id)
 
 
@@ -176,6 +177,8 @@ def test_discord_role_with_a_failed_read(world):
     rule = {"type": "discord_role", "role_id": ROLE}
     # D is not in the guild (404): no role. C's roles could not be read: unknown.
     assert results(world, rule) == {"A": "true", "B": "false", "C": "unknown", "D": "false"}
+    world["guilds"].error = BucketTimeout("waited 30 s for a Discord slot")  # paced out: unknown too
+    assert results(world, rule)["C"] == "unknown"
 
 
 def test_held_for_through_the_sync(world, clock):
