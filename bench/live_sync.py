@@ -10,6 +10,8 @@ updates to our strict fake Discord. For every member whose roles a step changed,
 the time from the first block of that step being mined to the PATCH of that member arriving at
 the fake Discord. Prints p50 / p99 / max (target p99 <= 30 s), the added latency per
 confirmation (one block interval), and the JSON-RPC requests per block (watcher and re-reads).
+With ``--rule``, the community also has a 5-requirement gating rule over the same token (from
+the holdings index, so no extra chain reads), evaluated at every step.
 Uses BENCH_DATABASE_URL and BENCH_REDIS_URL (defaults: loopback, Redis database 12).
 """
 
@@ -54,6 +56,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--per-block", type=int, default=100)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--rule", action="store_true", help="add a 5-requirement gating rule over the token")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
     with scratch_database() as url:
@@ -98,6 +101,15 @@ def run(args, url: str) -> int:
         asset = Asset("berachain", "erc20", token.address)
         engine.eligibility.configure(c.id, asset, purpose="rank")
         HolderIndexer(engine.db, Web3ChainReader("berachain", [anvil.url])).index(c.id, asset)
+        if args.rule:
+            t = token.address
+            engine.gating.set_rule(c.id, {"all": [
+                {"type": "balance", "address": t, "min": "1"},
+                {"any": [{"type": "balance", "address": t, "min": "5000"},
+                         {"type": "balance", "address": t, "min": "0", "max": "1000000000"}]},
+                {"not": {"type": "balance", "address": t, "min": "1000000000000"}},
+                {"type": "balance", "address": t, "min": "0.5"}]}, actor="bench")
+            print("gating rule: 5 requirements over the ranked token")
         engine.eligibility.run(c.id, actor="bench")
         engine.synthesis.synthesize(c.id, queued=False, actor="bench")
         # The starting roles are put in the fake guild directly (10,000 PATCHes would take minutes)
