@@ -110,6 +110,13 @@ class SandboxDiscord:
     def send_message(self, channel_id, content, **kw):
         return self._client().send_message(channel_id, content, **kw)
 
+    def send_direct_message(self, user_id, content):
+        return self._client().send_direct_message(user_id, content)
+
+    def direct_messages(self, user_id: str) -> list[dict]:
+        """What the bot sent ``user_id`` in the sandbox (real Discord shows it in their app)."""
+        return httpx.get(f"{self._root}/sandbox/users/{user_id}/messages", timeout=10).json()
+
     def close(self) -> None:
         if self._rest is not None:
             self._rest.close()

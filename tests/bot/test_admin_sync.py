@@ -15,6 +15,7 @@ import pytest
 
 from arrakis_engine.chain.types import Asset
 from arrakis_engine.synthesis.rq_queue import work_until_done
+from tests.fixtures.operators import add_operator, reenrol, secret_of
 from tests.bot.conftest import ADMIN_PERMS, new_guild_id
 from tests.fixtures.chain import holder
 
@@ -87,8 +88,7 @@ def test_reconcile_dry_run_then_destructive_with_an_operators_code(bot, bot_engi
                                                permissions=ADMIN_PERMS), check=lambda i: "⚠️" in i.text())
     assert "needs a platform operator with a second factor" in not_operator.text()
     name = f"bot-op-{uuid.uuid4().hex[:6]}"
-    bot_engine.operators.add(name, ["platform_admin", "approver"], actor="test", discord_user_id=ADMIN)
-    secret = parse_qs(urlparse(bot_engine.mfa.enroll(name, actor="test").uri).query)["secret"][0]
+    secret = secret_of(add_operator(bot_engine, name, ["platform_admin", "approver"], discord_id=ADMIN, fake=fake))
     wrong = fake.wait(fake.modal_submit(guild, ADMIN, "mfa:reconcile", {"code": "000000"}, permissions=ADMIN_PERMS),
                       check=lambda i: "⚠️" in i.text())
     assert "code" in wrong.text().lower()
@@ -103,7 +103,7 @@ def test_reconcile_dry_run_then_destructive_with_an_operators_code(bot, bot_engi
                                                  requested_by="sync")
     asked = fake.wait(fake.command(guild, ADMIN, "arrakis", subcommand="approve-strip", permissions=ADMIN_PERMS))
     assert asked.callbacks[0]["type"] == 9
-    backup = bot_engine.mfa.enroll(name, actor="test").backup_codes[0]
+    backup = reenrol(bot_engine, name, fake=fake).backup_codes[0]
     ok = fake.wait(fake.modal_submit(guild, ADMIN, "mfa:approve-strip", {"code": backup}, permissions=ADMIN_PERMS),
                    check=lambda i: "Approved" in i.text() or "⚠️" in i.text(), timeout=30)
     assert f"Approved ({request.id})" in ok.text()

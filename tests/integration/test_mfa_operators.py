@@ -16,6 +16,7 @@ import pytest
 from arrakis_engine.errors import Conflict, MfaRefused, ValidationError
 from arrakis_engine.security.mfa import MfaService
 from tests.conftest import FakeClock
+from tests.fixtures.operators import add_operator
 
 
 def new_name() -> str:
@@ -29,9 +30,7 @@ def secret_of(enrolment) -> str:
 @pytest.fixture
 def operator(engine):
     name = new_name()
-    engine.operators.add(name, ["platform_admin"], actor="test")
-    enrolment = engine.mfa.enroll(name, actor="test")
-    return name, enrolment
+    return name, add_operator(engine, name, ["platform_admin"])
 
 
 def audit_results(engine, name: str) -> list[str]:
@@ -82,7 +81,7 @@ def test_right_code_once_then_replay_refused(engine, operator):
 def test_wrong_code_and_a_code_two_steps_old_are_refused_one_step_is_accepted(engine, operator):
     name, enrolment = operator
     clock = FakeClock(1_800_000_000.0)
-    mfa = MfaService(engine.db, engine.repos, engine.redis, clock=clock)
+    mfa = MfaService(engine.db, engine.repos, engine.redis, signing=engine.signing, clock=clock)
     totp = pyotp.TOTP(secret_of(enrolment))
     with pytest.raises(MfaRefused, match="wrong code"):
         mfa.verify(name, "000000" if totp.at(clock.t) != "000000" else "111111", action="DELETE_ROLE")
@@ -108,7 +107,7 @@ def test_backup_code_works_once(engine, operator):
 def test_five_failures_lock_out_even_the_right_code_until_the_window_passes(engine, operator):
     name, enrolment = operator
     clock = FakeClock(1_900_000_000.0)
-    mfa = MfaService(engine.db, engine.repos, engine.redis, clock=clock)
+    mfa = MfaService(engine.db, engine.repos, engine.redis, signing=engine.signing, clock=clock)
     totp = pyotp.TOTP(secret_of(enrolment))
     for i in range(5):
         clock.t += 10
@@ -150,8 +149,7 @@ def test_a_second_process_sees_the_replay_and_the_lockout(engine, settings, oper
     assert "refused: that code was already used" in out.stdout, out.stderr
 
     other = new_name()
-    engine.operators.add(other, ["approver"], actor="test")
-    enrolment2 = engine.mfa.enroll(other, actor="test")
+    enrolment2 = add_operator(engine, other, ["approver"])
     for _ in range(5):
         with pytest.raises(MfaRefused):
             engine.mfa.verify(other, "12345x-abcdef", action="KILL_SWITCH")

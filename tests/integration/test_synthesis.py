@@ -120,8 +120,9 @@ def _approver(e, role: str = "approver"):
     from urllib.parse import parse_qs, urlparse
 
     name = f"strip-{uuid.uuid4().hex[:8]}"
-    e.operators.add(name, [role], actor="test")
-    return name, parse_qs(urlparse(e.mfa.enroll(name, actor="test").uri).query)["secret"][0]
+    from tests.fixtures.operators import add_operator
+
+    return name, parse_qs(urlparse(add_operator(e, name, [role]).uri).query)["secret"][0]
 
 
 def test_mass_strip_pauses_for_approval(e, discord, make_community):

@@ -12,6 +12,7 @@ import pytest
 from arrakis_engine.policy.approvals import ApprovalService
 from arrakis_tui.dialogs.prompt import PromptDialog
 from arrakis_tui.screens.approvals import ApprovalScreen, ApprovalsScreen
+from tests.fixtures.operators import add_operator, reenrol, secret_of
 from tests.tui.conftest import SIZE, console, fleet_loaded, wait_for
 
 REQUESTER, APPROVER, SECOND = "ada-requester", "bea-approver", "cyd-approver"
@@ -25,8 +26,10 @@ def desk(world, tmp_path_factory):
     secrets = {}
     for name, role in ((REQUESTER, "approver"), (APPROVER, "approver"), (SECOND, "approver")):
         if not any(o.name == name for o in engine.operators.list()):
-            engine.operators.add(name, [role], actor="test")
-        secrets[name] = parse_qs(urlparse(engine.mfa.enroll(name, actor="test").uri).query)["secret"][0]
+            enrolment = add_operator(engine, name, [role], fake=world.discord)
+        else:
+            enrolment = reenrol(engine, name, fake=world.discord)
+        secrets[name] = parse_qs(urlparse(enrolment.uri).query)["secret"][0]
     service = ApprovalService(engine.db, engine.repos, engine.policy_gate, engine.operators, engine.mfa,
                               clock=world.clock)
     folder = tmp_path_factory.mktemp("plans")
