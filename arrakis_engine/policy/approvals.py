@@ -161,15 +161,15 @@ class ApprovalService:
         requester = self.operators.get(requested_by)
         plan = self.gate.read(plan_path, "plan")
         cost = self.gate.read(cost_path, "cost file") if cost_path is not None else None
-        self.mfa.verify(requester.name, code() if callable(code) else code, action="SUBMIT_PLAN")
         decision = self.gate.check(plan, cost)
         checksum = hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()
-        if decision.decision == "reject":
+        if decision.decision == "reject":  # the plan is wrong input: refused before any code is checked
             with self.db.platform():
                 self.repos.audit.append(f"operator:{requester.name}", "approval.refused",
-                                        {"plan": checksum, "reasons": decision.reasons[:20]})
+                                        {"plan": checksum, "reasons": decision.reasons[:20], "proved": False})
             raise PlanRejected("the policy gate rejects this plan, so nobody can approve it: "
                                + "; ".join(decision.reasons[:3]), hint="`arrakis plan check` shows every reason")
+        self.mfa.verify(requester.name, code() if callable(code) else code, action="SUBMIT_PLAN")
         now = self._now()
         title = clean_reason(title) or f"{Path(plan_path).name}: {decision.changes} resource change(s)"
         with self.db.platform() as tx:

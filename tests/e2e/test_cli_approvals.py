@@ -9,12 +9,19 @@ import uuid
 import pyotp
 import pytest
 
+from tests.fixtures.operators import Codes
+
 
 
 
 @pytest.fixture
 def people(make_operator):
     return {who: make_operator("approver", prefix=who) for who in ("req", "alice")}
+
+
+@pytest.fixture
+def code(people):
+    return Codes(dict(people.values()))
 
 
 def plan_file(tmp_path, type_: str, actions: list[str], before=None) -> str:
@@ -25,10 +32,12 @@ def plan_file(tmp_path, type_: str, actions: list[str], before=None) -> str:
     return str(path)
 
 
-def test_submit_wait_and_approve(run, people, tmp_path):
+def test_submit_wait_and_approve(run, people, code, tmp_path):
     req, (alice, secret) = people["req"][0], people["alice"]
     high = plan_file(tmp_path, "kubernetes_namespace", ["delete"], {"metadata": [{"name": "staging"}]})
-    out = run("plan", "submit", high, "--as", req, "--title", "Drop staging", "--json")
+    unproved = run("plan", "submit", high, "--as", req, "--title", "Drop staging")
+    assert unproved.exit_code == 1 and "a code is needed" in unproved.stderr  # --as alone proves nothing
+    out = run("plan", "submit", high, "--as", req, "--code", code(req), "--title", "Drop staging", "--json")
     assert out.exit_code == 0, out.output
     rid = json.loads(out.stdout)["id"]
     text = run("plan", "status", rid)
@@ -38,28 +47,33 @@ def test_submit_wait_and_approve(run, people, tmp_path):
     assert rid in run("approvals", "list", "--status", "pending").stdout
     shown = run("approvals", "show", rid)
     assert "Drop staging" in shown.stdout and "risk" in shown.stdout
-    selfish = run("approvals", "approve", rid, "--as", req, "--code", pyotp.TOTP(people["req"][1]).now())
+    selfish = run("approvals", "approve", rid, "--as", req, "--code", code(req))
     assert selfish.exit_code == 1 and "may not approve" in selfish.stderr
     no_code = run("approvals", "approve", rid, "--as", alice)
     assert no_code.exit_code == 1 and "a code is needed" in no_code.stderr
-    done = run("approvals", "approve", rid, "--as", alice, "--code", pyotp.TOTP(secret).now(), "--reason", "ok")
+    done = run("approvals", "approve", rid, "--as", alice, "--code", code(alice), "--reason", "ok")
     assert done.exit_code == 0 and "APPROVED" in done.stdout and f"approved by {alice}" in done.stdout
     assert run("plan", "status", rid, "--wait").exit_code == 0
-    again = run("approvals", "reject", rid, "--as", alice)
+    again = run("approvals", "reject", rid, "--as", alice, "--code", code(alice))
     assert again.exit_code == 1 and "already approved" in again.stderr
 
 
-def test_reject_cancel_and_a_plan_the_gate_rejects(run, people, tmp_path):
+def test_reject_cancel_and_a_plan_the_gate_rejects(run, people, code, tmp_path):
     req, alice = people["req"][0], people["alice"][0]
     medium = plan_file(tmp_path, "aws_security_group_rule", ["create"])
-    rid = json.loads(run("plan", "submit", medium, "--as", req, "--json").stdout)["id"]
-    assert run("approvals", "reject", rid, "--as", alice, "--reason", "not now").exit_code == 0
+    rid = json.loads(run("plan", "submit", medium, "--as", req, "--code", code(req), "--json").stdout)["id"]
+    # Low risk too: a name alone rejects nothing.
+    nameonly = run("approvals", "reject", rid, "--as", alice, "--reason", "not now")
+    assert nameonly.exit_code == 1 and "a code is needed" in nameonly.stderr
+    assert run("approvals", "reject", rid, "--as", alice, "--code", code(alice), "--reason", "not now").exit_code == 0
     assert run("plan", "status", rid).exit_code == 20
-    rid2 = json.loads(run("plan", "submit", medium, "--as", req, "--json").stdout)["id"]
-    assert run("approvals", "cancel", rid2, "--as", alice).exit_code == 1
-    assert run("approvals", "cancel", rid2, "--as", req).exit_code == 0
+    rid2 = json.loads(run("plan", "submit", medium, "--as", req, "--code", code(req), "--json").stdout)["id"]
+    assert run("approvals", "cancel", rid2, "--as", alice, "--code", code(alice)).exit_code == 1
+    nameonly = run("approvals", "cancel", rid2, "--as", req)
+    assert nameonly.exit_code == 1 and "a code is needed" in nameonly.stderr
+    assert run("approvals", "cancel", rid2, "--as", req, "--code", code(req)).exit_code == 0
     assert run("plan", "status", rid2).exit_code == 20
-    blocked = run("plan", "submit", plan_file(tmp_path, "vault_policy", ["delete"]), "--as", req)
+    blocked = run("plan", "submit", plan_file(tmp_path, "vault_policy", ["delete"]), "--as", req, "--code", "000000")
     assert blocked.exit_code == 20 and "HARD_BLOCK_DELETE_VAULT_POLICY" in blocked.stderr
     missing = run("approvals", "show", str(uuid.uuid4()))
     assert missing.exit_code == 1 and "no approval request" in missing.stderr

@@ -16,6 +16,7 @@ from arrakis_engine.policy.approvals import ApprovalService, PlanRejected, clean
 from arrakis_engine.policy.notify import DiscordWebhookApprovals, SlackApprovals
 from tests.conftest import FakeClock
 from tests.fakes.discord_webhook import FakeDiscordWebhook
+from tests.fixtures.operators import Codes
 
 
 def rc(address, type_, actions, before=None):
@@ -52,24 +53,9 @@ def people(make_operator):
             (("req", "approver"), ("alice", "approver"), ("bob", "approver"), ("carol", "auditor"))}
 
 
-class Codes:
-    """Fresh TOTP codes per operator: each call is one step newer than the last (the previous,
-    current and next step are accepted, so three per operator per 30 seconds)."""
-
-    def __init__(self, people) -> None:
-        self.secrets = dict(people.values())
-        self.step: dict[str, int] = {}
-
-    def __call__(self, name: str) -> str:
-        k = self.step.get(name, -1)
-        assert k <= 1, "at most three codes per operator in a test"
-        self.step[name] = k + 1
-        return pyotp.TOTP(self.secrets[name]).at(time.time() + 30 * k)
-
-
 @pytest.fixture
 def code(people):
-    return Codes(people)
+    return Codes(dict(people.values()))
 
 
 @pytest.fixture
