@@ -86,6 +86,7 @@ def operators_add(state: CliState, name, roles, discord_id, slack_id, as_name, c
                  f"enrolment token (works once, until {issued.expires_at:%Y-%m-%d %H:%M} UTC): {issued.token}",
                  f"next: arrakis mfa enroll {name} --token TOKEN"]
         return Output(issued.to_dict(), lines)
+    enrolment.check_channel(name, discord_id, slack_id)  # before any code is asked: it costs no attempt
     by = authorised(state, as_name, code, "MANAGE_OPERATORS", may_manage_operators, "operators.add")
     issued = enrolment.add_operator(name, roles, by=by, discord_user_id=discord_id, slack_user_id=slack_id)
     return Output(issued.to_dict(), [f"operator {name} added with roles {', '.join(issued.operator.roles)}",
@@ -151,6 +152,7 @@ def mfa_enroll(state: CliState, name, token, as_name, code, as_json: bool) -> Ou
             state.engine.operators.refused(f"operator:{name}", "mfa.reissue", "re-enrolling oneself")
             raise PermissionDenied(f"{name} may not re-enrol themself; another platform admin must re-enrol a "
                                    "lost device")
+        state.engine.enrolment.check_channel(target.name, target.discord_user_id, target.slack_user_id)
         by = authorised(state, as_name, code, "MFA_RESET", may_manage_operators, "mfa.reissue")
         issued = state.engine.enrolment.reissue(name, by=by)
         return Output(issued.to_dict(), [f"a new enrolment token for {name} was sent to {issued.delivered_to} "

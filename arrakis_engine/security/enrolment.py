@@ -95,7 +95,7 @@ class EnrolmentService:
             raise ValidationError("give at least one role: --role platform_admin, approver or auditor", field="role")
         discord_user_id, slack_user_id = validate_links(discord_user_id, slack_user_id)
         if by is not None:
-            self._check_channel(name, discord_user_id, slack_user_id)
+            self.check_channel(name, discord_user_id, slack_user_id)
         token = secrets.token_urlsafe(TOKEN_BYTES)
         expires = self._now() + TOKEN_TTL
         actor = f"operator:{by.name}" if by is not None else "bootstrap"
@@ -118,7 +118,7 @@ class EnrolmentService:
         """A new enrolment token for ``name`` (a lost device, or a token that expired), sent to
         their own channel. Their current second factor stops working at once."""
         op = self.operators.get(name)
-        self._check_channel(op.name, op.discord_user_id, op.slack_user_id)
+        self.check_channel(op.name, op.discord_user_id, op.slack_user_id)
         token = secrets.token_urlsafe(TOKEN_BYTES)
         expires = self._now() + TOKEN_TTL
         actor = f"operator:{by.name}"
@@ -129,7 +129,9 @@ class EnrolmentService:
             self.mfa.clear(op.name, actor=actor)
         return Issued(self.operators.get(op.name), where, expires)
 
-    def _check_channel(self, name: str, discord_user_id: str | None, slack_user_id: str | None) -> None:
+    def check_channel(self, name: str, discord_user_id: str | None, slack_user_id: str | None) -> None:
+        """Refuse (before anything is written or any code is asked) an operator with no channel
+        of their own that a token could be sent to."""
         if discord_user_id is None and slack_user_id is None:
             raise ValidationError(f"{name} has no channel of their own for the enrolment token: link their Discord "
                                   "account (--discord ID) or their Slack account (--slack ID); the token is never "
