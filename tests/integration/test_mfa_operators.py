@@ -155,3 +155,127 @@ def test_a_second_process_sees_the_replay_and_the_lockout(engine, settings, oper
             engine.mfa.verify(other, "12345x-abcdef", action="KILL_SWITCH")
     out = _verify_in_another_process(settings, other, pyotp.TOTP(secret_of(enrolment2)).now())
     assert "refused:" in out.stdout and "locked out" in out.stdout, out.stderr
+
+
+# --- issue 24: state in PostgreSQL, secrets at rest, enrolment tokens ----------------------------
+
+def test_a_redis_flush_never_readmits_a_used_code(engine, operator):
+    """Point 8: the last accepted step is PostgreSQL's; Redis is a copy. Flushing Redis, or a
+    Redis writer setting the copy back, lets no used code in again."""
+    name, enrolment = operator
+    code = pyotp.TOTP(secret_of(enrolment)).now()
+    assert engine.mfa.verify(name, code, action="KILL_SWITCH") == "totp"
+    engine.redis.flushdb()
+    with pytest.raises(MfaRefused, match="already used"):
+        engine.mfa.verify(name, code, action="KILL_SWITCH")
+    from arrakis_engine import keys
+
+    engine.redis.set(keys.mfa_last_step(name), -1)  # a Redis writer rewinds the copy
+    with pytest.raises(MfaRefused, match="already used"):
+        engine.mfa.verify(name, code, action="KILL_SWITCH")
+    with engine.db.platform() as tx:
+        assert tx.scalar("SELECT totp_last_step FROM operators WHERE name = %s", (name,)) is not None
+
+
+def test_secrets_are_sealed_at_rest_and_bound_to_their_operator(engine, operator, owner_conn):
+    """Point 9: the owner reading `operators` sees no secret, and moving one operator's sealed
+    secret onto another's row does not let it open there."""
+    from arrakis_engine.errors import SigningError
+
+    name, enrolment = operator
+    other, _ = new_name(), None
+    other_enrolment = add_operator(engine, other, ["approver"])
+    with owner_conn.cursor() as cur:
+        cur.execute("SELECT name, totp_secret FROM operators WHERE name IN (%s, %s)", (name, other))
+        stored = dict(cur.fetchall())
+    assert stored[name].startswith("arrakis:local-aead:v1:") and secret_of(enrolment) not in stored[name]
+    with owner_conn.cursor() as cur:
+        cur.execute("UPDATE operators SET totp_secret = %s WHERE name = %s", (stored[name], other))
+    with pytest.raises(SigningError, match="cannot be opened"):
+        engine.mfa.verify(other, pyotp.TOTP(secret_of(enrolment)).now(), action="KILL_SWITCH")
+    with owner_conn.cursor() as cur:
+        cur.execute("UPDATE operators SET totp_secret = %s WHERE name = %s", (stored[other], other))
+    assert engine.mfa.verify(other, pyotp.TOTP(secret_of(other_enrolment)).now(), action="KILL_SWITCH") == "totp"
+
+
+def test_plain_secrets_from_before_are_sealed_on_upgrade_or_first_use(engine, owner_conn):
+    """The upgrade path: a secret stored in plain text (as before this change) is sealed by
+    `arrakis db upgrade` (MfaService.seal_plain_secrets) or, failing that, when first used."""
+    plain_a, plain_b = pyotp.random_base32(), pyotp.random_base32()
+    a, b = new_name(), new_name()
+    for name, plain in ((a, plain_a), (b, plain_b)):
+        add_operator(engine, name, ["approver"])
+        with owner_conn.cursor() as cur:
+            cur.execute("UPDATE operators SET totp_secret = %s WHERE name = %s", (plain, name))
+    assert engine.mfa.verify(a, pyotp.TOTP(plain_a).now(), action="KILL_SWITCH") == "totp"  # first use seals
+    with owner_conn.cursor() as cur:
+        cur.execute("SELECT totp_secret FROM operators WHERE name = %s", (a,))
+        assert cur.fetchone()[0].startswith("arrakis:local-aead:")
+    assert engine.mfa.seal_plain_secrets() >= 1  # what `db upgrade` runs
+    with owner_conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM operators WHERE totp_secret IS NOT NULL "
+                    "AND totp_secret NOT LIKE 'arrakis:local-aead:%%' AND totp_secret NOT LIKE 'vault:v%%'")
+        assert cur.fetchone()[0] == 0
+    assert engine.mfa.verify(b, pyotp.TOTP(plain_b).now(), action="KILL_SWITCH") == "totp"
+
+
+def test_backup_codes_have_64_bits_under_scrypt(engine, operator, owner_conn):
+    name, enrolment = operator
+    assert all(len(c.replace("-", "")) == 16 and int(c.replace("-", ""), 16) >= 0 for c in enrolment.backup_codes)
+    with owner_conn.cursor() as cur:
+        cur.execute("SELECT code_hash FROM operator_backup_codes WHERE operator = %s", (name,))
+        hashes = [r[0] for r in cur.fetchall()]
+    assert hashes and all(h.startswith("scrypt$16384$8$1$") for h in hashes)
+
+
+def test_an_enrolment_token_is_stored_hashed_works_once_and_expires_after_24_hours(engine, owner_conn):
+    from arrakis_engine.security.enrolment import EnrolmentService
+    from tests.fakes.guild_port import InMemoryGuilds
+    from tests.fixtures.operators import fixture_admin, new_discord_id
+
+    clock = FakeClock(1_800_000_000.0)
+    discord = InMemoryGuilds()
+    service = EnrolmentService(engine.db, engine.repos, engine.operators, engine.mfa, discord=discord, clock=clock)
+    name, discord_id = new_name(), new_discord_id()
+    issued = service.add_operator(name, ["approver"], by=fixture_admin(engine), discord_user_id=discord_id)
+    assert issued.token is None and issued.delivered_to == f"a Discord direct message to {discord_id}"
+    token = discord.direct_messages[discord_id][-1]["content"].split("--token ")[1].split()[0]
+    with owner_conn.cursor() as cur:
+        cur.execute("SELECT token_hash FROM operator_enrolment_tokens WHERE operator = %s", (name,))
+        (stored,) = cur.fetchone()
+    assert token not in stored and len(stored) == 64
+    clock.t += 24 * 3600 + 1
+    with pytest.raises(MfaRefused, match="not valid"):
+        service.redeem(name, token)
+    service.reissue(name, by=fixture_admin(engine))
+    fresh = discord.direct_messages[discord_id][-1]["content"].split("--token ")[1].split()[0]
+    bystander = add_operator(engine, new_name(), ["approver"]).operator
+    with pytest.raises(MfaRefused, match="not valid"):
+        service.redeem(bystander, fresh)  # another operator's name: no
+    assert service.redeem(name, fresh).backup_codes
+    with pytest.raises(MfaRefused, match="not valid"):
+        service.redeem(name, fresh)
+
+
+def test_a_token_goes_by_slack_dm_when_the_operator_has_only_slack(engine, fake_slack):
+    from arrakis_engine.policy.notify import SlackClient
+    from arrakis_engine.security.enrolment import EnrolmentService
+    from tests.fixtures.operators import fixture_admin
+
+    with engine.db.platform() as tx:
+        tx.execute("UPDATE operators SET slack_user_id = NULL WHERE slack_user_id = 'U0SECOND'")
+    service = EnrolmentService(engine.db, engine.repos, engine.operators, engine.mfa, discord=engine.discord,
+                               slack=SlackClient(fake_slack.token, base_url=fake_slack.base_url))
+    name = new_name()
+    issued = service.add_operator(name, ["approver"], by=fixture_admin(engine), slack_user_id="U0SECOND")
+    assert issued.delivered_to == "a Slack direct message to U0SECOND"
+    text = fake_slack.direct_messages("U0SECOND")[-1]
+    token = text.split("--token ")[1].split()[0]
+    assert service.redeem(name, token).uri.startswith("otpauth://")
+    # Not a member of the workspace: nothing is added, and the admin is told why.
+    from arrakis_engine.errors import ConfigError
+
+    stranger = new_name()
+    with pytest.raises(ConfigError, match="could not be sent"):
+        service.add_operator(stranger, ["approver"], by=fixture_admin(engine), slack_user_id="U0NOBODY1")
+    assert stranger not in [o.name for o in engine.operators.list()]
