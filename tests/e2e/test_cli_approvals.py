@@ -81,3 +81,37 @@ def test_reject_cancel_and_a_plan_the_gate_rejects(run, people, code, tmp_path):
     assert bad.exit_code == 1 and "not an approval request id" in bad.stderr
     rounds = run("scheduler", "--once")
     assert "approvals: " in rounds.stdout
+
+
+def test_a_mass_strip_run_from_the_cli_cannot_be_approved_by_whoever_ran_it(run, e, discord, make_community,
+                                                                             make_operator):
+    """Issue 24, point 1, through the CLI: `members sync C --as bob --now` pauses on a mass strip;
+    the request names `bob` (not `operator:bob`), and `approvals approve` or `members sync
+    --approve` by bob with his right code is refused; another approver's works."""
+    from tests.integration.test_synthesis import community_with_members
+
+    bob, bob_secret = make_operator("approver", prefix="bob")
+    alice, alice_secret = make_operator("approver", prefix="alice")
+    codes = Codes({bob: bob_secret, alice: alice_secret})
+    c, g, ids = community_with_members(e, discord, make_community, ranks=tuple(range(1, 11)))
+    e.synthesis.synthesize(c.id, queued=False)
+    e.synthesis.sync_members(c.id, queued=False)
+    with e.db.tenant(c.id):  # a bad read: everyone "lost" their tier
+        for p in e.repos.profiles.all():
+            e.repos.profiles.update_standing(p.id, tier=None, rank=None)
+    e.synthesis.synthesize(c.id, queued=False)
+    env = {"DISCORD_API_BASE": discord.url, "DISCORD_BOT_TOKEN": discord.token}
+    paused = run("members", "sync", str(c.id), "--as", bob, "--now", "--json", extra_env=env)
+    assert paused.exit_code == 0, paused.output
+    assert json.loads(paused.stdout)["status"] == "paused", paused.stdout
+    rid = json.loads(paused.stdout)["approval"]
+    shown = json.loads(run("approvals", "show", rid, "--json").stdout)
+    assert shown["requested_by"] == bob
+    own = run("approvals", "approve", rid, "--as", bob, "--code", codes(bob), extra_env=env)
+    assert own.exit_code == 1 and "asked for this change and may not approve it" in own.stderr
+    own = run("members", "sync", str(c.id), "--approve", "--as", bob, "--code", codes(bob), "--now", extra_env=env)
+    assert own.exit_code == 1 and "asked for this change and may not approve it" in own.stderr
+    assert e.approvals.get(rid).status == "pending" and all(g.members[d] for d in ids)  # nobody stripped
+    ok = run("approvals", "approve", rid, "--as", alice, "--code", codes(alice), extra_env=env)
+    assert ok.exit_code == 0, ok.output
+    assert e.approvals.get(rid).decided_by == alice

@@ -139,7 +139,7 @@ def test_mass_strip_pauses_for_approval(e, discord, make_community):
             e.repos.profiles.update_standing(p.id, tier=None, rank=None)
     svc.synthesize(c.id, queued=False)
     runner, _ = _approver(e)
-    out = svc.sync_members(c.id, queued=False, actor=runner)
+    out = svc.sync_members(c.id, queued=False, actor=f"operator:{runner}")  # as the CLI names --as
     assert out["status"] == "paused" and out["strips"] == 20
     assert all(g.members[d] for d in ids)  # nobody was stripped
     assert svc.sync_members(c.id, queued=False)["approval"] == out["approval"]  # the same request, not a second
