@@ -331,7 +331,7 @@ class ApprovalService:
         # raises MfaRefused); ``code`` may be a callable, asked only now that the rules allow.
         if status == "approved":
             action = ("APPROVE_MASS_STRIP" if request.kind == "member_role_strip" else
-                      "APPROVE_HIGH_RISK_PLAN" if request.needs_code else "APPROVE_PLAN")
+                      "APPROVE_HIGH_RISK_PLAN" if request.high_risk else "APPROVE_PLAN")
         else:
             action = "REJECT_APPROVAL"
         mfa = self.mfa.verify(approver.name, code() if callable(code) else code, action=action)
