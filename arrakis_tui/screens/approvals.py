@@ -142,11 +142,19 @@ class ApprovalScreen(LoadedScreen):
             dialog = PromptDialog("Approve: your code", f"{self.request.title}\n\n{level}type the 6 digits from "
                                   "your authenticator app (or a backup code).", placeholder="123456",
                                   ok="Approve", secret=True)
-            self.ui(self.app.push_screen, dialog, lambda code: self._send(True, code, None))
+            self.ui(self.app.push_screen, dialog, self._approve_reason)
         else:
             dialog = PromptDialog("Reject this request?", f"{self.request.title}\n\nSay why: the requester reads it.",
                                   placeholder="why", ok="Reject")
             self.ui(self.app.push_screen, dialog, self._reject_code)
+
+    def _approve_reason(self, code: str | None) -> None:
+        if not code:
+            self._say_now("Nothing was sent.")
+            return
+        dialog = PromptDialog("Approve this request?", f"{self.request.title}\n\nA reason is optional.",
+                              placeholder="why (optional)", ok="Approve", required=False)
+        self.app.push_screen(dialog, lambda reason: self._send(True, code, reason, reason is None))
 
     def _reject_code(self, reason: str | None) -> None:
         if reason is None:
