@@ -85,6 +85,11 @@ def members_sync(state: CliState, community_id: str, approve: bool, inline: bool
 def reconcile(state: CliState, community_id: str, dry_run: bool, destructive: bool, as_name, code) -> Output:
     """Compare manifest, shadow and guild; fix what drifted."""
     if destructive and not dry_run:
+        from ..storage.database import validate_tenant_id
+
+        if not as_name:
+            raise ValidationError("say who is acting: --as NAME or ARRAKIS_OPERATOR", field="as")
+        validate_tenant_id(community_id)  # a typo is an input error and costs no attempt
         prove(state, as_name, code, "DELETE_ROLE")
     report = state.engine.reconciler.run(community_id, dry_run=dry_run, destructive=destructive)
     return Output(report.as_dict(), [report.summary()] + [

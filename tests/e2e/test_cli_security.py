@@ -193,6 +193,10 @@ def test_enrolment_tokens_go_only_to_the_operator(deployment, audit):
                              "why": "only a platform admin may add operators or change their roles"}) in \
         [(a, p) for a, p in audit("security.refused")]
     assert sandbox.direct_messages("712345678901234568") == []
+    # A non-admin re-enrolling someone (to take over their factor) is refused and audited too.
+    takeover = run("mfa", "enroll", "ada", "--as", "bob", "--code", "000000")
+    assert takeover.exit_code != 0 and "only a platform admin" in takeover.output
+    assert any(a == "operator:bob" and p["what"] == "mfa.reissue" for a, p in audit("security.refused"))
     # Who got which token, and when, is in the audit log (never the token itself).
     issued = audit("mfa.token_issued")
     assert [p["operator"] for _, p in issued] == ["ada", "bob", "bob"]
