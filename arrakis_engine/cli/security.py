@@ -50,12 +50,13 @@ def prove(state: CliState, as_name: str | None, code: str | None, action: str):
     return op
 
 
-def authorised(state: CliState, as_name: str | None, code: str | None, action: str, rule, what: str = ""):
+def authorised(state: CliState, as_name: str | None, code: str | None, action: str, rule, what: str = "",
+               before_code=None):
     """The acting operator, once ``rule(actor)`` allows them and their code passed for ``action``
     (authorisation first: someone who may not act burns no code, and their refusal is audited).
     Call it after the command's own input is checked: a typo costs no attempt."""
     return state.engine.operators.authorise(as_name, lambda: ask_code(code), action=action, rule=rule,
-                                            what=what or action.lower())
+                                            what=what or action.lower(), before_code=before_code)
 
 
 # --- operators ---------------------------------------------------------------------------------
@@ -152,8 +153,9 @@ def mfa_enroll(state: CliState, name, token, as_name, code, as_json: bool) -> Ou
             state.engine.operators.refused(f"operator:{name}", "mfa.reissue", "re-enrolling oneself")
             raise PermissionDenied(f"{name} may not re-enrol themself; another platform admin must re-enrol a "
                                    "lost device")
-        state.engine.enrolment.check_channel(target.name, target.discord_user_id, target.slack_user_id)
-        by = authorised(state, as_name, code, "MFA_RESET", may_manage_operators, "mfa.reissue")
+        by = authorised(state, as_name, code, "MFA_RESET", may_manage_operators, "mfa.reissue",
+                        before_code=lambda: state.engine.enrolment.check_channel(
+                            target.name, target.discord_user_id, target.slack_user_id))
         issued = state.engine.enrolment.reissue(name, by=by)
         return Output(issued.to_dict(), [f"a new enrolment token for {name} was sent to {issued.delivered_to} "
                                          f"(valid until {issued.expires_at:%Y-%m-%d %H:%M} UTC)",

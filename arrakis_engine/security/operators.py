@@ -153,11 +153,13 @@ class OperatorService:
         return _system_label(who)
 
     def authorise(self, as_name: str | None, code: str | Callable[[], str | None] | None, *, action: str,
-                  rule: Callable[[Actor], Decision], what: str) -> Operator:
+                  rule: Callable[[Actor], Decision], what: str,
+                  before_code: Callable[[], None] | None = None) -> Operator:
         """The operator ``as_name``, once ``rule`` allows them and their code passed for
         ``action``. A refusal is audited (``security.refused``) before it is raised; the code
         (or the callable that asks for it) is only used once the rule allows, so someone who may
-        not act burns no attempt."""
+        not act burns no attempt. ``before_code`` runs once the rule allows and before the code
+        is asked for (input checks that need the actor to be allowed first)."""
         if not as_name:
             raise ValidationError("say who is acting: --as NAME or ARRAKIS_OPERATOR", field="as")
         try:
@@ -169,6 +171,8 @@ class OperatorService:
         if not decision.allowed:
             self._refused(f"operator:{op.name}", what, decision.reason)
             raise PermissionDenied(decision.reason)
+        if before_code is not None:
+            before_code()
         self.mfa.verify(op.name, code() if callable(code) else code, action=action)
         return op
 
