@@ -3,8 +3,8 @@
 - A code of the current 30-second step, or one step either side, is accepted.
 - A step once accepted is never accepted again, nor any older step. The last accepted step of
   each operator lives in PostgreSQL (``operators.totp_last_step``, moved forward by one atomic
-  UPDATE, so two processes cannot both accept the same code); Redis holds only a copy, rebuilt
-  from PostgreSQL when it is missing, so flushing Redis never lets a used code in again.
+  UPDATE, so two processes cannot both accept the same code); Redis holds only a copy, written
+  from PostgreSQL after each check, so flushing or rewriting Redis never changes an answer.
 - 5 failed attempts within 5 minutes lock the operator out until the oldest of them is 5 minutes
   old; while locked, no code is even checked, except to *activate* a kill switch (the safe
   direction: a lockout must never stop someone from pulling it).
@@ -212,29 +212,17 @@ class MfaService:
             return self._check_totp(name, secret, code, action, now)
         return self._check_backup(name, code, action, now)
 
-    def _last_step(self, name: str) -> int:
-        """The last accepted step: Redis's copy, or PostgreSQL's value (copied to Redis)."""
-        cached = self.redis.get(keys.mfa_last_step(name))
-        if cached is not None:
-            return int(cached)
-        with self.db.platform() as tx:
-            last = tx.scalar("SELECT totp_last_step FROM operators WHERE name = %s", (name,))
-        last = -1 if last is None else int(last)
-        self.redis.set(keys.mfa_last_step(name), last, ex=3600)
-        return last
-
     def _accept_step(self, name: str, step: int) -> bool:
-        """Move the operator's last accepted step to ``step`` if it is newer: PostgreSQL decides
-        (one atomic UPDATE), Redis is told afterwards."""
-        if step <= self._last_step(name):
-            return False
+        """Move the operator's last accepted step to ``step`` if it is newer. PostgreSQL alone
+        decides (one atomic UPDATE): Redis only gets a copy afterwards, so neither a flush nor a
+        Redis writer (rewinding the copy, or pushing it ahead to refuse good codes) changes the
+        answer."""
         with self.db.platform() as tx:
             ok = tx.scalar("UPDATE operators SET totp_last_step = %s WHERE name = %s "
                            "AND (totp_last_step IS NULL OR totp_last_step < %s) RETURNING 1", (step, name, step))
-        if ok:
-            self.redis.set(keys.mfa_last_step(name), step, ex=3600)
-        else:
-            self.redis.delete(keys.mfa_last_step(name))  # stale copy: read again next time
+            last = step if ok else tx.scalar("SELECT totp_last_step FROM operators WHERE name = %s", (name,))
+        if last is not None:
+            self.redis.set(keys.mfa_last_step(name), int(last), ex=3600)
         return bool(ok)
 
     def _check_totp(self, name: str, secret: str, code: str, action: str, now: float) -> str:
