@@ -58,6 +58,13 @@ CREATE UNIQUE INDEX IF NOT EXISTS operators_slack_user ON operators (slack_user_
 -- "No code accepted twice" lives here, not in Redis: the last accepted TOTP step per operator.
 ALTER TABLE operators ADD COLUMN IF NOT EXISTS totp_last_step bigint;
 
+-- Wrong codes (the lockout: 5 within 5 minutes) are kept here too, so a Redis flush does not lift it.
+CREATE TABLE IF NOT EXISTS operator_mfa_failures (
+    operator text NOT NULL REFERENCES operators(name) ON DELETE CASCADE,
+    at       timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS operator_mfa_failures_at ON operator_mfa_failures (operator, at);
+
 -- One-time enrolment tokens: an operator redeems theirs (mfa enroll NAME --token T) for a new
 -- secret and backup codes. Only the SHA-256 of the token is kept; it is good for 24 hours, once.
 CREATE TABLE IF NOT EXISTS operator_enrolment_tokens (

@@ -6,7 +6,7 @@
   UPDATE, so two processes cannot both accept the same code); Redis holds only a copy, written
   from PostgreSQL after each check, so flushing or rewriting Redis never changes an answer.
 - 5 failed attempts within 5 minutes lock the operator out until the oldest of them is 5 minutes
-  old; while locked, no code is even checked, except to *activate* a kill switch (the safe
+  old (the failures are kept in PostgreSQL too); while locked, no code is even checked, except to *activate* a kill switch (the safe
   direction: a lockout must never stop someone from pulling it).
 - The TOTP secret is stored sealed by the signer (Vault Transit encrypt, or AES-GCM with the local
   key file), bound to the operator's name. A secret still stored in plain text (from before) is
@@ -41,22 +41,6 @@ SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
 SEAL_KEY = "mfa-secrets"
 MAX_FAILURES = 5
 FAILURE_WINDOW = 300  # seconds
-
-# KEYS[1] failures zset; ARGV[1] now, ARGV[2] window, ARGV[3] max, ARGV[4] record (1) or only check (0),
-# ARGV[5] unique member. Returns the second the lockout ends (0: not locked).
-FAILURES_LUA = """
-local now, window, max = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if ARGV[4] == '1' then
-  redis.call('ZADD', KEYS[1], now, ARGV[5])
-  redis.call('EXPIRE', KEYS[1], math.ceil(window) + 1)
-end
-local n = redis.call('ZCARD', KEYS[1])
-if n < max then return '0' end
-local oldest = redis.call('ZRANGE', KEYS[1], n - max, n - max, 'WITHSCORES')
-return tostring(tonumber(oldest[2]) + window)
-"""
-
 
 @dataclass(frozen=True)
 class Enrolment:
@@ -106,7 +90,6 @@ class MfaService:
         self.signing = signing
         self.clock = clock
         self.operators = OperatorRepository(db)
-        self._failures = redis.register_script(FAILURES_LUA)
 
     # --- enrolment ----------------------------------------------------------------------------
 
@@ -130,11 +113,12 @@ class MfaService:
             tx.execute("UPDATE operators SET totp_secret = %s, totp_enrolled_at = now(), totp_last_step = NULL "
                        "WHERE name = %s", (sealed, name))
             tx.execute("DELETE FROM operator_backup_codes WHERE operator = %s", (name,))
+            tx.execute("DELETE FROM operator_mfa_failures WHERE operator = %s", (name,))
             for h in hashes:
                 tx.execute("INSERT INTO operator_backup_codes (operator, code_hash) VALUES (%s, %s)", (name, h))
             self.repos.audit.append(actor, "mfa.enrolled", {"operator": name, "backup_codes": len(codes),
                                                             "via": via})
-        self.redis.delete(keys.mfa_last_step(name), keys.mfa_failures(name))
+        self.redis.delete(keys.mfa_last_step(name))
         uri = pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=ISSUER)
         return Enrolment(name, uri, codes)
 
@@ -181,9 +165,17 @@ class MfaService:
     # --- checking -----------------------------------------------------------------------------
 
     def locked_until(self, name: str) -> float | None:
-        until = float(self._failures(keys=[keys.mfa_failures(name)],
-                                     args=[self.clock(), FAILURE_WINDOW, MAX_FAILURES, 0, ""]))
-        return until if until > self.clock() else None
+        """When the lockout ends (None: not locked): the oldest of the last 5 wrong codes within
+        5 minutes, plus 5 minutes. Kept in PostgreSQL, so a Redis flush does not lift it."""
+        now = self.clock()
+        with self.db.platform() as tx:
+            times = [float(r["t"]) for r in tx.all(
+                "SELECT extract(epoch FROM at) AS t FROM operator_mfa_failures WHERE operator = %s "
+                "AND at > to_timestamp(%s) ORDER BY at", (name, now - FAILURE_WINDOW))]
+        if len(times) < MAX_FAILURES:
+            return None
+        until = times[len(times) - MAX_FAILURES] + FAILURE_WINDOW
+        return until if until > now else None
 
     def verify(self, name: str, code: str | None, *, action: str, even_if_locked: bool = False) -> str:
         """Check ``code`` (TOTP or backup) for ``name`` doing ``action``. Returns how it passed
@@ -260,8 +252,10 @@ class MfaService:
         raise MfaRefused("wrong code (a backup code looks like 1a2b-3c4d-5e6f-7a8b)")
 
     def _fail(self, name: str, action: str, result: str, now: float) -> None:
-        self._failures(keys=[keys.mfa_failures(name)],
-                       args=[now, FAILURE_WINDOW, MAX_FAILURES, 1, f"{now}:{secrets.token_hex(4)}"])
+        with self.db.platform() as tx:
+            tx.execute("INSERT INTO operator_mfa_failures (operator, at) VALUES (%s, to_timestamp(%s))", (name, now))
+            tx.execute("DELETE FROM operator_mfa_failures WHERE operator = %s AND at < to_timestamp(%s)",
+                       (name, now - 2 * FAILURE_WINDOW))
         self._audit(name, action, result)
 
     def _audit(self, name: str, action: str, result: str) -> None:

@@ -284,3 +284,15 @@ def test_a_token_goes_by_slack_dm_when_the_operator_has_only_slack(engine, fake_
     with pytest.raises(ConfigError, match="could not be sent"):
         service.add_operator(stranger, ["approver"], by=fixture_admin(engine), slack_user_id="U0NOBODY1")
     assert stranger not in [o.name for o in engine.operators.list()]
+
+
+def test_a_redis_flush_does_not_lift_a_lockout(engine, operator):
+    """Five wrong codes lock the operator out; deleting Redis's keys does not let the guessing
+    go on (the wrong codes are kept in PostgreSQL)."""
+    name, enrolment = operator
+    for _ in range(5):
+        with pytest.raises(MfaRefused, match="wrong code"):
+            engine.mfa.verify(name, "99999x-000000", action="KILL_SWITCH")
+    engine.redis.flushdb()
+    with pytest.raises(MfaRefused, match="locked out"):
+        engine.mfa.verify(name, pyotp.TOTP(secret_of(enrolment)).now(), action="KILL_SWITCH")
