@@ -395,7 +395,8 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     synthesizer = CommunitySynthesizer(db, repos, discord, RedisCommunityLocks(redis_client))
     operators = OperatorService(db, repos, mfa)
     enrolment = EnrolmentService(db, repos, operators, mfa, discord=discord, clock=clock,
-                                 slack=SlackClient(settings.slack_bot_token, base_url=settings.slack_api_base)
+                                 slack=Deferred(lambda: SlackClient(settings.slack_bot_token,
+                                                                    base_url=settings.slack_api_base))
                                  if settings.slack_bot_token else None)
     policy_gate = build_policy_gate(settings)
     slack = (SlackApprovals(settings.slack_bot_token, settings.slack_approval_channel,
