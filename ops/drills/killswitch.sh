@@ -25,7 +25,7 @@ token=$(arrakis operators add drill-admin --role platform_admin --json | json 'd
 codes=$(arrakis mfa enroll drill-admin --token "$token" --json | json '" ".join(d["backup_codes"])')
 read -r -a code <<<"$codes"
 echo "3/7 a Sietch community queued for synthesis"
-cid=$(arrakis community create --name "Drill Sietch" --guild-id drill-sietch --theme sietch --subscription premium \
+cid=$(arrakis community create --name "Drill Sietch" --guild-id 1900000000000000001 --theme sietch --subscription premium \
       --json | json 'd["id"]')
 arrakis synthesize "$cid" >/dev/null
 before=$(granted)
