@@ -35,7 +35,7 @@ from .platform_ops import AuditCheck, DiscordPause
 from .policy.approvals import ApprovalService
 from .policy.gate import PolicyGate
 from .policy.plan import PlanLimits
-from .policy.notify import DiscordWebhookApprovals, SlackApprovals
+from .policy.notify import DiscordWebhookApprovals, SlackApprovals, SlackClient
 from .policy.rego import RegoPolicyEngine
 from .ports import (
     ChainReader,
@@ -53,6 +53,7 @@ from .security.anchor import AuditAnchor
 from .security.drill import KillSwitchDrill
 from .security.killswitch import KillSwitch
 from .security.rotation import KeyRotation
+from .security.enrolment import EnrolmentService
 from .security.mfa import MfaService
 from .security.notify import WebhookNotifier
 from .security.operators import OperatorService
@@ -156,6 +157,7 @@ class Engine:
     wizard: WizardService
     operators: OperatorService
     mfa: MfaService
+    enrolment: EnrolmentService
     signing: SigningService
     killswitch: KillSwitch
     key_rotation: KeyRotation
@@ -385,7 +387,7 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     signing = SigningService(_signer(settings, redis_client), redis_client, db, repos)
     signing.holds = freeze.holds
     sessions = SessionStore(redis_client)
-    mfa = MfaService(db, repos, redis_client, clock=clock)
+    mfa = MfaService(db, repos, redis_client, signing=signing, clock=clock)
     communities = CommunityService(db, repos.communities, repos.profiles, repos.audit)
     orchestrator = EligibilityOrchestrator(chain_readers, score=score, cache=ScoreCache(redis_client, clock=clock),
                                            db=db)
@@ -394,7 +396,11 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     archive = ManifestArchive(db, store, signing=signing)
     manifests = ManifestService(db, repos, archive=archive, signing=signing)
     synthesizer = CommunitySynthesizer(db, repos, discord, RedisCommunityLocks(redis_client))
-    operators = OperatorService(db, repos)
+    operators = OperatorService(db, repos, mfa)
+    enrolment = EnrolmentService(db, repos, operators, mfa, discord=discord, clock=clock,
+                                 slack=Deferred(lambda: SlackClient(settings.slack_bot_token,
+                                                                    base_url=settings.slack_api_base))
+                                 if settings.slack_bot_token else None)
     policy_gate = build_policy_gate(settings)
     slack = (SlackApprovals(settings.slack_bot_token, settings.slack_approval_channel,
                             base_url=settings.slack_api_base)
@@ -445,7 +451,7 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
                                         follow_web=not settings.public_url_explicit),
         wizard=WizardService(sessions, db=db, repos=repos, communities=communities,
                              eligibility=eligibility, manifests=manifests, queue=queue, clock=clock),
-        operators=operators, mfa=mfa, signing=signing,
+        operators=operators, mfa=mfa, signing=signing, enrolment=enrolment,
         killswitch=killswitch, key_rotation=KeyRotation(db, repos, signing, mfa),
         drill=KillSwitchDrill(killswitch, discord, repos, db, redis_client, freeze,
                               discord_base=settings.discord_api_base, sandbox=isinstance(discord, SandboxDiscord)),

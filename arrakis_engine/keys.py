@@ -105,13 +105,9 @@ def member_roles(community_id: Id, discord_id: str, roles: Sequence[str]) -> str
 # --- Redis: MFA, kill switch, signing ------------------------------------------------------------
 
 def mfa_last_step(operator: str) -> str:
-    """String: the newest TOTP time step accepted for an operator (older or equal steps are replays)."""
+    """String: a copy of the newest TOTP time step accepted for an operator. PostgreSQL
+    (``operators.totp_last_step``) decides; this copy is for reading only."""
     return f"arrakis:mfa:step:{operator}"
-
-
-def mfa_failures(operator: str) -> str:
-    """Sorted set: times of an operator's failed code attempts (the lockout window)."""
-    return f"arrakis:mfa:failures:{operator}"
 
 
 KILLSWITCH_DRILLS = "arrakis:killswitch:drills"  # list: past drill reports (JSON), newest first

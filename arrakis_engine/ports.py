@@ -163,6 +163,18 @@ class DiscordGuild(Protocol):
         """
         ...
 
+    def send_direct_message(self, user_id: str, content: str) -> dict:
+        """Send ``user_id`` a direct message from the bot (``POST /users/@me/channels`` for the
+        DM channel, then ``POST /channels/{id}/messages``), paced like every other call.
+
+        Returns:
+            The message object (with its ``id`` and ``channel_id``).
+        Raises:
+            DiscordError: as for :meth:`list_roles`; code 50007 when Discord will not deliver
+                to that user (no server shared with the bot, or DMs closed).
+        """
+        ...
+
 
 @runtime_checkable
 class ChainReader(Protocol):
@@ -357,6 +369,26 @@ class Signer(Protocol):
             The new version number.
         Raises:
             SigningError: the signer refused or cannot be reached.
+        """
+        ...
+
+    def encrypt(self, key_name: str, plaintext: bytes, *, context: bytes = b"") -> str:
+        """Seal ``plaintext`` for storage at rest with the symmetric key ``key_name`` (Vault
+        Transit encrypt, or AES-GCM with a key in the local key file). ``context`` is bound to the
+        result and must be given again to open it. Not stopped by the kill switch.
+
+        Returns:
+            A printable ciphertext naming the backend and key version.
+        Raises:
+            SigningError: the signer refused or cannot be reached.
+        """
+        ...
+
+    def decrypt(self, key_name: str, ciphertext: str, *, context: bytes = b"") -> bytes:
+        """Open what :meth:`encrypt` sealed.
+
+        Raises:
+            SigningError: the signer cannot be reached, or the ciphertext (or its context) was changed.
         """
         ...
 

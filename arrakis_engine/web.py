@@ -1,6 +1,6 @@
 """``arrakis web``: the wallet verification page members reach from /verify, and Slack's
-interactive payloads (the Approve / Reject buttons of an approval request, and the code dialog of
-a high-risk approval).
+interactive payloads (the Approve / Reject buttons of an approval request, and the code dialog that
+every approval and rejection opens).
 
 The wallet page (``GET /verify/<token>``) asks the browser wallet (EIP-1193) for its address,
 gets the Sign-In with Ethereum message for it (``POST .../challenge``), has the wallet sign it
@@ -155,29 +155,25 @@ class SlackInteractions:
             if action_id not in (APPROVE_ACTION, REJECT_ACTION):
                 continue
             try:
+                # The Slack user is mapped to their operator before anything is compared; every
+                # answer (approve or reject, any risk) then asks for that operator's code.
                 operator = self.engine.operators.by_slack(user)
                 approvals = self.engine.approvals
-                if action_id == REJECT_ACTION:
-                    approvals.reject(request_id, by=operator.name, via="slack")
-                    continue
                 request = approvals.get(request_id)
-                if request.needs_code and request.status == "pending":
-                    self._precheck(request, operator)
-                    if self.engine.slack is None:
-                        raise ValidationError("Slack is not configured here (SLACK_BOT_TOKEN and "
-                                              "SLACK_APPROVAL_CHANNEL), so no code can be asked for")
-                    self.engine.slack.open_code_dialog(payload.get("trigger_id", ""), request)
-                else:
-                    approvals.approve(request_id, by=operator.name, via="slack")
+                decision = "reject" if action_id == REJECT_ACTION else "approve"
+                self._precheck(request, operator, decision)
+                if self.engine.slack is None:
+                    raise ValidationError("Slack is not configured here (SLACK_BOT_TOKEN and "
+                                          "SLACK_APPROVAL_CHANNEL), so no code can be asked for")
+                self.engine.slack.open_code_dialog(payload.get("trigger_id", ""), request, decision=decision)
             except ArrakisError as exc:
                 self._tell(channel, user, f"Not done: {exc}")
 
-    def _precheck(self, request, operator) -> None:
+    def _precheck(self, request, operator, decision: str = "approve") -> None:
         """Refuse before asking for a code someone could never use (they burn no attempt)."""
-        if "approver" not in operator.roles:
-            raise ValidationError(f"{operator.name} does not hold the approver role")
-        if operator.name == request.requested_by:
-            raise ValidationError(f"{operator.name} asked for this change and may not approve it")
+        why, _ = self.engine.approvals.may_answer(request.id, by=operator.name, approve=decision == "approve")
+        if why:
+            raise ValidationError(why)
 
     def _code_submitted(self, payload: dict) -> dict | None:
         view = payload.get("view") or {}
@@ -185,10 +181,14 @@ class SlackInteractions:
         code = ((values.get("code") or {}).get("value") or {}).get("value")
         reason = ((values.get("reason") or {}).get("value") or {}).get("value")
         user = (payload.get("user") or {}).get("id", "")
+        meta = str(view.get("private_metadata", ""))
         try:
             operator = self.engine.operators.by_slack(user)
-            self.engine.approvals.approve(view.get("private_metadata", ""), by=operator.name, code=code,
-                                          reason=reason, via="slack")
+            if meta.startswith("reject:"):
+                self.engine.approvals.reject(meta[len("reject:"):], by=operator.name, code=code, reason=reason,
+                                             via="slack")
+            else:
+                self.engine.approvals.approve(meta, by=operator.name, code=code, reason=reason, via="slack")
         except MfaRefused as exc:
             return {"response_action": "errors", "errors": {"code": str(exc)[:150]}}
         except ArrakisError as exc:

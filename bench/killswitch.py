@@ -29,6 +29,7 @@ from arrakis_engine.bootstrap import build_engine  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
 from bench.scratch import pct, scratch_database  # noqa: E402
 from tests.fakes.discord_api import FakeDiscord  # noqa: E402
+from tests.fixtures.operators import add_operator, reenrol  # noqa: E402
 
 
 def main() -> int:
@@ -53,8 +54,7 @@ def run(args, url: str) -> int:
     try:
         engine.migrator.upgrade()
         engine.redis.flushdb()
-        engine.operators.add("bench-admin", ["platform_admin"], actor="bench")
-        enrolment = engine.mfa.enroll("bench-admin", actor="bench")
+        enrolment = add_operator(engine, "bench-admin", ["platform_admin"], fake=discord)
         backups = list(enrolment.backup_codes)
         actor = engine.operators.get("bench-admin").actor()
         communities = []
@@ -85,7 +85,7 @@ def run(args, url: str) -> int:
                 time.sleep(0.01)
             # A fresh TOTP step every run is 30 s apart; backup codes stand in (10 per enrolment).
             if codes_used >= 9:
-                enrolment = engine.mfa.enroll("bench-admin", actor="bench")
+                enrolment = reenrol(engine, "bench-admin", fake=discord)
                 backups, codes_used = list(enrolment.backup_codes), 0
             code_on, code_off = backups.pop(), backups.pop()
             codes_used += 2

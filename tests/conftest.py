@@ -256,18 +256,17 @@ def fake_slack():
 
 @pytest.fixture
 def make_operator(engine):
-    """``make_operator(role, slack_id=None) -> (name, TOTP secret)``: an enrolled operator with a
-    fresh name. A Slack id already given to an earlier test's operator is taken from it."""
-    from urllib.parse import parse_qs, urlparse
+    """``make_operator(role, slack_id=None) -> (name, TOTP secret)``: an operator with a fresh name,
+    enrolled through the token the bot sent them. A Slack id already given to an earlier test's
+    operator is taken from it."""
+    from tests.fixtures.operators import add_operator, secret_of
 
     def make(role: str, *, slack_id: str | None = None, prefix: str = "op") -> tuple[str, str]:
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
         if slack_id:
             with engine.db.platform() as tx:
                 tx.execute("UPDATE operators SET slack_user_id = NULL WHERE slack_user_id = %s", (slack_id,))
-        engine.operators.add(name, [role], actor="test", slack_user_id=slack_id)
-        uri = engine.mfa.enroll(name, actor="test").uri
-        return name, parse_qs(urlparse(uri).query)["secret"][0]
+        return name, secret_of(add_operator(engine, name, [role], slack_id=slack_id))
 
     return make
 

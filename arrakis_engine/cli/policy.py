@@ -43,8 +43,8 @@ def _request_lines(r) -> list[str]:
     if r.decided_at:
         who = f" by {r.decided_by}" if r.decided_by else ""
         lines.append(f"  {r.status}{who} at {r.decided_at:%Y-%m-%d %H:%M} UTC" + (f": {r.reason}" if r.reason else ""))
-    if r.needs_code and r.status == "pending":
-        lines.append("  high risk: approving needs the approver's code")
+    if r.status == "pending":
+        lines.append(("  high risk; " if r.high_risk else "  ") + "approving or rejecting needs the approver's code")
     return lines
 
 
@@ -55,11 +55,17 @@ def _request_lines(r) -> list[str]:
 @click.option("--title", default=None, help="What the change is, for the reviewers.")
 @click.option("--as", "as_name", envvar="ARRAKIS_OPERATOR", required=True, metavar="NAME",
               help="The operator asking (default: $ARRAKIS_OPERATOR).")
+@click.option("--code", default=None, help="Your TOTP or backup code; asked for when missing.")
 @reports
-def plan_submit(state: CliState, plan_file: Path, cost_file: Path | None, title: str | None, as_name: str) -> Output:
-    """Ask for a person's approval of a plan (refused, exit 20, if the gate rejects it). The request
-    is posted to Slack and/or Discord when configured and expires after 24 hours."""
-    r = state.engine.approvals.submit(plan_file, cost_file, requested_by=as_name, title=title)
+def plan_submit(state: CliState, plan_file: Path, cost_file: Path | None, title: str | None, as_name: str,
+                code: str | None) -> Output:
+    """Ask for a person's approval of a plan (refused, exit 20, if the gate rejects it), proving
+    who asks with your code. The request is posted to Slack and/or Discord when configured and
+    expires after 24 hours."""
+    from .security import ask_code
+
+    r = state.engine.approvals.submit(plan_file, cost_file, requested_by=as_name, title=title,
+                                      code=lambda: ask_code(code))
     where = ", ".join(sorted(r.notified)) or "nowhere yet (no Slack or Discord configured): tell an approver"
     return Output(r.as_dict(), _request_lines(r) + [f"  posted to: {where}",
                                                    f"  wait for it: arrakis plan status {r.id} --wait"])
@@ -113,30 +119,21 @@ def _answer_options(f):
     return click.argument("request_id")(f)
 
 
-@approvals.command("approve")
-@_answer_options
-@click.option("--code", default=None, help="Your TOTP or backup code (needed for high and critical risk).")
-@reports
-def approvals_approve(state: CliState, request_id: str, as_name: str, reason: str | None, code: str | None) -> Output:
-    """Approve (an approver who did not ask; high risk asks for your code)."""
-    from .security import ask_code
-
-    request = state.engine.approvals.get(request_id)
-    if request.needs_code and request.status == "pending":
-        code = ask_code(code)
-    r = state.engine.approvals.approve(request_id, by=as_name, code=code, reason=reason)
-    return Output(r.as_dict(), _request_lines(r))
-
-
 def _answer_command(name: str, doc: str) -> None:
-    """``arrakis approvals NAME ID --as WHO [--reason R]``: the approvals use case of that name."""
-    def command(state: CliState, request_id: str, as_name: str, reason: str | None) -> Output:
-        r = getattr(state.engine.approvals, name)(request_id, by=as_name, reason=reason)
+    """``arrakis approvals NAME ID --as WHO --code CODE [--reason R]``: the approvals use case of
+    that name. The code is asked for (when missing, on a terminal) only once the rules allow the
+    answer, so a refused answer burns no attempt."""
+    def command(state: CliState, request_id: str, as_name: str, reason: str | None, code: str | None) -> Output:
+        from .security import ask_code
+
+        r = getattr(state.engine.approvals, name)(request_id, by=as_name, reason=reason, code=lambda: ask_code(code))
         return Output(r.as_dict(), _request_lines(r))
 
     command.__doc__ = doc
+    command = click.option("--code", default=None, help="Your TOTP or backup code; asked for when missing.")(command)
     approvals.command(name)(_answer_options(reports(command)))
 
 
-_answer_command("reject", "Reject (an approver who did not ask).")
-_answer_command("cancel", "Withdraw your own request.")
+_answer_command("approve", "Approve (an approver who did not ask, with your code).")
+_answer_command("reject", "Reject (an approver who did not ask, with your code).")
+_answer_command("cancel", "Withdraw your own request (with your code).")

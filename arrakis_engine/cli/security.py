@@ -13,7 +13,8 @@ import sys
 import click
 
 from ..errors import PermissionDenied, ValidationError
-from ..security.authz import may_manage_operators
+from ..security.authz import ROLES, may_manage_operators
+from ..security.operators import validate_links, validate_name, validate_roles
 from ..signing.service import PLATFORM_KEY, community_key
 from .base import CliState, command_group
 from .output import Output, reports
@@ -49,15 +50,13 @@ def prove(state: CliState, as_name: str | None, code: str | None, action: str):
     return op
 
 
-def authorised(state: CliState, as_name: str | None, code: str | None, action: str, rule):
+def authorised(state: CliState, as_name: str | None, code: str | None, action: str, rule, what: str = "",
+               before_code=None):
     """The acting operator, once ``rule(actor)`` allows them and their code passed for ``action``
-    (authorisation first: someone who may not act burns no code)."""
-    op = acting(state, as_name)
-    decision = rule(op.actor())
-    if not decision.allowed:
-        raise PermissionDenied(decision.reason)
-    state.engine.mfa.verify(op.name, ask_code(code), action=action)
-    return op
+    (authorisation first: someone who may not act burns no code, and their refusal is audited).
+    Call it after the command's own input is checked: a typo costs no attempt."""
+    return state.engine.operators.authorise(as_name, lambda: ask_code(code), action=action, rule=rule,
+                                            what=what or action.lower(), before_code=before_code)
 
 
 # --- operators ---------------------------------------------------------------------------------
@@ -65,26 +64,36 @@ def authorised(state: CliState, as_name: str | None, code: str | None, action: s
 operators = command_group("operators", "Platform operators and their roles (platform_admin, approver, auditor).")
 
 
-def _admin_or_first(state: CliState, as_name, code):
-    """A platform admin with their code, or nobody at all when no operator exists yet."""
-    if not state.engine.operators.any():
-        return "bootstrap"
-    return f"operator:{authorised(state, as_name, code, 'MANAGE_OPERATORS', may_manage_operators).name}"
-
-
 @operators.command("add")
 @click.argument("name")
 @click.option("--role", "roles", multiple=True, required=True, help="platform_admin, approver or auditor (repeat).")
-@click.option("--discord", "discord_id", default=None, help="Their Discord user id (for the bot).")
-@click.option("--slack", "slack_id", default=None, help="Their Slack user id (for approvals).")
+@click.option("--discord", "discord_id", default=None, help="Their Discord user id (the bot sends their enrolment "
+              "token there).")
+@click.option("--slack", "slack_id", default=None, help="Their Slack user id (approvals; their enrolment token goes "
+              "there when they have no Discord id).")
 @identity
 @reports
 def operators_add(state: CliState, name, roles, discord_id, slack_id, as_name, code) -> Output:
-    """Add an operator. The first operator needs nobody's approval; later ones need a platform admin."""
-    by = _admin_or_first(state, as_name, code)
-    op = state.engine.operators.add(name, roles, actor=by, discord_user_id=discord_id, slack_user_id=slack_id)
-    return Output(op.to_dict(), [f"operator {op.name} added with roles {', '.join(op.roles)}",
-                                 f"next: arrakis mfa enroll {op.name}"])
+    """Add an operator (a platform admin with their code) and send them a one-time enrolment token
+    by Discord or Slack direct message; never shown here. The very first operator needs nobody's
+    approval and gets their token on this terminal."""
+    validate_name(name)
+    validate_roles(roles)
+    validate_links(discord_id, slack_id)
+    enrolment = state.engine.enrolment
+    if enrolment.first_operator_needed():
+        issued = enrolment.add_operator(name, roles, by=None, discord_user_id=discord_id, slack_user_id=slack_id)
+        lines = [f"operator {name} added with roles {', '.join(issued.operator.roles)} (the first operator)",
+                 f"enrolment token (works once, until {issued.expires_at:%Y-%m-%d %H:%M} UTC): {issued.token}",
+                 f"next: arrakis mfa enroll {name} --token TOKEN"]
+        return Output(issued.to_dict(), lines)
+    enrolment.check_channel(name, discord_id, slack_id)  # before any code is asked: it costs no attempt
+    by = authorised(state, as_name, code, "MANAGE_OPERATORS", may_manage_operators, "operators.add")
+    issued = enrolment.add_operator(name, roles, by=by, discord_user_id=discord_id, slack_user_id=slack_id)
+    return Output(issued.to_dict(), [f"operator {name} added with roles {', '.join(issued.operator.roles)}",
+                                     f"their one-time enrolment token was sent to {issued.delivered_to} "
+                                     f"(valid until {issued.expires_at:%Y-%m-%d %H:%M} UTC)",
+                                     f"next, {name} runs: arrakis mfa enroll {name} --token TOKEN"])
 
 
 @operators.command("list")
@@ -104,7 +113,11 @@ def _role_change(grant: bool):
     @identity
     @reports
     def change(state: CliState, name, role, as_name, code) -> Output:
-        op = authorised(state, as_name, code, "MANAGE_OPERATORS", may_manage_operators)
+        validate_name(name)
+        if not validate_roles([role]):
+            raise ValidationError(f"name a role: {', '.join(ROLES)}", field="role")
+        op = authorised(state, as_name, code, "MANAGE_OPERATORS", may_manage_operators,
+                        "operators.grant" if grant else "operators.revoke")
         svc = state.engine.operators
         changed = (svc.grant if grant else svc.revoke)(name, role, actor=f"operator:{op.name}")
         return Output(changed.to_dict(), [f"{changed.name} now has: {', '.join(changed.roles) or 'no roles'}"])
@@ -122,20 +135,33 @@ mfa = command_group("mfa", "Second factor (TOTP) for operators.")
 
 @mfa.command("enroll")
 @click.argument("name")
+@click.option("--token", default=None, help="Your one-time enrolment token (sent to you by Discord or Slack).")
 @identity
 @reports
-def mfa_enroll(state: CliState, name, as_name, code, as_json: bool) -> Output:
-    """Give NAME an authenticator secret and 10 backup codes, shown once. Re-enrolling (a lost
-    device) needs another platform admin and their code."""
-    target = state.engine.operators.get(name)
-    by = f"operator:{name}"
-    if target.enrolled:
-        op = acting(state, as_name)
-        if op.name == target.name:
-            raise PermissionDenied(f"{name} already has a second factor; another platform admin must re-enrol a "
+def mfa_enroll(state: CliState, name, token, as_name, code, as_json: bool) -> Output:
+    """With --token: redeem your enrolment token and get your authenticator secret and 10 backup
+    codes, shown once, to you only. With --as ADMIN (another platform admin, with their code): send
+    NAME a new token (a lost device, or an expired token); their old factor stops working now."""
+    validate_name(name)
+    if token is None:
+        if not as_name:
+            raise ValidationError(f"redeem the token that was sent to {name} (mfa enroll {name} --token TOKEN), or, "
+                                  "as another platform admin, send a new one (mfa enroll NAME --as ADMIN)",
+                                  field="token")
+        target = state.engine.operators.get(name)
+        if as_name == target.name:
+            state.engine.operators.refused(f"operator:{name}", "mfa.reissue", "re-enrolling oneself")
+            raise PermissionDenied(f"{name} may not re-enrol themself; another platform admin must re-enrol a "
                                    "lost device")
-        by = f"operator:{authorised(state, as_name, code, 'MFA_RESET', may_manage_operators).name}"
-    enrolment = state.engine.mfa.enroll(name, actor=by)
+        by = authorised(state, as_name, code, "MFA_RESET", may_manage_operators, "mfa.reissue",
+                        before_code=lambda: state.engine.enrolment.check_channel(
+                            target.name, target.discord_user_id, target.slack_user_id))
+        issued = state.engine.enrolment.reissue(name, by=by)
+        return Output(issued.to_dict(), [f"a new enrolment token for {name} was sent to {issued.delivered_to} "
+                                         f"(valid until {issued.expires_at:%Y-%m-%d %H:%M} UTC)",
+                                         f"{name}'s old authenticator and backup codes no longer work",
+                                         f"next, {name} runs: arrakis mfa enroll {name} --token TOKEN"])
+    enrolment = state.engine.enrolment.redeem(name, token)
     data = {"operator": name, "otpauth_uri": enrolment.uri, "backup_codes": list(enrolment.backup_codes)}
     lines = [f"Second factor for {name}. Shown once: keep it safe.", "",
              "Scan this in an authenticator app, or enter the URI:", enrolment.uri]
@@ -228,10 +254,11 @@ def _report_lines(report) -> list[str]:
 @identity
 @reports
 def killswitch_activate(state: CliState, scope, community_id, user_id, reason, as_name, code) -> Output:
-    """Freeze Discord changes, revoke wizard sessions and signing for a scope."""
+    """Freeze Discord changes, revoke wizard sessions and signing for a scope. A right code
+    activates it even while you are locked out after wrong codes."""
     op = acting(state, as_name)
     report = state.engine.killswitch.activate(op.actor(), scope=scope, community_id=community_id, user_id=user_id,
-                                              reason=reason, code=ask_code(code))
+                                              reason=reason, code=lambda: ask_code(code))
     return Output(report.to_dict(), _report_lines(report) + ["release: arrakis killswitch release --scope ..."])
 
 
@@ -243,7 +270,7 @@ def killswitch_release(state: CliState, scope, community_id, user_id, as_name, c
     """Lift a kill switch: held work resumes where it stopped."""
     op = acting(state, as_name)
     report = state.engine.killswitch.release(op.actor(), scope=scope, community_id=community_id, user_id=user_id,
-                                             code=ask_code(code))
+                                             code=lambda: ask_code(code))
     return Output(report.to_dict(), _report_lines(report))
 
 

@@ -51,14 +51,19 @@ def members_sync(state: CliState, community_id: str, approve: bool, inline: bool
     """One role update per member whose roles should change. With --now, a progress bar shows the
     updates done out of those planned and the time left at the current pace. A change that would
     strip many members waits for approval; --approve approves the one waiting (an approver who did
-    not run the paused sync: --as NAME and a code), then syncs."""
-    actor = f"operator:{as_name}" if as_name else "cli"
+    not run the paused sync: --as NAME and a code), then syncs. --as NAME names who runs the sync:
+    that operator can then never approve the strip it pauses for (with --code it is also proved);
+    without --as the requester is the anonymous ``system:cli``."""
+    actor = "cli"
+    if as_name:
+        actor = f"operator:{state.engine.operators.get(as_name).name}"
     if approve:
         if not as_name:
             raise ValidationError("say who approves: --as NAME or ARRAKIS_OPERATOR", field="as")
-        waiting = state.engine.approvals.pending_for(community_id)
         state.engine.approvals.approve_strip_of(community_id, by=as_name, carry_out=False,
-                                                code=ask_code(code) if waiting else None)
+                                                code=lambda: ask_code(code))
+    elif as_name and code:
+        state.engine.mfa.verify(as_name, code, action="MEMBER_SYNC")
     with phases(as_json or not inline) as bar:
         out = state.engine.synthesis.sync_members(community_id, queued=not inline, actor=actor,
                                                   progress=_steps(bar, "member roles"))
@@ -80,6 +85,11 @@ def members_sync(state: CliState, community_id: str, approve: bool, inline: bool
 def reconcile(state: CliState, community_id: str, dry_run: bool, destructive: bool, as_name, code) -> Output:
     """Compare manifest, shadow and guild; fix what drifted."""
     if destructive and not dry_run:
+        from ..storage.database import validate_tenant_id
+
+        if not as_name:
+            raise ValidationError("say who is acting: --as NAME or ARRAKIS_OPERATOR", field="as")
+        validate_tenant_id(community_id)  # a typo is an input error and costs no attempt
         prove(state, as_name, code, "DELETE_ROLE")
     report = state.engine.reconciler.run(community_id, dry_run=dry_run, destructive=destructive)
     return Output(report.as_dict(), [report.summary()] + [

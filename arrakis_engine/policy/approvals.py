@@ -5,8 +5,12 @@ Each becomes a request: pending, then approved, rejected, expired (after 24 hour
 (by its requester). The rules hold for both kinds, wherever the answer comes from (the CLI,
 Slack's buttons, the console):
 
-* the approver holds the ``approver`` role and is not the requester;
-* a high or critical risk needs the approver's TOTP (or backup) code (a mass strip is always high);
+* the approver holds the ``approver`` role and is not the requester. Both are compared in their
+  one canonical form (``OperatorService.canonical``: an operator's name, ``discord:<id>`` for a
+  Discord user who is no operator, ``system:<what>`` for a process), and the database refuses the
+  same (a CHECK on the stored form and a trigger, migration 0025);
+* every answer (approve or reject at any risk, and a requester's cancel) and every plan submission
+  needs the actor's TOTP (or backup) code: a name alone proves nothing;
 * a request is answered once: a second answer, or one after it expired, is refused.
 
 An approved mass strip is carried out once, by a member sync of that community within the hour
@@ -30,6 +34,7 @@ from typing import Any, Callable, Protocol
 from ..errors import ArrakisError, Conflict, NotFound, PermissionDenied, ValidationError
 from ..ports import Clock, system_clock
 from ..storage.database import Database
+from ..security.operators import same_person
 from .gate import PolicyDecision, PolicyGate
 
 log = logging.getLogger(__name__)
@@ -72,6 +77,11 @@ class ApprovalRequest:
 
     @property
     def needs_code(self) -> bool:
+        """Every answer needs the answerer's code (kept as a field for the front ends)."""
+        return True
+
+    @property
+    def high_risk(self) -> bool:
         return self.risk_level in HIGH_RISK
 
     def as_dict(self) -> dict:
@@ -144,19 +154,22 @@ class ApprovalService:
     # --- asking -------------------------------------------------------------------------------
 
     def submit(self, plan_path: str | Path, cost_path: str | Path | None, *, requested_by: str,
-               title: str | None = None) -> ApprovalRequest:
-        """Check the plan; unless the gate rejects it, open a request and announce it."""
+               code=None, title: str | None = None) -> ApprovalRequest:
+        """Check the plan; unless the gate rejects it, open a request and announce it. The
+        requester proves themself with ``code`` (a string, or a callable asked only once the
+        input is known to be good)."""
         requester = self.operators.get(requested_by)
         plan = self.gate.read(plan_path, "plan")
         cost = self.gate.read(cost_path, "cost file") if cost_path is not None else None
         decision = self.gate.check(plan, cost)
         checksum = hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()
-        if decision.decision == "reject":
+        if decision.decision == "reject":  # the plan is wrong input: refused before any code is checked
             with self.db.platform():
                 self.repos.audit.append(f"operator:{requester.name}", "approval.refused",
-                                        {"plan": checksum, "reasons": decision.reasons[:20]})
+                                        {"plan": checksum, "reasons": decision.reasons[:20], "proved": False})
             raise PlanRejected("the policy gate rejects this plan, so nobody can approve it: "
                                + "; ".join(decision.reasons[:3]), hint="`arrakis plan check` shows every reason")
+        self.mfa.verify(requester.name, code() if callable(code) else code, action="SUBMIT_PLAN")
         now = self._now()
         title = clean_reason(title) or f"{Path(plan_path).name}: {decision.changes} resource change(s)"
         with self.db.platform() as tx:
@@ -176,6 +189,7 @@ class ApprovalService:
                       requested_by: str) -> ApprovalRequest:
         """The mass-strip request of this community: the one already pending, or a new one."""
         cid = _check_id(community_id)
+        requester = self.operators.canonical(requested_by)  # stored and compared in one form only
         now = self._now()
         share = strips / tier_holders if tier_holders else 1.0
         title = f"{strips} of {tier_holders} members would lose their tier role"
@@ -190,7 +204,7 @@ class ApprovalService:
                 f"""INSERT INTO approval_requests (kind, community_id, title, requested_by, created_at, expires_at,
                         decision, risk_score, risk_level, report)
                     VALUES ('member_role_strip', %s, %s, %s, %s, %s, 'review', %s, 'high', %s) RETURNING {_COLS}""",
-                (cid, f"{name}: {title}"[:200], requested_by, now, now + TTL, max(60, min(100, round(100 * share))),
+                (cid, f"{name}: {title}"[:200], requester, now, now + TTL, max(60, min(100, round(100 * share))),
                  json.dumps({"summary": title, "strips": strips, "tier_holders": tier_holders,
                              "members": members[:1000], "risk": {"explanation": f"{title} ({share:.0%}): more "
                                                                  "often a bad chain read than a market move"},
@@ -290,14 +304,20 @@ class ApprovalService:
         ``on_strip_approved`` unless ``carry_out`` is False."""
         return self._answer(request_id, "approved", by=by, code=code, reason=reason, via=via, carry_out=carry_out)
 
-    def reject(self, request_id: str, *, by: str, reason: str | None = None, via: str = "cli") -> ApprovalRequest:
-        return self._answer(request_id, "rejected", by=by, code=None, reason=reason, via=via)
+    def reject(self, request_id: str, *, by: str, code=None, reason: str | None = None,
+               via: str = "cli") -> ApprovalRequest:
+        return self._answer(request_id, "rejected", by=by, code=code, reason=reason, via=via)
 
-    def cancel(self, request_id: str, *, by: str, reason: str | None = None) -> ApprovalRequest:
+    def cancel(self, request_id: str, *, by: str, code=None, reason: str | None = None) -> ApprovalRequest:
+        """The requester withdraws their own request (with their code)."""
         request = self.get(request_id)
-        if request.requested_by != by:
-            raise PermissionDenied(f"only {request.requested_by}, who asked, may cancel this request")
-        return self._finish(request, "cancelled", by=by, reason=clean_reason(reason), mfa=None, via="cli")
+        op = self.operators.get(by)
+        if request.requested_by != op.name:
+            self._refused(request, op.name, f"only {request.requested_by}, who asked, may cancel this request", "cli")
+        if request.status != "pending":
+            self._refused(request, op.name, f"this request is already {request.status}", "cli", error=Conflict)
+        mfa = self.mfa.verify(op.name, code() if callable(code) else code, action="CANCEL_APPROVAL")
+        return self._finish(request, "cancelled", by=op.name, reason=clean_reason(reason), mfa=mfa, via="cli")
 
     def _answer(self, request_id: str, status: str, *, by: str, code: str | None, reason: str | None,
                 via: str, carry_out: bool = True) -> ApprovalRequest:
@@ -307,11 +327,14 @@ class ApprovalService:
         if why:
             self._refused(request, approver.name, why, via,
                           error=Conflict if request.status != "pending" else PermissionDenied)
-        mfa = None
-        if status == "approved" and request.needs_code:
-            # A refused code is audited by the MFA service and raises MfaRefused.
-            mfa = self.mfa.verify(approver.name, code, action="APPROVE_MASS_STRIP" if request.kind ==
-                                  "member_role_strip" else "APPROVE_HIGH_RISK_PLAN")
+        # Every answer needs the answerer's code (a refused code is audited by the MFA service and
+        # raises MfaRefused); ``code`` may be a callable, asked only now that the rules allow.
+        if status == "approved":
+            action = ("APPROVE_MASS_STRIP" if request.kind == "member_role_strip" else
+                      "APPROVE_HIGH_RISK_PLAN" if request.high_risk else "APPROVE_PLAN")
+        else:
+            action = "REJECT_APPROVAL"
+        mfa = self.mfa.verify(approver.name, code() if callable(code) else code, action=action)
         done = self._finish(request, status, by=approver.name, reason=clean_reason(reason), mfa=mfa, via=via)
         if done.kind == "member_role_strip" and done.status == "approved" and carry_out and \
                 self.on_strip_approved is not None:
@@ -322,11 +345,11 @@ class ApprovalService:
         return done
 
     def may_answer(self, request_id: str, *, by: str, approve: bool = True) -> tuple[str | None, bool]:
-        """Before asking anyone for a code: (why ``by`` may not answer, or None; whether approving
-        needs their code). Nothing is written."""
+        """Before asking anyone for a code: (why ``by`` may not answer, or None; whether the
+        answer needs their code: always). Nothing is written."""
         request = self.get(request_id)
         why = _why_not(request, self.operators.get(by), "approved" if approve else "rejected")
-        return why, approve and request.needs_code
+        return why, True
 
     def history(self, request_id: str) -> list[dict]:
         """The audit entries about this request, oldest first: when, who, what."""
@@ -418,7 +441,7 @@ def _why_not(request: ApprovalRequest, approver, status: str) -> str | None:
     verb = "approve" if status == "approved" else "reject"
     if "approver" not in approver.roles:
         return f"{approver.name} does not hold the approver role"
-    if approver.name == request.requested_by:
+    if same_person(request.requested_by, approver):
         return f"{approver.name} asked for this change and may not {verb} it"
     if request.status != "pending":
         return f"this request is already {request.status}"

@@ -26,8 +26,9 @@ def summary_lines(r: ApprovalRequest) -> list[str]:
     if warnings:
         ids = sorted({w["id"] for w in warnings})
         lines.append(f"Warnings ({len(warnings)}): " + ", ".join(ids))
-    if r.needs_code:
-        lines.append("High risk: approving asks for the approver's authenticator code.")
+    if r.high_risk:
+        lines.append("High risk: look closely before approving.")
+    lines.append("Approving or rejecting asks for your authenticator code.")
     return lines
 
 
@@ -42,11 +43,11 @@ def outcome_line(r: ApprovalRequest) -> str:
     return line
 
 
-class SlackApprovals:
-    """Posts to ``channel`` with the bot token through slack-sdk's WebClient (``base_url`` points
-    it elsewhere, e.g. a test server; it must end with ``/``)."""
+class SlackClient:
+    """The Slack Web API with the bot token through slack-sdk's WebClient (``base_url`` points it
+    elsewhere, e.g. a test server; it must end with ``/``)."""
 
-    def __init__(self, token: str, channel: str, *, base_url: str | None = None, timeout: int = 5) -> None:
+    def __init__(self, token: str, *, base_url: str | None = None, timeout: int = 5) -> None:
         from slack_sdk import WebClient
         from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
@@ -55,7 +56,6 @@ class SlackApprovals:
         # Slack answers 429 with Retry-After (chat.postMessage: about one message a second per
         # channel); wait as told and try again, twice at most.
         self.client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
-        self.channel = channel
 
     def _call(self, method: str, **kwargs) -> dict:
         from slack_sdk.errors import SlackApiError, SlackClientError
@@ -66,6 +66,20 @@ class SlackApprovals:
             raise NotificationError(f"Slack refused {method}: {exc.response.get('error', 'unknown error')}") from exc
         except (SlackClientError, OSError) as exc:
             raise NotificationError(f"Slack could not be reached for {method} ({type(exc).__name__})") from exc
+
+    def direct_message(self, user_id: str, text: str) -> dict:
+        """A direct message from the bot to ``user_id`` (``conversations.open``, then
+        ``chat.postMessage`` in that conversation)."""
+        opened = self._call("conversations_open", users=str(user_id))
+        return self._call("chat_postMessage", channel=opened["channel"]["id"], text=text[:3000])
+
+
+class SlackApprovals(SlackClient):
+    """Posts approval requests to ``channel`` (see :class:`SlackClient`)."""
+
+    def __init__(self, token: str, channel: str, *, base_url: str | None = None, timeout: int = 5) -> None:
+        super().__init__(token, base_url=base_url, timeout=timeout)
+        self.channel = channel
 
     def blocks(self, r: ApprovalRequest) -> list[dict]:
         blocks: list[dict] = [
@@ -100,12 +114,15 @@ class SlackApprovals:
         self._call("chat_update", channel=posted["channel"], ts=posted["ts"],
                    text=f"{outcome_line(r)}: {r.title}", blocks=self.blocks(r))
 
-    def open_code_dialog(self, trigger_id: str, r: ApprovalRequest) -> None:
-        """A modal asking the approver for their authenticator code (high-risk approvals)."""
+    def open_code_dialog(self, trigger_id: str, r: ApprovalRequest, *, decision: str = "approve") -> None:
+        """A modal asking for the answerer's authenticator code (every approval and rejection).
+        ``private_metadata`` is the request id, after ``reject:`` for a rejection."""
+        verb = "Reject" if decision == "reject" else "Approve"
         self._call("views_open", trigger_id=trigger_id, view={
-            "type": "modal", "callback_id": "approval.code", "private_metadata": r.id,
-            "title": {"type": "plain_text", "text": "Approve high risk"},
-            "submit": {"type": "plain_text", "text": "Approve"},
+            "type": "modal", "callback_id": "approval.code",
+            "private_metadata": f"reject:{r.id}" if decision == "reject" else r.id,
+            "title": {"type": "plain_text", "text": f"{verb}: your code"},
+            "submit": {"type": "plain_text", "text": verb},
             "close": {"type": "plain_text", "text": "Cancel"},
             "blocks": [
                 {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(summary_lines(r))[:3000]}},

@@ -52,8 +52,26 @@ class SandboxDiscord:
                 self._rest = DiscordREST(self._base, SANDBOX_TOKEN, *self._args)
             return self._rest
 
+    def _again_if_gone(self, call):
+        """``call()``, once more after joining the sandbox afresh if it could not be reached (another
+        engine of this process may have let it go: the server is shared per process)."""
+        try:
+            return call()
+        except DiscordError as exc:
+            if not (exc.retryable and "could not be reached" in str(exc)):
+                raise
+            with self._lock:
+                if self._rest is not None:
+                    self._rest.close()
+                self._rest, self._base = None, None
+                self._guilds.clear()
+            return call()
+
     def add_guild(self, guild_id: str, *, name: str = "", members: list[str] = ()) -> dict:
         """Make (or fill) a sandbox guild: its members are the ids given."""
+        return self._again_if_gone(lambda: self._add_guild(guild_id, name=name, members=members))
+
+    def _add_guild(self, guild_id: str, *, name: str = "", members: list[str] = ()) -> dict:
         try:
             resp = httpx.post(f"{self._root}/sandbox/guilds", timeout=10,
                               json={"id": str(guild_id), "name": name, "members": list(members)})
@@ -109,6 +127,19 @@ class SandboxDiscord:
 
     def send_message(self, channel_id, content, **kw):
         return self._client().send_message(channel_id, content, **kw)
+
+    def send_direct_message(self, user_id, content):
+        return self._again_if_gone(lambda: self._client().send_direct_message(user_id, content))
+
+    def direct_messages(self, user_id: str) -> list[dict]:
+        """What the bot sent ``user_id`` in the sandbox (real Discord shows it in their app)."""
+        def read():
+            try:
+                return httpx.get(f"{self._root}/sandbox/users/{user_id}/messages", timeout=10).json()
+            except httpx.HTTPError as exc:
+                raise DiscordError(f"the Discord sandbox could not be reached ({type(exc).__name__})",
+                                   retryable=True) from exc
+        return self._again_if_gone(read)
 
     def close(self) -> None:
         if self._rest is not None:

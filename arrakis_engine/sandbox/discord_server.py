@@ -17,6 +17,12 @@ strictest reading, so that what passes here passes on Discord:
   is refused with 429 until the ten minutes are over (Discord's temporary ban).
 * 250 roles and 500 channels per guild (400 with Discord's error codes 30005 / 30013).
 * Every answer is ``Content-Type: application/json``.
+* Direct messages as Discord sends them: ``POST /users/@me/channels`` with ``{"recipient_id"}``
+  (a snowflake, else 400 with code 50035) opens (or returns) the DM channel, a channel object of
+  ``type`` 1 with its ``recipients``; ``POST /channels/{id}/messages`` on it delivers only to a
+  user who shares a guild with the bot (else 403 with code 50007, "Cannot send messages to this
+  user"). What each user was sent is kept, and shown at ``GET /sandbox/users/{id}/messages``
+  (real Discord shows it in the user's app).
 
 It counts what it saw: ``requests``, ``count_429``, ``global_429`` and ``busiest_window`` (the
 most requests that arrived in any one second), also served at ``GET /sandbox/stats``.
@@ -141,6 +147,8 @@ class DiscordSandbox:
         self.route_limits = {**self.ROUTE_LIMITS, **(route_limits or {})}
         self.state = Path(state) if state else None
         self.guilds: dict[str, Guild] = {}
+        self.dm_channels: dict[str, dict] = {}  # channel id -> DM channel object
+        self.direct_messages: dict[str, list[dict]] = {}  # user id -> messages the bot sent them
         self.global_window = SlidingWindow(global_limit, 1.0)
         self.route_buckets: dict[tuple, Window] = {}
         self.invalid: collections.deque[float] = collections.deque()
@@ -159,6 +167,8 @@ class DiscordSandbox:
         if self.state and self.state.exists():
             saved = json.loads(self.state.read_text())
             self.guilds = {g["id"]: Guild.from_json(g) for g in saved.get("guilds", [])}
+            self.dm_channels = saved.get("dm_channels", {})
+            self.direct_messages = saved.get("direct_messages", {})
             start = max(start, int(saved.get("next_id", start)))
         self._ids = itertools.count(start)
 
@@ -187,7 +197,8 @@ class DiscordSandbox:
         if not self.state or not self._dirty:
             return
         with self._lock:
-            data = {"guilds": [g.as_json() for g in self.guilds.values()], "next_id": next(self._ids)}
+            data = {"guilds": [g.as_json() for g in self.guilds.values()], "next_id": next(self._ids),
+                    "dm_channels": self.dm_channels, "direct_messages": self.direct_messages}
             self._dirty = False
         tmp = self.state.with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
@@ -299,7 +310,9 @@ class DiscordSandbox:
         r.add_delete("/api/v10/channels/{c}", self.delete_channel)
         r.add_get("/api/v10/guilds/{g}/members/{u}", self.get_member)
         r.add_patch("/api/v10/guilds/{g}/members/{u}", self.set_member_roles)
+        r.add_post("/api/v10/users/@me/channels", self.open_dm)
         r.add_post("/api/v10/channels/{c}/messages", self.send_message)
+        r.add_get("/sandbox/users/{u}/messages", self.sandbox_direct_messages)
         r.add_get("/sandbox/stats", self.sandbox_stats)
         r.add_post("/sandbox/guilds", self.sandbox_guild)
         r.add_get("/sandbox/guilds/{g}", self.sandbox_show_guild)
@@ -319,6 +332,9 @@ class DiscordSandbox:
 
     async def sandbox_show_guild(self, request):
         return _json(self._g(request).as_json())
+
+    async def sandbox_direct_messages(self, request):
+        return _json(self.direct_messages.get(request.match_info["u"], []))
 
     # --- Discord's endpoints ------------------------------------------------------------------------
 
@@ -418,7 +434,45 @@ class DiscordSandbox:
         g.members[uid] = set(roles)
         return _json({"user": {"id": uid}, "roles": sorted(roles)})
 
+    async def open_dm(self, request):
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        recipient = str((body or {}).get("recipient_id", "")) if isinstance(body, dict) else ""
+        if not recipient.isdigit() or not 17 <= len(recipient) <= 20:
+            return _json({"message": "Invalid Form Body", "code": 50035,
+                          "errors": {"recipient_id": {"_errors": [{"code": "NUMBER_TYPE_COERCE",
+                                                                   "message": "Value is not snowflake."}]}}}, 400)
+        with self._lock:
+            channel = next((c for c in self.dm_channels.values() if c["recipients"][0]["id"] == recipient), None)
+            if channel is None:
+                cid = str(next(self._ids))
+                channel = self.dm_channels[cid] = {"id": cid, "type": 1, "last_message_id": None, "flags": 0,
+                                                   "recipients": [{"id": recipient, "username": f"user{recipient[-4:]}",
+                                                                   "discriminator": "0", "global_name": None,
+                                                                   "avatar": None}]}
+        return _json(channel)
+
+    async def _send_direct(self, channel: dict, request) -> web.Response:
+        body = await request.json()
+        content = body.get("content", "") if isinstance(body, dict) else ""
+        if not isinstance(content, str) or not content.strip() or len(content) > 2000:
+            return _json({"message": "Cannot send an empty message" if not content else "Invalid Form Body",
+                          "code": 50006 if not content else 50035}, 400)
+        user = channel["recipients"][0]["id"]
+        if not any(user in g.members for g in self.guilds.values()):
+            return _json({"message": "Cannot send messages to this user", "code": 50007}, 403)
+        msg = {"id": str(next(self._ids)), "channel_id": channel["id"], "content": content, "type": 0,
+               "author": {"id": "0", "bot": True}}
+        with self._lock:
+            channel["last_message_id"] = msg["id"]
+            self.direct_messages.setdefault(user, []).append(msg)
+        return _json(msg)
+
     async def send_message(self, request):
+        if request.match_info["c"] in self.dm_channels:
+            return await self._send_direct(self.dm_channels[request.match_info["c"]], request)
         g, ch = self._channel(request.match_info["c"])
         body = await request.json()
         msg = {"id": str(next(self._ids)), "channel_id": ch["id"], "content": body.get("content", "")}

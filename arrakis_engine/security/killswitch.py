@@ -3,8 +3,9 @@ community or for one member, in well under a second, and let them resume with no
 
 Order of an activation:
 1. authorisation (before any input is validated: who may not act learns nothing);
-2. the second factor (TOTP or backup code), unless a member freezes themself;
-3. validation of the target;
+2. validation of the target (a typo is an input error and costs no attempt);
+3. the second factor (TOTP or backup code), unless a member freezes themself; a lockout after
+   wrong codes never blocks an activation with a right code (a release stays locked);
 4. in parallel: freeze flags (every Discord call passes the freeze check in the same atomic step
    that lets it out, so nothing is sent once the flag is set), wizard sessions revoked, signing
    cut off and Vault's signing tokens revoked, the scheduler's reconciles held;
@@ -79,7 +80,8 @@ class KillSwitch:
         return frozenset(str(r["community_id"]) for r in rows)
 
     def _check(self, actor: Actor, scope, community_id, user_id, code, *, verb: str) -> tuple[str, str | None]:
-        """Authorise, prove, validate. Returns (scope, target)."""
+        """Authorise, validate, then prove (``code`` may be a callable, asked only then). Returns
+        (scope, target)."""
         user_communities = (self._user_communities(user_id)
                             if scope == "user" and not actor.platform_admin and actor.admin_of else frozenset())
         decision = (may_release_kill(actor) if verb == "release" else
@@ -90,13 +92,20 @@ class KillSwitch:
                 self.repos.audit.append(actor.name, "killswitch.refused",
                                         {"scope": str(scope)[:20], "verb": verb, "reason": decision.reason})
             raise PermissionDenied(f"{actor.name} may not {verb} the kill switch here: {decision.reason}")
+        scope, target = self._target(scope, community_id, user_id)  # input errors cost no attempt
         # Freezing oneself needs no code (the safe direction); every release needs one.
         self_freeze = (verb == "activate" and scope == "user" and actor.discord_user_id is not None
                        and actor.discord_user_id == user_id)
         if actor.operator and not self_freeze:
-            self.mfa.verify(actor.operator, code, action="KILL_SWITCH")
+            # A lockout never stops an activation with a right code (the safe direction); a
+            # release stays locked.
+            self.mfa.verify(actor.operator, code() if callable(code) else code, action="KILL_SWITCH",
+                            even_if_locked=verb == "activate")
         elif not actor.operator and not self_freeze:
             raise PermissionDenied("the kill switch needs an operator with a second factor for this scope")
+        return scope, target
+
+    def _target(self, scope, community_id, user_id) -> tuple[str, str | None]:
         if scope not in SCOPES:
             raise ValidationError(f"scope must be one of {', '.join(SCOPES)}", field="scope")
         if scope == "global":
@@ -117,11 +126,11 @@ class KillSwitch:
     def activate(self, actor: Actor, *, scope: str, reason: str, code: str | None = None,
                  community_id: str | None = None, user_id: str | None = None) -> KillReport:
         started = time.perf_counter()
-        scope, target = self._check(actor, scope, community_id, user_id, code, verb="activate")
         reason = " ".join((reason or "").split())
         if not reason:
             raise ValidationError("say why (--reason): it is shown to everyone whose work is held", field="reason")
         reason = reason[:300]
+        scope, target = self._check(actor, scope, community_id, user_id, code, verb="activate")
         if self.freeze.hold(scope, target, SOURCE) is not None:
             raise Conflict(f"the kill switch is already on for {self._describe(scope, target)}",
                            hint="see `arrakis killswitch status`")

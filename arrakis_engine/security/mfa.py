@@ -1,12 +1,21 @@
 """Second factor: TOTP (RFC 6238 through pyotp) and single-use backup codes.
 
 - A code of the current 30-second step, or one step either side, is accepted.
-- A step once accepted is never accepted again, nor any older step (shared in Redis, so two
-  processes cannot both accept the same code).
+- A step once accepted is never accepted again, nor any older step. The last accepted step of
+  each operator lives in PostgreSQL (``operators.totp_last_step``, moved forward by one atomic
+  UPDATE, so two processes cannot both accept the same code); Redis holds only a copy, written
+  from PostgreSQL after each check, so flushing or rewriting Redis never changes an answer.
 - 5 failed attempts within 5 minutes lock the operator out until the oldest of them is 5 minutes
-  old; while locked, no code is even checked.
-- 10 backup codes, shown once at enrolment and stored salted and hashed; each works once.
+  old (the failures are kept in PostgreSQL too); while locked, no code is even checked, except to *activate* a kill switch (the safe
+  direction: a lockout must never stop someone from pulling it).
+- The TOTP secret is stored sealed by the signer (Vault Transit encrypt, or AES-GCM with the local
+  key file), bound to the operator's name. A secret still stored in plain text (from before) is
+  sealed by ``arrakis db upgrade`` and, failing that, the first time it is used.
+- 10 backup codes of 64 bits each, shown once at enrolment and stored under scrypt (a slow,
+  salted key derivation); each works once.
 - Every attempt is audited (operator, what it was for, the outcome), never the code itself.
+- Secrets are only ever handed out by :meth:`MfaService.install`, which the enrolment service
+  calls when an operator redeems their own one-time enrolment token.
 """
 
 from __future__ import annotations
@@ -27,32 +36,11 @@ from .operators import OperatorRepository, validate_name
 
 ISSUER = "Arrakis"
 BACKUP_CODES = 10
+BACKUP_BYTES = 8  # 64 bits per backup code
+SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
+SEAL_KEY = "mfa-secrets"
 MAX_FAILURES = 5
 FAILURE_WINDOW = 300  # seconds
-
-# KEYS[1] last accepted step; ARGV[1] step, ARGV[2] ttl. 1: accepted (recorded), 0: replay.
-ACCEPT_STEP_LUA = """
-local last = tonumber(redis.call('GET', KEYS[1]) or '-1')
-if tonumber(ARGV[1]) <= last then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
-return 1
-"""
-
-# KEYS[1] failures zset; ARGV[1] now, ARGV[2] window, ARGV[3] max, ARGV[4] record (1) or only check (0),
-# ARGV[5] unique member. Returns the second the lockout ends (0: not locked).
-FAILURES_LUA = """
-local now, window, max = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if ARGV[4] == '1' then
-  redis.call('ZADD', KEYS[1], now, ARGV[5])
-  redis.call('EXPIRE', KEYS[1], math.ceil(window) + 1)
-end
-local n = redis.call('ZCARD', KEYS[1])
-if n < max then return '0' end
-local oldest = redis.call('ZRANGE', KEYS[1], n - max, n - max, 'WITHSCORES')
-return tostring(tonumber(oldest[2]) + window)
-"""
-
 
 @dataclass(frozen=True)
 class Enrolment:
@@ -63,23 +51,45 @@ class Enrolment:
     backup_codes: tuple[str, ...]
 
 
-def _hash_code(code: str, salt: str) -> str:
-    return f"{salt}${hashlib.sha256((salt + ':' + code).encode()).hexdigest()}"
+def _hash_code(code: str, salt: bytes | None = None) -> str:
+    """``scrypt$n$r$p$<salt hex>$<hash hex>`` of a normalised backup code."""
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    digest = hashlib.scrypt(code.encode(), salt=salt, dklen=32, maxmem=64 * 1024 * 1024, **SCRYPT)
+    return f"scrypt${SCRYPT['n']}${SCRYPT['r']}${SCRYPT['p']}${salt.hex()}${digest.hex()}"
+
+
+def _code_matches(code: str, stored: str) -> bool:
+    parts = stored.split("$")
+    if len(parts) != 6 or parts[0] != "scrypt":
+        return False  # a retired code from before (48 bits, fast hash): never accepted
+    n, r, p = (int(x) for x in parts[1:4])
+    digest = hashlib.scrypt(code.encode(), salt=bytes.fromhex(parts[4]), n=n, r=r, p=p, dklen=32,
+                            maxmem=64 * 1024 * 1024)
+    return hmac.compare_digest(digest.hex(), parts[5])
+
+
+def _new_backup_code() -> str:
+    raw = secrets.token_hex(BACKUP_BYTES)
+    return "-".join(raw[i:i + 4] for i in range(0, len(raw), 4))
 
 
 def _normalise_backup(code: str) -> str:
     return code.strip().lower().replace("-", "").replace(" ", "")
 
 
+def _context(name: str) -> str:
+    return f"operator:{name}"
+
+
 class MfaService:
-    def __init__(self, db: Database, repos, redis, *, clock: Clock = system_clock) -> None:
+    def __init__(self, db: Database, repos, redis, *, signing, clock: Clock = system_clock) -> None:
+        """``signing``: the SigningService, which seals and opens TOTP secrets."""
         self.db = db
         self.repos = repos
         self.redis = redis
+        self.signing = signing
         self.clock = clock
         self.operators = OperatorRepository(db)
-        self._accept_step = redis.register_script(ACCEPT_STEP_LUA)
-        self._failures = redis.register_script(FAILURES_LUA)
 
     # --- enrolment ----------------------------------------------------------------------------
 
@@ -88,50 +98,104 @@ class MfaService:
             return bool(tx.scalar("SELECT totp_secret IS NOT NULL FROM operators WHERE name = %s",
                                   (validate_name(name),)))
 
-    def enroll(self, name: str, *, actor: str) -> Enrolment:
-        """Give ``name`` a new TOTP secret and 10 new backup codes (replacing any old ones).
-        Whoever calls this has already been checked: a first enrolment is free, a re-enrolment
-        (lost device) needs another platform admin's code."""
+    def install(self, name: str, *, actor: str, via: str) -> Enrolment:
+        """Give ``name`` a new TOTP secret and 10 new backup codes (replacing any old ones), and
+        return them, once. Only the enrolment service calls this, when ``name`` redeems their own
+        one-time enrolment token; nobody else ever sees the result."""
         name = validate_name(name)
         secret = pyotp.random_base32()
-        codes = tuple(f"{secrets.token_hex(3)}-{secrets.token_hex(3)}" for _ in range(BACKUP_CODES))
+        codes = tuple(_new_backup_code() for _ in range(BACKUP_CODES))
+        sealed = self.signing.seal(SEAL_KEY, secret, context=_context(name))
+        hashes = [_hash_code(_normalise_backup(code)) for code in codes]
         with self.db.platform() as tx:
             if self.operators.get(name) is None:
                 raise NotFound(f"no operator named {name!r}", hint="add them first: arrakis operators add")
-            tx.execute("UPDATE operators SET totp_secret = %s, totp_enrolled_at = now() WHERE name = %s",
-                       (secret, name))
+            tx.execute("UPDATE operators SET totp_secret = %s, totp_enrolled_at = now(), totp_last_step = NULL "
+                       "WHERE name = %s", (sealed, name))
             tx.execute("DELETE FROM operator_backup_codes WHERE operator = %s", (name,))
-            for code in codes:
-                tx.execute("INSERT INTO operator_backup_codes (operator, code_hash) VALUES (%s, %s)",
-                           (name, _hash_code(_normalise_backup(code), secrets.token_hex(8))))
-            self.repos.audit.append(actor, "mfa.enrolled", {"operator": name, "backup_codes": len(codes)})
-        self.redis.delete(keys.mfa_last_step(name), keys.mfa_failures(name))
+            tx.execute("DELETE FROM operator_mfa_failures WHERE operator = %s", (name,))
+            for h in hashes:
+                tx.execute("INSERT INTO operator_backup_codes (operator, code_hash) VALUES (%s, %s)", (name, h))
+            self.repos.audit.append(actor, "mfa.enrolled", {"operator": name, "backup_codes": len(codes),
+                                                            "via": via})
+        self.redis.delete(keys.mfa_last_step(name))
         uri = pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=ISSUER)
         return Enrolment(name, uri, codes)
+
+    def clear(self, name: str, *, actor: str) -> None:
+        """Take away ``name``'s second factor at once (a lost device is re-enrolled: the old one
+        must stop working now, not when the new one is set up)."""
+        name = validate_name(name)
+        with self.db.platform() as tx:
+            tx.execute("UPDATE operators SET totp_secret = NULL, totp_enrolled_at = NULL, totp_last_step = NULL "
+                       "WHERE name = %s", (name,))
+            tx.execute("DELETE FROM operator_backup_codes WHERE operator = %s", (name,))
+            self.repos.audit.append(actor, "mfa.cleared", {"operator": name})
+        self.redis.delete(keys.mfa_last_step(name))
+
+    def seal_plain_secrets(self) -> int:
+        """Seal every TOTP secret still stored in plain text (from before secrets were sealed);
+        ``arrakis db upgrade`` runs this. Returns how many were sealed."""
+        with self.db.platform() as tx:
+            rows = tx.all("SELECT name, totp_secret FROM operators WHERE totp_secret IS NOT NULL")
+        done = 0
+        for r in rows:
+            if not self.signing.is_sealed(r["totp_secret"]):
+                self._seal_in_place(r["name"], r["totp_secret"])
+                done += 1
+        return done
+
+    def _seal_in_place(self, name: str, plain: str) -> None:
+        sealed = self.signing.seal(SEAL_KEY, plain, context=_context(name))
+        with self.db.platform() as tx:
+            if tx.scalar("UPDATE operators SET totp_secret = %s WHERE name = %s AND totp_secret = %s RETURNING 1",
+                         (sealed, name, plain)):
+                self.repos.audit.append("system:mfa", "mfa.secret_sealed", {"operator": name})
+
+    def _secret(self, name: str) -> str | None:
+        with self.db.platform() as tx:
+            stored = tx.scalar("SELECT totp_secret FROM operators WHERE name = %s", (name,))
+        if stored is None:
+            return None
+        if not self.signing.is_sealed(stored):
+            self._seal_in_place(name, stored)  # first use after an upgrade: seal it now
+            return stored
+        return self.signing.unseal(SEAL_KEY, stored, context=_context(name))
 
     # --- checking -----------------------------------------------------------------------------
 
     def locked_until(self, name: str) -> float | None:
-        until = float(self._failures(keys=[keys.mfa_failures(name)],
-                                     args=[self.clock(), FAILURE_WINDOW, MAX_FAILURES, 0, ""]))
-        return until if until > self.clock() else None
+        """When the lockout ends (None: not locked): the oldest of the last 5 wrong codes within
+        5 minutes, plus 5 minutes. Kept in PostgreSQL, so a Redis flush does not lift it."""
+        now = self.clock()
+        with self.db.platform() as tx:
+            times = [float(r["t"]) for r in tx.all(
+                "SELECT extract(epoch FROM at) AS t FROM operator_mfa_failures WHERE operator = %s "
+                "AND at > to_timestamp(%s) ORDER BY at", (name, now - FAILURE_WINDOW))]
+        if len(times) < MAX_FAILURES:
+            return None
+        until = times[len(times) - MAX_FAILURES] + FAILURE_WINDOW
+        return until if until > now else None
 
-    def verify(self, name: str, code: str | None, *, action: str) -> str:
+    def verify(self, name: str, code: str | None, *, action: str, even_if_locked: bool = False) -> str:
         """Check ``code`` (TOTP or backup) for ``name`` doing ``action``. Returns how it passed
-        ('totp' or 'backup'); raises MfaRefused with the reason otherwise. Audited either way."""
+        ('totp' or 'backup'); raises MfaRefused with the reason otherwise. Audited either way.
+        ``even_if_locked``: check the code although the operator is locked out (activating a kill
+        switch only); a wrong code still counts as a failure."""
         name = validate_name(name)
         now = self.clock()
         until = self.locked_until(name)
-        if until is not None:
+        if until is not None and not even_if_locked:
             self._audit(name, action, "locked")
             raise MfaRefused(f"{name} is locked out after {MAX_FAILURES} wrong codes; try again after "
                              f"{datetime.fromtimestamp(until, timezone.utc):%H:%M:%S} UTC",
-                             hint="a platform admin can re-enrol a lost device: arrakis mfa enroll NAME")
-        with self.db.platform() as tx:
-            secret = tx.scalar("SELECT totp_secret FROM operators WHERE name = %s", (name,))
+                             hint="a kill switch can still be activated with a right code; a lost device is "
+                                  "re-enrolled by another platform admin: arrakis mfa enroll NAME --as ADMIN")
+        secret = self._secret(name)
         if secret is None:
             self._audit(name, action, "not_enrolled")
-            raise MfaRefused(f"{name} has no second factor yet", hint=f"enrol first: arrakis mfa enroll {name}")
+            raise MfaRefused(f"{name} has no second factor yet",
+                             hint=f"redeem the enrolment token: arrakis mfa enroll {name} --token TOKEN")
         code = (code or "").strip().replace(" ", "")
         if not code:
             raise ValidationError("a code is needed: the 6 digits from the authenticator app, or a backup code",
@@ -140,12 +204,25 @@ class MfaService:
             return self._check_totp(name, secret, code, action, now)
         return self._check_backup(name, code, action, now)
 
+    def _accept_step(self, name: str, step: int) -> bool:
+        """Move the operator's last accepted step to ``step`` if it is newer. PostgreSQL alone
+        decides (one atomic UPDATE): Redis only gets a copy afterwards, so neither a flush nor a
+        Redis writer (rewinding the copy, or pushing it ahead to refuse good codes) changes the
+        answer."""
+        with self.db.platform() as tx:
+            ok = tx.scalar("UPDATE operators SET totp_last_step = %s WHERE name = %s "
+                           "AND (totp_last_step IS NULL OR totp_last_step < %s) RETURNING 1", (step, name, step))
+            last = step if ok else tx.scalar("SELECT totp_last_step FROM operators WHERE name = %s", (name,))
+        if last is not None:
+            self.redis.set(keys.mfa_last_step(name), int(last), ex=3600)
+        return bool(ok)
+
     def _check_totp(self, name: str, secret: str, code: str, action: str, now: float) -> str:
         totp = pyotp.TOTP(secret)
         step = totp.timecode(datetime.fromtimestamp(now, timezone.utc))
         for offset in (0, -1, 1):
             if hmac.compare_digest(totp.generate_otp(step + offset), code):
-                if not int(self._accept_step(keys=[keys.mfa_last_step(name)], args=[step + offset, 300])):
+                if not self._accept_step(name, step + offset):
                     self._fail(name, action, "replayed", now)
                     raise MfaRefused("that code was already used; wait for the next one")
                 self._audit(name, action, "ok")
@@ -157,26 +234,28 @@ class MfaService:
         code = _normalise_backup(code)
         with self.db.platform() as tx:
             rows = tx.all("SELECT code_hash, used_at FROM operator_backup_codes WHERE operator = %s", (name,))
-            match = next((r["code_hash"] for r in rows
-                          if hmac.compare_digest(_hash_code(code, r["code_hash"].split("$", 1)[0]), r["code_hash"])),
-                         None)
-            # The UPDATE is the single use: of two processes with the same code, one gets the row.
-            if match is not None and tx.scalar("UPDATE operator_backup_codes SET used_at = now() WHERE operator = %s "
-                                               "AND code_hash = %s AND used_at IS NULL RETURNING 1", (name, match)):
-                left = sum(1 for r in rows if r["used_at"] is None) - 1
-                self.repos.audit.append(f"operator:{name}", "mfa.verify", {"operator": name, "for": action,
-                                                                           "result": "backup_ok",
-                                                                           "backup_codes_left": left})
-                return "backup"
+        match = next((r for r in rows if _code_matches(code, r["code_hash"])), None) if len(code) == 16 else None
+        if match is not None and match["used_at"] is None:
+            with self.db.platform() as tx:
+                # The UPDATE is the single use: of two processes with the same code, one gets the row.
+                if tx.scalar("UPDATE operator_backup_codes SET used_at = now() WHERE operator = %s "
+                             "AND code_hash = %s AND used_at IS NULL RETURNING 1", (name, match["code_hash"])):
+                    left = sum(1 for r in rows if r["used_at"] is None) - 1
+                    self.repos.audit.append(f"operator:{name}", "mfa.verify",
+                                            {"operator": name, "for": action, "result": "backup_ok",
+                                             "backup_codes_left": left})
+                    return "backup"
         if match is not None:
             self._fail(name, action, "backup_reused", now)
             raise MfaRefused("that backup code was already used")
         self._fail(name, action, "wrong", now)
-        raise MfaRefused("wrong code (a backup code looks like 1a2b3c-4d5e6f)")
+        raise MfaRefused("wrong code (a backup code looks like 1a2b-3c4d-5e6f-7a8b)")
 
     def _fail(self, name: str, action: str, result: str, now: float) -> None:
-        self._failures(keys=[keys.mfa_failures(name)],
-                       args=[now, FAILURE_WINDOW, MAX_FAILURES, 1, f"{now}:{secrets.token_hex(4)}"])
+        with self.db.platform() as tx:
+            tx.execute("INSERT INTO operator_mfa_failures (operator, at) VALUES (%s, to_timestamp(%s))", (name, now))
+            tx.execute("DELETE FROM operator_mfa_failures WHERE operator = %s AND at < to_timestamp(%s)",
+                       (name, now - 2 * FAILURE_WINDOW))
         self._audit(name, action, result)
 
     def _audit(self, name: str, action: str, result: str) -> None:

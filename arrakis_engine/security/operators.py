@@ -3,6 +3,17 @@
 The very first operator may be added by anyone who can run the CLI against the database (there is
 nobody yet to ask); from then on adding operators and changing roles needs a platform admin who
 proves themself with a TOTP code.
+
+One identity per actor. Wherever something is stored or compared (approval requests above all),
+an actor is named in one canonical form (:meth:`OperatorService.canonical`):
+
+* an operator is their operator name (``bob``), whether they came through the CLI
+  (``operator:bob``), the bot (their linked Discord id) or Slack (their linked Slack id);
+* a Discord user who is no operator is ``discord:<id>``; if that user is linked to an operator
+  later, the approval rules still treat that form as that operator (see ``same_person``);
+* a process or an anonymous command line is ``system:<what>``.
+
+Operator names cannot contain ``:``, so neither of the last two can ever equal an operator name.
 """
 
 from __future__ import annotations
@@ -11,9 +22,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..errors import Conflict, NotFound, ValidationError
+from typing import Callable
+
+from ..errors import Conflict, NotFound, PermissionDenied, ValidationError
 from ..storage.database import Database
-from .authz import ROLES, Actor
+from .authz import ROLES, Actor, Decision
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
 DISCORD_ID = re.compile(r"^[0-9]{17,20}$")
@@ -56,6 +69,28 @@ def validate_name(name: str) -> str:
     return name
 
 
+def same_person(identity: str | None, operator: Operator) -> bool:
+    """Whether the canonical ``identity`` (a requester) is ``operator``: their name, or the
+    Discord id they are linked to (a request made before the link, by the same Discord user)."""
+    if not identity:
+        return False
+    return identity == operator.name or (operator.discord_user_id is not None
+                                         and identity == f"discord:{operator.discord_user_id}")
+
+
+def _system_label(label: str) -> str:
+    cleaned = re.sub(r"[^a-z0-9._-]", "-", label.lower())[:40] or "unknown"
+    return f"system:{cleaned}"
+
+
+def validate_links(discord_user_id: str | None, slack_user_id: str | None) -> tuple[str | None, str | None]:
+    if discord_user_id is not None and not DISCORD_ID.match(discord_user_id):
+        raise ValidationError("a Discord user id is 17 to 20 digits", field="discord")
+    if slack_user_id is not None and not SLACK_ID.match(slack_user_id):
+        raise ValidationError("a Slack user id looks like U012ABCDEF", field="slack")
+    return discord_user_id, slack_user_id
+
+
 def validate_roles(roles) -> tuple[str, ...]:
     roles = tuple(dict.fromkeys(r.strip() for r in roles if r and r.strip()))
     bad = [r for r in roles if r not in ROLES]
@@ -88,10 +123,66 @@ class OperatorRepository:
 
 
 class OperatorService:
-    def __init__(self, db: Database, repos) -> None:
+    def __init__(self, db: Database, repos, mfa=None) -> None:
+        """``mfa``: the MfaService that :meth:`authorise` checks codes with."""
         self.db = db
         self.repos = repos
+        self.mfa = mfa
         self.operators = OperatorRepository(db)
+
+    # --- identity ------------------------------------------------------------------------------
+
+    def canonical(self, who: str) -> str:
+        """The one stored form of an actor label (see the module's docstring):
+        ``operator:bob`` -> ``bob`` (who must exist), ``discord:<id>`` -> the linked operator's
+        name or ``discord:<id>``, ``slack:<id>`` -> the linked operator's name; anything else
+        (``scheduler``, ``cli``, ``watcher``) -> ``system:<label>``, never an operator."""
+        who = str(who or "").strip()
+        if who.startswith("operator:"):
+            return self.get(who[len("operator:"):]).name
+        if who.startswith("discord:"):
+            discord_id = who[len("discord:"):]
+            if not DISCORD_ID.match(discord_id):
+                raise ValidationError("a Discord user id is 17 to 20 digits", field="actor")
+            op = self.by_discord(discord_id)
+            return op.name if op is not None else f"discord:{discord_id}"
+        if who.startswith("slack:"):
+            return self.by_slack(who[len("slack:"):]).name
+        if who.startswith("system:"):
+            who = who[len("system:"):]
+        return _system_label(who)
+
+    def authorise(self, as_name: str | None, code: str | Callable[[], str | None] | None, *, action: str,
+                  rule: Callable[[Actor], Decision], what: str,
+                  before_code: Callable[[], None] | None = None) -> Operator:
+        """The operator ``as_name``, once ``rule`` allows them and their code passed for
+        ``action``. A refusal is audited (``security.refused``) before it is raised; the code
+        (or the callable that asks for it) is only used once the rule allows, so someone who may
+        not act burns no attempt. ``before_code`` runs once the rule allows and before the code
+        is asked for (input checks that need the actor to be allowed first)."""
+        if not as_name:
+            raise ValidationError("say who is acting: --as NAME or ARRAKIS_OPERATOR", field="as")
+        try:
+            op = self.get(as_name)
+        except (NotFound, ValidationError):
+            self._refused(f"unknown:{str(as_name)[:40]}", what, "no such operator")
+            raise
+        decision = rule(op.actor())
+        if not decision.allowed:
+            self._refused(f"operator:{op.name}", what, decision.reason)
+            raise PermissionDenied(decision.reason)
+        if before_code is not None:
+            before_code()
+        self.mfa.verify(op.name, code() if callable(code) else code, action=action)
+        return op
+
+    def _refused(self, actor: str, what: str, why: str) -> None:
+        with self.db.platform():
+            self.repos.audit.append(actor, "security.refused", {"what": what, "why": why})
+
+    def refused(self, actor: str, what: str, why: str) -> None:
+        """Audit a refused attempt that was refused elsewhere (a wrong enrolment token, say)."""
+        self._refused(actor, what, why)
 
     def get(self, name: str) -> Operator:
         name = validate_name(name)
@@ -126,21 +217,28 @@ class OperatorService:
 
     def add(self, name: str, roles, *, actor: str, discord_user_id: str | None = None,
             slack_user_id: str | None = None) -> Operator:
+        """Add an operator row (no second factor yet). Front ends go through the enrolment service,
+        which also issues the operator's one-time enrolment token."""
         name = validate_name(name)
         roles = validate_roles(roles)
-        if discord_user_id is not None and not DISCORD_ID.match(discord_user_id):
-            raise ValidationError("a Discord user id is 17 to 20 digits", field="discord")
-        if slack_user_id is not None and not SLACK_ID.match(slack_user_id):
-            raise ValidationError("a Slack user id looks like U012ABCDEF", field="slack")
+        discord_user_id, slack_user_id = validate_links(discord_user_id, slack_user_id)
         with self.db.platform() as tx:
-            if self.operators.get(name) is not None:
-                raise Conflict(f"there is already an operator named {name!r}")
-            if discord_user_id and self.operators.by_discord_id(discord_user_id):
-                raise Conflict("another operator already has that Discord user id")
-            tx.execute("INSERT INTO operators (name, roles, discord_user_id, slack_user_id, created_by) "
-                       "VALUES (%s, %s, %s, %s, %s)", (name, list(roles), discord_user_id, slack_user_id, actor))
-            self.repos.audit.append(actor, "operator.added", {"operator": name, "roles": list(roles)})
-            return self.operators.get(name)
+            return self.insert(tx, name, roles, actor=actor, discord_user_id=discord_user_id,
+                               slack_user_id=slack_user_id)
+
+    def insert(self, tx, name: str, roles: tuple[str, ...], *, actor: str, discord_user_id: str | None,
+               slack_user_id: str | None) -> Operator:
+        """The INSERT of :meth:`add`, inside the caller's platform transaction (checked input)."""
+        if self.operators.get(name) is not None:
+            raise Conflict(f"there is already an operator named {name!r}")
+        if discord_user_id and self.operators.by_discord_id(discord_user_id):
+            raise Conflict("another operator already has that Discord user id")
+        if slack_user_id and self.operators.by_slack_id(slack_user_id):
+            raise Conflict("another operator already has that Slack user id")
+        tx.execute("INSERT INTO operators (name, roles, discord_user_id, slack_user_id, created_by) "
+                   "VALUES (%s, %s, %s, %s, %s)", (name, list(roles), discord_user_id, slack_user_id, actor))
+        self.repos.audit.append(actor, "operator.added", {"operator": name, "roles": list(roles)})
+        return self.operators.get(name)
 
     def grant(self, name: str, role: str, *, actor: str) -> Operator:
         return self._change(name, role, actor=actor, add=True)

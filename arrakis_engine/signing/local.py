@@ -11,13 +11,15 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..errors import SigningError
 
 PREFIX = "arrakis:local"
+SEALED = "arrakis:local-aead"
 
 
 class LocalKeySigner:
@@ -116,6 +118,36 @@ class LocalKeySigner:
                 return {}
             return {int(v): base64.b64encode(self._private(entry, int(v)).public_key().public_bytes(
                 serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode() for v in entry["versions"]}
+
+    # --- encryption at rest (AES-256-GCM, its own 256-bit key per name, kept in the same file) ----
+
+    def encrypt(self, key_name: str, plaintext: bytes, *, context: bytes = b"") -> str:
+        """``arrakis:local-aead:v<version>:<base64(nonce + ciphertext)>``; ``context`` is bound to
+        the ciphertext (it must be given again to decrypt), so a sealed value cannot be moved to
+        another row."""
+        with self._keys() as keys:
+            entry = keys.get(f"aead:{key_name}")
+            if entry is None:
+                entry = keys[f"aead:{key_name}"] = {"latest": 1, "versions": {
+                    "1": base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()}}
+            version = entry["latest"]
+            key = base64.b64decode(entry["versions"][str(version)])
+        nonce = os.urandom(12)
+        sealed = AESGCM(key).encrypt(nonce, plaintext, context or None)
+        return f"{SEALED}:v{version}:{base64.b64encode(nonce + sealed).decode()}"
+
+    def decrypt(self, key_name: str, ciphertext: str, *, context: bytes = b"") -> bytes:
+        try:
+            prefix, version, b64 = ciphertext.rsplit(":", 2)
+            if prefix != SEALED or not version.startswith("v"):
+                raise ValueError("not sealed by the local key file")
+            with self._keys() as keys:
+                key = base64.b64decode(keys[f"aead:{key_name}"]["versions"][version[1:]])
+            raw = base64.b64decode(b64, validate=True)
+            return AESGCM(key).decrypt(raw[:12], raw[12:], context or None)
+        except (KeyError, ValueError, InvalidTag) as exc:
+            raise SigningError(f"a value sealed with {key_name} cannot be opened with the local key file "
+                               "(wrong key, or the value was changed)", retryable=False) from exc
 
     def revoke_access(self, key_name: str | None) -> int:
         """Nothing to revoke in a file: the cut-off flag alone stops signing."""

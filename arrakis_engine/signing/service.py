@@ -85,6 +85,20 @@ class SigningService:
     def verify_manifest(self, community_id, version: int, checksum: str, signature: str | None) -> bool:
         return self.verify(community_key(community_id), manifest_message(community_id, version, checksum), signature)
 
+    # --- secrets at rest ----------------------------------------------------------------------
+
+    def seal(self, key_name: str, plaintext: str, *, context: str) -> str:
+        """Encrypt a secret for storage (not subject to the kill switch's signing cut-off: an
+        operator's code must still be checked to release it)."""
+        return self.signer.encrypt(key_name, plaintext.encode(), context=context.encode())
+
+    def unseal(self, key_name: str, sealed: str, *, context: str) -> str:
+        return self.signer.decrypt(key_name, sealed, context=context.encode()).decode()
+
+    @staticmethod
+    def is_sealed(value: str | None) -> bool:
+        return bool(value) and (value.startswith("vault:v") or value.startswith("arrakis:local-aead:"))
+
     # --- keys ----------------------------------------------------------------------------------
 
     def rotate(self, key_name: str, *, actor: str) -> int:

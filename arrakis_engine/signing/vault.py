@@ -46,6 +46,8 @@ def _engine_policy(mount: str) -> str:
 path "{mount}/keys/arrakis-*" {{ capabilities = ["create", "read", "update"] }}
 path "{mount}/keys/arrakis-*/rotate" {{ capabilities = ["update"] }}
 path "{mount}/verify/arrakis-*" {{ capabilities = ["update"] }}
+path "{mount}/encrypt/arrakis-sealed-*" {{ capabilities = ["update"] }}
+path "{mount}/decrypt/arrakis-sealed-*" {{ capabilities = ["update"] }}
 path "auth/token/create/{SIGNER_ROLE}" {{ capabilities = ["update"] }}
 path "auth/token/revoke-accessor" {{ capabilities = ["update"] }}
 path "sys/policies/acl/arrakis-signer-*" {{ capabilities = ["create", "read", "update"] }}
@@ -89,6 +91,7 @@ class VaultTransitSigner:
         self._role = (role_id, secret_id)
         self._admin: hvac.Client | None = None
         self._signers: dict[str, tuple[hvac.Client, str]] = {}
+        self._sealing_keys: set[str] = set()
         self._lock = threading.Lock()
 
     # --- clients -------------------------------------------------------------------------------
@@ -225,6 +228,48 @@ class VaultTransitSigner:
         if not data:
             return {}
         return {int(v): k.get("public_key", "") for v, k in data["keys"].items()}
+
+    # --- encryption at rest (Transit encrypt/decrypt with an aes256-gcm96 key) ------------------
+    # The engine's own login does this, not the signing tokens, so the kill switch (which revokes
+    # signing tokens) never stops operators' codes from being checked.
+
+    def _ensure_sealing_key(self, key_name: str) -> str:
+        name = f"arrakis-sealed-{key_name}"
+        if name in self._sealing_keys:
+            return name
+
+        def ensure(admin: hvac.Client) -> None:
+            try:
+                admin.secrets.transit.read_key(name, mount_point=self.mount)
+            except vault_errors.InvalidPath:
+                admin.secrets.transit.create_key(name, key_type="aes256-gcm96", derived=True,
+                                                 mount_point=self.mount)
+        self._admin_do(f"prepare key {name}", ensure)
+        self._sealing_keys.add(name)
+        return name
+
+    def encrypt(self, key_name: str, plaintext: bytes, *, context: bytes = b"") -> str:
+        """Transit's ``vault:v<version>:...`` ciphertext; ``context`` (key derivation context)
+        must be given again to decrypt."""
+        name = self._ensure_sealing_key(key_name)
+        return self._admin_do(f"encrypt with {name}", lambda admin: admin.secrets.transit.encrypt_data(
+            name, plaintext=base64.b64encode(plaintext).decode(), context=base64.b64encode(context or b"-").decode(),
+            mount_point=self.mount))["data"]["ciphertext"]
+
+    def decrypt(self, key_name: str, ciphertext: str, *, context: bytes = b"") -> bytes:
+        name = self._ensure_sealing_key(key_name)
+        if not str(ciphertext).startswith("vault:v"):
+            raise SigningError(f"a value sealed with {key_name} was not sealed by Vault", retryable=False)
+        try:
+            data = self._admin_do(f"decrypt with {name}", lambda admin: admin.secrets.transit.decrypt_data(
+                name, ciphertext=ciphertext, context=base64.b64encode(context or b"-").decode(),
+                mount_point=self.mount))
+        except SigningError as exc:
+            if isinstance(exc.__cause__, vault_errors.InvalidRequest):
+                raise SigningError(f"a value sealed with {key_name} cannot be opened (wrong key, or the value "
+                                   "was changed)", retryable=False) from exc
+            raise
+        return base64.b64decode(data["data"]["plaintext"])
 
     def revoke_access(self, key_name: str | None) -> int:
         """Revoke every signing token minted for ``key_name`` (None: for every key), by any

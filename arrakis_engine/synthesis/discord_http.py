@@ -234,6 +234,10 @@ class DiscordREST:
         return self.request("POST", f"/channels/{channel_id}/messages", route=f"message {channel_id}",
                             community_id=community_id, json={"content": content})
 
+    def send_direct_message(self, user_id: str, content: str) -> dict:
+        channel = self.request("POST", "/users/@me/channels", route="dm open", json={"recipient_id": str(user_id)})
+        return self.send_message(channel["id"], content)
+
 
 def _json(resp: httpx.Response):
     try:
@@ -256,6 +260,7 @@ class DiscordNotConfigured:
 
     list_roles = create_role = update_role = delete_role = _refuse
     list_channels = create_channel = update_channel = delete_channel = _refuse
+    send_direct_message = _refuse
     get_member = set_member_roles = send_message = _refuse
 
     def close(self) -> None:

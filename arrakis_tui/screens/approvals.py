@@ -136,22 +136,36 @@ class ApprovalScreen(LoadedScreen):
             self._say(f"Not possible: {why}.")
             self.tell(f"Not possible: {why}.", severity="warning")
             return
-        if approve and needs_code:
-            dialog = PromptDialog("Approve: your code", f"{self.request.title}\n\nHigh risk: type the 6 digits from "
+        # Every answer needs the answerer's code (a name alone proves nothing).
+        if approve:
+            level = "High risk: " if self.request.risk_level in ("high", "critical") else ""
+            dialog = PromptDialog("Approve: your code", f"{self.request.title}\n\n{level}type the 6 digits from "
                                   "your authenticator app (or a backup code).", placeholder="123456",
                                   ok="Approve", secret=True)
-            self.ui(self.app.push_screen, dialog, lambda code: self._send(True, code, None))
-        elif approve:
-            dialog = PromptDialog("Approve this request?", f"{self.request.title}\n\nA reason is optional.",
-                                  placeholder="why (optional)", ok="Approve", required=False)
-            self.ui(self.app.push_screen, dialog, lambda reason: self._send(True, None, reason, reason is None))
+            self.ui(self.app.push_screen, dialog, self._approve_reason)
         else:
             dialog = PromptDialog("Reject this request?", f"{self.request.title}\n\nSay why: the requester reads it.",
                                   placeholder="why", ok="Reject")
-            self.ui(self.app.push_screen, dialog, lambda reason: self._send(False, None, reason, reason is None))
+            self.ui(self.app.push_screen, dialog, self._reject_code)
+
+    def _approve_reason(self, code: str | None) -> None:
+        if not code:
+            self._say_now("Nothing was sent.")
+            return
+        dialog = PromptDialog("Approve this request?", f"{self.request.title}\n\nA reason is optional.",
+                              placeholder="why (optional)", ok="Approve", required=False)
+        self.app.push_screen(dialog, lambda reason: self._send(True, code, reason, reason is None))
+
+    def _reject_code(self, reason: str | None) -> None:
+        if reason is None:
+            self._say_now("Nothing was sent.")
+            return
+        dialog = PromptDialog("Reject: your code", f"{self.request.title}\n\nType the 6 digits from your "
+                              "authenticator app (or a backup code).", placeholder="123456", ok="Reject", secret=True)
+        self.app.push_screen(dialog, lambda code: self._send(False, code, reason))
 
     def _send(self, approve: bool, code: str | None, reason: str | None, cancelled: bool = False) -> None:
-        if cancelled or (approve and self.request.needs_code and not code):
+        if cancelled or not code:
             self._say_now("Nothing was sent.")
             return
         self._submit(approve, code, reason)
@@ -163,7 +177,7 @@ class ApprovalScreen(LoadedScreen):
             if approve:
                 done = approvals.approve(self.request_id, by=operator, code=code, reason=reason, via="console")
             else:
-                done = approvals.reject(self.request_id, by=operator, reason=reason, via="console")
+                done = approvals.reject(self.request_id, by=operator, code=code, reason=reason, via="console")
         except Exception as exc:
             self.report_failure(exc, "Approve" if approve else "Reject")
             from ..data import describe_error

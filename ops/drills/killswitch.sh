@@ -21,11 +21,11 @@ granted() { arrakis bucket stats --json | json 'd["granted"]'; }
 echo "1/7 data folder $ARRAKIS_DATA_DIR; schema"
 arrakis db upgrade >/dev/null
 echo "2/7 an operator with a second factor"
-arrakis operators add drill-admin --role platform_admin >/dev/null
-codes=$(arrakis mfa enroll drill-admin --json | json '" ".join(d["backup_codes"])')
+token=$(arrakis operators add drill-admin --role platform_admin --json | json 'd["enrolment_token"]')
+codes=$(arrakis mfa enroll drill-admin --token "$token" --json | json '" ".join(d["backup_codes"])')
 read -r -a code <<<"$codes"
 echo "3/7 a Sietch community queued for synthesis"
-cid=$(arrakis community create --name "Drill Sietch" --guild-id drill-sietch --theme sietch --subscription premium \
+cid=$(arrakis community create --name "Drill Sietch" --guild-id 1900000000000000001 --theme sietch --subscription premium \
       --json | json 'd["id"]')
 arrakis synthesize "$cid" >/dev/null
 before=$(granted)

@@ -15,6 +15,7 @@ import pytest
 
 from arrakis_engine.chain.types import Asset
 from arrakis_engine.synthesis.rq_queue import work_until_done
+from tests.fixtures.operators import add_operator, reenrol, secret_of
 from tests.bot.conftest import ADMIN_PERMS, new_guild_id
 from tests.fixtures.chain import holder
 
@@ -87,8 +88,7 @@ def test_reconcile_dry_run_then_destructive_with_an_operators_code(bot, bot_engi
                                                permissions=ADMIN_PERMS), check=lambda i: "⚠️" in i.text())
     assert "needs a platform operator with a second factor" in not_operator.text()
     name = f"bot-op-{uuid.uuid4().hex[:6]}"
-    bot_engine.operators.add(name, ["platform_admin", "approver"], actor="test", discord_user_id=ADMIN)
-    secret = parse_qs(urlparse(bot_engine.mfa.enroll(name, actor="test").uri).query)["secret"][0]
+    secret = secret_of(add_operator(bot_engine, name, ["platform_admin", "approver"], discord_id=ADMIN, fake=fake))
     wrong = fake.wait(fake.modal_submit(guild, ADMIN, "mfa:reconcile", {"code": "000000"}, permissions=ADMIN_PERMS),
                       check=lambda i: "⚠️" in i.text())
     assert "code" in wrong.text().lower()
@@ -103,8 +103,46 @@ def test_reconcile_dry_run_then_destructive_with_an_operators_code(bot, bot_engi
                                                  requested_by="sync")
     asked = fake.wait(fake.command(guild, ADMIN, "arrakis", subcommand="approve-strip", permissions=ADMIN_PERMS))
     assert asked.callbacks[0]["type"] == 9
-    backup = bot_engine.mfa.enroll(name, actor="test").backup_codes[0]
+    backup = reenrol(bot_engine, name, fake=fake).backup_codes[0]
     ok = fake.wait(fake.modal_submit(guild, ADMIN, "mfa:approve-strip", {"code": backup}, permissions=ADMIN_PERMS),
                    check=lambda i: "Approved" in i.text() or "⚠️" in i.text(), timeout=30)
     assert f"Approved ({request.id})" in ok.text()
     assert bot_engine.approvals.get(request.id).status == "approved"
+
+
+def test_an_operator_who_ran_the_sync_from_discord_cannot_approve_its_mass_strip(bot, bot_engine, fake, world):
+    """Issue 24, point 1, through the bot: an admin linked to an operator runs /arrakis sync, which
+    pauses on a mass strip; the request names that operator (not `discord:<id>`), and their own
+    /arrakis approve-strip with a right code is refused."""
+    guild, c = world
+    e = bot_engine
+    op = e.operators.by_discord(ADMIN)
+    if op is None:
+        add_operator(e, f"bot-op-{uuid.uuid4().hex[:6]}", ["platform_admin", "approver"], discord_id=ADMIN, fake=fake)
+        op = e.operators.by_discord(ADMIN)
+    e.members.sync_now(guild, actor="test")
+    work_until_done(e, timeout=60)
+    with e.db.tenant(c.id):
+        links = [(p.id, w.wallet_address) for did in MEMBERS for p in [e.repos.profiles.by_discord_id(did)]
+                 for w in e.repos.wallets.for_profile(p.id)]
+        for _, address in links:
+            e.repos.wallets.unlink(address)
+    try:
+        paused = fake.wait(fake.command(guild, ADMIN, "arrakis", subcommand="sync", permissions=ADMIN_PERMS),
+                           check=lambda i: "Paused" in i.text() or "⚠️" in i.text() or "queued" in i.text(),
+                           timeout=30)
+        assert "Paused" in paused.text(), paused.text()
+        request = e.approvals.pending_for(str(c.id))[0]
+        assert request.requested_by == op.name
+        code = reenrol(e, op.name, fake=fake).backup_codes[0]
+        refused = fake.wait(fake.modal_submit(guild, ADMIN, "mfa:approve-strip", {"code": code},
+                                              permissions=ADMIN_PERMS), check=lambda i: "⚠️" in i.text(), timeout=30)
+        assert "asked for this change and may not approve it" in refused.text()
+        assert e.approvals.get(request.id).status == "pending"
+    finally:
+        with e.db.tenant(c.id):
+            for pid, address in links:
+                e.repos.wallets.link(pid, address)
+        with e.db.platform() as tx:
+            tx.execute("UPDATE approval_requests SET status = 'expired', decided_at = now() "
+                       "WHERE community_id = %s AND status = 'pending'", (str(c.id),))

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from arrakis_engine.cli import cli
 from tests.conftest import create_database, drop_database
+from tests.fixtures.operators import in_sandbox
 
 D = "100000000000000555"  # carol's Discord id
 
@@ -25,13 +26,15 @@ def run(pg_server_url, redis_url, tmp_path):
         return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
     assert invoke("db", "upgrade").exit_code == 0
+    invoke.env = env
     yield invoke
     drop_database(pg_server_url, url)
 
 
 def first_admin(run, name: str = "ada"):
-    assert run("operators", "add", name, "--role", "platform_admin").exit_code == 0
-    out = run("mfa", "enroll", name, "--json")
+    first = run("operators", "add", name, "--role", "platform_admin", "--json")
+    assert first.exit_code == 0, first.output
+    out = run("mfa", "enroll", name, "--token", json.loads(first.output)["enrolment_token"], "--json")
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
     return pyotp.TOTP(parse_qs(urlparse(data["otpauth_uri"]).query)["secret"][0]), list(data["backup_codes"])
@@ -39,6 +42,8 @@ def first_admin(run, name: str = "ada"):
 
 def test_a_frozen_user_cannot_release_their_own_freeze(run):
     totp, backups = first_admin(run)
+    # carol shares a server with the bot, so her enrolment token reaches her by direct message.
+    in_sandbox(run.env, lambda d: d.add_guild("1800000000000000555", members=[D]))
     added = run("operators", "add", "carol", "--role", "auditor", "--discord", D, "--as", "ada",
                 "--code", backups.pop())
     assert added.exit_code == 0, added.output

@@ -4,6 +4,7 @@ of the test's own (so "the first operator" really is the first)."""
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import parse_qs, urlparse
 
 import pyotp
@@ -14,8 +15,17 @@ from arrakis_engine.cli import cli
 from tests.conftest import create_database, drop_database
 
 
+BOB_DISCORD = "712345678901234567"
+
+
 @pytest.fixture
-def run(pg_server_url, redis_url, tmp_path):
+def deployment(pg_server_url, redis_url, tmp_path):
+    """A database of the test's own, and the command line on it (``run``); ``sandbox`` is the
+    engine's local Discord (where the bot's direct messages land, as they would in the user's
+    Discord app)."""
+    from arrakis_engine.bootstrap import build_engine
+    from arrakis_engine.settings import Settings
+
     url = create_database(pg_server_url, prefix="arrakis_cli_sec")
     env = {"DATABASE_URL": url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path), "ARRAKIS_OPERATOR": None}
 
@@ -23,30 +33,73 @@ def run(pg_server_url, redis_url, tmp_path):
         return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
     assert invoke("db", "upgrade").exit_code == 0
-    yield invoke
+
+    class Sandbox:
+        """The local Discord, reached by an engine of its own for each look (a command that ends
+        stops the sandbox its process started; the next one starts it again, state kept)."""
+
+        def _do(self, fn):
+            engine = build_engine(Settings.from_env({k: v for k, v in env.items() if v is not None}, env_file=None))
+            try:
+                return fn(engine.discord)
+            finally:
+                engine.close()
+
+        def add_guild(self, guild_id, *, members):
+            return self._do(lambda d: d.add_guild(guild_id, members=members))
+
+        def direct_messages(self, user_id):
+            return self._do(lambda d: d.direct_messages(user_id))
+
+    yield invoke, Sandbox(), url
     drop_database(pg_server_url, url)
 
 
-def enroll(run, name: str):
-    out = run("mfa", "enroll", name, "--json")
+@pytest.fixture
+def run(deployment):
+    return deployment[0]
+
+
+def redeem(run, name: str, token: str):
+    out = run("mfa", "enroll", name, "--token", token, "--json")
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
     return pyotp.TOTP(parse_qs(urlparse(data["otpauth_uri"]).query)["secret"][0]), data["backup_codes"]
 
 
-def test_operators_mfa_killswitch_and_signing_end_to_end(run):
+def dm_token(sandbox, discord_id: str) -> str:
+    """The enrolment token the bot sent ``discord_id`` (read where they would read it)."""
+    found = re.findall(r"--token (\S+)", "\n".join(m["content"] for m in sandbox.direct_messages(discord_id)))
+    assert found, f"no token was sent to {discord_id}"
+    return found[-1]
+
+
+def first_admin(run):
     first = run("operators", "add", "ada", "--role", "platform_admin", "--json")
-    assert first.exit_code == 0 and json.loads(first.output)["created_by"] == "bootstrap"
-    totp, backups = enroll(run, "ada")
-    assert len(backups) == 10
+    assert first.exit_code == 0, first.output
+    data = json.loads(first.output)
+    assert data["operator"]["created_by"] == "bootstrap" and data["token_sent_to"].startswith("this terminal")
+    return redeem(run, "ada", data["enrolment_token"])
+
+
+def test_operators_mfa_killswitch_and_signing_end_to_end(deployment):
+    run, sandbox, _ = deployment
+    totp, backups = first_admin(run)
+    assert len(backups) == 10 and all(len(b.replace("-", "")) == 16 for b in backups)  # 64 bits each
     # From now on adding operators needs a platform admin and a code.
-    refused = run("operators", "add", "bob", "--role", "approver")
+    refused = run("operators", "add", "bob", "--role", "approver", "--discord", BOB_DISCORD)
     assert refused.exit_code != 0 and "say who is acting" in refused.output
-    wrong = run("operators", "add", "bob", "--role", "approver", "--as", "ada", "--code", "12345x-000000")
+    wrong = run("operators", "add", "bob", "--role", "approver", "--discord", BOB_DISCORD, "--as", "ada",
+                "--code", "12345x-000000")
     assert wrong.exit_code != 0 and "wrong code" in wrong.output
-    ok = run("operators", "add", "bob", "--role", "approver", "--as", "ada", "--code", backups[0])
+    sandbox.add_guild("1800000000000000001", members=[BOB_DISCORD])  # bob shares a server with the bot
+    ok = run("operators", "add", "bob", "--role", "approver", "--discord", BOB_DISCORD, "--as", "ada",
+             "--code", backups[0], "--json")
     assert ok.exit_code == 0, ok.output
-    bob_totp, bob_backups = enroll(run, "bob")
+    token = dm_token(sandbox, BOB_DISCORD)
+    assert token not in ok.output and "otpauth" not in ok.output  # the admin never sees it
+    assert json.loads(ok.output)["token_sent_to"] == f"a Discord direct message to {BOB_DISCORD}"
+    bob_totp, bob_backups = redeem(run, "bob", token)
     # Re-enrolling is for another platform admin only.
     assert "another platform admin" in run("mfa", "enroll", "bob", "--as", "bob", "--code", bob_backups[0]).output
     listed = json.loads(run("operators", "list", "--json").output)
@@ -83,3 +136,99 @@ def test_operators_mfa_killswitch_and_signing_end_to_end(run):
     assert run("audit", "checkpoint").exit_code == 0
     verified = json.loads(run("audit", "verify", "--json").output)
     assert verified["ok"] and verified["checkpoints"] == 1 and verified["anchoring"]["latest_digest"] == 1
+
+
+@pytest.fixture
+def audit(deployment):
+    """``audit(action)``: the platform audit rows of that action, read as the database owner."""
+    import psycopg2
+
+    def read(action: str) -> list[tuple]:
+        with psycopg2.connect(deployment[2]) as conn, conn.cursor() as cur:
+            cur.execute("SELECT actor, payload FROM audit_log WHERE community_id IS NULL AND action = %s ORDER BY seq",
+                        (action,))
+            return cur.fetchall()
+    return read
+
+
+def test_enrolment_tokens_go_only_to_the_operator(deployment, audit):
+    """Issue 24, point 3: no secret ever reaches anyone but the operator, and refused attempts
+    are audited (point 6)."""
+    run, sandbox, _ = deployment
+    totp, backups = first_admin(run)
+    # Nobody gets a secret by naming an operator.
+    bare = run("mfa", "enroll", "ada")
+    assert bare.exit_code != 0 and "otpauth" not in bare.output and "--token" in bare.output
+    # Without a channel of their own, the operator is not added, and the admin's code is not spent.
+    nolink = run("operators", "add", "carol", "--role", "approver", "--as", "ada", "--code", backups[0])
+    assert nolink.exit_code != 0 and "no channel of their own" in nolink.output
+    assert "carol" not in run("operators", "list").output
+    sandbox.add_guild("1800000000000000001", members=[BOB_DISCORD])
+    added = run("operators", "add", "bob", "--role", "approver", "--discord", BOB_DISCORD, "--as", "ada",
+                "--code", backups[0])
+    assert added.exit_code == 0, added.output
+    first_token = dm_token(sandbox, BOB_DISCORD)
+    bob_totp, bob_backups = redeem(run, "bob", first_token)
+    again = run("mfa", "enroll", "bob", "--token", first_token)
+    assert again.exit_code != 0 and "not valid" in again.output  # once only
+    # A re-enrolment by the admin shows the admin nothing; bob's old factor stops working at once.
+    reset = run("mfa", "enroll", "bob", "--as", "ada", "--code", backups[1], "--json")
+    assert reset.exit_code == 0, reset.output
+    new_token = dm_token(sandbox, BOB_DISCORD)
+    assert new_token != first_token and new_token not in reset.output
+    assert "otpauth" not in reset.output and "secret" not in reset.output.lower() and "backup" not in reset.output
+    old = run("members", "sync", "00000000-0000-4000-8000-000000000000", "--as", "bob", "--code", bob_backups[0])
+    assert old.exit_code != 0 and "no second factor" in old.output
+    # Guessing a token fails and is audited; bob's own token works.
+    guessed = run("mfa", "enroll", "bob", "--token", "A" * 43)
+    assert guessed.exit_code != 0 and "otpauth" not in guessed.output
+    assert any("enrolment token for bob" in p["why"] for _, p in audit("security.refused"))
+    redeem(run, "bob", new_token)
+    # A non-admin adding operators is refused, and that is audited.
+    sandbox.add_guild("1800000000000000001", members=["712345678901234568"])
+    denied = run("operators", "add", "eve", "--role", "platform_admin", "--discord", "712345678901234568",
+                 "--as", "bob", "--code", "000000")
+    assert denied.exit_code != 0 and "only a platform admin" in denied.output
+    assert ("operator:bob", {"what": "operators.add",
+                             "why": "only a platform admin may add operators or change their roles"}) in \
+        [(a, p) for a, p in audit("security.refused")]
+    assert sandbox.direct_messages("712345678901234568") == []
+    # A non-admin re-enrolling someone (to take over their factor) is refused and audited too.
+    takeover = run("mfa", "enroll", "ada", "--as", "bob", "--code", "000000")
+    assert takeover.exit_code != 0 and "only a platform admin" in takeover.output
+    assert any(a == "operator:bob" and p["what"] == "mfa.reissue" for a, p in audit("security.refused"))
+    # Who got which token, and when, is in the audit log (never the token itself).
+    issued = audit("mfa.token_issued")
+    assert [p["operator"] for _, p in issued] == ["ada", "bob", "bob"]
+    assert all(first_token not in str(p) and new_token not in str(p) for _, p in issued)
+
+
+def test_input_errors_cost_no_attempt_and_a_lockout_never_blocks_activation(deployment):
+    """Issue 24, point 5."""
+    run, _, _ = deployment
+    totp, backups = first_admin(run)
+    typo = run("operators", "add", "x1", "--role", "wizard", "--discord", BOB_DISCORD, "--as", "ada",
+               "--code", backups[0])
+    assert typo.exit_code != 0 and "unknown role 'wizard'" in typo.output and "code" not in typo.output
+    nocommunity = run("killswitch", "activate", "--scope", "community", "--reason", "r", "--as", "ada",
+                      "--code", backups[0])
+    assert nocommunity.exit_code != 0 and "say which community" in nocommunity.output
+    badgrant = run("operators", "grant", "ada", "wizard", "--as", "ada", "--code", backups[0])
+    assert badgrant.exit_code != 0 and "unknown role 'wizard'" in badgrant.output
+    # The backup code given with those typos was never spent.
+    assert run("signing", "rotate", "--as", "ada", "--code", backups[0]).exit_code == 0
+    # Five wrong codes lock ada out ...
+    for _ in range(5):
+        assert "wrong code" in run("signing", "rotate", "--as", "ada", "--code", "99999x-000000").output
+    locked = run("signing", "rotate", "--as", "ada", "--code", backups[1])
+    assert locked.exit_code != 0 and "locked out" in locked.output
+    # ... but she can still pull the kill switch with a right code (a wrong one still fails) ...
+    wrong = run("killswitch", "activate", "--scope", "global", "--reason", "lock", "--as", "ada",
+                "--code", "99999x-000000")
+    assert wrong.exit_code != 0 and "wrong code" in wrong.output
+    on = run("killswitch", "activate", "--scope", "global", "--reason", "lock", "--as", "ada", "--code", backups[1])
+    assert on.exit_code == 0, on.output
+    # ... while releasing it stays locked.
+    off = run("killswitch", "release", "--scope", "global", "--as", "ada", "--code", backups[2])
+    assert off.exit_code != 0 and "locked out" in off.output
+    assert "global" in run("killswitch", "status").output

@@ -16,6 +16,7 @@ import pytest
 
 from arrakis_engine.policy.notify import APPROVE_ACTION, REJECT_ACTION
 from tests.fakes.slack_api import signed
+from tests.fixtures.operators import Codes
 from tests.fixtures.ports import ServerProcess, free_port
 from tests.fixtures.workers import wait_for
 
@@ -27,6 +28,11 @@ def web(database_url, redis_url, fake_slack, tmp_path_factory, engine):
     slack = fake_slack
     port = free_port()
     folder = tmp_path_factory.mktemp("web")
+    # The web process is one more process of the deployment: it shares the signing key file that
+    # operators' TOTP secrets are sealed with.
+    keys = engine.settings.data_dir / "signing"
+    keys.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (folder / "signing").symlink_to(keys, target_is_directory=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "SLACK_"))}
     env.update({"DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(folder),
                 "SLACK_BOT_TOKEN": slack.token, "SLACK_API_BASE": slack.base_url,
@@ -49,7 +55,12 @@ def slack(fake_slack):
     return fake_slack
 
 
-def submit(web, tmp_path, requester: str, change: dict) -> str:
+@pytest.fixture
+def code(people):
+    return Codes(dict(people.values()))
+
+
+def submit(web, tmp_path, requester: str, change: dict, code: str) -> str:
     """Submit through the CLI's engine, configured like the web process (so it posts to Slack)."""
     from arrakis_engine.bootstrap import build_engine
     from arrakis_engine.settings import Settings
@@ -58,7 +69,7 @@ def submit(web, tmp_path, requester: str, change: dict) -> str:
     plan.write_text(json.dumps({"format_version": "1.2", "resource_changes": [change]}))
     engine = build_engine(Settings.from_env(web[1], env_file=None))
     try:
-        return engine.approvals.submit(plan, None, requested_by=requester).id
+        return engine.approvals.submit(plan, None, requested_by=requester, code=code).id
     finally:
         engine.close()
 
@@ -82,11 +93,24 @@ def status_of(engine, request_id: str) -> str:
     return engine.approvals.get(request_id).status
 
 
-def test_a_signed_button_press_approves_and_the_message_changes(web, slack, engine, people, tmp_path):
+def press_and_answer(url, slack, user: str, action: str, rid: str, code: str, reason: str | None = None):
+    """Press a button, then answer the code dialog it opens (every answer asks for a code)."""
+    views = len(slack.views)
+    pressed = post(url, slack.button_press(user, action, rid))
+    assert pressed[0].status_code == 200
+    wait_for(lambda: len(slack.views) > views, timeout=10)
+    view = slack.views[-1]
+    answered = post(url, slack.code_submission(user, view, code, reason=reason))[0]
+    return pressed, view, answered
+
+
+def test_a_signed_button_press_approves_and_the_message_changes(web, slack, engine, people, code, tmp_path):
     url = web[0]
-    rid = submit(web, tmp_path, people["req"][0], medium_change())
-    resp, body, headers = post(url, slack.button_press("U0APPROVER", APPROVE_ACTION, rid))
-    assert resp.status_code == 200
+    rid = submit(web, tmp_path, people["req"][0], medium_change(), code(people["req"][0]))
+    (resp, body, headers), view, answered = press_and_answer(url, slack, "U0APPROVER", APPROVE_ACTION, rid,
+                                                              code(people["alice"][0]))
+    assert resp.status_code == 200 and answered.status_code == 200 and not answered.content
+    assert view["private_metadata"] == rid
     assert status_of(engine, rid) == "approved"
     assert engine.approvals.get(rid).decided_by == people["alice"][0]
     updated = [c for c in slack.calls if c["method"] == "chat.update" and rid in json.dumps(c["fields"])]
@@ -95,9 +119,9 @@ def test_a_signed_button_press_approves_and_the_message_changes(web, slack, engi
     assert replay.status_code == 401 and replay.json()["error"] == "replayed"
 
 
-def test_forged_and_stale_requests_are_refused(web, slack, engine, people, tmp_path):
+def test_forged_and_stale_requests_are_refused(web, slack, engine, people, code, tmp_path):
     url = web[0]
-    rid = submit(web, tmp_path, people["req"][0], medium_change())
+    rid = submit(web, tmp_path, people["req"][0], medium_change(), code(people["req"][0]))
     forged, _, _ = post(url, slack.button_press("U0APPROVER", APPROVE_ACTION, rid), secret="not-the-secret")
     stale, _, _ = post(url, slack.button_press("U0APPROVER", APPROVE_ACTION, rid),
                        timestamp=int(time.time()) - 6 * 60)
@@ -110,9 +134,9 @@ def test_forged_and_stale_requests_are_refused(web, slack, engine, people, tmp_p
     assert tampered.status_code == 401 and status_of(engine, rid) == "pending"
 
 
-def test_who_may_press_and_what_they_are_told(web, slack, engine, people, tmp_path):
+def test_who_may_press_and_what_they_are_told(web, slack, engine, people, code, tmp_path):
     url = web[0]
-    rid = submit(web, tmp_path, people["req"][0], medium_change())
+    rid = submit(web, tmp_path, people["req"][0], medium_change(), code(people["req"][0]))
     told = len(slack.ephemeral)
     for user in ("U0STRANGER", "U0REQUESTER", "U0SECOND"):  # not an operator; the requester; an auditor
         assert post(url, slack.button_press(user, APPROVE_ACTION, rid))[0].status_code == 200
@@ -121,13 +145,17 @@ def test_who_may_press_and_what_they_are_told(web, slack, engine, people, tmp_pa
     assert "not an Arrakis operator" in messages[0]
     assert "asked for this change" in messages[1] and "approver role" in messages[2]
     assert status_of(engine, rid) == "pending"
-    assert post(url, slack.button_press("U0APPROVER", REJECT_ACTION, rid))[0].status_code == 200
-    assert status_of(engine, rid) == "rejected"
+    # Rejecting asks for the code too (a name proves nothing), in a dialog that says "Reject".
+    _, view, answered = press_and_answer(url, slack, "U0APPROVER", REJECT_ACTION, rid, code(people["alice"][0]),
+                                         reason="not now")
+    assert view["private_metadata"] == f"reject:{rid}" and answered.status_code == 200
+    done = engine.approvals.get(rid)
+    assert (done.status, done.mfa, done.reason) == ("rejected", "totp", "not now")
 
 
-def test_a_high_risk_approval_asks_for_the_code_in_a_modal(web, slack, engine, people, tmp_path):
+def test_a_high_risk_approval_asks_for_the_code_in_a_modal(web, slack, engine, people, code, tmp_path):
     url = web[0]
-    rid = submit(web, tmp_path, people["req"][0], high_change())
+    rid = submit(web, tmp_path, people["req"][0], high_change(), code(people["req"][0]))
     views = len(slack.views)
     assert post(url, slack.button_press("U0APPROVER", APPROVE_ACTION, rid))[0].status_code == 200
     wait_for(lambda: len(slack.views) > views, timeout=10)
@@ -137,15 +165,39 @@ def test_a_high_risk_approval_asks_for_the_code_in_a_modal(web, slack, engine, p
     wrong = post(url, slack.code_submission("U0APPROVER", view, "12345x"))[0]
     assert wrong.status_code == 200 and wrong.json()["response_action"] == "errors"
     assert status_of(engine, rid) == "pending"
-    code = pyotp.TOTP(people["alice"][1]).now()
-    right = post(url, slack.code_submission("U0APPROVER", view, code, reason="staging is gone anyway"))[0]
+    alices = code(people["alice"][0])
+    right = post(url, slack.code_submission("U0APPROVER", view, alices, reason="staging is gone anyway"))[0]
     assert right.status_code == 200 and not right.content
     done = engine.approvals.get(rid)
     assert (done.status, done.mfa, done.reason) == ("approved", "totp", "staging is gone anyway")
-    rid2 = submit(web, tmp_path, people["req"][0], high_change())
+    rid2 = submit(web, tmp_path, people["req"][0], high_change(), code(people["req"][0]))
     post(url, slack.button_press("U0APPROVER", APPROVE_ACTION, rid2))
-    replayed = post(url, slack.code_submission("U0APPROVER", {**view, "private_metadata": rid2}, code))[0]
+    replayed = post(url, slack.code_submission("U0APPROVER", {**view, "private_metadata": rid2}, alices))[0]
     assert replayed.json()["response_action"] == "errors" and status_of(engine, rid2) == "pending"
+
+
+def test_a_mass_strip_requester_cannot_approve_it_from_slack(web, slack, engine, people, make_community):
+    """Issue 24, point 1, through Slack: a strip asked for by `operator:req` (the CLI's spelling)
+    or by req's linked Discord id is req's own; req's Slack button is refused before any code is
+    asked, and even a code typed into a dialog opened for it does not approve it."""
+    req, _ = people["req"]
+    op = engine.operators.get(req)
+    c = make_community()
+    for spelled in (f"operator:{req}", f"discord:{op.discord_user_id}"):
+        request = engine.approvals.request_strip(str(c.id), strips=5, tier_holders=5, members=[],
+                                                 requested_by=spelled)
+        told, views = len(slack.ephemeral), len(slack.views)
+        assert post(web[0], slack.button_press("U0REQUESTER", APPROVE_ACTION, request.id))[0].status_code == 200
+        wait_for(lambda: len(slack.ephemeral) > told, timeout=10)
+        assert "asked for this change" in slack.ephemeral[-1]["text"] and len(slack.views) == views
+        forged_view = {"type": "modal", "callback_id": "approval.code", "private_metadata": request.id}
+        answer = post(web[0], slack.code_submission("U0REQUESTER", forged_view,
+                                                    pyotp.TOTP(people["req"][1]).now()))[0]
+        assert answer.json()["response_action"] == "errors" and "asked for this change" in json.dumps(answer.json())
+        assert status_of(engine, request.id) == "pending"
+        with engine.db.platform() as tx:
+            tx.execute("UPDATE approval_requests SET status = 'expired', decided_at = now() WHERE id = %s",
+                       (request.id,))
 
 
 # --- malformed bodies and payloads: 400 or 401 in one line, never a 500 (issue 24.12) ----------

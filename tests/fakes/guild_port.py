@@ -16,6 +16,7 @@ class InMemoryGuilds:
         self.channels: dict[str, dict[str, dict]] = {}
         self.members: dict[str, dict[str, list[str]]] = {}
         self.calls = 0
+        self.direct_messages: dict[str, list[dict]] = {}
         self._ids = itertools.count(1_300_000_000_000_000_000)
 
     def guild(self, guild_id: str, members: list[str] = ()) -> None:
@@ -91,6 +92,12 @@ class InMemoryGuilds:
     def send_message(self, channel_id, content, *, community_id=None):
         self._call(self._guild_of_channel(channel_id))
         return {"id": str(next(self._ids)), "content": content}
+
+    def send_direct_message(self, user_id, content):
+        """Kept per user in ``direct_messages`` (what the user would read in their Discord)."""
+        message = {"id": str(next(self._ids)), "content": content}
+        self.direct_messages.setdefault(str(user_id), []).append(message)
+        return message
 
     def close(self) -> None:
         pass

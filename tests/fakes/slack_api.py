@@ -10,6 +10,11 @@ Web API rules, at their strictest documented reading:
   same second is HTTP 429 with ``Retry-After`` and ``ratelimited``;
 * unknown channels, messages, threads, methods and trigger ids are refused with Slack's error
   names; a trigger id works once and for 3 seconds;
+* ``conversations.open`` with ``users`` (one user id) opens the bot's direct message channel with
+  a member of the workspace (``{"channel": {"id": "D..."}}``; the same one again; an unknown user
+  is ``user_not_found``, none is ``users_list_not_supplied``, a ``users`` list with more than one
+  user opens a group DM, which this fake does not: ``not_implemented``); ``chat.postMessage`` then
+  posts in it (``direct_messages(user)`` reads what the user was sent);
 * Block Kit limits: 50 blocks in a message (100 in a modal), header text 150 characters, section
   text 3,000, 25 elements in an actions block, button text 75 and value 2,000, action ids unique
   in a block, modal title and submit 24 characters, private_metadata 3,000.
@@ -42,6 +47,7 @@ class FakeSlack(LoopbackServer):
         self._triggers: dict[str, float] = {}
         self._last_post: dict[str, float] = {}
         self._ts = int(time.time())
+        self.dm_channels: dict[str, str] = {}  # user id -> D channel id
         app = web.Application()
         app.router.add_post("/api/{method}", self._call)
         self.serve(app)
@@ -83,7 +89,8 @@ class FakeSlack(LoopbackServer):
             record["error"] = "invalid_auth"
         else:
             handler = {"chat.postMessage": self._post, "chat.update": self._update,
-                       "chat.postEphemeral": self._ephemeral, "views.open": self._views_open}.get(method)
+                       "chat.postEphemeral": self._ephemeral, "views.open": self._views_open,
+                       "conversations.open": self._open_dm}.get(method)
             if handler is None:
                 record["error"] = "unknown_method"
             else:
@@ -96,6 +103,22 @@ class FakeSlack(LoopbackServer):
                 else:
                     return self._answer({"ok": True, **result})
         return self._answer({"ok": False, "error": record["error"]})
+
+    def _open_dm(self, fields: dict):
+        users = [u for u in str(fields.get("users") or "").split(",") if u]
+        if not users:
+            return {"error": "users_list_not_supplied"}
+        if len(users) > 1:
+            return {"error": "not_implemented"}
+        if users[0] not in self.members:
+            return {"error": "user_not_found"}
+        channel = self.dm_channels.setdefault(users[0], "D" + secrets.token_hex(5).upper())
+        self.channels.add(channel)
+        return {"channel": {"id": channel}}
+
+    def direct_messages(self, user: str) -> list[str]:
+        channel = self.dm_channels.get(user)
+        return [m["text"] for (ch, _), m in sorted(self.messages.items(), key=lambda kv: kv[0][1]) if ch == channel]
 
     def _channel(self, fields: dict) -> str | None:
         channel = fields.get("channel")

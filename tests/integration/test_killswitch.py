@@ -23,11 +23,13 @@ def role_create_limit():
 
 
 @pytest.fixture
-def admin(e):
+def admin(e, discord):
     """A platform admin with MFA: (actor, a function giving a fresh code each call)."""
     name = f"ks-{uuid.uuid4().hex[:8]}"
-    op = e.operators.add(name, ["platform_admin"], actor="test")
-    enrolment = e.mfa.enroll(name, actor="test")
+    from tests.fixtures.operators import add_operator
+
+    enrolment = add_operator(e, name, ["platform_admin"], fake=discord)
+    op = e.operators.get(name)
     totp = pyotp.TOTP(parse_qs(urlparse(enrolment.uri).query)["secret"][0])
     backups = list(enrolment.backup_codes)
 

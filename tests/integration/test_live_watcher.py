@@ -168,8 +168,9 @@ def test_a_block_that_would_strip_many_pauses_for_approval(live, discord, chain)
         work_until_done(strict, timeout=30)
         assert roles(discord, c.guild_id, members[11]) == {"Silver"}
     finally:
-        for r in strict.approvals.pending_for(str(c.id)):
-            strict.approvals.cancel(r.id, by=r.requested_by)
+        with strict.db.platform() as tx:  # the watcher asked (system:watcher): no person cancels it; it expires
+            tx.execute("UPDATE approval_requests SET status = 'expired', decided_at = now() "
+                       "WHERE community_id = %s AND status = 'pending'", (str(c.id),))
         strict.close()
 
 

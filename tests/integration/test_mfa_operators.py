@@ -16,6 +16,7 @@ import pytest
 from arrakis_engine.errors import Conflict, MfaRefused, ValidationError
 from arrakis_engine.security.mfa import MfaService
 from tests.conftest import FakeClock
+from tests.fixtures.operators import add_operator
 
 
 def new_name() -> str:
@@ -29,9 +30,7 @@ def secret_of(enrolment) -> str:
 @pytest.fixture
 def operator(engine):
     name = new_name()
-    engine.operators.add(name, ["platform_admin"], actor="test")
-    enrolment = engine.mfa.enroll(name, actor="test")
-    return name, enrolment
+    return name, add_operator(engine, name, ["platform_admin"])
 
 
 def audit_results(engine, name: str) -> list[str]:
@@ -82,7 +81,7 @@ def test_right_code_once_then_replay_refused(engine, operator):
 def test_wrong_code_and_a_code_two_steps_old_are_refused_one_step_is_accepted(engine, operator):
     name, enrolment = operator
     clock = FakeClock(1_800_000_000.0)
-    mfa = MfaService(engine.db, engine.repos, engine.redis, clock=clock)
+    mfa = MfaService(engine.db, engine.repos, engine.redis, signing=engine.signing, clock=clock)
     totp = pyotp.TOTP(secret_of(enrolment))
     with pytest.raises(MfaRefused, match="wrong code"):
         mfa.verify(name, "000000" if totp.at(clock.t) != "000000" else "111111", action="DELETE_ROLE")
@@ -108,7 +107,7 @@ def test_backup_code_works_once(engine, operator):
 def test_five_failures_lock_out_even_the_right_code_until_the_window_passes(engine, operator):
     name, enrolment = operator
     clock = FakeClock(1_900_000_000.0)
-    mfa = MfaService(engine.db, engine.repos, engine.redis, clock=clock)
+    mfa = MfaService(engine.db, engine.repos, engine.redis, signing=engine.signing, clock=clock)
     totp = pyotp.TOTP(secret_of(enrolment))
     for i in range(5):
         clock.t += 10
@@ -150,10 +149,150 @@ def test_a_second_process_sees_the_replay_and_the_lockout(engine, settings, oper
     assert "refused: that code was already used" in out.stdout, out.stderr
 
     other = new_name()
-    engine.operators.add(other, ["approver"], actor="test")
-    enrolment2 = engine.mfa.enroll(other, actor="test")
+    enrolment2 = add_operator(engine, other, ["approver"])
     for _ in range(5):
         with pytest.raises(MfaRefused):
             engine.mfa.verify(other, "12345x-abcdef", action="KILL_SWITCH")
     out = _verify_in_another_process(settings, other, pyotp.TOTP(secret_of(enrolment2)).now())
     assert "refused:" in out.stdout and "locked out" in out.stdout, out.stderr
+
+
+# --- issue 24: state in PostgreSQL, secrets at rest, enrolment tokens ----------------------------
+
+def test_a_redis_flush_never_readmits_a_used_code(engine, operator):
+    """Point 8: the last accepted step is PostgreSQL's; Redis is a copy. Flushing Redis, or a
+    Redis writer setting the copy back, lets no used code in again."""
+    name, enrolment = operator
+    code = pyotp.TOTP(secret_of(enrolment)).now()
+    assert engine.mfa.verify(name, code, action="KILL_SWITCH") == "totp"
+    engine.redis.flushdb()
+    with pytest.raises(MfaRefused, match="already used"):
+        engine.mfa.verify(name, code, action="KILL_SWITCH")
+    from arrakis_engine import keys
+
+    engine.redis.set(keys.mfa_last_step(name), -1)  # a Redis writer rewinds the copy
+    with pytest.raises(MfaRefused, match="already used"):
+        engine.mfa.verify(name, code, action="KILL_SWITCH")
+    with engine.db.platform() as tx:
+        assert tx.scalar("SELECT totp_last_step FROM operators WHERE name = %s", (name,)) is not None
+    # Pushing the copy ahead does not refuse a good code either: PostgreSQL decides.
+    engine.redis.set(keys.mfa_last_step(name), 10 ** 12)
+    step = int(engine.mfa.clock() // 30)
+    assert engine.mfa.verify(name, pyotp.TOTP(secret_of(enrolment)).at((step + 1) * 30), action="KILL_SWITCH") \
+        == "totp"
+
+
+def test_secrets_are_sealed_at_rest_and_bound_to_their_operator(engine, operator, owner_conn):
+    """Point 9: the owner reading `operators` sees no secret, and moving one operator's sealed
+    secret onto another's row does not let it open there."""
+    from arrakis_engine.errors import SigningError
+
+    name, enrolment = operator
+    other, _ = new_name(), None
+    other_enrolment = add_operator(engine, other, ["approver"])
+    with owner_conn.cursor() as cur:
+        cur.execute("SELECT name, totp_secret FROM operators WHERE name IN (%s, %s)", (name, other))
+        stored = dict(cur.fetchall())
+    assert stored[name].startswith("arrakis:local-aead:v1:") and secret_of(enrolment) not in stored[name]
+    with owner_conn.cursor() as cur:
+        cur.execute("UPDATE operators SET totp_secret = %s WHERE name = %s", (stored[name], other))
+    with pytest.raises(SigningError, match="cannot be opened"):
+        engine.mfa.verify(other, pyotp.TOTP(secret_of(enrolment)).now(), action="KILL_SWITCH")
+    with owner_conn.cursor() as cur:
+        cur.execute("UPDATE operators SET totp_secret = %s WHERE name = %s", (stored[other], other))
+    assert engine.mfa.verify(other, pyotp.TOTP(secret_of(other_enrolment)).now(), action="KILL_SWITCH") == "totp"
+
+
+def test_plain_secrets_from_before_are_sealed_on_upgrade_or_first_use(engine, owner_conn):
+    """The upgrade path: a secret stored in plain text (as before this change) is sealed by
+    `arrakis db upgrade` (MfaService.seal_plain_secrets) or, failing that, when first used."""
+    plain_a, plain_b = pyotp.random_base32(), pyotp.random_base32()
+    a, b = new_name(), new_name()
+    for name, plain in ((a, plain_a), (b, plain_b)):
+        add_operator(engine, name, ["approver"])
+        with owner_conn.cursor() as cur:
+            cur.execute("UPDATE operators SET totp_secret = %s WHERE name = %s", (plain, name))
+    assert engine.mfa.verify(a, pyotp.TOTP(plain_a).now(), action="KILL_SWITCH") == "totp"  # first use seals
+    with owner_conn.cursor() as cur:
+        cur.execute("SELECT totp_secret FROM operators WHERE name = %s", (a,))
+        assert cur.fetchone()[0].startswith("arrakis:local-aead:")
+    assert engine.mfa.seal_plain_secrets() >= 1  # what `db upgrade` runs
+    with owner_conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM operators WHERE totp_secret IS NOT NULL "
+                    "AND totp_secret NOT LIKE 'arrakis:local-aead:%%' AND totp_secret NOT LIKE 'vault:v%%'")
+        assert cur.fetchone()[0] == 0
+    assert engine.mfa.verify(b, pyotp.TOTP(plain_b).now(), action="KILL_SWITCH") == "totp"
+
+
+def test_backup_codes_have_64_bits_under_scrypt(engine, operator, owner_conn):
+    name, enrolment = operator
+    assert all(len(c.replace("-", "")) == 16 and int(c.replace("-", ""), 16) >= 0 for c in enrolment.backup_codes)
+    with owner_conn.cursor() as cur:
+        cur.execute("SELECT code_hash FROM operator_backup_codes WHERE operator = %s", (name,))
+        hashes = [r[0] for r in cur.fetchall()]
+    assert hashes and all(h.startswith("scrypt$16384$8$1$") for h in hashes)
+
+
+def test_an_enrolment_token_is_stored_hashed_works_once_and_expires_after_24_hours(engine, owner_conn):
+    from arrakis_engine.security.enrolment import EnrolmentService
+    from tests.fakes.guild_port import InMemoryGuilds
+    from tests.fixtures.operators import fixture_admin, new_discord_id
+
+    clock = FakeClock(1_800_000_000.0)
+    discord = InMemoryGuilds()
+    service = EnrolmentService(engine.db, engine.repos, engine.operators, engine.mfa, discord=discord, clock=clock)
+    name, discord_id = new_name(), new_discord_id()
+    issued = service.add_operator(name, ["approver"], by=fixture_admin(engine), discord_user_id=discord_id)
+    assert issued.token is None and issued.delivered_to == f"a Discord direct message to {discord_id}"
+    token = discord.direct_messages[discord_id][-1]["content"].split("--token ")[1].split()[0]
+    with owner_conn.cursor() as cur:
+        cur.execute("SELECT token_hash FROM operator_enrolment_tokens WHERE operator = %s", (name,))
+        (stored,) = cur.fetchone()
+    assert token not in stored and len(stored) == 64
+    clock.t += 24 * 3600 + 1
+    with pytest.raises(MfaRefused, match="not valid"):
+        service.redeem(name, token)
+    service.reissue(name, by=fixture_admin(engine))
+    fresh = discord.direct_messages[discord_id][-1]["content"].split("--token ")[1].split()[0]
+    bystander = add_operator(engine, new_name(), ["approver"]).operator
+    with pytest.raises(MfaRefused, match="not valid"):
+        service.redeem(bystander, fresh)  # another operator's name: no
+    assert service.redeem(name, fresh).backup_codes
+    with pytest.raises(MfaRefused, match="not valid"):
+        service.redeem(name, fresh)
+
+
+def test_a_token_goes_by_slack_dm_when_the_operator_has_only_slack(engine, fake_slack):
+    from arrakis_engine.policy.notify import SlackClient
+    from arrakis_engine.security.enrolment import EnrolmentService
+    from tests.fixtures.operators import fixture_admin
+
+    with engine.db.platform() as tx:
+        tx.execute("UPDATE operators SET slack_user_id = NULL WHERE slack_user_id = 'U0SECOND'")
+    service = EnrolmentService(engine.db, engine.repos, engine.operators, engine.mfa, discord=engine.discord,
+                               slack=SlackClient(fake_slack.token, base_url=fake_slack.base_url))
+    name = new_name()
+    issued = service.add_operator(name, ["approver"], by=fixture_admin(engine), slack_user_id="U0SECOND")
+    assert issued.delivered_to == "a Slack direct message to U0SECOND"
+    text = fake_slack.direct_messages("U0SECOND")[-1]
+    token = text.split("--token ")[1].split()[0]
+    assert service.redeem(name, token).uri.startswith("otpauth://")
+    # Not a member of the workspace: nothing is added, and the admin is told why.
+    from arrakis_engine.errors import ConfigError
+
+    stranger = new_name()
+    with pytest.raises(ConfigError, match="could not be sent"):
+        service.add_operator(stranger, ["approver"], by=fixture_admin(engine), slack_user_id="U0NOBODY1")
+    assert stranger not in [o.name for o in engine.operators.list()]
+
+
+def test_a_redis_flush_does_not_lift_a_lockout(engine, operator):
+    """Five wrong codes lock the operator out; deleting Redis's keys does not let the guessing
+    go on (the wrong codes are kept in PostgreSQL)."""
+    name, enrolment = operator
+    for _ in range(5):
+        with pytest.raises(MfaRefused, match="wrong code"):
+            engine.mfa.verify(name, "99999x-000000", action="KILL_SWITCH")
+    engine.redis.flushdb()
+    with pytest.raises(MfaRefused, match="locked out"):
+        engine.mfa.verify(name, pyotp.TOTP(secret_of(enrolment)).now(), action="KILL_SWITCH")

@@ -30,6 +30,16 @@ def approle(bao):
     return provision(bao.admin())
 
 
+def vault_operator(vault_engine, role: str = "platform_admin") -> tuple[str, str]:
+    """An operator enrolled on the Vault engine (their secret sealed by Vault Transit)."""
+    import uuid
+
+    from tests.fixtures.operators import add_operator, secret_of
+
+    name = f"vault-{uuid.uuid4().hex[:8]}"
+    return name, secret_of(add_operator(vault_engine, name, [role]))
+
+
 @pytest.fixture
 def vault_engine(settings, approle, bao, engine):
     eng = build_engine(replace(settings, vault_addr=bao.addr, vault_role_id=approle["role_id"],
@@ -156,7 +166,7 @@ def test_the_kill_switch_revokes_a_communitys_vault_tokens(vault_engine, make_co
     key = f"community-{a.id}"
     accessors = [x.decode() for x in vault_engine.redis.smembers(f"arrakis:vault:accessors:{key}")]
     assert accessors
-    name, secret = make_operator("platform_admin")
+    name, secret = vault_operator(vault_engine)
     actor = vault_engine.operators.get(name).actor()
     report = vault_engine.killswitch.activate(actor, scope="community", community_id=str(a.id),
                                               reason="drill: admin token leaked", code=pyotp.TOTP(secret).now())
@@ -168,7 +178,7 @@ def test_the_kill_switch_revokes_a_communitys_vault_tokens(vault_engine, make_co
     with pytest.raises(SigningError, match="kill switch"):
         vault_engine.signing.sign_manifest(a.id, 2, "1" * 64)
     vault_engine.signing.sign_manifest(b.id, 2, "1" * 64)  # B still signs
-    other, other_secret = make_operator("platform_admin")  # (a code is never accepted twice)
+    other, other_secret = vault_operator(vault_engine)  # (a code is never accepted twice)
     vault_engine.killswitch.release(vault_engine.operators.get(other).actor(), scope="community",
                                     community_id=str(a.id), code=pyotp.TOTP(other_secret).now())
     assert vault_engine.signing.sign_manifest(a.id, 2, "1" * 64).startswith("vault:")
@@ -197,3 +207,43 @@ def test_audit_digests_signed_by_vault_check_out_from_the_store_alone(settings, 
         assert not refused.ok and "digest #1 has a bad signature" in refused.problems[0]
     finally:
         eng.close()
+
+
+def test_vault_seals_secrets_bound_to_their_context_and_the_kill_switch_does_not_stop_it(
+        vault_engine, approle, bao, owner_conn):
+    """Issue 24, point 9, against OpenBao: TOTP secrets are sealed by Transit encrypt (the engine's
+    AppRole login, provisioned for it), bound to their operator, opened by Transit decrypt, and
+    still open while signing is cut off (a kill switch must be releasable with a code)."""
+    import pyotp
+
+    signer = VaultTransitSigner(bao.addr, vault_engine.redis, role_id=approle["role_id"],
+                                secret_id=approle["secret_id"])
+    sealed = signer.encrypt("mfa-secrets", b"JBSWY3DPEHPK3PXP", context=b"operator:ada")
+    assert sealed.startswith("vault:v1:") and "JBSWY3DPEHPK3PXP" not in sealed
+    assert signer.decrypt("mfa-secrets", sealed, context=b"operator:ada") == b"JBSWY3DPEHPK3PXP"
+    with pytest.raises(SigningError, match="cannot be opened"):
+        signer.decrypt("mfa-secrets", sealed, context=b"operator:bob")  # moved to another row
+    with pytest.raises(SigningError):
+        signer.decrypt("mfa-secrets", sealed[:-6] + "AAAAA=", context=b"operator:ada")
+    name, secret = vault_operator(vault_engine)
+    with owner_conn.cursor() as cur:
+        cur.execute("SELECT totp_secret FROM operators WHERE name = %s", (name,))
+        stored = cur.fetchone()[0]
+    assert stored.startswith("vault:v1:") and secret not in stored
+    vault_engine.signing.cut_off(None, reason="drill")
+    try:
+        assert vault_engine.mfa.verify(name, pyotp.TOTP(secret).now(), action="KILL_SWITCH") == "totp"
+    finally:
+        vault_engine.signing.restore(None)
+
+
+def test_the_local_key_file_seals_secrets_bound_to_their_context(tmp_path):
+    signer = LocalKeySigner(tmp_path / "signing" / "keys.json")
+    sealed = signer.encrypt("mfa-secrets", b"JBSWY3DPEHPK3PXP", context=b"operator:ada")
+    assert sealed.startswith("arrakis:local-aead:v1:") and "JBSWY3DPEHPK3PXP" not in sealed
+    assert signer.decrypt("mfa-secrets", sealed, context=b"operator:ada") == b"JBSWY3DPEHPK3PXP"
+    with pytest.raises(SigningError, match="cannot be opened"):
+        signer.decrypt("mfa-secrets", sealed, context=b"operator:bob")
+    other = LocalKeySigner(tmp_path / "elsewhere" / "keys.json")
+    with pytest.raises(SigningError, match="cannot be opened"):
+        other.decrypt("mfa-secrets", sealed, context=b"operator:ada")  # another key file

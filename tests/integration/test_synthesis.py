@@ -120,8 +120,9 @@ def _approver(e, role: str = "approver"):
     from urllib.parse import parse_qs, urlparse
 
     name = f"strip-{uuid.uuid4().hex[:8]}"
-    e.operators.add(name, [role], actor="test")
-    return name, parse_qs(urlparse(e.mfa.enroll(name, actor="test").uri).query)["secret"][0]
+    from tests.fixtures.operators import add_operator
+
+    return name, parse_qs(urlparse(add_operator(e, name, [role]).uri).query)["secret"][0]
 
 
 def test_mass_strip_pauses_for_approval(e, discord, make_community):
@@ -138,7 +139,7 @@ def test_mass_strip_pauses_for_approval(e, discord, make_community):
             e.repos.profiles.update_standing(p.id, tier=None, rank=None)
     svc.synthesize(c.id, queued=False)
     runner, _ = _approver(e)
-    out = svc.sync_members(c.id, queued=False, actor=runner)
+    out = svc.sync_members(c.id, queued=False, actor=f"operator:{runner}")  # as the CLI names --as
     assert out["status"] == "paused" and out["strips"] == 20
     assert all(g.members[d] for d in ids)  # nobody was stripped
     assert svc.sync_members(c.id, queued=False)["approval"] == out["approval"]  # the same request, not a second

@@ -12,6 +12,7 @@ import pytest
 from arrakis_engine.policy.approvals import ApprovalService
 from arrakis_tui.dialogs.prompt import PromptDialog
 from arrakis_tui.screens.approvals import ApprovalScreen, ApprovalsScreen
+from tests.fixtures.operators import add_operator, reenrol, secret_of
 from tests.tui.conftest import SIZE, console, fleet_loaded, wait_for
 
 REQUESTER, APPROVER, SECOND = "ada-requester", "bea-approver", "cyd-approver"
@@ -22,11 +23,23 @@ def desk(world, tmp_path_factory):
     """Operators in the console's world, and a way to open requests at the world's fixed time (so
     ages and expiry read the same in every picture)."""
     engine = world.engine
-    secrets = {}
+    secrets, backups = {}, {}
     for name, role in ((REQUESTER, "approver"), (APPROVER, "approver"), (SECOND, "approver")):
         if not any(o.name == name for o in engine.operators.list()):
-            engine.operators.add(name, [role], actor="test")
-        secrets[name] = parse_qs(urlparse(engine.mfa.enroll(name, actor="test").uri).query)["secret"][0]
+            enrolment = add_operator(engine, name, [role], fake=world.discord)
+        else:
+            enrolment = reenrol(engine, name, fake=world.discord)
+        secrets[name] = parse_qs(urlparse(enrolment.uri).query)["secret"][0]
+        backups[name] = list(enrolment.backup_codes)
+
+    def codes(name: str) -> str:
+        """One of ``name``'s backup codes (every answer and submission takes a code; a new
+        enrolment refills them)."""
+        if not backups[name]:
+            enrolment = reenrol(engine, name, fake=world.discord)
+            secrets[name] = parse_qs(urlparse(enrolment.uri).query)["secret"][0]
+            backups[name] = list(enrolment.backup_codes)
+        return backups[name].pop()
     service = ApprovalService(engine.db, engine.repos, engine.policy_gate, engine.operators, engine.mfa,
                               clock=world.clock)
     folder = tmp_path_factory.mktemp("plans")
@@ -34,11 +47,14 @@ def desk(world, tmp_path_factory):
     def open_request(name: str, changes: list[dict]) -> str:
         path = folder / f"{name}.json"
         path.write_text(json.dumps({"format_version": "1.2", "resource_changes": changes}))
-        return service.submit(path, None, requested_by=REQUESTER, title=name).id
+        return service.submit(path, None, requested_by=REQUESTER, title=name, code=codes(REQUESTER)).id
 
+    open_request.codes = codes
+    open_request.cancel = lambda rid: service.cancel(rid, by=REQUESTER, code=codes(REQUESTER))
     yield open_request, secrets
     for r in service.list("pending"):
-        service.cancel(r.id, by=r.requested_by)
+        if r.requested_by in backups:
+            service.cancel(r.id, by=r.requested_by, code=codes(r.requested_by))
 
 
 def security_rule(address="aws_security_group_rule.https"):
@@ -86,7 +102,7 @@ async def test_the_list_shows_what_waits_and_opens_a_request(world, desk):
             text = str(detail.query_one("#approval-detail").render())
             assert "WARN_SECURITY_GROUP_CHANGE" in text and "resource type" in text and "approval.requested" in text
     finally:
-        world.engine.approvals.cancel(rid, by=REQUESTER)
+        open_req.cancel(rid)
 
 
 @pytest.mark.anyio
@@ -102,7 +118,13 @@ async def test_approve_with_a_reason_and_self_approval_refused(world, desk):
     async with console(world, operator=APPROVER).run_test(size=SIZE) as pilot:
         screen = await open_request(pilot, rid)
         await pilot.press("a")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, PromptDialog), "the reason prompt")
+        # Low risk too: the code first (a name proves nothing), then an optional reason.
+        code = await wait_for(pilot, lambda: isinstance(pilot.app.screen, PromptDialog) and pilot.app.screen,
+                              "the code prompt")
+        assert code.secret
+        await pilot.press(*open_req.codes(APPROVER), "enter")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, PromptDialog) and not pilot.app.screen.secret,
+                       "the reason prompt")
         await pilot.press(*"checked with the team", "enter")
         await wait_for(pilot, lambda: "Approved by" in result(screen), "the approval")
     done = world.engine.approvals.get(rid)
@@ -120,11 +142,17 @@ async def test_high_risk_asks_for_the_code_and_a_wrong_one_is_refused(world, des
                                 "the code prompt")
         assert dialog.secret
         await pilot.press(*"000000", "enter")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, PromptDialog) and not pilot.app.screen.secret,
+                       "the reason prompt")
+        await pilot.press("enter")
         await wait_for(pilot, lambda: "Not done" in result(screen), "the refusal")
         assert world.engine.approvals.get(rid).status == "pending"
         await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, PromptDialog), "the code prompt again")
         await pilot.press(*pyotp.TOTP(secrets[SECOND]).now(), "enter")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, PromptDialog) and not pilot.app.screen.secret,
+                       "the reason prompt")
+        await pilot.press("enter")  # no reason
         await wait_for(pilot, lambda: "Approved by" in result(screen), "the approval")
     assert world.engine.approvals.get(rid).mfa == "totp"
 
@@ -140,6 +168,9 @@ async def test_reject_asks_why(world, desk):
         await pilot.press("enter")  # no reason: the dialog says so and stays
         assert isinstance(pilot.app.screen, PromptDialog)
         await pilot.press(*"RDP stays closed", "enter")
+        code = await wait_for(pilot, lambda: isinstance(pilot.app.screen, PromptDialog) and pilot.app.screen.secret
+                              and pilot.app.screen, "the code prompt")
+        await pilot.press(*open_req.codes(APPROVER), "enter")
         await wait_for(pilot, lambda: "Rejected by" in result(screen), "the rejection")
     assert world.engine.approvals.get(rid).reason == "RDP stays closed"
 
@@ -155,7 +186,7 @@ async def test_a_new_request_rings_the_bell(world, desk):
         note = await wait_for(pilot, lambda: [n for n in app._notifications if "New approval request" in n.message],
                               "the notification")
         assert "Late change" in note[0].message
-    world.engine.approvals.cancel(rid, by=REQUESTER)
+    open_req.cancel(rid)
 
 
 class TestApprovalPictures:
@@ -175,7 +206,7 @@ class TestApprovalPictures:
         try:
             assert snap_compare(console(world), terminal_size=SIZE, run_before=show)
         finally:
-            world.engine.approvals.cancel(rid, by=REQUESTER)
+            open_req.cancel(rid)
 
     def test_approval_detail(self, world, desk, snap_compare):
         """A plan waiting for review at 120x36: title line 'Open HTTPS again · plan · asked by
@@ -191,7 +222,7 @@ class TestApprovalPictures:
         try:
             assert snap_compare(console(world), terminal_size=SIZE, run_before=show)
         finally:
-            world.engine.approvals.cancel(rid, by=REQUESTER)
+            open_req.cancel(rid)
 
     def test_code_prompt(self, world, desk, snap_compare):
         """Approving a high-risk request: the modal 'Approve: your code' over the request, with a
@@ -208,4 +239,4 @@ class TestApprovalPictures:
         try:
             assert snap_compare(console(world, operator=APPROVER), terminal_size=SIZE, run_before=prompt)
         finally:
-            world.engine.approvals.cancel(rid, by=REQUESTER)
+            open_req.cancel(rid)
