@@ -32,7 +32,7 @@ import psycopg2.extras
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arrakis_engine.bootstrap import build_engine  # noqa: E402
-from bench.scratch import scratch_database  # noqa: E402
+from bench.scratch import parse_args, scratch_database  # noqa: E402
 from arrakis_engine.chain.types import Asset  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
 from arrakis_engine.themes import THEMES  # noqa: E402
@@ -60,7 +60,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--holders", type=int, default=10_000)
     ap.add_argument("--members", type=int, default=100_000, help="members for the evaluation throughput")
-    args = ap.parse_args()
+    args = parse_args(ap, holders=20, members=2000)
 
     with scratch_database() as url:
         return run(args, url)
@@ -87,7 +87,7 @@ def run(args, url: str) -> int:
         print(f"chain: minted {args.holders} ERC-20 balances and {args.holders} ERC-721 tokens "
               f"in {time.perf_counter() - t0:.1f}s")
 
-        community = engine.communities.create(name="Bench", guild_id="bench-eligibility", theme_id="sietch",
+        community = engine.communities.create(name="Bench", guild_id="100000000000000501", theme_id="sietch",
                                               subscription="premium", actor="bench")
         conn = psycopg2.connect(url)
         with conn, conn.cursor() as cur:
