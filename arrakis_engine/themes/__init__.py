@@ -3,7 +3,7 @@ gates them by subscription (free < premium < enterprise)."""
 
 from __future__ import annotations
 
-from ..errors import ValidationError
+from ..errors import PlanLimit, ValidationError
 from .basic import BASIC
 from .model import BadgeSpec, CategorySpec, ChannelSpec, Naming, Theme, TierSpec, check_rank
 from .sietch import SIETCH
@@ -31,7 +31,7 @@ def theme_for(theme_id: str, subscription_tier: str) -> Theme:
                               field="subscription")
     theme = get_theme(theme_id)
     if not allowed(theme, subscription_tier):
-        raise ValidationError(f"the {theme.name} theme needs a {theme.requires} subscription or higher",
+        raise PlanLimit(f"the {theme.name} theme needs a {theme.requires} subscription or higher",
                               field="theme")
     return theme
 
