@@ -72,16 +72,24 @@ class EligibilitySync:
         self.assets = CommunityAssetRepository(db)
         self.store = EligibilityRepository(db)
 
-    def configure(self, community_id, asset: Asset, *, purpose: str, min_amount: int | Decimal = 0) -> None:
-        """Set an asset that ranks members (``rank``) or gates them (``gate``, with ``min_amount``)."""
+    def configure(self, community_id, asset: Asset, *, purpose: str, min_amount: int | Decimal = 0,
+                  replace_rank: bool = False) -> list[str]:
+        """Set an asset that ranks members (``rank``) or gates them (``gate``, with ``min_amount``).
+        A community has one rank asset: another one is refused, or with ``replace_rank`` taken
+        off (the keys of the assets replaced are returned; none when the same one is kept)."""
         if purpose not in ("rank", "gate"):
             raise ValidationError("purpose must be rank or gate", field="purpose")
+        replaced = []
         with self.db.tenant(community_id):
             if purpose == "rank":
                 for existing, p, _ in self.assets.all():
                     if p == "rank" and existing.key != asset.key:
-                        raise ValidationError("this community already has a rank asset", field="purpose")
+                        if not replace_rank:
+                            raise ValidationError("this community already has a rank asset", field="purpose")
+                        self.assets.remove(existing.key)
+                        replaced.append(existing.key)
             self.assets.put(asset, purpose=purpose, min_amount=min_amount)
+        return replaced
 
     def run(self, community_id: uuid.UUID | str, *, actor: str = "sync", progress: Progress | None = None,
             from_index: bool = False) -> SyncDiff:
