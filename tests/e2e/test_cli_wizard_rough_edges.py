@@ -81,3 +81,22 @@ def test_a_300_character_bad_value_is_not_echoed_whole(run):
         assert out.exit_code == 2, (args, out.output)
         line = one_error_line(out)
         assert len(line) < 250 and "…" in line, line
+
+
+def test_eligibility_sync_without_an_endpoint_says_which_chain_and_exits_1(run, tmp_path):
+    cid = community(run, name="No Endpoint")
+    rows = "".join(f"{700000000000000000 + i},0x{i + 1:040x}\n" for i in range(4))
+    (tmp_path / "w.csv").write_text("discord_id,wallet_address\n" + rows)
+    assert run("wallets", "import", cid, str(tmp_path / "w.csv")).exit_code == 0
+    assert run("eligibility", "add-asset", cid, "--chain", "berachain", "--kind", "native").exit_code == 0
+    text = run("eligibility", "sync", cid)
+    assert text.exit_code == 1, text.output
+    assert "4 unknown" in text.stdout
+    assert "no RPC endpoint is configured for berachain: set RPC_URLS_BERACHAIN" in text.stdout
+    assert "nothing could be read" in text.stdout
+    assert text.stderr.strip() == "", text.stderr  # no progress bar left behind
+    as_json = run("eligibility", "sync", cid, "--json")
+    assert as_json.exit_code == 1
+    data = json.loads(as_json.stdout)
+    assert data["no_endpoint"] == ["berachain"] and data["nothing_read"] is True
+    assert "RPC_URLS_BERACHAIN" in data["problems"][0]
