@@ -149,7 +149,9 @@ class ArrakisGroup(click.Group):
             if ctx.obj is not None and getattr(ctx.obj, "debug", False):
                 raise
             bad = bad_value(exc, _leaf_command(self, ctx, args)) if exc.exit_code == 1 else False
-            message = " ".join(str(exc).split())
+            # One line, and no word of it longer than a person can read: a 300-character value
+            # someone typed is not echoed whole, wherever the message quotes it.
+            message = " ".join(w if len(w) <= 100 else w[:60] + "…" for w in str(exc).split())
             flag = max(getattr(bad, "opts", []), key=len, default="")
             if isinstance(bad, click.Option) and flag not in message:
                 message = f"{flag}: {message}"  # which option to fix, in the words the user typed

@@ -138,8 +138,9 @@ class KillSwitch:
         report.parts.append(self._timed("audit", self._audit, "killswitch.activated", scope, target, reason,
                                         actor.name, report.parts))
         report.total_ms = round((time.perf_counter() - started) * 1000, 1)
-        log.warning("kill switch ON for %s by %s (%.0f ms)", self._describe(scope, target), actor.name,
-                    report.total_ms)
+        if self.notifier is not None:  # without one, the alert above was this very line in the log
+            log.warning("kill switch ON for %s by %s (%.0f ms)", self._describe(scope, target), actor.name,
+                        report.total_ms)
         return report
 
     def release(self, actor: Actor, *, scope: str, code: str | None = None, community_id: str | None = None,
@@ -197,9 +198,9 @@ class KillSwitch:
 
     @staticmethod
     def release_command(hold: dict) -> str:
-        if hold["scope"] == "global":
-            return "arrakis killswitch release --scope global"
-        return f"arrakis killswitch release --scope community --community {hold['target']}"
+        """The command that lifts this hold (``hold``: scope and target)."""
+        option = {"global": "", "community": " --community ", "user": " --user "}[hold["scope"]]
+        return f"arrakis killswitch release --scope {hold['scope']}{option}{hold.get('target') or ''}"
 
     def check_not_frozen(self, community_id, *, wait: float = 0.0, on_wait=None, sleep=time.sleep,
                          clock=time.monotonic, poll: float = 0.5) -> None:
