@@ -10,6 +10,7 @@ import os
 import sys
 
 import click
+from click.core import ParameterSource
 
 from ..errors import ArrakisError, InvalidTenantId, PlanLimit, ValidationError
 
@@ -80,27 +81,35 @@ def _names(param: click.Parameter) -> set[str]:
     return names
 
 
-def _leaf_command(group: click.Group, ctx: click.Context, args: list[str]) -> click.Command | None:
-    """The subcommand ``args`` name (``arrakis themes tier ...`` -> ``tier``), or None."""
+def _leaf_command(group: click.Group, ctx: click.Context, args: list[str]) -> tuple[click.Command, set] | None:
+    """The subcommand ``args`` name (``arrakis themes tier ...`` -> ``tier``) and the names of
+    the parameters given a value (on the command line or by their environment variable), or None."""
     command: click.Command = group
+    name = None
     try:
         while isinstance(command, click.Group) and args:
-            _name, command, args = command.resolve_command(ctx, args)
-    except (click.ClickException, IndexError, TypeError):
+            name, command, args = command.resolve_command(ctx, args)
+        if command is group:
+            return None
+        parsed = command.make_context(name, list(args), parent=ctx, resilient_parsing=True)
+    except (click.ClickException, click.exceptions.Exit, IndexError, TypeError):
         return None
-    return command if command is not group else None
+    given = {p.name for p in command.params
+             if parsed.get_parameter_source(p.name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
+    return command, given
 
 
-def bad_value(exc: ArrakisError, command: click.Command | None) -> click.Parameter | bool:
-    """The option or argument of ``command`` whose value the engine refused (exit 2, as a usage
+def bad_value(exc: ArrakisError, leaf: tuple[click.Command, set] | None) -> click.Parameter | bool:
+    """The option or argument of the command whose value the engine refused (exit 2, as a usage
     error), True for a malformed community id, or False: a validation error naming one of the
-    command's parameters is a bad value typed on the command line; a plan's limit, or what a file
-    holds, is a refusal."""
+    command's parameters that was given a value is a bad value on the command line; a missing
+    one (a code not given), a plan's limit, or what a file holds is a refusal."""
     if isinstance(exc, InvalidTenantId):
         return True
     field = getattr(exc, "field", None)
-    if not isinstance(exc, ValidationError) or isinstance(exc, PlanLimit) or not field or command is None:
+    if not isinstance(exc, ValidationError) or isinstance(exc, PlanLimit) or not field or leaf is None:
         return False
+    command, given = leaf
     words = field.replace("-", " ").replace("_", " ").lower().split()  # "asset address": --address
     for candidate in ("_".join(words), words[-1] if words else ""):
         for param in command.params:
@@ -108,7 +117,7 @@ def bad_value(exc: ArrakisError, command: click.Command | None) -> click.Paramet
             if isinstance(param.type, (click.Path, click.File)):
                 continue
             if candidate and candidate in _names(param):
-                return param
+                return param if param.name in given else False
     return False
 
 
