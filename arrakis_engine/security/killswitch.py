@@ -173,13 +173,13 @@ class KillSwitch:
     def hold_on(self, community_id) -> dict | None:
         """What holds Discord work for this community now: the kill switch's entry (scope, target,
         reason, by, since; the global one first), or, for a freeze set without it, its reason
-        alone. None when nothing does."""
-        cid = str(validate_tenant_id(community_id))
+        alone. None when nothing does. ``community_id`` None: the global freeze only."""
+        cid = str(validate_tenant_id(community_id)) if community_id is not None else None
         reason = self.freeze.frozen(cid)
         if reason is None:
             return None
         holds = self.freeze.holds()  # the system of record: scope, target, source, reason, held_by, since
-        for scope, target in (("global", "*"), ("community", cid)):
+        for scope, target in (("global", "*"), ("community", cid))[:2 if cid else 1]:
             for h in sorted(holds, key=lambda h: h["source"] != SOURCE):  # the kill switch's own first
                 if h["scope"] == scope and str(h["target"]) == target:
                     return {"scope": scope, "target": None if scope == "global" else cid, "reason": h["reason"],

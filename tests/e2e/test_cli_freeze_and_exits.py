@@ -82,6 +82,17 @@ def test_wait_goes_ahead_when_the_freeze_is_lifted(on_fake, engine, discord, mak
     assert "created" in out.output and discord.requests > 0
 
 
+def test_demo_under_a_global_freeze_is_refused_at_once(on_fake, engine, admin):
+    name, actor, codes = admin
+    engine.killswitch.activate(actor, scope="global", reason="drill", code=codes.pop())
+    try:
+        out = on_fake("demo")
+    finally:
+        engine.killswitch.release(actor, scope="global", code=codes.pop())
+    assert out.exit_code == 1 and "the kill switch holds every community (scope global" in out.output
+    assert "arrakis killswitch release --scope global" in out.output
+
+
 def test_ctrl_c_exits_130(database_url, redis_url, tmp_path, engine, discord, make_community, admin):
     """Ctrl-C (SIGINT) while a command waits: one line, exit status 130, not 1."""
     name, actor, codes = admin
