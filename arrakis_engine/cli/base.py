@@ -151,7 +151,9 @@ class ArrakisGroup(click.Group):
         return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context):
-        args = [*ctx._protected_args, *ctx.args]
+        # What follows the group on the command line (click keeps it here until it is invoked).
+        protected = ctx._protected_args if hasattr(ctx, "_protected_args") else ctx.protected_args  # click < 8.2
+        args = [*protected, *ctx.args]
         try:
             return super().invoke(ctx)
         except ArrakisError as exc:
