@@ -124,6 +124,14 @@ CONSTRAINTS: dict[str, tuple[str, str]] = {
     "pending_approvals_pkey": ("id", "this approval already exists"),
     "pending_approvals_status_check": ("status", "an approval is pending, approved, rejected or expired"),
     "pending_approvals_community_id_fkey": ("community", "the community does not exist"),
+    # freezes (the kill switch's and the console pause's holds)
+    "freezes_pkey": ("scope", "this scope is already held by the same switch"),
+    "freezes_scope_check": ("scope", "a freeze's scope is global, community or user"),
+    "freezes_source_check": ("source", "a freeze comes from the kill switch or the console's pause"),
+    "freezes_reason_check": ("reason", "the reason must be 1 to 400 characters"),
+    "freezes_held_by_check": ("as", "who holds the freeze must be 1 to 200 characters"),
+    "freeze_generation_pkey": ("generation", "the freeze generation is already recorded"),
+    "freeze_generation_one_check": ("generation", "there is one freeze generation row"),
     # migrations
     "schema_migrations_pkey": ("version", "this migration is already recorded as applied"),
 }
