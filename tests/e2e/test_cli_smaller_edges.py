@@ -9,8 +9,18 @@ import subprocess
 import sys
 import uuid
 
+import pytest
+
 from tests.e2e.test_cli_new_operator import community, one_error_line
 
+
+
+@pytest.fixture(autouse=True)
+def no_jobs_left(engine):
+    """Deploys and queued syntheses here have no worker: their jobs go when the test ends, so a
+    later test's worker does not run them."""
+    yield
+    engine.redis.flushdb()
 
 def test_manifests_verify_says_which_check_failed(run, tmp_path, engine):
     unknown = str(uuid.uuid4())

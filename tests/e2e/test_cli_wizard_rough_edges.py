@@ -6,10 +6,20 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.e2e.test_cli_new_operator import _to_review, community, one_error_line, snowflake
 
 TOKEN = "0x" + "ab" * 20
 
+
+
+@pytest.fixture(autouse=True)
+def no_jobs_left(engine):
+    """Deploys and queued syntheses here have no worker: their jobs go when the test ends, so a
+    later test's worker does not run them."""
+    yield
+    engine.redis.flushdb()
 
 def test_update_existing_replaces_the_rank_asset_and_is_audited(run, engine):
     guild, user = snowflake(), "44"
