@@ -231,9 +231,9 @@ class Onboarding(interactions.Extension):
             if action == "next":
                 return wizard.step(sid, user, None, submission_id=sub, expected_state=state)
             if action == "back":
-                return wizard.back(sid, user, submission_id=sub)
+                return wizard.back(sid, user, submission_id=sub, expected_state=state)
             if action == "cancel":
-                return wizard.abandon(sid, user)
+                return wizard.abandon(sid, user, expected_state=state)
             if action == "chain":
                 return wizard.step(sid, user, {"chain": value}, submission_id=sub, expected_state=state)
             if action == "kind":
@@ -248,7 +248,7 @@ class Onboarding(interactions.Extension):
             if action == "channels":
                 return wizard.step(sid, user, {"channel_template": value}, submission_id=sub, expected_state=state)
             if action in ("deploy", "update"):
-                return wizard.deploy(sid, user, update_existing=action == "update")
+                return wizard.deploy(sid, user, update_existing=action == "update", expected_state=state)
             raise ValidationError(f"unknown wizard action {action!r}", field="action")
 
         await self._update(ctx, act, sid, user, slow=action in ("deploy", "update"))

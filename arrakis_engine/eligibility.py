@@ -46,9 +46,20 @@ class SyncDiff:
     badges_revoked: dict = field(default_factory=dict)
     chain_requests: int = 0
     seconds: float = 0.0
+    no_endpoint: list = field(default_factory=list)  # chains with assets to read but no RPC endpoint
 
     def as_dict(self) -> dict:
-        return dict(self.__dict__)
+        return {**self.__dict__, "nothing_read": self.nothing_read}
+
+    @property
+    def nothing_read(self) -> bool:
+        """Every member's holdings were unknown: the sync learnt nothing (members were kept)."""
+        return self.members > 0 and len(self.unknown) == self.members
+
+    def problems(self) -> list[str]:
+        """Why holdings could not be read, one sentence per cause."""
+        return [f"no RPC endpoint is configured for {chain}: set RPC_URLS_{chain.upper()} (its holdings were not "
+                "read; those members are unknown and kept as they were)" for chain in self.no_endpoint]
 
     def summary(self) -> str:
         earned = sum(len(v) for v in self.badges_earned.values())
@@ -74,16 +85,24 @@ class EligibilitySync:
         self.assets = CommunityAssetRepository(db)
         self.store = EligibilityRepository(db)
 
-    def configure(self, community_id, asset: Asset, *, purpose: str, min_amount: int | Decimal = 0) -> None:
-        """Set an asset that ranks members (``rank``) or gates them (``gate``, with ``min_amount``)."""
+    def configure(self, community_id, asset: Asset, *, purpose: str, min_amount: int | Decimal = 0,
+                  replace_rank: bool = False) -> list[str]:
+        """Set an asset that ranks members (``rank``) or gates them (``gate``, with ``min_amount``).
+        A community has one rank asset: another one is refused, or with ``replace_rank`` taken
+        off (the keys of the assets replaced are returned; none when the same one is kept)."""
         if purpose not in ("rank", "gate"):
             raise ValidationError("purpose must be rank or gate", field="purpose")
+        replaced = []
         with self.db.tenant(community_id):
             if purpose == "rank":
                 for existing, p, _ in self.assets.all():
                     if p == "rank" and existing.key != asset.key:
-                        raise ValidationError("this community already has a rank asset", field="purpose")
+                        if not replace_rank:
+                            raise ValidationError("this community already has a rank asset", field="purpose")
+                        self.assets.remove(existing.key)
+                        replaced.append(existing.key)
             self.assets.put(asset, purpose=purpose, min_amount=min_amount)
+        return replaced
 
     def run(self, community_id: uuid.UUID | str, *, actor: str = "sync", progress: Progress | None = None,
             from_index: bool = False) -> SyncDiff:
@@ -110,7 +129,8 @@ class EligibilitySync:
         wallets = sorted({w for m in members for w in m.wallets})
         requests_before = self._requests()
         balances = self._read(rank_assets + gates, wallets, progress, community_id=community_id,
-                              indexed=self._indexed(community_id, rank_assets + gates) if from_index else set())
+                              indexed=self._indexed(community_id, rank_assets + gates) if from_index else set(),
+                              no_endpoint=diff.no_endpoint)
 
         verdicts = self._gate(community, rules, members, balances, now, from_index) if rules else None
 
@@ -172,7 +192,8 @@ class EligibilitySync:
                 revokes.append((m.profile_id, b))
                 diff.badges_revoked.setdefault(b, []).append(m.discord_id)
 
-        progress("writing", 0, len(updates))
+        if updates:
+            progress("writing", 0, len(updates))
         with self.db.tenant(community_id):
             if verdicts is not None:
                 self.gating.remember(rules, verdicts.facts, self._gate_members(members), now=now)
@@ -184,7 +205,8 @@ class EligibilitySync:
                 "members": diff.members, "promoted": len(diff.promoted), "demoted": len(diff.demoted),
                 "joined": len(diff.joined), "left": len(diff.left), "unknown": len(diff.unknown),
                 "badges_earned": len(awards), "badges_revoked": len(revokes), "rank_source": diff.rank_source})
-        progress("writing", len(updates), len(updates))
+        if updates:
+            progress("writing", len(updates), len(updates))
         if self.unknown is not None:
             # The member role sync that follows must not touch these members (unknown is not zero).
             self.unknown.remember(community.id, diff.unknown)
@@ -213,8 +235,10 @@ class EligibilitySync:
             return {a.key for a, _ in assets if holdings.state(a.key) is not None}
 
     def _read(self, assets: list[tuple[Asset, Decimal]], wallets: list[str], progress: Progress, *,
-              community_id=None, indexed: set[str] = frozenset()) -> dict:
-        """asset key -> {wallet: balance or UNKNOWN}; assets in ``indexed`` come from the index."""
+              community_id=None, indexed: set[str] = frozenset(), no_endpoint: list | None = None) -> dict:
+        """asset key -> {wallet: balance or UNKNOWN}; assets in ``indexed`` come from the index.
+        Chains with no reader are added to ``no_endpoint``."""
+        no_endpoint = no_endpoint if no_endpoint is not None else []
         out = {}
         total = len(assets) * len(wallets)
         done = 0
@@ -223,8 +247,11 @@ class EligibilitySync:
             if asset.key in indexed:
                 with self.db.tenant(community_id):
                     out[asset.key] = HoldingsRepository(self.db).balances_of(asset.key, wallets)
-            elif reader is None:
+            elif reader is None:  # nothing to wait for: no progress to show, and the diff says why
                 out[asset.key] = {w: UNKNOWN for w in wallets}
+                if wallets and asset.chain not in no_endpoint:
+                    no_endpoint.append(asset.chain)
+                continue
             else:
                 out[asset.key] = reader.balances(asset, wallets)
             done += len(wallets)

@@ -78,6 +78,11 @@ class ValidationError(ArrakisError):
         self.field = field
 
 
+class PlanLimit(ValidationError):
+    """A valid value the subscription does not allow (a premium theme on the free plan): a
+    refusal, not a mistake in the command line."""
+
+
 class PermissionDenied(ArrakisError):
     """Whoever asked may not do this (wrong role, another community, another member)."""
 
@@ -153,6 +158,16 @@ class SynthesisBusy(DiscordError):
     def __init__(self) -> None:
         super().__init__("another synthesis of this community is running; this one will be retried",
                          retryable=True)
+
+
+class Frozen(ArrakisError, retryable=True):
+    """The kill switch holds this work (globally or for the community): refused at once, or after
+    waiting as long as the caller allowed. ``hold`` is the kill switch's entry (scope, reason,
+    by, since) when there is one."""
+
+    def __init__(self, message: str, *, hold: dict | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.hold = hold or {}
 
 
 class SigningError(ArrakisError, retryable=True):

@@ -21,6 +21,15 @@ _DISCORD_ID_RE = re.compile(r"^[0-9]{1,20}$")
 NAME_MAX = 100
 
 
+def shown(value: object, limit: int = 40) -> str:
+    """A value someone typed, fit to be echoed in an error: quoted, at most ``limit`` characters
+    (cut with an ellipsis), control characters escaped. A 300-character mistake is not repeated
+    whole."""
+    text = str(value)
+    cut = text if len(text) <= limit else text[:limit - 1] + "…"
+    return repr(cut) if not cut.isprintable() else f"'{cut}'"
+
+
 def check_guild_id(value: object) -> str:
     """The guild id as a string, or :class:`ValidationError` saying what a guild id looks like."""
     text = str(value if value is not None else "").strip()

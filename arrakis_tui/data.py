@@ -25,6 +25,24 @@ def matches(row: FleetEntry, text: str) -> bool:
                            for v in (row.name, row.guild_id, row.theme, row.subscription, row.drift))
 
 
+def fit(text: str, cells: int) -> str:
+    """``text`` cut to at most ``cells`` terminal cells, with an ellipsis when it was cut. Measured
+    in cells, not characters: a CJK character or an emoji takes two, a combining accent none, so
+    a wide name is neither cut in the middle of a character nor allowed to push the next column."""
+    from rich.cells import cell_len
+
+    if cell_len(text) <= cells:
+        return text
+    end = 0
+    # Measured as prefixes, not character by character: an emoji and the selector after it make
+    # two cells together, whatever each is alone. One cell is kept for the ellipsis.
+    while end < len(text) and cell_len(text[:end + 1]) <= cells - 1:
+        end += 1
+    while end < len(text) and cell_len(text[end]) == 0:  # keep a combining mark with its letter
+        end -= 1
+    return text[:end] + "…"
+
+
 def ago(when: datetime | None, now: float) -> str:
     """'just now', '5 min ago', '3 h ago', or the date; 'never' for nothing."""
     if when is None:

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from arrakis_engine.bootstrap import build_engine  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
 from arrakis_engine.themes import get_theme  # noqa: E402
-from bench.scratch import pct, scratch_database  # noqa: E402
+from bench.scratch import parse_args, pct, scratch_database  # noqa: E402
 from tests.fakes.discord_gateway import FakeDiscordBot  # noqa: E402
 
 GUILD = "100000000000000042"
@@ -39,7 +39,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--commands", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=3)
-    args = ap.parse_args()
+    args = parse_args(ap, commands=5, rounds=1)
     logging.basicConfig(level=logging.ERROR)
     with scratch_database() as url:
         return run(args, url)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.scratch import scratch_database  # noqa: E402
+from bench.scratch import parse_args, scratch_database, verdict  # noqa: E402
 
 from arrakis_engine.bootstrap import build_engine  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
@@ -166,7 +166,7 @@ def main() -> int:
     ap.add_argument("--members", type=int, default=20)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--filters", type=int, default=20)
-    args = ap.parse_args()
+    args = parse_args(ap, communities=20, members=2, runs=1, filters=2)
 
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
     with scratch_database() as url, tempfile.TemporaryDirectory() as data:
@@ -198,7 +198,7 @@ def main() -> int:
           f"{ms(floor):.1f} ms for a key that does nothing (the pilot waits for the process to go idle)")
     ok = statistics.median(p) < 1.0 and statistics.median(f) < 0.1
     print("targets met" if ok else "TARGET MISSED")
-    return 0 if ok else 1
+    return verdict(args, ok)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ import psycopg2.extras
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arrakis_engine.bootstrap import build_engine  # noqa: E402
-from bench.scratch import scratch_database  # noqa: E402
+from bench.scratch import parse_args, scratch_database  # noqa: E402
 from arrakis_engine.chain.types import Asset  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
 from arrakis_engine.themes import THEMES  # noqa: E402
@@ -100,7 +100,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--holders", type=int, default=10_000)
     ap.add_argument("--members", type=int, default=100_000, help="members for the evaluation throughput")
-    args = ap.parse_args()
+    args = parse_args(ap, holders=20, members=2000)
 
     with scratch_database() as url:
         return run(args, url)

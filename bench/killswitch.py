@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arrakis_engine.bootstrap import build_engine  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
-from bench.scratch import pct, scratch_database  # noqa: E402
+from bench.scratch import parse_args, pct, scratch_database, verdict  # noqa: E402
 from tests.fakes.discord_api import FakeDiscord  # noqa: E402
 from tests.fixtures.operators import add_operator, reenrol  # noqa: E402
 
@@ -38,7 +38,7 @@ def main() -> int:
     ap.add_argument("--sessions", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--communities", type=int, default=8)
-    args = ap.parse_args()
+    args = parse_args(ap, runs=2, sessions=10, workers=1, communities=2)
     logging.basicConfig(level=logging.ERROR)  # the kill switch's own warnings would drown the figures
     with scratch_database() as url:
         return run(args, url)
@@ -107,7 +107,7 @@ def run(args, url: str) -> int:
         print(f"last Discord request after activation returned: max {max(tails):.1f} ms, "
               f"median {statistics.median(tails):.1f} ms (0 = none arrived after it)")
         print(f"Discord requests in all: {discord.requests}, 429s: {discord.count_429}")
-        return 0 if pct(activation, 99) < 1000 else 1
+        return verdict(args, pct(activation, 99) < 1000)
     finally:
         for p in procs:
             try:

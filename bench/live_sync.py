@@ -43,7 +43,7 @@ from arrakis_engine.chain.watcher import ChainWatcher  # noqa: E402
 from arrakis_engine.chain.web3_reader import Web3ChainReader  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
 from arrakis_engine.storage.synthesis import SynthesisRepository  # noqa: E402
-from bench.scratch import pct, scratch_database  # noqa: E402
+from bench.scratch import parse_args, pct, scratch_database, verdict  # noqa: E402
 from tests.fakes.discord_api import FakeDiscord  # noqa: E402
 from tests.fixtures.chain import ChainKit, holder, start_anvil  # noqa: E402
 
@@ -57,7 +57,7 @@ def main() -> int:
     ap.add_argument("--per-block", type=int, default=100)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--rule", action="store_true", help="add a 5-requirement gating rule over the token")
-    args = ap.parse_args()
+    args = parse_args(ap, holders=20, seconds=2, per_block=3, workers=1)
     logging.basicConfig(level=logging.ERROR)
     with scratch_database() as url:
         return run(args, url)
@@ -145,7 +145,8 @@ def run(args, url: str) -> int:
                 started = time.monotonic()
                 for _ in range(args.per_block):
                     sender, receiver = rng.sample(wallets, 2)
-                    amount = balances[sender] // rng.randint(100, 1000)  # 0.1 % to 1 % of what it holds
+                    # 0.1 % to 1 % of what it holds (a quick run's few holders move half, so ranks change)
+                    amount = balances[sender] // (rng.randint(2, 3) if args.quick else rng.randint(100, 1000))
                     balances[sender] -= amount
                     balances[receiver] += amount
                     w3.provider.make_request("anvil_setBalance", [sender, hex(10**18)])
@@ -204,7 +205,10 @@ def run(args, url: str) -> int:
         print(f"JSON-RPC requests per block: watcher {watcher_reads / blocks:.1f} (head, logs, block hash), "
               f"re-reads of standings {engine_reads / blocks:.1f} (Multicall3 batches); Discord 429s: "
               f"{discord.count_429}")
-        return 0 if latencies and pct(latencies, 99) <= 30 and len(latencies) == len(pending) else 1
+        # A quick run still needs every role update it queued to arrive: that is the code path.
+        if len(latencies) < len(pending) or (args.quick and not pending):
+            return 1
+        return verdict(args, bool(latencies) and pct(latencies, 99) <= 30)
     finally:
         for w in workers:
             w.terminate()

@@ -31,6 +31,7 @@ from arrakis_engine.policy.gate import PolicyGate  # noqa: E402
 from arrakis_engine.policy.plan import json_shape  # noqa: E402
 from arrakis_engine.policy.rego import RegoPolicyEngine, compact  # noqa: E402
 from arrakis_engine.policy.risk import STRICT_TYPE_RISK  # noqa: E402  (the widest list of types)
+from bench.scratch import parse_args  # noqa: E402
 
 TYPES = sorted(STRICT_TYPE_RISK)[:36] + ["aws_lambda_permission", "helm_release", "random_id", "null_resource"]
 ACTIONS = [["no-op"]] * 4 + [["update"]] * 3 + [["create"]] * 2 + [["delete", "create"], ["delete"]]
@@ -66,34 +67,36 @@ def timed(gate: PolicyGate, plan: dict, runs: int) -> tuple[float, float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
-    args = parser.parse_args()
+    args = parse_args(parser, runs=1)
     rng = random.Random(48)
     gate = PolicyGate(RegoPolicyEngine())
     print(f"{'changes':>8} {'entries':>8} {'median ms':>10} {'max ms':>8}  decision")
-    for n in (10, 100, 1_000, 10_000):
+    for n in (10, 100) if args.quick else (10, 100, 1_000, 10_000):
         plan = make_plan(n, rng)
         entries = len(compact(plan["resource_changes"])[0])
         median, worst, decision = timed(gate, plan, args.runs if n < 10_000 else max(3, args.runs // 2))
         print(f"{n:>8,} {entries:>8,} {median:>10.1f} {worst:>8.1f}  {decision}"
               + ("   (target < 100 ms)" if n == 1_000 else ""))
-    plan = make_plan(1_000, rng, all_distinct=True)
+    plan = make_plan(100 if args.quick else 1_000, rng, all_distinct=True)
     median, worst, decision = timed(gate, plan, 3)
-    print(f"worst case, 1,000 changes of 1,000 different kinds: median {median:.1f} ms, max {worst:.1f} ms, {decision}")
-    plan = make_plan(10_000, rng, kinds=gate.limits.max_kinds)
+    print(f"worst case, {len(plan['resource_changes']):,} changes, each of a different kind: "
+          f"median {median:.1f} ms, max {worst:.1f} ms, {decision}")
+    large = 200 if args.quick else 10_000  # a quick run takes the same steps on small plans
+    plan = make_plan(large, rng, kinds=min(gate.limits.max_kinds, large))
     median, worst, decision = timed(gate, plan, 1)
-    print(f"large, 10,000 changes of {gate.limits.max_kinds:,} kinds (the limit): {median:.0f} ms, {decision}; "
+    print(f"large, {large:,} changes of {min(gate.limits.max_kinds, large):,} kinds: {median:.0f} ms, {decision}; "
           f"peak memory {_peak_mb():.0f} MB")
     with tempfile.TemporaryDirectory() as folder:  # what the limits cost when a plan is read from a file
         path = Path(folder) / "plan.json"
-        path.write_text(json.dumps(make_plan(10_000, rng)))
+        path.write_text(json.dumps(make_plan(large, rng)))
         start = time.perf_counter()
         json_shape(path.read_text())
         scan = (time.perf_counter() - start) * 1000
         start = time.perf_counter()
         gate.read(path, "plan")
-        print(f"reading a 10,000-change plan file ({path.stat().st_size / 1e6:.1f} MB) within the limits: "
+        print(f"reading a {large:,}-change plan file ({path.stat().st_size / 1e6:.1f} MB) within the limits: "
               f"{(time.perf_counter() - start) * 1000:.0f} ms, of which the size, values and depth scan {scan:.0f} ms")
-    for n in (10_000, 30_000):
+    for n in (() if args.quick else (10_000, 30_000)):
         plan = make_plan(n, rng, all_distinct=True)
         start = time.perf_counter()
         try:

@@ -26,7 +26,7 @@ import psycopg2
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arrakis_engine.bootstrap import build_engine  # noqa: E402
-from bench.scratch import scratch_database  # noqa: E402
+from bench.scratch import parse_args, scratch_database  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
 
 PROFILE_COLS = ("id, community_id, discord_id, wallet_address, tier, rank, conviction, activity, joined_at, "
@@ -103,7 +103,7 @@ def main() -> int:
     ap.add_argument("--tenants", type=int, default=100)
     ap.add_argument("--profiles", type=int, default=1000)
     ap.add_argument("--iterations", type=int, default=1500, help="measured operations per query and side")
-    args = ap.parse_args()
+    args = parse_args(ap, tenants=3, profiles=20, iterations=10)
 
     with scratch_database() as url:
         return run(args, url)

@@ -1,8 +1,9 @@
 """What the benchmarks share: a throwaway PostgreSQL database for one run (BENCH_DATABASE_URL
-names the server), and percentiles."""
+names the server), percentiles, and the ``--quick`` mode the test suite runs every benchmark in."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import uuid
 from contextlib import contextmanager
@@ -36,3 +37,23 @@ def pct(values, p):
     """The ``p``-th percentile of ``values`` (nearest rank)."""
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def parse_args(ap: argparse.ArgumentParser, **quick) -> argparse.Namespace:
+    """Parse the benchmark's options, plus ``--quick``: the sizes in ``quick`` for every option
+    left at its default (the same code path on tiny sizes). Targets are still printed, but a
+    quick run's exit status says only whether it ran to the end: tiny sizes on a busy machine
+    measure nothing (tests/integration/test_benchmarks.py runs every benchmark so, so none rots)."""
+    ap.add_argument("--quick", action="store_true",
+                    help="tiny sizes, same code path; exit 0 if it ran to the end, whatever the figures")
+    args = ap.parse_args()
+    if args.quick:
+        for name, value in quick.items():
+            if getattr(args, name) == ap.get_default(name):
+                setattr(args, name, value)
+    return args
+
+
+def verdict(args: argparse.Namespace, ok: bool) -> int:
+    """The exit status: 0 when the targets were met (or in a quick run), else 1."""
+    return 0 if ok or getattr(args, "quick", False) else 1

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arrakis_engine.wizard.service import WizardService  # noqa: E402
 from arrakis_engine.wizard.sessions import SessionStore  # noqa: E402
+from bench.scratch import parse_args  # noqa: E402
 
 STEPS = [None, {"chain": "berachain"},
          {"assets": [{"kind": "erc20", "address": "0x" + "ab" * 20, "decimals": 18},
@@ -37,7 +38,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sessions", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=32)
-    args = ap.parse_args()
+    args = parse_args(ap, sessions=10, threads=4)
     r = redis.Redis.from_url(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11"))
     r.flushdb()
     before = r.info("memory")["used_memory"]

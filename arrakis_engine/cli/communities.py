@@ -60,7 +60,9 @@ def community_list(state: CliState) -> Output:
 @reports
 def demo(state: CliState, as_json: bool) -> Output:
     """Create (or refresh) a demo community with members and badges; on the local Discord
-    sandbox, synthesize its guild, give members their roles and check drift. Prints a summary."""
+    sandbox, synthesize its guild, give members their roles and check drift. Prints a summary.
+    Refused at once while the kill switch holds everything (the demo's guild could not be built)."""
+    state.engine.killswitch.check_not_frozen(None)
     with phases(as_json, label="demo: ") as progress:
         s = state.engine.demo.run(progress=(lambda phase, done, total: progress(phase, done, total))
                                   if progress else None)

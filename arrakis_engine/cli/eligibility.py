@@ -68,7 +68,11 @@ def eligibility_sync(state: CliState, community_id: str, as_json: bool) -> Outpu
                        ("left", diff.left), ("in grace", diff.in_grace), ("unknown (kept as they were)", diff.unknown)):
         if ids:
             lines.append(f"  {label}: {', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}")
-    return Output(diff.as_dict(), lines)
+    lines += [f"  {problem}" for problem in diff.problems()]
+    if diff.nothing_read:
+        lines.append("  nothing could be read: no member's standing changed")
+    # Exit 1 when the sync learnt nothing (every member unknown): a check that found a problem.
+    return Output({**diff.as_dict(), "problems": diff.problems()}, lines, exit_code=1 if diff.nothing_read else 0)
 
 
 @eligibility.command("status")

@@ -38,10 +38,19 @@ def manifests_list(state: CliState, community_id: str, last: int | None) -> Outp
 @click.argument("community_id")
 @reports
 def manifests_verify(state: CliState, community_id: str) -> Output:
-    """Check every archived version against its checksum."""
+    """Check every archived version against its checksum and signature; a mismatch says which
+    failed: the file (missing), its checksum or its signature (exit 1)."""
     checks = state.engine.archive.verify(community_id)
-    return Output(checks, [f"v{c['version']}: {'ok' if c['ok'] else 'MISMATCH'}" for c in checks],
-                  exit_code=0 if all(c["ok"] for c in checks) else 1)
+    return Output(checks, [f"v{c['version']}: {'ok' if c['ok'] else 'MISMATCH: ' + _PROBLEMS[c['problem']]}"
+                           for c in checks], exit_code=0 if all(c["ok"] for c in checks) else 1)
+
+
+_PROBLEMS = {
+    "file": "file missing (the version is in the index, its file is not in the store)",
+    "checksum": "checksum (the file's contents do not match the checksum recorded for it: the file was changed)",
+    "signature": "signature (the checksum carries no valid signature: the file and its index entry were changed, "
+                 "or signed with a key this installation does not have)",
+}
 
 
 @manifests.command("diff")

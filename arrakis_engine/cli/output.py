@@ -102,4 +102,8 @@ def phases(as_json: bool, *, label: str = "") -> Iterator[Callable | None]:
         yield update
     finally:
         if shown:
-            shown[0].stop()
+            bar, task = shown
+            state = bar.tasks[0] if bar.tasks else None
+            if state is None or state.total is None or state.completed < state.total:
+                bar.live.transient = True  # a bar that did not finish is erased, not left half-way
+            bar.stop()

@@ -167,8 +167,13 @@ def watcher(state: CliState, chains: tuple[str, ...], interval: float, full_ever
     re-ranks the communities that moved; their role updates go first in the queue. Resumes from
     its last block after a restart."""
     from ..chain.watcher import ChainWatcher
-    from ..errors import ArrakisError, ConfigError
+    from ..errors import ArrakisError, ConfigError, ValidationError
+    from ..settings import CHAINS
+    from ..validation import shown
 
+    unknown = [c for c in chains if c not in CHAINS]
+    if unknown:  # a typo is not a missing endpoint
+        raise ValidationError(f"unknown chain {shown(unknown[0])}; the chains are {', '.join(CHAINS)}", field="chain")
     stop_on_sigterm()
     engine = state.engine
     if not chains and not engine.chain_readers and not once:

@@ -259,7 +259,8 @@ def killswitch_activate(state: CliState, scope, community_id, user_id, reason, a
     op = acting(state, as_name)
     report = state.engine.killswitch.activate(op.actor(), scope=scope, community_id=community_id, user_id=user_id,
                                               reason=reason, code=lambda: ask_code(code))
-    return Output(report.to_dict(), _report_lines(report) + ["release: arrakis killswitch release --scope ..."])
+    release = state.engine.killswitch.release_command({"scope": report.scope, "target": report.target})
+    return Output(report.to_dict(), _report_lines(report) + [f"release: {release} --as NAME"])
 
 
 @killswitch.command("release")

@@ -10,14 +10,37 @@ from .security import ask_code, identity, prove
 from .output import Output, phases, reports
 
 
+def freeze_options(f):
+    """``--wait`` and ``--wait-timeout``: what a command does when the kill switch holds its
+    community (refuse at once, exit 1; or wait for the release, saying so)."""
+    f = click.option("--wait-timeout", type=click.FloatRange(min=1), default=600, show_default=True,
+                     metavar="SECONDS", help="With --wait: give up (exit 1) if the freeze lasts longer.")(f)
+    return click.option("--wait", is_flag=True,
+                        help="If the kill switch holds the community, wait for its release instead of refusing.")(f)
+
+
+def not_frozen(state: CliState, community_id: str, wait: bool, wait_timeout: float) -> None:
+    """Refuse at once (exit 1) if the kill switch holds this community's Discord work, or with
+    ``--wait`` say so in one line on stderr and wait for the release (up to ``wait_timeout``)."""
+    state.engine.killswitch.check_not_frozen(
+        community_id, wait=wait_timeout if wait else 0,
+        on_wait=lambda said: click.echo(f"waiting: {said}; giving up in {wait_timeout:g} s (Ctrl-C stops)",
+                                        err=True))
+
+
 @cli.command()
 @click.argument("community_id")
 @click.option("--dry-run", is_flag=True, help="Show what would be created; change nothing.")
 @click.option("--now", "inline", is_flag=True, help="Run here instead of on the queue.")
+@freeze_options
 @reports
-def synthesize(state: CliState, community_id: str, dry_run: bool, inline: bool, as_json: bool) -> Output:
+def synthesize(state: CliState, community_id: str, dry_run: bool, inline: bool, as_json: bool, wait: bool,
+               wait_timeout: float) -> Output:
     """Publish the community's manifest and make its guild match it. With --now, a progress bar
-    shows the steps done out of those planned and the time left at the current pace."""
+    shows the steps done out of those planned and the time left at the current pace. A community
+    the kill switch holds is refused at once (its manifest cannot be signed, nor its guild
+    changed), or, with --wait, waited for."""
+    not_frozen(state, community_id, wait, wait_timeout)
     with phases(as_json or not inline or dry_run) as bar:
         out = state.engine.synthesis.synthesize(community_id, dry_run=dry_run, queued=not inline,
                                                 progress=_steps(bar, "synthesis"))
@@ -44,10 +67,11 @@ members = command_group("members", "Members' Discord roles.")
 @click.argument("community_id")
 @click.option("--approve", is_flag=True, help="Go ahead even if many members would lose their tier role.")
 @click.option("--now", "inline", is_flag=True, help="Run here instead of on the queue.")
+@freeze_options
 @identity
 @reports
-def members_sync(state: CliState, community_id: str, approve: bool, inline: bool, as_json: bool, as_name, code
-                 ) -> Output:
+def members_sync(state: CliState, community_id: str, approve: bool, inline: bool, as_json: bool, as_name, code,
+                 wait: bool, wait_timeout: float) -> Output:
     """One role update per member whose roles should change. With --now, a progress bar shows the
     updates done out of those planned and the time left at the current pace. A change that would
     strip many members waits for approval; --approve approves the one waiting (an approver who did
@@ -64,6 +88,8 @@ def members_sync(state: CliState, community_id: str, approve: bool, inline: bool
                                                 code=lambda: ask_code(code))
     elif as_name and code:
         state.engine.mfa.verify(as_name, code, action="MEMBER_SYNC")
+    if inline:
+        not_frozen(state, community_id, wait, wait_timeout)
     with phases(as_json or not inline) as bar:
         out = state.engine.synthesis.sync_members(community_id, queued=not inline, actor=actor,
                                                   progress=_steps(bar, "member roles"))
@@ -80,10 +106,14 @@ def members_sync(state: CliState, community_id: str, approve: bool, inline: bool
 @click.argument("community_id")
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
 @click.option("--destructive", is_flag=True, help="Also delete orphans that Arrakis created (--as NAME and a code).")
+@freeze_options
 @identity
 @reports
-def reconcile(state: CliState, community_id: str, dry_run: bool, destructive: bool, as_name, code) -> Output:
-    """Compare manifest, shadow and guild; fix what drifted."""
+def reconcile(state: CliState, community_id: str, dry_run: bool, destructive: bool, as_name, code, wait: bool,
+              wait_timeout: float) -> Output:
+    """Compare manifest, shadow and guild; fix what drifted. A community the kill switch holds is
+    refused at once (or, with --wait, waited for)."""
+    not_frozen(state, community_id, wait, wait_timeout)
     if destructive and not dry_run:
         from ..storage.database import validate_tenant_id
 
@@ -99,9 +129,12 @@ def reconcile(state: CliState, community_id: str, dry_run: bool, destructive: bo
 
 @cli.command("drift")
 @click.argument("community_id")
+@freeze_options
 @reports
-def drift_cmd(state: CliState, community_id: str) -> Output:
-    """Desired vs applied vs actual, item by item, worst first."""
+def drift_cmd(state: CliState, community_id: str, wait: bool, wait_timeout: float) -> Output:
+    """Desired vs applied vs actual, item by item, worst first. A community the kill switch holds
+    is refused at once (or, with --wait, waited for): the guild cannot be read while it is."""
+    not_frozen(state, community_id, wait, wait_timeout)
     d = state.engine.operations.drift(community_id).as_dict()
     where = " (in the local Discord sandbox, not real Discord)" if d["sandbox"] else ""
     return Output(d, [f"manifest v{d['manifest_version']}, applied v{d['shadow_version']}: {d['status']}{where}"] + [

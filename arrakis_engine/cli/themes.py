@@ -52,7 +52,7 @@ def themes_show(state: CliState, theme_id: str) -> Output:
     return Output(theme.as_dict(), lines)
 
 
-@themes.command("tier")
+@themes.command("tier", context_settings={"ignore_unknown_options": True})  # -1 is a rank, refused as one
 @click.argument("theme_id")
 @click.argument("rank", type=int)
 @reports

@@ -57,6 +57,11 @@ def session_output(s: dict, summary: list[str] = (), *, failed_exit: bool = Fals
 
 
 def _summary(state: CliState, s: dict) -> list[str]:
+    if s["state"] == "ROLE_MAPPING":  # what the step asks for, all at once
+        from ..wizard.model import tier_names
+
+        return [f"tiers to map: {', '.join(tier_names(s['data']['rules']))} (each to \"create\" or an existing "
+                "role id: --data '{\"roles\": {\"TIER\": \"create\", ...}}')"]
     return state.engine.wizard.summary(s) if s["state"] in ("REVIEW", "DEPLOY", "FAILED", "COMPLETE") else []
 
 
@@ -102,7 +107,18 @@ def wizard_deploy(state: CliState, session_id: str, user_id: str, update_existin
     """Deploy a reviewed session: community, manifest, queued synthesis. Exits 1 if the deploy
     failed (the session then says why; `wizard back` returns it to review)."""
     s = state.engine.wizard.deploy(session_id, user_id, update_existing=update_existing)
-    return session_output(s, _summary(state, s), failed_exit=True)
+    out = session_output(s, _summary(state, s), failed_exit=True)
+    if s["state"] == "COMPLETE" and s.get("deploy"):
+        d, workers = s["deploy"], state.engine.queue.workers()
+        assets = d.get("assets") or {}
+        if d.get("updated_existing"):
+            out.text.append("  updated the existing community: assets " + "; ".join(
+                f"{what} {', '.join(keys)}" for what, keys in assets.items() if keys))
+        out.text.append(f"  synthesis: {workers} worker(s) running will carry it out" if workers else
+                        "  synthesis waits on the queue for a worker: none is running; start one with "
+                        "`arrakis worker` (the Procfile's worker)")
+        out.data["workers"] = workers
+    return out
 
 
 def _simple(name: str, first: str, doc: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 
-from ..errors import ArrakisError, IntegrityFailure
+from ..errors import ArrakisError, IntegrityFailure, NotFound
 from ..storage.database import Database, validate_tenant_id
 from ..storage.outbox import OutboxRepository, RestoreRepository, community_key, index_key, manifest_key
 from ..storage.repositories import canonical_json, sha256_hex
@@ -71,11 +71,20 @@ class ManifestArchive:
 
     def versions(self, community_id) -> list[dict]:
         cid = validate_tenant_id(community_id)
-        return json.loads(self.store.get(index_key(cid)))["versions"]
+        try:
+            return json.loads(self.store.get(index_key(cid)))["versions"]
+        except NotFound:  # say it in the operator's words, not the store's key layout
+            raise NotFound(f"the shadow store has no manifests for community {cid}",
+                           hint="check the id (`arrakis community list`); a new version reaches the store with "
+                                "`arrakis synthesize` and `arrakis manifests flush`") from None
 
     def get(self, community_id, version: int) -> dict:
         cid = validate_tenant_id(community_id)
-        return json.loads(self.store.get(manifest_key(cid, version)))
+        try:
+            return json.loads(self.store.get(manifest_key(cid, version)))
+        except NotFound:
+            raise NotFound(f"version {version} of community {cid}'s manifest is not in the shadow store",
+                           hint="see `arrakis manifests list`") from None
 
     def verify(self, community_id) -> list[dict]:
         """Every archived version checked against the checksum in the index, and the checksum
@@ -84,14 +93,22 @@ class ManifestArchive:
         cid = validate_tenant_id(community_id)
         out = []
         for v in self.versions(cid):
-            body = self.store.get(manifest_key(cid, v["version"]))
-            actual = sha256_hex(body.decode("utf-8"))
+            try:
+                body = self.store.get(manifest_key(cid, v["version"]))
+            except NotFound:
+                out.append({"version": v["version"], "ok": False, "checksum_ok": False, "signed": None,
+                            "expected": v["checksum"], "actual": None, "problem": "file"})
+                continue
+            actual = sha256_hex(body.decode("utf-8", errors="replace"))
             signed = None
             if self.signing is not None:
                 signed = self.signing.verify_manifest(cid, v["version"], actual, v.get("signature"))
-            out.append({"version": v["version"], "ok": actual == v["checksum"] and signed is not False,
+            # Which check failed: the file's bytes against the index's checksum, or the checksum
+            # against the version's signature (a file and its index entry changed together).
+            problem = "checksum" if actual != v["checksum"] else ("signature" if signed is False else None)
+            out.append({"version": v["version"], "ok": problem is None,
                         "checksum_ok": actual == v["checksum"], "signed": signed,
-                        "expected": v["checksum"], "actual": actual})
+                        "expected": v["checksum"], "actual": actual, "problem": problem})
         return out
 
     def diff(self, community_id, a: int, b: int) -> dict:

@@ -23,7 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
-from ..errors import ArrakisError, Conflict, NotFound, PermissionDenied, ValidationError
+from ..errors import ArrakisError, Conflict, Frozen, NotFound, PermissionDenied, ValidationError
 from ..storage.database import Database, validate_tenant_id
 from .authz import SCOPES, Actor, may_kill, may_release_kill
 from .operators import DISCORD_ID
@@ -147,8 +147,9 @@ class KillSwitch:
         report.parts.append(self._timed("audit", self._audit, "killswitch.activated", scope, target, reason,
                                         actor.name, report.parts))
         report.total_ms = round((time.perf_counter() - started) * 1000, 1)
-        log.warning("kill switch ON for %s by %s (%.0f ms)", self._describe(scope, target), actor.name,
-                    report.total_ms)
+        if self.notifier is not None:  # without one, the alert above was this very line in the log
+            log.warning("kill switch ON for %s by %s (%.0f ms)", self._describe(scope, target), actor.name,
+                        report.total_ms)
         return report
 
     def release(self, actor: Actor, *, scope: str, code: str | None = None, community_id: str | None = None,
@@ -175,6 +176,62 @@ class KillSwitch:
                    "reason": h["reason"], "by": h["held_by"], "since": h["since"]}
                   for h in self.freeze.holds(SOURCE)]
         return {"active": sorted(active, key=lambda a: a["since"]), "held_calls": self.freeze.waiting()}
+
+    # --- work that meets a freeze ---------------------------------------------------------------
+
+    def hold_on(self, community_id) -> dict | None:
+        """What holds Discord work for this community now: the kill switch's entry (scope, target,
+        reason, by, since; the global one first), or, for a freeze set without it, its reason
+        alone. None when nothing does. ``community_id`` None: the global freeze only."""
+        cid = str(validate_tenant_id(community_id)) if community_id is not None else None
+        reason = self.freeze.frozen(cid)
+        if reason is None:
+            return None
+        holds = self.freeze.holds()  # the system of record: scope, target, source, reason, held_by, since
+        for scope, target in (("global", "*"), ("community", cid))[:2 if cid else 1]:
+            for h in sorted(holds, key=lambda h: h["source"] != SOURCE):  # the kill switch's own first
+                if h["scope"] == scope and str(h["target"]) == target:
+                    return {"scope": scope, "target": None if scope == "global" else cid, "reason": h["reason"],
+                            "by": h["held_by"], "since": h["since"]}
+        return {"scope": "global" if self.freeze.frozen(None) else "community",
+                "target": None if self.freeze.frozen(None) else cid, "reason": reason, "by": None, "since": None}
+
+    @staticmethod
+    def describe_hold(community_id, hold: dict) -> str:
+        """One sentence: what is frozen, by whom, since when, why."""
+        what = "every community" if hold["scope"] == "global" else f"community {community_id}"
+        who = f", by {hold['by']}" if hold.get("by") else ""
+        since = (", since " + time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(hold["since"]))
+                 if hold.get("since") else "")
+        return f"the kill switch holds {what} (scope {hold['scope']}{who}{since}): {hold['reason']}"
+
+    @staticmethod
+    def release_command(hold: dict) -> str:
+        """The command that lifts this hold (``hold``: scope and target)."""
+        option = {"global": "", "community": " --community ", "user": " --user "}[hold["scope"]]
+        return f"arrakis killswitch release --scope {hold['scope']}{option}{hold.get('target') or ''}"
+
+    def check_not_frozen(self, community_id, *, wait: float = 0.0, on_wait=None, sleep=time.sleep,
+                         clock=time.monotonic, poll: float = 0.5) -> None:
+        """Return if no freeze holds the community's Discord work. Otherwise raise
+        :class:`Frozen` at once (``wait`` 0), or call ``on_wait(sentence)`` once and wait up to
+        ``wait`` seconds for the release, then raise :class:`Frozen` if it has not come."""
+        hold = self.hold_on(community_id)
+        if hold is None:
+            return
+        said = self.describe_hold(community_id, hold)
+        if wait <= 0:
+            raise Frozen(f"{said}; nothing was sent to Discord",
+                         hint=f"release with `{self.release_command(hold)}`, or run again with --wait", hold=hold)
+        if on_wait:
+            on_wait(said)
+        deadline = clock() + wait
+        while (hold := self.hold_on(community_id)) is not None:
+            if clock() >= deadline:
+                raise Frozen(f"still frozen after waiting {wait:g} s: {self.describe_hold(community_id, hold)}; "
+                             "nothing was sent to Discord", hint=f"release with `{self.release_command(hold)}`",
+                             hold=hold)
+            sleep(min(poll, max(0.0, deadline - clock())))
 
     # --- the parts -----------------------------------------------------------------------------
 

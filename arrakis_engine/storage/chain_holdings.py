@@ -23,6 +23,9 @@ class CommunityAssetRepository:
                DO UPDATE SET spec = EXCLUDED.spec, purpose = EXCLUDED.purpose, min_amount = EXCLUDED.min_amount""",
             (self.db.current_tenant(), asset.key, asset.as_dict(), purpose, min_amount))
 
+    def remove(self, asset_key: str) -> None:
+        self.db.current().execute("DELETE FROM community_assets WHERE asset_key = %s", (asset_key,))
+
     def all(self) -> list[tuple[Asset, str, Decimal]]:
         rows = self.db.current().all(
             "SELECT spec, purpose, min_amount FROM community_assets ORDER BY purpose DESC, asset_key")

@@ -29,6 +29,7 @@ import psycopg2.extensions
 import psycopg2.extras
 from playhouse.pool import PooledPostgresqlDatabase
 
+from .constraints import words_for
 from ..errors import (
     Conflict,
     InvalidTenantId,
@@ -178,17 +179,27 @@ def translate_db_error(exc: psycopg2.Error) -> Exception:
     diag = getattr(exc, "diag", None)
     detail = (diag.message_primary if diag and diag.message_primary else str(exc)).strip()
     detail = detail.splitlines()[0].strip() if detail else type(exc).__name__
+    # A refused row: the constraint's sentence (constraints.py), never the database's own text.
+    constraint = getattr(diag, "constraint_name", None) if diag else None
+    known = words_for(constraint)
     if isinstance(exc, psycopg2.errors.UniqueViolation):
-        return Conflict(f"already exists: {detail}")
+        return Conflict(known[1] if known else "this already exists")
     if isinstance(exc, psycopg2.errors.ForeignKeyViolation):
-        return NotFound(f"refers to something that does not exist in this community: {detail}")
+        if detail.startswith("update or delete on"):  # a row others still point at
+            return Conflict(f"{(known or ('it', ''))[0].replace('_', ' ')} is still in use and cannot be removed")
+        return NotFound(known[1] if known else "it refers to something that does not exist in this community")
     if isinstance(exc, psycopg2.errors.InsufficientPrivilege):
         if "row-level security" in detail:
-            return TenantIsolationError(f"refused by tenant isolation: {detail}")
-        return TenantIsolationError(f"permission denied: {detail}")
-    if isinstance(exc, (psycopg2.errors.CheckViolation, psycopg2.errors.NotNullViolation,
-                        psycopg2.errors.InvalidTextRepresentation, psycopg2.errors.DataException)):
-        return ValidationError(f"invalid data: {detail}")
+            return TenantIsolationError("refused by tenant isolation: that row belongs to another community")
+        return TenantIsolationError("permission denied: Arrakis's database role may not do this")
+    if isinstance(exc, psycopg2.errors.CheckViolation):
+        return ValidationError(known[1] if known else "a value is out of the allowed range",
+                               field=known[0] if known else None)
+    if isinstance(exc, psycopg2.errors.NotNullViolation):
+        column = getattr(diag, "column_name", None) if diag else None
+        return ValidationError(f"{column.replace('_', ' ') if column else 'a value'} is required", field=column)
+    if isinstance(exc, (psycopg2.errors.InvalidTextRepresentation, psycopg2.errors.DataException)):
+        return ValidationError("a value is not in a form the database accepts (a number, date or id)")
     if isinstance(exc, psycopg2.OperationalError):
         return StorageError(f"the database is unreachable or failed: {detail}",
                             hint="check that PostgreSQL is running and DATABASE_URL is right")

@@ -94,6 +94,12 @@ class SynthesisQueue:
             out[name.split(":", 1)[1]] = Queue(name, connection=self.redis).count
         return out
 
+    def workers(self) -> int:
+        """How many synthesis workers are registered now (0: queued work waits for one)."""
+        from rq import Worker
+
+        return len(Worker.all(connection=self.redis))
+
     def counts(self) -> dict[str, int]:
         """Jobs over every synthesis queue: ``queued`` (waiting for a worker), ``scheduled`` (a retry
         in its backoff, or a later slice) and ``running``."""

@@ -3,7 +3,8 @@ gates them by subscription (free < premium < enterprise)."""
 
 from __future__ import annotations
 
-from ..errors import ValidationError
+from ..errors import PlanLimit, ValidationError
+from ..validation import shown
 from .basic import BASIC
 from .model import BadgeSpec, CategorySpec, ChannelSpec, Naming, Theme, TierSpec, check_rank
 from .sietch import SIETCH
@@ -20,18 +21,19 @@ def allowed(theme: Theme, subscription_tier: str) -> bool:
 def get_theme(theme_id: str) -> Theme:
     theme = THEMES.get(theme_id)
     if theme is None:
-        raise ValidationError(f"unknown theme '{theme_id}'; choose one of {', '.join(sorted(THEMES))}", field="theme")
+        raise ValidationError(f"unknown theme {shown(theme_id)}; choose one of {', '.join(sorted(THEMES))}",
+                              field="theme")
     return theme
 
 
 def theme_for(theme_id: str, subscription_tier: str) -> Theme:
     """The theme, if it exists and the subscription allows it; otherwise a clear ValidationError."""
     if subscription_tier not in SUBSCRIPTIONS:
-        raise ValidationError(f"unknown subscription '{subscription_tier}'; choose one of {', '.join(SUBSCRIPTIONS)}",
+        raise ValidationError(f"unknown subscription {shown(subscription_tier)}; choose one of {', '.join(SUBSCRIPTIONS)}",
                               field="subscription")
     theme = get_theme(theme_id)
     if not allowed(theme, subscription_tier):
-        raise ValidationError(f"the {theme.name} theme needs a {theme.requires} subscription or higher",
+        raise PlanLimit(f"the {theme.name} theme needs a {theme.requires} subscription or higher",
                               field="theme")
     return theme
 

@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import ValidationError
 from ..settings import CHAINS
 from ..themes import THEMES
+from ..validation import shown
 
 STATES = ("INIT", "CHAIN_SELECT", "ASSET_CONFIG", "ELIGIBILITY_RULES", "ROLE_MAPPING", "CHANNEL_STRUCTURE",
           "REVIEW", "DEPLOY", "COMPLETE", "FAILED")
@@ -55,7 +56,8 @@ def _require(data: dict, field: str) -> Any:
 def validate_chain(data: dict) -> dict:
     chain = str(_require(data, "chain")).strip().lower()
     if chain not in CHAINS:
-        raise ValidationError(f"chain '{chain}' is not supported; choose one of {', '.join(CHAINS)}", field="chain")
+        raise ValidationError(f"chain {shown(chain)} is not supported; choose one of {', '.join(CHAINS)}",
+                              field="chain")
     return {"chain": chain}
 
 
@@ -177,10 +179,13 @@ def validate_roles(data: dict, rules: dict) -> dict:
     if not isinstance(mapping, dict):
         raise ValidationError("roles must map each tier to a role id or \"create\"", field="roles")
     out = {}
+    unmapped = [name for name in tier_names(rules) if mapping.get(name) is None]
+    if unmapped:  # every tier still to map at once, not one error at a time
+        raise ValidationError(f"{'tier' if len(unmapped) == 1 else 'tiers'} {', '.join(unmapped)} "
+                              f"{'is' if len(unmapped) == 1 else 'are'} not mapped; give each a role id or "
+                              "\"create\"", field=f"roles.{unmapped[0]}")
     for name in tier_names(rules):
         value = mapping.get(name)
-        if value is None:
-            raise ValidationError(f"tier {name} is not mapped; give a role id or \"create\"", field=f"roles.{name}")
         value = str(value).strip()
         if value != "create" and not _SNOWFLAKE.match(value):
             raise ValidationError(f"roles.{name} must be an existing role id or \"create\"", field=f"roles.{name}")
@@ -210,10 +215,14 @@ def validate_channels(data: dict) -> dict:
         if not name or len(name) > 100:
             raise ValidationError(f"categories[{i}].name must be 1 to 100 characters", field=f"categories[{i}].name")
         channels = c.get("channels") or []
-        if not isinstance(channels, list) or not all(isinstance(x, str) and re.match(r"^[a-z0-9-]{1,100}$", x)
-                                                      for x in channels):
-            raise ValidationError(f"categories[{i}].channels must be lower-case names with dashes",
+        if not isinstance(channels, list):
+            raise ValidationError(f"categories[{i}].channels must be a list of channel names",
                                   field=f"categories[{i}].channels")
+        for x in channels:
+            if not (isinstance(x, str) and re.match(r"^[a-z0-9-]{1,100}$", x)):
+                raise ValidationError(
+                    f"channel {shown(x)} in category {shown(name)} is not a channel name: use 1 to 100 lower-case "
+                    "letters, digits and dashes", field=f"categories[{i}].channels")
         out.append({"name": name, "channels": channels})
     return {"channel_template": "custom", "categories": out}
 

@@ -149,19 +149,37 @@ class WizardService:
 
         return self._write(session, change, submission_id)
 
-    def back(self, session_id: str, user_id: str, *, submission_id: str | None = None) -> dict:
+    def back(self, session_id: str, user_id: str, *, submission_id: str | None = None,
+             expected_state: str | None = None) -> dict:
+        """One step back. ``expected_state``: the step the caller's Back button was drawn for (a
+        click on an old message is refused, as every other button's is)."""
         session = self._load(session_id, user_id)
+        if submission_id and submission_id in session["applied"]:
+            return session
+        if expected_state is not None and expected_state != session["state"]:
+            raise Conflict(f"the wizard is at {session['state']}, not {expected_state}; refresh and try again")
         target = previous_state(session["state"])
 
         def change(s: dict) -> dict:
+            if expected_state is not None and s["state"] != expected_state:
+                raise Conflict("the wizard moved on while this step was being sent; refresh and try again")
             s["state"] = target
             s["error"] = None
             return s
 
         return self._write(session, change, submission_id)
 
-    def abandon(self, session_id: str, user_id: str) -> dict:
+    def abandon(self, session_id: str, user_id: str, *, expected_state: str | None = None) -> dict:
+        """Give the session up (FAILED). A deployed session (or one deploying) is not abandoned:
+        its community exists. ``expected_state``: the step the caller's Cancel was drawn for."""
         session = self._load(session_id, user_id)
+        if expected_state is not None and expected_state != session["state"]:
+            raise Conflict(f"the wizard is at {session['state']}, not {expected_state}; refresh and try again")
+        if session["state"] in ("COMPLETE", "DEPLOY"):
+            raise TransitionError("this session was deployed" if session["state"] == "COMPLETE" else
+                                  "this session is deploying", field="state",
+                                  hint="its community exists; change it with a new /onboard or the "
+                                       "`arrakis` commands")
         if session["state"] in TERMINAL:
             return session
 
@@ -176,13 +194,19 @@ class WizardService:
         """What deploying ``session`` would set up, one plain line per part."""
         return review_summary(session["data"], session.get("existing_community"))
 
-    def deploy(self, session_id: str, user_id: str, *, update_existing: bool = False) -> dict:
+    def deploy(self, session_id: str, user_id: str, *, update_existing: bool = False,
+               expected_state: str | None = None) -> dict:
         """Create or update the community, store manifest v N+1 and queue the synthesis. The
         session id is the idempotency key: deploying a deployed session changes nothing.
 
         A server that already has a community (made some other way) is updated only with
         ``update_existing``; without it, :class:`Conflict` says which community it is."""
         session = self._load(session_id, user_id)
+        # ``expected_state``: the step the Deploy button was drawn for; the same deploy carried on
+        # (DEPLOY) or done (COMPLETE) is this click retried, anything else an old message.
+        if expected_state is not None and session["state"] != expected_state and not (
+                expected_state == "REVIEW" and session["state"] in ("DEPLOY", "COMPLETE")):
+            raise Conflict(f"the wizard is at {session['state']}, not {expected_state}; refresh and try again")
         if session["state"] == "COMPLETE":
             return session
         if session["state"] not in ("REVIEW", "DEPLOY"):
@@ -191,7 +215,9 @@ class WizardService:
         if existing and existing["session"] != session["id"] and not update_existing:
             raise Conflict(f"this server already has the community {existing['name']!r} ({existing['id']}); "
                            f"deploying would update it and keep its name (not {session['community_name']!r})",
-                           hint="deploy again with update-existing to go ahead, or abandon this session")
+                           hint="to go ahead, deploy again with --update-existing (`arrakis wizard deploy "
+                                f"{session_id} {user_id} --update-existing`; Update in Discord), or abandon "
+                                "this session")
         if session["state"] == "REVIEW":
             session = self._write(session, lambda s: {**s, "state": "DEPLOY"}, f"deploy-{session_id}")
         try:
@@ -228,6 +254,7 @@ class WizardService:
         guild, actor = session["guild_id"], f"wizard:{session['user_id']}"
         with self.db.platform():
             community = self.repos.communities.by_guild(guild)
+        updating = community is not None
         if theme_id != "custom":  # a clear error, before anything is written, if the plan does not allow it
             theme_for(theme_id, community.subscription_tier if community else "free")
         if community is None:
@@ -243,10 +270,17 @@ class WizardService:
             with self.db.platform():
                 self.repos.communities.set_theme(community.id, theme_id)
         sync = self.eligibility
+        with self.db.tenant(community.id):
+            before = {a.key: p for a, p, _ in sync.assets.all()} if updating else {}
+        assets = {"added": [], "kept": [], "replaced": []}
         for i, a in enumerate(data["assets"]["assets"]):
             asset = Asset(data["chain"]["chain"], a["kind"], a.get("address"), a.get("token_id"),
                           a.get("decimals", 18), symbol=a.get("symbol", ""))
-            sync.configure(community.id, asset, purpose="rank" if i == 0 else "gate", min_amount=0 if i == 0 else 1)
+            # Updating a community that already ranks by another asset: the wizard's first asset
+            # replaces it (the deploy was confirmed with update_existing); the same one is kept.
+            assets["replaced"] += sync.configure(community.id, asset, purpose="rank" if i == 0 else "gate",
+                                                 min_amount=0 if i == 0 else 1, replace_rank=updating)
+            assets["kept" if asset.key in before else "added"].append(asset.key)
         if rules.get("rule") and getattr(sync, "gating", None) is not None:
             sync.gating.set_rule(community.id, rules["rule"], actor=actor, require_endpoints=False)  # before the manifest, which carries it
         manifest, _ = self.manifests.publish(community.id, actor=actor)
@@ -261,5 +295,7 @@ class WizardService:
                                  key=keys.synthesis_slice(community.id, manifest.version, 0), first_contact=True)
         with self.db.tenant(community.id):
             self.repos.audit.append(actor, "wizard.deployed", {"session": session["id"],
-                                                                 "manifest_version": manifest.version})
-        return {"community_id": str(community.id), "manifest_version": manifest.version, "job_id": job.id}
+                                                                 "manifest_version": manifest.version,
+                                                                 "updated_existing": updating, "assets": assets})
+        return {"community_id": str(community.id), "manifest_version": manifest.version, "job_id": job.id,
+                "updated_existing": updating, "assets": assets}

@@ -13,9 +13,22 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from arrakis_engine.signing.service import PLATFORM_KEY, community_key
 
-from ..data import ago, describe_error
+from ..data import ago, describe_error, fit
 from ..dialogs.prompt import PromptDialog
 from .base import LoadedScreen, add_columns
+
+
+COLUMNS = (("Key", 46), ("Community", 14), ("Versions", 9), ("Signs with", 10), ("Last rotated", 12), ("State", 14))
+
+
+def key_row(s: dict, communities: dict, rotated: dict, now: float) -> tuple:
+    """One key's cells: the community's name cut to its column in terminal cells (a long name in
+    wide characters ends with an ellipsis instead of being cut mid-way without a sign)."""
+    state = (Text(f"cut off: {s['cut_off']}", style="bold red") if s.get("cut_off")
+             else Text("signs", style="green") if s["reachable"] else Text("not reachable", style="bold red"))
+    versions = ", ".join(f"v{v}" for v in s["versions"]) or "none yet"
+    return (s["key"], fit(communities.get(s["key"], "the platform"), COLUMNS[1][1]), versions,
+            f"v{s['latest_version']}" if s["latest_version"] else "-", ago(rotated.get(s["key"]), now), state)
 
 
 class SigningScreen(LoadedScreen):
@@ -35,8 +48,7 @@ class SigningScreen(LoadedScreen):
     def on_mount(self) -> None:
         self.sub_title = "signing keys"
         # The whole key name (what `arrakis signing` shows); the signer is named in the title line.
-        add_columns(self.query_one(DataTable), (("Key", 46), ("Community", 14), ("Versions", 9),
-                                                ("Signs with", 10), ("Last rotated", 12), ("State", 14)))
+        add_columns(self.query_one(DataTable), COLUMNS)
         self.keys: list[str] = []
         self.load()
 
@@ -51,12 +63,7 @@ class SigningScreen(LoadedScreen):
         table.clear()
         self.keys = [s["key"] for s in status]
         for s in status:
-            state = (Text(f"cut off: {s['cut_off']}", style="bold red") if s.get("cut_off")
-                     else Text("signs", style="green") if s["reachable"] else Text("not reachable", style="bold red"))
-            versions = ", ".join(f"v{v}" for v in s["versions"]) or "none yet"
-            table.add_row(s["key"], communities.get(s["key"], "the platform"), versions,
-                          f"v{s['latest_version']}" if s["latest_version"] else "-",
-                          ago(rotated.get(s["key"]), now), state, key=s["key"])
+            table.add_row(*key_row(s, communities, rotated, now), key=s["key"])
         backends = {s["backend"] for s in status}
         down = [s["key"] for s in status if not s["reachable"]]
         self.query_one("#title", Static).update(

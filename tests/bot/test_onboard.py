@@ -131,3 +131,23 @@ def test_a_stale_click_is_refused_not_taken_as_the_next_step(bot, fake):
     w.click("next")
     assert "the wizard is at ASSET_CONFIG, not INIT" in w.text
     assert "step 3 of 8: Asset" in w.title
+
+
+def test_back_and_cancel_on_an_old_message_are_refused(bot, fake):
+    """Back and Cancel carry the step they were drawn for, like every other button: clicked on
+    step 2's message while the wizard is at step 4, they change nothing and say where it is."""
+    guild = new_guild_id()
+    fake.join(guild)
+    w = Wizard(fake, guild).start("Old Buttons")
+    w.click("next")
+    chain_message = w.message  # step 2, with Back and Cancel
+    w.choose("chain", "ethereum")
+    w.choose("kind", "native")
+    assert "step 4 of 8" in w.title
+    for action in ("back", "cancel"):
+        w.message = chain_message
+        w.click(action)
+        assert "the wizard is at ELIGIBILITY_RULES, not CHAIN_SELECT" in w.text, (action, w.text)
+        assert "step 4 of 8" in w.title, (action, w.title)
+    w.click("back")  # Back on the message as it is now still works
+    assert "step 3 of 8: Asset" in w.title

@@ -36,18 +36,18 @@ def test_community_create_and_list(run):
     assert "Dune Fans" in table.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--theme", "sietch"], "needs a premium subscription"),
-    (["--theme", "nope"], "unknown theme 'nope'"),
-    (["--guild-id", "x"], "is not a Discord server id"),
+@pytest.mark.parametrize("args, message, status", [
+    (["--theme", "sietch"], "needs a premium subscription", 1),  # refused
+    (["--theme", "nope"], "unknown theme 'nope'", 2),  # a bad value
+    (["--guild-id", "x"], "is not a Discord server id", 2),
 ])
-def test_community_create_errors_are_one_clear_line(run, args, message):
+def test_community_create_errors_are_one_clear_line(run, args, message, status):
     base = {"--name": "X", "--guild-id": "123456789012345111", "--theme": "basic"}
     for flag, value in zip(args[::2], args[1::2]):
         base[flag] = value
     flat = [item for kv in base.items() for item in kv]
     result = run("community", "create", *flat)
-    assert result.exit_code == 1
+    assert result.exit_code == status
     assert message in result.output
     assert "Traceback" not in result.output
 
@@ -79,7 +79,7 @@ def test_migrate_commands(run, tmp_path):
 def test_bad_community_id_is_a_clear_error(run, tmp_path):
     source = build_legacy_db(tmp_path / "profiles.db", members=2)
     result = run("migrate", "sqlite", str(source), "--community", "'; DROP TABLE profiles; --")
-    assert result.exit_code == 1 and "not a valid UUID" in result.output
+    assert result.exit_code == 2 and "not a valid UUID" in result.output
 
 
 def test_private_key_in_environment_is_refused(database_url, redis_url, tmp_path):
@@ -184,9 +184,9 @@ def test_themes_commands():
     assert tier["tier"] == "Hajra"
     assert "no tier" in runner.invoke(cli, ["themes", "tier", "basic", "101"]).output
     bad = runner.invoke(cli, ["themes", "tier", "basic", "0"])
-    assert bad.exit_code == 1 and "rank must be a whole number from 1 up" in bad.output
+    assert bad.exit_code == 2 and "rank must be a whole number from 1 up" in bad.output
     unknown = runner.invoke(cli, ["themes", "show", "nope"])
-    assert unknown.exit_code == 1 and "unknown theme 'nope'" in unknown.output
+    assert unknown.exit_code == 2 and "unknown theme 'nope'" in unknown.output
 
 
 def test_wallets_eligibility_commands(database_url, redis_url, tmp_path, engine, chain, anvil):
@@ -219,7 +219,7 @@ def test_wallets_eligibility_commands(database_url, redis_url, tmp_path, engine,
     status = json.loads(run("eligibility", "status", "--json").output)
     assert status["mode"] == "partial" and status["chains"] == ["berachain"]
     bad = run("eligibility", "add-asset", cid, "--chain", "berachain", "--kind", "erc20", "--address", "0x12")
-    assert bad.exit_code == 1 and "asset address" in bad.output
+    assert bad.exit_code == 2 and "asset address" in bad.output
 
 
 def test_synthesis_commands(database_url, redis_url, tmp_path, engine):

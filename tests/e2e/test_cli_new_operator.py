@@ -42,7 +42,7 @@ def community(run, **kw) -> str:
                                    " 123456789012345678 x"])
 def test_community_create_refuses_guild_ids_that_are_not_snowflakes(run, guild):
     out = run("community", "create", "--name", "X", "--guild-id", guild)
-    assert out.exit_code == 1
+    assert out.exit_code == 2
     line = one_error_line(out)
     assert "is not a Discord server id: it must be 17 to 20 digits" in line and "sandbox uses the same shape" in line
 
@@ -51,14 +51,14 @@ def test_community_create_refuses_guild_ids_that_are_not_snowflakes(run, guild):
                                            ("", "1 to 100 characters"), ("x" * 101, "1 to 100 characters")])
 def test_community_create_refuses_names_that_break_rows(run, name, message):
     out = run("community", "create", "--name", name, "--guild-id", snowflake())
-    assert out.exit_code == 1 and message in one_error_line(out)
+    assert out.exit_code == 2 and message in one_error_line(out)
 
 
 def test_wizard_start_checks_the_same_way(run):
     out = run("wizard", "start", "abc123", "42")
-    assert out.exit_code == 1 and "not a Discord server id" in one_error_line(out)
+    assert out.exit_code == 2 and "not a Discord server id" in one_error_line(out)
     out = run("wizard", "start", snowflake(), "42", "--name", "two\nlines")
-    assert out.exit_code == 1 and "one line of plain text" in one_error_line(out)
+    assert out.exit_code == 2 and "one line of plain text" in one_error_line(out)
 
 
 def test_wallets_import_exit_status_and_counts(run, tmp_path):
@@ -116,7 +116,7 @@ def test_migrate_sqlite_fails_before_drawing_a_bar(run, tmp_path):
     assert missing.exit_code == 1 and "nope.db" in one_error_line(missing)
     source = build_legacy_db(tmp_path / "profiles.db", members=2)
     bad = run("migrate", "sqlite", str(source), "--community", "not-a-uuid")
-    assert bad.exit_code == 1 and "not a valid UUID" in one_error_line(bad)
+    assert bad.exit_code == 2 and "not a valid UUID" in one_error_line(bad)
     done = run("migrate", "sqlite", str(source), "--community", cid)
     assert done.exit_code == 0 and "imported 2 profiles" in done.stdout
 

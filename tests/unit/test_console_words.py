@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import pytest
+
 from arrakis_engine.errors import StorageError
 from arrakis_tui.data import ago, describe_error
 
@@ -46,3 +48,21 @@ def test_progress_of_a_running_job_in_words():
     assert running_words({"type": "SYNTHESIZE_COMMUNITY", "progress": meta}) == \
         "synthesis: 5 of 20 steps, about 30 s left"
     assert running_words({"type": "ASSIGN_ROLE", "progress": None}) == "member role update (starting)"
+
+
+@pytest.mark.parametrize("name", ["砂丘の民のコミュニティ・アラキス", "a砂丘の民のコミュニティ", "🏜️🐛🏜️🐛🏜️🐛🏜️🐛🏜️🐛",
+                                  "Fremen of the deep desert sietch", "e\u0301" * 20])
+def test_the_signing_table_cuts_long_names_by_terminal_cells(name):
+    """A community name longer than its column is cut to the column's width in terminal cells
+    (wide characters count two) and ends with an ellipsis; a short one is left alone."""
+    from rich.cells import cell_len
+
+    from arrakis_tui.screens.signing import COLUMNS, key_row
+
+    width = COLUMNS[1][1]
+    status = {"key": "community-x", "cut_off": None, "reachable": True, "versions": [1], "latest_version": 1}
+    shown = key_row(status, {"community-x": name}, {}, 0.0)[1]
+    assert cell_len(shown) <= width and shown.endswith("…"), (shown, cell_len(shown))
+    assert name.startswith(shown[:-1])
+    assert cell_len(shown) >= width - 2  # cut at the column, not long before it
+    assert key_row(status, {"community-x": "Caladan"}, {}, 0.0)[1] == "Caladan"

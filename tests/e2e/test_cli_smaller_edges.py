@@ -1,0 +1,82 @@
+"""Smaller edges an operator met: `manifests verify` of an unknown id and of a tampered version,
+and what `killswitch activate` prints."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from tests.e2e.test_cli_new_operator import community, one_error_line
+
+
+
+@pytest.fixture(autouse=True)
+def no_jobs_left(engine):
+    """Deploys and queued syntheses here have no worker: their jobs go when the test ends, so a
+    later test's worker does not run them."""
+    yield
+    engine.redis.flushdb()
+
+def test_manifests_verify_says_which_check_failed(run, tmp_path, engine):
+    unknown = str(uuid.uuid4())
+    out = run("manifests", "verify", unknown)
+    assert out.exit_code == 1
+    line = one_error_line(out)
+    assert f"the shadow store has no manifests for community {unknown}" in line
+    assert "index.json" not in line and "manifests/" not in line and str(tmp_path) not in line
+
+    cid = community(run, name="Shadowed")
+    no_discord = {"DISCORD_API_BASE": "", "DISCORD_BOT_TOKEN": ""}
+    with engine.db.tenant(cid):  # a member, so that a second version differs from the first
+        engine.repos.profiles.create(discord_id="510000000000000001")
+    assert run("synthesize", cid, extra_env=no_discord).exit_code == 0
+    with engine.db.tenant(cid):
+        engine.repos.profiles.create(discord_id="510000000000000002")
+    assert run("synthesize", cid, extra_env=no_discord).exit_code == 0
+    assert run("manifests", "flush").exit_code == 0
+    ok = run("manifests", "verify", cid)
+    assert ok.exit_code == 0 and ok.stdout.split() == ["v1:", "ok", "v2:", "ok"], ok.output
+
+    [v1] = tmp_path.rglob(f"manifests/{cid}/v000001.json")
+    [v2] = v1.parent.glob("v000002.json")
+    [index] = v1.parent.glob("index.json")
+    v1.write_bytes(v1.read_bytes().replace(b"}", b" }", 1))  # the file changed
+    record = json.loads(index.read_text())
+    record["versions"][1]["signature"] = record["versions"][0]["signature"]  # v2's signature swapped
+    index.write_text(json.dumps(record))
+    checked = run("manifests", "verify", cid)
+    assert checked.exit_code == 1
+    assert "v1: MISMATCH: checksum" in checked.stdout and "v2: MISMATCH: signature" in checked.stdout
+    v1.unlink()
+    gone = run("manifests", "verify", cid, "--json")
+    assert json.loads(gone.stdout)[0]["problem"] == "file"
+    assert "v1: MISMATCH: file missing" in run("manifests", "verify", cid).stdout
+
+
+def test_killswitch_prints_one_warning_and_a_release_hint_with_its_scope(run, engine, database_url, redis_url,
+                                                                          tmp_path):
+    """In a real process (where the log reaches stderr): the alert, logged when no webhook is set,
+    is the one WARNING line; the hint says how to release this very scope."""
+    name = f"ks-{uuid.uuid4().hex[:8]}"
+    engine.operators.add(name, ["platform_admin"], actor="test")
+    codes = list(engine.mfa.enroll(name, actor="test").backup_codes)
+    cid = community(run, name="Hint")
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path)}
+    env.pop("ALERT_WEBHOOK_URL", None)
+    on = subprocess.run([sys.executable, "-m", "arrakis_engine.cli", "killswitch", "activate", "--scope", "community",
+                         "--community", cid, "--reason", "drill", "--as", name, "--code", codes.pop()],
+                        env=env, capture_output=True, text=True, timeout=120)
+    try:
+        assert on.returncode == 0, on.stderr
+        warnings = [line for line in on.stderr.splitlines() if "WARNING" in line]
+        assert len(warnings) == 1 and "Kill switch ON" in warnings[0], on.stderr
+        assert f"release: arrakis killswitch release --scope community --community {cid}" in on.stdout
+    finally:
+        off = run("killswitch", "release", "--scope", "community", "--community", cid, "--as", name,
+                  "--code", codes.pop())
+        assert off.exit_code == 0, off.output
