@@ -7,9 +7,7 @@ same key, so it is queued once.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
-from typing import Sequence
 
 Id = uuid.UUID | str
 
@@ -23,6 +21,12 @@ def bucket(name: str) -> str:
 def route(route_name: str) -> str:
     """Hash: one Discord route's bucket as its X-RateLimit-* headers last described it."""
     return f"arrakis:route:{route_name}"
+
+
+def route_log(route_key: str) -> str:
+    """Sorted set: our sends on one Discord route (by Redis time) within its last window, shared
+    by every worker; ``route_key`` is the route's hash key (:func:`route`)."""
+    return f"{route_key}:sent"
 
 
 DISCORD_GLOBAL_PAUSE = "arrakis:discord:global_pause"  # string with a TTL: every worker waits it out
@@ -96,10 +100,10 @@ def synthesis_slice(community_id: Id, version: int, part: int) -> str:
     return f"{community_id}-v{version}-p{part}"
 
 
-def member_roles(community_id: Id, discord_id: str, roles: Sequence[str]) -> str:
-    """One member's role update to exactly this role list (a new list is a new key)."""
-    digest = hashlib.sha256(",".join(roles).encode()).hexdigest()[:16]
-    return f"{community_id}:{discord_id}:{digest}"
+def member_roles(community_id: Id, discord_id: str, seq: int) -> str:
+    """The delivery of one decision about a member's roles (its number, per member): queued once,
+    however often it is planned; a later decision is a new key, even back to an earlier list."""
+    return f"{community_id}:{discord_id}:d{int(seq)}"
 
 
 # --- Redis: MFA, kill switch, signing ------------------------------------------------------------

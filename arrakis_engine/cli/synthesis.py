@@ -67,20 +67,29 @@ members = command_group("members", "Members' Discord roles.")
 @click.argument("community_id")
 @click.option("--approve", is_flag=True, help="Go ahead even if many members would lose their tier role.")
 @click.option("--now", "inline", is_flag=True, help="Run here instead of on the queue.")
+@click.option("--dry-run", is_flag=True, help="Show which members' roles would change; decide and send nothing.")
 @freeze_options
 @identity
 @reports
-def members_sync(state: CliState, community_id: str, approve: bool, inline: bool, as_json: bool, as_name, code,
-                 wait: bool, wait_timeout: float) -> Output:
+def members_sync(state: CliState, community_id: str, approve: bool, inline: bool, dry_run: bool, as_json: bool,
+                 as_name, code, wait: bool, wait_timeout: float) -> Output:
     """One role update per member whose roles should change. With --now, a progress bar shows the
     updates done out of those planned and the time left at the current pace. A change that would
     strip many members waits for approval; --approve approves the one waiting (an approver who did
     not run the paused sync: --as NAME and a code), then syncs. --as NAME names who runs the sync:
     that operator can then never approve the strip it pauses for (with --code it is also proved);
-    without --as the requester is the anonymous ``system:cli``."""
+    without --as the requester is the anonymous ``system:cli``. --dry-run shows who would get which
+    roles (from Discord's last answers) and decides and sends nothing."""
     actor = "cli"
     if as_name:
         actor = f"operator:{state.engine.operators.get(as_name).name}"
+    if dry_run:
+        out = state.engine.synthesis.sync_members(community_id, dry_run=True, actor=actor)
+        return Output(out, [f"would update {out['changes']} member(s)"
+                            + (f", {out['strips']} of {out['tier_holders']} losing their tier role (would wait "
+                               "for an approver)" if out["would_pause"] else "")]
+                      + [f"  {m['discord_id']}: +{','.join(m['added']) or '-'} -{','.join(m['removed']) or '-'}"
+                         for m in out["members"][:50]])
     if approve:
         if not as_name:
             raise ValidationError("say who approves: --as NAME or ARRAKIS_OPERATOR", field="as")

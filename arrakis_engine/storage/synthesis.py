@@ -82,3 +82,55 @@ class SynthesisRepository:
                ON CONFLICT (community_id, discord_id) DO UPDATE SET roles = EXCLUDED.roles, updated_at = now()""",
             (self.db.current_tenant(), discord_id, sorted(set(roles))))
 
+
+    # --- member role decisions (one decision, one delivery) ------------------------------------
+
+    def pending_decisions(self) -> dict[str, tuple[int, list[str]]]:
+        """discord id -> (seq, roles) of each member's latest decision that Discord has not got yet."""
+        rows = self.db.current().all(
+            """SELECT d.discord_id, d.seq, d.roles FROM member_role_decisions d
+                 LEFT JOIN discord_member_roles m USING (community_id, discord_id)
+                WHERE d.seq > COALESCE(m.applied_seq, 0)""")
+        return {r["discord_id"]: (int(r["seq"]), list(r["roles"])) for r in rows}
+
+    def decide(self, decisions: Sequence[tuple[str, Sequence[str]]], *, actor: str) -> dict[str, int]:
+        """Record a new decision (the next number, above anything applied) per member; returns
+        discord id -> its number. Two planners deciding at once each get their own number: the
+        higher one wins, the other is dropped when its turn comes."""
+        if not decisions:
+            return {}
+        tenant = self.db.current_tenant()
+        rows = self.db.current().execute_values(
+            """INSERT INTO member_role_decisions AS d (community_id, discord_id, seq, roles, decided_by, decided_at)
+               SELECT v.community_id::uuid, v.discord_id,
+                      COALESCE((SELECT applied_seq FROM discord_member_roles m
+                                 WHERE m.community_id = v.community_id::uuid AND m.discord_id = v.discord_id), 0) + 1,
+                      v.roles::text[], v.actor, now()
+                 FROM (VALUES %s) AS v (community_id, discord_id, roles, actor)
+               ON CONFLICT (community_id, discord_id) DO UPDATE
+               SET seq = GREATEST(d.seq, EXCLUDED.seq - 1) + 1, roles = EXCLUDED.roles,
+                   decided_by = EXCLUDED.decided_by, decided_at = now()
+               RETURNING discord_id, seq""",
+            [(str(tenant), did, sorted(set(roles)), actor) for did, roles in decisions])
+        return {did: int(seq) for did, seq in rows}
+
+    def latest_decision(self, discord_id: str) -> tuple[int, list[str]] | None:
+        row = self.db.current().one("SELECT seq, roles FROM member_role_decisions WHERE discord_id = %s",
+                                    (discord_id,))
+        return None if row is None else (int(row["seq"]), list(row["roles"]))
+
+    def lock_member(self, discord_id: str) -> tuple[list[str], int] | None:
+        """(roles Discord last answered, the decision applied last) of one member, locked until
+        the transaction ends: deliveries to one member go out one at a time, in order."""
+        row = self.db.current().one(
+            "SELECT roles, applied_seq FROM discord_member_roles WHERE discord_id = %s FOR UPDATE", (discord_id,))
+        return None if row is None else (list(row["roles"]), int(row["applied_seq"]))
+
+    def mark_applied(self, discord_id: str, roles: Sequence[str], seq: int) -> None:
+        self.db.current().execute(
+            """INSERT INTO discord_member_roles (community_id, discord_id, roles, applied_seq, updated_at)
+               VALUES (%s, %s, %s, %s, now())
+               ON CONFLICT (community_id, discord_id) DO UPDATE
+               SET roles = EXCLUDED.roles, applied_seq = GREATEST(discord_member_roles.applied_seq, EXCLUDED.applied_seq),
+                   updated_at = now()""",
+            (self.db.current_tenant(), discord_id, sorted(set(roles)), int(seq)))

@@ -55,9 +55,12 @@ def run(job_type: str, community_id: str, payload: dict) -> Any:
     if job_type == "SYNTHESIZE_COMMUNITY":
         return _synthesize_slice(e, job, community_id, payload)
     if job_type in ("ASSIGN_ROLE", "REMOVE_ROLE"):
-        roles = e.member_sync.apply_change(community_id, payload["guild_id"], payload["discord_id"], payload["roles"])
+        # one decision, one delivery: dropped if a later decision superseded it, never older than
+        # what Discord last got (jobs queued before decisions were numbered carry no seq)
+        out = e.member_sync.deliver(community_id, payload["guild_id"], payload["discord_id"], payload["roles"],
+                                    payload.get("seq"))
         _progress(1, 1)
-        return {"roles": roles}
+        return out
     if job_type == "SEND_MESSAGE":
         return e.discord.send_message(payload["channel_id"], payload["content"], community_id=community_id)["id"]
     if job_type in ("CREATE_ROLE", "UPDATE_ROLE", "DELETE_ROLE", "CREATE_CHANNEL", "UPDATE_CHANNEL",

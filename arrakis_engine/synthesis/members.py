@@ -5,6 +5,13 @@ recorded in the shadow state. A member's other roles (given by admins or other b
 the new list is (their current roles - our managed roles) + the roles the manifest gives them.
 Current roles are what Discord answered to our last PATCH (or GET) for that member.
 
+One decision, one delivery: each new role list decided for a member is a numbered decision
+(``member_role_decisions``); the update queued for it carries that number. When it runs, an
+update that a later decision superseded is dropped (not sent), one older than what Discord last
+got is never sent, and deliveries to one member go out one at a time (the member's row is locked
+around the PATCH). A member whose latest decision is still on its way is not planned again: the
+same list is no new change, and the mass-strip check counts only new changes.
+
 Members whose eligibility is unknown are skipped. If the change would take tier roles away from
 more than ``max_strip_share`` of the members holding one (default 10 %), nothing is sent: an
 approval request is opened instead (the approvals of ``policy/approvals.py``: an approver who did
@@ -48,15 +55,17 @@ class MemberRoleSync:
         self.store = SynthesisRepository(db)
         self.max_strip_share = max_strip_share
 
-    def plan(self, community_id: uuid.UUID | str, *, skip: Iterable[str] = ()) -> MemberPlan:
+    def plan(self, community_id: uuid.UUID | str, *, skip: Iterable[str] = (), with_pending: bool = True) -> MemberPlan:
         """Read the manifest, the shadow state and members' current roles (asking Discord for
-        those we have not seen yet), then let :func:`planning.plan_member_roles` decide."""
+        those we have not seen yet), then let :func:`planning.plan_member_roles` decide.
+        ``with_pending=False``: compare with Discord's last answers only (a dry run's view)."""
         skip = set(skip)
         with self.db.tenant(community_id):
             community = self.repos.communities.current()
             manifest = self.repos.manifests.latest()
             shadow = self.store.latest_shadow()
             current = dict(self.store.member_roles())
+            pending = self.store.pending_decisions() if with_pending else {}
         if manifest is None or shadow is None:
             raise ValidationError("synthesize the community before syncing member roles", field="manifest")
         for discord_id in planning.members_in_scope(manifest.content, current):
@@ -71,7 +80,44 @@ class MemberRoleSync:
             with self.db.tenant(community_id):
                 self.store.save_member_roles(discord_id, roles)
             current[discord_id] = roles
-        return planning.plan_member_roles(manifest.content, shadow[1], current, community.guild_id, skip=skip)
+        plan = planning.plan_member_roles(manifest.content, shadow[1], current, community.guild_id, skip=skip,
+                                          pending={d: roles for d, (_, roles) in pending.items()})
+        plan.pending_seqs = {d: pending[d][0] for d in plan.pending}
+        return plan
+
+    def decide(self, community_id, plan: MemberPlan, *, actor: str) -> list[tuple[str, list[str], int]]:
+        """Record the plan's changes as new decisions; returns (member, roles, decision number)
+        for every update to deliver: the new ones, and those still on their way (to queue again
+        if their job was lost; the queue keeps one job per decision)."""
+        with self.db.tenant(community_id):
+            seqs = self.store.decide([(c.discord_id, c.roles) for c in plan.changes], actor=actor)
+            pending = self.store.pending_decisions() if plan.pending else {}
+        out = [(c.discord_id, c.roles, seqs[c.discord_id]) for c in plan.changes]
+        out += [(d, pending[d][1], pending[d][0]) for d in plan.pending if d in pending]
+        return out
+
+    def deliver(self, community_id, guild_id: str, discord_id: str, roles: list[str], seq: int | None) -> dict:
+        """Send one decision, unless a later one superseded it or Discord already has it (or a
+        newer one). Returns ``{"status": "sent" | "superseded" | "already", "roles": [...]}``."""
+        with self.db.tenant(community_id):
+            held = self.store.lock_member(discord_id)
+            latest = self.store.latest_decision(discord_id)
+            applied = held[1] if held else 0
+            if seq is None:  # an update queued before decisions were numbered
+                if latest is not None and latest[0] > applied:
+                    return {"status": "superseded", "roles": held[0] if held else []}
+                seq = applied
+            elif latest is not None and seq < latest[0]:
+                return {"status": "superseded", "roles": held[0] if held else []}
+            elif seq <= applied:
+                return {"status": "already", "roles": held[0] if held else []}
+            if held is not None and sorted(set(held[0])) == sorted(set(roles)):
+                self.store.mark_applied(discord_id, roles, seq)  # Discord has it already: no call
+                return {"status": "already", "roles": sorted(set(roles))}
+            member = self.discord.set_member_roles(guild_id, discord_id, roles, community_id=community_id)
+            answered = member.get("roles", roles)
+            self.store.mark_applied(discord_id, answered, seq)
+        return {"status": "sent", "roles": answered}
 
     def needs_approval(self, plan: MemberPlan) -> bool:
         return planning.needs_approval(plan, self.max_strip_share)
@@ -99,13 +145,6 @@ class MemberRoleSync:
         return {"status": "paused", "approval": request.id, "changes": len(plan.changes),
                 "strips": plan.strips, "tier_holders": plan.tier_holders}
 
-    def apply_change(self, community_id, guild_id: str, discord_id: str, roles: list[str]) -> list[str]:
-        """The one PATCH for one member; records what Discord answered."""
-        member = self.discord.set_member_roles(guild_id, discord_id, roles, community_id=community_id)
-        with self.db.tenant(community_id):
-            self.store.save_member_roles(discord_id, member.get("roles", roles))
-        return member.get("roles", roles)
-
     def run(self, community_id, *, skip: Iterable[str] = (), actor: str = "sync",
             progress: Callable[[int, int], None] | None = None) -> dict:
         """Plan and send now (without the queue). Returns a summary."""
@@ -113,9 +152,10 @@ class MemberRoleSync:
         paused = self.gate(community_id, plan, actor=actor)
         if paused:
             return paused
-        for i, change in enumerate(plan.changes, start=1):
-            self.apply_change(community_id, plan.guild_id, change.discord_id, change.roles)
+        updates = self.decide(community_id, plan, actor=actor)
+        for i, (discord_id, roles, seq) in enumerate(updates, start=1):
+            self.deliver(community_id, plan.guild_id, discord_id, roles, seq)
             if progress:
-                progress(i, len(plan.changes))
+                progress(i, len(updates))
         return {"status": "done", "changes": len(plan.changes), "strips": plan.strips,
                 "skipped_unknown": len(plan.skipped_unknown)}

@@ -222,6 +222,10 @@ class MemberPlan:
     changes: list[MemberChange] = field(default_factory=list)
     skipped_unknown: list[str] = field(default_factory=list)
     tier_holders: int = 0
+    # members whose latest decision (not delivered yet) is still what they should get: nothing
+    # new is decided for them, and they count for no strip (their update is already on its way)
+    pending: list[str] = field(default_factory=list)
+    pending_seqs: dict[str, int] = field(default_factory=dict)  # their decisions' numbers (filled by the use case)
 
     @property
     def strips(self) -> int:
@@ -234,11 +238,18 @@ def members_in_scope(manifest: dict, known: Mapping[str, list[str]]) -> list[str
 
 
 def plan_member_roles(manifest: dict, resources: Mapping[str, str], current: Mapping[str, list[str]],
-                      guild_id: str, *, skip: Iterable[str] = ()) -> MemberPlan:
+                      guild_id: str, *, skip: Iterable[str] = (),
+                      pending: Mapping[str, list[str]] | None = None) -> MemberPlan:
     """Each member's new role list: (their roles - the roles we manage) + the roles the manifest
     gives them. Roles given by admins or other bots are kept. Members in ``skip`` (unknown reads)
-    are left as they are; members missing from ``current`` are not in the guild."""
+    are left as they are; members missing from ``current`` are not in the guild.
+
+    ``pending``: each member's latest decided role list that Discord has not got yet. A member
+    is compared with it rather than with Discord's last answer: the same list again is no new
+    change (listed in ``plan.pending``), and a different one is a change from it (so a strip
+    counts once, when holdings really changed, however long its delivery takes)."""
     skip = set(skip)
+    pending = pending or {}
     managed = {resources[r["id"]] for r in manifest["roles"] if r["id"] in resources}
     tier_roles = {resources[r["id"]] for r in manifest["roles"] if r.get("tier") and r["id"] in resources}
     plan = MemberPlan(guild_id)
@@ -250,13 +261,17 @@ def plan_member_roles(manifest: dict, resources: Mapping[str, str], current: Map
             continue
         desired = {resources[r] for r in manifest["members"].get(discord_id, []) if r in resources}
         now = set(current[discord_id])
-        if now & tier_roles:
-            plan.tier_holders += 1
         new = (now - managed) | desired
-        if new != now:
-            removed = sorted(now - new)
-            plan.changes.append(MemberChange(discord_id, sorted(new), sorted(new - now), removed,
-                                             bool(set(removed) & tier_roles)))
+        was = set(pending[discord_id]) if discord_id in pending else now
+        if was & tier_roles:
+            plan.tier_holders += 1
+        if new == was:
+            if discord_id in pending:
+                plan.pending.append(discord_id)
+            continue
+        removed = sorted(was - new)
+        plan.changes.append(MemberChange(discord_id, sorted(new), sorted(new - was), removed,
+                                         bool(set(removed) & tier_roles)))
     return plan
 
 

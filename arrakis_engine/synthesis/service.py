@@ -56,12 +56,20 @@ class SynthesisService:
 
     def sync_members(self, community_id: uuid.UUID | str, *, skip: Iterable[str] = (),
                      queued: bool = True, actor: str = "cli",
-                     progress: Callable[[int, int], None] | None = None, first_contact: bool = False) -> dict:
+                     progress: Callable[[int, int], None] | None = None, first_contact: bool = False,
+                     dry_run: bool = False) -> dict:
         """One PATCH per member whose roles should change; unknown members skipped (those given, and
         those the last eligibility sync could not read); a mass strip waits for approval.
         ``first_contact``: the updates go in the shared lane every worker serves first (live
         changes do not wait behind a bulk synthesis)."""
         skip = set(skip) | set(self.unknown.of(community_id))
+        if dry_run:  # what Discord's roles still lack, from its last answers; nothing decided or sent
+            plan = self.member_sync.plan(community_id, skip=skip, with_pending=False)
+            return {"status": "dry_run", "changes": len(plan.changes), "strips": plan.strips,
+                    "tier_holders": plan.tier_holders, "skipped_unknown": len(plan.skipped_unknown),
+                    "would_pause": self.member_sync.needs_approval(plan),
+                    "members": [{"discord_id": c.discord_id, "roles": c.roles, "added": c.added,
+                                 "removed": c.removed} for c in plan.changes]}
         if not queued:
             return self.member_sync.run(community_id, skip=skip, actor=actor, progress=progress)
         sync = self.member_sync
@@ -69,14 +77,17 @@ class SynthesisService:
         paused = sync.gate(community_id, plan, actor=actor)
         if paused:
             return paused
+        kinds = {c.discord_id: c.job_type for c in plan.changes}
         jobs = []
-        for c in plan.changes:
-            jobs.append(self.queue.enqueue(c.job_type, community_id,
-                                           {"guild_id": plan.guild_id, "discord_id": c.discord_id, "roles": c.roles},
-                                           key=keys.member_roles(community_id, c.discord_id, c.roles),
+        for discord_id, roles, seq in sync.decide(community_id, plan, actor=actor):
+            jobs.append(self.queue.enqueue(kinds.get(discord_id, "ASSIGN_ROLE"), community_id,
+                                           {"guild_id": plan.guild_id, "discord_id": discord_id, "roles": roles,
+                                            "seq": seq},
+                                           key=keys.member_roles(community_id, discord_id, seq),
                                            first_contact=first_contact).id)
         return {"status": "queued", "changes": len(plan.changes), "jobs": jobs,
-                "members": [c.discord_id for c in plan.changes], "skipped_unknown": len(plan.skipped_unknown)}
+                "members": [c.discord_id for c in plan.changes], "skipped_unknown": len(plan.skipped_unknown),
+                "on_their_way": len(plan.pending)}
 
 
 def _status_word(status) -> str:

@@ -207,3 +207,22 @@ def test_applying_member_changes_converges_and_keeps_foreign_roles(data):
         assert {"mod", "vip"} & set(current[c.discord_id]) <= set(c.roles)  # foreign roles kept
         after[c.discord_id] = c.roles
     assert plan_member_roles(m, resources, after, GUILD, skip=skip).changes == []
+
+
+def test_a_member_whose_update_is_on_its_way_is_not_planned_again_nor_counted_as_a_strip():
+    """Silver -> none was decided (a strip) and not delivered yet: planning the same again is no
+    new change and no new strip; going back to Silver is a new change from the pending list (not
+    a strip), even though it equals what Discord has."""
+    m = manifest(members={"1": (None, []), "2": ("Silver", [])})
+    resources = {"role:gold": "g", "role:silver": "s", "role:bronze": "b"}
+    current = {"1": ["s"], "2": ["s"]}
+    plan = plan_member_roles(m, resources, current, GUILD, pending={"1": []})
+    assert plan.changes == [] and plan.pending == ["1"] and plan.strips == 0
+    assert plan.tier_holders == 1  # member 1 holds no tier role once its pending update lands
+    back = manifest(members={"1": ("Silver", []), "2": ("Silver", [])})
+    plan = plan_member_roles(back, resources, current, GUILD, pending={"1": []})
+    assert [(c.discord_id, c.roles, c.added, c.removed, c.strips_tier) for c in plan.changes] == [
+        ("1", ["s"], ["s"], [], False)]
+    # without anything pending, Silver -> none is one strip, counted once
+    plan = plan_member_roles(m, resources, current, GUILD)
+    assert plan.strips == 1 and plan.pending == []

@@ -1,0 +1,1 @@
+SELECT arrakis_fence_tenant_table('member_role_decisions');
