@@ -392,7 +392,8 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     orchestrator = EligibilityOrchestrator(chain_readers, score=score, cache=ScoreCache(redis_client, clock=clock),
                                            db=db)
     gating = Gating(db, repos, chain_readers, discord=discord, clock=clock)
-    eligibility = EligibilitySync(db, repos, orchestrator, clock=clock, unknown=unknown, gating=gating)
+    eligibility = EligibilitySync(db, repos, orchestrator, clock=clock, unknown=unknown, gating=gating,
+                                  confirmations=settings.confirmations_for)
     archive = ManifestArchive(db, store, signing=signing)
     manifests = ManifestService(db, repos, archive=archive, signing=signing)
     synthesizer = CommunitySynthesizer(db, repos, discord, RedisCommunityLocks(redis_client))

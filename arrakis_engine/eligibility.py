@@ -19,10 +19,12 @@ from decimal import Decimal
 from typing import Callable
 
 from .chain.orchestrator import EligibilityOrchestrator
+from .chain.ranking import HolderIndexer
 from .chain.types import UNKNOWN, Asset
 from .errors import ValidationError
 from .ports import Clock, UnknownMembersStore, moment, system_clock
 from .storage.chain_holdings import CommunityAssetRepository, HoldingsRepository
+from .storage.chain_watch import ChainWatchRepository
 from .storage.database import Database
 from .storage.eligibility import EligibilityRepository, MemberStanding, StandingUpdate
 from .themes import theme_of
@@ -72,10 +74,13 @@ class SyncDiff:
 
 class EligibilitySync:
     def __init__(self, db: Database, repos, orchestrator: EligibilityOrchestrator, *,
-                 clock: Clock = system_clock, unknown: UnknownMembersStore | None = None, gating=None) -> None:
+                 clock: Clock = system_clock, unknown: UnknownMembersStore | None = None, gating=None,
+                 confirmations: Callable[[str], int] = lambda chain: 0) -> None:
         """``unknown``: where the members this sync could not read are left for the member role
         sync (None: not kept). ``gating``: the gating rules' use case (``gating.service.Gating``),
-        whose membership and tier rules the sync evaluates (None: rules are not used)."""
+        whose membership and tier rules the sync evaluates (None: rules are not used).
+        ``confirmations``: blocks behind the head a chain's index stops."""
+        self.confirmations = confirmations
         self.unknown = unknown
         self.gating = gating
         self.db = db
@@ -104,11 +109,29 @@ class EligibilitySync:
             self.assets.put(asset, purpose=purpose, min_amount=min_amount)
         return replaced
 
+    def index(self, community_id, asset: Asset, *, progress: Callable[[int, int], None] | None = None):
+        """Build (or resume) the holdings index of a contract asset from its Transfer logs, up to
+        the confirmed block (the head less the chain's confirmations), and never past the live
+        watcher's block (the watcher counts the blocks after it). Returns the indexer's report,
+        or None when there is nothing to index (the native coin) or no endpoint for the chain
+        (the watcher builds it once it runs)."""
+        reader = self.orchestrator.readers.get(asset.chain)
+        if asset.kind not in ("erc20", "erc721", "erc1155") or reader is None or not hasattr(reader, "get_logs_many"):
+            return None
+        to = reader.block_number() - int(self.confirmations(asset.chain))
+        with self.db.platform():
+            watcher_at = ChainWatchRepository(self.db).last_block(asset.chain)
+        if watcher_at is not None:
+            to = min(to, watcher_at)
+        return HolderIndexer(self.db, reader).index(community_id, asset, to_block=max(0, to), progress=progress)
+
     def run(self, community_id: uuid.UUID | str, *, actor: str = "sync", progress: Progress | None = None,
-            from_index: bool = False) -> SyncDiff:
+            from_index: bool = False, block: int | None = None) -> SyncDiff:
         """Read, rank and update every member. ``from_index``: balances of assets the holdings
         index keeps (and the live watcher follows) come from the index, as of the block it has
-        reached, instead of from the chain; other assets are read from the chain as usual."""
+        reached, instead of from the chain; other assets are read from the chain as usual.
+        ``block``: chain reads are made as of this block (the live path's confirmed block)
+        instead of the latest."""
         started = time.perf_counter()
         progress = progress or (lambda phase, done, total: None)
         now = moment(self.clock)
@@ -130,7 +153,7 @@ class EligibilitySync:
         requests_before = self._requests()
         balances = self._read(rank_assets + gates, wallets, progress, community_id=community_id,
                               indexed=self._indexed(community_id, rank_assets + gates) if from_index else set(),
-                              no_endpoint=diff.no_endpoint)
+                              no_endpoint=diff.no_endpoint, block=block)
 
         verdicts = self._gate(community, rules, members, balances, now, from_index) if rules else None
 
@@ -235,9 +258,11 @@ class EligibilitySync:
             return {a.key for a, _ in assets if holdings.state(a.key) is not None}
 
     def _read(self, assets: list[tuple[Asset, Decimal]], wallets: list[str], progress: Progress, *,
-              community_id=None, indexed: set[str] = frozenset(), no_endpoint: list | None = None) -> dict:
-        """asset key -> {wallet: balance or UNKNOWN}; assets in ``indexed`` come from the index.
-        Chains with no reader are added to ``no_endpoint``."""
+              community_id=None, indexed: set[str] = frozenset(), no_endpoint: list | None = None,
+              block: int | None = None) -> dict:
+        """asset key -> {wallet: balance or UNKNOWN}; assets in ``indexed`` come from the index;
+        chain reads as of ``block`` (None: the latest). Chains with no reader are added to
+        ``no_endpoint``."""
         no_endpoint = no_endpoint if no_endpoint is not None else []
         out = {}
         total = len(assets) * len(wallets)
@@ -252,6 +277,8 @@ class EligibilitySync:
                 if wallets and asset.chain not in no_endpoint:
                     no_endpoint.append(asset.chain)
                 continue
+            elif block is not None:
+                out[asset.key] = reader.balances(asset, wallets, block=block)
             else:
                 out[asset.key] = reader.balances(asset, wallets)
             done += len(wallets)

@@ -33,13 +33,15 @@ class LiveRoleSync:
         self.db, self.repos, self.eligibility = db, repos, eligibility
         self.manifests, self.synthesis, self.redis, self.clock = manifests, synthesis, redis, clock
 
-    def resync(self, community_id, *, actor: str, from_index: bool = False, first_contact: bool = False):
+    def resync(self, community_id, *, actor: str, from_index: bool = False, first_contact: bool = False,
+               block: int | None = None):
         """The one path from holdings to roles, for the watcher, the bot's syncs and the safety
         net: re-rank (from the holdings index where ``from_index``), publish who gets which role
         (a new plan version only when standings changed; its synthesis is quick when the roles
         and channels stay the same), and queue one role update per member whose roles change (a
-        mass strip pauses for approval). Returns (the eligibility diff, the role sync's answer)."""
-        diff = self.eligibility.run(community_id, actor=actor, from_index=from_index)
+        mass strip pauses for approval). ``block``: chain reads as of this block (the watcher's
+        confirmed block), never past it. Returns (the eligibility diff, the role sync's answer)."""
+        diff = self.eligibility.run(community_id, actor=actor, from_index=from_index, block=block)
         _, new = self.manifests.publish(community_id, actor=actor)
         status = self.synthesis.status(community_id)
         if new and not status["synthesized"]:
@@ -48,11 +50,13 @@ class LiveRoleSync:
             return diff, {"status": "queued", "changes": 0, "members": []}
         return diff, self.synthesis.sync_members(community_id, queued=True, actor=actor, first_contact=first_contact)
 
-    def apply(self, community_id: str, *, actor: str = "live") -> dict:
-        """Re-rank one community and queue the role updates that follow. Returns what happened."""
+    def apply(self, community_id: str, *, actor: str = "live", block: int | None = None) -> dict:
+        """Re-rank one community as of ``block`` (the watcher's confirmed block) and queue the role
+        updates that follow. Returns what happened."""
         # the live steps rank from the holdings index (as of the watcher's block); the safety net
-        # reads the chain itself, so it can find what the index missed
-        diff, roles = self.resync(community_id, actor=actor, from_index=actor != "safety-net", first_contact=True)
+        # reads the chain itself (as of the same block), so it can find what the index missed
+        diff, roles = self.resync(community_id, actor=actor, from_index=actor != "safety-net", first_contact=True,
+                                  block=block)
         changed = len(diff.promoted) + len(diff.demoted) + len(diff.joined) + len(diff.left)
         return {"community_id": str(community_id), "changed": changed, "unknown": len(diff.unknown),
                 "updates": int(roles.get("changes", 0)), "paused": roles.get("status") == "paused",
@@ -64,18 +68,19 @@ class LiveRoleSync:
         out = []
         for community_id in sorted(report.moved):
             try:
-                out.append(self.apply(community_id))
+                out.append(self.apply(community_id, block=report.to_block))
             except ArrakisError as exc:
                 log.warning("live sync of %s did not run: %s; the next step tries again", community_id, exc)
                 out.append({"community_id": community_id, "error": str(exc)})
         return out
 
-    def safety_net(self, community_ids, *, chain: str) -> int:
-        """Full sync of each community; returns how many standings it still had to change."""
+    def safety_net(self, community_ids, *, chain: str, block: int | None = None) -> int:
+        """Full sync of each community from the chain as of ``block`` (the watcher's confirmed
+        block); returns how many standings it still had to change."""
         missed = 0
         for cid in community_ids:
             try:
-                result = self.apply(str(cid), actor="safety-net")
+                result = self.apply(str(cid), actor="safety-net", block=block)
             except ArrakisError as exc:
                 log.warning("safety-net sync of %s did not run: %s", cid, exc)
                 continue

@@ -185,7 +185,7 @@ class ChainReader(Protocol):
 
     def balances(self, asset: Asset, addresses: Sequence[str], *, block: int | None = None) -> dict[str, Any]:
         """The balance of ``asset`` for each address, batched (Multicall3 where it can), at the
-        latest block or at ``block`` (a gating snapshot).
+        latest block or at ``block`` (a gating snapshot; the live path's confirmed block).
 
         Returns:
             address -> balance in base units, or ``UNKNOWN`` where that read failed (never 0).

@@ -1,5 +1,10 @@
 """Native holder ranking: index an asset's Transfer logs into per-community balances.
 
+The index is built when an asset is added (``arrakis eligibility add-asset``), and by the live
+watcher for any tracked asset that has none (however the community was set up: the wizard, the
+bot); the watcher then keeps it. It never reads past the block it is told to stop at: the
+confirmed block (the head less ``CONFIRMATIONS_<CHAIN>``), or the watcher's own position.
+
 ERC-20 and ERC-721 ``Transfer`` logs, ERC-1155 ``TransferSingle`` and ``TransferBatch`` of the
 asset's token id (decoded by :func:`arrakis_engine.chain.watcher.transfers`, as the live watcher
 does). Paged ``eth_getLogs``: the page starts at ``page_size`` blocks, halves whenever the node refuses
@@ -18,12 +23,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import ValidationError
+from ..ports import BlockSource
 from ..storage.chain_holdings import HoldingsRepository
 from ..storage.database import Database
 from .types import Asset, ChainReadError
 from .watcher import TRANSFER as TRANSFER_TOPIC
 from .watcher import TRANSFER_BATCH, TRANSFER_SINGLE, counts_for, transfers
-from .web3_reader import RangeRefused, Web3ChainReader
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +49,7 @@ class IndexReport:
 
 
 class HolderIndexer:
-    def __init__(self, db: Database, reader: Web3ChainReader, *, page_size: int = 10_000,
+    def __init__(self, db: Database, reader: BlockSource, *, page_size: int = 10_000,
                  max_page_size: int = 500_000) -> None:
         self.db = db
         self.reader = reader
@@ -68,7 +73,9 @@ class HolderIndexer:
             end = min(start + page - 1, head)
             try:
                 logs = self.reader.get_logs_many([asset.address], topics, start, end)
-            except RangeRefused:
+            except ChainReadError:
+                raise
+            except ValueError:  # the node refused the range as too large (RangeRefused)
                 refused += 1
                 if page == 1:
                     raise ChainReadError(f"the node refuses even a single block of {asset.key} logs")
@@ -76,9 +83,13 @@ class HolderIndexer:
                 log.info("node refused %d blocks of logs; trying %d", end - start + 1, page)
                 continue
             deltas, redeemed = self._changes(asset, logs)
+            next_page = min(page * 2, self.max_page_size)
             with self.db.tenant(community_id):
+                now = self.holdings.lock_index(asset.key)
+                if (now[0] if now else from_block - 1) != start - 1:  # another indexer (or the watcher) moved it
+                    start = (now[0] if now else from_block - 1) + 1
+                    continue
                 self.holdings.apply(asset.key, deltas, redeemed, end)
-                next_page = min(page * 2, self.max_page_size)
                 self.holdings.save_state(asset.key, end, next_page)
             pages += 1
             logs_seen += len(logs)

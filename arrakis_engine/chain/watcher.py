@@ -16,9 +16,13 @@ One :meth:`ChainWatcher.step`:
    not at all, so a watcher killed at any point resumes from its last block without gaps or
    double counting.
 
-An asset's holdings are kept only once it has been indexed (``HolderIndexer``): before that the
-index would hold only the transfers seen since the watcher started. Its movements still count
-for "which members moved". A failed read changes nothing and is retried at the next step.
+Every tracked asset's holdings are kept in the index, however its community was set up: an
+asset that has no index yet (added by the wizard or the bot, or by ``eligibility add-asset``
+without an endpoint) is indexed from its Transfer logs first (``HolderIndexer``, resumable), up
+to the watcher's own block; an index that stopped below the watcher's block (built while the
+watcher ran ahead) is caught up by the step itself, so those blocks too can be undone by a
+reorg. Nothing is ever read past the confirmed block. A failed read changes nothing and is
+retried at the next step.
 """
 
 from __future__ import annotations
@@ -150,39 +154,65 @@ class ChainWatcher:
             log.info("%s: watching from block %d on", self.chain, target)
             return report
         last = self._check_reorg(last, report)
-        if target <= last:
+        with self.db.platform():
+            tracked = self.watch.tracked_assets(self.chain)
+        tracked = self._index_missing(tracked, last)
+        lagging = [r["indexed_to"] for r in tracked if r["indexed_to"] is not None and r["indexed_to"] < last]
+        start = min(lagging) + 1 if lagging else last + 1
+        to = max(last, min(target, last + self.max_range))
+        if to < start:
             report.to_block = last
             report.requests = self.source.requests - requests
             return report
-        to = min(target, last + self.max_range)
-        with self.db.platform():
-            tracked = self.watch.tracked_assets(self.chain)
         by_address: dict[str, list[tuple[str, Asset, int | None]]] = defaultdict(list)
         for row in tracked:
             asset = Asset.from_dict(row["spec"])
             by_address[asset.address].append((str(row["community_id"]), asset, row["indexed_to"]))
         try:
-            logs = self.source.get_logs_many(sorted(by_address), TOPICS, last + 1, to) if by_address else []
+            logs = self.source.get_logs_many(sorted(by_address), TOPICS, start, to) if by_address else []
         except ValueError as exc:  # the node refused the range as too large: fewer blocks next time
-            self.max_range = max(1, (to - last) // 2)
-            raise ChainReadError(f"{self.chain}: the node refused {to - last} blocks of logs ({exc}); "
+            self.max_range = max(1, (to - start + 1) // 2)
+            raise ChainReadError(f"{self.chain}: the node refused {to - start + 1} blocks of logs ({exc}); "
                                  f"reading {self.max_range} at a time") from None
-        changes, hashes, moved = self._changes(logs, by_address)
+        changes, hashes, moved, counted = self._changes(logs, by_address)
         to_hash = self.source.block_hash(to)
         if to_hash is None:
             raise ChainReadError(f"{self.chain}: block {to} vanished while it was read; trying again")
         hashes[to] = to_hash
+        indexed = {(str(r["community_id"]), r["asset_key"]): r["indexed_to"] for r in tracked
+                   if r["indexed_to"] is not None}
         with self.db.platform():
+            now = self.watch.lock_indexes(indexed)
+            if any(now[k] != v for k, v in indexed.items()):  # an indexer moved one meanwhile: read again
+                raise ChainReadError(f"{self.chain}: an asset index moved while block {to} was read; trying again")
             self.watch.apply(self.chain, changes)
-            self.watch.advance_indexes({(c, a) for _, c, a, *_ in changes}, to)
+            self.watch.advance_indexes(indexed, to)
             self.watch.remember_blocks(self.chain, hashes)
             self.watch.set_last_block(self.chain, to)
             self.watch.prune(self.chain, to - self.keep_blocks)
-        report.from_block, report.to_block, report.logs = last + 1, to, len(logs)
+        report.from_block, report.to_block, report.logs = start, to, counted
         for c, addresses in moved.items():
             report.moved.setdefault(c, set()).update(addresses)
         report.requests = self.source.requests - requests
         return report
+
+    def _index_missing(self, tracked: list[dict], last: int) -> list[dict]:
+        """Index (from their Transfer logs, up to ``last``) the tracked assets that have no index,
+        and those whose index stopped more than ``max_range`` blocks below ``last``; smaller gaps
+        are read by the step itself. Returns ``tracked`` with their new index positions."""
+        from .ranking import HolderIndexer
+
+        out = []
+        for row in tracked:
+            indexed_to = row["indexed_to"]
+            if indexed_to is None or last - indexed_to > self.max_range:
+                asset = Asset.from_dict(row["spec"])
+                log.info("%s: indexing %s for community %s up to block %d", self.chain, asset.key,
+                         row["community_id"], last)
+                HolderIndexer(self.db, self.source).index(row["community_id"], asset, to_block=last)
+                row = {**row, "indexed_to": last}
+            out.append(row)
+        return out
 
     def _check_reorg(self, last: int, report: StepReport) -> int:
         """``last`` if the chain still has the block we processed last; else the common ancestor,
@@ -213,8 +243,11 @@ class ChainWatcher:
         return ancestor
 
     @staticmethod
-    def _changes(logs: list[dict], by_address: dict) -> tuple[list[tuple], dict[int, str], dict[str, set[str]]]:
+    def _changes(logs: list[dict], by_address: dict) -> tuple[list[tuple], dict[int, str], dict[str, set[str]], int]:
+        """(holdings changes, block hashes, community -> addresses that moved, how many logs were
+        new to some index: a catch-up read also returns logs other indexes counted already)."""
         changes: list[tuple] = []
+        counted = 0
         hashes: dict[int, str] = {}
         moved: dict[str, set[str]] = defaultdict(set)
         for entry in logs:
@@ -224,17 +257,22 @@ class ChainWatcher:
             block = int(_hex(entry["blockNumber"]), 16) if isinstance(entry["blockNumber"], str) \
                 else int(entry["blockNumber"])
             hashes[block] = _hex(entry["blockHash"]).lower()
+            new = False
             for sender, receiver, token_id, amount in transfers(entry):
                 for community, asset, indexed_to in by_address.get(contract, []):
                     if not counts_for(asset, entry, token_id):
                         continue
+                    if indexed_to is not None and block <= indexed_to:
+                        continue  # already counted by the index (a catch-up read covers older blocks)
+                    new = True
                     for who in (sender, receiver):
                         if who != ZERO:
                             moved[community].add(who)
-                    if indexed_to is None or block <= indexed_to:
-                        continue  # not indexed (yet), or already counted by the index
+                    if indexed_to is None:
+                        continue  # not indexed: its movements only say who moved
                     if sender != ZERO:
                         changes.append((block, community, asset.key, sender, -amount, receiver == ZERO))
                     if receiver != ZERO:
                         changes.append((block, community, asset.key, receiver, amount, False))
-        return changes, hashes, dict(moved)
+            counted += new
+        return changes, hashes, dict(moved), counted

@@ -49,11 +49,26 @@ eligibility = command_group("eligibility", "Who holds what, and the tiers and ba
 @reports
 def eligibility_add_asset(state: CliState, community_id: str, chain_name: str, kind: str, address: str | None,
                           token_id: int | None, decimals: int, purpose: str, min_amount: int,
-                          never_redeemed: bool) -> Output:
-    """Set an asset that ranks or gates the community's members."""
+                          never_redeemed: bool, as_json: bool) -> Output:
+    """Set an asset that ranks or gates the community's members. A token or NFT contract's
+    holdings are then indexed from its Transfer logs up to the confirmed block (with a progress
+    bar; interrupted, it resumes where it stopped), so the live watcher can follow and undo them;
+    without an endpoint for the chain, the watcher indexes it when it starts."""
     asset = Asset(chain_name, kind, address, token_id, decimals, never_redeemed=never_redeemed)
     state.engine.eligibility.configure(community_id, asset, purpose=purpose, min_amount=min_amount)
-    return Output({"purpose": purpose, "asset": asset.key}, [f"{purpose} asset set: {asset.key}"])
+    lines = [f"{purpose} asset set: {asset.key}"]
+    with phases(as_json) as progress:
+        report = state.engine.eligibility.index(
+            community_id, asset, progress=None if progress is None else (lambda done, total: progress(
+                "indexing transfers", done, total)))
+    if report is not None:
+        lines.append(f"holdings indexed from block {report.from_block} to {report.to_block} "
+                     f"({report.logs} transfer log(s))")
+    elif asset.kind != "native":
+        lines.append(f"holdings not indexed yet: no endpoint for {chain_name} (RPC_URLS_{chain_name.upper()}); "
+                     "the watcher indexes them when it starts")
+    return Output({"purpose": purpose, "asset": asset.key,
+                   "index": report.as_dict() if report is not None else None}, lines)
 
 
 @eligibility.command("sync")

@@ -216,7 +216,7 @@ def watcher(state: CliState, chains: tuple[str, ...], interval: float, full_ever
                                    f"update(s) queued" + (" (paused for approval)" if r["paused"] else ""))
         if time.monotonic() >= next_full:
             for c, w in watchers.items():
-                missed = engine.live.safety_net(w.communities(), chain=c)
+                missed = engine.live.safety_net(w.communities(), chain=c, block=w.position())
                 click.echo(f"{c}: safety-net sync: {missed} change(s) the watcher had missed")
             next_full = time.monotonic() + full_every
         if once:

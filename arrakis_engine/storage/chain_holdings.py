@@ -38,6 +38,13 @@ class HoldingsRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    def lock_index(self, asset_key: str) -> tuple[int, int] | None:
+        """Hold the asset's index for this transaction (one writer at a time: an indexer page or
+        a watcher step) and return its state as it is now."""
+        self.db.current().execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                                  (f"asset-index:{self.db.current_tenant()}:{asset_key}",))
+        return self.state(asset_key)
+
     def state(self, asset_key: str) -> tuple[int, int] | None:
         row = self.db.current().one(
             "SELECT last_block, page_size FROM asset_index_state WHERE asset_key = %s", (asset_key,))

@@ -85,12 +85,30 @@ class ChainWatchRepository:
                    updated_block = EXCLUDED.updated_block""",
             [(c, a, addr, t[0], t[1], t[2]) for (c, a, addr), t in totals.items()])
 
+    def lock_indexes(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int | None]:
+        """Hold these (community, asset) indexes for this transaction (the lock an indexer page
+        takes), in one order so two holders never wait on each other; returns each one's last
+        indexed block now (None: no index)."""
+        keys = sorted(set(keys))
+        tx = self.db.current()
+        for c, a in keys:
+            tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"asset-index:{c}:{a}",))
+        if not keys:
+            return {}
+        rows = tx.all("""SELECT community_id::text AS c, asset_key, last_block FROM asset_index_state
+                          WHERE (community_id::text, asset_key) IN (SELECT * FROM unnest(%s::text[], %s::text[]))""",
+                      ([c for c, _ in keys], [a for _, a in keys]))
+        found = {(r["c"], r["asset_key"]): int(r["last_block"]) for r in rows}
+        return {k: found.get(k) for k in keys}
+
     def advance_indexes(self, keys: Iterable[tuple[str, str]], to_block: int) -> None:
         """The assets' own index state follows the watcher (so a later full index resumes after it)."""
-        for c, a in set(keys):
+        keys = sorted(set(keys))
+        if keys:
             self.db.current().execute(
-                "UPDATE asset_index_state SET last_block = %s, updated_at = now() "
-                "WHERE community_id = %s AND asset_key = %s AND last_block < %s", (to_block, c, a, to_block))
+                """UPDATE asset_index_state SET last_block = %s, updated_at = now()
+                    WHERE (community_id::text, asset_key) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
+                      AND last_block < %s""", (to_block, [c for c, _ in keys], [a for _, a in keys], to_block))
 
     def undo_after(self, chain: str, ancestor: int) -> dict[str, set[str]]:
         """Take back every change of blocks after ``ancestor`` (a reorg): balances, first
@@ -108,9 +126,12 @@ class ChainWatchRepository:
                     WHERE community_id = %s AND asset_key = %s AND address = %s""",
                 (r["delta"], r["r"], r["c"], r["asset_key"], r["address"]))
             touched[r["c"]].add(r["address"])
-        for c, a in {(r["c"], r["asset_key"]) for r in rows}:
-            tx.execute("UPDATE asset_index_state SET last_block = %s WHERE community_id = %s AND asset_key = %s "
-                       "AND last_block > %s", (ancestor, c, a, ancestor))
+        # every index of this chain goes back to the ancestor (the watcher reads the new branch
+        # for all of them), not only those the removed blocks changed
+        tx.execute("""UPDATE asset_index_state s SET last_block = %s, updated_at = now()
+                        FROM community_assets a
+                       WHERE a.community_id = s.community_id AND a.asset_key = s.asset_key
+                         AND a.spec->>'chain' = %s AND s.last_block > %s""", (ancestor, chain, ancestor))
         tx.execute("DELETE FROM chain_watch_deltas WHERE chain = %s AND number > %s", (chain, ancestor))
         tx.execute("DELETE FROM chain_watch_blocks WHERE chain = %s AND number > %s", (chain, ancestor))
         return dict(touched)
