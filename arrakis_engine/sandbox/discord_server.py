@@ -10,9 +10,12 @@ strictest reading, so that what passes here passes on Discord:
   ``{"message", "retry_after", "global": true}`` and the headers ``Retry-After``,
   ``X-RateLimit-Global: true`` and ``X-RateLimit-Scope: global``.
 * Per-route buckets per major parameter (guild or channel), announced on every answer with
-  ``X-RateLimit-Limit``, ``-Remaining``, ``-Reset``, ``-Reset-After`` and ``-Bucket``; a window
-  starts with its first request and allows ``limit`` requests. Role creation has its own slow
-  bucket. Past it: 429 with ``"global": false`` and ``X-RateLimit-Scope: user``.
+  ``X-RateLimit-Limit``, ``-Remaining``, ``-Reset``, ``-Reset-After`` and ``-Bucket``. Read at
+  their strictest: ``limit`` requests in *any* sliding window of ``per`` seconds where they
+  arrive (so a burst at the end of one window and another at the start of the next is refused);
+  ``Reset-After`` says when the oldest request in the window leaves it. Member updates
+  (``/guilds/{g}/members/{u}``) are 10 per 10 seconds per guild, role creation has its own slow
+  bucket. Past a bucket: 429 with ``"global": false`` and ``X-RateLimit-Scope: user``.
 * Invalid requests (401, 403, 429 other than ``shared``): 10,000 in ten minutes and every request
   is refused with 429 until the ten minutes are over (Discord's temporary ban).
 * 250 roles and 500 channels per guild (400 with Discord's error codes 30005 / 30013).
@@ -78,6 +81,34 @@ class Window:
         return max(0.0, self.ends - now)
 
 
+class RouteWindow:
+    """A per-route bucket at its strictest: at most ``limit`` accepted requests in any sliding
+    window of ``per`` seconds, counted where they arrive."""
+
+    def __init__(self, limit: int, per: float) -> None:
+        self.limit, self.per = limit, per
+        self.times: collections.deque[float] = collections.deque()
+
+    def _trim(self, now: float) -> None:
+        while self.times and self.times[0] <= now - self.per:
+            self.times.popleft()
+
+    def take(self, now: float) -> float:
+        self._trim(now)
+        if len(self.times) < self.limit:
+            self.times.append(now)
+            return 0.0
+        return max(0.001, self.times[0] + self.per - now)
+
+    def remaining(self, now: float) -> int:
+        self._trim(now)
+        return self.limit - len(self.times)
+
+    def reset_after(self, now: float) -> float:
+        self._trim(now)
+        return max(0.0, self.times[0] + self.per - now) if self.times else 0.0
+
+
 class SlidingWindow:
     """Arrival times of the last ``per`` seconds; ``add`` answers 0 when there is room."""
 
@@ -139,7 +170,7 @@ def _json(data, status: int = 200, headers: dict | None = None) -> web.Response:
 class DiscordSandbox:
     """The server's state and handlers. :meth:`app` builds the aiohttp application."""
 
-    ROUTE_LIMITS = {"create_role": (5, 5.0), "member": (10, 1.0), "default": (20, 1.0)}
+    ROUTE_LIMITS = {"create_role": (5, 5.0), "member": (10, 10.0), "default": (20, 1.0)}
 
     def __init__(self, token: str = SANDBOX_TOKEN, *, global_limit: int = 50, route_limits: dict | None = None,
                  state: Path | None = None) -> None:
@@ -150,11 +181,12 @@ class DiscordSandbox:
         self.dm_channels: dict[str, dict] = {}  # channel id -> DM channel object
         self.direct_messages: dict[str, list[dict]] = {}  # user id -> messages the bot sent them
         self.global_window = SlidingWindow(global_limit, 1.0)
-        self.route_buckets: dict[tuple, Window] = {}
+        self.route_buckets: dict[tuple, RouteWindow] = {}
         self.invalid: collections.deque[float] = collections.deque()
         self.banned_until = 0.0
         self.count_429 = 0
         self.global_429 = 0
+        self.route_429: collections.Counter = collections.Counter()  # 429s per route kind
         self.requests = 0
         self.request_log: list[tuple[float, str, str]] = []
         self.outage_until = 0.0
@@ -214,6 +246,7 @@ class DiscordSandbox:
 
     def stats(self) -> dict:
         return {"requests": self.requests, "rate_limited": self.count_429, "global_rate_limited": self.global_429,
+                "route_rate_limited": dict(self.route_429),
                 "busiest_window": self.busiest_window, "guilds": len(self.guilds),
                 "invalid_last_10_min": len(self.invalid)}
 
@@ -224,9 +257,11 @@ class DiscordSandbox:
         major = info.get("g") or info.get("c") or ""
         if request.method == "POST" and request.path.endswith("/roles"):
             return ("create_role", major)
-        if "/members/" in request.path:
+        if "/members/" in request.path and request.method == "PATCH":
             return ("member", major)
-        return ("default", f"{request.method}:{major}")
+        resource = request.match_info.route.resource
+        template = resource.canonical if resource is not None else request.path
+        return ("default", f"{request.method}:{template}:{major}")  # one bucket per route and guild/channel
 
     def _count_invalid(self, now: float) -> None:
         self.invalid.append(now)
@@ -273,7 +308,7 @@ class DiscordSandbox:
                 return _json({"message": "Service Unavailable"}, self.outage_status)
             kind, major = self._route_key(request)
             limit, per = self.route_limits[kind]
-            bucket = self.route_buckets.setdefault((kind, major), Window(limit, per))
+            bucket = self.route_buckets.setdefault((kind, major), RouteWindow(limit, per))
             wait = bucket.take(now)
             reset_after = bucket.reset_after(now)
             headers = {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(bucket.remaining(now)),
@@ -282,7 +317,10 @@ class DiscordSandbox:
                        "X-RateLimit-Bucket": f"{kind}-bucket"}
             if wait:
                 self._count_invalid(now)
-                return self._limited(wait, scope="user", headers={**headers, "X-RateLimit-Remaining": "0"})
+                self.route_429[kind] += 1
+                return self._limited(wait, scope="user", headers={**headers, "X-RateLimit-Remaining": "0",
+                                                                  "X-RateLimit-Reset-After": f"{wait:.3f}",
+                                                                  "X-RateLimit-Reset": f"{time.time() + wait:.3f}"})
         try:
             resp = await handler(request)
         except web.HTTPException as exc:

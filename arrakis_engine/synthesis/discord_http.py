@@ -162,6 +162,14 @@ class DiscordREST:
             self._remember(keys=[keys.route(route)],
                            args=[h["X-RateLimit-Remaining"], h["X-RateLimit-Reset-After"],
                                  h.get("X-RateLimit-Bucket", ""), h.get("X-RateLimit-Limit", "1")])
+        elif resp.status_code < 500 and resp.status_code != 429:
+            # a route Discord answers without a bucket: only the global limit holds for it (its
+            # probe is answered, so callers stop waiting for headers that will not come)
+            pipe = self.redis.pipeline()
+            pipe.hsetnx(keys.route(route), "limit", str(self.bucket.limit))
+            pipe.hsetnx(keys.route(route), "window", repr(self.bucket.window))
+            pipe.expire(keys.route(route), 3600)
+            pipe.execute()
 
     def _invalid(self) -> None:
         key = keys.discord_invalid(int(time.time() // 600))
@@ -222,7 +230,7 @@ class DiscordREST:
                      community_id=community_id)
 
     def get_member(self, guild_id: str, user_id: str, *, community_id=None) -> dict:
-        return self.request("GET", f"/guilds/{guild_id}/members/{user_id}", route=f"member {guild_id}",
+        return self.request("GET", f"/guilds/{guild_id}/members/{user_id}", route=f"GET member {guild_id}",
                             community_id=community_id)
 
     def set_member_roles(self, guild_id: str, user_id: str, roles: list[str], *, community_id=None) -> dict:

@@ -46,17 +46,25 @@ DEFAULT_LIMIT = 49
 DEFAULT_WINDOW = 1.06
 
 # KEYS[1] log zset  KEYS[2] stats hash  and, all optional (left out or '' to skip): KEYS[3] route
-# hash  KEYS[4] freeze flags hash (keys.FREEZE_FLAGS)  KEYS[5] global 429 pause
+# hash  KEYS[4] freeze flags hash (keys.FREEZE_FLAGS)  KEYS[5] global 429 pause  KEYS[6] the route's
+# own log of sends (zset)
 # ARGV[1] limit  ARGV[2] window (s)  ARGV[3] per-second counter prefix  ARGV[4] margin (s) added to
-# a route window we start ourselves  ARGV[5] the community's freeze field  ARGV[6] the member's
-# freeze field ('' for none)
+# a route's window  ARGV[5] the community's freeze field  ARGV[6] the member's freeze field ('' for none)
 # Returns {status, wait seconds as a string}: 0 sent (slots taken), 1 global window full,
 # 2 route bucket empty, 3 frozen, 4 Discord asked every caller to pause (global 429), 5 the freeze
 # cache is missing or does not add up (closed: rebuild it from PostgreSQL, then ask again).
+#
+# A route's bucket: until its X-RateLimit-* headers have been seen once (limit, window), one
+# probe request goes and every other caller waits for its answer. Once known, a request goes
+# only if fewer than ``limit`` of our sends to the route fall in the last window + margin (a
+# sliding log shared by every worker: it holds whether Discord counts in fixed windows or in any
+# sliding one, and counts requests still in flight, which no header can), and not while the
+# headers last said none remain before the reset.
 TAKE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local route, frozen, paused = KEYS[3] or '', KEYS[4] or '', KEYS[5] or ''
+local route_log = KEYS[6] or ''
 if frozen ~= '' then
   local fc, fu = ARGV[5] or '', ARGV[6] or ''
   local f = redis.call('HMGET', frozen, '@count', '@gen', 'global', fc ~= '' and fc or 'global',
@@ -69,22 +77,29 @@ if paused ~= '' then
   if pause > 0 then return {4, tostring(pause / 1000)} end
 end
 local route_mode = 'none'
-local rlimit, rwindow = nil, nil
+local span = nil
 if route ~= '' then
   local r = redis.call('HMGET', route, 'remaining', 'reset_at', 'limit', 'window', 'probe')
   local remaining, reset_at = tonumber(r[1]), tonumber(r[2])
-  rlimit, rwindow = tonumber(r[3]), tonumber(r[4])
+  local rlimit, rwindow = tonumber(r[3]), tonumber(r[4])
   local probe = tonumber(r[5])
-  if remaining == nil or reset_at == nil then
+  if rlimit == nil or rwindow == nil then
     -- a route never seen: one probe call goes; the others wait for its headers
-    if probe ~= nil and now - probe <= 2 then return {2, '0.02'} end
+    if probe ~= nil and now - probe <= 5 then return {2, '0.02'} end
     route_mode = 'probe'
-  elseif now >= reset_at then
-    route_mode = 'open'
-  elseif remaining > 0 then
-    route_mode = 'take'
   else
-    return {2, tostring(reset_at - now)}
+    if remaining ~= nil and reset_at ~= nil and remaining <= 0 and now < reset_at then
+      return {2, tostring(reset_at - now)}
+    end
+    span = rwindow + math.max(tonumber(ARGV[4]), rwindow * 0.06)
+    if route_log ~= '' then
+      redis.call('ZREMRANGEBYSCORE', route_log, '-inf', now - span)
+      if redis.call('ZCARD', route_log) >= rlimit then
+        local oldest = redis.call('ZRANGE', route_log, 0, 0, 'WITHSCORES')
+        return {2, tostring(math.max(0.001, tonumber(oldest[2]) + span - now))}
+      end
+    end
+    route_mode = 'take'
   end
 end
 local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -104,14 +119,12 @@ redis.call('ZADD', KEYS[1], now, granted)
 if route_mode == 'probe' then
   redis.call('HSET', route, 'probe', tostring(now))
   redis.call('EXPIRE', route, 3600)
-elseif route_mode == 'open' then
-  if rlimit ~= nil and rwindow ~= nil then
-    -- Our guess at the new window: Discord starts it when this request arrives, a little after
-    -- now, so it is taken to end the margin later than now + window would say.
-    local reset_at = now + rwindow + tonumber(ARGV[4])
-    redis.call('HSET', route, 'remaining', tostring(rlimit - 1), 'reset_at', tostring(reset_at))
-  end
-elseif route_mode == 'take' then
+end
+if route_mode ~= 'none' and route_log ~= '' then
+  redis.call('ZADD', route_log, now, granted)
+  redis.call('EXPIRE', route_log, 3600)
+end
+if route_mode == 'take' then
   redis.call('HINCRBYFLOAT', route, 'remaining', -1)
 end
 local sec = ARGV[3] .. math.floor(now)
@@ -166,7 +179,9 @@ class RedisTokenBucket:
         self._sec = f"{self._key}:sec:"
         self._429 = f"{self._key}:429:"
         self._script = redis.register_script(TAKE_LUA)
-        # The margin the global window keeps over one second applies to route windows we open.
+        # A route's window is kept a margin longer than its headers say: 6 % (the share the global
+        # window keeps over one second), at least 60 ms, so that what Discord counts where requests
+        # arrive stays within its limit even when they take a little longer to arrive than others.
         self._args = (str(self.limit), repr(self.window), self._sec, repr(max(0.0, self.window - 1.0)))
 
     def _run(self, *keys: str):
@@ -180,11 +195,12 @@ class RedisTokenBucket:
 
     def take_for_send(self, *, route_key: str = "", freeze_fields: tuple[str, str] = ("", "")) -> Take:
         """One atomic try: the freeze cache present and whole, not frozen (globally, for the
-        community, for the member: ``freeze_fields``), no global pause, a route slot and a global
-        slot free? Then both slots are taken and the caller sends at once. Otherwise nothing is
-        taken."""
+        community, for the member: ``freeze_fields``), no global pause, a route slot (the route's
+        own log of sends, shared by every worker) and a global slot free? Then both slots are
+        taken and the caller sends at once. Otherwise nothing is taken."""
         fc, fu = (tuple(freeze_fields) + ("", ""))[:2]
-        keys = (self._key, self._stats, route_key, redis_keys.FREEZE_FLAGS, redis_keys.DISCORD_GLOBAL_PAUSE)
+        keys = (self._key, self._stats, route_key, redis_keys.FREEZE_FLAGS, redis_keys.DISCORD_GLOBAL_PAUSE,
+                redis_keys.route_log(route_key) if route_key else "")
         try:
             status, wait = self.redis.evalsha(self._script.sha, len(keys), *keys, *self._args, fc, fu)
         except NoScriptError:

@@ -146,8 +146,19 @@ def test_freeze_holds_calls_until_lifted(redis, discord):
     assert done.wait(5) and discord.requests == 1
 
 
-def test_many_members_at_fifty_per_second_without_429(redis, discord):
-    """Five guilds (route limit 10/s each) updated by five threads: only the global bucket paces them."""
+def test_many_members_at_fifty_per_second_without_429(redis):
+    """Five guilds (member route limit 10/s each here) updated by five threads: only the global
+    bucket paces them."""
+    from tests.fakes.discord_api import FakeDiscord
+
+    discord = FakeDiscord(route_limits={"member": (10, 1.0)})
+    try:
+        _many_members(redis, discord)
+    finally:
+        discord.close()
+
+
+def _many_members(redis, discord):
     client, bucket = make_client(redis, discord)
     jobs = []
     for gi in range(5):
@@ -169,3 +180,33 @@ def test_many_members_at_fifty_per_second_without_429(redis, discord):
     assert bucket.stats().granted - start_calls == 150
     assert elapsed >= (150 - 49) / 49 * 1.06 * 0.95  # never faster than the limit allows
     assert all(discord.guilds[g].members[u] == {r} for g, u, r in jobs)
+
+
+def test_the_member_route_draws_no_429_from_workers_sharing_its_bucket(redis):
+    """Three clients (as three workers, sharing Redis) update members of one guild at once on a
+    route none of them knows yet: one request goes first and its headers teach the bucket; then
+    every worker keeps to it (a sliding window of our own sends, in-flight ones included), so the
+    fake, which counts in any sliding window where requests arrive, never answers 429."""
+    from tests.fakes.discord_api import FakeDiscord
+
+    discord = FakeDiscord(route_limits={"member": (5, 2.0)})
+    try:
+        discord.guild("777", members=15)
+        clients = [make_client(redis, discord)[0] for _ in range(3)]
+        role = clients[0].create_role("777", name="T", color=0, permissions=0)
+        users = sorted(discord.guilds["777"].members)
+        start = time.monotonic()
+        threads = [threading.Thread(target=lambda c=c, us=users[i::3]: [c.set_member_roles("777", u, [role["id"]])
+                                                                        for u in us]) for i, c in enumerate(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - start
+        assert discord.count_429 == 0, discord.stats()
+        assert all(discord.guilds["777"].members[u] == {role["id"]} for u in users)
+        patches = [t for t, method, path in discord.request_log if method == "PATCH" and "/members/" in path]
+        assert len(patches) == 15 and most_in_any_window(patches, 2.0) <= 5
+        assert elapsed >= 4.0  # 15 updates at 5 per 2 s: three windows at least
+    finally:
+        discord.close()
