@@ -187,6 +187,7 @@ class DiscordSandbox:
         self.count_429 = 0
         self.global_429 = 0
         self.route_429: collections.Counter = collections.Counter()  # 429s per route kind
+        self.unchanged_member_updates = 0  # member PATCHes that set the roles the member had already
         self.requests = 0
         self.request_log: list[tuple[float, str, str]] = []
         self.outage_until = 0.0
@@ -246,7 +247,7 @@ class DiscordSandbox:
 
     def stats(self) -> dict:
         return {"requests": self.requests, "rate_limited": self.count_429, "global_rate_limited": self.global_429,
-                "route_rate_limited": dict(self.route_429),
+                "route_rate_limited": dict(self.route_429), "unchanged_member_updates": self.unchanged_member_updates,
                 "busiest_window": self.busiest_window, "guilds": len(self.guilds),
                 "invalid_last_10_min": len(self.invalid)}
 
@@ -469,6 +470,8 @@ class DiscordSandbox:
         unknown = [r for r in roles if r not in g.roles]
         if unknown:
             return _json({"message": "Unknown Role", "code": 10011}, 400)
+        if set(roles) == g.members[uid]:
+            self.unchanged_member_updates += 1
         g.members[uid] = set(roles)
         return _json({"user": {"id": uid}, "roles": sorted(roles)})
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import json
 
-from arrakis_engine.chain.ranking import HolderIndexer
 from arrakis_engine.chain.types import Asset
-from arrakis_engine.chain.web3_reader import Web3ChainReader
+from arrakis_engine.storage.chain_holdings import HoldingsRepository
 from tests.fixtures.chain import holder
 
 
@@ -22,11 +21,16 @@ def test_watcher_once_resumes_and_status_shows_it(run, engine, chain, anvil, dis
     with engine.db.tenant(c.id):
         p = engine.repos.profiles.create(discord_id="800000000000000001")
         engine.repos.wallets.link(p.id, wallet.lower())
-    asset = Asset("berachain", "erc20", token.address)
-    engine.eligibility.configure(c.id, asset, purpose="rank")
-    HolderIndexer(engine.db, Web3ChainReader("berachain", [anvil.url])).index(c.id, asset)
     with engine.db.platform() as tx:
         tx.execute("DELETE FROM chain_watch WHERE chain = 'berachain'")
+    chain.send(token.functions.mint(wallet, 7))
+    added = run("eligibility", "add-asset", str(c.id), "--chain", "berachain", "--kind", "erc20", "--address",
+                token.address, extra_env=env)
+    assert added.exit_code == 0, added.output
+    assert "holdings indexed from block 0 to " in added.output and "(1 transfer log(s))" in added.output
+    asset = Asset("berachain", "erc20", token.address)
+    with engine.db.tenant(c.id):
+        assert HoldingsRepository(engine.db).balances_of(asset.key, [wallet.lower()]) == {wallet.lower(): 7}
 
     first = run("watcher", "--once", extra_env=env)
     assert first.exit_code == 0, first.output
@@ -87,16 +91,13 @@ def test_a_killed_watcher_resumes_without_gaps_or_double_counts(engine, chain, a
     import sys
     import time
 
-    from arrakis_engine.storage.chain_holdings import HoldingsRepository
-
     token = chain.deploy("TestERC20", "Kill", "KIL", 18)
     wallet = chain.w3.to_checksum_address(holder(int(token.address[-6:], 16)))
     c = make_community()
     asset = Asset("berachain", "erc20", token.address)
-    engine.eligibility.configure(c.id, asset, purpose="rank")
-    HolderIndexer(engine.db, Web3ChainReader("berachain", [anvil.url])).index(c.id, asset)
     with engine.db.platform() as tx:
         tx.execute("DELETE FROM chain_watch WHERE chain = 'berachain'")
+    engine.eligibility.configure(c.id, asset, purpose="rank")  # no index yet: the watcher builds it first
     engine.redis.delete("arrakis:watcher:berachain")  # so "started" below means this watcher's first step
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path),
            "RPC_URLS_BERACHAIN": anvil.url, "CONFIRMATIONS_BERACHAIN": "0", "DISCORD_API_BASE": discord.url,

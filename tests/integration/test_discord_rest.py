@@ -210,3 +210,27 @@ def test_the_member_route_draws_no_429_from_workers_sharing_its_bucket(redis):
         assert elapsed >= 4.0  # 15 updates at 5 per 2 s: three windows at least
     finally:
         discord.close()
+
+
+def test_the_fake_counts_member_updates_per_guild_in_any_sliding_ten_seconds(discord):
+    """Discord's member route at its strictest: 10 updates per 10 s per guild, counted in any
+    sliding window where they arrive, announced in X-RateLimit-* headers; another guild has its
+    own bucket, and reading a member is another route."""
+    import httpx
+
+    discord.guild("888", members=12)
+    discord.guild("889", members=1)
+    users = sorted(discord.guilds["888"].members)
+    h = {"Authorization": f"Bot {discord.token}"}
+    with httpx.Client(base_url=discord.url, headers=h) as http:
+        answers = [http.patch(f"/guilds/888/members/{u}", json={"roles": []}) for u in users[:10]]
+        assert [a.status_code for a in answers] == [200] * 10
+        assert answers[0].headers["X-RateLimit-Limit"] == "10" and answers[-1].headers["X-RateLimit-Remaining"] == "0"
+        assert 9.0 < float(answers[0].headers["X-RateLimit-Reset-After"]) <= 10.0
+        refused = http.patch(f"/guilds/888/members/{users[10]}", json={"roles": []})
+        assert refused.status_code == 429 and refused.headers["X-RateLimit-Scope"] == "user"
+        assert refused.json()["global"] is False and 9.0 < refused.json()["retry_after"] <= 10.0
+        other = sorted(discord.guilds["889"].members)[0]
+        assert http.patch(f"/guilds/889/members/{other}", json={"roles": []}).status_code == 200
+        assert http.get(f"/guilds/888/members/{users[11]}").status_code == 200
+    assert discord.route_429["member"] == 1

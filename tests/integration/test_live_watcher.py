@@ -22,14 +22,16 @@ MEMBERS = 12
 @pytest.fixture
 def live(e, discord, chain, anvil, make_community):
     """A basic community of 12 members holding 1200, 1100, ... 100 of a token (ranks 1-12: ten
-    Gold, two Silver), indexed and synthesized, their roles given; a watcher on anvil."""
+    Gold, two Silver), indexed and synthesized, their roles given; a watcher on anvil (no
+    confirmations: this chain mines a block per transaction)."""
     from dataclasses import replace
 
     from arrakis_engine.bootstrap import build_engine
 
     # 2 of 12 holders changing tier is 17 %: above the default mass-strip share of 10 %, which
     # test_a_block_that_would_strip_many_pauses_for_approval uses; the others allow half
-    eng = build_engine(replace(e.settings, rpc_urls={"berachain": (anvil.url,)}, max_strip_share=0.5))
+    eng = build_engine(replace(e.settings, rpc_urls={"berachain": (anvil.url,)}, max_strip_share=0.5,
+                               confirmations={"berachain": 0}))
     token = chain.deploy("TestERC20", "Live", "LIV", 18)
     wallets = [chain.w3.to_checksum_address(holder(int(token.address[-6:], 16) * 100 + i)) for i in range(MEMBERS)]
     chain.send(token.functions.mintMany(wallets, [(MEMBERS - i) * 100 for i in range(MEMBERS)]))
@@ -41,19 +43,17 @@ def live(e, discord, chain, anvil, make_community):
         for did, w in zip(members, wallets):
             p = eng.repos.profiles.create(discord_id=did)
             eng.repos.wallets.link(p.id, w.lower())
+    with eng.db.platform() as tx:  # no watcher position left by another test
+        for table in ("chain_watch", "chain_watch_blocks", "chain_watch_deltas"):
+            tx.execute(f"DELETE FROM {table} WHERE chain = 'berachain'")
     asset = Asset("berachain", "erc20", token.address)
     eng.eligibility.configure(c.id, asset, purpose="rank")
-    reader = Web3ChainReader("berachain", [anvil.url])
-    HolderIndexer(eng.db, reader).index(c.id, asset)
+    eng.eligibility.index(c.id, asset)  # what `eligibility add-asset` does
     eng.eligibility.run(c.id, actor="test")
     eng.synthesis.synthesize(c.id, queued=False, actor="test")
     eng.synthesis.sync_members(c.id, queued=False, actor="test")
     work_until_done(eng, timeout=120)
     watcher = ChainWatcher("berachain", Web3ChainReader("berachain", [anvil.url]), eng.db, confirmations=0)
-    with eng.db.platform() as tx:
-        tx.execute("DELETE FROM chain_watch WHERE chain = 'berachain'")
-        tx.execute("DELETE FROM chain_watch_blocks WHERE chain = 'berachain'")
-        tx.execute("DELETE FROM chain_watch_deltas WHERE chain = 'berachain'")
     watcher.step()  # starts at the head
     yield eng, c, token, asset, wallets, members, watcher
     eng.close()
@@ -231,3 +231,130 @@ def test_nft_and_multi_token_holdings_follow_the_watcher(e, chain, anvil, make_c
     assert report.logs == 3 and report.moved[str(c.id)] == {a.lower(), b.lower()}
     assert (balance(e, c, passes, a), balance(e, c, passes, b)) == (1, 1)
     assert (balance(e, c, shares, a), balance(e, c, shares, b)) == (5, 5)
+
+
+def patches_to(discord, member: str) -> list[float]:
+    return [t for t, method, path in discord.request_log if method == "PATCH" and path.endswith(f"/members/{member}")]
+
+
+def test_a_member_goes_back_and_forth_any_number_of_times(live, discord, chain):
+    """Silver -> none -> Silver, twice: the first time both decisions are made before any worker
+    runs (the first is dropped, not sent: the member's roles never change at Discord); the second
+    time each is delivered before the next (both reach Discord, although the second list equals
+    one sent minutes ago)."""
+    eng, c, token, asset, wallets, members, watcher = live
+    sink = chain.w3.to_checksum_address(holder(int(token.address[-6:], 16) * 100 + 99))
+    member, wallet = members[11], wallets[11]
+
+    def out_and_back(deliver_between: bool) -> None:
+        sender = chain.impersonate(wallet)
+        chain.send(token.functions.transfer(sink, 100), sender=sender)  # all of it: no rank, no tier
+        eng.live.react(watcher.step())
+        if deliver_between:
+            work_until_done(eng, timeout=60)
+            assert roles(discord, c.guild_id, member) == set()
+        back = chain.impersonate(sink)
+        chain.send(token.functions.transfer(wallet, 100), sender=back)
+        eng.live.react(watcher.step())
+        work_until_done(eng, timeout=60)
+        assert roles(discord, c.guild_id, member) == {"Silver"}
+
+    before = len(patches_to(discord, member))
+    out_and_back(deliver_between=False)
+    assert len(patches_to(discord, member)) == before  # superseded, dropped: nothing to send
+    out_and_back(deliver_between=True)
+    assert len(patches_to(discord, member)) == before + 2
+    out_and_back(deliver_between=True)  # and again
+    assert len(patches_to(discord, member)) == before + 4
+    assert discord.unchanged_member_updates == 0
+
+
+def test_a_reorg_restores_the_roles_the_removed_blocks_changed(live, discord, chain):
+    eng, c, token, asset, wallets, members, watcher = live
+    snapshot = chain.w3.provider.make_request("evm_snapshot", [])["result"]
+    chain.send(token.functions.mint(wallets[11], 5000))  # Silver -> Gold, and member 9 Gold -> Silver
+    eng.live.react(watcher.step())
+    work_until_done(eng, timeout=60)
+    assert roles(discord, c.guild_id, members[11]) == {"Gold"} and roles(discord, c.guild_id, members[9]) == {"Silver"}
+    chain.w3.provider.make_request("evm_revert", [snapshot])
+    for _ in range(3):
+        chain.w3.provider.make_request("evm_mine", [])  # the other branch is now longer
+    report = watcher.step()
+    assert report.rewound_to is not None
+    results = eng.live.react(report)
+    assert results[0]["updates"] == 2 and not results[0]["paused"]
+    work_until_done(eng, timeout=60)
+    assert roles(discord, c.guild_id, members[11]) == {"Silver"}  # back as before the vanished block
+    assert roles(discord, c.guild_id, members[9]) == {"Gold"}
+
+
+def test_re_ranks_never_read_past_the_confirmed_block(live, discord, chain):
+    """With two confirmations, a transfer in the newest blocks moves nobody: not by the watcher,
+    and not by the re-rank of a community another (confirmed) transfer moved."""
+    eng, c, token, asset, wallets, members, _ = live
+    watcher = ChainWatcher("berachain", Web3ChainReader("berachain", [chain.url]), eng.db, confirmations=2)
+    chain.send(token.functions.mint(wallets[10], 1000))  # member 10: rank 11 -> 1 (Gold), once confirmed
+    report = watcher.step()
+    assert str(c.id) not in report.moved  # not confirmed yet: not read
+    chain.w3.provider.make_request("evm_mine", [])
+    chain.w3.provider.make_request("evm_mine", [])  # now it is two blocks deep
+    chain.send(token.functions.mint(wallets[11], 5000))  # member 11 jumps too, but only in the newest block
+    report = watcher.step()
+    assert report.moved[str(c.id)] == {wallets[10].lower()}
+    eng.live.react(report)
+    work_until_done(eng, timeout=60)
+    assert roles(discord, c.guild_id, members[10]) == {"Gold"}
+    assert roles(discord, c.guild_id, members[11]) == {"Silver"}  # its transfer is not confirmed yet
+    assert balance(eng, c, asset, wallets[11]) == 100
+    for _ in range(2):
+        chain.w3.provider.make_request("evm_mine", [])
+    eng.live.react(watcher.step())
+    work_until_done(eng, timeout=60)
+    assert roles(discord, c.guild_id, members[11]) == {"Gold"}
+
+
+def test_the_mass_strip_guard_counts_only_real_changes_not_undelivered_repeats(live, discord, chain):
+    """At 20 % of 12 holders, two tier roles taken in a step go ahead and three pause (a member
+    moving Silver -> Gold loses Silver, and one Gold -> Silver loses Gold: two per transfer
+    here). Two such steps, their updates not delivered in between: the second step must not
+    count the first's strips again (before, the undelivered updates were planned again, and the
+    four together paused every live change)."""
+    from dataclasses import replace
+
+    from arrakis_engine.bootstrap import build_engine
+
+    eng, c, token, asset, wallets, members, watcher = live
+    strict = build_engine(replace(eng.settings, max_strip_share=0.20))
+    try:
+        chain.send(token.functions.mint(wallets[11], 2000))  # member 11 into Gold, member 9 out of it
+        first = strict.live.react(watcher.step())[0]
+        assert not first["paused"] and first["updates"] == 2
+        chain.send(token.functions.mint(wallets[10], 2000))  # member 10 into Gold, member 8 out of it
+        second = strict.live.react(watcher.step())[0]
+        assert not second["paused"] and second["updates"] == 2, second  # only the new ones
+        assert not strict.approvals.pending_for(str(c.id))
+        work_until_done(strict, timeout=60)
+        assert {m: roles(discord, c.guild_id, members[m]) for m in (8, 9, 10, 11)} == {
+            8: {"Silver"}, 9: {"Silver"}, 10: {"Gold"}, 11: {"Gold"}}
+    finally:
+        strict.close()
+
+
+def test_the_watcher_indexes_an_asset_added_without_an_index(e, chain, anvil, make_community):
+    """An asset set up without `eligibility add-asset` (the wizard, the bot): the watcher builds
+    its index from the Transfer logs before following it, and keeps it."""
+    token = chain.deploy("TestERC20", "Wiz", "WIZ", 18)
+    a = chain.w3.to_checksum_address(holder(int(token.address[-6:], 16)))
+    chain.send(token.functions.mint(a, 700))
+    c = make_community()
+    asset = Asset("berachain", "erc20", token.address)
+    e.eligibility.configure(c.id, asset, purpose="rank")  # what the wizard's deploy does
+    with e.db.tenant(c.id):
+        assert HoldingsRepository(e.db).state(asset.key) is None
+    watcher = fresh_watcher(e, anvil.url)
+    chain.send(token.functions.mint(a, 5))
+    watcher.step()
+    assert balance(e, c, asset, a) == 705  # the past from the logs, the new block from the watcher
+    chain.send(token.functions.mint(a, 1))
+    watcher.step()
+    assert balance(e, c, asset, a) == 706

@@ -20,7 +20,7 @@ USE_CASES = [
     "synthesis.community", "synthesis.members", "synthesis.reconcile", "synthesis.service",
     "synthesis.scheduler", "synthesis.drift", "synthesis.planning", "wizard.service", "wizard.model",
     "migration.sqlite_import", "themes.evaluator", "themes.model", "members", "verification", "live",
-    "chain.watcher", "security.anchor",
+    "chain.watcher", "security.anchor", "chain.ranking",
 ]
 LIBRARIES = {"httpx", "web3", "minio", "rq", "redis", "requests", "hvac", "slack_sdk", "textual", "interactions"}
 ADAPTERS = {
