@@ -126,6 +126,10 @@ class SynthesisRepository:
             "SELECT roles, applied_seq FROM discord_member_roles WHERE discord_id = %s FOR UPDATE", (discord_id,))
         return None if row is None else (list(row["roles"]), int(row["applied_seq"]))
 
+    def forget_member(self, discord_id: str) -> None:
+        """The member is not in the guild (Discord said so): no roles of theirs are known."""
+        self.db.current().execute("DELETE FROM discord_member_roles WHERE discord_id = %s", (discord_id,))
+
     def mark_applied(self, discord_id: str, roles: Sequence[str], seq: int) -> None:
         self.db.current().execute(
             """INSERT INTO discord_member_roles (community_id, discord_id, roles, applied_seq, updated_at)

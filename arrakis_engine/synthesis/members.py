@@ -114,7 +114,13 @@ class MemberRoleSync:
             if held is not None and sorted(set(held[0])) == sorted(set(roles)):
                 self.store.mark_applied(discord_id, roles, seq)  # Discord has it already: no call
                 return {"status": "already", "roles": sorted(set(roles))}
-            member = self.discord.set_member_roles(guild_id, discord_id, roles, community_id=community_id)
+            try:
+                member = self.discord.set_member_roles(guild_id, discord_id, roles, community_id=community_id)
+            except DiscordError as exc:
+                if exc.status != 404:
+                    raise
+                self.store.forget_member(discord_id)  # left the guild: not planned again until seen
+                return {"status": "not_in_guild", "roles": []}
             answered = member.get("roles", roles)
             self.store.mark_applied(discord_id, answered, seq)
         return {"status": "sent", "roles": answered}

@@ -270,12 +270,14 @@ def plan_member_roles(manifest: dict, resources: Mapping[str, str], current: Map
                 plan.pending.append(discord_id)
             continue
         removed = sorted(was - new)
+        # a strip leaves the member with no tier role at all (moving between tiers is not one)
         plan.changes.append(MemberChange(discord_id, sorted(new), sorted(new - was), removed,
-                                         bool(set(removed) & tier_roles)))
+                                         bool(was & tier_roles) and not (new & tier_roles)))
     return plan
 
 
 def needs_approval(plan: MemberPlan, max_strip_share: float) -> bool:
-    """A change that takes tier roles from more than ``max_strip_share`` of the members holding
-    one is more often a bad read than a market crash: it waits for an operator."""
+    """A change that leaves more than ``max_strip_share`` of the members holding a tier role with
+    none is more often a bad read than a market crash: it waits for an operator. (A member moved
+    from one tier to another keeps a tier role: not a strip.)"""
     return plan.strips > 0 and plan.strips > max_strip_share * max(plan.tier_holders, 1)

@@ -226,3 +226,13 @@ def test_a_member_whose_update_is_on_its_way_is_not_planned_again_nor_counted_as
     # without anything pending, Silver -> none is one strip, counted once
     plan = plan_member_roles(m, resources, current, GUILD)
     assert plan.strips == 1 and plan.pending == []
+
+
+def test_moving_between_tiers_is_not_a_strip():
+    """Only a member left with no tier role counts for the mass-strip check: a promotion drops
+    Silver and a demotion drops Gold, but both keep a tier role."""
+    m = manifest(members={"1": ("Gold", []), "2": ("Silver", []), "3": (None, [])})
+    resources = {"role:gold": "g", "role:silver": "s", "role:bronze": "b"}
+    plan = plan_member_roles(m, resources, {"1": ["s"], "2": ["g"], "3": ["g"]}, GUILD)
+    assert {c.discord_id: c.strips_tier for c in plan.changes} == {"1": False, "2": False, "3": True}
+    assert plan.strips == 1 and plan.tier_holders == 3
