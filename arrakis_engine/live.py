@@ -74,6 +74,21 @@ class LiveRoleSync:
                 out.append({"community_id": community_id, "error": str(exc)})
         return out
 
+    def settle(self, community_ids) -> int:
+        """Plan the role updates of communities that moved lately again, with no chain read and
+        no new plan version: anything still missing is decided, and an update still on its way
+        whose job was lost (a worker's crash, an outage that used up its tries) is queued again.
+        Returns how many updates it queued."""
+        queued = 0
+        for cid in community_ids:
+            try:
+                out = self.synthesis.sync_members(str(cid), queued=True, actor="live", first_contact=True)
+            except ArrakisError as exc:
+                log.warning("settling the roles of %s did not run: %s", cid, exc)
+                continue
+            queued += int(out.get("changes", 0)) + int(out.get("on_their_way", 0))
+        return queued
+
     def safety_net(self, community_ids, *, chain: str, block: int | None = None) -> int:
         """Full sync of each community from the chain as of ``block`` (the watcher's confirmed
         block); returns how many standings it still had to change."""

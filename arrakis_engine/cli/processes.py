@@ -164,8 +164,9 @@ def watcher(state: CliState, chains: tuple[str, ...], interval: float, full_ever
 
     Per chain: polls the head, waits CONFIRMATIONS_<CHAIN> blocks (default 2), reads the transfers
     of every community's assets in one request per step, undoes blocks a reorg took away, and
-    re-ranks the communities that moved; their role updates go first in the queue. Resumes from
-    its last block after a restart."""
+    re-ranks the communities that moved; their role updates go first in the queue. Every 15 s it
+    plans the roles of communities that moved in the last 10 minutes again (no chain reads), so
+    an update whose job was lost is queued again. Resumes from its last block after a restart."""
     from ..chain.watcher import ChainWatcher
     from ..errors import ArrakisError, ConfigError, ValidationError
     from ..settings import CHAINS
@@ -196,6 +197,8 @@ def watcher(state: CliState, chains: tuple[str, ...], interval: float, full_ever
 
     heads = [HeadSubscriber(c, engine.settings.rpc_urls.get(c, ())).start() for c in chosen] if not once else []
     next_full = time.monotonic() + full_every
+    moved_at: dict[str, float] = {}  # community -> when it last moved: its roles are settled for 10 minutes
+    next_settle = time.monotonic() + 15
     while True:
         for c, w in watchers.items():
             try:
@@ -207,6 +210,7 @@ def watcher(state: CliState, chains: tuple[str, ...], interval: float, full_ever
             if report.rewound_to is not None:
                 click.echo(f"{c}: reorg: went back to block {report.rewound_to} and undid what followed", err=True)
             if report.moved:
+                moved_at.update({cid: time.monotonic() for cid in report.moved})
                 for r in engine.live.react(report):
                     if "error" in r:
                         click.echo(f"{c}: community {r['community_id']}: {r['error']}", err=True)
@@ -214,6 +218,11 @@ def watcher(state: CliState, chains: tuple[str, ...], interval: float, full_ever
                         click.echo(f"{c}: blocks {report.from_block}..{report.to_block}: community "
                                    f"{r['community_id']}: {r['changed']} standing(s) changed, {r['updates']} role "
                                    f"update(s) queued" + (" (paused for approval)" if r["paused"] else ""))
+        if time.monotonic() >= next_settle:
+            recent = [cid for cid, at in moved_at.items() if time.monotonic() - at < 600]
+            moved_at = {cid: moved_at[cid] for cid in recent}
+            engine.live.settle(recent)
+            next_settle = time.monotonic() + 15
         if time.monotonic() >= next_full:
             for c, w in watchers.items():
                 missed = engine.live.safety_net(w.communities(), chain=c, block=w.position())

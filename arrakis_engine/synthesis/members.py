@@ -64,8 +64,9 @@ class MemberRoleSync:
             community = self.repos.communities.current()
             manifest = self.repos.manifests.latest()
             shadow = self.store.latest_shadow()
-            current = dict(self.store.member_roles())
-            pending = self.store.pending_decisions() if with_pending else {}
+            current, pending = self.store.member_roles_and_pending()
+            if not with_pending:
+                pending = {}
         if manifest is None or shadow is None:
             raise ValidationError("synthesize the community before syncing member roles", field="manifest")
         for discord_id in planning.members_in_scope(manifest.content, current):

@@ -360,3 +360,25 @@ def test_the_watcher_indexes_an_asset_added_without_an_index(e, chain, anvil, ma
     chain.send(token.functions.mint(a, 1))
     watcher.step()
     assert balance(e, c, asset, a) == 706
+
+
+def test_an_update_whose_job_was_lost_is_queued_again_when_the_roles_settle(live, discord, chain):
+    """The queue lost a member's update (Redis emptied, or every try used up): the watcher's
+    settle pass (every 15 s for communities that moved lately) queues the same decision again,
+    once, and it is delivered."""
+    from rq import Queue
+
+    from arrakis_engine.synthesis.rq_queue import BASE
+
+    eng, c, token, asset, wallets, members, watcher = live
+    chain.send(token.functions.mint(wallets[11], 2000))
+    result = eng.live.react(watcher.step())[0]
+    assert result["updates"] == 2
+    lane = Queue(BASE, connection=eng.redis)
+    for job in lane.jobs:
+        job.delete()  # lost
+    assert eng.live.settle([str(c.id)]) == 2  # the same two decisions, queued again
+    assert eng.live.settle([str(c.id)]) == 2 and lane.count == 2  # once: their jobs are queued already
+    work_until_done(eng, timeout=60)
+    assert roles(discord, c.guild_id, members[11]) == {"Gold"} and roles(discord, c.guild_id, members[9]) == {"Silver"}
+    assert eng.live.settle([str(c.id)]) == 0
