@@ -12,8 +12,9 @@ got is never sent, and deliveries to one member go out one at a time (the member
 around the PATCH). A member whose latest decision is still on its way is not planned again: the
 same list is no new change, and the mass-strip check counts only new changes.
 
-Members whose eligibility is unknown are skipped. If the change would take tier roles away from
-more than ``max_strip_share`` of the members holding one (default 10 %), nothing is sent: an
+Members whose eligibility is unknown are skipped. If the change would leave more than
+``max_strip_share`` of the members holding a tier role with none (default 10 %; moving between
+tiers is no strip), nothing is sent: an
 approval request is opened instead (the approvals of ``policy/approvals.py``: an approver who did
 not run the sync, with their code), since a sudden mass strip is more often a bad read than a
 market crash. The first sync after the approval goes ahead and uses it up.
