@@ -13,7 +13,7 @@ strictest reading, so that what passes here passes on Discord:
   ``X-RateLimit-Limit``, ``-Remaining``, ``-Reset``, ``-Reset-After`` and ``-Bucket``. Read at
   their strictest: ``limit`` requests in *any* sliding window of ``per`` seconds where they
   arrive (so a burst at the end of one window and another at the start of the next is refused);
-  ``Reset-After`` says when the oldest request in the window leaves it. Member updates
+  ``Reset-After`` says when the oldest request in the window leaves it. Member reads and updates
   (``/guilds/{g}/members/{u}``) are 10 per 10 seconds per guild, role creation has its own slow
   bucket. Past a bucket: 429 with ``"global": false`` and ``X-RateLimit-Scope: user``.
 * Invalid requests (401, 403, 429 other than ``shared``): 10,000 in ten minutes and every request
@@ -258,7 +258,7 @@ class DiscordSandbox:
         major = info.get("g") or info.get("c") or ""
         if request.method == "POST" and request.path.endswith("/roles"):
             return ("create_role", major)
-        if "/members/" in request.path and request.method == "PATCH":
+        if "/members/" in request.path:  # reading and updating members: one bucket per guild
             return ("member", major)
         resource = request.match_info.route.resource
         template = resource.canonical if resource is not None else request.path

@@ -230,7 +230,9 @@ class DiscordREST:
                      community_id=community_id)
 
     def get_member(self, guild_id: str, user_id: str, *, community_id=None) -> dict:
-        return self.request("GET", f"/guilds/{guild_id}/members/{user_id}", route=f"GET member {guild_id}",
+        # the member route's bucket: reading a member counts against it too (Discord may share
+        # the bucket between the two; treating them as one never draws a 429 either way)
+        return self.request("GET", f"/guilds/{guild_id}/members/{user_id}", route=f"member {guild_id}",
                             community_id=community_id)
 
     def set_member_roles(self, guild_id: str, user_id: str, roles: list[str], *, community_id=None) -> dict:
