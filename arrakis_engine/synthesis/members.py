@@ -119,13 +119,19 @@ class MemberRoleSync:
             try:
                 member = self.discord.set_member_roles(guild_id, discord_id, roles, community_id=community_id)
             except DiscordError as exc:
-                if exc.status != 404:
+                if exc.status == 404:
+                    gone = exc
+                else:
                     raise
-                self.store.forget_member(discord_id)  # left the guild: not planned again until seen
-                return {"status": "not_in_guild", "roles": []}
-            answered = member.get("roles", roles)
-            self.store.mark_applied(discord_id, answered, seq)
-        return {"status": "sent", "roles": answered}
+            else:
+                answered = member.get("roles", roles)
+                self.store.mark_applied(discord_id, answered, seq)
+                return {"status": "sent", "roles": answered}
+        # not in the guild (left): forgotten, so it is not planned again until seen; the update
+        # fails for good (dead-lettered, not retried)
+        with self.db.tenant(community_id):
+            self.store.forget_member(discord_id)
+        raise gone
 
     def needs_approval(self, plan: MemberPlan) -> bool:
         return planning.needs_approval(plan, self.max_strip_share)
