@@ -21,6 +21,7 @@ from typing import Callable
 from .chain.orchestrator import EligibilityOrchestrator
 from .chain.types import UNKNOWN, Asset
 from .errors import ValidationError
+from .metrics import NULL_METRICS
 from .ports import Clock, UnknownMembersStore, moment, system_clock
 from .storage.chain_holdings import CommunityAssetRepository, HoldingsRepository
 from .storage.database import Database
@@ -71,6 +72,8 @@ class SyncDiff:
 
 
 class EligibilitySync:
+    metrics = NULL_METRICS  # bootstrap hands the process's recorder
+
     def __init__(self, db: Database, repos, orchestrator: EligibilityOrchestrator, *,
                  clock: Clock = system_clock, unknown: UnknownMembersStore | None = None, gating=None) -> None:
         """``unknown``: where the members this sync could not read are left for the member role
@@ -254,6 +257,8 @@ class EligibilitySync:
                 continue
             else:
                 out[asset.key] = reader.balances(asset, wallets)
+            if asset.key not in indexed:
+                self.metrics.chain_reads(asset.chain, out[asset.key].values(), UNKNOWN)
             done += len(wallets)
             progress("reading chain", done, total)
         return out
