@@ -268,12 +268,13 @@ class Metrics:
                 self.inc("arrakis_policy_hard_blocks_passed_total", block.get("id", "unknown"))
 
     def approval(self, status: str, gate_decision: str, reasons: Iterable[str] = ()) -> None:
-        """A request was answered. Approving one the gate had rejected (no rule lets that happen:
-        only a request written around the engine could) counts as a hard block passed."""
-        if status != "approved" or gate_decision != "reject":
+        """A request was answered. Approving one whose plan the gate rejected or found a hard block
+        in (no rule lets that happen: only a request written around the engine could) counts as a
+        hard block passed."""
+        rules = {str(r).split(":", 1)[0] for r in reasons or () if str(r).startswith("HARD_BLOCK_")}
+        if status != "approved" or not (rules or gate_decision == "reject"):
             return
-        rules = {r.split(":", 1)[0] for r in reasons or () if str(r).startswith("HARD_BLOCK_")} or {"unknown"}
-        for rule in sorted(rules):
+        for rule in sorted(rules or {"unknown"}):
             self.inc("arrakis_policy_hard_blocks_passed_total", rule)
 
     def mfa_failure(self) -> None:
