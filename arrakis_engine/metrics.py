@@ -376,8 +376,8 @@ def success_metrics(counts: Mapping[tuple[str, tuple], float], *, vault_configur
     return out
 
 
-def success_lines(metrics: Iterable[SuccessMetric]) -> list[str]:
-    """One line per success metric: name, value, target, met or not, and what it counts."""
+def success_lines(metrics: Iterable[SuccessMetric], *, detail: bool = True) -> list[str]:
+    """One line per success metric: name, value, target, met or not, and (``detail``) what it counts."""
     out = []
     for m in metrics:
         if m.value is None:
@@ -387,5 +387,5 @@ def success_lines(metrics: Iterable[SuccessMetric]) -> list[str]:
         else:
             value = f"{m.value:.1%}"
         verdict = "met" if m.met else "NOT MET" if m.met is not None else "no data"
-        out.append(f"{m.name:<29} {value:>7}  target {m.target:<6} {verdict:<8} {m.detail}")
+        out.append(f"{m.name:<29} {value:>7}  target {m.target:<6} {verdict:<8} {m.detail if detail else ''}".rstrip())
     return out

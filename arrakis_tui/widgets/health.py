@@ -30,8 +30,8 @@ class HealthPanel(Horizontal):
             detail = f"[dim]{_escape(item.detail)}[/]" if item.detail else ""
             lines.append(f"[${colour}]{mark}[/] [b]{_escape(item.name).ljust(15)}[/]{item.state.ljust(9)}{detail}")
         if health.success:  # the seed's success metrics over the last 24 h, each against its target
-            lines.append("[b]last 24 h[/]")
-            for m, text in zip(health.success, success_lines(health.success)):
+            lines.append("[b]success metrics, last 24 h[/]")
+            for m, text in zip(health.success, success_lines(health.success, detail=False)):
                 mark, colour = STATE_MARK["ok" if m.met else "down" if m.met is not None else "off"]
                 lines.append(f"[${colour}]{mark}[/] {_escape(text)}")
         self.query_one("#health-items", Static).update("\n".join(lines))
