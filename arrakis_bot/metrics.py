@@ -9,7 +9,7 @@ import time
 import interactions
 from interactions import listen
 from interactions.api.events import (CommandCompletion, CommandError, ComponentCompletion, ComponentError, Connect,
-                                     Disconnect, InteractionCreate, ModalCompletion, ModalError, Resume)
+                                     Disconnect, ModalCompletion, ModalError, Ready, Resume)
 
 MAX_TRACKED = 10_000  # interactions waiting for their answer; older ones are dropped
 
@@ -24,11 +24,12 @@ class BotMetrics(interactions.Extension):
         shard = getattr(event, "shard_id", None)
         return str(shard if shard is not None else getattr(self.bot, "shard_id", 0) or 0)
 
-    @listen(InteractionCreate)
-    async def on_interaction(self, event: InteractionCreate) -> None:
+    @listen("raw_interaction_create")
+    async def on_interaction(self, event) -> None:
+        """When an interaction arrived (the raw gateway event, before interactions.py handles it)."""
         if len(self.arrived) >= MAX_TRACKED:
             self.arrived.clear()
-        self.arrived[str(event.interaction.get("id"))] = time.monotonic()
+        self.arrived[str(event.data.get("id"))] = time.monotonic()
 
     def _done(self, ctx, name: str, outcome: str) -> None:
         started = self.arrived.pop(str(getattr(ctx, "id", "")), None)
@@ -62,11 +63,16 @@ class BotMetrics(interactions.Extension):
     async def on_modal_error(self, event) -> None:
         self._done(event.ctx, self._command(event.ctx), "error")
 
-    @listen(Connect)
-    async def on_connect(self, event) -> None:
+    @listen(Ready)
+    async def on_ready(self, event) -> None:
+        """A new gateway session (after the first, a reconnect that could not resume)."""
         if self.connected_once:
             self.metrics.inc("arrakis_gateway_reconnects_total", self._shard(event))
         self.connected_once = True
+        self.metrics.set("arrakis_gateway_connected", 1, self._shard(event))
+
+    @listen(Connect)
+    async def on_connect(self, event) -> None:  # a shard of the auto-sharded client
         self.metrics.set("arrakis_gateway_connected", 1, self._shard(event))
 
     @listen(Resume)
