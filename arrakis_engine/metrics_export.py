@@ -128,15 +128,39 @@ def serve_process_metrics(metrics: Metrics, port: int | None, *, host: str = "0.
     return server
 
 
+def queue_figures(redis) -> tuple[int, int, int, int]:
+    """(jobs waiting in the first-contact lane, in the community queues, scheduled for later, dead
+    letters), in two round trips however many communities have a queue."""
+    from rq import Queue
+    from rq.registry import ScheduledJobRegistry
+
+    from . import keys
+    from .synthesis.rq_queue import BASE
+
+    names = sorted({n.decode() if isinstance(n, bytes) else n for n in redis.smembers(keys.SYNTHESIS_QUEUES)}
+                   | {BASE})
+    pipe = redis.pipeline(transaction=False)
+    for name in names:
+        queue = Queue(name, connection=redis)
+        pipe.llen(queue.key)
+        pipe.zcard(ScheduledJobRegistry(queue=queue).key)
+    pipe.llen(keys.DEAD_LETTERS)
+    answers = pipe.execute()
+    waiting = dict(zip(names, answers[0:-1:2]))
+    scheduled = sum(answers[1:-1:2])
+    first = waiting.pop(BASE, 0)
+    return int(first), int(sum(waiting.values())), int(scheduled), int(answers[-1])
+
+
 def platform_gauges(*, queue, approvals_figures, killswitch, live, chains, vault_configured: bool,
                     clock: Callable[[], float] = time.time) -> dict:
     """The gauges read from the platform's state at scrape time."""
     out: dict = {("arrakis_vault_configured", ()): 1.0 if vault_configured else 0.0}
-    pending = queue.pending()
-    out[("arrakis_queue_depth", ("first",))] = float(pending.pop("first-contact", 0))
-    out[("arrakis_queue_depth", ("normal",))] = float(sum(pending.values()))
-    out[("arrakis_queue_depth", ("scheduled",))] = float(queue.counts()["scheduled"])
-    out[("arrakis_dead_letters", ())] = float(queue.dead_letter_count())
+    first, normal, scheduled, dead = queue_figures(queue.redis)
+    out[("arrakis_queue_depth", ("first",))] = float(first)
+    out[("arrakis_queue_depth", ("normal",))] = float(normal)
+    out[("arrakis_queue_depth", ("scheduled",))] = float(scheduled)
+    out[("arrakis_dead_letters", ())] = float(dead)
     waiting, soon = approvals_figures()
     out[("arrakis_approvals_pending", ())] = float(waiting)
     out[("arrakis_approvals_expiring_soon", ())] = float(soon)
