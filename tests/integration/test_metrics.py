@@ -281,3 +281,53 @@ def test_success_metrics_from_counts():
     counts[("arrakis_score_reads_total", ("cached",))] = 9.0
     figures = {m.name: m for m in success_metrics(counts, vault_configured=True)}
     assert figures["signing via Vault"].met is True and figures["Score Service degraded"].met is True
+
+
+def test_chain_and_score_reads_are_counted_with_unknown_and_degraded(settings, engine, chain, anvil, score_service,
+                                                                       make_community):
+    """An eligibility sync through the engine on anvil counts its reads ok; an endpoint that does
+    not answer counts them unknown (never zero); Score lookups count fresh, then degraded when the
+    service is down, and the breaker's state is reported."""
+    from arrakis_engine.chain.types import Asset
+    from tests.fixtures.chain import holder
+
+    token = chain.deploy("TestERC20", "Count", "CNT", 18)
+    wallets = [holder(int(token.address[-6:], 16) * 100 + i) for i in range(4)]
+    chain.send(token.functions.mintMany([chain.w3.to_checksum_address(w) for w in wallets], [10, 20, 30, 40]))
+    community = make_community()
+    with engine.db.tenant(community.id):
+        for i, w in enumerate(wallets):
+            engine.repos.wallets.link(engine.repos.profiles.create(discord_id=str(600000000000000000 + i)).id, w)
+    engine.redis.flushdb()
+    eng = build_engine(replace(settings, rpc_urls={"berachain": (anvil.url,)}, score_api_url=score_service.url,
+                               score_api_key=score_service.api_key))
+    dead = build_engine(replace(settings, rpc_urls={"berachain": (f"http://127.0.0.1:{free_tcp_port()}",)}))
+    try:
+        eng.eligibility.configure(community.id, Asset("berachain", "erc20", token.address), purpose="rank")
+        eng.eligibility.run(community.id)
+        diff = dead.eligibility.run(community.id)
+        assert len(diff.unknown) == 4  # kept as they were, not zero
+        dead._flusher.flush()
+        score_service.set_score(wallets[0], rank=3)
+        eng.orchestrator.scores(wallets[:2])
+        score_service.down()
+        for _ in range(6):  # past the cache: new addresses each time, until the breaker opens
+            eng.orchestrator.scores([holder(10**9 + _)])
+        text = scrape(eng)
+        assert value(text, 'arrakis_chain_reads_total{chain="berachain",outcome="ok"}') == 4
+        assert value(text, 'arrakis_chain_reads_total{chain="berachain",outcome="unknown"}') == 4
+        assert value(text, 'arrakis_score_reads_total{source="score"}') == 4 + 2  # the sync's 4 members, then 2
+        assert value(text, 'arrakis_score_reads_total{source="degraded"}') == 6
+        assert value(text, "arrakis_score_breaker_state") == 2  # open
+        degraded = next(m for m in eng.operations.success() if m.name == "Score Service degraded")
+        assert degraded.value == 0.5 and degraded.met is False
+    finally:
+        score_service.up()
+        eng.close()
+        dead.close()
+
+
+def free_tcp_port() -> int:
+    from tests.fixtures.ports import free_port
+
+    return free_port()
