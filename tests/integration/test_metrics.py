@@ -14,6 +14,7 @@ import time
 import uuid
 from dataclasses import replace
 
+import pyotp
 import pytest
 from prometheus_client import generate_latest
 
@@ -209,28 +210,30 @@ def test_a_request_the_gate_rejected_yet_approved_is_counted_as_a_bypass(e, make
     waiting for review (the table refuses a 'reject' decision, so the report is what they edit);
     when someone approves it, the bypass is counted (its alert fires) and the success metric says
     dangerous operations were not all blocked."""
-    requester, _ = make_operator("approver", prefix="req")
-    approver, _ = make_operator("approver", prefix="ok")
-    request = e.approvals.submit(medium_plan(tmp_path), None, requested_by=requester)
+    requester, secret = make_operator("approver", prefix="req")
+    approver, approver_secret = make_operator("approver", prefix="ok")
+    request = e.approvals.submit(medium_plan(tmp_path), None, requested_by=requester, code=pyotp.TOTP(secret).now())
     with owner_conn.cursor() as cur:
         cur.execute("""UPDATE approval_requests SET report = jsonb_set(report, '{reasons}', %s::jsonb)
                         WHERE id = %s""",
                     (json.dumps(["HARD_BLOCK_DELETE_PV: kubernetes_persistent_volume.data is deleted"]), request.id))
-    done = e.approvals.approve(request.id, by=approver)
+    waiting = value(scrape(e), "arrakis_approvals_pending")
+    done = e.approvals.approve(request.id, by=approver, code=pyotp.TOTP(approver_secret).now())
     assert done.status == "approved"
     text = scrape(e)
     assert value(text, 'arrakis_policy_hard_blocks_passed_total{rule="HARD_BLOCK_DELETE_PV"}') == 1
-    assert value(text, "arrakis_approvals_pending") == 0
+    assert value(text, "arrakis_approvals_pending") == waiting - 1
     figures = {m.name: m for m in e.operations.success()}
     assert figures["dangerous operations blocked"].met is False
 
 
 def test_platform_gauges_read_the_platform_state(e, make_operator, tmp_path):
-    requester, _ = make_operator("approver", prefix="req")
-    e.approvals.submit(medium_plan(tmp_path), None, requested_by=requester)
+    requester, secret = make_operator("approver", prefix="req")
+    before = scrape(e)
+    e.approvals.submit(medium_plan(tmp_path), None, requested_by=requester, code=pyotp.TOTP(secret).now())
     text = scrape(e)
-    assert value(text, "arrakis_approvals_pending") == 1
-    assert value(text, "arrakis_approvals_expiring_soon") == 0  # 24 h to go
+    assert value(text, "arrakis_approvals_pending") == value(before, "arrakis_approvals_pending") + 1
+    assert value(text, "arrakis_approvals_expiring_soon") == value(before, "arrakis_approvals_expiring_soon")  # 24 h
     assert value(text, 'arrakis_killswitch_active{scope="global"}') == 0
 
 
