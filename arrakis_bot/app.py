@@ -31,7 +31,8 @@ from .common import reply_error
 
 log = logging.getLogger("arrakis.bot")
 
-EXTENSIONS = ("arrakis_bot.members", "arrakis_bot.admin", "arrakis_bot.onboard", "arrakis_bot.registration")
+EXTENSIONS = ("arrakis_bot.members", "arrakis_bot.admin", "arrakis_bot.onboard", "arrakis_bot.registration",
+              "arrakis_bot.metrics")
 
 
 class Errors(interactions.Extension):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from datetime import datetime, timezone
 from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -46,6 +47,8 @@ from .ports import (
     system_clock,
 )
 from .live import LiveRoleSync
+from .metrics import Metrics, success_metrics
+from .storage.metrics_store import MetricsFlusher, MetricsStore, approval_figures
 from .members import MemberDesk
 from .verification import WalletVerification
 from .sandbox.client import SandboxDiscord
@@ -170,6 +173,10 @@ class Engine:
     audit_anchor: AuditAnchor
     demo: Demo | None  # set right after the engine is built (its worker needs the engine)
     legacy_importer: object  # (progress=None) -> LegacyImporter
+    metrics: Metrics = None  # this process's recorder (see metrics.py)
+    metrics_store: MetricsStore = None  # the shared figures in Redis
+    platform_gauges: object = None  # () -> the gauges read from the platform's state (for /metrics)
+    _flusher: MetricsFlusher = None
     _embedded: list = field(default_factory=list)
 
     @property
@@ -180,6 +187,8 @@ class Engine:
         return services_health(self.db, self.redis)
 
     def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.stop()  # what this process recorded reaches Redis before Redis is let go
         self.killswitch.close()
         if self.score is not None:
             self.score.close()
@@ -302,6 +311,29 @@ def build_policy_gate(settings: Settings) -> PolicyGate:
                         time_budget=settings.plan_time_budget)
     return PolicyGate(RegoPolicyEngine(), budget=Decimal(str(settings.policy_budget)),
                       profile=settings.policy_profile, limits=limits)
+
+
+def _platform_gauges(**parts) -> dict:
+    from .metrics_export import platform_gauges  # prometheus-client: loaded by the processes that export
+
+    return platform_gauges(**parts)
+
+
+def _wire_metrics(engine: Engine, settings: Settings, clock: Clock) -> None:
+    """One recorder per engine, handed to the parts that count something; a flusher sends what
+    they count to Redis every ``ARRAKIS_METRICS_FLUSH`` seconds (never once per call)."""
+    metrics = engine.metrics = Metrics()
+    engine.metrics_store = MetricsStore(engine.redis)
+    for part in (engine.discord, engine.eligibility, engine.orchestrator, engine.wizard, engine.signing,
+                 engine.policy_gate, engine.approvals, engine.mfa):
+        part.metrics = metrics
+    engine.platform_gauges = functools.partial(
+        _platform_gauges, queue=engine.queue, killswitch=engine.killswitch, live=engine.live,
+        approvals_figures=lambda: approval_figures(engine.db, datetime.fromtimestamp(clock(), timezone.utc)),
+        chains=sorted(settings.rpc_urls), vault_configured=bool(settings.vault_addr))
+    engine.operations.success = lambda hours=24: success_metrics(
+        engine.metrics_store.window(hours), vault_configured=bool(settings.vault_addr), hours=hours)
+    engine._flusher = MetricsFlusher(metrics, engine.metrics_store, interval=settings.metrics_flush).start()
 
 
 def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connections: int = 16,
@@ -465,6 +497,7 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
         legacy_importer=functools.partial(LegacyImporter, db, repos),
         _embedded=embedded,
     )
+    _wire_metrics(engine, settings, clock)
     # The demo runs queued work with an in-process worker, and a worker holds the whole engine.
     engine.demo = Demo(migrator=migrator, db=db, repos=repos, communities=communities,
                        services=functools.partial(services_health, db, redis_client), embedded=bool(embedded),

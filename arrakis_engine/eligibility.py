@@ -22,6 +22,7 @@ from .chain.orchestrator import EligibilityOrchestrator
 from .chain.ranking import HolderIndexer
 from .chain.types import UNKNOWN, Asset
 from .errors import ValidationError
+from .metrics import NULL_METRICS
 from .ports import Clock, UnknownMembersStore, moment, system_clock
 from .storage.chain_holdings import CommunityAssetRepository, HoldingsRepository
 from .storage.chain_watch import ChainWatchRepository
@@ -73,6 +74,8 @@ class SyncDiff:
 
 
 class EligibilitySync:
+    metrics = NULL_METRICS  # bootstrap hands the process's recorder
+
     def __init__(self, db: Database, repos, orchestrator: EligibilityOrchestrator, *,
                  clock: Clock = system_clock, unknown: UnknownMembersStore | None = None, gating=None,
                  confirmations: Callable[[str], int] = lambda chain: 0) -> None:
@@ -281,6 +284,8 @@ class EligibilitySync:
                 out[asset.key] = reader.balances(asset, wallets, block=block)
             else:
                 out[asset.key] = reader.balances(asset, wallets)
+            if asset.key not in indexed:
+                self.metrics.chain_reads(asset.chain, out[asset.key].values(), UNKNOWN)
             done += len(wallets)
             progress("reading chain", done, total)
         return out

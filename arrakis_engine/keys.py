@@ -130,3 +130,15 @@ def vault_accessors(key_name: str) -> str:
 def wizard_index(kind: str, value: str = "") -> str:
     """Sorted set: wizard session ids by guild ('guild', id), by user ('user', id) or all ('all')."""
     return f"arrakis:wizard:index:{kind}:{value}" if value else f"arrakis:wizard:index:{kind}"
+
+
+# --- Redis: shared metrics (written by every process's flusher, read by `arrakis web`) ----------
+
+METRICS_COUNTERS = "arrakis:metrics:counters"  # hash: "family\tlabels JSON" -> total since the start
+METRICS_HISTOGRAMS = "arrakis:metrics:histograms"  # hash: "family\tlabels JSON\tbucket|sum|count" -> total
+METRICS_GAUGES = "arrakis:metrics:gauges"  # hash: "family\tlabels JSON\tprocess id" -> JSON [value, time]
+
+
+def metrics_hour(hour: int) -> str:
+    """Hash: counter increments in one hour (hours since the epoch), kept 25 h: the last 24 h."""
+    return f"arrakis:metrics:hour:{hour}"

@@ -84,10 +84,12 @@ class Health:
     rate_limited: list[int]      # Discord 429s per step, oldest first
     step_seconds: int
     bucket_rate: float
+    success: list = field(default_factory=list)  # the seed's success metrics (metrics.SuccessMetric), last 24 h
 
     def as_dict(self) -> dict:
         return {"items": [i.as_dict() for i in self.items], "bucket_use": self.bucket_use,
-                "rate_limited": self.rate_limited, "step_seconds": self.step_seconds, "bucket_rate": self.bucket_rate}
+                "rate_limited": self.rate_limited, "step_seconds": self.step_seconds, "bucket_rate": self.bucket_rate,
+                "success": [s.as_dict() for s in self.success]}
 
 
 # --- community detail ---------------------------------------------------------------------------
@@ -160,6 +162,8 @@ class PlatformProbes:
 
 class Operations:
     """Operator read models."""
+
+    success = None  # (hours=24) -> the seed's success metrics over that span (set by bootstrap)
 
     def __init__(self, db: Database, repos, *, reconciler: Reconciler, drift_checks: DriftCheckStore,
                  unknown: UnknownMembersStore, orchestrator, shadow_store: ObjectStore, queue, bucket,
@@ -241,7 +245,12 @@ class Operations:
             use, limited = self.bucket.history(seconds=minutes * 60, step=step)
         except Exception as exc:  # a status probe reports, it does not raise
             items.append(HealthItem("queue", "down", type(exc).__name__))
-        return Health(items, use, limited, step, self.probes.discord_rate)
+        try:
+            success = self.success() if self.success is not None else []
+        except Exception as exc:  # a status probe reports, it does not raise
+            success = []
+            items.append(HealthItem("metrics", "down", type(exc).__name__))
+        return Health(items, use, limited, step, self.probes.discord_rate, success)
 
     def _killswitch(self) -> HealthItem:
         if self.killswitch is None:

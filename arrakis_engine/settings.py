@@ -98,6 +98,9 @@ class Settings:
     public_url: str = "http://127.0.0.1:8080"  # where members reach `arrakis web` (the wallet page)
     public_url_explicit: bool = False  # ARRAKIS_PUBLIC_URL was set (else links follow the port served)
     log_level: str = "INFO"
+    log_format: str = "text"  # ARRAKIS_LOG_FORMAT: text (for people) or json (one object per line)
+    metrics_port: int | None = None  # ARRAKIS_METRICS_PORT: a long-running process's own /metrics
+    metrics_flush: float = 2.0  # ARRAKIS_METRICS_FLUSH: seconds between sends of recorded figures to Redis
     rpc_timeout: float = 5.0
     discord_rate: float = 50.0
     discord_headroom: int = 1
@@ -203,6 +206,13 @@ class Settings:
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ConfigError(f"ARRAKIS_LOG_LEVEL '{level}' is not a logging level")
 
+        log_format = (get("ARRAKIS_LOG_FORMAT") or "text").lower()
+        if log_format not in ("text", "json"):
+            raise ConfigError(f"ARRAKIS_LOG_FORMAT '{log_format}' is not text or json")
+        metrics_port = get("ARRAKIS_METRICS_PORT")
+        if metrics_port is not None and (not metrics_port.isdigit() or not 0 < int(metrics_port) < 65536):
+            raise ConfigError("ARRAKIS_METRICS_PORT must be a port number from 1 to 65535")
+
         try:
             rpc_timeout = float(get("ARRAKIS_RPC_TIMEOUT") or 5)
         except ValueError:
@@ -278,6 +288,9 @@ class Settings:
             public_url=(get("ARRAKIS_PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/"),
             public_url_explicit=bool(get("ARRAKIS_PUBLIC_URL")),
             log_level=level,
+            log_format=log_format,
+            metrics_port=int(metrics_port) if metrics_port else None,
+            metrics_flush=number("ARRAKIS_METRICS_FLUSH", 2, 0.1, 60),
         )
 
     def describe(self) -> dict[str, str]:

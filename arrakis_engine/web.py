@@ -34,6 +34,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from .errors import ArrakisError, MfaRefused, ValidationError
+from .metrics_export import add_metrics_route
 from .policy.notify import APPROVE_ACTION, REJECT_ACTION
 
 log = logging.getLogger(__name__)
@@ -336,6 +337,7 @@ def build_app(engine, signing_secret: str | None) -> web.Application:
         app.router.add_get("/healthz", lambda request: web.json_response({"ok": True}))
         log.info("SLACK_SIGNING_SECRET is not set: Slack's buttons are not received here")
     WalletPages(engine).add_routes(app)
+    add_metrics_route(app, engine)  # the platform's figures for Prometheus
     return app
 
 

@@ -112,8 +112,10 @@ def run(args, url: str) -> int:
                     svc.sync_members(cid, actor="bench")
                     del waiting[cid]
             time.sleep(0.2)
-        while any(engine.queue.pending().values()) or any(
-                w.get_current_job_id() for w in Worker.all(connection=engine.redis)):
+        from arrakis_engine.synthesis.rq_queue import outstanding
+
+        # queued, scheduled (a retry in its backoff, a later slice) or running: all of it is the run
+        while outstanding(engine.redis):
             time.sleep(0.2)
         done = time.monotonic()
 

@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Mapping, Sequence
 
 from ..errors import ScoreServiceError, ValidationError
+from ..metrics import NULL_METRICS
 from ..ports import ChainReader, ScoreCacheStore, ScoreSource
 from ..storage.chain_holdings import HoldingsRepository
 from ..storage.database import Database
@@ -63,6 +64,8 @@ class Rule:
 
 
 class EligibilityOrchestrator:
+    metrics = NULL_METRICS  # bootstrap hands the process's recorder
+
     def __init__(self, readers: Mapping[str, ChainReader], *, score: ScoreSource | None = None,
                  cache: ScoreCacheStore | None = None, db: Database | None = None) -> None:
         self.readers = dict(readers)
@@ -115,6 +118,7 @@ class EligibilityOrchestrator:
             else:
                 for a in wanted:
                     out[a] = (cached[a][0], "cached") if a in cached else (None, "degraded")
+        self.metrics.score_reads(out.values(), self.score.breaker_state())
         return out
 
     def check_advanced_eligibility(self, address: str, rule: Rule, *,

@@ -13,6 +13,8 @@ import click
 from click.core import ParameterSource
 
 from ..errors import ArrakisError, InvalidTenantId, PlanLimit, ValidationError
+from ..logs import configure as configure_logging
+from ..logs import secret_values
 
 log = logging.getLogger("arrakis")
 
@@ -34,8 +36,8 @@ class CliState:
             settings = Settings.from_env()
             if self.adjust_settings is not None:
                 settings = self.adjust_settings(settings)
-            logging.basicConfig(level=logging.DEBUG if self.debug else settings.log_level,
-                                format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+            configure_logging(level=logging.DEBUG if self.debug else settings.log_level, fmt=settings.log_format,
+                              process=_process_name(), secrets=secret_values(settings))
             if not self.debug:
                 # The embedded servers' libraries narrate every start and stop, and httpx every
                 # request (one line per Discord call); keep their warnings only.
@@ -59,6 +61,13 @@ class CliState:
         if self._engine is not None:
             self._engine.close()
             self._engine = None
+
+
+def _process_name() -> str:
+    """The command being run (worker, scheduler, web, bot, watcher, ...): the ``process`` of a JSON log line."""
+    ctx = click.get_current_context(silent=True)
+    path = ctx.command_path.split()[1:] if ctx is not None else []
+    return " ".join(path) or "arrakis"
 
 
 pass_state = click.make_pass_decorator(CliState)

@@ -9,6 +9,7 @@ import time
 import click
 
 from .base import CliState, cli, pass_state
+from .monitoring import metrics_port
 
 
 def stop_on_sigterm() -> None:
@@ -18,6 +19,7 @@ def stop_on_sigterm() -> None:
 
 
 @cli.command()
+@metrics_port
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 @click.option("--name", default=None, help="Worker name.")
 @pass_state
@@ -38,6 +40,7 @@ def worker(state: CliState, burst: bool, name: str | None) -> None:
 
 
 @cli.command()
+@metrics_port
 @click.option("--interval", type=int, default=6 * 3600, show_default=True, help="Seconds between reconcile rounds.")
 @click.option("--flush-interval", type=int, default=30, show_default=True,
               help="Seconds between sends of the manifest outbox to the shadow store.")
@@ -125,6 +128,7 @@ def web(state: CliState, host: str, port: int) -> None:
 
 
 @cli.command()
+@metrics_port
 @pass_state
 def bot(state: CliState) -> None:
     """Run the Discord bot: slash commands for community admins and members. With
@@ -153,6 +157,7 @@ def bot(state: CliState) -> None:
 
 
 @cli.command()
+@metrics_port
 @click.option("--chain", "chains", multiple=True, help="Chains to follow (default: every chain with RPC_URLS_*).")
 @click.option("--interval", type=float, default=1.0, show_default=True, help="Seconds between polls of each chain.")
 @click.option("--full-every", type=float, default=6 * 3600, show_default=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .base import CliState, cli, command_group
+from ..metrics import success_lines
 from .output import Output, reports
 
 
@@ -22,6 +23,9 @@ def status_cmd(state: CliState) -> Output:
     lines = [f"{item.name:<15} {item.state:<9} {item.detail}" for item in health.items]
     lines.append(f"Discord calls in the last {len(health.bucket_use) * health.step_seconds // 60} min: "
                  f"{sum(health.bucket_use)}, 429s: {sum(health.rate_limited)}")
+    if health.success:
+        lines.append("Success metrics, last 24 h:")
+        lines += [f"  {line}" for line in success_lines(health.success)]
     lines += [f"{f.name:<24} {f.guild_id:<20} {f.theme:<7} {f.subscription:<10} {f.members:>7} members  "
               f"synced {_when(f.last_sync):<16}  synthesized {_when(f.last_synthesis):<16}  drift: {f.drift}"
               for f in fleet]

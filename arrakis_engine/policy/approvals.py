@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from ..errors import ArrakisError, Conflict, NotFound, PermissionDenied, ValidationError
+from ..metrics import NULL_METRICS
 from ..ports import Clock, system_clock
 from ..storage.database import Database
 from ..security.operators import same_person
@@ -134,6 +135,8 @@ def _check_id(request_id: str) -> str:
 
 
 class ApprovalService:
+    metrics = NULL_METRICS  # bootstrap hands the process's recorder
+
     def __init__(self, db: Database, repos, gate: PolicyGate, operators, mfa, *,
                  notifiers: list[ApprovalNotifier] | None = None, clock: Clock = system_clock) -> None:
         """``operators``: the OperatorService; ``mfa``: the MfaService (codes for high risk)."""
@@ -336,6 +339,7 @@ class ApprovalService:
             action = "REJECT_APPROVAL"
         mfa = self.mfa.verify(approver.name, code() if callable(code) else code, action=action)
         done = self._finish(request, status, by=approver.name, reason=clean_reason(reason), mfa=mfa, via=via)
+        self.metrics.approval(done.status, done.decision, (done.report or {}).get("reasons", ()))
         if done.kind == "member_role_strip" and done.status == "approved" and carry_out and \
                 self.on_strip_approved is not None:
             try:

@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ..metrics import NULL_METRICS
 from ..ports import PolicyEngine
 from .plan import DEFAULT_LIMITS, PlanLimits, changes_of, check_plan, monthly_cost_increase, read_json
 from .risk import DEFAULT_PROFILE, Risk, RiskProfile, profile_named, score
@@ -73,6 +74,8 @@ def grouped(findings: list[dict]) -> list[str]:
 
 
 class PolicyGate:
+    metrics = NULL_METRICS  # bootstrap hands the process's recorder
+
     def __init__(self, engine: PolicyEngine, *, budget: Decimal = DEFAULT_BUDGET, profile: str = DEFAULT_PROFILE,
                  limits: PlanLimits = DEFAULT_LIMITS) -> None:
         self.engine = engine
@@ -120,6 +123,7 @@ class PolicyGate:
                 decision = "approve"
                 reasons.append(f"no hard block, within budget, risk {risk.score} ({risk.level}), no warning")
         top = sorted(changes, key=lambda c: (-_weight(c, tables), c.address))[:5]
+        self.metrics.policy(decision, found["hard_blocks"])
         return PolicyDecision(decision, reasons, risk, found["hard_blocks"], found["warnings"], budget,
                               found["changes"], [f"{c.operation} {c.address}" for c in top], tables.name)
 

@@ -14,6 +14,7 @@ import httpx
 
 from ..embedded import EmbeddedDiscord
 from ..errors import DiscordError
+from ..metrics import NULL_METRICS
 from ..synthesis.discord_http import DiscordREST
 from . import SANDBOX_TOKEN
 
@@ -22,6 +23,7 @@ class SandboxDiscord:
     """The DiscordGuild port on the local sandbox."""
 
     is_sandbox = True
+    metrics = NULL_METRICS  # handed on to the REST client it makes
 
     def __init__(self, server: EmbeddedDiscord, redis, bucket, freeze) -> None:
         self.server = server
@@ -50,6 +52,7 @@ class SandboxDiscord:
             if self._rest is None:
                 self._base = self.server.start()
                 self._rest = DiscordREST(self._base, SANDBOX_TOKEN, *self._args)
+                self._rest.metrics = self.metrics
             return self._rest
 
     def _again_if_gone(self, call):

@@ -30,6 +30,7 @@ import pyotp
 
 from .. import keys
 from ..errors import MfaRefused, NotFound, ValidationError
+from ..metrics import NULL_METRICS
 from ..ports import Clock, system_clock
 from ..storage.database import Database
 from .operators import OperatorRepository, validate_name
@@ -82,6 +83,8 @@ def _context(name: str) -> str:
 
 
 class MfaService:
+    metrics = NULL_METRICS  # bootstrap hands the process's recorder
+
     def __init__(self, db: Database, repos, redis, *, signing, clock: Clock = system_clock) -> None:
         """``signing``: the SigningService, which seals and opens TOTP secrets."""
         self.db = db
@@ -252,6 +255,7 @@ class MfaService:
         raise MfaRefused("wrong code (a backup code looks like 1a2b-3c4d-5e6f-7a8b)")
 
     def _fail(self, name: str, action: str, result: str, now: float) -> None:
+        self.metrics.mfa_failure()
         with self.db.platform() as tx:
             tx.execute("INSERT INTO operator_mfa_failures (operator, at) VALUES (%s, to_timestamp(%s))", (name, now))
             tx.execute("DELETE FROM operator_mfa_failures WHERE operator = %s AND at < to_timestamp(%s)",

@@ -8,6 +8,7 @@ import uuid
 
 from .. import keys
 from ..errors import SigningError
+from ..metrics import NULL_METRICS
 from ..storage.database import Database
 
 PLATFORM_KEY = "platform"
@@ -27,6 +28,8 @@ def checkpoint_message(chain: str, seq: int, hash_: str) -> bytes:
 
 
 class SigningService:
+    metrics = NULL_METRICS  # bootstrap hands the process's recorder
+
     def __init__(self, signer, redis, db: Database, repos) -> None:
         self.signer = signer
         self.redis = redis
@@ -70,9 +73,16 @@ class SigningService:
     def sign(self, key_name: str, data: bytes) -> str:
         reason = self.cut_off_reason(key_name)
         if reason is not None:
+            self.metrics.signing(self.signer.kind, "refused")
             raise SigningError(f"signing with {key_name} is stopped by the kill switch ({reason})", retryable=True,
                                hint="release the kill switch to sign again")
-        return self.signer.sign(key_name, data)
+        try:
+            signature = self.signer.sign(key_name, data)
+        except Exception:
+            self.metrics.signing(self.signer.kind, "failed")
+            raise
+        self.metrics.signing(self.signer.kind, "ok")
+        return signature
 
     def verify(self, key_name: str, data: bytes, signature: str | None) -> bool:
         if not signature:

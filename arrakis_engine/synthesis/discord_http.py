@@ -24,6 +24,7 @@ import httpx
 from .. import keys
 from ..errors import DiscordError, RouteBusy
 from ..ports import CHANNEL_TYPES
+from ..metrics import NULL_METRICS
 from .freeze import FreezeFlags
 from .freeze import field as freeze_field
 from .redis_bucket import FREEZE_CACHE_COLD, FROZEN, GLOBAL_FULL, ROUTE_EMPTY, SENT, RedisTokenBucket
@@ -61,6 +62,8 @@ return 1
 
 
 class DiscordREST:
+    metrics = NULL_METRICS  # bootstrap hands the process's recorder
+
     def __init__(self, base_url: str, token: str, redis, bucket: RedisTokenBucket, freeze: FreezeFlags, *,
                  timeout: float = 10.0, max_rate_limit_retries: int = 5,
                  sleep: Callable[[float], None] = time.sleep, transport: httpx.BaseTransport | None = None,
@@ -97,6 +100,7 @@ class DiscordREST:
             except httpx.HTTPError as exc:
                 raise DiscordError(f"Discord could not be reached ({type(exc).__name__})", retryable=True) from exc
             self._remember_route(route, resp)
+            self.metrics.discord(method, path, resp.status_code, resp.headers)
             if resp.status_code == 429:
                 if resp.headers.get("X-RateLimit-Scope") != "shared":  # shared-resource 429s are not held against us
                     self._invalid()
@@ -134,11 +138,12 @@ class DiscordREST:
         caller sends at once."""
         freeze_fields = (freeze_field(community_id) if community_id is not None else "",
                          freeze_field(user_id=user_id) if user_id is not None else "")
-        waited_global = 0.0
+        waited_global, started = 0.0, time.monotonic()
         while True:
             take = self.bucket.take_for_send(route_key=keys.route(route), freeze_fields=freeze_fields)
             if take.status == SENT:
                 self.bucket.record_wait(waited_global)
+                self.metrics.bucket_wait(time.monotonic() - started)
                 return
             if take.status == FREEZE_CACHE_COLD:
                 # Redis lost (or was made to lose) the freeze flags: nothing goes out until they are

@@ -13,6 +13,7 @@ from typing import Any
 from rq import get_current_job
 
 from .. import keys
+from ..logs import log_context
 
 
 def _progress(done: int, total: int) -> None:
@@ -49,6 +50,11 @@ def _synthesize_slice(e, job, community_id: str, payload: dict) -> dict:
 
 def run(job_type: str, community_id: str, payload: dict) -> Any:
     job = get_current_job()
+    with log_context(community_id=community_id, job_id=getattr(job, "id", None)):  # on this job's log lines
+        return _run(job, job_type, community_id, payload)
+
+
+def _run(job, job_type: str, community_id: str, payload: dict) -> Any:
     e = getattr(job, "engine", None)
     if e is None:
         raise RuntimeError("this job runs only in an Arrakis worker; start one with `arrakis worker`")

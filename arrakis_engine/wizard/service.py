@@ -14,6 +14,7 @@ from .. import keys
 from ..chain.types import Asset
 from ..errors import ArrakisError, Conflict, NotFound
 from ..manifests.builder import slug
+from ..metrics import NULL_METRICS
 from ..ports import Clock, JobQueue, system_clock
 from ..storage.database import Database
 from ..storage.synthesis import SynthesisRepository
@@ -34,6 +35,8 @@ TEMPLATE_THEME = {"basic": "basic", "standard": "basic", "sietch": "sietch"}
 
 
 class WizardService:
+    metrics = NULL_METRICS  # bootstrap hands the process's recorder
+
     def __init__(self, store, *, db: Database | None = None, repos=None, communities=None, eligibility=None,
                  manifests=None, queue: JobQueue | None = None, subscription_of=None,
                  clock: Clock = system_clock) -> None:
@@ -84,6 +87,7 @@ class WizardService:
                    "data": {}, "revision": 0, "applied": [], "warnings": [], "deploy": None, "error": None,
                    "created_at": now, "updated_at": now}
         if self.store.create(session):
+            self.metrics.wizard("INIT", "started")
             return {**session, "existing": False}
         existing = self.store.active_id(str(guild_id), str(user_id))
         current = self.store.get(existing) if existing else None
@@ -188,6 +192,7 @@ class WizardService:
             s["error"] = "abandoned by the user"
             return s
 
+        self.metrics.wizard(session["state"], "abandoned")
         return self._write(session, change, None)
 
     def summary(self, session: dict) -> list[str]:
@@ -224,8 +229,10 @@ class WizardService:
             result = self._deploy(session)
         except ArrakisError as exc:
             message = str(exc)
+            self.metrics.wizard("DEPLOY", "failed")
             return self._write(session, lambda s: {**s, "state": "FAILED", "error": message}, None)
 
+        self.metrics.wizard("DEPLOY", "completed")
         return self._write(session, lambda s: {**s, "state": "COMPLETE", "deploy": result, "error": None}, None)
 
     # --- deploy ------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline, Static
 
+from arrakis_engine.metrics import success_lines
 from arrakis_engine.operations import Health
 
 from ..data import STATE_MARK
@@ -28,6 +29,11 @@ class HealthPanel(Horizontal):
             mark, colour = STATE_MARK.get(item.state, ("?", "warning"))
             detail = f"[dim]{_escape(item.detail)}[/]" if item.detail else ""
             lines.append(f"[${colour}]{mark}[/] [b]{_escape(item.name).ljust(15)}[/]{item.state.ljust(9)}{detail}")
+        if health.success:  # the seed's success metrics over the last 24 h, each against its target
+            lines.append("[b]success metrics, last 24 h[/]")
+            for m, text in zip(health.success, success_lines(health.success, detail=False)):
+                mark, colour = STATE_MARK["ok" if m.met else "down" if m.met is not None else "off"]
+                lines.append(f"[${colour}]{mark}[/] {_escape(text)}")
         self.query_one("#health-items", Static).update("\n".join(lines))
         minutes = len(health.bucket_use) * health.step_seconds // 60
         self.query_one("#health-graphs").tooltip = f"the last {minutes} minutes, oldest on the left"

@@ -22,8 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def admin(engine):
     """A platform admin with MFA: (name, actor, backup codes)."""
     name = f"frz-{uuid.uuid4().hex[:8]}"
-    op = engine.operators.add(name, ["platform_admin"], actor="test")
-    return name, op.actor(), list(engine.mfa.enroll(name, actor="test").backup_codes)
+    from tests.fixtures.operators import add_operator
+
+    codes = list(add_operator(engine, name, ["platform_admin"]).backup_codes)
+    return name, engine.operators.get(name).actor(), codes
 
 
 @pytest.fixture

@@ -126,7 +126,7 @@ def test_gate_check_errors(gate_env):
     missing = run("gate", "check", cid, "--member", "123456789012345678")
     assert missing.exit_code == 1 and "no member 123456789012345678" in missing.stderr
     bad = run("gate", "check", cid, "--member", "robert'); DROP TABLE profiles;--")
-    assert bad.exit_code == 1 and "Discord" in bad.stderr and "Traceback" not in bad.output
+    assert bad.exit_code == 2 and "Discord" in bad.stderr and "Traceback" not in bad.output
 
 
 def test_tier_rules_through_the_cli(gate_env):
@@ -137,7 +137,7 @@ def test_tier_rules_through_the_cli(gate_env):
     b = json.loads(run("gate", "check", cid, "--member", ids["B"], "--json").stdout)
     assert b["tiers"]["Gold"]["result"] == "true" and "membership" not in b
     bad = run("gate", "set", cid, write(tmp, {"type": "nft", "address": nft}), "--tier", "Platinum")
-    assert bad.exit_code == 1 and "no tier 'Platinum'; its tiers: Gold, Silver, Bronze" in bad.stderr
+    assert bad.exit_code == 2 and "no tier 'Platinum'; its tiers: Gold, Silver, Bronze" in bad.stderr
     gone = run("gate", "remove", cid, "--tier", "Gold")
     assert gone.exit_code == 0 and json.loads(run("gate", "show", cid, "--json").output)["tiers"] == {}
     assert run("gate", "remove", cid, "--tier", "Gold").exit_code == 1

@@ -63,8 +63,9 @@ def test_killswitch_prints_one_warning_and_a_release_hint_with_its_scope(run, en
     """In a real process (where the log reaches stderr): the alert, logged when no webhook is set,
     is the one WARNING line; the hint says how to release this very scope."""
     name = f"ks-{uuid.uuid4().hex[:8]}"
-    engine.operators.add(name, ["platform_admin"], actor="test")
-    codes = list(engine.mfa.enroll(name, actor="test").backup_codes)
+    from tests.fixtures.operators import add_operator
+
+    codes = list(add_operator(engine, name, ["platform_admin"]).backup_codes)
     cid = community(run, name="Hint")
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path)}
     env.pop("ALERT_WEBHOOK_URL", None)
