@@ -90,6 +90,10 @@ CONSTRAINTS: dict[str, tuple[str, str]] = {
     "discord_member_roles_pkey": ("discord_id", "this member's roles are already recorded"),
     "discord_member_roles_discord_id_check": ("discord_id", "a Discord user id is up to 20 digits"),
     "discord_member_roles_community_id_fkey": ("community", "the community does not exist"),
+    "member_role_decisions_pkey": ("discord_id", "this member's role decision is already recorded"),
+    "member_role_decisions_discord_id_check": ("discord_id", "a Discord user id is up to 20 digits"),
+    "member_role_decisions_seq_check": ("seq", "a decision number is 1 or more"),
+    "member_role_decisions_community_id_fkey": ("community", "the community does not exist"),
     # audit
     "audit_log_pkey": ("id", "this audit entry already exists"),
     "audit_log_chain": ("seq", "another audit entry took this place in the community's chain; try again"),
