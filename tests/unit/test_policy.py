@@ -19,7 +19,7 @@ from arrakis_engine.cli import cli
 from arrakis_engine.errors import InputTooLarge, ValidationError
 from arrakis_engine.policy.gate import PolicyGate
 from arrakis_engine.policy.plan import Change, PlanLimits
-from arrakis_engine.policy.rego import (POLICY_FIELDS, PROFILES as REGO_PROFILES, RegoPolicyEngine, compact,
+from arrakis_engine.policy.rego import (PART, POLICY_FIELDS, PROFILES as REGO_PROFILES, RegoPolicyEngine, compact,
                                         default_policy_dir, run_rego_tests)
 from arrakis_engine.policy.risk import PROFILES, STRICT, UPSTREAM, level_of, score
 from arrakis_engine.settings import POLICY_PROFILES, Settings
@@ -339,15 +339,28 @@ def test_the_evaluation_keeps_to_its_time_budget(tmp_path):
     engine = RegoPolicyEngine()
     kinds = plan(*[rc(f"kubernetes_namespace.n{i}", "kubernetes_namespace", ["delete"],
                       before={"metadata": [{"name": f"team-{i}"}]}) for i in range(1_000)])  # five parts
-    hurried = PolicyGate(engine, limits=PlanLimits(time_budget=0.2))
-    start = time.perf_counter()
-    with pytest.raises(InputTooLarge, match="ran out of its 0.2 s budget"):
-        hurried.check(kinds)
-    hurried_took = time.perf_counter() - start
+
+    def refused_after(budget: float) -> tuple[int, float]:
+        """(kinds evaluated before the refusal, seconds it took)."""
+        start = time.perf_counter()
+        with pytest.raises(InputTooLarge, match=f"ran out of its {budget:g} s budget") as refused:
+            PolicyGate(engine, limits=PlanLimits(time_budget=budget)).check(kinds)
+        took = time.perf_counter() - start
+        done = re.search(r"after ([\d,]+) of 1,000 kinds", str(refused.value))
+        return int(done.group(1).replace(",", "")), took
+
     start = time.perf_counter()
     assert PolicyGate(engine, limits=PlanLimits(time_budget=300)).check(kinds).changes == 1_000  # the whole plan
     whole_took = time.perf_counter() - start
+    # A budget shorter than one part (200 kinds take about 0.1 s here, more under load): the
+    # deadline has passed by the end of the first part, so no second part is begun, however loaded
+    # the machine, and the refusal comes after at most one part of the five the whole plan takes.
+    done, hurried_took = refused_after(0.01)
+    assert done <= PART
     assert hurried_took < whole_took / 2, (hurried_took, whole_took)
+    # A deadline that passes between parts: the parts begun before it ran, the rest did not.
+    done, _ = refused_after(0.2)
+    assert 0 < done < 1_000 and done % PART == 0, done
     cli_run = _cli(tmp_path, kinds, env={"ARRAKIS_PLAN_TIME_BUDGET": "0.2"})
     assert cli_run.exit_code == 2 and "ARRAKIS_PLAN_TIME_BUDGET" in cli_run.stderr
 
