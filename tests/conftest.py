@@ -207,7 +207,9 @@ def discord(role_create_limit):
 @pytest.fixture
 def e(settings, discord, engine):
     """An engine pointed at the fake Discord (same database and Redis as the session engine,
-    Redis emptied, retries 1 s apart)."""
+    Redis emptied, retries 1 s apart). Redis is emptied again when the test ends: the jobs the test
+    queued and did not run were for its own fake Discord, which ends with it, so a later test's
+    worker would only dead-letter them (with "Discord does not know" that guild)."""
     from dataclasses import replace
 
     engine.redis.flushdb()
@@ -217,6 +219,7 @@ def e(settings, discord, engine):
                                retry_backoff=(1, 1, 1)))
     yield eng
     eng.close()
+    engine.redis.flushdb()
 
 
 class FakeClock:
