@@ -68,11 +68,15 @@ def fake():
 
 @pytest.fixture(scope="module")
 def bot_engine(settings, engine, fake, anvil):  # engine: the session database, migrated
-    """An engine on the session database and Redis, its Discord the fake, berachain on anvil."""
+    """An engine on the session database and Redis, its Discord the fake, berachain on anvil.
+    Redis is emptied when the module ends: the jobs it queued and did not run were for this
+    module's fake Discord, which ends with it, so the next module's worker would only dead-letter
+    them ("Discord does not know" that guild) and leave dead letters to later tests."""
     eng = build_engine(replace(settings, discord_api_base=fake.url, discord_bot_token=fake.token,
                                retry_backoff=(1, 1, 1), rpc_urls={"berachain": (anvil.url,)}))
     yield eng
     eng.close()
+    engine.redis.flushdb()
 
 
 @pytest.fixture(scope="module")
