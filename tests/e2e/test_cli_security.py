@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pyotp
 import pytest
+import redis as redis_lib
 from click.testing import CliRunner
 
 from arrakis_engine.cli import cli
@@ -53,6 +54,12 @@ def deployment(pg_server_url, redis_url, tmp_path):
 
     yield invoke, Sandbox(), url
     drop_database(pg_server_url, url)
+    # Its Redis is the session's: what this deployment left there goes with its database. (A
+    # global kill switch its locked-out admin cannot release leaves signing cut off in Redis,
+    # which would refuse every later test's signatures.)
+    client = redis_lib.Redis.from_url(redis_url)
+    client.flushdb()
+    client.close()
 
 
 @pytest.fixture

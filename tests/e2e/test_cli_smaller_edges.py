@@ -34,10 +34,12 @@ def test_manifests_verify_says_which_check_failed(run, tmp_path, engine):
     no_discord = {"DISCORD_API_BASE": "", "DISCORD_BOT_TOKEN": ""}
     with engine.db.tenant(cid):  # a member, so that a second version differs from the first
         engine.repos.profiles.create(discord_id="510000000000000001")
-    assert run("synthesize", cid, extra_env=no_discord).exit_code == 0
+    first = run("synthesize", cid, extra_env=no_discord)
+    assert first.exit_code == 0, first.output
     with engine.db.tenant(cid):
         engine.repos.profiles.create(discord_id="510000000000000002")
-    assert run("synthesize", cid, extra_env=no_discord).exit_code == 0
+    second = run("synthesize", cid, extra_env=no_discord)
+    assert second.exit_code == 0, second.output
     assert run("manifests", "flush").exit_code == 0
     ok = run("manifests", "verify", cid)
     assert ok.exit_code == 0 and ok.stdout.split() == ["v1:", "ok", "v2:", "ok"], ok.output
