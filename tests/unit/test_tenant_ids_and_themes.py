@@ -17,7 +17,7 @@ def test_canonical_uuid_accepted():
     assert validate_tenant_id(str(u)) == u
 
 
-@pytest.mark.parametrize("value", [str(uuid.uuid4()).upper(), " " + str(uuid.uuid4()), True, 0])
+@pytest.mark.parametrize("value", ["78DB4672-E560-47B7-9008-271EBB1D4ADA", " 943b0342-3585-4e5e-a91b-fe9a386f44bb", True, 0])
 def test_noncanonical_refused(value):
     with pytest.raises(InvalidTenantId):
         validate_tenant_id(value)
