@@ -55,6 +55,9 @@ def live(e, discord, chain, anvil, make_community):
     work_until_done(eng, timeout=120)
     watcher = ChainWatcher("berachain", Web3ChainReader("berachain", [anvil.url]), eng.db, confirmations=0)
     watcher.step()  # starts at the head
+    for _ in range(5):  # and catches up the indexes of other communities' assets on this chain (other tests')
+        if watcher.step().logs == 0:
+            break
     yield eng, c, token, asset, wallets, members, watcher
     eng.close()
 
