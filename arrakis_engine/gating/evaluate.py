@@ -176,27 +176,8 @@ def compile_node(node) -> Callable[[Facts, str, Sequence[str]], Truth]:
         inner = parts[0]
         return lambda f, d, w: k_not(inner(f, d, w))
     if node.op == "all":
-        def all_of(f, d, w):
-            unknown = False
-            for p in parts:
-                v = p(f, d, w)
-                if v is False:
-                    return False
-                if v is None:
-                    unknown = True
-            return None if unknown else True
-        return all_of
-
-    def any_of(f, d, w):
-        unknown = False
-        for p in parts:
-            v = p(f, d, w)
-            if v is True:
-                return True
-            if v is None:
-                unknown = True
-        return None if unknown else False
-    return any_of
+        return lambda f, d, w: k_all(p(f, d, w) for p in parts)  # lazy: stops at the first false
+    return lambda f, d, w: k_any(p(f, d, w) for p in parts)  # lazy: stops at the first true
 
 
 def compile_rule(rule: Rule) -> Callable[[Facts, str, Sequence[str]], Truth]:
