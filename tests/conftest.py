@@ -195,11 +195,18 @@ def role_create_limit():
 
 
 @pytest.fixture
-def discord(role_create_limit):
+def member_route_limit():
+    """Member reads and updates per guild the fake Discord allows: Discord's strictest reading,
+    10 per 10 s (override in a module whose subject is not that pace, to spend less time waiting)."""
+    return (10, 10.0)
+
+
+@pytest.fixture
+def discord(role_create_limit, member_route_limit):
     """A fake Discord API server for one test."""
     from tests.fakes.discord_api import FakeDiscord
 
-    d = FakeDiscord(route_limits={"create_role": role_create_limit})
+    d = FakeDiscord(route_limits={"create_role": role_create_limit, "member": member_route_limit})
     yield d
     d.close()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +102,22 @@ class Migrator:
         out += [MigrationStatus(v, "?", "unknown", at) for v, (_, at) in sorted(applied.items()) if v not in known]
         return out
 
+    @staticmethod
+    def _ensure_roles(conn, cur, roles_sql: str, tries: int = 6) -> None:
+        """Create or repair the roles. Roles belong to the whole server, not to one database, so
+        the advisory lock (per database) does not keep two upgrades of different databases apart:
+        when both alter a role at once, PostgreSQL refuses one with "tuple concurrently updated",
+        and that one tries again."""
+        for attempt in range(tries):
+            try:
+                cur.execute(roles_sql)
+                return
+            except psycopg2.Error as exc:
+                if attempt == tries - 1 or "concurrently" not in (exc.diag.message_primary or str(exc)):
+                    raise
+                conn.rollback()
+                time.sleep(0.05 * (attempt + 1))
+
     def upgrade(self, progress=None) -> list[str]:
         """Ensure the roles, then apply every pending migration. Returns the versions applied.
 
@@ -118,7 +135,7 @@ class Migrator:
                 conn.commit()
                 try:
                     try:
-                        cur.execute(roles_sql)
+                        self._ensure_roles(conn, cur, roles_sql)
                         self._ensure_table(cur)
                         conn.commit()
                     except psycopg2.Error as exc:

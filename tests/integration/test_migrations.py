@@ -88,3 +88,40 @@ def test_every_tenant_lookup_is_indexed(engine, owner_conn):
               "manifest_outbox", "gate_rules", "allowlists", "allowlist_entries", "gate_snapshot_balances",
               "gate_held_coverage", "gate_held_since"],))
         assert cur.fetchall() == []
+
+
+def test_upgrades_of_two_databases_at_once_both_succeed(pg_server_url):
+    """The roles belong to the server, so two deployments (or two test processes) upgrading their
+    own databases at the same moment alter the same roles: PostgreSQL refuses one of two
+    concurrent ALTER ROLEs ("tuple concurrently updated"), and the upgrade tries again."""
+    import threading
+
+    urls = [create_database(pg_server_url, prefix="arrakis_mig") for _ in range(4)]
+    roles_sql = (default_sql_dir() / "rls" / "roles.sql").read_text()
+    start, errors = threading.Barrier(len(urls)), []
+
+    def repair_roles(url: str) -> None:
+        conn = psycopg2.connect(url)
+        try:
+            with conn.cursor() as cur:
+                start.wait(10)
+                for _ in range(25):  # many rounds, so that some do overlap
+                    Migrator._ensure_roles(conn, cur, roles_sql)
+                    conn.commit()
+        except Exception as exc:  # reported below, with the database it came from
+            errors.append(f"{url}: {exc}")
+        finally:
+            conn.close()
+
+    try:
+        threads = [threading.Thread(target=repair_roles, args=(u,)) for u in urls]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert errors == []
+        for url in urls:  # and a whole upgrade still works on each
+            assert Migrator(lambda u=url: psycopg2.connect(u)).upgrade()
+    finally:
+        for url in urls:
+            drop_database(pg_server_url, url)

@@ -148,8 +148,10 @@ def test_thirty_communities_on_four_workers_stay_under_discords_global_limit(e, 
     assert (discord.count_429, discord.global_429) == (0, 0), discord.stats()
     assert 0 < discord.busiest_window <= 50
     assert discord.requests >= 30 * (2 + 10 + 22 + 2)
-    for _, g, _ in communities:
+    for c, g, _ in communities:
         names = [r["name"] for r in g.roles.values()]
         assert len(names) == len(set(names)) == 11
-        assert len({(ch["name"], ch["parent_id"]) for ch in g.channels.values()}) == len(g.channels) == 22
+        explain = (sorted(ch["name"] for ch in g.channels.values()), e.synthesis.status(c.id),
+                   [x for x in discord.request_log if c.guild_id in x[2] or "/channels/" in x[2]][-60:])
+        assert len({(ch["name"], ch["parent_id"]) for ch in g.channels.values()}) == len(g.channels) == 22, explain
     assert e.queue.dead_letters() == []
