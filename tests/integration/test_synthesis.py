@@ -12,6 +12,13 @@ from arrakis_engine.synthesis.discord_http import DiscordError
 _n = iter(range(800_000_000_000_000_000, 900_000_000_000_000_000))
 
 
+@pytest.fixture
+def member_route_limit():
+    # These tests are about what is planned and sent, not the member route's pace (10 per 10 s,
+    # which the queue, live-sync and benchmark tests hold to): here it allows 20 a second.
+    return (20, 1.0)
+
+
 def community_with_members(e, discord, make_community, *, theme="sietch", ranks=(1, 8, 70, 150, 999)):
     c = make_community(theme=theme, subscription="premium")
     g = discord.guild(c.guild_id)
