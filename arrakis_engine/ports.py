@@ -142,6 +142,17 @@ class DiscordGuild(Protocol):
         """
         ...
 
+    def list_members(self, guild_id: str, *, after: str = "0", limit: int = 1000,
+                     community_id: CommunityRef = None) -> list[dict]:
+        """Up to ``limit`` (1 to 1000) members of the guild whose user id is above ``after``, in
+        ascending id order (each with ``user.id`` and ``roles``).
+
+        Raises:
+            DiscordError: ``status=403`` when the bot may not list members (Discord's privileged
+                GUILD_MEMBERS intent is off); otherwise as for :meth:`list_roles`.
+        """
+        ...
+
     def set_member_roles(self, guild_id: str, user_id: str, roles: list[str], *,
                          community_id: CommunityRef = None) -> dict:
         """Replace a member's roles with ``roles`` in one PATCH.

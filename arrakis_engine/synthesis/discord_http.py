@@ -240,6 +240,12 @@ class DiscordREST:
         return self.request("GET", f"/guilds/{guild_id}/members/{user_id}", route=f"member {guild_id}",
                             community_id=community_id)
 
+    def list_members(self, guild_id: str, *, after: str = "0", limit: int = 1000, community_id=None) -> list[dict]:
+        """Up to ``limit`` (1 to 1000) members whose user id is above ``after``, in id order
+        (needs the GUILD_MEMBERS intent: 403 without it). Counted against the member route."""
+        return self.request("GET", f"/guilds/{guild_id}/members?limit={int(limit)}&after={int(after)}",
+                            route=f"member {guild_id}", community_id=community_id)
+
     def set_member_roles(self, guild_id: str, user_id: str, roles: list[str], *, community_id=None) -> dict:
         """One PATCH with the member's full role list."""
         return self.request("PATCH", f"/guilds/{guild_id}/members/{user_id}", route=f"member {guild_id}",
@@ -276,7 +282,7 @@ class DiscordNotConfigured:
     list_roles = create_role = update_role = delete_role = _refuse
     list_channels = create_channel = update_channel = delete_channel = _refuse
     send_direct_message = _refuse
-    get_member = set_member_roles = send_message = _refuse
+    get_member = list_members = set_member_roles = send_message = _refuse
 
     def close(self) -> None:
         pass
