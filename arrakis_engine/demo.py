@@ -88,6 +88,8 @@ class Demo:
             total, done = sync["changes"], [0]
 
             def member_done(job) -> None:
+                if job.meta.get("waiting"):  # put back for when the guild's member bucket frees up
+                    return
                 done[0] += 1
                 progress("member roles", min(done[0], total), total)
 

@@ -50,6 +50,9 @@ FREEZE_WAITING = "arrakis:freeze:waiting"  # hash: caller token -> what it waits
 # --- Redis: synthesis queue ------------------------------------------------------------------
 
 SYNTHESIS_QUEUES = "arrakis:synthesis:queues"  # set: names of the per-community sub-queues
+# queue name -> time (epoch seconds) until which workers leave it alone: its next job waits on
+# its guild's member bucket, so serving it sooner would only put the job back again
+QUEUE_PAUSES = "arrakis:synthesis:paused"
 DEAD_LETTERS = "arrakis:dlq"  # list: jobs that failed for good, with their error
 
 

@@ -154,12 +154,14 @@ class DiscordGuild(Protocol):
         ...
 
     def set_member_roles(self, guild_id: str, user_id: str, roles: list[str], *,
-                         community_id: CommunityRef = None) -> dict:
+                         community_id: CommunityRef = None, patience: float | None = None) -> dict:
         """Replace a member's roles with ``roles`` in one PATCH.
 
         Returns:
             The member object as Discord now has it.
         Raises:
+            RouteBusy: (nothing sent) the guild's member bucket frees up later than ``patience``
+                seconds; without ``patience`` the call waits for it.
             DiscordError: as for :meth:`get_member`.
         """
         ...
@@ -323,6 +325,15 @@ class JobQueue(Protocol):
         Raises:
             ValidationError: unknown job type.
             StorageError: Redis failed.
+        """
+        ...
+
+    def pause(self, community_id: uuid.UUID | str, seconds: float) -> None:
+        """Workers leave the community's lane alone for ``seconds`` (its next job could not go
+        out sooner); the shared first-contact lane is never paused.
+
+        Raises:
+            redis.RedisError: Redis failed.
         """
         ...
 

@@ -142,9 +142,12 @@ class MemberRoleSync:
         out += [(d, pending[d][1], pending[d][0]) for d in plan.pending if d in pending]
         return out
 
-    def deliver(self, community_id, guild_id: str, discord_id: str, roles: list[str], seq: int | None) -> dict:
+    def deliver(self, community_id, guild_id: str, discord_id: str, roles: list[str], seq: int | None, *,
+                patience: float | None = None) -> dict:
         """Send one decision, unless a later one superseded it or Discord already has it (or a
-        newer one). Returns ``{"status": "sent" | "superseded" | "already", "roles": [...]}``."""
+        newer one). Returns ``{"status": "sent" | "superseded" | "already", "roles": [...]}``.
+        ``patience``: the longest to wait for the guild's member bucket; past it RouteBusy is
+        raised and nothing is sent or recorded (a worker then serves other work meanwhile)."""
         with self.db.tenant(community_id):
             held = self.store.lock_member(discord_id)
             latest = self.store.latest_decision(discord_id)
@@ -161,7 +164,8 @@ class MemberRoleSync:
                 self.store.mark_applied(discord_id, roles, seq)  # Discord has it already: no call
                 return {"status": "already", "roles": sorted(set(roles))}
             try:
-                member = self.discord.set_member_roles(guild_id, discord_id, roles, community_id=community_id)
+                member = self.discord.set_member_roles(guild_id, discord_id, roles, community_id=community_id,
+                                                       patience=patience)
             except DiscordError as exc:
                 if exc.status == 404:
                     gone = exc

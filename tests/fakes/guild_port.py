@@ -89,7 +89,7 @@ class InMemoryGuilds:
         ids = sorted((u for u in self.members[guild_id] if int(u) > int(after)), key=int)[:limit]
         return [{"user": {"id": u}, "roles": list(self.members[guild_id][u])} for u in ids]
 
-    def set_member_roles(self, guild_id, user_id, roles, *, community_id=None):
+    def set_member_roles(self, guild_id, user_id, roles, *, community_id=None, patience=None):
         member = self.get_member(guild_id, user_id)
         self.members[guild_id][user_id] = sorted(set(roles))
         return {**member, "roles": self.members[guild_id][user_id]}
