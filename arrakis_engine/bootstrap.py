@@ -39,10 +39,15 @@ from .policy.plan import PlanLimits
 from .policy.notify import DiscordWebhookApprovals, SlackApprovals, SlackClient
 from .policy.rego import RegoPolicyEngine
 from .ports import (
+    ApprovalStore,
+    AuditCheckpointStore,
     ChainReader,
     Clock,
     DiscordGuild,
+    EnrolmentTokenStore,
+    MfaStore,
     ObjectStore,
+    OperatorStore,
     ScoreSource,
     system_clock,
 )
@@ -65,12 +70,21 @@ from .signing.service import SigningService
 from .settings import Settings
 from .storage.database import ADMIN_ROLE, APP_ROLE, Database, role_dsn
 from .storage.migrations import Migrator
+from .storage.approvals import ApprovalRepository
+from .storage.audit_checkpoints import AuditCheckpointRepository
+from .storage.operator_views import OperatorViewsRepository
+from .storage.operators import EnrolmentTokenRepository, MfaRepository, OperatorRepository
 from .storage.redis_state import (
+    DrillReports,
     DriftChecks,
+    MemberSyncGuards,
+    MfaStepCopies,
     RedisCommunityLocks,
     ScoreCache,
+    SigningCutoffs,
     SignInNonces,
     UnknownMembers,
+    VerifyLinks,
 )
 from .storage.repositories import (
     AuditLogRepository,
@@ -111,12 +125,20 @@ class Repositories:
     shadow_states: ShadowStateRepository
     tier_history: TierHistoryRepository
     audit: AuditLogRepository
+    operators: OperatorStore
+    mfa: MfaStore
+    enrolment_tokens: EnrolmentTokenStore
+    approvals: ApprovalStore
+    audit_checkpoints: AuditCheckpointStore
+    views: OperatorViewsRepository  # read models across communities (fleet, a member's communities)
 
     @classmethod
     def build(cls, db: Database) -> "Repositories":
         return cls(CommunityRepository(db), ProfileRepository(db), WalletLinkRepository(db), BadgeRepository(db),
                    ManifestRepository(db), ShadowStateRepository(db), TierHistoryRepository(db),
-                   AuditLogRepository(db))
+                   AuditLogRepository(db), operators=OperatorRepository(db), mfa=MfaRepository(db),
+                   enrolment_tokens=EnrolmentTokenRepository(db), approvals=ApprovalRepository(db),
+                   audit_checkpoints=AuditCheckpointRepository(db), views=OperatorViewsRepository(db))
 
 
 @dataclass
@@ -416,10 +438,10 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     queue = SynthesisQueue(redis_client, backoff=settings.retry_backoff)
     unknown = UnknownMembers(redis_client)
 
-    signing = SigningService(_signer(settings, redis_client), redis_client, db, repos)
+    signing = SigningService(_signer(settings, redis_client), SigningCutoffs(redis_client), db, repos)
     signing.holds = freeze.holds
     sessions = SessionStore(redis_client)
-    mfa = MfaService(db, repos, redis_client, signing=signing, clock=clock)
+    mfa = MfaService(db, repos, MfaStepCopies(redis_client), signing=signing, clock=clock)
     communities = CommunityService(db, repos.communities, repos.profiles, repos.audit)
     orchestrator = EligibilityOrchestrator(chain_readers, score=score, cache=ScoreCache(redis_client, clock=clock),
                                            db=db)
@@ -445,7 +467,7 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     reconciler = Reconciler(db, repos, discord, synthesizer)
     audit_anchor = AuditAnchor(db, repos, store, signing, interval=settings.audit_digest_interval, clock=clock,
                                notifier=alerts)
-    killswitch = KillSwitch(db, repos, redis_client, freeze=freeze, sessions=sessions, signing=signing, mfa=mfa,
+    killswitch = KillSwitch(db, repos, freeze=freeze, sessions=sessions, signing=signing, mfa=mfa,
                             notifier=alerts)
     probes = PlatformProbes(
         services=functools.partial(services_health, db, redis_client), rpc_block=_rpc_block,
@@ -458,14 +480,14 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     # An approved mass strip is carried out at once, on the queue, as the approver.
     approvals.on_strip_approved = lambda community_id, by: synthesis.sync_members(
         community_id, queued=True, actor=f"operator:{by}")
+    live = LiveRoleSync(db, repos, eligibility, manifests, synthesis, redis_client, clock=clock)
+    operations.live = live
     # Sign-In with Ethereum messages name the site the member signs on: the wallet page's address.
     public = urlsplit(settings.public_url)
     wallets = WalletLinking(db, repos, SignInNonces(redis_client), domain=public.netloc,
                             uri=f"{settings.public_url}/verify", clock=clock)
-    live = LiveRoleSync(db, repos, eligibility, manifests, synthesis, redis_client, clock=clock)
-    operations.live = live
     members = MemberDesk(db, repos, operations, unknown, sandbox=isinstance(discord, SandboxDiscord),
-                       redis=redis_client, resync=live.resync, reconciler=reconciler,
+                       guards=MemberSyncGuards(redis_client), resync=live.resync, reconciler=reconciler,
                        approvals=approvals, mfa=mfa, operators=operators)
     engine = Engine(
         settings=settings, db=db, redis=redis_client, migrator=migrator, repos=repos,
@@ -480,14 +502,15 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
         operations=operations,
         members=members,
         live=live,
-        verification=WalletVerification(redis_client, members, wallets, public_url=settings.public_url,
+        verification=WalletVerification(VerifyLinks(redis_client), members, wallets, public_url=settings.public_url,
                                         follow_web=not settings.public_url_explicit),
         wizard=WizardService(sessions, db=db, repos=repos, communities=communities,
                              eligibility=eligibility, manifests=manifests, queue=queue, clock=clock),
         operators=operators, mfa=mfa, signing=signing, enrolment=enrolment,
         killswitch=killswitch, key_rotation=KeyRotation(db, repos, signing, mfa),
-        drill=KillSwitchDrill(killswitch, discord, repos, db, redis_client, freeze,
-                              discord_base=settings.discord_api_base, sandbox=isinstance(discord, SandboxDiscord)),
+        drill=KillSwitchDrill(killswitch, discord, repos, db, DrillReports(redis_client), freeze,
+                              discord_base=settings.discord_api_base, sandbox=isinstance(discord, SandboxDiscord),
+                              clock=clock),
         policy_gate=policy_gate,
         approvals=approvals,
         slack=slack,

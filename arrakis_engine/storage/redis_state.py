@@ -134,3 +134,130 @@ class RedisCommunityLocks:
         finally:
             if self.redis.get(key) in (token, token.encode()):
                 self.redis.delete(key)
+
+
+class MemberSyncGuards:
+    """What keeps members' own syncs in bounds: one member-asked sync per community at a time,
+    and one refresh per member in a while."""
+
+    def __init__(self, redis) -> None:
+        self.redis = redis
+
+    @contextmanager
+    def sync_lock(self, community_id, *, seconds: int) -> Iterator[bool]:
+        """Hold the community's sync lock for a ``with`` block (at most ``seconds``); the value is
+        False, and nothing is held, when another sync holds it."""
+        lock = self.redis.lock(keys.member_sync_lock(community_id), timeout=seconds, blocking_timeout=0)
+        if not lock.acquire(blocking=False):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            try:
+                lock.release()
+            except Exception:  # expired meanwhile: nothing to release
+                pass
+
+    def start_refresh(self, community_id, discord_id: str, *, every: int) -> int | None:
+        """Note a member's refresh; None when it may run, else the seconds until it may."""
+        key = keys.member_refresh(community_id, discord_id)
+        if self.redis.set(key, "1", nx=True, ex=every):
+            return None
+        return max(1, int(self.redis.ttl(key)))
+
+    def forget_refresh(self, community_id, discord_id: str) -> None:
+        """A refresh that did not happen does not count."""
+        self.redis.delete(keys.member_refresh(community_id, discord_id))
+
+
+class VerifyLinks:
+    """The one-time /verify links (what each names, for 15 minutes) and the address the running
+    `arrakis web` announced for them."""
+
+    def __init__(self, redis) -> None:
+        self.redis = redis
+
+    def put(self, token: str, link: dict, ttl: int) -> None:
+        self.redis.set(keys.verify_link(token), json.dumps(link), ex=ttl)
+
+    def get(self, token: str) -> dict | None:
+        raw = self.redis.get(keys.verify_link(token))
+        return None if raw is None else json.loads(raw)
+
+    def use_up(self, token: str) -> None:
+        self.redis.delete(keys.verify_link(token))
+
+    def claim(self, token: str, *, seconds: int = 60) -> bool:
+        """Mark a completion of the link as under way; False when one already is."""
+        return bool(self.redis.set(keys.verify_link_busy(token), "1", nx=True, ex=seconds))
+
+    def unclaim(self, token: str) -> None:
+        self.redis.delete(keys.verify_link_busy(token))
+
+    def announced(self) -> str | None:
+        """Where `arrakis web` said it serves, if it did."""
+        served = self.redis.get(keys.WEB_PUBLIC_URL)
+        return served.decode(errors="replace") if isinstance(served, bytes) else served
+
+    def announce(self, url: str) -> None:
+        self.redis.set(keys.WEB_PUBLIC_URL, url)
+
+    def withdraw(self, url: str) -> None:
+        """Forget the announced address if it is still ``url`` (another web process may have
+        announced its own since)."""
+        served = self.redis.get(keys.WEB_PUBLIC_URL)
+        if served is not None and _text(served) == url:
+            self.redis.delete(keys.WEB_PUBLIC_URL)
+
+
+class MfaStepCopies:
+    """A copy, for reading only, of each operator's newest accepted TOTP step (PostgreSQL decides)."""
+
+    def __init__(self, redis, *, keep_for: int = 3600) -> None:
+        self.redis = redis
+        self.keep_for = keep_for
+
+    def remember(self, operator: str, step: int) -> None:
+        self.redis.set(keys.mfa_last_step(operator), int(step), ex=self.keep_for)
+
+    def forget(self, operator: str) -> None:
+        self.redis.delete(keys.mfa_last_step(operator))
+
+
+class SigningCutoffs:
+    """The kill switch's signing cut-off flags: one per key, or 'all'."""
+
+    def __init__(self, redis) -> None:
+        self.redis = redis
+
+    def cut(self, key_name: str, reason: str) -> None:
+        self.redis.set(keys.signing_cutoff(key_name), reason)
+
+    def lift(self, key_name: str) -> None:
+        self.redis.delete(keys.signing_cutoff(key_name))
+
+    def reason(self, *key_names: str) -> str | None:
+        """The reason of the first of ``key_names`` that is cut off, or None."""
+        for value in self.redis.mget([keys.signing_cutoff(k) for k in key_names]):
+            if value is not None:
+                return _text(value)
+        return None
+
+
+class DrillReports:
+    """Past kill-switch drill reports, newest first, the last ``keep`` of them."""
+
+    def __init__(self, redis, *, keep: int = 20) -> None:
+        self.redis = redis
+        self.keep = keep
+
+    def add(self, report: dict) -> None:
+        pipe = self.redis.pipeline()
+        pipe.lpush(keys.KILLSWITCH_DRILLS, json.dumps(report))
+        pipe.ltrim(keys.KILLSWITCH_DRILLS, 0, self.keep - 1)
+        pipe.execute()
+
+    def past(self) -> list[dict]:
+        return [json.loads(x) for x in self.redis.lrange(keys.KILLSWITCH_DRILLS, 0, self.keep - 1)]
+
