@@ -85,6 +85,7 @@ from .storage.redis_state import (
     SignInNonces,
     UnknownMembers,
     VerifyLinks,
+    WatcherStatus,
 )
 from .storage.repositories import (
     AuditLogRepository,
@@ -480,7 +481,7 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     # An approved mass strip is carried out at once, on the queue, as the approver.
     approvals.on_strip_approved = lambda community_id, by: synthesis.sync_members(
         community_id, queued=True, actor=f"operator:{by}")
-    live = LiveRoleSync(db, repos, eligibility, manifests, synthesis, redis_client, clock=clock)
+    live = LiveRoleSync(db, repos, eligibility, manifests, synthesis, WatcherStatus(redis_client), clock=clock)
     operations.live = live
     # Sign-In with Ethereum messages name the site the member signs on: the wallet page's address.
     public = urlsplit(settings.public_url)

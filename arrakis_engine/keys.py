@@ -142,6 +142,12 @@ def mfa_last_step(operator: str) -> str:
 KILLSWITCH_DRILLS = "arrakis:killswitch:drills"  # list: past drill reports (JSON), newest first
 
 
+def watcher_status(chain: str) -> str:
+    """Hash: one chain watcher's last step (head, processed block, when, endpoints' heads) and
+    how many changes the safety-net sync found that it had missed."""
+    return f"arrakis:watcher:{chain}"
+
+
 def signing_cutoff(key_name: str) -> str:
     """String: signing with this key (or, for 'all', any key) is cut off by the kill switch."""
     return f"arrakis:signing:cutoff:{key_name}"

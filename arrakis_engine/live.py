@@ -20,18 +20,18 @@ import time
 from typing import Callable
 
 from .errors import ArrakisError
+from .ports import WatcherStatusStore
 
 log = logging.getLogger(__name__)
 
-STATUS_KEY = "arrakis:watcher:{chain}"
 STALE_AFTER = 60  # seconds without news from a chain's watcher: it is not running
 
 
 class LiveRoleSync:
-    def __init__(self, db, repos, eligibility, manifests, synthesis, redis, *,
+    def __init__(self, db, repos, eligibility, manifests, synthesis, watchers: WatcherStatusStore, *,
                  clock: Callable[[], float] = time.time) -> None:
         self.db, self.repos, self.eligibility = db, repos, eligibility
-        self.manifests, self.synthesis, self.redis, self.clock = manifests, synthesis, redis, clock
+        self.manifests, self.synthesis, self.watchers, self.clock = manifests, synthesis, watchers, clock
 
     def resync(self, community_id, *, actor: str, from_index: bool = False, first_contact: bool = False,
                block: int | None = None):
@@ -102,22 +102,20 @@ class LiveRoleSync:
             missed += result["changed"]
         if missed:
             log.warning("%s: the safety-net sync found %d change(s) the watcher missed", chain, missed)
-        self.redis.hincrby(STATUS_KEY.format(chain=chain), "missed", missed)
+        self.watchers.add_missed(chain, missed)
         return missed
 
     # --- status --------------------------------------------------------------------------------
 
     def record(self, chain: str, report, endpoint_heads: list) -> None:
-        self.redis.hset(STATUS_KEY.format(chain=chain), mapping={
+        self.watchers.write(chain, {
             "head": report.head, "processed": report.to_block if report.to_block is not None else "",
             "at": self.clock(), "endpoints": json.dumps(endpoint_heads)})
 
     def status(self, chain: str) -> dict | None:
-        raw = self.redis.hgetall(STATUS_KEY.format(chain=chain))
-        if not raw:
+        d = self.watchers.read(chain)
+        if not d:
             return None
-        d = {k.decode() if isinstance(k, bytes) else k: v.decode() if isinstance(v, bytes) else v
-             for k, v in raw.items()}
         head = int(d["head"]) if d.get("head") else None
         processed = int(d["processed"]) if d.get("processed") else None
         return {"head": head, "processed": processed, "behind": (head - processed) if head is not None and

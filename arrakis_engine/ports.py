@@ -718,3 +718,16 @@ class AuditCheckpointStore(Protocol):
     def last_key_rotations(self) -> dict[str, datetime]:
         ...
 
+
+class WatcherStatusStore(Protocol):
+    """Each chain watcher's last step, and the changes the safety net found it had missed."""
+
+    def write(self, chain: str, fields: dict) -> None:
+        ...
+
+    def add_missed(self, chain: str, n: int) -> None:
+        ...
+
+    def read(self, chain: str) -> dict[str, str] | None:
+        """The chain's fields as text; None when its watcher never reported."""
+        ...

@@ -261,3 +261,21 @@ class DrillReports:
     def past(self) -> list[dict]:
         return [json.loads(x) for x in self.redis.lrange(keys.KILLSWITCH_DRILLS, 0, self.keep - 1)]
 
+
+class WatcherStatus:
+    """Each chain watcher's last step as it reported it, and the changes the safety net found
+    it had missed (a hash per chain)."""
+
+    def __init__(self, redis) -> None:
+        self.redis = redis
+
+    def write(self, chain: str, fields: dict) -> None:
+        self.redis.hset(keys.watcher_status(chain), mapping=fields)
+
+    def add_missed(self, chain: str, n: int) -> None:
+        self.redis.hincrby(keys.watcher_status(chain), "missed", n)
+
+    def read(self, chain: str) -> dict[str, str] | None:
+        """The chain's fields as text, or None when its watcher never reported."""
+        raw = self.redis.hgetall(keys.watcher_status(chain))
+        return {_text(k): _text(v) for k, v in raw.items()} or None
