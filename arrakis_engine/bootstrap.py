@@ -194,7 +194,7 @@ class Engine:
     discord_pause: DiscordPause
     audit_check: AuditCheck
     audit_anchor: AuditAnchor
-    demo: Demo | None  # set right after the engine is built (its worker needs the engine)
+    demo: Demo  # `arrakis demo`: a sample community, synthesized and synced, start to finish
     legacy_importer: object  # (progress=None) -> LegacyImporter
     metrics: Metrics = None  # this process's recorder (see metrics.py)
     metrics_store: MetricsStore = None  # the shared figures in Redis
@@ -346,7 +346,6 @@ def _wire_metrics(engine: Engine, settings: Settings, clock: Clock) -> None:
     """One recorder per engine, handed to the parts that count something; a flusher sends what
     they count to Redis every ``ARRAKIS_METRICS_FLUSH`` seconds (never once per call)."""
     metrics = engine.metrics = Metrics()
-    engine.metrics_store = MetricsStore(engine.redis)
     for part in (engine.discord, engine.eligibility, engine.orchestrator, engine.wizard, engine.signing,
                  engine.policy_gate, engine.approvals, engine.mfa):
         part.metrics = metrics
@@ -354,8 +353,6 @@ def _wire_metrics(engine: Engine, settings: Settings, clock: Clock) -> None:
         _platform_gauges, queue=engine.queue, killswitch=engine.killswitch, live=engine.live,
         approvals_figures=lambda: approval_figures(engine.db, datetime.fromtimestamp(clock(), timezone.utc)),
         chains=sorted(settings.rpc_urls), vault_configured=bool(settings.vault_addr))
-    engine.operations.success = lambda hours=24: success_metrics(
-        engine.metrics_store.window(hours), vault_configured=bool(settings.vault_addr), hours=hours)
     engine._flusher = MetricsFlusher(metrics, engine.metrics_store, interval=settings.metrics_flush).start()
 
 
@@ -439,8 +436,8 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     queue = SynthesisQueue(redis_client, backoff=settings.retry_backoff)
     unknown = UnknownMembers(redis_client)
 
-    signing = SigningService(_signer(settings, redis_client), SigningCutoffs(redis_client), db, repos)
-    signing.holds = freeze.holds
+    signing = SigningService(_signer(settings, redis_client), SigningCutoffs(redis_client), db, repos,
+                             holds=freeze.holds)
     sessions = SessionStore(redis_client)
     mfa = MfaService(db, repos, MfaStepCopies(redis_client), signing=signing, clock=clock)
     communities = CommunityService(db, repos.communities, repos.profiles, repos.audit)
@@ -463,7 +460,11 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
              if settings.slack_bot_token and settings.slack_approval_channel else None)
     approval_notifiers = [n for n in (slack, DiscordWebhookApprovals(settings.discord_approval_webhook_url)
                                       if settings.discord_approval_webhook_url else None) if n is not None]
-    approvals = ApprovalService(db, repos, policy_gate, operators, mfa, notifiers=approval_notifiers, clock=clock)
+    # An approved mass strip is carried out at once, on the queue, as the approver. (The sync
+    # service is built below, from parts that need this one: the call looks it up when it runs.)
+    approvals = ApprovalService(db, repos, policy_gate, operators, mfa, notifiers=approval_notifiers, clock=clock,
+                                on_strip_approved=lambda community_id, by: synthesis.sync_members(
+                                    community_id, queued=True, actor=f"operator:{by}"))
     member_sync = MemberRoleSync(db, repos, discord, approvals, max_strip_share=settings.max_strip_share)
     reconciler = Reconciler(db, repos, discord, synthesizer)
     audit_anchor = AuditAnchor(db, repos, store, signing, interval=settings.audit_digest_interval, clock=clock,
@@ -474,15 +475,14 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
         services=functools.partial(services_health, db, redis_client), rpc_block=_rpc_block,
         rpc_urls=settings.rpc_urls, shadow_where="S3" if settings.s3_endpoint else "local folder",
         discord_rate=settings.discord_rate, discord_where=_discord_where(discord))
+    synthesis = SynthesisService(db, repos, manifests, synthesizer, member_sync, queue, unknown)
+    live = LiveRoleSync(db, repos, eligibility, manifests, synthesis, WatcherStatus(redis_client), clock=clock)
+    metrics_store = MetricsStore(redis_client)  # the figures every process shares
     operations = Operations(db, repos, reconciler=reconciler, drift_checks=DriftChecks(redis_client), unknown=unknown,
                             orchestrator=orchestrator, shadow_store=store, queue=queue, bucket=bucket, probes=probes,
-                            approvals=approvals, killswitch=killswitch, clock=clock)
-    synthesis = SynthesisService(db, repos, manifests, synthesizer, member_sync, queue, unknown)
-    # An approved mass strip is carried out at once, on the queue, as the approver.
-    approvals.on_strip_approved = lambda community_id, by: synthesis.sync_members(
-        community_id, queued=True, actor=f"operator:{by}")
-    live = LiveRoleSync(db, repos, eligibility, manifests, synthesis, WatcherStatus(redis_client), clock=clock)
-    operations.live = live
+                            approvals=approvals, killswitch=killswitch, clock=clock, live=live,
+                            success=lambda hours=24: success_metrics(
+                                metrics_store.window(hours), vault_configured=bool(settings.vault_addr), hours=hours))
     # Sign-In with Ethereum messages name the site the member signs on: the wallet page's address.
     public = urlsplit(settings.public_url)
     wallets = WalletLinking(db, repos, SignInNonces(redis_client), domain=public.netloc,
@@ -490,6 +490,14 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     members = MemberDesk(db, repos, operations, unknown, sandbox=isinstance(discord, SandboxDiscord),
                        guards=MemberSyncGuards(redis_client), resync=live.resync, reconciler=reconciler,
                        approvals=approvals, mfa=mfa, operators=operators)
+    # The demo runs queued work with an in-process worker, and a worker holds the whole engine
+    # (built just below; the demo asks for it only when it runs).
+    demo = Demo(migrator=migrator, db=db, repos=repos, communities=communities,
+                services=functools.partial(services_health, db, redis_client), embedded=bool(embedded),
+                clock=clock, discord=discord, manifests=manifests, synthesis=synthesis,
+                drift=operations.drift, checked_drift=operations.checked_drift,
+                drain=lambda **how: work_until_done(engine, **how),
+                discord_stats=getattr(discord, "stats", None))
     engine = Engine(
         settings=settings, db=db, redis=redis_client, migrator=migrator, repos=repos,
         clock=clock, discord=discord, chain_readers=chain_readers, score=score, shadow_store=store, bucket=bucket,
@@ -517,16 +525,10 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
         slack=slack,
         audit_anchor=audit_anchor,
         discord_pause=DiscordPause(db, repos, freeze), audit_check=AuditCheck(db, repos, signing=signing, anchor=audit_anchor),
-        demo=None,
+        demo=demo,
+        metrics_store=metrics_store,
         legacy_importer=functools.partial(LegacyImporter, db, repos),
         _embedded=embedded,
     )
     _wire_metrics(engine, settings, clock)
-    # The demo runs queued work with an in-process worker, and a worker holds the whole engine.
-    engine.demo = Demo(migrator=migrator, db=db, repos=repos, communities=communities,
-                       services=functools.partial(services_health, db, redis_client), embedded=bool(embedded),
-                       clock=clock, discord=discord, manifests=manifests, synthesis=synthesis,
-                       drift=operations.drift, checked_drift=operations.checked_drift,
-                       drain=functools.partial(work_until_done, engine),
-                       discord_stats=getattr(discord, "stats", None))
     return engine

@@ -134,8 +134,11 @@ class ApprovalService:
     metrics = NULL_METRICS  # bootstrap hands the process's recorder
 
     def __init__(self, db: Database, repos, gate: PolicyGate, operators, mfa, *,
-                 notifiers: list[ApprovalNotifier] | None = None, clock: Clock = system_clock) -> None:
-        """``operators``: the OperatorService; ``mfa``: the MfaService (codes for high risk)."""
+                 notifiers: list[ApprovalNotifier] | None = None, clock: Clock = system_clock,
+                 on_strip_approved: Callable[[str, str], None] | None = None) -> None:
+        """``operators``: the OperatorService; ``mfa``: the MfaService (codes for high risk);
+        ``on_strip_approved(community_id, approver)``: run the member sync of a community whose
+        mass strip was just approved (None: the next member sync carries it out)."""
         self.db = db
         self.repos = repos
         self.gate = gate
@@ -144,9 +147,7 @@ class ApprovalService:
         self.notifiers = list(notifiers or [])
         self.clock = clock
         self.store = repos.approvals  # the approval_requests table (storage/approvals.py)
-        # Set by the composition root: run the member sync of a community whose mass strip was
-        # just approved (the sync service is built after this one).
-        self.on_strip_approved: Callable[[str, str], None] | None = None
+        self.on_strip_approved = on_strip_approved
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), timezone.utc)

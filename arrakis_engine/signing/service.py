@@ -5,6 +5,7 @@ audit checkpoints with ``platform``."""
 from __future__ import annotations
 
 import uuid
+from typing import Callable
 
 from ..errors import SigningError
 from ..metrics import NULL_METRICS
@@ -30,12 +31,14 @@ def checkpoint_message(chain: str, seq: int, hash_: str) -> bytes:
 class SigningService:
     metrics = NULL_METRICS  # bootstrap hands the process's recorder
 
-    def __init__(self, signer, cutoffs: SigningCutoffStore, db: Database, repos) -> None:
+    def __init__(self, signer, cutoffs: SigningCutoffStore, db: Database, repos, *,
+                 holds: Callable[[], list[dict]] | None = None) -> None:
+        """``holds``: () -> the freezes PostgreSQL holds (the record behind the cut-offs)."""
         self.signer = signer
         self.cutoffs = cutoffs
         self.db = db
         self.repos = repos
-        self.holds = None  # () -> the freezes PostgreSQL holds (set by bootstrap)
+        self.holds = holds
 
     @property
     def backend(self) -> str:
