@@ -305,11 +305,6 @@ class MemberDesk:
         op = self._operator(discord_user_id, "approving a mass strip")
         return self.approvals.approve_strip_of(str(c.id), by=op.name, code=code)
 
-    def waiting_strip(self, guild_id: str):
-        c = self.community(guild_id)
-        waiting = self.approvals.pending_for(str(c.id))
-        return waiting[0] if waiting else None
-
     def _operator(self, discord_user_id: str, what: str):
         op = self.operators.by_discord(str(discord_user_id))
         if op is None:
