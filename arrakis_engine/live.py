@@ -50,13 +50,13 @@ class LiveRoleSync:
             return diff, {"status": "queued", "changes": 0, "members": []}
         return diff, self.synthesis.sync_members(community_id, queued=True, actor=actor, first_contact=first_contact)
 
-    def apply(self, community_id: str, *, actor: str = "live", block: int | None = None) -> dict:
+    def apply(self, community_id: str, *, actor: str = "live", block: int | None = None,
+              from_index: bool = True) -> dict:
         """Re-rank one community as of ``block`` (the watcher's confirmed block) and queue the role
-        updates that follow. Returns what happened."""
-        # the live steps rank from the holdings index (as of the watcher's block); the safety net
-        # reads the chain itself (as of the same block), so it can find what the index missed
-        diff, roles = self.resync(community_id, actor=actor, from_index=actor != "safety-net", first_contact=True,
-                                  block=block)
+        updates that follow. Returns what happened. ``from_index``: rank from the holdings index
+        (the live steps); False reads the chain itself, as of the same block (the safety net, so
+        it can find what the index missed)."""
+        diff, roles = self.resync(community_id, actor=actor, from_index=from_index, first_contact=True, block=block)
         changed = len(diff.promoted) + len(diff.demoted) + len(diff.joined) + len(diff.left)
         return {"community_id": str(community_id), "changed": changed, "unknown": len(diff.unknown),
                 "updates": int(roles.get("changes", 0)), "paused": roles.get("status") == "paused",
@@ -95,7 +95,7 @@ class LiveRoleSync:
         missed = 0
         for cid in community_ids:
             try:
-                result = self.apply(str(cid), actor="safety-net", block=block)
+                result = self.apply(str(cid), actor="safety-net", block=block, from_index=False)
             except ArrakisError as exc:
                 log.warning("safety-net sync of %s did not run: %s", cid, exc)
                 continue
