@@ -27,6 +27,18 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _json(raw):
+    """A value stored as JSON, or None when there was none."""
+    return None if raw is None else json.loads(raw)
+
+
+class _RedisStore:
+    """A store whose only part is the Redis client it talks to."""
+
+    def __init__(self, redis) -> None:
+        self.redis = redis
+
+
 class ScoreCache:
     """Score Service answers per address, with when they were stored (kept a day)."""
 
@@ -79,25 +91,18 @@ class UnknownMembers:
         return json.loads(raw) if raw else []
 
 
-class SignInNonces:
+class SignInNonces(_RedisStore):
     """One-time Sign-In with Ethereum challenges: stored with a TTL, taken at most once."""
-
-    def __init__(self, redis) -> None:
-        self.redis = redis
 
     def put(self, nonce: str, pending: dict, ttl: int) -> None:
         self.redis.set(keys.siwe_nonce(nonce), json.dumps(pending), ex=ttl)
 
     def take(self, nonce: str) -> dict | None:
-        raw = self.redis.getdel(keys.siwe_nonce(nonce))
-        return json.loads(raw) if raw is not None else None
+        return _json(self.redis.getdel(keys.siwe_nonce(nonce)))
 
 
-class DriftChecks:
+class DriftChecks(_RedisStore):
     """The last drift check of every community (status, counts, when), for the fleet."""
-
-    def __init__(self, redis) -> None:
-        self.redis = redis
 
     def remember(self, community_id, check: dict) -> None:
         self.redis.hset(keys.DRIFT_CHECKS, str(community_id), json.dumps(check))
@@ -136,12 +141,9 @@ class RedisCommunityLocks:
                 self.redis.delete(key)
 
 
-class MemberSyncGuards:
+class MemberSyncGuards(_RedisStore):
     """What keeps members' own syncs in bounds: one member-asked sync per community at a time,
     and one refresh per member in a while."""
-
-    def __init__(self, redis) -> None:
-        self.redis = redis
 
     @contextmanager
     def sync_lock(self, community_id, *, seconds: int) -> Iterator[bool]:
@@ -171,19 +173,15 @@ class MemberSyncGuards:
         self.redis.delete(keys.member_refresh(community_id, discord_id))
 
 
-class VerifyLinks:
+class VerifyLinks(_RedisStore):
     """The one-time /verify links (what each names, for 15 minutes) and the address the running
     `arrakis web` announced for them."""
-
-    def __init__(self, redis) -> None:
-        self.redis = redis
 
     def put(self, token: str, link: dict, ttl: int) -> None:
         self.redis.set(keys.verify_link(token), json.dumps(link), ex=ttl)
 
     def get(self, token: str) -> dict | None:
-        raw = self.redis.get(keys.verify_link(token))
-        return None if raw is None else json.loads(raw)
+        return _json(self.redis.get(keys.verify_link(token)))
 
     def use_up(self, token: str) -> None:
         self.redis.delete(keys.verify_link(token))
@@ -225,11 +223,8 @@ class MfaStepCopies:
         self.redis.delete(keys.mfa_last_step(operator))
 
 
-class SigningCutoffs:
+class SigningCutoffs(_RedisStore):
     """The kill switch's signing cut-off flags: one per key, or 'all'."""
-
-    def __init__(self, redis) -> None:
-        self.redis = redis
 
     def cut(self, key_name: str, reason: str) -> None:
         self.redis.set(keys.signing_cutoff(key_name), reason)
@@ -262,12 +257,9 @@ class DrillReports:
         return [json.loads(x) for x in self.redis.lrange(keys.KILLSWITCH_DRILLS, 0, self.keep - 1)]
 
 
-class WatcherStatus:
+class WatcherStatus(_RedisStore):
     """Each chain watcher's last step as it reported it, and the changes the safety net found
     it had missed (a hash per chain)."""
-
-    def __init__(self, redis) -> None:
-        self.redis = redis
 
     def write(self, chain: str, fields: dict) -> None:
         self.redis.hset(keys.watcher_status(chain), mapping=fields)
