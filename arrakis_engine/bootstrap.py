@@ -196,10 +196,11 @@ class Engine:
     audit_anchor: AuditAnchor
     demo: Demo  # `arrakis demo`: a sample community, synthesized and synced, start to finish
     legacy_importer: object  # (progress=None) -> LegacyImporter
-    metrics: Metrics = None  # this process's recorder (see metrics.py)
-    metrics_store: MetricsStore = None  # the shared figures in Redis
-    platform_gauges: object = None  # () -> the gauges read from the platform's state (for /metrics)
-    _flusher: MetricsFlusher = None
+    metrics: Metrics  # this process's recorder (see metrics.py)
+    metrics_store: MetricsStore  # the shared figures in Redis
+    platform_gauges: Callable[[], dict]  # the gauges read from the platform's state (for /metrics)
+    # sends what the recorder counted to Redis every ARRAKIS_METRICS_FLUSH seconds (never once per call)
+    _flusher: MetricsFlusher
     _embedded: list = field(default_factory=list)
 
     @property
@@ -342,18 +343,13 @@ def _platform_gauges(**parts) -> dict:
     return platform_gauges(**parts)
 
 
-def _wire_metrics(engine: Engine, settings: Settings, clock: Clock) -> None:
-    """One recorder per engine, handed to the parts that count something; a flusher sends what
-    they count to Redis every ``ARRAKIS_METRICS_FLUSH`` seconds (never once per call)."""
-    metrics = engine.metrics = Metrics()
-    for part in (engine.discord, engine.eligibility, engine.orchestrator, engine.wizard, engine.signing,
-                 engine.policy_gate, engine.approvals, engine.mfa):
+def _hand_metrics(metrics: Metrics, *parts) -> Metrics:
+    """One recorder per engine, handed to the parts that count something (their class default
+    counts nothing; a Discord port a test passes in is one of them, so it is handed over here
+    rather than through each constructor)."""
+    for part in parts:
         part.metrics = metrics
-    engine.platform_gauges = functools.partial(
-        _platform_gauges, queue=engine.queue, killswitch=engine.killswitch, live=engine.live,
-        approvals_figures=lambda: approval_figures(engine.db, datetime.fromtimestamp(clock(), timezone.utc)),
-        chains=sorted(settings.rpc_urls), vault_configured=bool(settings.vault_addr))
-    engine._flusher = MetricsFlusher(metrics, engine.metrics_store, interval=settings.metrics_flush).start()
+    return metrics
 
 
 def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connections: int = 16,
@@ -490,6 +486,10 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     members = MemberDesk(db, repos, operations, unknown, sandbox=isinstance(discord, SandboxDiscord),
                        guards=MemberSyncGuards(redis_client), resync=live.resync, reconciler=reconciler,
                        approvals=approvals, mfa=mfa, operators=operators)
+    wizard = WizardService(sessions, db=db, repos=repos, communities=communities,
+                           eligibility=eligibility, manifests=manifests, queue=queue, clock=clock)
+    metrics = _hand_metrics(Metrics(), discord, eligibility, orchestrator, wizard, signing, policy_gate, approvals,
+                            mfa)
     # The demo runs queued work with an in-process worker, and a worker holds the whole engine
     # (built just below; the demo asks for it only when it runs).
     demo = Demo(migrator=migrator, db=db, repos=repos, communities=communities,
@@ -513,8 +513,7 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
         live=live,
         verification=WalletVerification(VerifyLinks(redis_client), members, wallets, public_url=settings.public_url,
                                         follow_web=not settings.public_url_explicit),
-        wizard=WizardService(sessions, db=db, repos=repos, communities=communities,
-                             eligibility=eligibility, manifests=manifests, queue=queue, clock=clock),
+        wizard=wizard,
         operators=operators, mfa=mfa, signing=signing, enrolment=enrolment,
         killswitch=killswitch, key_rotation=KeyRotation(db, repos, signing, mfa),
         drill=KillSwitchDrill(killswitch, discord, repos, db, DrillReports(redis_client), freeze,
@@ -526,9 +525,14 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
         audit_anchor=audit_anchor,
         discord_pause=DiscordPause(db, repos, freeze), audit_check=AuditCheck(db, repos, signing=signing, anchor=audit_anchor),
         demo=demo,
+        metrics=metrics,
         metrics_store=metrics_store,
+        platform_gauges=functools.partial(
+            _platform_gauges, queue=queue, killswitch=killswitch, live=live,
+            approvals_figures=lambda: approval_figures(db, datetime.fromtimestamp(clock(), timezone.utc)),
+            chains=sorted(settings.rpc_urls), vault_configured=bool(settings.vault_addr)),
+        _flusher=MetricsFlusher(metrics, metrics_store, interval=settings.metrics_flush).start(),
         legacy_importer=functools.partial(LegacyImporter, db, repos),
         _embedded=embedded,
     )
-    _wire_metrics(engine, settings, clock)
     return engine
