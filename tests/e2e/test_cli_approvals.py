@@ -91,6 +91,7 @@ def test_reject_cancel_and_a_plan_the_gate_rejects(run, people, code, tmp_path, 
     assert "approvals: 0 expired" in rounds.stdout and "reconcile round: " in rounds.stdout
 
 
+@pytest.mark.slow
 def test_a_mass_strip_run_from_the_cli_cannot_be_approved_by_whoever_ran_it(run, e, discord, make_community,
                                                                              make_operator):
     """Issue 24, point 1, through the CLI: `members sync C --as bob --now` pauses on a mass strip;

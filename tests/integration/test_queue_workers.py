@@ -47,6 +47,7 @@ def test_synthesis_and_member_jobs_on_two_worker_processes(e, discord, make_comm
     assert discord.count_429 == 0
 
 
+@pytest.mark.slow
 def test_outage_retries_then_dead_letters_with_nothing_lost(e, discord, make_community, workers):
     c, g, ids = sietch(e, discord, make_community)
     discord.outage(3600, status=503)
@@ -134,6 +135,7 @@ def test_small_community_is_not_starved_by_a_big_one(e, discord, make_community,
     assert e.queue.queue(big.id).count > 200  # the big one still has most of its work queued
 
 
+@pytest.mark.slow
 def test_thirty_communities_on_four_workers_stay_under_discords_global_limit(e, discord, make_community, workers):
     """The strict fake counts every request in any sliding 1-s window where it arrives; with 4
     worker processes sharing the Redis pacing, no window goes over 50 and no 429 comes back."""

@@ -187,6 +187,7 @@ def _approver(e, role: str = "approver"):
     return name, parse_qs(urlparse(add_operator(e, name, [role]).uri).query)["secret"][0]
 
 
+@pytest.mark.slow
 def test_mass_strip_pauses_for_approval(e, discord, make_community):
     import pyotp
 
@@ -233,6 +234,7 @@ def test_mass_strip_pauses_for_approval(e, discord, make_community):
         e.approvals.approve_strip_of(c.id, by=alice, code=None)
 
 
+@pytest.mark.slow
 def test_an_approved_mass_strip_is_carried_out_on_the_queue(e, discord, make_community):
     import pyotp
 

@@ -14,6 +14,7 @@ from tests.tui.conftest import SIZE, fleet_loaded, wait_for
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_console_on_the_embedded_default(tmp_path):
     engine = build_engine(Settings.from_env({"ARRAKIS_DATA_DIR": str(tmp_path / "data"),
                                                   "ARRAKIS_EMBEDDED_GRACE": "0"}))
