@@ -13,7 +13,7 @@ missing, for ``gate check`` and ``/profile``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Callable, Mapping, Sequence
 
 from ..chain.types import UNKNOWN
@@ -33,16 +33,69 @@ class Facts:
     base units or UNKNOWN (a wallet missing from a read's map is UNKNOWN too). ``owners``: ERC-721
     asset key -> token id -> owner or UNKNOWN. ``allowlists``: name -> addresses (a list that does
     not exist: missing, and unknown). ``roles``: discord id -> role ids (missing: unknown).
-    ``held_since``: (requirement key, discord id) -> since when the member has met it without a
-    break; ``covered_since``: requirement key -> since when it has been followed."""
+    ``held``: (held_for requirement key, discord id) -> :class:`Held`, what the holdings index's
+    history says of the requirement's period (missing: unknown, e.g. the asset is not indexed)."""
 
     now: datetime
     balances: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     owners: Mapping[str, Mapping[int, object]] = field(default_factory=dict)
     allowlists: Mapping[str, frozenset] = field(default_factory=dict)
     roles: Mapping[str, frozenset] = field(default_factory=dict)
-    held_since: Mapping[tuple, datetime] = field(default_factory=dict)
-    covered_since: Mapping[str, datetime] = field(default_factory=dict)
+    held: Mapping[tuple, "Held"] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Held:
+    """A held_for requirement's period for one member, from the holdings history: ``truth`` True
+    (met at every change of the period, and the history covers all of it), False (it was not met
+    at some moment of the period) or None (met since the history began, which is less than the
+    period ago); ``days``: how long it has been met without a break (as of ``last``, the time
+    of the last indexed block)."""
+
+    truth: Truth
+    days: float
+    last: datetime
+
+
+def held_history(holding: Holding, start: Mapping[str, int], changes: Sequence[tuple], since: datetime,
+                 members: Sequence[tuple[str, Sequence[str]]], *, covered: bool, last: datetime) -> dict[str, Held]:
+    """discord id -> :class:`Held` from the wallets' balances at ``since`` and their changes after
+    it (``(at, block, address, balance after)``, oldest first). Wallets are pooled; the changes of
+    one block are applied together (a move between two of a member's wallets is no dip)."""
+    owner: dict[str, list[int]] = {}
+    totals: list[int] = []
+    for i, (_, wallets) in enumerate(members):
+        totals.append(sum(start.get(w, 0) for w in wallets))
+        for w in wallets:
+            owner.setdefault(w, []).append(i)
+    met = [holding_truth(holding, t, False) is True for t in totals]
+    failed = [not m for m in met]
+    run_from = [since] * len(members)  # since when each member has met it without a break
+    balances = dict(start)
+    i = 0
+    while i < len(changes):
+        at, block = changes[i][0], changes[i][1]
+        touched: set[int] = set()
+        while i < len(changes) and changes[i][1] == block:
+            _, _, address, after = changes[i]
+            delta = after - balances.get(address, 0)
+            balances[address] = after
+            for m in owner.get(address, ()):
+                totals[m] += delta
+                touched.add(m)
+            i += 1
+        for m in touched:
+            ok = holding_truth(holding, totals[m], False) is True
+            if not ok:
+                failed[m] = True
+            elif not met[m]:
+                run_from[m] = at
+            met[m] = ok
+    out = {}
+    for m, (discord_id, _) in enumerate(members):
+        days = (last - run_from[m]).total_seconds() / 86400 if met[m] else 0.0
+        out[discord_id] = Held(False if failed[m] else (True if covered else None), max(days, 0.0), last)
+    return out
 
 
 @dataclass(frozen=True)
@@ -126,18 +179,16 @@ def _holds(holding: Holding, read_key: str | None = None) -> Callable:
 
 
 def held_for_truth(req: Requirement, now_truth: Truth, facts: Facts, discord_id: str) -> Truth:
-    """Met now, and continuously since ``days`` ago. Unknown while the record does not reach back
-    that far (the member has met it since the record began)."""
-    if now_truth is not True:
-        return now_truth
-    need = timedelta(days=req.days)
-    since = facts.held_since.get((req.key, discord_id), facts.now)
-    if facts.now - since >= need:
-        return True
-    covered = facts.covered_since.get(req.key, facts.now)
-    if since > covered:
-        return False  # seen starting after the record began
-    return None
+    """Met now, and at every moment of the last ``days`` days as the holdings history saw them;
+    unknown while the history does not cover the whole period (or the asset is not indexed)."""
+    if now_truth is False:
+        return False
+    held = facts.held.get((req.key, discord_id))
+    if held is not None and held.truth is False:
+        return False
+    if now_truth is None or held is None:
+        return None
+    return held.truth
 
 
 def _leaf(req: Requirement) -> Callable:
@@ -255,14 +306,15 @@ def _value(req: Requirement, truth: Truth, facts: Facts, discord_id: str, wallet
     elif h.max is not None and total > h.max:
         missing = f"holds {h.amount(total - h.max)} {unit} above the maximum"
     if req.kind == "held_for" and missing is None:
-        since = facts.held_since.get((req.key, discord_id), facts.now)
-        held_days = (facts.now - since).total_seconds() / 86400
-        value += f", held {held_days:.1f} of {req.days} day(s)"
-        if truth is False:
-            left = req.days - held_days
-            missing = f"needs to hold it {left:.1f} more day(s)"
-        elif truth is None:
-            value += " (unknown: the record does not reach back that far yet)"
+        held = facts.held.get((req.key, discord_id))
+        if held is None:
+            value += " (unknown: the holdings index keeps no history of this asset yet)"
+        else:
+            value += f", held {min(held.days, req.days):.1f} of {req.days} day(s) without a break"
+            if truth is False:
+                missing = f"needs to hold it {max(req.days - held.days, 0.0):.1f} more day(s)"
+            elif truth is None:
+                value += " (unknown: the holdings history does not reach back that far yet)"
     return value, missing
 
 

@@ -51,12 +51,46 @@ class HoldingsRepository:
         return None if row is None else (row["last_block"], row["page_size"])
 
     def save_state(self, asset_key: str, last_block: int, page_size: int) -> None:
+        """An indexer page: its changes are summed over the page, not kept block by block, so the
+        holdings history (held_for) starts again at the watcher's next step."""
         self.db.current().execute(
             """INSERT INTO asset_index_state (community_id, asset_key, last_block, page_size, updated_at)
                VALUES (%s, %s, %s, %s, now())
                ON CONFLICT (community_id, asset_key)
-               DO UPDATE SET last_block = EXCLUDED.last_block, page_size = EXCLUDED.page_size, updated_at = now()""",
+               DO UPDATE SET last_block = EXCLUDED.last_block, page_size = EXCLUDED.page_size, updated_at = now(),
+                             history_from_block = NULL, history_from_at = NULL, last_block_at = NULL""",
             (self.db.current_tenant(), asset_key, last_block, page_size))
+
+    def history_state(self, asset_keys: Sequence[str]) -> dict[str, dict]:
+        """asset key -> {history_from_at, last_block_at, ...} of indexes whose history is kept."""
+        rows = self.db.current().all(
+            """SELECT asset_key, last_block, last_block_at, history_from_block, history_from_at FROM asset_index_state
+                WHERE asset_key = ANY(%s) AND history_from_at IS NOT NULL AND last_block_at IS NOT NULL""",
+            (list(asset_keys),))
+        return {r["asset_key"]: r for r in rows}
+
+    def history(self, asset_key: str, addresses: Sequence[str], since) -> tuple[dict[str, int], list[tuple]]:
+        """The balances of ``addresses`` at ``since`` (as the history and the index know them) and
+        their changes after it: ({address: balance}, [(at, block, address, balance after)] oldest
+        first). The history must be complete from ``since`` on (the caller checks)."""
+        tx = self.db.current()
+        addresses = list(addresses)
+        before = tx.all(
+            """SELECT DISTINCT ON (address) address, balance FROM asset_holding_changes
+                WHERE asset_key = %s AND address = ANY(%s) AND at <= %s ORDER BY address, block DESC""",
+            (asset_key, addresses, since))
+        after = tx.all(
+            """SELECT at, block, address, delta, balance FROM asset_holding_changes
+                WHERE asset_key = %s AND address = ANY(%s) AND at > %s ORDER BY block, address""",
+            (asset_key, addresses, since))
+        start = {r["address"]: int(r["balance"]) for r in before}
+        for r in after:  # the first change after `since` says what the balance was before it
+            if r["address"] not in start:
+                start[r["address"]] = int(r["balance"]) - int(r["delta"])
+        missing = [a for a in addresses if a not in start]
+        if missing:  # no change since: the balance is the index's now
+            start.update(self.balances_of(asset_key, missing))
+        return start, [(r["at"], int(r["block"]), r["address"], int(r["balance"])) for r in after]
 
     def apply(self, asset_key: str, deltas: dict[str, int], redeemed: Iterable[str], block: int) -> None:
         """Add balance changes and mark wallets that sent the asset to the zero address."""

@@ -1,10 +1,9 @@
-"""SQL for gating rules (tenant): rules, allowlists, snapshot balances, held_for records."""
+"""SQL for gating rules (tenant): rules, allowlists, snapshot balances (held_for reads the holdings
+history: storage/chain_holdings.py)."""
 
 from __future__ import annotations
 
 import io
-import uuid
-from datetime import datetime
 from typing import Iterable, Sequence
 
 from .database import Database
@@ -114,40 +113,3 @@ class GatingRepository:
                 "INSERT INTO gate_snapshot_balances (community_id, asset_key, block, address, balance) VALUES %s "
                 "ON CONFLICT DO NOTHING", [(tenant, asset_key, block, a, b) for a, b in balances.items()],
                 page_size=1000)
-
-    # --- held_for ---------------------------------------------------------------------------------
-
-    def coverage(self, requirements: Sequence[str]) -> dict[str, datetime]:
-        rows = self.db.current().all(
-            "SELECT requirement, since FROM gate_held_coverage WHERE requirement = ANY(%s)", (list(requirements),))
-        return {r["requirement"]: r["since"] for r in rows}
-
-    def start_coverage(self, requirements: Sequence[str], at: datetime) -> None:
-        if requirements:
-            tenant = self.db.current_tenant()
-            self.db.current().execute_values(
-                "INSERT INTO gate_held_coverage (community_id, requirement, since) VALUES %s ON CONFLICT DO NOTHING",
-                [(tenant, r, at) for r in requirements])
-
-    def held_since(self, requirements: Sequence[str], profiles: Sequence[uuid.UUID] | None = None) -> dict:
-        """(requirement, profile id) -> since."""
-        sql = "SELECT requirement, profile_id, since FROM gate_held_since WHERE requirement = ANY(%s)"
-        params: list = [list(requirements)]
-        if profiles is not None:
-            sql += " AND profile_id = ANY(%s::uuid[])"
-            params.append([str(p) for p in profiles])
-        return {(r["requirement"], r["profile_id"]): r["since"] for r in self.db.current().all(sql, params)}
-
-    def record_held(self, started: Sequence[tuple[str, uuid.UUID, datetime]],
-                    stopped: Sequence[tuple[str, uuid.UUID]]) -> None:
-        tx = self.db.current()
-        tenant = self.db.current_tenant()
-        if started:
-            tx.execute_values(
-                "INSERT INTO gate_held_since (community_id, requirement, profile_id, since) VALUES %s "
-                "ON CONFLICT DO NOTHING", [(tenant, r, p, t) for r, p, t in started], page_size=1000)
-        if stopped:
-            tx.execute_values(
-                """DELETE FROM gate_held_since AS h USING (VALUES %s) AS v(requirement, profile_id)
-                    WHERE h.requirement = v.requirement AND h.profile_id = v.profile_id::uuid""",
-                [(r, str(p)) for r, p in stopped], page_size=1000)
