@@ -162,6 +162,7 @@ class ChainWatcher:
         start = min(lagging) + 1 if lagging else last + 1
         to = max(last, min(target, last + self.max_range))
         if to < start:
+            self._start_histories(tracked, last)
             report.to_block = last
             report.requests = self.source.requests - requests
             return report
@@ -216,9 +217,22 @@ class ChainWatcher:
                 log.info("%s: indexing %s for community %s up to block %d", self.chain, asset.key,
                          row["community_id"], last)
                 HolderIndexer(self.db, self.source).index(row["community_id"], asset, to_block=last)
-                row = {**row, "indexed_to": last}
+                row = {**row, "indexed_to": last, "history_from_at": None}  # an indexer run keeps no history
             out.append(row)
         return out
+
+    def _start_histories(self, tracked: list[dict], last: int) -> None:
+        """With no new block to read, indexes at the watcher's block that keep no history yet (just
+        indexed) start it there: the watcher records every change after it (one block read)."""
+        waiting = [(str(r["community_id"]), r["asset_key"]) for r in tracked
+                   if r["indexed_to"] == last and r.get("history_from_at") is None]
+        if not waiting:
+            return
+        header = self.source.block_header(last)
+        if header is None:
+            return  # a reorg took it: the next step sees it
+        with self.db.platform():
+            self.watch.start_histories(waiting, last, header["timestamp"])
 
     def _check_reorg(self, last: int, report: StepReport) -> int:
         """``last`` if the chain still has the block we processed last; else the common ancestor,

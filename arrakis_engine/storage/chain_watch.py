@@ -42,7 +42,7 @@ class ChainWatchRepository:
         """Every community asset on this chain that has a contract, with its index state (None:
         never indexed, so its holdings are not kept here)."""
         return self.db.current().all(
-            """SELECT a.community_id, a.asset_key, a.spec, s.last_block AS indexed_to
+            """SELECT a.community_id, a.asset_key, a.spec, s.last_block AS indexed_to, s.history_from_at
                  FROM community_assets a
                  LEFT JOIN asset_index_state s USING (community_id, asset_key)
                 WHERE a.spec->>'chain' = %s AND a.spec->>'kind' IN ('erc20', 'erc721', 'erc1155')""", (chain,))
@@ -140,6 +140,17 @@ class ChainWatchRepository:
                     WHERE (community_id::text, asset_key) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
                       AND last_block < %s""",
                 (to_block, when, when, to_block, when, [c for c, _ in keys], [a for _, a in keys], to_block))
+
+    def start_histories(self, keys: Iterable[tuple[str, str]], block: int, at: int) -> None:
+        """Indexes that stand at ``block`` (unix time ``at``) with no history yet start it there."""
+        keys = sorted(set(keys))
+        if keys:
+            when = datetime.fromtimestamp(at, timezone.utc)
+            self.db.current().execute(
+                """UPDATE asset_index_state SET history_from_block = %s, history_from_at = %s, last_block_at = %s
+                    WHERE (community_id::text, asset_key) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
+                      AND last_block = %s AND history_from_at IS NULL""",
+                (block, when, when, [c for c, _ in keys], [a for _, a in keys], block))
 
     def undo_after(self, chain: str, ancestor: int) -> dict[str, set[str]]:
         """Take back every change of blocks after ``ancestor`` (a reorg): balances, first
