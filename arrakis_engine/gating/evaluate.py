@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 from ..chain.types import UNKNOWN
 from .logic import Truth, k_all, k_any, k_not, word
@@ -44,17 +44,21 @@ class Facts:
     held: Mapping[tuple, "Held"] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Held:
+class Held(NamedTuple):
     """A held_for requirement's period for one member, from the holdings history: ``truth`` True
     (met at every change of the period, and the history covers all of it), False (it was not met
     at some moment of the period) or None (met since the history began, which is less than the
-    period ago); ``days``: how long it has been met without a break (as of ``last``, the time
-    of the last indexed block)."""
+    period ago); ``since``: since when it has been met without a break (None: it is not met at
+    ``last``, the time of the last indexed block)."""
 
     truth: Truth
-    days: float
+    since: datetime | None
     last: datetime
+
+    @property
+    def days(self) -> float:
+        """How many days it has been met without a break, as of ``last``."""
+        return 0.0 if self.since is None else max((self.last - self.since).total_seconds() / 86400, 0.0)
 
 
 def held_history(holding: Holding, start: Mapping[str, int], changes: Sequence[tuple], since: datetime,
@@ -62,40 +66,49 @@ def held_history(holding: Holding, start: Mapping[str, int], changes: Sequence[t
     """discord id -> :class:`Held` from the wallets' balances at ``since`` and their changes after
     it (``(at, block, address, balance after)``, oldest first). Wallets are pooled; the changes of
     one block are applied together (a move between two of a member's wallets is no dip)."""
+    mn, mx = holding.min, holding.max
     owner: dict[str, list[int]] = {}
     totals: list[int] = []
+    get = start.get
     for i, (_, wallets) in enumerate(members):
-        totals.append(sum(start.get(w, 0) for w in wallets))
+        if len(wallets) == 1:
+            totals.append(get(wallets[0], 0))
+        else:
+            totals.append(sum(get(w, 0) for w in wallets))
         for w in wallets:
-            owner.setdefault(w, []).append(i)
-    met = [holding_truth(holding, t, False) is True for t in totals]
+            o = owner.get(w)
+            if o is None:
+                owner[w] = [i]
+            else:
+                o.append(i)
+    met = [mn <= t and (mx is None or t <= mx) for t in totals]
     failed = [not m for m in met]
-    run_from = [since] * len(members)  # since when each member has met it without a break
+    run_from: list = [since] * len(members)  # since when each member has met it without a break
     balances = dict(start)
-    i = 0
-    while i < len(changes):
+    n, i = len(changes), 0
+    while i < n:
         at, block = changes[i][0], changes[i][1]
-        touched: set[int] = set()
-        while i < len(changes) and changes[i][1] == block:
-            _, _, address, after = changes[i]
+        touched: list[int] = []
+        while i < n and changes[i][1] == block:
+            address, after = changes[i][2], changes[i][3]
             delta = after - balances.get(address, 0)
             balances[address] = after
             for m in owner.get(address, ()):
                 totals[m] += delta
-                touched.add(m)
+                touched.append(m)
             i += 1
-        for m in touched:
-            ok = holding_truth(holding, totals[m], False) is True
-            if not ok:
+        for m in touched:  # after the whole block (a member twice is checked twice, the same way)
+            t = totals[m]
+            if mn <= t and (mx is None or t <= mx):
+                if not met[m]:
+                    run_from[m] = at
+                    met[m] = True
+            else:
                 failed[m] = True
-            elif not met[m]:
-                run_from[m] = at
-            met[m] = ok
-    out = {}
-    for m, (discord_id, _) in enumerate(members):
-        days = (last - run_from[m]).total_seconds() / 86400 if met[m] else 0.0
-        out[discord_id] = Held(False if failed[m] else (True if covered else None), max(days, 0.0), last)
-    return out
+                met[m] = False
+    whole = True if covered else None
+    return {discord_id: Held(False if failed[m] else whole, run_from[m] if met[m] else None, last)
+            for m, (discord_id, _) in enumerate(members)}
 
 
 @dataclass(frozen=True)
