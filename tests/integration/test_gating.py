@@ -181,12 +181,13 @@ def test_discord_role_with_a_failed_read(world):
     assert results(world, rule)["C"] == "unknown"
 
 
-def follow(world, anvil):
+def follow(world, anvil, **options):
     """A live watcher on the test chain, caught up to the head (it indexes the rule's asset first
     and, from its next block on, keeps the holdings history held_for reads)."""
     from arrakis_engine.chain.watcher import ChainWatcher
 
-    watcher = ChainWatcher("berachain", Web3ChainReader("berachain", [anvil.url]), world["eng"].db, confirmations=0)
+    watcher = ChainWatcher("berachain", Web3ChainReader("berachain", [anvil.url]), world["eng"].db, confirmations=0,
+                           **options)
 
     def step() -> None:
         while watcher.step().to_block < world["chain"].w3.eth.block_number:
@@ -242,6 +243,45 @@ def test_held_for_reads_the_holdings_history_the_watcher_keeps(world, anvil):
     step()
     assert eng.gating.check(c.id, ids["A"])["result"] == "true"
     assert eng.gating.check(c.id, ids["C"])["result"] == "unknown"
+
+
+def test_held_for_history_survives_an_asset_followed_again_after_a_pause(world, anvil):
+    """A rule removed, then set again: meanwhile the watcher did not follow the asset, and A dipped.
+    The watcher catches the index up with the indexer (more blocks than it reads in one step),
+    which keeps the history block by block: the dip counts, and the history's start is kept."""
+    from arrakis_engine.storage.chain_holdings import HoldingsRepository
+
+    eng, c, ids, chain = world["eng"], world["c"], world["ids"], world["chain"]
+    bgt, key = world["tokens"][0], f"berachain:erc20:{world['bgt']}"
+    rule = {"type": "held_for", "address": world["bgt"], "min": "1000", "days": 3, "symbol": "BGT"}
+    eng.gating.set_rule(c.id, rule, actor="test")
+    step = follow(world, anvil, max_range=2)
+    step()
+    later(chain, 0.01)
+    step()  # the history starts
+    later(chain, 4)
+    step()
+    assert eng.gating.check(c.id, ids["A"])["result"] == "true"
+    with eng.db.tenant(c.id):
+        began = HoldingsRepository(eng.db).history_state([key])[key]["history_from_block"]
+    eng.gating.remove_rule(c.id, actor="test")
+    a1, other = chain.impersonate(world["wallets"]["A1"]), chain.w3.to_checksum_address(holder(uuid.uuid4().int % 10 ** 9))
+    chain.send(bgt.functions.transfer(other, 300 * E18), sender=a1)
+    later(chain, 0.5)
+    chain.send(bgt.functions.transfer(a1, 300 * E18), sender=chain.impersonate(other))
+    for _ in range(4):
+        chain.w3.provider.make_request("evm_mine", [])
+    step()  # the asset is not followed: its index stays behind
+    eng.gating.set_rule(c.id, rule, actor="test")
+    later(chain, 1)
+    step()
+    a = eng.gating.check(c.id, ids["A"])
+    assert a["result"] == "false" and a["membership"]["checks"][0]["missing"] == "needs to hold it 2.0 more day(s)"
+    with eng.db.tenant(c.id) as tx:
+        assert HoldingsRepository(eng.db).history_state([key])[key]["history_from_block"] == began
+        kept = tx.all("SELECT delta, balance FROM asset_holding_changes WHERE asset_key = %s AND address = %s "
+                      "ORDER BY block", (key, world["wallets"]["A1"]))
+    assert [(int(r["delta"]), int(r["balance"])) for r in kept][-2:] == [(-300 * E18, 300 * E18), (300 * E18, 600 * E18)]
 
 
 def test_held_for_is_unknown_for_an_asset_the_index_does_not_keep(world):
