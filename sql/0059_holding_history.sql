@@ -1,9 +1,15 @@
 -- held_for (issue 29) reads the holdings index's history: every balance change the live watcher
--- applies is kept with its block and the block's time (the balance after that block), so a dip
--- between two evaluations is seen. asset_index_state says since when the history is complete
--- (history_from_block/_at: NULL while no watcher step has recorded it, and again after an
--- indexer run, whose pages are summed, not kept block by block) and the time of the last indexed
--- block (last_block_at). The earlier "since" records, written at evaluation time, are dropped.
+-- applies (or an indexer catching up an index that keeps its history) is kept with its block and
+-- the block's time, and the balance after that block, so a dip between two evaluations is seen.
+-- asset_index_state says since when the history is complete (history_from_block/_at: NULL while
+-- none is kept, and again after a first build, whose pages are summed, not kept block by block)
+-- and the time of the last indexed block (last_block_at). The earlier "since" records, written
+-- at evaluation time, are dropped.
+
+-- Only assets a held_for rule names keep a history: community_assets.history_days is the longest
+-- period a held_for rule of the community asks of the asset (NULL: none); older changes are pruned.
+ALTER TABLE community_assets
+    ADD COLUMN IF NOT EXISTS history_days integer CHECK (history_days BETWEEN 1 AND 3650);
 
 ALTER TABLE asset_index_state
     ADD COLUMN IF NOT EXISTS history_from_block bigint,

@@ -128,6 +128,7 @@ class ChainWatcher:
         self.max_range, self.keep_blocks = max(1, int(max_range)), max(2, int(keep_blocks))
         self.watch = ChainWatchRepository(db)
         self.clock = clock
+        self._history_pruned = float("-inf")
 
     def communities(self) -> list[str]:
         """The communities with an asset on this chain (for the safety-net sync)."""
@@ -188,15 +189,19 @@ class ChainWatcher:
             times[number] = other["timestamp"]
         indexed = {(str(r["community_id"]), r["asset_key"]): r["indexed_to"] for r in tracked
                    if r["indexed_to"] is not None}
+        history = {(str(r["community_id"]), r["asset_key"]) for r in tracked if r.get("history_days")}
         with self.db.platform():
             now = self.watch.lock_indexes(indexed)
             if any(now[k] != v for k, v in indexed.items()):  # an indexer moved one meanwhile: read again
                 raise ChainReadError(f"{self.chain}: an asset index moved while block {to} was read; trying again")
-            self.watch.apply(self.chain, changes, times)
-            self.watch.advance_indexes(indexed, to, at=times[to])
+            self.watch.apply(self.chain, changes, times, history)
+            self.watch.advance_indexes(indexed, to, at=times[to], history=history)
             self.watch.remember_blocks(self.chain, hashes)
             self.watch.set_last_block(self.chain, to)
             self.watch.prune(self.chain, to - self.keep_blocks)
+            if history and self.clock() - self._history_pruned > 3600:  # at most once an hour
+                self.watch.prune_history(self.chain)
+                self._history_pruned = self.clock()
         report.from_block, report.to_block, report.logs = start, to, counted
         for c, addresses in moved.items():
             report.moved.setdefault(c, set()).update(addresses)
@@ -225,7 +230,7 @@ class ChainWatcher:
         """With no new block to read, indexes at the watcher's block that keep no history yet (just
         indexed) start it there: the watcher records every change after it (one block read)."""
         waiting = [(str(r["community_id"]), r["asset_key"]) for r in tracked
-                   if r["indexed_to"] == last and r.get("history_from_at") is None]
+                   if r.get("history_days") and r["indexed_to"] == last and r.get("history_from_at") is None]
         if not waiting:
             return
         header = self.source.block_header(last)

@@ -128,10 +128,15 @@ class Gating:
 
     def _follow(self) -> None:
         """The assets the stored rules read at the latest block (not snapshots: history does not
-        move), for the live watcher."""
-        specs = {r.holding.asset.key: r.holding.asset.as_dict() for rule in self._rules().all()
-                 for r in rule.requirements() if r.holding is not None and r.kind != "snapshot"}
-        self.store.follow_assets(specs)
+        move), for the live watcher, and how many days of holdings history held_for needs of each."""
+        reqs = [r for rule in self._rules().all() for r in rule.requirements()]
+        specs = {r.holding.asset.key: r.holding.asset.as_dict() for r in reqs
+                 if r.holding is not None and r.kind != "snapshot"}
+        history: dict[str, int] = {}
+        for r in reqs:
+            if r.kind == "held_for":
+                history[r.holding.asset.key] = max(history.get(r.holding.asset.key, 0), r.days)
+        self.store.follow_assets(specs, history)
 
     def rules(self, community_id) -> Rules:
         with self.db.tenant(community_id):

@@ -67,10 +67,13 @@ class HoldingsRepository:
              None if at is None else datetime.fromtimestamp(at, timezone.utc)))
 
     def history_state(self, asset_keys: Sequence[str]) -> dict[str, dict]:
-        """asset key -> {history_from_at, last_block_at, ...} of indexes whose history is kept."""
+        """asset key -> {history_from_at, last_block_at, ...} of indexes whose history is kept (a
+        held_for rule names the asset, and the watcher has started it)."""
         rows = self.db.current().all(
-            """SELECT asset_key, last_block, last_block_at, history_from_block, history_from_at FROM asset_index_state
-                WHERE asset_key = ANY(%s) AND history_from_at IS NOT NULL AND last_block_at IS NOT NULL""",
+            """SELECT s.asset_key, s.last_block, s.last_block_at, s.history_from_block, s.history_from_at
+                 FROM asset_index_state s JOIN community_assets a USING (community_id, asset_key)
+                WHERE s.asset_key = ANY(%s) AND a.history_days IS NOT NULL
+                  AND s.history_from_at IS NOT NULL AND s.last_block_at IS NOT NULL""",
             (list(asset_keys),))
         return {r["asset_key"]: r for r in rows}
 

@@ -62,6 +62,7 @@ CONSTRAINTS: dict[str, tuple[str, str]] = {
     "asset_index_state_page_size_check": ("page_size", "an index page holds at least one block"),
     "asset_index_state_community_id_fkey": ("community", "the community does not exist"),
     # the holdings history that held_for reads (0059)
+    "community_assets_history_days_check": ("days", "a held_for period is 1 to 3650 days"),
     "asset_holding_changes_pkey": ("block", "this balance change of this block is already recorded"),
     "asset_holding_changes_address_check": ("address", "a holder address is 0x followed by 40 hex digits"),
     "asset_holding_changes_block_check": ("block", "a block number is 0 or more"),

@@ -42,18 +42,30 @@ class GatingRepository:
         rows = self.db.current().all("SELECT tier, rule, checksum, updated_by, updated_at FROM gate_rules ORDER BY tier")
         return {r["tier"]: r for r in rows}
 
-    def follow_assets(self, specs: dict[str, dict]) -> None:
+    def follow_assets(self, specs: dict[str, dict], history: dict[str, int] | None = None) -> None:
         """Keep exactly these assets (key -> Asset.as_dict()) as the rules' in community_assets
-        (purpose 'rule'), for the watcher; an asset that ranks or gates keeps its purpose."""
+        (purpose 'rule'), for the watcher; an asset that ranks or gates keeps its purpose.
+        ``history``: asset key -> the longest held_for period naming it; the watcher keeps those
+        assets' holdings history (``history_days``). An asset followed without a history that now
+        needs one, or one that no longer does, starts its history again (none was kept meanwhile)."""
+        history = history or {}
         tx = self.db.current()
         tx.execute("DELETE FROM community_assets WHERE purpose = 'rule' AND NOT (asset_key = ANY(%s))",
                    (sorted(specs),))
+        stale = [r["asset_key"] for r in tx.all(
+            "SELECT asset_key FROM community_assets WHERE (history_days IS NULL) = (asset_key = ANY(%s))",
+            (sorted(history),))]
+        if stale:
+            tx.execute("UPDATE asset_index_state SET history_from_block = NULL, history_from_at = NULL "
+                       "WHERE asset_key = ANY(%s)", (stale,))
+            tx.execute("DELETE FROM asset_holding_changes WHERE asset_key = ANY(%s)", (stale,))
+        tx.execute("UPDATE community_assets SET history_days = NULL WHERE NOT (asset_key = ANY(%s))", (sorted(history),))
         if specs:
             tenant = self.db.current_tenant()
             tx.execute_values(
-                "INSERT INTO community_assets (community_id, asset_key, spec, purpose, min_amount) VALUES %s "
-                "ON CONFLICT (community_id, asset_key) DO NOTHING",
-                [(tenant, k, spec, "rule", 0) for k, spec in sorted(specs.items())])
+                "INSERT INTO community_assets (community_id, asset_key, spec, purpose, min_amount, history_days) "
+                "VALUES %s ON CONFLICT (community_id, asset_key) DO UPDATE SET history_days = EXCLUDED.history_days",
+                [(tenant, k, spec, "rule", 0, history.get(k)) for k, spec in sorted(specs.items())])
 
     # --- allowlists -------------------------------------------------------------------------------
 

@@ -284,6 +284,50 @@ def test_held_for_history_survives_an_asset_followed_again_after_a_pause(world, 
     assert [(int(r["delta"]), int(r["balance"])) for r in kept][-2:] == [(-300 * E18, 300 * E18), (300 * E18, 600 * E18)]
 
 
+def test_history_is_kept_only_for_assets_a_held_for_names_and_pruned_past_its_period(world, anvil):
+    """No history for an asset no held_for names; a held_for rule starts it; the watcher forgets
+    changes older than the longest period and a day (and says the history starts there); a rule
+    without held_for on the same asset drops it (none would be kept meanwhile)."""
+    from arrakis_engine.storage.chain_holdings import HoldingsRepository
+
+    eng, c, ids, chain = world["eng"], world["c"], world["ids"], world["chain"]
+    bgt, key, b1 = world["tokens"][0], f"berachain:erc20:{world['bgt']}", world["wallets"]["B1"]
+    ticks = iter(range(0, 10 ** 9, 7200))  # the watcher's clock: two hours per look, so it prunes every step
+    step = follow(world, anvil, clock=lambda: float(next(ticks)))
+
+    def kept() -> list:
+        with eng.db.tenant(c.id) as tx:
+            return [int(r["delta"]) // E18 for r in tx.all(
+                "SELECT delta FROM asset_holding_changes WHERE asset_key = %s AND address = %s ORDER BY block",
+                (key, b1))]
+
+    def mint(n: int) -> None:
+        chain.send(bgt.functions.mint(chain.w3.to_checksum_address(b1), n * E18))
+
+    plain = {"type": "balance", "address": world["bgt"], "min": "1000"}
+    eng.gating.set_rule(c.id, plain, actor="test")
+    step()
+    mint(1)
+    step()
+    assert kept() == []
+    eng.gating.set_rule(c.id, {"type": "held_for", "address": world["bgt"], "min": "1000", "days": 2}, actor="test")
+    later(chain, 0.01)
+    step()
+    mint(2)
+    later(chain, 5)
+    mint(3)
+    step()
+    assert kept() == [3]  # the change of five days ago is past 2 + 1 days: forgotten
+    with eng.db.tenant(c.id):
+        state = HoldingsRepository(eng.db).history_state([key])[key]
+    assert (state["last_block_at"] - state["history_from_at"]).total_seconds() == 3 * 86400
+    assert eng.gating.check(c.id, ids["A"])["result"] == "true"
+    eng.gating.set_rule(c.id, plain, actor="test")
+    assert kept() == []
+    with eng.db.tenant(c.id):
+        assert HoldingsRepository(eng.db).history_state([key]) == {}
+
+
 def test_held_for_is_unknown_for_an_asset_the_index_does_not_keep(world):
     """Native balances have no Transfer logs, so no index and no history: unknown for everyone who
     holds enough today, false for who does not."""

@@ -112,6 +112,9 @@ def test_burns_and_transfers_between_members_and_a_resumed_restart(live, discord
 
 def test_a_reorg_is_undone(live, discord, chain):
     eng, c, token, asset, wallets, members, watcher = live
+    # A held_for rule on the asset: the watcher keeps its holdings history from its next step.
+    eng.gating.set_rule(c.id, {"type": "held_for", "address": token.address, "min": "0", "days": 1}, actor="test")
+    watcher.step()
     snapshot = chain.w3.provider.make_request("evm_snapshot", [])["result"]
     chain.send(token.functions.mint(wallets[5], 5000))
     report = watcher.step()
