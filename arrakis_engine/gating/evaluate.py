@@ -326,8 +326,10 @@ def _value(req: Requirement, truth: Truth, facts: Facts, discord_id: str, wallet
             value += f", held {min(held.days, req.days):.1f} of {req.days} day(s) without a break"
             if truth is False:
                 missing = f"needs to hold it {max(req.days - held.days, 0.0):.1f} more day(s)"
-            elif truth is None:
+            elif truth is None and held.truth is None:
                 value += " (unknown: the holdings history does not reach back that far yet)"
+            elif truth is None:
+                value += " (unknown: today's read failed)"
     return value, missing
 
 

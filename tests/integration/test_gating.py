@@ -242,7 +242,9 @@ def test_held_for_reads_the_holdings_history_the_watcher_keeps(world, anvil):
     later(chain, 30)
     step()
     assert eng.gating.check(c.id, ids["A"])["result"] == "true"
-    assert eng.gating.check(c.id, ids["C"])["result"] == "unknown"
+    c_check = eng.gating.check(c.id, ids["C"])  # C's history is known; today's read of C1 fails
+    assert c_check["result"] == "unknown" and c_check["membership"]["checks"][0]["value"] == (
+        "0 BGT read, some reads failed, held 30.0 of 30 day(s) without a break (unknown: today's read failed)")
 
 
 def test_held_for_history_survives_an_asset_followed_again_after_a_pause(world, anvil):
