@@ -10,12 +10,14 @@ import csv
 import io
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Sequence
 
 from .errors import Conflict, NotFound, PermissionDenied, ValidationError
 from .ports import MemberSyncGuard
 from .storage.database import Database
 from .storage.models import Community
 from .storage.operator_views import OperatorViewsRepository
+from .storage.synthesis import SynthesisRepository
 from .themes import theme_of
 from .validation import check_discord_id
 
@@ -239,14 +241,18 @@ class MemberDesk:
         paused = roles if roles.get("status") == "paused" else None
         return SyncReport(diff.summary(), int(roles.get("changes", 0)), paused, len(diff.unknown))
 
-    def refresh(self, guild_id: str, discord_id: str) -> SyncReport:
+    def refresh(self, guild_id: str, discord_id: str, roles: Sequence[str] | None = None) -> SyncReport:
         """A member's "refresh now": the community's standings are re-read (ranks depend on
-        everyone's holdings) and only changed roles are updated; once per member in 5 minutes."""
+        everyone's holdings) and only changed roles are updated; once per member in 5 minutes.
+        ``roles``: the member's role ids as Discord gave them in the command itself, kept as
+        Discord's last answer (a gating rule's discord_role reads it; no Discord call)."""
         check_discord_id(discord_id)
         c = self.community(guild_id)
         with self.db.tenant(c.id):
             p = self.repos.profiles.by_discord_id(discord_id)
             linked = bool(p and self.repos.wallets.for_profile(p.id))
+            if p is not None and roles is not None:
+                SynthesisRepository(self.db).save_member_roles(discord_id, [str(r) for r in roles if str(r).isdigit() and len(str(r)) <= 20])
         if not linked:
             raise NotFound("you have no linked wallet here yet: /verify links one")
         wait = self.guards.start_refresh(c.id, discord_id, every=REFRESH_EVERY)

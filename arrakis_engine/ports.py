@@ -229,6 +229,10 @@ class BlockSource(Protocol):
         """The hash of block ``number`` now (None: the chain has no such block any more)."""
         ...
 
+    def block_header(self, number: int) -> dict | None:
+        """``{"hash": ..., "timestamp": seconds}`` of block ``number`` now (None: no such block)."""
+        ...
+
     def get_logs_many(self, addresses: Sequence[str], topics0: Sequence[bytes], from_block: int,
                       to_block: int) -> list[dict]:
         """Logs of these contracts with any of these first topics, in a block range (inclusive).
