@@ -24,7 +24,13 @@ from interactions.api.events import (CommandCompletion, CommandError, ComponentC
 from interactions.api.http.http_client import GlobalLock
 from interactions.api.http.route import Route
 
+from interactions import GLOBAL_SCOPE
+from interactions.api.gateway.state import ConnectionState
+from interactions.client.errors import LibraryException
+
 from arrakis_engine.errors import ConfigError
+
+from .sharding import IdentifyGate, ShardPlan, check_session_starts
 
 from .checks import check_command, schema_of
 from .common import reply_error
@@ -107,13 +113,27 @@ STARTING_UP = "Arrakis is starting up: try the command again in a few seconds."
 INVALID_SESSION_WAIT = (1.0, 5.0)
 
 
-class ArrakisClient(interactions.Client):
-    """interactions.py's client, with what Arrakis answers itself: the "starting up" reply in its
-    own words, and every slash command checked against its schema before a handler runs
-    (``checks.py``): a wrong value or an unknown command gets one ephemeral line."""
+class ArrakisClient(interactions.AutoShardedClient):
+    """interactions.py's sharded client, with what Arrakis answers itself: the "starting up" reply
+    in its own words, and every slash command checked against its schema before a handler runs
+    (``checks.py``): a wrong value or an unknown command gets one ephemeral line.
 
-    def __init__(self, *args, **kwargs) -> None:
+    Shards (``sharding.py``): the count ``GET /gateway/bot`` recommends unless ``plan`` names one,
+    all of them unless ``plan`` names some; every IDENTIFY waits for its bucket's turn
+    (:class:`IdentifyGate`); the start stops with one line when Discord's session starts left do
+    not cover the shards. Commands are compared and registered globally only (one scope, however
+    many servers the bot is in)."""
+
+    def __init__(self, *args, plan: ShardPlan | None = None, redis=None, **kwargs) -> None:
+        self.plan = plan or ShardPlan()
+        if self.plan.count is not None:
+            kwargs["total_shards"] = self.plan.count
+        if self.plan.ids is not None:
+            kwargs["shard_ids"] = list(self.plan.ids)
         super().__init__(*args, **kwargs)
+        self.identify_gate = IdentifyGate(redis)
+        self.session_listeners: list = []  # f(shard_id, "ready" | "resumed" | "closed")
+        self.shard_ever_ready: set[int] = set()
         library = self.processors["raw_interaction_create"]
 
         async def checked(event) -> None:
@@ -148,6 +168,71 @@ class ArrakisClient(interactions.Client):
             return  # Discord caches autocomplete answers: none is better than a wrong one
         await self._say_ephemeral(data, STARTING_UP)
 
+    def gateway_session(self, shard_id: int, what: str) -> None:
+        for listener in self.session_listeners:
+            try:
+                listener(shard_id, what)
+            except Exception:  # a figure not recorded must not stop the gateway
+                log.exception("gateway session listener failed")
+
+    async def login(self, token: str | None = None) -> None:
+        """Log in, then ask ``GET /gateway/bot`` how many shards, how fast and how many session
+        starts are left, and make one connection state per shard this process runs."""
+        await interactions.Client.login(self, token)
+        data = await self.http.get_gateway_bot()
+        limit = data.get("session_start_limit") or {}
+        self.max_start_concurrency = max(1, int(limit.get("max_concurrency") or 1))
+        self.identify_gate.max_concurrency = self.max_start_concurrency
+        recommended = int(data.get("shards") or 1)
+        self.total_shards, ids = self.plan.shards(recommended)
+        if self.plan.count is not None and self.plan.count < recommended:
+            log.warning("running %d shard(s); Discord recommends %d for the servers the bot is in",
+                        self.total_shards, recommended)
+        check_session_starts(limit, len(ids))
+        self.shard_ids = ids
+        log.info("gateway: %d shard(s) in all, this process runs %s; %s identify(ies) per 5 s",
+                 self.total_shards, ", ".join(map(str, ids)), self.max_start_concurrency)
+        self._connection_states = [ConnectionState(self, self.intents, shard_id) for shard_id in ids]
+
+    async def astart(self, token: str | None = None) -> None:
+        """Start every shard of this process at once: each IDENTIFY waits its bucket's turn."""
+        await self.login(token)
+        tasks = [asyncio.create_task(state.start()) for state in self._connection_states]
+        try:
+            for done in asyncio.as_completed(tasks):
+                try:
+                    await done
+                except LibraryException as exc:
+                    raise ConfigError(_closed_in_words(str(exc), self.total_shards)) from None
+        finally:
+            for t in tasks:
+                if not t.done():
+                    t.cancel()
+            await self.stop()
+
+    async def stop(self) -> None:
+        """Close every shard's session (code 1000) before the HTTP client (the library's order
+        drops the sockets without a closing handshake)."""
+        self._ready.clear()
+        await asyncio.gather(*(state.stop() for state in self._connection_states), return_exceptions=True)
+        await self.http.close()
+
+    async def _init_interactions(self) -> None:
+        """Compare and register the commands in the global scope only: one read (and one write when
+        something changed) whatever the number of servers."""
+        try:
+            await self.synchronise_interactions(scopes=[GLOBAL_SCOPE], delete_commands=True)
+        except Exception as e:
+            self.dispatch(interactions.api.events.Error(source="Interaction Syncing", error=e))
+
+
+def _closed_in_words(message: str, count: int) -> str:
+    if "too large" in message:
+        return (f"Discord closed the gateway session (4011, sharding required): a shard would hold 2,500 servers "
+                f"or more with {count} shard(s); run more (--shard-count, or no flag for Discord's "
+                "recommendation)")
+    return f"the gateway refused the session: {message}"
+
 
 class ArrakisGateway(gateway_module.GatewayClient):
     """interactions.py's gateway connection with two of Discord's rules it does not follow:
@@ -157,6 +242,19 @@ class ArrakisGateway(gateway_module.GatewayClient):
     * After op 9 INVALID_SESSION it waits 1 to 5 seconds (at random) before identifying again,
       and resumes instead when Discord says the session may be resumed (``d: true``).
     """
+
+    async def _identify(self) -> None:
+        """Wait for this shard's bucket's turn (Discord: one IDENTIFY per bucket every 5 s)."""
+        gate = getattr(self.state.client, "identify_gate", None)
+        if gate is not None:
+            await gate.wait(self.shard[0])
+        await super()._identify()
+
+    async def dispatch_event(self, data, seq, event) -> None:
+        client = self.state.client
+        if event in ("READY", "RESUMED") and hasattr(client, "gateway_session"):
+            client.gateway_session(self.shard[0], event.lower())
+        return await super().dispatch_event(data, seq, event)
 
     async def reconnect(self, *, resume: bool = False, code: int = 1012, url: str | None = None) -> None:
         if resume and url is None and self.ws_resume_url is not MISSING:
@@ -200,9 +298,11 @@ def _use_our_gateway() -> None:
     state_module.GatewayClient = ArrakisGateway
 
 
-def build_bot(engine, *, token: str | None = None, api_base: str | None = None) -> interactions.Client:
+def build_bot(engine, *, token: str | None = None, api_base: str | None = None,
+              plan: ShardPlan | None = None) -> interactions.Client:
     """The client for ``engine``: its token and REST base come from the engine's settings unless
-    given. Raises :class:`ConfigError` without a token."""
+    given; ``plan``: which shards (default: all those Discord recommends). Raises
+    :class:`ConfigError` without a token."""
     settings = engine.settings
     token = token or settings.discord_bot_token
     if not token:
@@ -211,9 +311,9 @@ def build_bot(engine, *, token: str | None = None, api_base: str | None = None) 
     Route.BASE = base  # interactions.py reads its REST base from here (one bot per process)
     _use_our_gateway()
     bot = ArrakisClient(
-        token=token, intents=Intents.GUILDS, sync_interactions=True, delete_unused_application_cmds=True,
+        token=token, intents=Intents.GUILDS, sync_interactions=True, delete_unused_application_cmds=False,
         send_command_tracebacks=False, send_not_ready_messages=True, logger=log,
-        disable_dm_commands=True)
+        disable_dm_commands=True, plan=plan, redis=getattr(engine, "redis", None))
     _exempt_interaction_routes(bot.http)
     bot.load_extension("arrakis_bot.app", engine=engine)
     for name in EXTENSIONS:
@@ -230,10 +330,10 @@ async def shutdown(bot: interactions.Client, timeout: float = 4.0) -> None:
     instead of waiting for it to time out), then the HTTP client. interactions.py's own
     ``stop()`` closes the HTTP session first, which drops the websocket without a closing
     handshake (Discord sees 1006)."""
-    state = bot._connection_state
+    states = getattr(bot, "_connection_states", None) or [bot._connection_state]
     bot._ready.clear()
     try:
-        await asyncio.wait_for(state.stop(), timeout)
+        await asyncio.wait_for(asyncio.gather(*(state.stop() for state in states)), timeout)
     except (asyncio.TimeoutError, Exception) as exc:  # stopping: nothing more to do than log
         log.warning("the gateway did not close in time (%s)", type(exc).__name__)
     await bot.http.close()
@@ -266,7 +366,8 @@ async def serve(bot: interactions.Client) -> None:
             loop.remove_signal_handler(sig)
 
 
-def run_bot(engine, *, token: str | None = None, api_base: str | None = None) -> None:
-    """Connect and serve until stopped (Ctrl-C or SIGTERM: the session is closed with code 1000
+def run_bot(engine, *, token: str | None = None, api_base: str | None = None,
+            plan: ShardPlan | None = None) -> None:
+    """Connect and serve until stopped (Ctrl-C or SIGTERM: every session is closed with code 1000
     and the process exits 0)."""
-    asyncio.run(serve(build_bot(engine, token=token, api_base=api_base)))
+    asyncio.run(serve(build_bot(engine, token=token, api_base=api_base, plan=plan)))

@@ -1,0 +1,165 @@
+"""Gateway shards: which ones this process runs, and when each may identify.
+
+Discord sends a guild's events to one shard, ``(guild_id >> 22) % num_shards``. ``arrakis bot``
+runs the number of shards ``GET /gateway/bot`` recommends unless told otherwise
+(``--shard-count`` / ``DISCORD_SHARD_COUNT``), all of them unless given a part
+(``--shard-ids 0-3`` or ``0,2`` / ``DISCORD_SHARD_IDS``) so that several processes split them.
+
+Identifying is limited by Discord per bucket ``shard_id % max_concurrency``: one IDENTIFY per
+bucket every 5 seconds, for every process of the bot together. :class:`IdentifyGate` keeps that
+pace through Redis when the bot has one (every process of the bot shares it), else within the
+process; and the start stops with one line when ``session_start_limit.remaining`` would not cover
+the shards to start (Discord resets the token of a bot that goes over).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+
+from arrakis_engine.errors import ConfigError
+
+log = logging.getLogger("arrakis.bot")
+
+IDENTIFY_SPACING = 5.25  # seconds between two identifies of one bucket (Discord: 5, plus a margin)
+MAX_SHARDS = 100_000
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    """``count``: the number of shards (None: what Discord recommends); ``ids``: the shards this
+    process runs (None: all of them)."""
+
+    count: int | None = None
+    ids: tuple[int, ...] | None = None
+
+    @classmethod
+    def parse(cls, count: str | int | None, ids: str | None) -> "ShardPlan":
+        """From the flags or the environment; ConfigError (one line) for anything wrong."""
+        n = None
+        if count is not None and str(count).strip() != "":
+            text = str(count).strip()
+            if not text.isdigit():
+                raise ConfigError(f"--shard-count (DISCORD_SHARD_COUNT) must be a whole number of shards, not "
+                                  f"{text[:40]!r}")
+            n = int(text)
+            if not 1 <= n <= MAX_SHARDS:
+                raise ConfigError(f"--shard-count (DISCORD_SHARD_COUNT) must be between 1 and {MAX_SHARDS:,}, "
+                                  f"not {n}")
+        if ids is None or str(ids).strip() == "":
+            return cls(n, None)
+        if n is None:
+            raise ConfigError("--shard-ids (DISCORD_SHARD_IDS) needs --shard-count (DISCORD_SHARD_COUNT): every "
+                              "process must agree on the number of shards")
+        return cls(n, parse_ids(str(ids), n))
+
+    def shards(self, recommended: int) -> tuple[int, list[int]]:
+        """(number of shards, the ids this process runs) once Discord's recommendation is known."""
+        count = self.count or max(1, int(recommended))
+        return count, list(self.ids) if self.ids is not None else list(range(count))
+
+    def describe(self) -> str:
+        count = "Discord's recommended number of" if self.count is None else str(self.count)
+        which = "all" if self.ids is None else ", ".join(map(str, self.ids)) + " of the"
+        return f"{which} {count} shard(s)"
+
+
+def parse_ids(text: str, count: int) -> tuple[int, ...]:
+    """``0-3``, ``0,2`` or both (``0-2,5``): sorted, each once, each below ``count``."""
+    out: set[int] = set()
+    for part in text.replace(" ", "").split(","):
+        lo, sep, hi = part.partition("-")
+        if not lo.isdigit() or (sep and not hi.isdigit()):
+            raise ConfigError(f"--shard-ids (DISCORD_SHARD_IDS): {part[:40]!r} is not a shard id or a range like "
+                              f"0-3 (write ids as 0,2 or 0-3)")
+        first, last = int(lo), int(hi) if sep else int(lo)
+        if last < first:
+            raise ConfigError(f"--shard-ids (DISCORD_SHARD_IDS): the range {part} goes backwards")
+        if last >= count:
+            raise ConfigError(f"--shard-ids (DISCORD_SHARD_IDS): shard {last} does not exist with --shard-count "
+                              f"{count} (ids go from 0 to {count - 1})")
+        span = range(first, last + 1)
+        if out.intersection(span):
+            raise ConfigError(f"--shard-ids (DISCORD_SHARD_IDS): shard {min(out.intersection(span))} is named "
+                              "twice")
+        out.update(span)
+    return tuple(sorted(out))
+
+
+def shard_of(guild_id, count: int) -> int:
+    """The shard Discord sends a guild's events to."""
+    return (int(guild_id) >> 22) % count
+
+
+def in_words(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h} h {m} min" if h else (f"{m} min {s} s" if m else f"{s} s")
+
+
+def check_session_starts(limit: dict, needed: int) -> None:
+    """Stop (ConfigError, one line) when Discord's remaining session starts do not cover the
+    shards to identify; going over makes Discord end every session and reset the token."""
+    try:
+        remaining, total = int(limit["remaining"]), int(limit["total"])
+        reset_after = float(limit["reset_after"]) / 1000
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError("Discord's GET /gateway/bot gave no usable session_start_limit; not identifying "
+                          "without knowing how many session starts are left") from None
+    if remaining >= needed:
+        return
+    at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=reset_after)
+    raise ConfigError(f"Discord allows no more gateway session starts now ({remaining} of {total} left today, "
+                      f"{needed} needed: one per shard); they reset in {in_words(reset_after)} "
+                      f"(at {at:%Y-%m-%d %H:%M} UTC)")
+
+
+class IdentifyGate:
+    """One IDENTIFY per bucket (``shard_id % max_concurrency``) every :data:`IDENTIFY_SPACING`
+    seconds. With ``redis`` the pace holds across every process of the bot (a key per bucket,
+    set only if absent, expiring after the spacing); without, within this process."""
+
+    KEY = "arrakis:bot:identify:{bucket}"
+
+    def __init__(self, redis=None, max_concurrency: int = 1, spacing: float = IDENTIFY_SPACING) -> None:
+        self.redis = redis
+        self.max_concurrency = max(1, int(max_concurrency))
+        self.spacing = spacing
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._last: dict[int, float] = {}
+
+    def bucket(self, shard_id: int) -> int:
+        return shard_id % self.max_concurrency
+
+    async def wait(self, shard_id: int) -> None:
+        bucket = self.bucket(shard_id)
+        lock = self._locks.setdefault(bucket, asyncio.Lock())
+        async with lock:
+            last = self._last.get(bucket)
+            if last is not None:
+                await asyncio.sleep(max(0.0, last + self.spacing - time.monotonic()))
+            if self.redis is not None:
+                await self._take_shared(bucket, shard_id)
+            self._last[bucket] = time.monotonic()
+
+    async def _take_shared(self, bucket: int, shard_id: int) -> None:
+        key = self.KEY.format(bucket=f"{bucket}/{self.max_concurrency}")
+        ms = int(self.spacing * 1000)
+        while True:
+            try:
+                taken = await asyncio.to_thread(self.redis.set, key, str(shard_id), nx=True, px=ms)
+                if taken:
+                    return
+                left = await asyncio.to_thread(self.redis.pttl, key)
+            except Exception as exc:  # Redis unreachable: the pace within this process still holds
+                log.warning("identify pacing across processes unavailable (%s); pacing this process only",
+                            type(exc).__name__)
+                return
+            wait = (left if left and left > 0 else 100) / 1000
+            log.info("shard %s waits %.1f s to identify (another shard of bucket %s identified)", shard_id, wait,
+                     bucket)
+            await asyncio.sleep(wait)
