@@ -109,6 +109,8 @@ class Interaction:
     followups: list = field(default_factory=list)   # message objects
     original: dict | None = None
     answered = None  # threading.Event, set on the first callback
+    shard: tuple[int, int] | None = None  # the session's shard it was sent to
+    attempts: int = 0  # callbacks posted for it, refused ones included
 
     @property
     def first_response_after(self) -> float | None:
@@ -520,6 +522,7 @@ class DiscordBotSandbox(DiscordSandbox):
         if session is None:
             return False
         it.sent_at = time.monotonic()
+        it.shard = session.shard
         await self._dispatch(session, "INTERACTION_CREATE", it.payload)
         return True
 
@@ -587,6 +590,8 @@ class DiscordBotSandbox(DiscordSandbox):
     async def callback(self, request):
         it = self.interactions.get(request.match_info["i"])
         now = time.monotonic()
+        if it is not None:
+            it.attempts += 1
         if it is None or it.token != request.match_info["token"]:
             return _json({"message": "Unknown interaction", "code": 10062}, 404)
         if it.callbacks:
