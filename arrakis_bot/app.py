@@ -133,7 +133,8 @@ class ArrakisClient(interactions.AutoShardedClient):
         super().__init__(*args, **kwargs)
         self.identify_gate = IdentifyGate(redis)
         self.session_listeners: list = []  # f(shard_id, "ready" | "resumed" | "closed")
-        self.shard_ever_ready: set[int] = set()
+        self._registering = asyncio.Lock()
+        self._registered = False
         library = self.processors["raw_interaction_create"]
 
         async def checked(event) -> None:
@@ -219,11 +220,16 @@ class ArrakisClient(interactions.AutoShardedClient):
 
     async def _init_interactions(self) -> None:
         """Compare and register the commands in the global scope only: one read (and one write when
-        something changed) whatever the number of servers."""
-        try:
-            await self.synchronise_interactions(scopes=[GLOBAL_SCOPE], delete_commands=True)
-        except Exception as e:
-            self.dispatch(interactions.api.events.Error(source="Interaction Syncing", error=e))
+        something changed) whatever the number of servers, once however many shards become ready
+        together (the library calls this from each shard's READY until the client has started)."""
+        async with self._registering:
+            if self._registered:
+                return
+            try:
+                await self.synchronise_interactions(scopes=[GLOBAL_SCOPE], delete_commands=True)
+                self._registered = True
+            except Exception as e:
+                self.dispatch(interactions.api.events.Error(source="Interaction Syncing", error=e))
 
 
 def _closed_in_words(message: str, count: int) -> str:
@@ -243,11 +249,24 @@ class ArrakisGateway(gateway_module.GatewayClient):
       and resumes instead when Discord says the session may be resumed (``d: true``).
     """
 
-    async def _identify(self) -> None:
-        """Wait for this shard's bucket's turn (Discord: one IDENTIFY per bucket every 5 s)."""
+    _turn_taken = False
+
+    async def _take_identify_turn(self) -> None:
+        """Wait for this shard's bucket's turn (Discord: one IDENTIFY per bucket every 5 s), before
+        the socket is opened: a socket waiting open would miss its heartbeats' acknowledgements."""
         gate = getattr(self.state.client, "identify_gate", None)
         if gate is not None:
             await gate.wait(self.shard[0])
+        self._turn_taken = True
+
+    async def __aenter__(self):
+        await self._take_identify_turn()
+        return await super().__aenter__()
+
+    async def _identify(self) -> None:
+        if not self._turn_taken:
+            await self._take_identify_turn()
+        self._turn_taken = False
         await super()._identify()
 
     async def dispatch_event(self, data, seq, event) -> None:
@@ -259,6 +278,8 @@ class ArrakisGateway(gateway_module.GatewayClient):
     async def reconnect(self, *, resume: bool = False, code: int = 1012, url: str | None = None) -> None:
         if resume and url is None and self.ws_resume_url is not MISSING:
             url = self.ws_resume_url
+        if not resume:
+            await self._take_identify_turn()
         await super().reconnect(resume=resume, code=code, url=url)
 
     async def dispatch_opcode(self, data, op) -> None:
@@ -283,6 +304,7 @@ class ArrakisGateway(gateway_module.GatewayClient):
             self.ws = None
             self.session_id = self.sequence = None
             await asyncio.sleep(wait)
+            await self._take_identify_turn()
             self._zlib = zlib.decompressobj()
             self.ws = await self.state.client.http.websocket_connect(self.ws_url)
             hello = await self.receive(force=True)
