@@ -134,6 +134,7 @@ class ArrakisClient(interactions.AutoShardedClient):
         self.identify_gate = IdentifyGate(redis)
         self.session_listeners: list = []  # f(shard_id, "ready" | "resumed" | "closed")
         self._registering = asyncio.Lock()
+        self._stopping: asyncio.Future | None = None
         self._registered = False
         library = self.processors["raw_interaction_create"]
 
@@ -211,11 +212,21 @@ class ArrakisClient(interactions.AutoShardedClient):
                     t.cancel()
             await self.stop()
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 4.0) -> None:
         """Close every shard's session (code 1000) before the HTTP client (the library's order
-        drops the sockets without a closing handshake)."""
+        drops the sockets without a closing handshake). Once: a second call waits for the first
+        (two closes of the HTTP client at once never end)."""
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop_once(timeout))
+        await asyncio.shield(self._stopping)
+
+    async def _stop_once(self, timeout: float) -> None:
         self._ready.clear()
-        await asyncio.gather(*(state.stop() for state in self._connection_states), return_exceptions=True)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(state.stop() for state in self._connection_states),
+                                                  return_exceptions=True), timeout)
+        except asyncio.TimeoutError:
+            log.warning("the gateway did not close in time")
         await self.http.close()
 
     async def _init_interactions(self) -> None:
@@ -352,10 +363,12 @@ async def shutdown(bot: interactions.Client, timeout: float = 4.0) -> None:
     instead of waiting for it to time out), then the HTTP client. interactions.py's own
     ``stop()`` closes the HTTP session first, which drops the websocket without a closing
     handshake (Discord sees 1006)."""
-    states = getattr(bot, "_connection_states", None) or [bot._connection_state]
+    if isinstance(bot, ArrakisClient):
+        await bot.stop(timeout)
+        return
     bot._ready.clear()
     try:
-        await asyncio.wait_for(asyncio.gather(*(state.stop() for state in states)), timeout)
+        await asyncio.wait_for(bot._connection_state.stop(), timeout)
     except (asyncio.TimeoutError, Exception) as exc:  # stopping: nothing more to do than log
         log.warning("the gateway did not close in time (%s)", type(exc).__name__)
     await bot.http.close()

@@ -20,12 +20,20 @@ import logging
 import time
 from dataclasses import dataclass
 
-from arrakis_engine.errors import ConfigError
+from arrakis_engine.errors import ConfigError, ValidationError
 
 log = logging.getLogger("arrakis.bot")
 
 IDENTIFY_SPACING = 5.25  # seconds between two identifies of one bucket (Discord: 5, plus a margin)
 MAX_SHARDS = 100_000
+
+
+def _bad_count(message: str) -> ValidationError:
+    return ValidationError(message, field="shard_count")  # a bad value of --shard-count: exit 2
+
+
+def _bad_ids(message: str) -> ValidationError:
+    return ValidationError(message, field="shard_ids")
 
 
 @dataclass(frozen=True)
@@ -43,16 +51,16 @@ class ShardPlan:
         if count is not None and str(count).strip() != "":
             text = str(count).strip()
             if not text.isdigit():
-                raise ConfigError(f"--shard-count (DISCORD_SHARD_COUNT) must be a whole number of shards, not "
+                raise _bad_count(f"--shard-count (DISCORD_SHARD_COUNT) must be a whole number of shards, not "
                                   f"{text[:40]!r}")
             n = int(text)
             if not 1 <= n <= MAX_SHARDS:
-                raise ConfigError(f"--shard-count (DISCORD_SHARD_COUNT) must be between 1 and {MAX_SHARDS:,}, "
+                raise _bad_count(f"--shard-count (DISCORD_SHARD_COUNT) must be between 1 and {MAX_SHARDS:,}, "
                                   f"not {n}")
         if ids is None or str(ids).strip() == "":
             return cls(n, None)
         if n is None:
-            raise ConfigError("--shard-ids (DISCORD_SHARD_IDS) needs --shard-count (DISCORD_SHARD_COUNT): every "
+            raise _bad_ids("--shard-ids (DISCORD_SHARD_IDS) needs --shard-count (DISCORD_SHARD_COUNT): every "
                               "process must agree on the number of shards")
         return cls(n, parse_ids(str(ids), n))
 
@@ -73,17 +81,17 @@ def parse_ids(text: str, count: int) -> tuple[int, ...]:
     for part in text.replace(" ", "").split(","):
         lo, sep, hi = part.partition("-")
         if not lo.isdigit() or (sep and not hi.isdigit()):
-            raise ConfigError(f"--shard-ids (DISCORD_SHARD_IDS): {part[:40]!r} is not a shard id or a range like "
+            raise _bad_ids(f"--shard-ids (DISCORD_SHARD_IDS): {part[:40]!r} is not a shard id or a range like "
                               f"0-3 (write ids as 0,2 or 0-3)")
         first, last = int(lo), int(hi) if sep else int(lo)
         if last < first:
-            raise ConfigError(f"--shard-ids (DISCORD_SHARD_IDS): the range {part} goes backwards")
+            raise _bad_ids(f"--shard-ids (DISCORD_SHARD_IDS): the range {part} goes backwards")
         if last >= count:
-            raise ConfigError(f"--shard-ids (DISCORD_SHARD_IDS): shard {last} does not exist with --shard-count "
+            raise _bad_ids(f"--shard-ids (DISCORD_SHARD_IDS): shard {last} does not exist with --shard-count "
                               f"{count} (ids go from 0 to {count - 1})")
         span = range(first, last + 1)
         if out.intersection(span):
-            raise ConfigError(f"--shard-ids (DISCORD_SHARD_IDS): shard {min(out.intersection(span))} is named "
+            raise _bad_ids(f"--shard-ids (DISCORD_SHARD_IDS): shard {min(out.intersection(span))} is named "
                               "twice")
         out.update(span)
     return tuple(sorted(out))

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from arrakis_bot.sharding import ShardPlan, shard_of
-from arrakis_engine.errors import ConfigError
+from arrakis_engine.errors import ArrakisError
 from tests.bot.conftest import RunningBot
 from tests.bot.test_bot_process import process_env
 from tests.fakes.discord_gateway import FakeDiscordBot
@@ -180,7 +180,7 @@ def test_too_few_shards_for_the_servers_stops_with_one_line(started, fake, datab
 ])
 def test_bad_shard_values_one_line(args, env, message, database_url, redis_url, tmp_path):
     code, errors = _one_line(args, {**process_env(database_url, redis_url, tmp_path), **env})
-    assert code != 0 and len(errors) == 1 and message in errors[0], errors
+    assert code == 2 and len(errors) == 1 and message in errors[0], errors  # a bad value, as a usage error
 
 
 def test_shard_plans():
@@ -190,6 +190,6 @@ def test_shard_plans():
     assert ShardPlan.parse(" 4 ", " 3 , 1 ").shards(9) == (4, [1, 3])
     for count, ids in (("0", None), ("-1", None), ("4", "4"), ("4", "1,1"), ("4", "0-2,2"), ("4", "a"),
                        ("4", ","), ("4", "1-"), (None, "0")):
-        with pytest.raises(ConfigError):
+        with pytest.raises(ArrakisError):
             ShardPlan.parse(count, ids)
     assert os.environ.get("DISCORD_SHARD_IDS") is None  # the processes above got theirs explicitly
