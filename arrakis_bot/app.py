@@ -183,9 +183,17 @@ class ArrakisClient(interactions.AutoShardedClient):
         await interactions.Client.login(self, token)
         data = await self.http.get_gateway_bot()
         limit = data.get("session_start_limit") or {}
-        self.max_start_concurrency = max(1, int(limit.get("max_concurrency") or 1))
+        try:
+            self.max_start_concurrency = max(1, int(limit.get("max_concurrency") or 1))
+        except (TypeError, ValueError):
+            self.max_start_concurrency = 1  # unknown: the slowest pace
         self.identify_gate.max_concurrency = self.max_start_concurrency
-        recommended = int(data.get("shards") or 1)
+        try:
+            recommended = max(1, int(data["shards"]))
+        except (KeyError, TypeError, ValueError):
+            recommended = 1
+            if self.plan.count is None:
+                log.warning("GET /gateway/bot recommended no number of shards: running 1 (--shard-count sets it)")
         self.total_shards, ids = self.plan.shards(recommended)
         if self.plan.count is not None and self.plan.count < recommended:
             log.warning("running %d shard(s); Discord recommends %d for the servers the bot is in",

@@ -20,10 +20,9 @@ log = logging.getLogger("arrakis.bot")
 
 class Registration(interactions.Extension):
     def __init__(self, bot, engine=None) -> None:
-        self.joined = 0
+        pass
 
     @listen(GuildJoin)
     async def on_guild_join(self, event: GuildJoin) -> None:
         # The global commands already show there: nothing to send.
-        self.joined += 1
-        log.debug("server %s is on this shard", event.guild_id)
+        log.debug("joined server %s", event.guild_id)

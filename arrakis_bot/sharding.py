@@ -116,8 +116,10 @@ def check_session_starts(limit: dict, needed: int) -> None:
         remaining, total = int(limit["remaining"]), int(limit["total"])
         reset_after = float(limit["reset_after"]) / 1000
     except (KeyError, TypeError, ValueError):
-        raise ConfigError("Discord's GET /gateway/bot gave no usable session_start_limit; not identifying "
-                          "without knowing how many session starts are left") from None
+        # Unknown is not "none left", nor "plenty": said, and the shards identify one at a time.
+        log.warning("GET /gateway/bot gave no usable session_start_limit: the session starts left are unknown; "
+                    "identifying one shard every 5 s")
+        return
     if remaining >= needed:
         return
     at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=reset_after)

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from arrakis_bot.sharding import ShardPlan, shard_of
+from arrakis_bot.sharding import ShardPlan, check_session_starts, shard_of
 from arrakis_engine.errors import ArrakisError
 from tests.bot.conftest import RunningBot
 from tests.bot.test_bot_process import process_env
@@ -192,4 +192,9 @@ def test_shard_plans():
                        ("4", ","), ("4", "1-"), (None, "0")):
         with pytest.raises(ArrakisError):
             ShardPlan.parse(count, ids)
+    check_session_starts({"total": 1000, "remaining": 3, "reset_after": 1000, "max_concurrency": 1}, 3)
+    with pytest.raises(ArrakisError, match=r"\(2 of 1000 left today, 3 needed: one per shard\); they reset in "
+                                           r"1 h 0 min"):
+        check_session_starts({"total": 1000, "remaining": 2, "reset_after": 3_600_000, "max_concurrency": 1}, 3)
+    check_session_starts({}, 3)  # unknown: said in a warning, not taken for "none left"
     assert os.environ.get("DISCORD_SHARD_IDS") is None  # the processes above got theirs explicitly
