@@ -23,17 +23,15 @@ from interactions.api.events import (CommandCompletion, CommandError, ComponentC
                                      ModalCompletion, ModalError)
 from interactions.api.http.http_client import GlobalLock
 from interactions.api.http.route import Route
-
 from interactions import GLOBAL_SCOPE
 from interactions.api.gateway.state import ConnectionState
-from interactions.client.errors import LibraryException
+from interactions.client.errors import LibraryException, WebSocketClosed
 
 from arrakis_engine.errors import ConfigError
 
-from .sharding import IdentifyGate, ShardPlan, check_session_starts
-
 from .checks import check_command, schema_of
 from .common import reply_error
+from .sharding import IdentifyGate, ShardPlan, check_session_starts
 
 log = logging.getLogger("arrakis.bot")
 
@@ -132,7 +130,7 @@ class ArrakisClient(interactions.AutoShardedClient):
             kwargs["shard_ids"] = list(self.plan.ids)
         super().__init__(*args, **kwargs)
         self.identify_gate = IdentifyGate(redis)
-        self.session_listeners: list = []  # f(shard_id, "ready" | "resumed" | "closed")
+        self.session_listeners: list = []  # f(shard_id, "ready" | "resumed")
         self._registering = asyncio.Lock()
         self._stopping: asyncio.Future | None = None
         self._registered = False
@@ -205,15 +203,27 @@ class ArrakisClient(interactions.AutoShardedClient):
         self._connection_states = [ConnectionState(self, self.intents, shard_id) for shard_id in ids]
 
     async def astart(self, token: str | None = None) -> None:
-        """Start every shard of this process at once: each IDENTIFY waits its bucket's turn."""
+        """Start every shard of this process at once: each IDENTIFY waits its bucket's turn. A
+        shard whose connection ends for good (not by :meth:`stop`) ends the process with one line,
+        so that its supervisor starts it again rather than leaving that shard's servers unanswered."""
         await self.login(token)
-        tasks = [asyncio.create_task(state.start()) for state in self._connection_states]
+        tasks = {asyncio.create_task(state.start()): state.shard_id for state in self._connection_states}
         try:
-            for done in asyncio.as_completed(tasks):
-                try:
-                    await done
-                except LibraryException as exc:
-                    raise ConfigError(_closed_in_words(str(exc), self.total_shards)) from None
+            pending = set(tasks)
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    shard = tasks[task]
+                    try:
+                        task.result()
+                    except WebSocketClosed as exc:
+                        raise ConfigError(f"Discord closed the gateway session of shard {shard} "
+                                          f"({getattr(exc, 'code', '?')}); stopping") from None
+                    except LibraryException as exc:
+                        raise ConfigError(_closed_in_words(str(exc), self.total_shards)) from None
+                    if self._stopping is None:
+                        raise ConfigError(f"the gateway connection of shard {shard} ended; stopping so that the "
+                                          "bot is started again")
         finally:
             for t in tasks:
                 if not t.done():
@@ -260,8 +270,10 @@ def _closed_in_words(message: str, count: int) -> str:
 
 
 class ArrakisGateway(gateway_module.GatewayClient):
-    """interactions.py's gateway connection with two of Discord's rules it does not follow:
+    """interactions.py's gateway connection with three of Discord's rules it does not follow:
 
+    * Every IDENTIFY (the first, after a session that could not be resumed, after op 9) waits for
+      its bucket's turn (:class:`~arrakis_bot.sharding.IdentifyGate`), before its socket opens.
     * A resume goes to READY's ``resume_gateway_url`` after any resumable close (the library
       used it only after op 7 RECONNECT, and reconnected to the first URL otherwise).
     * After op 9 INVALID_SESSION it waits 1 to 5 seconds (at random) before identifying again,
