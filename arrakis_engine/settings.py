@@ -80,6 +80,9 @@ class Settings:
     score_api_key: str | None = field(default=None, **_SECRET)
     discord_bot_token: str | None = field(default=None, **_SECRET)
     discord_api_base: str | None = None
+    # The bot's gateway shards, as written (``arrakis bot`` checks them: arrakis_bot/sharding.py)
+    discord_shard_count: str | None = None
+    discord_shard_ids: str | None = None
     vault_addr: str | None = None
     vault_token: str | None = field(default=None, **_SECRET)
     vault_role_id: str | None = field(default=None, **_SECRET)
@@ -270,6 +273,8 @@ class Settings:
             score_api_key=get("SCORE_API_KEY"),
             discord_bot_token=get("DISCORD_BOT_TOKEN"),
             discord_api_base=get("DISCORD_API_BASE"),
+            discord_shard_count=get("DISCORD_SHARD_COUNT"),
+            discord_shard_ids=get("DISCORD_SHARD_IDS"),
             vault_addr=get("VAULT_ADDR"),
             vault_token=get("VAULT_TOKEN"),
             vault_role_id=get("VAULT_ROLE_ID"),

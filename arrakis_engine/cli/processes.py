@@ -148,8 +148,10 @@ def bot(state: CliState, shard_count: str | None, shard_ids: str | None) -> None
     from ..errors import ConfigError
     from ..settings import Settings
 
-    plan = ShardPlan.parse(shard_count, shard_ids)  # before anything connects
     settings = Settings.from_env()
+    # flags, else the environment (click reads it), else a .env file (the settings read it)
+    plan = ShardPlan.parse(settings.discord_shard_count if shard_count is None else shard_count,
+                           settings.discord_shard_ids if shard_ids is None else shard_ids)  # before connecting
     token = api_base = None
     if not settings.discord_bot_token:
         if settings.discord_api_base:
