@@ -45,8 +45,11 @@ class ShardPlan:
     ids: tuple[int, ...] | None = None
 
     @classmethod
-    def parse(cls, count: str | int | None, ids: str | None) -> "ShardPlan":
-        """From the flags or the environment; ConfigError (one line) for anything wrong."""
+    def parse(cls, count: str | int | None, ids: str | None, dyno: str | None = None) -> "ShardPlan":
+        """From the flags or the environment; a ValidationError (one line) for anything wrong.
+        ``ids`` may also be ``dyno/K``: this process's part when the bot runs as K dynos (the
+        Procfile's ``bot`` scaled to K), read from ``dyno`` (the platform's ``DYNO``, ``bot.N``):
+        dyno N runs the shards whose id % K is N - 1."""
         n = None
         if count is not None and str(count).strip() != "":
             text = str(count).strip()
@@ -62,6 +65,8 @@ class ShardPlan:
         if n is None:
             raise _bad_ids("--shard-ids (DISCORD_SHARD_IDS) needs --shard-count (DISCORD_SHARD_COUNT): every "
                               "process must agree on the number of shards")
+        if str(ids).strip().lower().startswith("dyno"):
+            return cls(n, dyno_ids(str(ids).strip(), n, dyno))
         return cls(n, parse_ids(str(ids), n))
 
     def shards(self, recommended: int) -> tuple[int, list[int]]:
@@ -95,6 +100,23 @@ def parse_ids(text: str, count: int) -> tuple[int, ...]:
                               "twice")
         out.update(span)
     return tuple(sorted(out))
+
+
+def dyno_ids(text: str, count: int, dyno: str | None) -> tuple[int, ...]:
+    """``dyno/K`` with ``DYNO=bot.N``: the shards i with i % K == N - 1."""
+    k = text[4:].lstrip("/")
+    if not k.isdigit() or int(k) < 1:
+        raise _bad_ids(f"--shard-ids (DISCORD_SHARD_IDS): write dyno/K, K being the number of bot dynos "
+                       f"(as in dyno/3), not {text[:40]!r}")
+    k = int(k)
+    if k > count:
+        raise _bad_ids(f"--shard-ids (DISCORD_SHARD_IDS): {k} dynos for {count} shard(s) leaves a dyno without "
+                       "a shard; run at most as many dynos as shards")
+    _, _, n = (dyno or "").rpartition(".")
+    if not n.isdigit() or not 1 <= int(n) <= k:
+        raise _bad_ids(f"--shard-ids (DISCORD_SHARD_IDS) dyno/{k} needs DYNO set by the platform to a name ending "
+                       f"in .1 to .{k} ({'it is unset' if dyno is None else f'it is {dyno[:40]!r}'})")
+    return tuple(i for i in range(count) if i % k == int(n) - 1)
 
 
 def shard_of(guild_id, count: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -133,8 +134,9 @@ def web(state: CliState, host: str, port: int) -> None:
               help="Number of gateway shards in all (default: the number Discord recommends, one per 1,000 "
                    "servers). [env: DISCORD_SHARD_COUNT]")
 @click.option("--shard-ids", envvar="DISCORD_SHARD_IDS", default=None, metavar="IDS",
-              help="The shards this process runs, as 0-3 or 0,2 (default: all); needs --shard-count, so that "
-                   "several processes can split the shards. [env: DISCORD_SHARD_IDS]")
+              help="The shards this process runs, as 0-3 or 0,2 (default: all), or dyno/K on K dynos of the "
+                   "Procfile's bot (DYNO=bot.N runs the ids whose remainder by K is N-1); needs --shard-count, so "
+                   "that several processes can split the shards. [env: DISCORD_SHARD_IDS]")
 @pass_state
 def bot(state: CliState, shard_count: str | None, shard_ids: str | None) -> None:
     """Run the Discord bot: slash commands for community admins and members. With
@@ -151,7 +153,8 @@ def bot(state: CliState, shard_count: str | None, shard_ids: str | None) -> None
     settings = Settings.from_env()
     # flags, else the environment (click reads it), else a .env file (the settings read it)
     plan = ShardPlan.parse(settings.discord_shard_count if shard_count is None else shard_count,
-                           settings.discord_shard_ids if shard_ids is None else shard_ids)  # before connecting
+                           settings.discord_shard_ids if shard_ids is None else shard_ids,
+                           os.environ.get("DYNO"))  # before anything connects
     token = api_base = None
     if not settings.discord_bot_token:
         if settings.discord_api_base:

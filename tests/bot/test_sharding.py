@@ -192,6 +192,13 @@ def test_shard_plans():
                        ("4", ","), ("4", "1-"), (None, "0")):
         with pytest.raises(ArrakisError):
             ShardPlan.parse(count, ids)
+    # the Procfile's bot on 3 dynos: each takes every third shard, by the DYNO the platform sets
+    assert [ShardPlan.parse("10", "dyno/3", f"bot.{n}").ids for n in (1, 2, 3)] == [(0, 3, 6, 9), (1, 4, 7),
+                                                                                    (2, 5, 8)]
+    for ids, dyno in (("dyno/3", None), ("dyno/3", "bot.4"), ("dyno/11", "bot.1"), ("dyno/0", "bot.1"),
+                      ("dyno", "bot.1")):
+        with pytest.raises(ArrakisError, match="DISCORD_SHARD_IDS"):
+            ShardPlan.parse("10", ids, dyno)
     check_session_starts({"total": 1000, "remaining": 3, "reset_after": 1000, "max_concurrency": 1}, 3)
     with pytest.raises(ArrakisError, match=r"\(2 of 1000 left today, 3 needed: one per shard\); they reset in "
                                            r"1 h 0 min"):
