@@ -134,13 +134,39 @@ class ArrakisClient(interactions.AutoShardedClient):
         self._registering = asyncio.Lock()
         self._stopping: asyncio.Future | None = None
         self._registered = False
+        self._servers_cleared: set[str] = set()
+        self._background: set[asyncio.Future] = set()
         library = self.processors["raw_interaction_create"]
 
         async def checked(event) -> None:
+            self._notice_server_commands(event.data)
             if not await self._refused(event.data):
                 await library(event)
 
         self.processors["raw_interaction_create"] = checked
+
+    def _notice_server_commands(self, data: dict) -> None:
+        """A command registered in one server (``data.guild_id``, as Discord sends it for those
+        only) is a copy an earlier version made there: every command is global now. It is answered
+        as usual, and that server's copies are removed once, in the background (one request, for
+        the servers where someone still uses them, never at start)."""
+        body = data.get("data") or {}
+        guild = body.get("guild_id") if data.get("type") in (InteractionType.APPLICATION_COMMAND,
+                                                               InteractionType.AUTOCOMPLETE) else None
+        if not guild or guild in self._servers_cleared:
+            return
+        self._servers_cleared.add(guild)
+        task = asyncio.ensure_future(self._drop_server_commands(guild))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _drop_server_commands(self, guild: str) -> None:
+        try:
+            await self.http.overwrite_application_commands(self.app.id, [], guild)
+            log.info("removed the commands an earlier version registered in server %s (they are global now)", guild)
+        except HTTPException as exc:
+            self._servers_cleared.discard(guild)  # tried again at the next use
+            log.warning("could not remove the earlier commands of server %s (%s)", guild, exc.status)
 
     async def _refused(self, data: dict) -> bool:
         """Answer (and return True for) an application command that does not fit its schema."""

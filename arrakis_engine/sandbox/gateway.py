@@ -43,7 +43,8 @@ limited per bucket ``shard_id % max_concurrency``: a second IDENTIFY of a bucket
 gets op 9 (Invalid Session, ``d: false``). An IDENTIFY with no session start left terminates every
 session of the application (4004: Discord resets the token). READY lists only the shard's guilds;
 GUILD_CREATE and INTERACTION_CREATE of a guild go only to the session of its shard,
-``(guild_id >> 22) % count`` (:meth:`DiscordBotSandbox.session_for`).
+``(guild_id >> 22) % count`` (:meth:`DiscordBotSandbox.session_for`). An APPLICATION_COMMAND's
+``data.guild_id`` is there only for a command registered in that guild, as on Discord.
 """
 
 from __future__ import annotations
@@ -486,7 +487,9 @@ class DiscordBotSandbox(DiscordSandbox):
         scope = self.commands.get(guild_id, {}) | self.commands.get("global", {})
         if name not in scope:
             raise KeyError(f"/{name} is not registered for guild {guild_id} (registered: {sorted(scope)})")
-        data = {"id": scope[name]["id"], "name": name, "type": 1, "options": options or [], "guild_id": guild_id}
+        data = {"id": scope[name]["id"], "name": name, "type": 1, "options": options or []}
+        if scope[name].get("guild_id"):
+            data["guild_id"] = guild_id  # Discord: only for a command registered in that guild
         users = [o["value"] for o in _flat(options or []) if o.get("type") == 6]
         if users:
             data["resolved"] = {"users": {u: _user_object(u) for u in users},

@@ -3,7 +3,8 @@ sandbox/gateway.py``): in 3,000 servers it runs the 3 shards GET /gateway/bot re
 closed 4011, sends no request per server and answers in a server of each shard from that shard;
 a shard whose session drops resumes while the others keep answering; two processes splitting the
 shards answer each interaction exactly once, identifying 5 s apart in their shared bucket; bad
-flags and an exhausted session start limit stop with one line."""
+flags and an exhausted session start limit stop with one line; a command an earlier version
+registered in a server is answered and that server's copies removed once."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from arrakis_bot.sharding import ShardPlan, check_session_starts, shard_of
 from arrakis_engine.errors import ArrakisError
 from tests.bot.conftest import RunningBot
 from tests.bot.test_bot_process import process_env
-from tests.fakes.discord_gateway import FakeDiscordBot
+from tests.fakes.discord_gateway import APP_ID, FakeDiscordBot
 
 MEMBER = "230000000000000001"
 GUILDS = 3000
@@ -205,3 +206,32 @@ def test_shard_plans():
         check_session_starts({"total": 1000, "remaining": 2, "reset_after": 3_600_000, "max_concurrency": 1}, 3)
     check_session_starts({}, 3)  # unknown: said in a warning, not taken for "none left"
     assert os.environ.get("DISCORD_SHARD_IDS") is None  # the processes above got theirs explicitly
+
+
+def test_copies_an_earlier_version_registered_in_a_server_are_removed_when_used(started, fake):
+    """Earlier versions registered the admin commands in each server: a copy used is answered,
+    and that server's copies are removed once (one request), not at start."""
+    import aiohttp
+
+    guild = guild_on(fake, 2)
+    old = [{k: v for k, v in c.items() if k in ("name", "description", "options", "default_member_permissions")}
+           for name, c in fake.commands["global"].items() if name in ("onboard", "resume", "arrakis", "badge")]
+
+    async def put_as_the_old_version():
+        async with aiohttp.ClientSession() as s:
+            async with s.put(f"{fake.url}/applications/{APP_ID}/guilds/{guild}/commands", json=old,
+                             headers={"Authorization": f"Bot {fake.token}"}) as r:
+                assert r.status == 200, await r.text()
+
+    fake.run(put_as_the_old_version())
+    puts = len(fake.put_bodies)
+    copy = fake.commands[guild]["badge"]
+    data = {"id": copy["id"], "name": "badge", "type": 1, "guild_id": guild, "options": [
+        {"name": "award", "type": 1, "options": [{"name": "member", "type": 6, "value": MEMBER},
+                                                 {"name": "badge", "type": 3, "value": "contributor"}]}]}
+    it = fake.wait(fake.raw_command(guild, MEMBER, data, permissions=1 << 5), timeout=20)
+    assert it.callbacks  # the old copy still answers
+    _wait(lambda: fake.commands.get(guild) == {}, 10, "the server's copies removed")
+    assert fake.put_bodies[puts:] == [(guild, [])]
+    again = fake.wait(fake.raw_command(guild, MEMBER, {**data, "id": copy["id"]}, permissions=1 << 5), timeout=20)
+    assert again.callbacks and fake.put_bodies[puts:] == [(guild, [])]  # once
