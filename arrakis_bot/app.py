@@ -23,7 +23,9 @@ from interactions.api.events import (CommandCompletion, CommandError, ComponentC
                                      ModalCompletion, ModalError)
 from interactions.api.http.http_client import GlobalLock
 from interactions.api.http.route import Route
-from interactions import GLOBAL_SCOPE
+from interactions import GLOBAL_SCOPE, to_snowflake
+from interactions.api import events
+from interactions.models.internal.listener import Listener
 from interactions.api.gateway.state import ConnectionState
 from interactions.client.errors import LibraryException, WebSocketClosed
 
@@ -132,6 +134,7 @@ class ArrakisClient(interactions.AutoShardedClient):
         self.identify_gate = IdentifyGate(redis)
         self.session_listeners: list = []  # f(shard_id, "ready" | "resumed")
         self._registering = asyncio.Lock()
+        self._starting = asyncio.Lock()
         self._stopping: asyncio.Future | None = None
         self._registered = False
         self._servers_cleared: set[str] = set()
@@ -273,6 +276,42 @@ class ArrakisClient(interactions.AutoShardedClient):
             log.warning("the gateway did not close in time")
         await self.http.close()
 
+    @Listener.create()
+    async def _on_websocket_ready(self, event: events.RawGatewayEvent) -> None:
+        """A shard's READY: once its servers are cached it is ready, and the first shard ready
+        compares the commands and starts the client, so that each shard answers its servers as
+        soon as it is up (the library waited for every shard: with 10 shards identifying 5 s
+        apart, the first servers were told "starting up" for 45 s). ``Ready`` comes once all are."""
+        data = event.data
+        expected = {to_snowflake(guild["id"]) for guild in data["guilds"]}
+        shard_id, _ = data["shard"]
+        state = next((s for s in self._connection_states if s.shard_id == shard_id), None)
+        while expected and not all(self.cache.get_guild(g) is not None for g in expected):
+            try:
+                await asyncio.wait_for(self._guild_event.wait(), self.guild_event_timeout)
+            except asyncio.TimeoutError:
+                log.warning("shard %s: not every server arrived in time; starting without them", shard_id)
+                break
+            self._guild_event.clear()
+        if state is not None:
+            state._shard_ready.set()
+        self.dispatch(events.ShardConnect(shard_id))
+        async with self._starting:
+            if not self._startup:
+                if self.async_startup_tasks:
+                    try:
+                        await asyncio.gather(*[task[0](*task[1] if len(task) > 1 else [],
+                                                       **task[2] if len(task) == 3 else {})
+                                               for task in self.async_startup_tasks])
+                    except Exception as e:
+                        self.dispatch(events.Error(source="async-extension-loader", error=e))
+                await self._init_interactions()
+                self._startup = True
+                self.dispatch(events.Startup())
+        if not self._ready.is_set() and all(s._shard_ready.is_set() for s in self._connection_states):
+            self._ready.set()
+            self.dispatch(events.Ready())
+
     async def _init_interactions(self) -> None:
         """Compare and register the commands in the global scope only: one read (and one write when
         something changed) whatever the number of servers, once however many shards become ready
@@ -284,7 +323,7 @@ class ArrakisClient(interactions.AutoShardedClient):
                 await self.synchronise_interactions(scopes=[GLOBAL_SCOPE], delete_commands=True)
                 self._registered = True
             except Exception as e:
-                self.dispatch(interactions.api.events.Error(source="Interaction Syncing", error=e))
+                self.dispatch(events.Error(source="Interaction Syncing", error=e))
 
 
 def _closed_in_words(message: str, count: int) -> str:

@@ -235,3 +235,34 @@ def test_copies_an_earlier_version_registered_in_a_server_are_removed_when_used(
     assert fake.put_bodies[puts:] == [(guild, [])]
     again = fake.wait(fake.raw_command(guild, MEMBER, {**data, "id": copy["id"]}, permissions=1 << 5), timeout=20)
     assert again.callbacks and fake.put_bodies[puts:] == [(guild, [])]  # once
+
+
+def test_each_shard_answers_as_soon_as_it_is_up(bot_engine):
+    """Two shards in one bucket identify 5 s apart: the first answers its servers meanwhile
+    (not "starting up" until every shard is in)."""
+    import asyncio
+    import threading
+
+    from arrakis_bot.app import STARTING_UP, build_bot, shutdown
+
+    fake = FakeDiscordBot()
+    for g in _ids(1001, 3 * 10**18):
+        fake.guild(g)
+    client = build_bot(bot_engine, token=fake.token, api_base=fake.url)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=lambda: loop.run_until_complete(client.astart()), daemon=True)
+    thread.start()
+    try:
+        ready = lambda: [s for s, _, why in fake.identifies if why == "ready"]  # noqa: E731
+        _wait(lambda: ready() == [(0, 2)] and "verify" in fake.commands.get("global", {}), 20, "shard 0")
+        time.sleep(0.3)
+        it = fake.wait(fake.command(guild_on(fake, 0, 2), MEMBER, "leaderboard"), timeout=10)
+        assert ready() == [(0, 2)] and not client.is_ready  # shard 1 has not identified yet
+        assert it.text() != STARTING_UP and "not set up with Arrakis yet" in it.text()
+        _wait(lambda: client.is_ready, 20, "every shard")
+        assert ready() == [(0, 2), (1, 2)]
+        assert "not set up with Arrakis yet" in ask(fake, guild_on(fake, 1, 2)).text()
+    finally:
+        asyncio.run_coroutine_threadsafe(shutdown(client), loop).result(15)
+        thread.join(15)
+        fake.close()
