@@ -55,16 +55,16 @@ class ShardPlan:
             text = str(count).strip()
             if not text.isdigit():
                 raise _bad_count(f"--shard-count (DISCORD_SHARD_COUNT) must be a whole number of shards, not "
-                                  f"{text[:40]!r}")
+                                 f"{text[:40]!r}")
             n = int(text)
             if not 1 <= n <= MAX_SHARDS:
                 raise _bad_count(f"--shard-count (DISCORD_SHARD_COUNT) must be between 1 and {MAX_SHARDS:,}, "
-                                  f"not {n}")
+                                 f"not {n}")
         if ids is None or str(ids).strip() == "":
             return cls(n, None)
         if n is None:
             raise _bad_ids("--shard-ids (DISCORD_SHARD_IDS) needs --shard-count (DISCORD_SHARD_COUNT): every "
-                              "process must agree on the number of shards")
+                           "process must agree on the number of shards")
         if str(ids).strip().lower().startswith("dyno"):
             return cls(n, dyno_ids(str(ids).strip(), n, dyno))
         return cls(n, parse_ids(str(ids), n))
@@ -87,17 +87,17 @@ def parse_ids(text: str, count: int) -> tuple[int, ...]:
         lo, sep, hi = part.partition("-")
         if not lo.isdigit() or (sep and not hi.isdigit()):
             raise _bad_ids(f"--shard-ids (DISCORD_SHARD_IDS): {part[:40]!r} is not a shard id or a range like "
-                              f"0-3 (write ids as 0,2 or 0-3)")
+                           f"0-3 (write ids as 0,2 or 0-3)")
         first, last = int(lo), int(hi) if sep else int(lo)
         if last < first:
             raise _bad_ids(f"--shard-ids (DISCORD_SHARD_IDS): the range {part} goes backwards")
         if last >= count:
             raise _bad_ids(f"--shard-ids (DISCORD_SHARD_IDS): shard {last} does not exist with --shard-count "
-                              f"{count} (ids go from 0 to {count - 1})")
+                           f"{count} (ids go from 0 to {count - 1})")
         span = range(first, last + 1)
         if out.intersection(span):
             raise _bad_ids(f"--shard-ids (DISCORD_SHARD_IDS): shard {min(out.intersection(span))} is named "
-                              "twice")
+                           "twice")
         out.update(span)
     return tuple(sorted(out))
 
