@@ -8,8 +8,8 @@ import time
 
 import interactions
 from interactions import listen
-from interactions.api.events import (CommandCompletion, CommandError, ComponentCompletion, ComponentError, Connect,
-                                     Disconnect, ModalCompletion, ModalError, Ready, Resume)
+from interactions.api.events import (CommandCompletion, CommandError, ComponentCompletion, ComponentError,
+                                     Disconnect, ModalCompletion, ModalError, ShardDisconnect)
 
 MAX_TRACKED = 10_000  # interactions waiting for their answer; older ones are dropped
 
@@ -18,11 +18,14 @@ class BotMetrics(interactions.Extension):
     def __init__(self, bot, engine=None) -> None:
         self.metrics = engine.metrics
         self.arrived: dict[str, float] = {}
-        self.connected_once = False
+        self.ready_shards: set[int] = set()
+        listeners = getattr(bot, "session_listeners", None)
+        if listeners is not None:
+            listeners.append(self.on_session)
 
     def _shard(self, event) -> str:
         shard = getattr(event, "shard_id", None)
-        return str(shard if shard is not None else getattr(self.bot, "shard_id", 0) or 0)
+        return str(shard if shard is not None else 0)
 
     @listen("raw_interaction_create")
     async def on_interaction(self, event) -> None:
@@ -63,23 +66,19 @@ class BotMetrics(interactions.Extension):
     async def on_modal_error(self, event) -> None:
         self._done(event.ctx, self._command(event.ctx), "error")
 
-    @listen(Ready)
-    async def on_ready(self, event) -> None:
-        """A new gateway session (after the first, a reconnect that could not resume)."""
-        if self.connected_once:
-            self.metrics.inc("arrakis_gateway_reconnects_total", self._shard(event))
-        self.connected_once = True
-        self.metrics.set("arrakis_gateway_connected", 1, self._shard(event))
-
-    @listen(Connect)
-    async def on_connect(self, event) -> None:  # a shard of the auto-sharded client
-        self.metrics.set("arrakis_gateway_connected", 1, self._shard(event))
-
-    @listen(Resume)
-    async def on_resume(self, event) -> None:
-        self.metrics.inc("arrakis_gateway_reconnects_total", self._shard(event))
-        self.metrics.set("arrakis_gateway_connected", 1, self._shard(event))
+    def on_session(self, shard_id: int, what: str) -> None:
+        """A shard's session began (READY: after its first, a reconnect that could not resume)
+        or was resumed (RESUMED)."""
+        shard = str(shard_id)
+        if what == "resumed" or (what == "ready" and shard_id in self.ready_shards):
+            self.metrics.inc("arrakis_gateway_reconnects_total", shard)
+        self.ready_shards.add(shard_id)
+        self.metrics.set("arrakis_gateway_connected", 1, shard)
 
     @listen(Disconnect)
-    async def on_disconnect(self, event) -> None:
+    async def on_disconnect(self, event) -> None:  # the only shard of a one-shard bot
+        self.metrics.set("arrakis_gateway_connected", 0, self._shard(event))
+
+    @listen(ShardDisconnect)
+    async def on_shard_disconnect(self, event) -> None:
         self.metrics.set("arrakis_gateway_connected", 0, self._shard(event))

@@ -34,15 +34,24 @@ The sandbox's own endpoints (not Discord's) let a person or a test act as Discor
 "user_id", "command", "options", "subcommand", "permissions"}``, answered with the interaction's
 id) and ``GET /sandbox/interactions/{id}`` shows what the bot answered.
 
-One session serves every guild today (``shards: 1``); :meth:`DiscordBotSandbox.session_for`
-is the one place that picks the session a guild's events go to, so that shards can be added there
-(Discord's rule: ``shard_id = (guild_id >> 22) % num_shards``).
+Sharding, as Discord documents it: ``GET /gateway/bot`` recommends one shard per 1,000 guilds and
+gives ``session_start_limit`` (``total``, ``remaining`` counting down with every IDENTIFY over a
+24-hour window, ``reset_after`` in ms, ``max_concurrency``). IDENTIFY carries ``shard: [id, count]``;
+a shard that is not ``0 <= id < count`` closes 4010 (Invalid shard); a session that would hold
+2,500 guilds or more (an unsharded one included) closes 4011 (Sharding required). Identifies are
+limited per bucket ``shard_id % max_concurrency``: a second IDENTIFY of a bucket within 5 seconds
+gets op 9 (Invalid Session, ``d: false``). An IDENTIFY with no session start left terminates every
+session of the application (4004: Discord resets the token). READY lists only the shard's guilds;
+GUILD_CREATE and INTERACTION_CREATE of a guild go only to the session of its shard,
+``(guild_id >> 22) % count`` (:meth:`DiscordBotSandbox.session_for`). An APPLICATION_COMMAND's
+``data.guild_id`` is there only for a command registered in that guild, as on Discord.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import json
 import re
 import threading
@@ -66,6 +75,15 @@ CALLBACK_DEADLINE = 3.0
 TOKEN_LIFETIME = 15 * 60.0
 MANAGE_GUILD = 1 << 5
 ALLOWED_CALLBACKS = {2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}, 4: {8}, 5: {4, 5, 6, 7}}  # interaction type -> callbacks
+GUILDS_PER_SHARD = 1000       # GET /gateway/bot recommends one shard per 1,000 guilds
+SHARDING_REQUIRED_AT = 2500   # a session with this many guilds or more is closed 4011
+IDENTIFY_WINDOW = 5.0         # seconds: one IDENTIFY per bucket (shard_id % max_concurrency)
+SESSION_START_WINDOW = 86_400.0
+
+
+def shard_of(guild_id, count: int) -> int:
+    """Discord's rule: the shard that receives a guild's events."""
+    return (int(guild_id) >> 22) % count
 
 
 class InvalidForm(Exception):
@@ -92,6 +110,8 @@ class Interaction:
     followups: list = field(default_factory=list)   # message objects
     original: dict | None = None
     answered = None  # threading.Event, set on the first callback
+    shard: tuple[int, int] | None = None  # the session's shard it was sent to
+    attempts: int = 0  # callbacks posted for it, refused ones included
 
     @property
     def first_response_after(self) -> float | None:
@@ -131,9 +151,16 @@ class DiscordBotSandbox(DiscordSandbox):
     aiohttp application."""
 
     def __init__(self, token: str = SANDBOX_TOKEN, *, heartbeat_interval_ms: int = 41250,
-                 granted_intents: int = 0, **kwargs) -> None:
+                 granted_intents: int = 0, max_concurrency: int = 1, session_start_total: int = 1000,
+                 **kwargs) -> None:
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.granted_intents = granted_intents
+        self.max_concurrency = max_concurrency
+        self.session_start_total = session_start_total
+        self.session_starts: list[float] = []  # time.monotonic() of each IDENTIFY in the window
+        self.bucket_identified: dict[int, float] = {}  # bucket -> last IDENTIFY (time.monotonic())
+        # every IDENTIFY: (shard [id, count], time.monotonic(), "ready" or why it was refused)
+        self.identifies: list[tuple[tuple[int, int], float, str]] = []
         self.commands: dict[str, dict[str, dict]] = {}  # scope ("global" or guild id) -> name -> command
         self.command_puts = 0
         self.put_bodies: list[tuple[str, list]] = []  # (scope, commands) of every bulk overwrite
@@ -198,10 +225,24 @@ class DiscordBotSandbox(DiscordSandbox):
     async def gateway(self, request):
         return _json({"url": self.gateway_url(request)})
 
+    def recommended_shards(self) -> int:
+        return max(1, math.ceil(len(self.guilds) / GUILDS_PER_SHARD))
+
+    def session_start_limit(self) -> dict:
+        now = time.monotonic()
+        self.session_starts = [t for t in self.session_starts if now - t < SESSION_START_WINDOW]
+        reset_after = (self.session_starts[0] + SESSION_START_WINDOW - now) if self.session_starts else \
+            SESSION_START_WINDOW
+        return {"total": self.session_start_total,
+                "remaining": max(0, self.session_start_total - len(self.session_starts)),
+                "reset_after": int(reset_after * 1000), "max_concurrency": self.max_concurrency}
+
     async def gateway_bot(self, request):
-        return _json({"url": self.gateway_url(request), "shards": 1,
-                      "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 86_400_000,
-                                              "max_concurrency": 1}})
+        return _json({"url": self.gateway_url(request), "shards": self.recommended_shards(),
+                      "session_start_limit": self.session_start_limit()})
+
+    def guilds_of(self, shard: tuple[int, int]) -> list[str]:
+        return [g for g in list(self.guilds) if shard_of(g, shard[1]) == shard[0]]
 
     # --- commands -----------------------------------------------------------------------------
 
@@ -307,21 +348,50 @@ class DiscordBotSandbox(DiscordSandbox):
                     await self._close(ws, 4014, "Disallowed intent(s)")
                     break
                 shard = d.get("shard") or [0, 1]
-                if (not isinstance(shard, list) or len(shard) != 2 or not all(isinstance(x, int) for x in shard)
-                        or not 0 <= shard[0] < shard[1] or shard[1] != 1):
-                    await self._close(ws, 4010, "Invalid shard")  # one shard only, as /gateway/bot says
+                if (not isinstance(shard, list) or len(shard) != 2 or not all(type(x) is int for x in shard)
+                        or not 0 <= shard[0] < shard[1]):
+                    self.identifies.append((tuple(shard) if isinstance(shard, list) else (), time.monotonic(),
+                                            "4010"))
+                    await self._close(ws, 4010, "Invalid shard")
                     break
-                self.connects.append((request.path, 2, time.monotonic()))
-                session = Session((shard[0], shard[1]))
+                shard = (shard[0], shard[1])
+                now = time.monotonic()
+                limit = self.session_start_limit()
+                if limit["remaining"] <= 0:
+                    # Discord: over the session start limit, every session ends and the token is reset
+                    self.identifies.append((shard, now, "session start limit"))
+                    for other in list(self.sessions.values()):
+                        if other.ws is not None and not other.ws.closed:
+                            await self._close(other.ws, 4004, "Authentication failed")
+                    self.sessions.clear()
+                    self.token = "reset-" + uuid.uuid4().hex
+                    await self._close(ws, 4004, "Authentication failed")
+                    break
+                self.session_starts.append(now)
+                bucket = shard[0] % self.max_concurrency
+                last = self.bucket_identified.get(bucket)
+                self.bucket_identified[bucket] = now
+                if last is not None and now - last < IDENTIFY_WINDOW:
+                    self.identifies.append((shard, now, "identified too fast"))
+                    await self._send(ws, state, {"op": 9, "d": False, "s": None, "t": None})
+                    continue
+                mine = self.guilds_of(shard)
+                if len(mine) >= SHARDING_REQUIRED_AT:
+                    self.identifies.append((shard, now, "4011"))
+                    await self._close(ws, 4011, "Sharding required")
+                    break
+                self.identifies.append((shard, now, "ready"))
+                self.connects.append((request.path, 2, now))
+                session = Session(shard)
                 session.ws, session.compressor = ws, state["compressor"]
                 state["session"] = session
                 self.sessions[session.id] = session
                 await self._dispatch(session, "READY", {
                     "v": 10, "user": self._user(), "session_id": session.id,
                     "resume_gateway_url": self.gateway_url(request, "/gateway/resume"),
-                    "guilds": [{"id": g, "unavailable": True} for g in self.guilds],
+                    "guilds": [{"id": g, "unavailable": True} for g in mine],
                     "application": {"id": APP_ID, "flags": 0}, "shard": list(shard), "_trace": ["arrakis-sandbox"]})
-                for g in list(self.guilds):
+                for g in mine:
                     await self._dispatch(session, "GUILD_CREATE", self._guild_payload(g))
                 self.identified.set()
             elif op == 6:
@@ -399,12 +469,11 @@ class DiscordBotSandbox(DiscordSandbox):
     # --- interactions: what Discord's users do -------------------------------------------------
 
     def session_for(self, guild_id: str | None) -> Session | None:
-        """The connected session that receives ``guild_id``'s events (the one place that would
-        pick a shard: ``(guild_id >> 22) % num_shards``)."""
-        live = [s for s in self.sessions.values() if s.ws is not None]
+        """The connected session that receives ``guild_id``'s events: the one of its shard,
+        ``(guild_id >> 22) % num_shards`` (with ``None``, any connected session)."""
+        live = [s for s in list(self.sessions.values()) if s.ws is not None]
         for s in live:
-            count = s.shard[1]
-            if guild_id is None or count == 1 or (int(guild_id) >> 22) % count == s.shard[0]:
+            if guild_id is None or shard_of(guild_id, s.shard[1]) == s.shard[0]:
                 return s
         return None
 
@@ -418,7 +487,9 @@ class DiscordBotSandbox(DiscordSandbox):
         scope = self.commands.get(guild_id, {}) | self.commands.get("global", {})
         if name not in scope:
             raise KeyError(f"/{name} is not registered for guild {guild_id} (registered: {sorted(scope)})")
-        data = {"id": scope[name]["id"], "name": name, "type": 1, "options": options or [], "guild_id": guild_id}
+        data = {"id": scope[name]["id"], "name": name, "type": 1, "options": options or []}
+        if scope[name].get("guild_id"):
+            data["guild_id"] = guild_id  # Discord: only for a command registered in that guild
         users = [o["value"] for o in _flat(options or []) if o.get("type") == 6]
         if users:
             data["resolved"] = {"users": {u: _user_object(u) for u in users},
@@ -456,6 +527,7 @@ class DiscordBotSandbox(DiscordSandbox):
         if session is None:
             return False
         it.sent_at = time.monotonic()
+        it.shard = session.shard
         await self._dispatch(session, "INTERACTION_CREATE", it.payload)
         return True
 
@@ -523,6 +595,8 @@ class DiscordBotSandbox(DiscordSandbox):
     async def callback(self, request):
         it = self.interactions.get(request.match_info["i"])
         now = time.monotonic()
+        if it is not None:
+            it.attempts += 1
         if it is None or it.token != request.match_info["token"]:
             return _json({"message": "Unknown interaction", "code": 10062}, 404)
         if it.callbacks:

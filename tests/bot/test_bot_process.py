@@ -79,7 +79,7 @@ def test_resume_after_the_bot_process_is_killed(database_url, redis_url, tmp_pat
                                 stdout=subprocess.DEVNULL, stderr=open(tmp_path / "bot.log", "a"))
         fake.wait_identified(60)
         deadline = time.monotonic() + 30
-        while "onboard" not in fake.commands.get(guild, {}) and time.monotonic() < deadline:
+        while "onboard" not in fake.commands.get("global", {}) and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(1.0)
         return proc
