@@ -325,7 +325,7 @@ def _wire_metrics(engine: Engine, settings: Settings, clock: Clock) -> None:
     metrics = engine.metrics = Metrics()
     engine.metrics_store = MetricsStore(engine.redis)
     for part in (engine.discord, engine.eligibility, engine.orchestrator, engine.wizard, engine.signing,
-                 engine.policy_gate, engine.approvals, engine.mfa):
+                 engine.policy_gate, engine.approvals, engine.mfa, engine.member_sync):
         part.metrics = metrics
     engine.platform_gauges = functools.partial(
         _platform_gauges, queue=engine.queue, killswitch=engine.killswitch, live=engine.live,

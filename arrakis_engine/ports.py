@@ -216,6 +216,11 @@ class BlockSource(Protocol):
         """The hash of block ``number`` now (None: the chain has no such block any more)."""
         ...
 
+    def block_time(self, number: int) -> float | None:
+        """When block ``number`` was mined (unix seconds; None: no such block). Raises
+        ChainReadError when every endpoint failed."""
+        ...
+
     def get_logs_many(self, addresses: Sequence[str], topics0: Sequence[bytes], from_block: int,
                       to_block: int) -> list[dict]:
         """Logs of these contracts with any of these first topics, in a block range (inclusive).

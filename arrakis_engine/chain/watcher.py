@@ -59,6 +59,9 @@ class StepReport:
     logs: int = 0
     rewound_to: int | None = None  # a reorg: the common ancestor the watcher went back to
     moved: dict[str, set[str]] = field(default_factory=dict)  # community id -> addresses that moved
+    # community id -> when the first block of this step with a transfer that moved it was mined
+    # (unix seconds; absent where unknown, e.g. a community moved only by a reorg's undo)
+    mined_at: dict[str, float] = field(default_factory=dict)
     requests: int = 0
 
     @property
@@ -174,7 +177,8 @@ class ChainWatcher:
             self.max_range = max(1, (to - start + 1) // 2)
             raise ChainReadError(f"{self.chain}: the node refused {to - start + 1} blocks of logs ({exc}); "
                                  f"reading {self.max_range} at a time") from None
-        changes, hashes, moved, counted = self._changes(logs, by_address)
+        changes, hashes, moved, counted, first_blocks, stamps = self._changes(logs, by_address)
+        mined_at = self._mined_at(first_blocks, stamps)
         to_hash = self.source.block_hash(to)
         if to_hash is None:
             raise ChainReadError(f"{self.chain}: block {to} vanished while it was read; trying again")
@@ -193,6 +197,7 @@ class ChainWatcher:
         report.from_block, report.to_block, report.logs = start, to, counted
         for c, addresses in moved.items():
             report.moved.setdefault(c, set()).update(addresses)
+        report.mined_at.update(mined_at)
         report.requests = self.source.requests - requests
         return report
 
@@ -242,14 +247,34 @@ class ChainWatcher:
             report.moved.setdefault(c, set()).update(addresses)
         return ancestor
 
+    def _mined_at(self, first_blocks: dict[str, int], stamps: dict[int, float]) -> dict[str, float]:
+        """community -> when its first moving block of the step was mined: the logs' own
+        ``blockTimestamp`` where the node gives it (one request for all), else the block's header
+        (one request per such block). A header that cannot be read leaves the time unknown (no
+        latency is measured for that step; the step itself goes on)."""
+        out: dict[str, float] = {}
+        for community, block in first_blocks.items():
+            if block not in stamps:
+                try:
+                    stamps[block] = self.source.block_time(block)
+                except ChainReadError:
+                    stamps[block] = None
+            if stamps[block] is not None:
+                out[community] = float(stamps[block])
+        return out
+
     @staticmethod
-    def _changes(logs: list[dict], by_address: dict) -> tuple[list[tuple], dict[int, str], dict[str, set[str]], int]:
+    def _changes(logs: list[dict], by_address: dict) -> tuple[list[tuple], dict[int, str], dict[str, set[str]], int,
+                                                             dict[str, int], dict[int, float]]:
         """(holdings changes, block hashes, community -> addresses that moved, how many logs were
-        new to some index: a catch-up read also returns logs other indexes counted already)."""
+        new to some index: a catch-up read also returns logs other indexes counted already,
+        community -> the first block that moved it, block -> its time where the logs gave it)."""
         changes: list[tuple] = []
         counted = 0
         hashes: dict[int, str] = {}
         moved: dict[str, set[str]] = defaultdict(set)
+        first_blocks: dict[str, int] = {}
+        stamps: dict[int, float] = {}
         for entry in logs:
             if entry.get("removed"):
                 continue
@@ -257,6 +282,9 @@ class ChainWatcher:
             block = int(_hex(entry["blockNumber"]), 16) if isinstance(entry["blockNumber"], str) \
                 else int(entry["blockNumber"])
             hashes[block] = _hex(entry["blockHash"]).lower()
+            if entry.get("blockTimestamp") is not None:
+                stamp = entry["blockTimestamp"]
+                stamps[block] = float(int(stamp, 16) if isinstance(stamp, str) else stamp)
             new = False
             for sender, receiver, token_id, amount in transfers(entry):
                 for community, asset, indexed_to in by_address.get(contract, []):
@@ -265,6 +293,7 @@ class ChainWatcher:
                     if indexed_to is not None and block <= indexed_to:
                         continue  # already counted by the index (a catch-up read covers older blocks)
                     new = True
+                    first_blocks[community] = min(block, first_blocks.get(community, block))
                     for who in (sender, receiver):
                         if who != ZERO:
                             moved[community].add(who)
@@ -275,4 +304,4 @@ class ChainWatcher:
                     if receiver != ZERO:
                         changes.append((block, community, asset.key, receiver, amount, False))
             counted += new
-        return changes, hashes, dict(moved), counted
+        return changes, hashes, dict(moved), counted, first_blocks, stamps

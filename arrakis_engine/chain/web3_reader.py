@@ -153,6 +153,11 @@ class Web3ChainReader:
         block = self._with_failover("block", lambda w3: self._rpc(w3, "eth_getBlockByNumber", [hex(number), False]))
         return None if block is None else str(block["hash"]).lower()
 
+    def block_time(self, number: int) -> float | None:
+        """When block ``number`` was mined (its header's timestamp, unix seconds; None: no such block)."""
+        block = self._with_failover("block", lambda w3: self._rpc(w3, "eth_getBlockByNumber", [hex(number), False]))
+        return None if block is None else float(int(str(block["timestamp"]), 16))
+
     def heads(self, timeout: float = 2.0) -> list[int | None]:
         """Each endpoint's head block (None where it did not answer): how far behind each one is."""
         out: list[int | None] = []
