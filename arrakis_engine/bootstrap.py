@@ -47,7 +47,7 @@ from .ports import (
     system_clock,
 )
 from .live import LiveRoleSync
-from .metrics import Metrics, success_metrics
+from .metrics import Metrics, NullMetrics, success_metrics
 from .storage.metrics_store import MetricsFlusher, MetricsStore, approval_figures
 from .members import MemberDesk
 from .verification import WalletVerification
@@ -321,8 +321,10 @@ def _platform_gauges(**parts) -> dict:
 
 def _wire_metrics(engine: Engine, settings: Settings, clock: Clock) -> None:
     """One recorder per engine, handed to the parts that count something; a flusher sends what
-    they count to Redis every ``ARRAKIS_METRICS_FLUSH`` seconds (never once per call)."""
-    metrics = engine.metrics = Metrics()
+    they count to Redis every ``ARRAKIS_METRICS_FLUSH`` seconds (never once per call). With
+    ``ARRAKIS_METRICS=off`` the parts get a recorder that keeps nothing, and nothing is flushed
+    (the shared figures of the other processes are still read: ``arrakis web``, ``status``)."""
+    metrics = engine.metrics = Metrics() if settings.metrics else NullMetrics("off")
     engine.metrics_store = MetricsStore(engine.redis)
     for part in (engine.discord, engine.eligibility, engine.orchestrator, engine.wizard, engine.signing,
                  engine.policy_gate, engine.approvals, engine.mfa, engine.member_sync):
@@ -333,7 +335,8 @@ def _wire_metrics(engine: Engine, settings: Settings, clock: Clock) -> None:
         chains=sorted(settings.rpc_urls), vault_configured=bool(settings.vault_addr))
     engine.operations.success = lambda hours=24: success_metrics(
         engine.metrics_store.window(hours), vault_configured=bool(settings.vault_addr), hours=hours)
-    engine._flusher = MetricsFlusher(metrics, engine.metrics_store, interval=settings.metrics_flush).start()
+    if settings.metrics:
+        engine._flusher = MetricsFlusher(metrics, engine.metrics_store, interval=settings.metrics_flush).start()
 
 
 def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connections: int = 16,

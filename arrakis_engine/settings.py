@@ -101,6 +101,7 @@ class Settings:
     log_format: str = "text"  # ARRAKIS_LOG_FORMAT: text (for people) or json (one object per line)
     metrics_port: int | None = None  # ARRAKIS_METRICS_PORT: a long-running process's own /metrics
     metrics_flush: float = 2.0  # ARRAKIS_METRICS_FLUSH: seconds between sends of recorded figures to Redis
+    metrics: bool = True  # ARRAKIS_METRICS: on (default) or off (this process records nothing)
     rpc_timeout: float = 5.0
     discord_rate: float = 50.0
     discord_headroom: int = 1
@@ -209,6 +210,9 @@ class Settings:
         log_format = (get("ARRAKIS_LOG_FORMAT") or "text").lower()
         if log_format not in ("text", "json"):
             raise ConfigError(f"ARRAKIS_LOG_FORMAT '{log_format}' is not text or json")
+        metrics_on = (get("ARRAKIS_METRICS") or "on").strip().lower()
+        if metrics_on not in ("on", "off"):
+            raise ConfigError(f"ARRAKIS_METRICS '{metrics_on}' is not on or off")
         metrics_port = get("ARRAKIS_METRICS_PORT")
         if metrics_port is not None and (not metrics_port.isdigit() or not 0 < int(metrics_port) < 65536):
             raise ConfigError("ARRAKIS_METRICS_PORT must be a port number from 1 to 65535")
@@ -291,6 +295,7 @@ class Settings:
             log_format=log_format,
             metrics_port=int(metrics_port) if metrics_port else None,
             metrics_flush=number("ARRAKIS_METRICS_FLUSH", 2, 0.1, 60),
+            metrics=metrics_on == "on",
         )
 
     def describe(self) -> dict[str, str]:

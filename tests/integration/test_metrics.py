@@ -154,6 +154,34 @@ def test_recording_a_discord_call_adds_no_redis_round_trip(settings, discord, tm
         server.stop()
 
 
+def test_a_process_with_metrics_off_records_nothing_and_still_reads_the_shared_figures(settings, discord, engine):
+    """ARRAKIS_METRICS=off (what the benchmarks compare with): Discord calls and a finished job
+    leave no figure in the process or in Redis; `arrakis web` of such a process still exports the
+    figures the other processes send."""
+    engine.redis.flushdb()
+    on = build_engine(replace(settings, discord_api_base=discord.url, discord_bot_token=discord.token))
+    off = build_engine(replace(settings, discord_api_base=discord.url, discord_bot_token=discord.token,
+                               metrics=False))
+    try:
+        gid = snowflake()
+        discord.guild(gid)
+        for _ in range(3):
+            off.discord.list_roles(gid)
+        assert not off.metrics.enabled and off.metrics.totals().counters == {}
+        route = 'arrakis_discord_requests_total{route="/guilds/{guild_id}/roles",status="200"}'
+        exported = generate_latest(platform_registry(off.metrics_store, off.platform_gauges)).decode()
+        assert value(exported, route) == 0
+        on.discord.list_roles(gid)
+        assert value(scrape(on), route) == 1  # the other process's call, and only it
+        exported = generate_latest(platform_registry(off.metrics_store, off.platform_gauges)).decode()
+        assert value(exported, route) == 1
+    finally:
+        off.close()
+        on.close()
+    assert engine.metrics_store.snapshot().counters[("arrakis_discord_requests_total",
+                                                     ("/guilds/{guild_id}/roles", "200"))] == 1
+
+
 def test_jobs_are_counted_and_figures_from_two_processes_add_up(e, discord, engine):
     gid = snowflake()
     discord.guild(gid)
