@@ -9,12 +9,12 @@ interaction being sent to its first response (an answer or a deferral) as p50 / 
 (target p99 < 1 s, always < 3 s), how many were deferred, and the heartbeat delay (how late
 heartbeats came against their 1 s interval while the commands ran).
 
-Then what recording metrics costs, in the same run: the bot is started ``--compare-runs`` times,
-alternately with ``ARRAKIS_METRICS=on`` and ``off`` (in the order on, off, off, on, ... so that a
-drift of the machine's load falls on both alike); each start answers one warm-up round, then
-``--rounds`` measured rounds. Prints the median over the starts of each setting's p50 and p99 and
-of the bot process's CPU time per command (what recording adds to each answer, less swayed by
-the machine's other load than a latency), and on/off as ratios (target within 5 %).
+Then what recording metrics costs, in the same run: ``--compare-runs`` times, two bots run side
+by side, one with ``ARRAKIS_METRICS=on`` and one with ``off``, each on its own fake Discord, and
+are given the same commands at the same moments (the machine's other load falls on both alike;
+which fake has which setting swaps every time); one warm-up round, then ``--rounds`` measured
+rounds. Prints the median over the pairs of each setting's p50 and p99 and of the bot process's
+CPU time per command (what recording adds to each answer), and on/off as ratios (target within 5 %).
 Uses BENCH_DATABASE_URL and BENCH_REDIS_URL (defaults: loopback, Redis database 12).
 """
 
@@ -46,26 +46,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--commands", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--compare-runs", type=int, default=10,
-                    help="bot starts alternating ARRAKIS_METRICS on and off (0: no comparison)")
+    ap.add_argument("--compare-runs", type=int, default=6,
+                    help="pairs of bots, one with ARRAKIS_METRICS on and one off, side by side (0: no comparison)")
     args = parse_args(ap, commands=5, rounds=1, compare_runs=2)
     logging.basicConfig(level=logging.ERROR)
     with scratch_database() as url:
         return run(args, url)
-
-
-def start_bot(fake, env: dict, metrics: str) -> subprocess.Popen:
-    """`arrakis bot` as its own process, with ARRAKIS_METRICS=``metrics``; returns once it is ready."""
-    fake.identified.clear()
-    bot = subprocess.Popen([sys.executable, "-m", "arrakis_engine.cli", "bot"],
-                           env={**os.environ, **env, "ARRAKIS_METRICS": metrics}, stdout=subprocess.DEVNULL,
-                           stderr=open(Path(env["ARRAKIS_DATA_DIR"]) / "bot.log", "a"))
-    fake.wait_identified(60)
-    deadline = time.monotonic() + 60
-    while "profile" not in fake.commands.get("global", {}) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.0)  # the client marks itself ready after registering
-    return bot
 
 
 def one_round(fake, members: list[str]) -> tuple[list[float], int, int]:
@@ -87,34 +73,86 @@ def one_round(fake, members: list[str]) -> tuple[list[float], int, int]:
     return firsts, deferred, failed
 
 
+def start_bot(fake, env: dict, metrics: str) -> subprocess.Popen:
+    """`arrakis bot` as its own process on ``fake``, with ARRAKIS_METRICS=``metrics``; returns once it is ready."""
+    fake.identified.clear()
+    bot = subprocess.Popen([sys.executable, "-m", "arrakis_engine.cli", "bot"],
+                           env={**os.environ, **env, "DISCORD_API_BASE": fake.url, "DISCORD_BOT_TOKEN": fake.token,
+                                "ARRAKIS_METRICS": metrics}, stdout=subprocess.DEVNULL,
+                           stderr=open(Path(env["ARRAKIS_DATA_DIR"]) / "bot.log", "a"))
+    fake.wait_identified(60)
+    deadline = time.monotonic() + 60
+    while "profile" not in fake.commands.get("global", {}) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # the client marks itself ready after registering
+    return bot
+
+
+def paired_round(fakes: list, members: list[str]) -> list[list[float]]:
+    """One command per member to each fake's bot at once, interleaved (both bots answer under the
+    same load of the machine): each bot's times to first response."""
+    sent: list[list] = [[] for _ in fakes]
+    for i, did in enumerate(members):
+        order = range(len(fakes)) if i % 2 == 0 else reversed(range(len(fakes)))  # neither always first
+        for n in order:
+            sent[n].append(fakes[n].command(GUILD, did, COMMANDS[i % len(COMMANDS)]))
+    everything = [it for group in sent for it in group]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not all(it.callbacks and it.original and not
+                                                  it.original.get("loading") for it in everything):
+        time.sleep(0.02)
+    time.sleep(1.0)
+    return [[it.first_response_after for it in group if it.callbacks] for group in sent]
+
+
 def compare(args, fake, env: dict, members: list[str]) -> bool:
-    """The same rounds with metrics recording on and off, interleaved; True if within 5 %."""
+    """Two bots at once, one recording metrics and one not, each on its own fake Discord and
+    given the same commands at the same moments (so the machine's other load falls on both);
+    which fake has which setting swaps at every pair. True if within 5 %."""
+    # Discord's own heartbeat interval here: what is compared is the answers, and two bots and two
+    # fakes on a loaded machine may miss a 1-s heartbeat (the session would time out midway)
+    fake.heartbeat_interval_ms = 41250
+    other = FakeDiscordBot()
+    other.guild(GUILD, members=members, name="Bench")
+    fakes = [fake, other]
     figures: dict[str, list[tuple[float, float, float]]] = {"on": [], "off": []}
-    for i in range(args.compare_runs):
-        setting = "on" if i % 4 in (0, 3) else "off"
-        bot = start_bot(fake, env, setting)
-        try:
-            one_round(fake, members)  # warm-up: connections, caches
-            firsts: list[float] = []
-            cpu0 = cpu_seconds(bot.pid)
-            for _ in range(args.rounds):
-                firsts += one_round(fake, members)[0]
-            cpu = (cpu_seconds(bot.pid) - cpu0) / max(1, len(firsts))
-        finally:
-            bot.terminate()
-            bot.wait(20)
-        figures[setting].append((statistics.median(firsts), pct(firsts, 99), cpu))
-        print(f"  start {i + 1} (metrics {setting}): p50 {figures[setting][-1][0] * 1000:.0f} ms, "
-              f"p99 {figures[setting][-1][1] * 1000:.0f} ms, bot CPU {cpu * 1000:.2f} ms per command")
-    on50, off50 = (statistics.median(f[0] for f in figures[k]) for k in ("on", "off"))
-    on99, off99 = (statistics.median(f[1] for f in figures[k]) for k in ("on", "off"))
-    on_cpu, off_cpu = (statistics.median(f[2] for f in figures[k]) for k in ("on", "off"))
-    within = abs(on50 / off50 - 1) <= 0.05 and on_cpu / off_cpu <= 1.05
-    print(f"metrics recording on vs off ({len(figures['on'])} + {len(figures['off'])} bot starts, medians): "
-          f"p50 {on50 * 1000:.0f} ms vs {off50 * 1000:.0f} ms = {on50 / off50:.3f}; "
-          f"p99 {on99 * 1000:.0f} ms vs {off99 * 1000:.0f} ms = {on99 / off99:.3f}; "
-          f"bot CPU per command {on_cpu * 1000:.2f} ms vs {off_cpu * 1000:.2f} ms = {on_cpu / off_cpu:.3f} "
-          f"(target p50 and CPU within 5 %)  {'PASS' if within else 'FAIL'}")
+    try:
+        for i in range(args.compare_runs):
+            settings = ["on", "off"] if i % 2 == 0 else ["off", "on"]
+            bots = [start_bot(f, env, s) for f, s in zip(fakes, settings)]
+            try:
+                paired_round(fakes, members)  # warm-up: connections, caches
+                firsts: list[list[float]] = [[], []]
+                cpu0 = [cpu_seconds(b.pid) for b in bots]
+                for _ in range(args.rounds):
+                    for n, got in enumerate(paired_round(fakes, members)):
+                        firsts[n] += got
+                cpu = [(cpu_seconds(b.pid) - c) / max(1, len(f)) for b, c, f in zip(bots, cpu0, firsts)]
+            finally:
+                for b in bots:
+                    b.terminate()
+                for b in bots:
+                    b.wait(20)
+            line = []
+            for n, setting in enumerate(settings):
+                figures[setting].append((statistics.median(firsts[n]), pct(firsts[n], 99), cpu[n]))
+                line.append(f"metrics {setting}: p50 {figures[setting][-1][0] * 1000:.0f} ms, p99 "
+                            f"{figures[setting][-1][1] * 1000:.0f} ms, CPU {cpu[n] * 1000:.2f} ms per command")
+            print(f"  pair {i + 1}: " + "; ".join(line))
+    finally:
+        other.close()
+    def figure(i: int) -> tuple[float, float, float]:
+        """(median with metrics on, median off, median of the pairs' on/off ratios) of figure ``i``."""
+        return (statistics.median(f[i] for f in figures["on"]), statistics.median(f[i] for f in figures["off"]),
+                statistics.median(a[i] / b[i] for a, b in zip(figures["on"], figures["off"])))
+
+    (on50, off50, r50), (on99, off99, r99), (on_cpu, off_cpu, r_cpu) = figure(0), figure(1), figure(2)
+    within = abs(r50 - 1) <= 0.05 and r_cpu <= 1.05
+    print(f"metrics recording on vs off ({len(figures['on'])} pairs of bots side by side; medians, and the median "
+          f"of the pairs' ratios): p50 {on50 * 1000:.0f} ms vs {off50 * 1000:.0f} ms, ratio {r50:.3f}; "
+          f"p99 {on99 * 1000:.0f} ms vs {off99 * 1000:.0f} ms, ratio {r99:.3f}; bot CPU per command "
+          f"{on_cpu * 1000:.2f} ms vs {off_cpu * 1000:.2f} ms, ratio {r_cpu:.3f} (target p50 and CPU within 5 %)  "
+          f"{'PASS' if within else 'FAIL'}")
     return within or args.quick
 
 
