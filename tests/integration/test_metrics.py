@@ -155,8 +155,8 @@ def test_recording_a_discord_call_adds_no_redis_round_trip(settings, discord, tm
 
 
 def test_a_process_with_metrics_off_records_nothing_and_still_reads_the_shared_figures(settings, discord, engine):
-    """ARRAKIS_METRICS=off (what the benchmarks compare with): Discord calls and a finished job
-    leave no figure in the process or in Redis; `arrakis web` of such a process still exports the
+    """ARRAKIS_METRICS=off (what the benchmarks compare with): Discord calls leave no figure in
+    the process or in Redis; `arrakis web` of such a process still exports the
     figures the other processes send."""
     engine.redis.flushdb()
     on = build_engine(replace(settings, discord_api_base=discord.url, discord_bot_token=discord.token))
