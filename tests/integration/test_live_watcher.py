@@ -395,7 +395,7 @@ def test_an_update_whose_job_was_lost_is_queued_again_when_the_roles_settle(live
     assert eng.live.settle([str(c.id)]) == 0
 
 
-def test_live_sync_latency_is_measured_from_the_block_to_the_role_call(live, discord, chain, settings):
+def test_live_sync_latency_is_measured_from_the_block_to_the_role_call(live, discord, chain):
     """A live transfer's block time travels with the members' decisions (stored with them): the
     worker that sends their role updates, here a second engine (another worker process, or the
     same one restarted), records block mined -> role call in arrakis_live_sync_latency_seconds,
