@@ -48,7 +48,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--compare-runs", type=int, default=6,
                     help="pairs of bots, one with ARRAKIS_METRICS on and one off, side by side (0: no comparison)")
-    args = parse_args(ap, commands=5, rounds=1, compare_runs=2)
+    args = parse_args(ap, commands=5, rounds=1, compare_runs=1)
     logging.basicConfig(level=logging.ERROR)
     with scratch_database() as url:
         return run(args, url)
