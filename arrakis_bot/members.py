@@ -109,7 +109,11 @@ class Members(interactions.Extension):
                         "take many members' roles at once.")
             return {"content": line}
 
-        await answer(ctx, self.engine.members.refresh, guild, str(ctx.author_id), render=render)
+        # The command carries the member's roles (Discord's own answer): kept for gating rules that
+        # name a role, so a sync needs no Discord call for this member.
+        ids = getattr(ctx.author, "_role_ids", None)  # a guild member's role ids, as the payload gave them
+        roles = [str(r) for r in ids] if ids is not None else None
+        await answer(ctx, self.engine.members.refresh, guild, str(ctx.author_id), roles, render=render)
 
     @slash_command(name="unlink", description="Unlink one of your wallets from this community")
     @slash_option(name="wallet", description="Which wallet (needed when you have several; /profile lists them)", opt_type=OptionType.STRING,

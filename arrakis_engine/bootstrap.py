@@ -39,10 +39,15 @@ from .policy.plan import PlanLimits
 from .policy.notify import DiscordWebhookApprovals, SlackApprovals, SlackClient
 from .policy.rego import RegoPolicyEngine
 from .ports import (
+    ApprovalStore,
+    AuditCheckpointStore,
     ChainReader,
     Clock,
     DiscordGuild,
+    EnrolmentTokenStore,
+    MfaStore,
     ObjectStore,
+    OperatorStore,
     ScoreSource,
     system_clock,
 )
@@ -65,12 +70,22 @@ from .signing.service import SigningService
 from .settings import Settings
 from .storage.database import ADMIN_ROLE, APP_ROLE, Database, role_dsn
 from .storage.migrations import Migrator
+from .storage.approvals import ApprovalRepository
+from .storage.audit_checkpoints import AuditCheckpointRepository
+from .storage.operator_views import OperatorViewsRepository
+from .storage.operators import EnrolmentTokenRepository, MfaRepository, OperatorRepository
 from .storage.redis_state import (
+    DrillReports,
     DriftChecks,
+    MemberSyncGuards,
+    MfaStepCopies,
     RedisCommunityLocks,
     ScoreCache,
+    SigningCutoffs,
     SignInNonces,
     UnknownMembers,
+    VerifyLinks,
+    WatcherStatus,
 )
 from .storage.repositories import (
     AuditLogRepository,
@@ -111,12 +126,20 @@ class Repositories:
     shadow_states: ShadowStateRepository
     tier_history: TierHistoryRepository
     audit: AuditLogRepository
+    operators: OperatorStore
+    mfa: MfaStore
+    enrolment_tokens: EnrolmentTokenStore
+    approvals: ApprovalStore
+    audit_checkpoints: AuditCheckpointStore
+    views: OperatorViewsRepository  # read models across communities (fleet, a member's communities)
 
     @classmethod
     def build(cls, db: Database) -> "Repositories":
         return cls(CommunityRepository(db), ProfileRepository(db), WalletLinkRepository(db), BadgeRepository(db),
                    ManifestRepository(db), ShadowStateRepository(db), TierHistoryRepository(db),
-                   AuditLogRepository(db))
+                   AuditLogRepository(db), operators=OperatorRepository(db), mfa=MfaRepository(db),
+                   enrolment_tokens=EnrolmentTokenRepository(db), approvals=ApprovalRepository(db),
+                   audit_checkpoints=AuditCheckpointRepository(db), views=OperatorViewsRepository(db))
 
 
 @dataclass
@@ -171,12 +194,13 @@ class Engine:
     discord_pause: DiscordPause
     audit_check: AuditCheck
     audit_anchor: AuditAnchor
-    demo: Demo | None  # set right after the engine is built (its worker needs the engine)
+    demo: Demo  # `arrakis demo`: a sample community, synthesized and synced, start to finish
     legacy_importer: object  # (progress=None) -> LegacyImporter
-    metrics: Metrics = None  # this process's recorder (see metrics.py)
-    metrics_store: MetricsStore = None  # the shared figures in Redis
-    platform_gauges: object = None  # () -> the gauges read from the platform's state (for /metrics)
-    _flusher: MetricsFlusher = None
+    metrics: Metrics  # this process's recorder (see metrics.py)
+    metrics_store: MetricsStore  # the shared figures in Redis
+    platform_gauges: Callable[[], dict]  # the gauges read from the platform's state (for /metrics)
+    # sends what the recorder counted to Redis every ARRAKIS_METRICS_FLUSH seconds (never once per call)
+    _flusher: MetricsFlusher | None  # None with ARRAKIS_METRICS=off
     _embedded: list = field(default_factory=list)
 
     @property
@@ -319,24 +343,13 @@ def _platform_gauges(**parts) -> dict:
     return platform_gauges(**parts)
 
 
-def _wire_metrics(engine: Engine, settings: Settings, clock: Clock) -> None:
-    """One recorder per engine, handed to the parts that count something; a flusher sends what
-    they count to Redis every ``ARRAKIS_METRICS_FLUSH`` seconds (never once per call). With
-    ``ARRAKIS_METRICS=off`` the parts get a recorder that keeps nothing, and nothing is flushed
-    (the shared figures of the other processes are still read: ``arrakis web``, ``status``)."""
-    metrics = engine.metrics = Metrics() if settings.metrics else NullMetrics("off")
-    engine.metrics_store = MetricsStore(engine.redis)
-    for part in (engine.discord, engine.eligibility, engine.orchestrator, engine.wizard, engine.signing,
-                 engine.policy_gate, engine.approvals, engine.mfa, engine.member_sync):
+def _hand_metrics(metrics: Metrics, *parts) -> Metrics:
+    """One recorder per engine, handed to the parts that count something (their class default
+    counts nothing; a Discord port a test passes in is one of them, so it is handed over here
+    rather than through each constructor)."""
+    for part in parts:
         part.metrics = metrics
-    engine.platform_gauges = functools.partial(
-        _platform_gauges, queue=engine.queue, killswitch=engine.killswitch, live=engine.live,
-        approvals_figures=lambda: approval_figures(engine.db, datetime.fromtimestamp(clock(), timezone.utc)),
-        chains=sorted(settings.rpc_urls), vault_configured=bool(settings.vault_addr))
-    engine.operations.success = lambda hours=24: success_metrics(
-        engine.metrics_store.window(hours), vault_configured=bool(settings.vault_addr), hours=hours)
-    if settings.metrics:
-        engine._flusher = MetricsFlusher(metrics, engine.metrics_store, interval=settings.metrics_flush).start()
+    return metrics
 
 
 def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connections: int = 16,
@@ -419,10 +432,10 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     queue = SynthesisQueue(redis_client, backoff=settings.retry_backoff)
     unknown = UnknownMembers(redis_client)
 
-    signing = SigningService(_signer(settings, redis_client), redis_client, db, repos)
-    signing.holds = freeze.holds
+    signing = SigningService(_signer(settings, redis_client), SigningCutoffs(redis_client), db, repos,
+                             holds=freeze.holds)
     sessions = SessionStore(redis_client)
-    mfa = MfaService(db, repos, redis_client, signing=signing, clock=clock)
+    mfa = MfaService(db, repos, MfaStepCopies(redis_client), signing=signing, clock=clock)
     communities = CommunityService(db, repos.communities, repos.profiles, repos.audit)
     orchestrator = EligibilityOrchestrator(chain_readers, score=score, cache=ScoreCache(redis_client, clock=clock),
                                            db=db)
@@ -443,33 +456,50 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
              if settings.slack_bot_token and settings.slack_approval_channel else None)
     approval_notifiers = [n for n in (slack, DiscordWebhookApprovals(settings.discord_approval_webhook_url)
                                       if settings.discord_approval_webhook_url else None) if n is not None]
-    approvals = ApprovalService(db, repos, policy_gate, operators, mfa, notifiers=approval_notifiers, clock=clock)
+    # An approved mass strip is carried out at once, on the queue, as the approver. (The sync
+    # service is built below, from parts that need this one: the call looks it up when it runs.)
+    approvals = ApprovalService(db, repos, policy_gate, operators, mfa, notifiers=approval_notifiers, clock=clock,
+                                on_strip_approved=lambda community_id, by: synthesis.sync_members(
+                                    community_id, queued=True, actor=f"operator:{by}"))
     member_sync = MemberRoleSync(db, repos, discord, approvals, max_strip_share=settings.max_strip_share)
     reconciler = Reconciler(db, repos, discord, synthesizer)
     audit_anchor = AuditAnchor(db, repos, store, signing, interval=settings.audit_digest_interval, clock=clock,
                                notifier=alerts)
-    killswitch = KillSwitch(db, repos, redis_client, freeze=freeze, sessions=sessions, signing=signing, mfa=mfa,
+    killswitch = KillSwitch(db, repos, freeze=freeze, sessions=sessions, signing=signing, mfa=mfa,
                             notifier=alerts)
     probes = PlatformProbes(
         services=functools.partial(services_health, db, redis_client), rpc_block=_rpc_block,
         rpc_urls=settings.rpc_urls, shadow_where="S3" if settings.s3_endpoint else "local folder",
         discord_rate=settings.discord_rate, discord_where=_discord_where(discord))
+    synthesis = SynthesisService(db, repos, manifests, synthesizer, member_sync, queue, unknown)
+    live = LiveRoleSync(db, repos, eligibility, manifests, synthesis, WatcherStatus(redis_client), clock=clock)
+    metrics_store = MetricsStore(redis_client)  # the figures every process shares
     operations = Operations(db, repos, reconciler=reconciler, drift_checks=DriftChecks(redis_client), unknown=unknown,
                             orchestrator=orchestrator, shadow_store=store, queue=queue, bucket=bucket, probes=probes,
-                            approvals=approvals, killswitch=killswitch, clock=clock)
-    synthesis = SynthesisService(db, repos, manifests, synthesizer, member_sync, queue, unknown)
-    # An approved mass strip is carried out at once, on the queue, as the approver.
-    approvals.on_strip_approved = lambda community_id, by: synthesis.sync_members(
-        community_id, queued=True, actor=f"operator:{by}")
+                            approvals=approvals, killswitch=killswitch, clock=clock, live=live,
+                            success=lambda hours=24: success_metrics(
+                                metrics_store.window(hours), vault_configured=bool(settings.vault_addr), hours=hours))
     # Sign-In with Ethereum messages name the site the member signs on: the wallet page's address.
     public = urlsplit(settings.public_url)
     wallets = WalletLinking(db, repos, SignInNonces(redis_client), domain=public.netloc,
                             uri=f"{settings.public_url}/verify", clock=clock)
-    live = LiveRoleSync(db, repos, eligibility, manifests, synthesis, redis_client, clock=clock)
-    operations.live = live
     members = MemberDesk(db, repos, operations, unknown, sandbox=isinstance(discord, SandboxDiscord),
-                       redis=redis_client, resync=live.resync, reconciler=reconciler,
+                       guards=MemberSyncGuards(redis_client), resync=live.resync, reconciler=reconciler,
                        approvals=approvals, mfa=mfa, operators=operators)
+    wizard = WizardService(sessions, db=db, repos=repos, communities=communities,
+                           eligibility=eligibility, manifests=manifests, queue=queue, clock=clock)
+    # ARRAKIS_METRICS=off: a recorder that keeps nothing, and no flusher (the shared figures of
+    # the other processes are still read: `arrakis web`, `status`)
+    metrics = _hand_metrics(Metrics() if settings.metrics else NullMetrics("off"), discord, eligibility, orchestrator,
+                            wizard, signing, policy_gate, approvals, mfa, member_sync)
+    # The demo runs queued work with an in-process worker, and a worker holds the whole engine
+    # (built just below; the demo asks for it only when it runs).
+    demo = Demo(migrator=migrator, db=db, repos=repos, communities=communities,
+                services=functools.partial(services_health, db, redis_client), embedded=bool(embedded),
+                clock=clock, discord=discord, manifests=manifests, synthesis=synthesis,
+                drift=operations.drift, checked_drift=operations.checked_drift,
+                drain=lambda **how: work_until_done(engine, **how),
+                discord_stats=getattr(discord, "stats", None))
     engine = Engine(
         settings=settings, db=db, redis=redis_client, migrator=migrator, repos=repos,
         clock=clock, discord=discord, chain_readers=chain_readers, score=score, shadow_store=store, bucket=bucket,
@@ -483,29 +513,29 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
         operations=operations,
         members=members,
         live=live,
-        verification=WalletVerification(redis_client, members, wallets, public_url=settings.public_url,
+        verification=WalletVerification(VerifyLinks(redis_client), members, wallets, public_url=settings.public_url,
                                         follow_web=not settings.public_url_explicit),
-        wizard=WizardService(sessions, db=db, repos=repos, communities=communities,
-                             eligibility=eligibility, manifests=manifests, queue=queue, clock=clock),
+        wizard=wizard,
         operators=operators, mfa=mfa, signing=signing, enrolment=enrolment,
         killswitch=killswitch, key_rotation=KeyRotation(db, repos, signing, mfa),
-        drill=KillSwitchDrill(killswitch, discord, repos, db, redis_client, freeze,
-                              discord_base=settings.discord_api_base, sandbox=isinstance(discord, SandboxDiscord)),
+        drill=KillSwitchDrill(killswitch, discord, repos, db, DrillReports(redis_client), freeze,
+                              discord_base=settings.discord_api_base, sandbox=isinstance(discord, SandboxDiscord),
+                              clock=clock),
         policy_gate=policy_gate,
         approvals=approvals,
         slack=slack,
         audit_anchor=audit_anchor,
         discord_pause=DiscordPause(db, repos, freeze), audit_check=AuditCheck(db, repos, signing=signing, anchor=audit_anchor),
-        demo=None,
+        demo=demo,
+        metrics=metrics,
+        metrics_store=metrics_store,
+        platform_gauges=functools.partial(
+            _platform_gauges, queue=queue, killswitch=killswitch, live=live,
+            approvals_figures=lambda: approval_figures(db, datetime.fromtimestamp(clock(), timezone.utc)),
+            chains=sorted(settings.rpc_urls), vault_configured=bool(settings.vault_addr)),
+        _flusher=MetricsFlusher(metrics, metrics_store, interval=settings.metrics_flush).start()
+        if settings.metrics else None,
         legacy_importer=functools.partial(LegacyImporter, db, repos),
         _embedded=embedded,
     )
-    _wire_metrics(engine, settings, clock)
-    # The demo runs queued work with an in-process worker, and a worker holds the whole engine.
-    engine.demo = Demo(migrator=migrator, db=db, repos=repos, communities=communities,
-                       services=functools.partial(services_health, db, redis_client), embedded=bool(embedded),
-                       clock=clock, discord=discord, manifests=manifests, synthesis=synthesis,
-                       drift=operations.drift, checked_drift=operations.checked_drift,
-                       drain=functools.partial(work_until_done, engine),
-                       discord_stats=getattr(discord, "stats", None))
     return engine

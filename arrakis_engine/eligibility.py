@@ -221,8 +221,6 @@ class EligibilitySync:
         if updates:
             progress("writing", 0, len(updates))
         with self.db.tenant(community_id):
-            if verdicts is not None:
-                self.gating.remember(rules, verdicts.facts, self._gate_members(members), now=now)
             self.store.apply(updates, synced_at=now)
             self.store.record_tier_changes(changes)
             self.store.award(awards, at=now)

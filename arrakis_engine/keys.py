@@ -50,6 +50,9 @@ FREEZE_WAITING = "arrakis:freeze:waiting"  # hash: caller token -> what it waits
 # --- Redis: synthesis queue ------------------------------------------------------------------
 
 SYNTHESIS_QUEUES = "arrakis:synthesis:queues"  # set: names of the per-community sub-queues
+# queue name -> time (epoch seconds) until which workers leave it alone: its next job waits on
+# its guild's member bucket, so serving it sooner would only put the job back again
+QUEUE_PAUSES = "arrakis:synthesis:paused"
 DEAD_LETTERS = "arrakis:dlq"  # list: jobs that failed for good, with their error
 
 
@@ -76,6 +79,31 @@ def unknown_members(community_id: Id) -> str:
 def siwe_nonce(nonce: str) -> str:
     """String: the one-time Sign-In with Ethereum challenge for a nonce."""
     return f"arrakis:siwe:{nonce}"
+
+
+def verify_link(token: str) -> str:
+    """String (JSON, 15-minute TTL): what a one-time /verify link names (community, guild, member)."""
+    return f"arrakis:verify:link:{token}"
+
+
+def verify_link_busy(token: str) -> str:
+    """String (60 s TTL): a completion of this /verify link is under way (one at a time)."""
+    return f"{verify_link(token)}:busy"
+
+
+def member_sync_lock(community_id: Id) -> str:
+    """Lock: one member-asked sync of a community at a time (/arrakis sync, refresh, /verify)."""
+    return f"arrakis:members:sync:{community_id}"
+
+
+def member_refresh(community_id: Id, discord_id: str) -> str:
+    """String (TTL 5 min): a member asked for a refresh lately; the next waits it out."""
+    return f"arrakis:members:refresh:{community_id}:{discord_id}"
+
+
+def slack_seen(signature: str) -> str:
+    """String (TTL): a Slack request signature already taken (a replay is refused)."""
+    return f"arrakis:slack:seen:{signature}"
 
 
 WEB_PUBLIC_URL = "arrakis:web:public_url"  # string: where `arrakis web` serves, when ARRAKIS_PUBLIC_URL is unset
@@ -115,6 +143,12 @@ def mfa_last_step(operator: str) -> str:
 
 
 KILLSWITCH_DRILLS = "arrakis:killswitch:drills"  # list: past drill reports (JSON), newest first
+
+
+def watcher_status(chain: str) -> str:
+    """Hash: one chain watcher's last step (head, processed block, when, endpoints' heads) and
+    how many changes the safety-net sync found that it had missed."""
+    return f"arrakis:watcher:{chain}"
 
 
 def signing_cutoff(key_name: str) -> str:

@@ -20,18 +20,18 @@ import time
 from typing import Callable
 
 from .errors import ArrakisError
+from .ports import WatcherStatusStore
 
 log = logging.getLogger(__name__)
 
-STATUS_KEY = "arrakis:watcher:{chain}"
 STALE_AFTER = 60  # seconds without news from a chain's watcher: it is not running
 
 
 class LiveRoleSync:
-    def __init__(self, db, repos, eligibility, manifests, synthesis, redis, *,
+    def __init__(self, db, repos, eligibility, manifests, synthesis, watchers: WatcherStatusStore, *,
                  clock: Callable[[], float] = time.time) -> None:
         self.db, self.repos, self.eligibility = db, repos, eligibility
-        self.manifests, self.synthesis, self.redis, self.clock = manifests, synthesis, redis, clock
+        self.manifests, self.synthesis, self.watchers, self.clock = manifests, synthesis, watchers, clock
 
     def resync(self, community_id, *, actor: str, from_index: bool = False, first_contact: bool = False,
                block: int | None = None, mined_at: float | None = None):
@@ -55,14 +55,14 @@ class LiveRoleSync:
                                                  mined_at=mined_at)
 
     def apply(self, community_id: str, *, actor: str = "live", block: int | None = None,
-              mined_at: float | None = None) -> dict:
+              from_index: bool = True, mined_at: float | None = None) -> dict:
         """Re-rank one community as of ``block`` (the watcher's confirmed block) and queue the role
-        updates that follow (``mined_at``: when the block whose transfers moved it was mined).
-        Returns what happened."""
-        # the live steps rank from the holdings index (as of the watcher's block); the safety net
-        # reads the chain itself (as of the same block), so it can find what the index missed
-        diff, roles = self.resync(community_id, actor=actor, from_index=actor != "safety-net", first_contact=True,
-                                  block=block, mined_at=mined_at)
+        updates that follow. Returns what happened. ``from_index``: rank from the holdings index
+        (the live steps); False reads the chain itself, as of the same block (the safety net, so
+        it can find what the index missed). ``mined_at``: when the block whose transfers moved it
+        was mined (the live steps; the safety net's changes carry none)."""
+        diff, roles = self.resync(community_id, actor=actor, from_index=from_index, first_contact=True, block=block,
+                                  mined_at=mined_at)
         changed = len(diff.promoted) + len(diff.demoted) + len(diff.joined) + len(diff.left)
         return {"community_id": str(community_id), "changed": changed, "unknown": len(diff.unknown),
                 "updates": int(roles.get("changes", 0)), "paused": roles.get("status") == "paused",
@@ -102,29 +102,27 @@ class LiveRoleSync:
         missed = 0
         for cid in community_ids:
             try:
-                result = self.apply(str(cid), actor="safety-net", block=block)
+                result = self.apply(str(cid), actor="safety-net", block=block, from_index=False)
             except ArrakisError as exc:
                 log.warning("safety-net sync of %s did not run: %s", cid, exc)
                 continue
             missed += result["changed"]
         if missed:
             log.warning("%s: the safety-net sync found %d change(s) the watcher missed", chain, missed)
-        self.redis.hincrby(STATUS_KEY.format(chain=chain), "missed", missed)
+        self.watchers.add_missed(chain, missed)
         return missed
 
     # --- status --------------------------------------------------------------------------------
 
     def record(self, chain: str, report, endpoint_heads: list) -> None:
-        self.redis.hset(STATUS_KEY.format(chain=chain), mapping={
+        self.watchers.write(chain, {
             "head": report.head, "processed": report.to_block if report.to_block is not None else "",
             "at": self.clock(), "endpoints": json.dumps(endpoint_heads)})
 
     def status(self, chain: str) -> dict | None:
-        raw = self.redis.hgetall(STATUS_KEY.format(chain=chain))
-        if not raw:
+        d = self.watchers.read(chain)
+        if not d:
             return None
-        d = {k.decode() if isinstance(k, bytes) else k: v.decode() if isinstance(v, bytes) else v
-             for k, v in raw.items()}
         head = int(d["head"]) if d.get("head") else None
         processed = int(d["processed"]) if d.get("processed") else None
         return {"head": head, "processed": processed, "behind": (head - processed) if head is not None and

@@ -10,11 +10,14 @@ import csv
 import io
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Sequence
 
 from .errors import Conflict, NotFound, PermissionDenied, ValidationError
+from .ports import MemberSyncGuard
 from .storage.database import Database
 from .storage.models import Community
 from .storage.operator_views import OperatorViewsRepository
+from .storage.synthesis import SynthesisRepository
 from .themes import theme_of
 from .validation import check_discord_id
 
@@ -93,14 +96,14 @@ class SyncReport:
 
 
 class MemberDesk:
-    def __init__(self, db: Database, repos, operations, unknown, *, sandbox: bool, redis=None,
-                 resync=None, reconciler=None, approvals=None, mfa=None, operators=None) -> None:
+    def __init__(self, db: Database, repos, operations, unknown, *, sandbox: bool,
+                 guards: MemberSyncGuard | None = None, resync=None, reconciler=None, approvals=None, mfa=None, operators=None) -> None:
         """``operations``: the operators' read models (fleet, community detail), shared here;
         ``unknown``: who the last sync could not read; the rest run syncs, reconciles and
         approvals for admins (each may be None where a caller only reads)."""
         self.db, self.repos, self.operations, self.unknown = db, repos, operations, unknown
         self.sandbox = sandbox
-        self.redis, self.resync = redis, resync  # resync: LiveRoleSync.resync, the one path to roles
+        self.guards, self.resync = guards, resync  # resync: LiveRoleSync.resync, the one path to roles
         self.reconciler, self.approvals, self.mfa, self.operators = reconciler, approvals, mfa, operators
 
     def community(self, guild_id: str) -> Community:
@@ -231,37 +234,34 @@ class MemberDesk:
         """Read every member's holdings, re-rank, and queue one role update per member whose
         roles change (a mass strip pauses for approval). One sync per community at a time."""
         c = self.community(guild_id)
-        lock = self.redis.lock(f"arrakis:members:sync:{c.id}", timeout=SYNC_LOCK_SECONDS, blocking_timeout=0)
-        if not lock.acquire(blocking=False):
-            raise Conflict("a sync of this community is running now; its result will show in /arrakis status")
-        try:
+        with self.guards.sync_lock(c.id, seconds=SYNC_LOCK_SECONDS) as held:
+            if not held:
+                raise Conflict("a sync of this community is running now; its result will show in /arrakis status")
             diff, roles = self.resync(c.id, actor=actor)
-        finally:
-            try:
-                lock.release()
-            except Exception:  # expired meanwhile: nothing to release
-                pass
         paused = roles if roles.get("status") == "paused" else None
         return SyncReport(diff.summary(), int(roles.get("changes", 0)), paused, len(diff.unknown))
 
-    def refresh(self, guild_id: str, discord_id: str) -> SyncReport:
+    def refresh(self, guild_id: str, discord_id: str, roles: Sequence[str] | None = None) -> SyncReport:
         """A member's "refresh now": the community's standings are re-read (ranks depend on
-        everyone's holdings) and only changed roles are updated; once per member in 5 minutes."""
+        everyone's holdings) and only changed roles are updated; once per member in 5 minutes.
+        ``roles``: the member's role ids as Discord gave them in the command itself, kept as
+        Discord's last answer (a gating rule's discord_role reads it; no Discord call)."""
         check_discord_id(discord_id)
         c = self.community(guild_id)
         with self.db.tenant(c.id):
             p = self.repos.profiles.by_discord_id(discord_id)
             linked = bool(p and self.repos.wallets.for_profile(p.id))
+            if p is not None and roles is not None:
+                SynthesisRepository(self.db).save_member_roles(discord_id, [str(r) for r in roles if str(r).isdigit() and len(str(r)) <= 20])
         if not linked:
             raise NotFound("you have no linked wallet here yet: /verify links one")
-        key = f"arrakis:members:refresh:{c.id}:{discord_id}"
-        if not self.redis.set(key, "1", nx=True, ex=REFRESH_EVERY):
-            wait = max(1, int(self.redis.ttl(key)))
+        wait = self.guards.start_refresh(c.id, discord_id, every=REFRESH_EVERY)
+        if wait is not None:
             raise Conflict(f"you refreshed a moment ago; try again in {wait // 60} min {wait % 60} s")
         try:
             return self.sync_now(guild_id, actor=f"discord:{discord_id}")
         except Exception:
-            self.redis.delete(key)  # a refresh that did not happen does not count
+            self.guards.forget_refresh(c.id, discord_id)  # a refresh that did not happen does not count
             raise
 
     def unlink(self, guild_id: str, discord_id: str, wallet: str | None = None) -> str:
@@ -310,11 +310,6 @@ class MemberDesk:
         c = self.community(guild_id)
         op = self._operator(discord_user_id, "approving a mass strip")
         return self.approvals.approve_strip_of(str(c.id), by=op.name, code=code)
-
-    def waiting_strip(self, guild_id: str):
-        c = self.community(guild_id)
-        waiting = self.approvals.pending_for(str(c.id))
-        return waiting[0] if waiting else None
 
     def _operator(self, discord_user_id: str, what: str):
         op = self.operators.by_discord(str(discord_user_id))

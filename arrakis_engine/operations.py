@@ -163,13 +163,15 @@ class PlatformProbes:
 class Operations:
     """Operator read models."""
 
-    success = None  # (hours=24) -> the seed's success metrics over that span (set by bootstrap)
 
     def __init__(self, db: Database, repos, *, reconciler: Reconciler, drift_checks: DriftCheckStore,
                  unknown: UnknownMembersStore, orchestrator, shadow_store: ObjectStore, queue, bucket,
-                 probes: PlatformProbes, approvals=None, killswitch=None, clock: Clock = system_clock) -> None:
+                 probes: PlatformProbes, approvals=None, killswitch=None, clock: Clock = system_clock,
+                 live=None, success=None) -> None:
         """``approvals``: where mass strips wait (``pending_for``, ``pending_counts``); ``killswitch``:
-        what is frozen (``status()``). None: neither is shown."""
+        what is frozen (``status()``). None: neither is shown. ``live``: the live watcher's status
+        per chain (``status(chain)``); ``success``: ``(hours=24)`` -> the seed's success metrics
+        over that span."""
         self.db = db
         self.killswitch = killswitch
         self.approvals = approvals
@@ -183,7 +185,8 @@ class Operations:
         self.bucket = bucket
         self.probes = probes
         self.clock = clock
-        self.live = None  # the live watcher's status per chain (set by bootstrap)
+        self.live = live
+        self.success = success
 
     # fleet ------------------------------------------------------------------------------------
 

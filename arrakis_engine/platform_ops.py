@@ -66,14 +66,13 @@ class AuditCheck:
 
         cid = validate_tenant_id(community_id) if community_id else None
         chain = self._chain(cid)
-        with self.db.platform() as tx:
-            head = tx.one("SELECT seq, hash FROM audit_heads WHERE chain = %s", (chain,))
+        with self.db.platform():
+            head = self.repos.audit_checkpoints.head(chain)
         if head is None or self.signing is None:
             return None
         signature = self.signing.sign(self._key(cid), checkpoint_message(chain, head["seq"], head["hash"]))
-        with self.db.platform() as tx:
-            tx.execute("INSERT INTO audit_checkpoints (chain, seq, hash, signature) VALUES (%s, %s, %s, %s)",
-                       (chain, head["seq"], head["hash"], signature))
+        with self.db.platform():
+            self.repos.audit_checkpoints.add(chain, head["seq"], head["hash"], signature)
         return {"chain": chain, "seq": head["seq"]}
 
     def verify(self, community_id=None):
@@ -81,13 +80,9 @@ class AuditCheck:
 
         cid = validate_tenant_id(community_id) if community_id else None
         chain = self._chain(cid)
-        with self.db.platform() as tx:
+        with self.db.platform():
             report = self.repos.audit.verify_chain(cid)
-            checkpoints = tx.all(
-                """SELECT c.seq, c.hash, c.signature, l.hash AS row_hash
-                     FROM audit_checkpoints c
-                     LEFT JOIN audit_log l ON l.seq = c.seq AND l.community_id IS NOT DISTINCT FROM %s
-                    WHERE c.chain = %s ORDER BY c.seq""", (cid, chain))
+            checkpoints = self.repos.audit_checkpoints.of_chain(chain, cid)
         for c in checkpoints:
             if self.signing is not None and not self.signing.verify(
                     self._key(cid), checkpoint_message(chain, c["seq"], c["hash"]), c["signature"]):

@@ -142,13 +142,26 @@ class DiscordGuild(Protocol):
         """
         ...
 
+    def list_members(self, guild_id: str, *, after: str = "0", limit: int = 1000,
+                     community_id: CommunityRef = None) -> list[dict]:
+        """Up to ``limit`` (1 to 1000) members of the guild whose user id is above ``after``, in
+        ascending id order (each with ``user.id`` and ``roles``).
+
+        Raises:
+            DiscordError: ``status=403`` when the bot may not list members (Discord's privileged
+                GUILD_MEMBERS intent is off); otherwise as for :meth:`list_roles`.
+        """
+        ...
+
     def set_member_roles(self, guild_id: str, user_id: str, roles: list[str], *,
-                         community_id: CommunityRef = None) -> dict:
+                         community_id: CommunityRef = None, patience: float | None = None) -> dict:
         """Replace a member's roles with ``roles`` in one PATCH.
 
         Returns:
             The member object as Discord now has it.
         Raises:
+            RouteBusy: (nothing sent) the guild's member bucket frees up later than ``patience``
+                seconds; without ``patience`` the call waits for it.
             DiscordError: as for :meth:`get_member`.
         """
         ...
@@ -216,9 +229,8 @@ class BlockSource(Protocol):
         """The hash of block ``number`` now (None: the chain has no such block any more)."""
         ...
 
-    def block_time(self, number: int) -> float | None:
-        """When block ``number`` was mined (unix seconds; None: no such block). Raises
-        ChainReadError when every endpoint failed."""
+    def block_header(self, number: int) -> dict | None:
+        """``{"hash": ..., "timestamp": seconds}`` of block ``number`` now (None: no such block)."""
         ...
 
     def get_logs_many(self, addresses: Sequence[str], topics0: Sequence[bytes], from_block: int,
@@ -317,6 +329,15 @@ class JobQueue(Protocol):
         Raises:
             ValidationError: unknown job type.
             StorageError: Redis failed.
+        """
+        ...
+
+    def pause(self, community_id: uuid.UUID | str, seconds: float) -> None:
+        """Workers leave the community's lane alone for ``seconds`` (its next job could not go
+        out sooner); the shared first-contact lane is never paused.
+
+        Raises:
+            redis.RedisError: Redis failed.
         """
         ...
 
@@ -481,4 +502,258 @@ class ScoreCacheStore(Protocol):
         ...
 
     def newest_age(self) -> float | None:
+        ...
+
+
+class MemberSyncGuard(Protocol):
+    """Keeps members' own syncs in bounds: one per community at a time, a refresh now and then."""
+
+    def sync_lock(self, community_id, *, seconds: int) -> ContextManager[bool]:
+        """Hold the community's sync lock for a ``with`` block; its value is False (nothing held)
+        when another sync holds it."""
+        ...
+
+    def start_refresh(self, community_id, discord_id: str, *, every: int) -> int | None:
+        """None when the member's refresh may run now (noted), else the seconds until it may."""
+        ...
+
+    def forget_refresh(self, community_id, discord_id: str) -> None:
+        ...
+
+
+class VerifyLinkStore(Protocol):
+    """One-time /verify links, and where `arrakis web` says it serves."""
+
+    def put(self, token: str, link: dict, ttl: int) -> None:
+        ...
+
+    def get(self, token: str) -> dict | None:
+        """What the link names; None when it expired or was used."""
+        ...
+
+    def use_up(self, token: str) -> None:
+        ...
+
+    def claim(self, token: str, *, seconds: int = 60) -> bool:
+        """Start the one completion of a link; False when another is under way."""
+        ...
+
+    def unclaim(self, token: str) -> None:
+        ...
+
+    def announced(self) -> str | None:
+        ...
+
+    def announce(self, url: str) -> None:
+        ...
+
+    def withdraw(self, url: str) -> None:
+        """Forget the announced address if it is still ``url``."""
+        ...
+
+
+class MfaStepCopyStore(Protocol):
+    """A read-only copy of each operator's newest accepted TOTP step."""
+
+    def remember(self, operator: str, step: int) -> None:
+        ...
+
+    def forget(self, operator: str) -> None:
+        ...
+
+
+class SigningCutoffStore(Protocol):
+    """The kill switch's signing cut-offs, per key name or 'all'."""
+
+    def cut(self, key_name: str, reason: str) -> None:
+        ...
+
+    def lift(self, key_name: str) -> None:
+        ...
+
+    def reason(self, *key_names: str) -> str | None:
+        """Why the first cut-off of ``key_names`` is in force, or None."""
+        ...
+
+
+class DrillReportStore(Protocol):
+    """Past kill-switch drill reports, newest first."""
+
+    def add(self, report: dict) -> None:
+        ...
+
+    def past(self) -> list[dict]:
+        ...
+
+
+# --- platform tables (PostgreSQL; each call inside the caller's ``db.platform()``) ---------------
+
+class OperatorStore(Protocol):
+    """The operators table. Rows are dicts: name, roles, discord_user_id, slack_user_id,
+    enrolled, created_at, created_by."""
+
+    def get(self, name: str) -> dict | None:
+        ...
+
+    def by_discord_id(self, discord_user_id: str) -> dict | None:
+        ...
+
+    def by_slack_id(self, slack_user_id: str) -> dict | None:
+        ...
+
+    def all(self) -> list[dict]:
+        ...
+
+    def count(self) -> int:
+        ...
+
+    def lock_additions(self) -> None:
+        """One addition at a time until the transaction ends."""
+        ...
+
+    def insert(self, name: str, roles: Sequence[str], *, discord_user_id: str | None, slack_user_id: str | None,
+               created_by: str) -> None:
+        ...
+
+    def set_roles(self, name: str, roles: Sequence[str]) -> None:
+        ...
+
+    def other_platform_admins(self, name: str) -> int:
+        ...
+
+
+class MfaStore(Protocol):
+    """Operators' second factor, as the system of record keeps it."""
+
+    def enrolled(self, name: str) -> bool:
+        ...
+
+    def install(self, name: str, sealed_secret: str, code_hashes: Sequence[str]) -> None:
+        ...
+
+    def clear(self, name: str) -> None:
+        ...
+
+    def secrets(self) -> list[dict]:
+        ...
+
+    def secret(self, name: str) -> str | None:
+        ...
+
+    def replace_secret(self, name: str, new: str, *, old: str) -> bool:
+        ...
+
+    def failure_times(self, name: str, *, after: float) -> list[float]:
+        ...
+
+    def record_failure(self, name: str, at: float, *, forget_before: float) -> None:
+        ...
+
+    def accept_step(self, name: str, step: int) -> tuple[bool, int | None]:
+        """(whether the step moved forward, the last accepted step now): one atomic step."""
+        ...
+
+    def backup_codes(self, name: str) -> list[dict]:
+        ...
+
+    def use_backup(self, name: str, code_hash: str) -> bool:
+        """False when the code was used already (of two uses at once, one wins)."""
+        ...
+
+
+class EnrolmentTokenStore(Protocol):
+    """One-time enrolment tokens (hashes), one per operator."""
+
+    def put(self, name: str, token_hash: str, *, created_by: str, created_at: datetime, expires_at: datetime,
+            delivered_to: str) -> None:
+        ...
+
+    def take(self, name: str, token_hash: str) -> datetime | None:
+        """Remove a matching token; when it expires (None: no such token)."""
+        ...
+
+
+class ApprovalStore(Protocol):
+    """The approval_requests table; rows are dicts with the request's columns."""
+
+    def insert_plan(self, *, title: str, requested_by: str, created_at: datetime, expires_at: datetime,
+                    decision: str, risk_score: int, risk_level: str, plan_checksum: str, report: dict) -> dict:
+        ...
+
+    def lock_strips(self, community_id: str) -> None:
+        ...
+
+    def pending_strip(self, community_id: str, now: datetime) -> dict | None:
+        ...
+
+    def community_name(self, community_id: str) -> str | None:
+        ...
+
+    def insert_strip(self, community_id: str, *, title: str, requested_by: str, created_at: datetime,
+                     expires_at: datetime, risk_score: int, report: dict) -> dict:
+        ...
+
+    def take_approved_strip(self, community_id: str, now: datetime, *, decided_after: datetime) -> dict | None:
+        ...
+
+    def set_notified(self, request_id: str, where: dict) -> None:
+        ...
+
+    def get(self, request_id: str) -> dict | None:
+        ...
+
+    def status_of(self, request_id: str) -> str | None:
+        ...
+
+    def list(self, status: str | None = None) -> list[dict]:
+        ...
+
+    def pending_for(self, community_id: str, now: datetime) -> list[dict]:
+        ...
+
+    def pending_counts(self, now: datetime) -> dict[str, int]:
+        ...
+
+    def history(self, request_id: str) -> list[dict]:
+        ...
+
+    def finish(self, request_id: str, status: str, *, by: str, now: datetime, reason: str | None,
+               mfa: str | None) -> dict | None:
+        """None when the request is no longer pending (of two answers at once, one loses)."""
+        ...
+
+    def expire_due(self, now: datetime) -> list[dict]:
+        ...
+
+    def remind_due(self, now: datetime, *, created_before: datetime) -> list[dict]:
+        ...
+
+
+class AuditCheckpointStore(Protocol):
+    """Signed checkpoints of the audit chains, and key rotations as the audit log records them."""
+
+    def head(self, chain: str) -> dict | None:
+        ...
+
+    def add(self, chain: str, seq: int, hash_: str, signature: str) -> None:
+        ...
+
+    def of_chain(self, chain: str, community_id: uuid.UUID | None) -> list[dict]:
+        ...
+
+    def last_key_rotations(self) -> dict[str, datetime]:
+        ...
+
+
+class WatcherStatusStore(Protocol):
+    """Each chain watcher's last step, and the changes the safety net found it had missed."""
+
+    def write(self, chain: str, fields: dict) -> None:
+        ...
+
+    def add_missed(self, chain: str, n: int) -> None:
+        ...
+
+    def read(self, chain: str) -> dict[str, str] | None:
+        """The chain's fields as text; None when its watcher never reported."""
         ...

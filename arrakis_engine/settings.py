@@ -43,7 +43,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 from .errors import ConfigError
 
@@ -57,56 +57,214 @@ CHAINS: dict[str, int] = {
     "avalanche": 43114,
 }
 
-_SECRET = {"repr": False}
 POLICY_PROFILES = ("upstream", "strict")  # arrakis_engine.policy.risk.PROFILES (a test checks)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass(frozen=True)
+class _Env:
+    """Where one setting comes from: its environment variable, and how its text is read.
+    ``between``: a number within these bounds (in the variable's unit, divided by ``per``);
+    ``read``: a function of the text (None when unset) for a setting with rules of its own;
+    ``prefix``: the setting is every variable named ``<name><CHAIN>``, read with ``read``."""
+
+    name: str
+    between: tuple[float, float] | None = None
+    per: float = 1
+    read: Callable[..., Any] | None = None
+    prefix: bool = False
+
+
+def setting(name: str, default: Any = None, *, secret: bool = False, between=None, per: float = 1, read=None,
+            prefix: bool = False, factory=None, required: bool = False) -> Any:
+    """A field of :class:`Settings` read from the environment variable ``name`` (see :class:`_Env`);
+    ``secret``: kept out of ``repr``; ``required``: a Settings built by hand must name it."""
+    env = {"env": _Env(name, between, per, read, prefix)}
+    if required:
+        return field(repr=not secret, metadata=env)
+    if factory is not None:
+        return field(default_factory=factory, repr=not secret, metadata=env)
+    return field(default=default, repr=not secret, metadata=env)
+
+
+def _urls(name: str, schemes: tuple[str, ...], words: str) -> Callable[[str | None], str | None]:
+    def read(raw: str | None) -> str | None:
+        if raw and not raw.startswith(schemes):
+            raise ConfigError(f"{name} must be {words}")
+        return raw
+    return read
+
+
+def _database_url(name: str):
+    return _urls(name, ("postgres://", "postgresql://"), "a postgresql:// URL")
+
+
+def _data_dir(raw: str | None) -> Path:
+    if raw is None:
+        import platformdirs
+
+        raw = platformdirs.user_data_dir("arrakis", appauthor=False)
+    return Path(raw).expanduser()
+
+
+def _chain(key: str, suffix: str) -> str:
+    chain = suffix.lower()
+    if chain not in CHAINS:
+        raise ConfigError(f"{key} names an unknown chain '{chain}'",
+                          hint="supported chains: " + ", ".join(sorted(CHAINS)))
+    return chain
+
+
+def _rpc_urls(found: dict[str, str]) -> dict[str, tuple[str, ...]]:
+    rpc_urls: dict[str, tuple[str, ...]] = {}
+    for key, raw in found.items():
+        chain = _chain(key, key[len("RPC_URLS_"):])
+        urls = tuple(u.strip() for u in raw.split(",") if u.strip())
+        for url in urls:
+            if not url.startswith(("http://", "https://", "ws://", "wss://")):
+                raise ConfigError(f"{key} holds an endpoint that is not an http(s) or ws(s) URL")
+        if urls:
+            rpc_urls[chain] = urls
+    return rpc_urls
+
+
+def _confirmations(found: dict[str, str]) -> dict[str, int]:
+    confirmations: dict[str, int] = {}
+    for key, raw in found.items():
+        chain = _chain(key, key[len("CONFIRMATIONS_"):])
+        if not str(raw).strip().isdigit() or int(raw) > 1000:
+            raise ConfigError(f"{key} must be a whole number of blocks from 0 to 1000")
+        confirmations[chain] = int(raw)
+    return confirmations
+
+
+def _log_level(raw: str | None) -> str:
+    level = (raw or "INFO").upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"ARRAKIS_LOG_LEVEL '{level}' is not a logging level")
+    return level
+
+
+def _log_format(raw: str | None) -> str:
+    log_format = (raw or "text").lower()
+    if log_format not in ("text", "json"):
+        raise ConfigError(f"ARRAKIS_LOG_FORMAT '{log_format}' is not text or json")
+    return log_format
+
+
+def _metrics_port(raw: str | None) -> int | None:
+    if raw is not None and (not raw.isdigit() or not 0 < int(raw) < 65536):
+        raise ConfigError("ARRAKIS_METRICS_PORT must be a port number from 1 to 65535")
+    return int(raw) if raw else None
+
+
+def _metrics_on(raw: str | None) -> bool:
+    value = (raw or "on").strip().lower()
+    if value not in ("on", "off"):
+        raise ConfigError(f"ARRAKIS_METRICS '{value}' is not on or off")
+    return value == "on"
+
+
+def _rpc_timeout(raw: str | None) -> float:
+    try:
+        rpc_timeout = float(raw or 5)
+    except ValueError:
+        raise ConfigError("ARRAKIS_RPC_TIMEOUT must be a number of seconds") from None
+    if not 0 < rpc_timeout <= 120:
+        raise ConfigError("ARRAKIS_RPC_TIMEOUT must be between 0 and 120 seconds")
+    return rpc_timeout
+
+
+def _retry_backoff(raw: str | None) -> tuple[int, ...]:
+    try:
+        backoff = tuple(int(x) for x in (raw or "5,25,125").split(","))
+    except ValueError:
+        raise ConfigError("ARRAKIS_RETRY_BACKOFF must be whole seconds separated by commas") from None
+    if not backoff or any(b < 0 for b in backoff):
+        raise ConfigError("ARRAKIS_RETRY_BACKOFF must be whole seconds separated by commas")
+    return backoff
+
+
+def _policy_profile(raw: str | None) -> str:
+    profile = (raw or "upstream").strip().lower()
+    if profile not in POLICY_PROFILES:
+        raise ConfigError(f"ARRAKIS_POLICY_PROFILE '{profile[:40]}' is not a policy profile",
+                          hint="use " + " or ".join(POLICY_PROFILES))
+    return profile
+
+
+def _public_url(raw: str | None) -> str:
+    return (raw or "http://127.0.0.1:8080").rstrip("/")
+
+
+def _number(name: str, raw: str, low, high) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}")
+    return value
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Configuration for one process. Secrets are kept out of ``repr``."""
+    """Configuration for one process, one line per setting: the field, its environment variable
+    and how it is read (:func:`setting`). Secrets are kept out of ``repr``."""
 
-    data_dir: Path
-    database_url: str | None = field(default=None, **_SECRET)
-    app_database_url: str | None = field(default=None, **_SECRET)
-    admin_database_url: str | None = field(default=None, **_SECRET)
-    redis_url: str | None = field(default=None, **_SECRET)
-    rpc_urls: Mapping[str, tuple[str, ...]] = field(default_factory=dict, **_SECRET)
-    confirmations: Mapping[str, int] = field(default_factory=dict)  # blocks the watcher waits per chain
+    data_dir: Path = setting("ARRAKIS_DATA_DIR", read=_data_dir, required=True)
+    database_url: str | None = setting("DATABASE_URL", secret=True, read=_database_url("DATABASE_URL"))
+    app_database_url: str | None = setting("ARRAKIS_APP_DATABASE_URL", secret=True,
+                                           read=_database_url("ARRAKIS_APP_DATABASE_URL"))
+    admin_database_url: str | None = setting("ARRAKIS_ADMIN_DATABASE_URL", secret=True,
+                                             read=_database_url("ARRAKIS_ADMIN_DATABASE_URL"))
+    redis_url: str | None = setting("REDIS_URL", secret=True, read=_urls(
+        "REDIS_URL", ("redis://", "rediss://", "unix://"), "a redis://, rediss:// or unix:// URL"))
+    rpc_urls: Mapping[str, tuple[str, ...]] = setting("RPC_URLS_", secret=True, prefix=True, read=_rpc_urls,
+                                                      factory=dict)
+    # blocks the watcher waits per chain
+    confirmations: Mapping[str, int] = setting("CONFIRMATIONS_", prefix=True, read=_confirmations, factory=dict)
 
     def confirmations_for(self, chain: str) -> int:
         """How many blocks the live watcher stays behind the head of ``chain`` (default 2)."""
         return int(self.confirmations.get(chain, 2))
-    score_api_url: str | None = None
-    score_api_key: str | None = field(default=None, **_SECRET)
-    discord_bot_token: str | None = field(default=None, **_SECRET)
-    discord_api_base: str | None = None
-    vault_addr: str | None = None
-    vault_token: str | None = field(default=None, **_SECRET)
-    vault_role_id: str | None = field(default=None, **_SECRET)
-    vault_secret_id: str | None = field(default=None, **_SECRET)
-    vault_transit_mount: str = "transit"
-    s3_endpoint: str | None = None
-    s3_access_key: str | None = field(default=None, **_SECRET)
-    s3_secret_key: str | None = field(default=None, **_SECRET)
-    s3_bucket: str | None = None
-    slack_bot_token: str | None = field(default=None, **_SECRET)
-    slack_api_base: str | None = None
-    alert_webhook_url: str | None = field(default=None, **_SECRET)
-    slack_approval_channel: str | None = None
-    slack_signing_secret: str | None = field(default=None, **_SECRET)
-    discord_approval_webhook_url: str | None = field(default=None, **_SECRET)
-    public_url: str = "http://127.0.0.1:8080"  # where members reach `arrakis web` (the wallet page)
-    public_url_explicit: bool = False  # ARRAKIS_PUBLIC_URL was set (else links follow the port served)
-    log_level: str = "INFO"
-    log_format: str = "text"  # ARRAKIS_LOG_FORMAT: text (for people) or json (one object per line)
-    metrics_port: int | None = None  # ARRAKIS_METRICS_PORT: a long-running process's own /metrics
-    metrics_flush: float = 2.0  # ARRAKIS_METRICS_FLUSH: seconds between sends of recorded figures to Redis
-    metrics: bool = True  # ARRAKIS_METRICS: on (default) or off (this process records nothing)
-    rpc_timeout: float = 5.0
-    discord_rate: float = 50.0
-    discord_headroom: int = 1
-    discord_margin: float = 0.06
-    retry_backoff: tuple[int, ...] = (5, 25, 125)
+    score_api_url: str | None = setting("SCORE_API_URL")
+    score_api_key: str | None = setting("SCORE_API_KEY", secret=True)
+    discord_bot_token: str | None = setting("DISCORD_BOT_TOKEN", secret=True)
+    discord_api_base: str | None = setting("DISCORD_API_BASE")
+    vault_addr: str | None = setting("VAULT_ADDR")
+    vault_token: str | None = setting("VAULT_TOKEN", secret=True)
+    vault_role_id: str | None = setting("VAULT_ROLE_ID", secret=True)
+    vault_secret_id: str | None = setting("VAULT_SECRET_ID", secret=True)
+    vault_transit_mount: str = setting("VAULT_TRANSIT_MOUNT", "transit")
+    s3_endpoint: str | None = setting("S3_ENDPOINT")
+    s3_access_key: str | None = setting("S3_ACCESS_KEY", secret=True)
+    s3_secret_key: str | None = setting("S3_SECRET_KEY", secret=True)
+    s3_bucket: str | None = setting("S3_BUCKET")
+    slack_bot_token: str | None = setting("SLACK_BOT_TOKEN", secret=True)
+    slack_api_base: str | None = setting("SLACK_API_BASE")
+    alert_webhook_url: str | None = setting("ALERT_WEBHOOK_URL", secret=True)
+    slack_approval_channel: str | None = setting("SLACK_APPROVAL_CHANNEL")
+    slack_signing_secret: str | None = setting("SLACK_SIGNING_SECRET", secret=True)
+    discord_approval_webhook_url: str | None = setting("DISCORD_APPROVAL_WEBHOOK_URL", secret=True)
+    # where members reach `arrakis web` (the wallet page)
+    public_url: str = setting("ARRAKIS_PUBLIC_URL", "http://127.0.0.1:8080", read=_public_url)
+    # ARRAKIS_PUBLIC_URL was set (else links follow the port served)
+    public_url_explicit: bool = setting("ARRAKIS_PUBLIC_URL", False, read=lambda raw: bool(raw))
+    log_level: str = setting("ARRAKIS_LOG_LEVEL", "INFO", read=_log_level)
+    # text (for people) or json (one object per line)
+    log_format: str = setting("ARRAKIS_LOG_FORMAT", "text", read=_log_format)
+    # a long-running process's own /metrics
+    metrics_port: int | None = setting("ARRAKIS_METRICS_PORT", read=_metrics_port)
+    # seconds between sends of recorded figures to Redis
+    metrics_flush: float = setting("ARRAKIS_METRICS_FLUSH", 2.0, between=(0.1, 60))
+    # on, or off: this process records nothing (what the benchmarks compare recording with)
+    metrics: bool = setting("ARRAKIS_METRICS", True, read=_metrics_on)
+    rpc_timeout: float = setting("ARRAKIS_RPC_TIMEOUT", 5.0, read=_rpc_timeout)
+    discord_rate: float = setting("ARRAKIS_DISCORD_RATE", 50.0, between=(0.1, 50))
+    discord_headroom: int = setting("ARRAKIS_DISCORD_HEADROOM", 1, between=(0, 49))
+    discord_margin: float = setting("ARRAKIS_DISCORD_MARGIN_MS", 0.06, between=(0, 1000), per=1000)
+    retry_backoff: tuple[int, ...] = setting("ARRAKIS_RETRY_BACKOFF", (5, 25, 125), read=_retry_backoff)
 
     @property
     def discord_limit(self) -> int:
@@ -117,18 +275,19 @@ class Settings:
     def discord_window(self) -> float:
         """The pacing window in seconds: one second plus the margin."""
         return 1.0 + self.discord_margin
-    max_strip_share: float = 0.10
-    audit_digest_interval: int = 300
-    synthesis_slice: int = 5
-    policy_budget: float = 5000.0
-    policy_profile: str = "upstream"
-    plan_max_bytes: int = 32 * 1024 * 1024
-    plan_max_values: int = 4_000_000
-    plan_max_depth: int = 100
-    plan_max_resources: int = 20_000
-    plan_max_kinds: int = 2_000
-    plan_time_budget: float = 10.0
-    embedded_grace: float = 60.0  # seconds the embedded servers outlive their last user
+    max_strip_share: float = setting("ARRAKIS_MAX_STRIP_SHARE", 0.10, between=(0, 1))
+    audit_digest_interval: int = setting("ARRAKIS_AUDIT_DIGEST_INTERVAL", 300, between=(1, 300))
+    synthesis_slice: int = setting("ARRAKIS_SYNTHESIS_SLICE", 5, between=(1, 1000))
+    policy_budget: float = setting("ARRAKIS_POLICY_BUDGET", 5000.0, between=(0, 10**9))
+    policy_profile: str = setting("ARRAKIS_POLICY_PROFILE", "upstream", read=_policy_profile)
+    plan_max_bytes: int = setting("ARRAKIS_PLAN_MAX_BYTES", 32 * 1024 * 1024, between=(1024, 2**31))
+    plan_max_values: int = setting("ARRAKIS_PLAN_MAX_VALUES", 4_000_000, between=(100, 10**9))
+    plan_max_depth: int = setting("ARRAKIS_PLAN_MAX_DEPTH", 100, between=(4, 500))
+    plan_max_resources: int = setting("ARRAKIS_PLAN_MAX_RESOURCES", 20_000, between=(1, 10**6))
+    plan_max_kinds: int = setting("ARRAKIS_PLAN_MAX_KINDS", 2_000, between=(1, 10**5))
+    plan_time_budget: float = setting("ARRAKIS_PLAN_TIME_BUDGET", 10.0, between=(0.1, 3600))
+    # seconds the embedded servers outlive their last user
+    embedded_grace: float = setting("ARRAKIS_EMBEDDED_GRACE", 60.0, between=(0, 86_400))
 
     @property
     def embedded_database(self) -> bool:
@@ -162,141 +321,23 @@ class Settings:
             value = values.get(name, "").strip()
             return value or None
 
-        data_dir = get("ARRAKIS_DATA_DIR")
-        if data_dir is None:
-            import platformdirs
-
-            data_dir = platformdirs.user_data_dir("arrakis", appauthor=False)
-
-        rpc_urls: dict[str, tuple[str, ...]] = {}
-        for key, raw in values.items():
-            if not key.startswith("RPC_URLS_"):
-                continue
-            chain = key[len("RPC_URLS_"):].lower()
-            if chain not in CHAINS:
-                raise ConfigError(
-                    f"{key} names an unknown chain '{chain}'",
-                    hint="supported chains: " + ", ".join(sorted(CHAINS)),
-                )
-            urls = tuple(u.strip() for u in raw.split(",") if u.strip())
-            for url in urls:
-                if not url.startswith(("http://", "https://", "ws://", "wss://")):
-                    raise ConfigError(f"{key} holds an endpoint that is not an http(s) or ws(s) URL")
-            if urls:
-                rpc_urls[chain] = urls
-        confirmations: dict[str, int] = {}
-        for key, raw in values.items():
-            if key.startswith("CONFIRMATIONS_"):
-                chain = key[len("CONFIRMATIONS_"):].lower()
-                if chain not in CHAINS:
-                    raise ConfigError(f"{key} names an unknown chain '{chain}'",
-                                      hint="supported chains: " + ", ".join(sorted(CHAINS)))
-                if not str(raw).strip().isdigit() or int(raw) > 1000:
-                    raise ConfigError(f"{key} must be a whole number of blocks from 0 to 1000")
-                confirmations[chain] = int(raw)
-
-        for name in ("DATABASE_URL", "ARRAKIS_APP_DATABASE_URL", "ARRAKIS_ADMIN_DATABASE_URL"):
-            url = get(name)
-            if url and not url.startswith(("postgres://", "postgresql://")):
-                raise ConfigError(f"{name} must be a postgresql:// URL")
-        redis_url = get("REDIS_URL")
-        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError("REDIS_URL must be a redis://, rediss:// or unix:// URL")
-
-        level = (get("ARRAKIS_LOG_LEVEL") or "INFO").upper()
-        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-            raise ConfigError(f"ARRAKIS_LOG_LEVEL '{level}' is not a logging level")
-
-        log_format = (get("ARRAKIS_LOG_FORMAT") or "text").lower()
-        if log_format not in ("text", "json"):
-            raise ConfigError(f"ARRAKIS_LOG_FORMAT '{log_format}' is not text or json")
-        metrics_on = (get("ARRAKIS_METRICS") or "on").strip().lower()
-        if metrics_on not in ("on", "off"):
-            raise ConfigError(f"ARRAKIS_METRICS '{metrics_on}' is not on or off")
-        metrics_port = get("ARRAKIS_METRICS_PORT")
-        if metrics_port is not None and (not metrics_port.isdigit() or not 0 < int(metrics_port) < 65536):
-            raise ConfigError("ARRAKIS_METRICS_PORT must be a port number from 1 to 65535")
-
-        try:
-            rpc_timeout = float(get("ARRAKIS_RPC_TIMEOUT") or 5)
-        except ValueError:
-            raise ConfigError("ARRAKIS_RPC_TIMEOUT must be a number of seconds") from None
-        if not 0 < rpc_timeout <= 120:
-            raise ConfigError("ARRAKIS_RPC_TIMEOUT must be between 0 and 120 seconds")
-
-        def number(name: str, default: float, low: float, high: float) -> float:
-            try:
-                value = float(get(name) or default)
-            except ValueError:
-                raise ConfigError(f"{name} must be a number") from None
-            if not low <= value <= high:
-                raise ConfigError(f"{name} must be between {low} and {high}")
-            return value
-
-        try:
-            backoff = tuple(int(x) for x in (get("ARRAKIS_RETRY_BACKOFF") or "5,25,125").split(","))
-        except ValueError:
-            raise ConfigError("ARRAKIS_RETRY_BACKOFF must be whole seconds separated by commas") from None
-        if not backoff or any(b < 0 for b in backoff):
-            raise ConfigError("ARRAKIS_RETRY_BACKOFF must be whole seconds separated by commas")
-
-        profile = (get("ARRAKIS_POLICY_PROFILE") or "upstream").strip().lower()
-        if profile not in POLICY_PROFILES:
-            raise ConfigError(f"ARRAKIS_POLICY_PROFILE '{profile[:40]}' is not a policy profile",
-                              hint="use " + " or ".join(POLICY_PROFILES))
-
-        return cls(
-            rpc_timeout=rpc_timeout,
-            discord_rate=number("ARRAKIS_DISCORD_RATE", 50, 0.1, 50),
-            discord_headroom=int(number("ARRAKIS_DISCORD_HEADROOM", 1, 0, 49)),
-            discord_margin=number("ARRAKIS_DISCORD_MARGIN_MS", 60, 0, 1000) / 1000,
-            retry_backoff=backoff,
-            max_strip_share=number("ARRAKIS_MAX_STRIP_SHARE", 0.10, 0, 1),
-            audit_digest_interval=int(number("ARRAKIS_AUDIT_DIGEST_INTERVAL", 300, 1, 300)),
-            policy_budget=number("ARRAKIS_POLICY_BUDGET", 5000, 0, 10**9),
-            policy_profile=profile,
-            plan_max_bytes=int(number("ARRAKIS_PLAN_MAX_BYTES", 32 * 1024 * 1024, 1024, 2**31)),
-            plan_max_values=int(number("ARRAKIS_PLAN_MAX_VALUES", 4_000_000, 100, 10**9)),
-            plan_max_depth=int(number("ARRAKIS_PLAN_MAX_DEPTH", 100, 4, 500)),
-            plan_max_resources=int(number("ARRAKIS_PLAN_MAX_RESOURCES", 20_000, 1, 10**6)),
-            plan_max_kinds=int(number("ARRAKIS_PLAN_MAX_KINDS", 2_000, 1, 10**5)),
-            plan_time_budget=number("ARRAKIS_PLAN_TIME_BUDGET", 10, 0.1, 3600),
-            synthesis_slice=int(number("ARRAKIS_SYNTHESIS_SLICE", 5, 1, 1000)),
-            embedded_grace=number("ARRAKIS_EMBEDDED_GRACE", 60, 0, 86_400),
-            data_dir=Path(data_dir).expanduser(),
-            database_url=get("DATABASE_URL"),
-            app_database_url=get("ARRAKIS_APP_DATABASE_URL"),
-            admin_database_url=get("ARRAKIS_ADMIN_DATABASE_URL"),
-            redis_url=redis_url,
-            rpc_urls=rpc_urls,
-            confirmations=confirmations,
-            score_api_url=get("SCORE_API_URL"),
-            score_api_key=get("SCORE_API_KEY"),
-            discord_bot_token=get("DISCORD_BOT_TOKEN"),
-            discord_api_base=get("DISCORD_API_BASE"),
-            vault_addr=get("VAULT_ADDR"),
-            vault_token=get("VAULT_TOKEN"),
-            vault_role_id=get("VAULT_ROLE_ID"),
-            vault_secret_id=get("VAULT_SECRET_ID"),
-            vault_transit_mount=get("VAULT_TRANSIT_MOUNT") or "transit",
-            s3_endpoint=get("S3_ENDPOINT"),
-            s3_access_key=get("S3_ACCESS_KEY"),
-            s3_secret_key=get("S3_SECRET_KEY"),
-            s3_bucket=get("S3_BUCKET"),
-            slack_bot_token=get("SLACK_BOT_TOKEN"),
-            slack_api_base=get("SLACK_API_BASE"),
-            alert_webhook_url=get("ALERT_WEBHOOK_URL"),
-            slack_approval_channel=get("SLACK_APPROVAL_CHANNEL"),
-            slack_signing_secret=get("SLACK_SIGNING_SECRET"),
-            discord_approval_webhook_url=get("DISCORD_APPROVAL_WEBHOOK_URL"),
-            public_url=(get("ARRAKIS_PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/"),
-            public_url_explicit=bool(get("ARRAKIS_PUBLIC_URL")),
-            log_level=level,
-            log_format=log_format,
-            metrics_port=int(metrics_port) if metrics_port else None,
-            metrics_flush=number("ARRAKIS_METRICS_FLUSH", 2, 0.1, 60),
-            metrics=metrics_on == "on",
-        )
+        read: dict[str, Any] = {}
+        for f in fields(cls):
+            env: _Env = f.metadata["env"]
+            if env.prefix:
+                read[f.name] = env.read({k: v for k, v in values.items() if k.startswith(env.name)})
+            elif env.read is not None:
+                read[f.name] = env.read(get(env.name))
+            elif env.between is not None:
+                raw = get(env.name)
+                if raw is None:
+                    read[f.name] = f.default
+                else:
+                    value = _number(env.name, raw, *env.between) / env.per
+                    read[f.name] = int(value) if f.type == "int" else value
+            else:
+                read[f.name] = get(env.name) or f.default
+        return cls(**read)
 
     def describe(self) -> dict[str, str]:
         """A secret-free summary for status screens and logs: which services are configured."""

@@ -10,14 +10,13 @@ signer). Once linked, the member's standing is read again and their roles follow
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import re
 import secrets
 from dataclasses import dataclass
 
-from . import keys
 from .errors import ArrakisError, SignInError
+from .ports import VerifyLinkStore
 from .validation import check_discord_id
 
 log = logging.getLogger(__name__)
@@ -60,8 +59,9 @@ def _local_url(url: str) -> bool:
 
 
 class WalletVerification:
-    def __init__(self, redis, members, wallets, *, public_url: str, follow_web: bool = False) -> None:
-        self.redis, self.members, self.wallets = redis, members, wallets
+    def __init__(self, links: VerifyLinkStore, members, wallets, *, public_url: str,
+                 follow_web: bool = False) -> None:
+        self.links, self.members, self.wallets = links, members, wallets
         self.base = public_url.rstrip("/")
         self.follow_web = follow_web  # no ARRAKIS_PUBLIC_URL: links go where `arrakis web` says it serves
 
@@ -71,8 +71,7 @@ class WalletVerification:
         plain http to a loopback or private IP (what a web process without ARRAKIS_PUBLIC_URL
         serves), so whoever can write to Redis cannot send members' links to a site of their own."""
         if self.follow_web:
-            served = self.redis.get(keys.WEB_PUBLIC_URL)
-            served = served.decode(errors="replace") if isinstance(served, bytes) else served
+            served = self.links.announced()
             if served and _local_url(served):
                 return served.rstrip("/")
         return self.base
@@ -81,35 +80,30 @@ class WalletVerification:
         """`arrakis web` says where it serves, for the links other processes make."""
         self.base = url.rstrip("/")
         if self.follow_web:
-            self.redis.set(keys.WEB_PUBLIC_URL, self.base)
+            self.links.announce(self.base)
 
     def withdraw(self) -> None:
         """`arrakis web` stops: its address is no longer where links should go."""
         if self.follow_web:
-            served = self.redis.get(keys.WEB_PUBLIC_URL)
-            if served is not None and (served.decode() if isinstance(served, bytes) else served) == self.base:
-                self.redis.delete(keys.WEB_PUBLIC_URL)
-
-    def _key(self, token: str) -> str:
-        return f"arrakis:verify:link:{token}"
+            self.links.withdraw(self.base)
 
     def link_for(self, guild_id: str, discord_id: str) -> VerifyLink:
         """A one-time link for this member of this guild's community."""
         discord_id = check_discord_id(discord_id)
         c = self.members.community(guild_id)
         token = secrets.token_urlsafe(24)
-        self.redis.set(self._key(token), json.dumps({"community": str(c.id), "guild": str(guild_id),
-                                                     "name": c.name, "discord_id": discord_id}), ex=LINK_TTL)
+        self.links.put(token, {"community": str(c.id), "guild": str(guild_id), "name": c.name,
+                               "discord_id": discord_id}, LINK_TTL)
         return VerifyLink(f"{self.public_url()}/verify/{token}", LINK_TTL)
 
     def describe(self, token: str) -> dict:
         """What the page shows: the community's name and who is linking (or SignInError)."""
         if not _TOKEN.match(token or ""):
             raise SignInError(EXPIRED)
-        raw = self.redis.get(self._key(token))
-        if raw is None:
+        link = self.links.get(token)
+        if link is None:
             raise SignInError(EXPIRED)
-        return json.loads(raw)
+        return link
 
     def challenge(self, token: str, address: str) -> str:
         """The message for the wallet at ``address`` to sign."""
@@ -120,15 +114,14 @@ class WalletVerification:
         """Check the signature, link the wallet, use the link up, and refresh the member. One
         completion of a link at a time: a second one sent meanwhile is refused in plain words."""
         link = self.describe(token)
-        busy = f"{self._key(token)}:busy"
-        if not self.redis.set(busy, "1", nx=True, ex=60):
+        if not self.links.claim(token, seconds=60):
             raise SignInError(BUSY)
         try:
             linked = self.wallets.complete(link["community"], link["discord_id"], message, signature,
                                            actor="member")
-            self.redis.delete(self._key(token))
+            self.links.use_up(token)
         finally:
-            self.redis.delete(busy)
+            self.links.unclaim(token)
         wallet = linked.wallet_address if linked else ""
         try:
             report = self.members.sync_now(link["guild"], actor=f"discord:{link['discord_id']}")

@@ -33,6 +33,7 @@ from urllib.parse import parse_qs
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from . import keys
 from .errors import ArrakisError, MfaRefused, ValidationError
 from .metrics_export import add_metrics_route
 from .policy.notify import APPROVE_ACTION, REJECT_ACTION
@@ -141,7 +142,7 @@ class SlackInteractions:
         expected = "v0=" + hmac.new(self.secret, b"v0:" + stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
             return "bad signature"
-        if not self.engine.redis.set(f"arrakis:slack:seen:{signature}", stamp, nx=True, ex=REPLAY_TTL):
+        if not self.engine.redis.set(keys.slack_seen(signature), stamp, nx=True, ex=REPLAY_TTL):
             return "replayed"
         return None
 

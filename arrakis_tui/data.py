@@ -7,8 +7,9 @@ from datetime import datetime, timezone
 
 from arrakis_engine.errors import ArrakisError
 from arrakis_engine.operations import FleetEntry, Health
+from arrakis_engine.themes import SUBSCRIPTIONS
 
-PLANS = ("free", "premium", "enterprise")
+PLANS = SUBSCRIPTIONS  # the subscription tiers, cheapest first (the fleet sorts by them)
 
 
 def load_fleet(engine) -> list[FleetEntry]:

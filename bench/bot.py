@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from arrakis_engine.bootstrap import build_engine  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
 from arrakis_engine.themes import get_theme  # noqa: E402
-from bench.scratch import cpu_seconds, parse_args, pct, scratch_database  # noqa: E402
+from bench.harness import cpu_seconds, parse_args, pct, scratch_database  # noqa: E402
 from tests.fakes.discord_gateway import FakeDiscordBot  # noqa: E402
 
 GUILD = "100000000000000042"

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.scratch import parse_args, scratch_database, verdict  # noqa: E402
+from bench.harness import parse_args, scratch_database, verdict  # noqa: E402
 
 from arrakis_engine.bootstrap import build_engine  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arrakis_engine.bootstrap import build_engine  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
-from bench.scratch import parse_args, pct, scratch_database, verdict  # noqa: E402
+from bench.harness import parse_args, pct, scratch_database, verdict  # noqa: E402
 from tests.fakes.discord_api import FakeDiscord  # noqa: E402
 from tests.fixtures.operators import add_operator, reenrol  # noqa: E402
 

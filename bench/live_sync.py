@@ -48,7 +48,7 @@ from arrakis_engine.chain.watcher import ChainWatcher  # noqa: E402
 from arrakis_engine.chain.web3_reader import Web3ChainReader  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
 from arrakis_engine.storage.synthesis import SynthesisRepository  # noqa: E402
-from bench.scratch import parse_args, pct, scratch_database, verdict  # noqa: E402
+from bench.harness import parse_args, pct, scratch_database, verdict  # noqa: E402
 from tests.fakes.discord_api import FakeDiscord  # noqa: E402
 from tests.fixtures.chain import ChainKit, holder, start_anvil  # noqa: E402
 

@@ -31,7 +31,7 @@ from arrakis_engine.policy.gate import PolicyGate  # noqa: E402
 from arrakis_engine.policy.plan import json_shape  # noqa: E402
 from arrakis_engine.policy.rego import RegoPolicyEngine, compact  # noqa: E402
 from arrakis_engine.policy.risk import STRICT_TYPE_RISK  # noqa: E402  (the widest list of types)
-from bench.scratch import parse_args  # noqa: E402
+from bench.harness import parse_args  # noqa: E402
 
 TYPES = sorted(STRICT_TYPE_RISK)[:36] + ["aws_lambda_permission", "helm_release", "random_id", "null_resource"]
 ACTIONS = [["no-op"]] * 4 + [["update"]] * 3 + [["create"]] * 2 + [["delete", "create"], ["delete"]]

@@ -26,7 +26,7 @@ import psycopg2
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arrakis_engine.bootstrap import build_engine  # noqa: E402
-from bench.scratch import parse_args, scratch_database  # noqa: E402
+from bench.harness import parse_args, scratch_database  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
 
 PROFILE_COLS = ("id, community_id, discord_id, wallet_address, tier, rank, conviction, activity, joined_at, "

@@ -37,7 +37,7 @@ import psycopg2.extras
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arrakis_engine.bootstrap import build_engine  # noqa: E402
-from bench.scratch import cpu_seconds, parse_args, scratch_database  # noqa: E402
+from bench.harness import cpu_seconds, parse_args, scratch_database  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
 from arrakis_engine.synthesis.redis_bucket import RedisTokenBucket  # noqa: E402
 from arrakis_engine.themes import get_theme  # noqa: E402

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arrakis_engine.wizard.service import WizardService  # noqa: E402
 from arrakis_engine.wizard.sessions import SessionStore  # noqa: E402
-from bench.scratch import parse_args  # noqa: E402
+from bench.harness import parse_args  # noqa: E402
 
 STEPS = [None, {"chain": "berachain"},
          {"assets": [{"kind": "erc20", "address": "0x" + "ab" * 20, "decimals": 18},

@@ -12,7 +12,9 @@ a range as too large, and doubles again after each page that worked (up to ``max
 Each page's balance changes and the new "last indexed block" are written in one tenant
 transaction, so an interrupted run resumes from the last page that landed, never counting a
 log twice. A transfer to the zero address marks the sender as having redeemed the asset (for
-the per-asset "never redeemed" rule).
+the per-asset "never redeemed" rule). An index that already keeps its holdings history (the
+watcher started it; held_for reads it) and is caught up here keeps it block by block, with each
+block's time; a first build keeps none (the watcher's next step starts it).
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ class HolderIndexer:
             state = self.holdings.state(asset.key)
         start = state[0] + 1 if state else from_block
         page = state[1] if state else self.page_size
+        with self.db.tenant(community_id):
+            keeps = bool(state) and asset.key in self.holdings.history_state([asset.key])
         first, pages, logs_seen, refused = start, 0, 0, 0
         while start <= head:
             end = min(start + page - 1, head)
@@ -84,19 +88,53 @@ class HolderIndexer:
                 continue
             deltas, redeemed = self._changes(asset, logs)
             next_page = min(page * 2, self.max_page_size)
+            # An index that keeps its history (held_for reads it) keeps it over this page too:
+            # each block's changes with the block's time (a catch-up, not a first build).
+            history = self._history(asset, logs, end) if keeps else None
             with self.db.tenant(community_id):
                 now = self.holdings.lock_index(asset.key)
                 if (now[0] if now else from_block - 1) != start - 1:  # another indexer (or the watcher) moved it
                     start = (now[0] if now else from_block - 1) + 1
                     continue
-                self.holdings.apply(asset.key, deltas, redeemed, end)
-                self.holdings.save_state(asset.key, end, next_page)
+                self.holdings.apply(asset.key, deltas, redeemed, end, history=history and history[0])
+                self.holdings.save_state(asset.key, end, next_page, at=history[1] if history else None)
+            keeps = history is not None
             pages += 1
             logs_seen += len(logs)
             start, page = end + 1, next_page
             if progress:
                 progress(end - first + 1, head - first + 1)
         return IndexReport(first, head, pages, logs_seen, refused, page)
+
+    def _history(self, asset: Asset, logs: list[dict], end: int) -> tuple[list[tuple], int] | None:
+        """([(block, unix time, address, delta)], time of ``end``) of a page, or None when a block's
+        time cannot be read (the history then starts again at the watcher's next step)."""
+        from .watcher import _hex
+
+        per_block: dict[tuple[int, str], int] = {}
+        times: dict[int, int] = {}
+        for entry in logs:
+            block = int(_hex(entry["blockNumber"]), 16) if isinstance(entry["blockNumber"], str) \
+                else int(entry["blockNumber"])
+            stamp = entry.get("blockTimestamp")
+            if stamp is not None:
+                times[block] = int(stamp, 16) if isinstance(stamp, str) else int(stamp)
+            for sender, receiver, token_id, amount in transfers(entry):
+                if not counts_for(asset, entry, token_id):
+                    continue
+                if sender != ZERO:
+                    per_block[(block, sender)] = per_block.get((block, sender), 0) - amount
+                if receiver != ZERO:
+                    per_block[(block, receiver)] = per_block.get((block, receiver), 0) + amount
+        try:
+            for number in sorted({b for b, _ in per_block} - times.keys()) + [end]:
+                header = self.reader.block_header(number)
+                if header is None:
+                    return None
+                times[number] = header["timestamp"]
+        except ChainReadError:
+            return None
+        return [(b, times[b], a, d) for (b, a), d in per_block.items()], times[end]
 
     @staticmethod
     def _changes(asset: Asset, logs: list[dict]) -> tuple[dict[str, int], set[str]]:

@@ -11,7 +11,8 @@ One :meth:`ChainWatcher.step`:
    those blocks are read again.
 3. ``eth_getLogs`` once for every tracked contract and the transfer events (ERC-20 and ERC-721
    ``Transfer``, ERC-1155 ``TransferSingle`` and ``TransferBatch``), up to ``max_range`` blocks.
-4. The changes, the remembered hashes (the last block of the step and each block with a
+4. The changes (each also kept in the holdings history with its block's time, which held_for
+   reads), the remembered hashes (the last block of the step and each block with a
    transfer) and the new position are written in one platform transaction: a step lands whole or
    not at all, so a watcher killed at any point resumes from its last block without gaps or
    double counting.
@@ -130,6 +131,7 @@ class ChainWatcher:
         self.max_range, self.keep_blocks = max(1, int(max_range)), max(2, int(keep_blocks))
         self.watch = ChainWatchRepository(db)
         self.clock = clock
+        self._history_pruned = float("-inf")
 
     def communities(self) -> list[str]:
         """The communities with an asset on this chain (for the safety-net sync)."""
@@ -164,6 +166,7 @@ class ChainWatcher:
         start = min(lagging) + 1 if lagging else last + 1
         to = max(last, min(target, last + self.max_range))
         if to < start:
+            self._start_histories(tracked, last)
             report.to_block = last
             report.requests = self.source.requests - requests
             return report
@@ -177,23 +180,32 @@ class ChainWatcher:
             self.max_range = max(1, (to - start + 1) // 2)
             raise ChainReadError(f"{self.chain}: the node refused {to - start + 1} blocks of logs ({exc}); "
                                  f"reading {self.max_range} at a time") from None
-        changes, hashes, moved, counted, first_blocks, stamps = self._changes(logs, by_address)
-        mined_at = self._mined_at(first_blocks, stamps)
-        to_hash = self.source.block_hash(to)
-        if to_hash is None:
+        changes, hashes, moved, counted, times, first_blocks = self._changes(logs, by_address)
+        header = self.source.block_header(to)
+        if header is None:
             raise ChainReadError(f"{self.chain}: block {to} vanished while it was read; trying again")
-        hashes[to] = to_hash
+        hashes[to], times[to] = header["hash"], header["timestamp"]
+        for number in sorted({c[0] for c in changes} - times.keys()):  # a node whose logs carry no time
+            other = self.source.block_header(number)
+            if other is None or other["hash"] != hashes.get(number, other["hash"]):
+                raise ChainReadError(f"{self.chain}: block {number} changed while it was read; trying again")
+            times[number] = other["timestamp"]
+        mined_at = self._mined_at(first_blocks, times)
         indexed = {(str(r["community_id"]), r["asset_key"]): r["indexed_to"] for r in tracked
                    if r["indexed_to"] is not None}
+        history = {(str(r["community_id"]), r["asset_key"]) for r in tracked if r.get("history_days")}
         with self.db.platform():
             now = self.watch.lock_indexes(indexed)
             if any(now[k] != v for k, v in indexed.items()):  # an indexer moved one meanwhile: read again
                 raise ChainReadError(f"{self.chain}: an asset index moved while block {to} was read; trying again")
-            self.watch.apply(self.chain, changes)
-            self.watch.advance_indexes(indexed, to)
+            self.watch.apply(self.chain, changes, times, history)
+            self.watch.advance_indexes(indexed, to, at=times[to], history=history)
             self.watch.remember_blocks(self.chain, hashes)
             self.watch.set_last_block(self.chain, to)
             self.watch.prune(self.chain, to - self.keep_blocks)
+            if history and self.clock() - self._history_pruned > 3600:  # at most once an hour
+                self.watch.prune_history(self.chain)
+                self._history_pruned = self.clock()
         report.from_block, report.to_block, report.logs = start, to, counted
         for c, addresses in moved.items():
             report.moved.setdefault(c, set()).update(addresses)
@@ -215,9 +227,22 @@ class ChainWatcher:
                 log.info("%s: indexing %s for community %s up to block %d", self.chain, asset.key,
                          row["community_id"], last)
                 HolderIndexer(self.db, self.source).index(row["community_id"], asset, to_block=last)
-                row = {**row, "indexed_to": last}
+                row = {**row, "indexed_to": last, "history_from_at": None}  # an indexer run keeps no history
             out.append(row)
         return out
+
+    def _start_histories(self, tracked: list[dict], last: int) -> None:
+        """With no new block to read, indexes at the watcher's block that keep no history yet (just
+        indexed) start it there: the watcher records every change after it (one block read)."""
+        waiting = [(str(r["community_id"]), r["asset_key"]) for r in tracked
+                   if r.get("history_days") and r["indexed_to"] == last and r.get("history_from_at") is None]
+        if not waiting:
+            return
+        header = self.source.block_header(last)
+        if header is None:
+            return  # a reorg took it: the next step sees it
+        with self.db.platform():
+            self.watch.start_histories(waiting, last, header["timestamp"])
 
     def _check_reorg(self, last: int, report: StepReport) -> int:
         """``last`` if the chain still has the block we processed last; else the common ancestor,
@@ -247,34 +272,38 @@ class ChainWatcher:
             report.moved.setdefault(c, set()).update(addresses)
         return ancestor
 
-    def _mined_at(self, first_blocks: dict[str, int], stamps: dict[int, float]) -> dict[str, float]:
+    def _mined_at(self, first_blocks: dict[str, int], times: dict[int, int]) -> dict[str, float]:
         """community -> when its first moving block of the step was mined: the logs' own
-        ``blockTimestamp`` where the node gives it (one request for all), else the block's header
-        (one request per such block). A header that cannot be read leaves the time unknown (no
-        latency is measured for that step; the step itself goes on)."""
+        ``blockTimestamp`` or the header already read for the holdings, else the block's header
+        (one request per such block: a community followed without an index). A header that
+        cannot be read leaves the time unknown (no latency is measured for that step; the step
+        itself goes on)."""
         out: dict[str, float] = {}
         for community, block in first_blocks.items():
-            if block not in stamps:
+            if block not in times:
                 try:
-                    stamps[block] = self.source.block_time(block)
+                    header = self.source.block_header(block)
                 except ChainReadError:
-                    stamps[block] = None
-            if stamps[block] is not None:
-                out[community] = float(stamps[block])
+                    header = None
+                if header is None:
+                    continue
+                times[block] = header["timestamp"]
+            out[community] = float(times[block])
         return out
 
     @staticmethod
     def _changes(logs: list[dict], by_address: dict) -> tuple[list[tuple], dict[int, str], dict[str, set[str]], int,
-                                                             dict[str, int], dict[int, float]]:
+                                                              dict[int, int], dict[str, int]]:
         """(holdings changes, block hashes, community -> addresses that moved, how many logs were
-        new to some index: a catch-up read also returns logs other indexes counted already,
-        community -> the first block that moved it, block -> its time where the logs gave it)."""
+        new to some index: a catch-up read also returns logs other indexes counted already, block
+        times the logs carry: ``blockTimestamp``, where the node gives it, community -> the first
+        block that moved it)."""
         changes: list[tuple] = []
         counted = 0
         hashes: dict[int, str] = {}
+        times: dict[int, int] = {}
         moved: dict[str, set[str]] = defaultdict(set)
         first_blocks: dict[str, int] = {}
-        stamps: dict[int, float] = {}
         for entry in logs:
             if entry.get("removed"):
                 continue
@@ -282,9 +311,9 @@ class ChainWatcher:
             block = int(_hex(entry["blockNumber"]), 16) if isinstance(entry["blockNumber"], str) \
                 else int(entry["blockNumber"])
             hashes[block] = _hex(entry["blockHash"]).lower()
-            if entry.get("blockTimestamp") is not None:
-                stamp = entry["blockTimestamp"]
-                stamps[block] = float(int(stamp, 16) if isinstance(stamp, str) else stamp)
+            stamp = entry.get("blockTimestamp")
+            if stamp is not None:
+                times[block] = int(stamp, 16) if isinstance(stamp, str) else int(stamp)
             new = False
             for sender, receiver, token_id, amount in transfers(entry):
                 for community, asset, indexed_to in by_address.get(contract, []):
@@ -304,4 +333,4 @@ class ChainWatcher:
                     if receiver != ZERO:
                         changes.append((block, community, asset.key, receiver, amount, False))
             counted += new
-        return changes, hashes, dict(moved), counted, first_blocks, stamps
+        return changes, hashes, dict(moved), counted, times, first_blocks

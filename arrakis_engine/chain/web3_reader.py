@@ -150,13 +150,16 @@ class Web3ChainReader:
 
     def block_hash(self, number: int) -> str | None:
         """The hash of block ``number`` on the chain as the endpoint sees it now (None: no such block)."""
-        block = self._with_failover("block", lambda w3: self._rpc(w3, "eth_getBlockByNumber", [hex(number), False]))
-        return None if block is None else str(block["hash"]).lower()
+        header = self.block_header(number)
+        return None if header is None else header["hash"]
 
-    def block_time(self, number: int) -> float | None:
-        """When block ``number`` was mined (its header's timestamp, unix seconds; None: no such block)."""
+    def block_header(self, number: int) -> dict | None:
+        """``{"hash", "timestamp"}`` of block ``number`` now (None: no such block); one request."""
         block = self._with_failover("block", lambda w3: self._rpc(w3, "eth_getBlockByNumber", [hex(number), False]))
-        return None if block is None else float(int(str(block["timestamp"]), 16))
+        if block is None:
+            return None
+        ts = block["timestamp"]
+        return {"hash": str(block["hash"]).lower(), "timestamp": int(ts, 16) if isinstance(ts, str) else int(ts)}
 
     def heads(self, timeout: float = 2.0) -> list[int | None]:
         """Each endpoint's head block (None where it did not answer): how far behind each one is."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..themes import SUBSCRIPTIONS
 from .base import CliState, cli, command_group
 from .output import Output, phases, reports
 
@@ -16,7 +17,7 @@ community = command_group("community", "Create and list communities.")
 @click.option("--guild-id", required=True, help="Discord guild id.")
 @click.option("--theme", default="basic", show_default=True, help="Theme id (basic, sietch).")
 @click.option("--subscription", default="free", show_default=True,
-              type=click.Choice(["free", "premium", "enterprise"]), help="Subscription tier.")
+              type=click.Choice(SUBSCRIPTIONS), help="Subscription tier.")
 @reports
 def community_create(state: CliState, name: str, guild_id: str, theme: str, subscription: str) -> Output:
     """Create a community for one Discord guild."""

@@ -13,8 +13,8 @@ missing, for ``gate check`` and ``/profile``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 from ..chain.types import UNKNOWN
 from .logic import Truth, k_all, k_any, k_not, word
@@ -33,16 +33,82 @@ class Facts:
     base units or UNKNOWN (a wallet missing from a read's map is UNKNOWN too). ``owners``: ERC-721
     asset key -> token id -> owner or UNKNOWN. ``allowlists``: name -> addresses (a list that does
     not exist: missing, and unknown). ``roles``: discord id -> role ids (missing: unknown).
-    ``held_since``: (requirement key, discord id) -> since when the member has met it without a
-    break; ``covered_since``: requirement key -> since when it has been followed."""
+    ``held``: (held_for requirement key, discord id) -> :class:`Held`, what the holdings index's
+    history says of the requirement's period (missing: unknown, e.g. the asset is not indexed)."""
 
     now: datetime
     balances: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     owners: Mapping[str, Mapping[int, object]] = field(default_factory=dict)
     allowlists: Mapping[str, frozenset] = field(default_factory=dict)
     roles: Mapping[str, frozenset] = field(default_factory=dict)
-    held_since: Mapping[tuple, datetime] = field(default_factory=dict)
-    covered_since: Mapping[str, datetime] = field(default_factory=dict)
+    held: Mapping[tuple, "Held"] = field(default_factory=dict)
+
+
+class Held(NamedTuple):
+    """A held_for requirement's period for one member, from the holdings history: ``truth`` True
+    (met at every change of the period, and the history covers all of it), False (it was not met
+    at some moment of the period) or None (met since the history began, which is less than the
+    period ago); ``since``: since when it has been met without a break (None: it is not met at
+    ``last``, the time of the last indexed block)."""
+
+    truth: Truth
+    since: datetime | None
+    last: datetime
+
+    @property
+    def days(self) -> float:
+        """How many days it has been met without a break, as of ``last``."""
+        return 0.0 if self.since is None else max((self.last - self.since).total_seconds() / 86400, 0.0)
+
+
+def held_history(holding: Holding, start: Mapping[str, int], changes: Sequence[tuple], since: datetime,
+                 members: Sequence[tuple[str, Sequence[str]]], *, covered: bool, last: datetime) -> dict[str, Held]:
+    """discord id -> :class:`Held` from the wallets' balances at ``since`` and their changes after
+    it (``(at, block, address, balance after)``, oldest first). Wallets are pooled; the changes of
+    one block are applied together (a move between two of a member's wallets is no dip)."""
+    mn, mx = holding.min, holding.max
+    owner: dict[str, list[int]] = {}
+    totals: list[int] = []
+    get = start.get
+    for i, (_, wallets) in enumerate(members):
+        if len(wallets) == 1:
+            totals.append(get(wallets[0], 0))
+        else:
+            totals.append(sum(get(w, 0) for w in wallets))
+        for w in wallets:
+            o = owner.get(w)
+            if o is None:
+                owner[w] = [i]
+            else:
+                o.append(i)
+    met = [mn <= t and (mx is None or t <= mx) for t in totals]
+    failed = [not m for m in met]
+    run_from: list = [since] * len(members)  # since when each member has met it without a break
+    balances = dict(start)
+    n, i = len(changes), 0
+    while i < n:
+        at, block = changes[i][0], changes[i][1]
+        touched: list[int] = []
+        while i < n and changes[i][1] == block:
+            address, after = changes[i][2], changes[i][3]
+            delta = after - balances.get(address, 0)
+            balances[address] = after
+            for m in owner.get(address, ()):
+                totals[m] += delta
+                touched.append(m)
+            i += 1
+        for m in touched:  # after the whole block (a member twice is checked twice, the same way)
+            t = totals[m]
+            if mn <= t and (mx is None or t <= mx):
+                if not met[m]:
+                    run_from[m] = at
+                    met[m] = True
+            else:
+                failed[m] = True
+                met[m] = False
+    whole = True if covered else None
+    return {discord_id: Held(False if failed[m] else whole, run_from[m] if met[m] else None, last)
+            for m, (discord_id, _) in enumerate(members)}
 
 
 @dataclass(frozen=True)
@@ -126,18 +192,16 @@ def _holds(holding: Holding, read_key: str | None = None) -> Callable:
 
 
 def held_for_truth(req: Requirement, now_truth: Truth, facts: Facts, discord_id: str) -> Truth:
-    """Met now, and continuously since ``days`` ago. Unknown while the record does not reach back
-    that far (the member has met it since the record began)."""
-    if now_truth is not True:
-        return now_truth
-    need = timedelta(days=req.days)
-    since = facts.held_since.get((req.key, discord_id), facts.now)
-    if facts.now - since >= need:
-        return True
-    covered = facts.covered_since.get(req.key, facts.now)
-    if since > covered:
-        return False  # seen starting after the record began
-    return None
+    """Met now, and at every moment of the last ``days`` days as the holdings history saw them;
+    unknown while the history does not cover the whole period (or the asset is not indexed)."""
+    if now_truth is False:
+        return False
+    held = facts.held.get((req.key, discord_id))
+    if held is not None and held.truth is False:
+        return False
+    if now_truth is None or held is None:
+        return None
+    return held.truth
 
 
 def _leaf(req: Requirement) -> Callable:
@@ -255,14 +319,17 @@ def _value(req: Requirement, truth: Truth, facts: Facts, discord_id: str, wallet
     elif h.max is not None and total > h.max:
         missing = f"holds {h.amount(total - h.max)} {unit} above the maximum"
     if req.kind == "held_for" and missing is None:
-        since = facts.held_since.get((req.key, discord_id), facts.now)
-        held_days = (facts.now - since).total_seconds() / 86400
-        value += f", held {held_days:.1f} of {req.days} day(s)"
-        if truth is False:
-            left = req.days - held_days
-            missing = f"needs to hold it {left:.1f} more day(s)"
-        elif truth is None:
-            value += " (unknown: the record does not reach back that far yet)"
+        held = facts.held.get((req.key, discord_id))
+        if held is None:
+            value += " (unknown: the holdings index keeps no history of this asset yet)"
+        else:
+            value += f", held {min(held.days, req.days):.1f} of {req.days} day(s) without a break"
+            if truth is False:
+                missing = f"needs to hold it {max(req.days - held.days, 0.0):.1f} more day(s)"
+            elif truth is None and held.truth is None:
+                value += " (unknown: the holdings history does not reach back that far yet)"
+            elif truth is None:
+                value += " (unknown: today's read failed)"
     return value, missing
 
 

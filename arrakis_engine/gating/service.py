@@ -12,7 +12,7 @@ import hashlib
 import io
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -22,18 +22,15 @@ from ..ports import Clock, DiscordGuild, moment, system_clock
 from ..storage.chain_holdings import CommunityAssetRepository, HoldingsRepository
 from ..storage.database import Database
 from ..storage.gating import GatingRepository
+from ..storage.synthesis import SynthesisRepository
 from ..themes import theme_of
 from ..validation import check_discord_id
-from .evaluate import Facts, evaluate_many, explain, explainer, holding_truth, pooled, snapshot_key
+from .evaluate import Facts, Held, evaluate_many, explain, explainer, held_history, snapshot_key
 from .logic import Truth, word
 from .rules import Requirement, Rule, RuleError, parse_rule, parse_rule_text
 
 MAX_ALLOWLIST = 100_000
 MEMBERSHIP = ""
-
-
-def requirement_hash(req: Requirement) -> str:
-    return hashlib.sha256(req.key.encode()).hexdigest()
 
 
 @dataclass
@@ -131,10 +128,15 @@ class Gating:
 
     def _follow(self) -> None:
         """The assets the stored rules read at the latest block (not snapshots: history does not
-        move), for the live watcher."""
-        specs = {r.holding.asset.key: r.holding.asset.as_dict() for rule in self._rules().all()
-                 for r in rule.requirements() if r.holding is not None and r.kind != "snapshot"}
-        self.store.follow_assets(specs)
+        move), for the live watcher, and how many days of holdings history held_for needs of each."""
+        reqs = [r for rule in self._rules().all() for r in rule.requirements()]
+        specs = {r.holding.asset.key: r.holding.asset.as_dict() for r in reqs
+                 if r.holding is not None and r.kind != "snapshot"}
+        history: dict[str, int] = {}
+        for r in reqs:
+            if r.kind == "held_for":
+                history[r.holding.asset.key] = max(history.get(r.holding.asset.key, 0), r.days)
+        self.store.follow_assets(specs, history)
 
     def rules(self, community_id) -> Rules:
         with self.db.tenant(community_id):
@@ -254,13 +256,7 @@ class Gating:
             kept = {key: self.store.snapshot_balances(key[0], key[1], wallets) for key in snaps}
             names = {r.name for r in reqs if r.kind == "allowlist"}
             facts.allowlists = self.store.allowlisted(names, wallets)
-            held = [r for r in reqs if r.kind == "held_for"]
-            if held:
-                hashes = {requirement_hash(r): r for r in held}
-                facts.covered_since = {hashes[h].key: t for h, t in self.store.coverage(list(hashes)).items()}
-                by_profile = {m.profile_id: m.discord_id for m in members}
-                facts.held_since = {(hashes[h].key, by_profile[p]): t
-                                    for (h, p), t in self.store.held_since(list(hashes)).items() if p in by_profile}
+            facts.held = self._held([r for r in reqs if r.kind == "held_for"], members, wallets)
         for key, asset in latest.items():
             if key not in got:
                 got[key] = self._balances(asset, wallets)
@@ -286,22 +282,52 @@ class Gating:
             facts.roles = self._roles(community_id, guild_id, members)
         return facts
 
+    def _held(self, held: Sequence[Requirement], members: Sequence[Member], wallets: Sequence[str]) -> dict:
+        """Inside the tenant transaction: each held_for requirement's period for each member, from
+        the holdings index's history (the watcher keeps every balance change with its block's
+        time). The period ends at the last indexed block; an asset whose history is not kept
+        (not indexed, or indexed again since) leaves the requirement unknown."""
+        if not held:
+            return {}
+        holdings = HoldingsRepository(self.db)
+        states = holdings.history_state(sorted({r.holding.asset.key for r in held}))
+        pairs = [(m.discord_id, m.wallets) for m in members]
+        out: dict[tuple, Held] = {}
+        read: dict[tuple, tuple] = {}
+        for r in held:
+            state = states.get(r.holding.asset.key)
+            if state is None or r.holding.token_ids:
+                continue
+            last = state["last_block_at"]
+            cutoff = last - timedelta(days=r.days)
+            since = max(cutoff, state["history_from_at"])
+            key = (r.holding.asset.key, since)
+            if key not in read:  # one read per asset and period, however many requirements name it
+                read[key] = holdings.history(r.holding.asset.key, wallets, since)
+            start, changes = read[key]
+            verdicts = held_history(r.holding, start, changes, since, pairs,
+                                    covered=state["history_from_at"] <= cutoff, last=last)
+            out.update({(r.key, d): v for d, v in verdicts.items()})
+        return out
+
     def verdicts(self, community_id, rules: Rules, members: Sequence[Member], *, now: datetime,
                  balances: Mapping[str, Mapping[str, object]] | None = None, guild_id: str | None = None,
                  indexed: bool = False) -> Verdicts:
-        """Gather and evaluate for many members. Discord is asked for the roles (one call each,
-        paced like every Discord call) only of the members whose result the other requirements
-        leave open."""
+        """Gather and evaluate for many members. Discord roles are Discord's last answer that
+        Arrakis keeps for each member (the member role sync stores it when it reads or changes a
+        member): no Discord call per member; a member whose roles were never seen is unknown."""
         facts = self.gather(community_id, rules, members, now=now, balances=balances, guild_id=guild_id,
                             indexed=indexed, roles=False)
-        verdicts = self.evaluate(rules, facts, members)
         if any(r.kind == "discord_role" for rule in rules.all() for r in rule.requirements()):
-            columns = [verdicts.membership, *verdicts.tiers.values()]
-            open_ = [m for i, m in enumerate(members) if any(col[i] is None for col in columns)]
-            if open_:
-                facts.roles = self._roles(community_id, guild_id, open_)
-                verdicts = self.evaluate(rules, facts, members)
-        return verdicts
+            facts.roles = self.stored_roles(community_id, members)
+        return self.evaluate(rules, facts, members)
+
+    def stored_roles(self, community_id, members: Sequence[Member]) -> dict[str, frozenset]:
+        """discord id -> role ids as Discord last answered them (members never seen are left out:
+        unknown)."""
+        with self.db.tenant(community_id):
+            known = SynthesisRepository(self.db).member_roles([m.discord_id for m in members])
+        return {d: frozenset(str(r) for r in roles) for d, roles in known.items()}
 
     def _balances(self, asset, wallets: Sequence[str], block: int | None = None) -> dict:
         reader = self.readers.get(asset.chain)
@@ -352,26 +378,6 @@ class Gating:
             missing += [f"{c.requirement}: could not be read" for c in checks if c.truth is None]
             out.append({"result": word(v), "missing": missing[:5]})
         return out
-
-    def remember(self, rules: Rules, facts: Facts, members: Sequence[Member], *, now: datetime) -> None:
-        """Inside the caller's tenant transaction: start following each held_for requirement, and
-        record who meets its balance now (since when) and who stopped."""
-        held = {r.key: r for rule in rules.all() for r in rule.requirements() if r.kind == "held_for"}
-        if not held:
-            return
-        self.store.start_coverage([requirement_hash(r) for r in held.values()], now)
-        started, stopped = [], []
-        for r in held.values():
-            h = requirement_hash(r)
-            for m in members:
-                if m.profile_id is None:
-                    continue
-                now_truth = holding_truth(r.holding, *pooled(r.holding, facts, m.wallets))
-                if now_truth is True and (r.key, m.discord_id) not in facts.held_since:
-                    started.append((h, m.profile_id, now))
-                elif now_truth is False and (r.key, m.discord_id) in facts.held_since:
-                    stopped.append((h, m.profile_id))
-        self.store.record_held(started, stopped)
 
     # --- one member -------------------------------------------------------------------------------------
 

@@ -116,10 +116,6 @@ def clean_reason(reason: str | None) -> str | None:
     return text[:REASON_MAX] or None
 
 
-_COLS = ("id, kind, community_id, status, title, requested_by, created_at, expires_at, decision, risk_score, "
-         "risk_level, plan_checksum, report, decided_by, decided_at, reason, mfa, notified, used_at")
-
-
 def _row(r: dict) -> ApprovalRequest:
     return ApprovalRequest(str(r["id"]), r["kind"], str(r["community_id"]) if r["community_id"] else None,
                            r["status"], r["title"], r["requested_by"], r["created_at"], r["expires_at"],
@@ -138,8 +134,11 @@ class ApprovalService:
     metrics = NULL_METRICS  # bootstrap hands the process's recorder
 
     def __init__(self, db: Database, repos, gate: PolicyGate, operators, mfa, *,
-                 notifiers: list[ApprovalNotifier] | None = None, clock: Clock = system_clock) -> None:
-        """``operators``: the OperatorService; ``mfa``: the MfaService (codes for high risk)."""
+                 notifiers: list[ApprovalNotifier] | None = None, clock: Clock = system_clock,
+                 on_strip_approved: Callable[[str, str], None] | None = None) -> None:
+        """``operators``: the OperatorService; ``mfa``: the MfaService (codes for high risk);
+        ``on_strip_approved(community_id, approver)``: run the member sync of a community whose
+        mass strip was just approved (None: the next member sync carries it out)."""
         self.db = db
         self.repos = repos
         self.gate = gate
@@ -147,9 +146,8 @@ class ApprovalService:
         self.mfa = mfa
         self.notifiers = list(notifiers or [])
         self.clock = clock
-        # Set by the composition root: run the member sync of a community whose mass strip was
-        # just approved (the sync service is built after this one).
-        self.on_strip_approved: Callable[[str, str], None] | None = None
+        self.store = repos.approvals  # the approval_requests table (storage/approvals.py)
+        self.on_strip_approved = on_strip_approved
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), timezone.utc)
@@ -175,13 +173,11 @@ class ApprovalService:
         self.mfa.verify(requester.name, code() if callable(code) else code, action="SUBMIT_PLAN")
         now = self._now()
         title = clean_reason(title) or f"{Path(plan_path).name}: {decision.changes} resource change(s)"
-        with self.db.platform() as tx:
-            row = tx.one(
-                f"""INSERT INTO approval_requests (kind, title, requested_by, created_at, expires_at, decision,
-                        risk_score, risk_level, plan_checksum, report)
-                    VALUES ('terraform_plan', %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_COLS}""",
-                (title[:200], requester.name, now, now + TTL, decision.decision, decision.risk.score,
-                 decision.risk.level, checksum, json.dumps(_report(decision))))
+        with self.db.platform():
+            row = self.store.insert_plan(title=title[:200], requested_by=requester.name, created_at=now,
+                                         expires_at=now + TTL, decision=decision.decision,
+                                         risk_score=decision.risk.score, risk_level=decision.risk.level,
+                                         plan_checksum=checksum, report=_report(decision))
             request = _row(row)
             self.repos.audit.append(f"operator:{requester.name}", "approval.requested",
                                     {"request": request.id, "plan": checksum, "risk": request.risk_score,
@@ -196,22 +192,19 @@ class ApprovalService:
         now = self._now()
         share = strips / tier_holders if tier_holders else 1.0
         title = f"{strips} of {tier_holders} members would lose their tier role"
-        with self.db.platform() as tx:
-            tx.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"strip:{cid}",))  # one pending per community
-            row = tx.one(f"""SELECT {_COLS} FROM approval_requests WHERE kind = 'member_role_strip'
-                               AND community_id = %s AND status = 'pending' AND expires_at > %s""", (cid, now))
+        with self.db.platform():
+            self.store.lock_strips(cid)  # one pending per community
+            row = self.store.pending_strip(cid, now)
             if row is not None:
                 return _row(row)
-            name = tx.scalar("SELECT name FROM communities WHERE id = %s", (cid,))
-            row = tx.one(
-                f"""INSERT INTO approval_requests (kind, community_id, title, requested_by, created_at, expires_at,
-                        decision, risk_score, risk_level, report)
-                    VALUES ('member_role_strip', %s, %s, %s, %s, %s, 'review', %s, 'high', %s) RETURNING {_COLS}""",
-                (cid, f"{name}: {title}"[:200], requester, now, now + TTL, max(60, min(100, round(100 * share))),
-                 json.dumps({"summary": title, "strips": strips, "tier_holders": tier_holders,
-                             "members": members[:1000], "risk": {"explanation": f"{title} ({share:.0%}): more "
-                                                                 "often a bad chain read than a market move"},
-                             "reasons": [title], "top_resources": []})))
+            name = self.store.community_name(cid)
+            row = self.store.insert_strip(
+                cid, title=f"{name}: {title}"[:200], requested_by=requester, created_at=now, expires_at=now + TTL,
+                risk_score=max(60, min(100, round(100 * share))),
+                report={"summary": title, "strips": strips, "tier_holders": tier_holders,
+                        "members": members[:1000], "risk": {"explanation": f"{title} ({share:.0%}): more "
+                                                            "often a bad chain read than a market move"},
+                        "reasons": [title], "top_resources": []})
             request = _row(row)
             self.repos.audit.append(requested_by, "approval.requested",
                                     {"request": request.id, "kind": "member_role_strip", "community": cid,
@@ -223,13 +216,8 @@ class ApprovalService:
         used; None when there is none. Two syncs at once: one of them gets it."""
         cid = _check_id(community_id)
         now = self._now()
-        with self.db.platform() as tx:
-            row = tx.one(f"""UPDATE approval_requests SET used_at = %s
-                              WHERE id = (SELECT id FROM approval_requests
-                                           WHERE kind = 'member_role_strip' AND community_id = %s
-                                             AND status = 'approved' AND used_at IS NULL AND decided_at > %s
-                                           ORDER BY decided_at DESC LIMIT 1)
-                                AND used_at IS NULL RETURNING {_COLS}""", (now, cid, now - STRIP_USABLE_FOR))
+        with self.db.platform():
+            row = self.store.take_approved_strip(cid, now, decided_after=now - STRIP_USABLE_FOR)
             if row is not None:
                 self.repos.audit.append("sync", "approval.used", {"request": str(row["id"]), "community": cid})
         return _row(row) if row else None
@@ -237,18 +225,14 @@ class ApprovalService:
     def pending_for(self, community_id: str) -> list[ApprovalRequest]:
         """What waits for a person in this community (its mass strips)."""
         cid = _check_id(community_id)
-        with self.db.platform() as tx:
-            rows = tx.all(f"""SELECT {_COLS} FROM approval_requests WHERE community_id = %s AND status = 'pending'
-                                AND expires_at > %s ORDER BY created_at""", (cid, self._now()))
+        with self.db.platform():
+            rows = self.store.pending_for(cid, self._now())
         return [_row(r) for r in rows]
 
     def pending_counts(self) -> dict[str, int]:
         """Requests waiting per community (the fleet's marker), in one query."""
-        with self.db.platform() as tx:
-            rows = tx.all("""SELECT community_id, count(*) AS n FROM approval_requests
-                              WHERE community_id IS NOT NULL AND status = 'pending' AND expires_at > %s
-                              GROUP BY community_id""", (self._now(),))
-        return {str(r["community_id"]): int(r["n"]) for r in rows}
+        with self.db.platform():
+            return self.store.pending_counts(self._now())
 
     def approve_strip_of(self, community_id: str, *, by: str, code: str | None, reason: str | None = None,
                          carry_out: bool = True) -> ApprovalRequest:
@@ -269,16 +253,16 @@ class ApprovalService:
                 log.warning("could not announce approval request %s: %s", request.id, exc)
         if not where:
             return request
-        with self.db.platform() as tx:
-            tx.execute("UPDATE approval_requests SET notified = %s WHERE id = %s", (json.dumps(where), request.id))
+        with self.db.platform():
+            self.store.set_notified(request.id, where)
         return self.get(request.id)
 
     # --- reading ------------------------------------------------------------------------------
 
     def get(self, request_id: str) -> ApprovalRequest:
         rid = _check_id(request_id)
-        with self.db.platform() as tx:
-            row = tx.one(f"SELECT {_COLS} FROM approval_requests WHERE id = %s", (rid,))
+        with self.db.platform():
+            row = self.store.get(rid)
         if row is None:
             raise NotFound(f"no approval request {rid}", hint="see `arrakis approvals list`")
         return self._expired_if_due(_row(row))
@@ -287,10 +271,8 @@ class ApprovalService:
         if status is not None and status not in STATUSES:
             raise ValidationError(f"status must be one of {', '.join(STATUSES)}", field="status")
         self.expire_due()
-        with self.db.platform() as tx:
-            rows = tx.all(f"SELECT {_COLS} FROM approval_requests"
-                          + (" WHERE status = %s" if status else "") + " ORDER BY created_at DESC",
-                          (status,) if status else ())
+        with self.db.platform():
+            rows = self.store.list(status)
         return [_row(r) for r in rows]
 
     def _expired_if_due(self, request: ApprovalRequest) -> ApprovalRequest:
@@ -358,9 +340,8 @@ class ApprovalService:
     def history(self, request_id: str) -> list[dict]:
         """The audit entries about this request, oldest first: when, who, what."""
         rid = _check_id(request_id)
-        with self.db.platform() as tx:
-            rows = tx.all("""SELECT created_at, actor, action, payload FROM audit_log
-                              WHERE community_id IS NULL AND payload->>'request' = %s ORDER BY seq""", (rid,))
+        with self.db.platform():
+            rows = self.store.history(rid)
         return [dict(r) for r in rows]
 
     def _refused(self, request: ApprovalRequest, by: str, why: str, via: str, *, error=PermissionDenied) -> None:
@@ -372,14 +353,11 @@ class ApprovalService:
     def _finish(self, request: ApprovalRequest, status: str, *, by: str, reason: str | None, mfa: str | None,
                 via: str) -> ApprovalRequest:
         now = self._now()
-        with self.db.platform() as tx:
+        with self.db.platform():
             # Only a pending, unexpired request changes: two answers at once, one of them loses.
-            row = tx.one(f"""UPDATE approval_requests SET status = %s, decided_by = %s, decided_at = %s,
-                                    reason = %s, mfa = %s
-                              WHERE id = %s AND status = 'pending' AND expires_at > %s RETURNING {_COLS}""",
-                         (status, by, now, reason, mfa, request.id, now))
+            row = self.store.finish(request.id, status, by=by, now=now, reason=reason, mfa=mfa)
             if row is None:
-                current = tx.scalar("SELECT status FROM approval_requests WHERE id = %s", (request.id,))
+                current = self.store.status_of(request.id)
                 self.repos.audit.append(f"operator:{by}", "approval.refused",
                                         {"request": request.id, "why": f"already {current}", "via": via})
             else:
@@ -397,9 +375,8 @@ class ApprovalService:
     def expire_due(self) -> list[ApprovalRequest]:
         """Expire every pending request past its 24 hours (the scheduler calls this)."""
         now = self._now()
-        with self.db.platform() as tx:
-            rows = tx.all(f"""UPDATE approval_requests SET status = 'expired', decided_at = %s
-                               WHERE status = 'pending' AND expires_at <= %s RETURNING {_COLS}""", (now, now))
+        with self.db.platform():
+            rows = self.store.expire_due(now)
             for r in rows:
                 self.repos.audit.append("scheduler", "approval.expired", {"request": str(r["id"])})
         expired = [_row(r) for r in rows]
@@ -410,10 +387,8 @@ class ApprovalService:
     def remind_due(self) -> list[ApprovalRequest]:
         """Remind reviewers once of each request still pending after 12 hours."""
         now = self._now()
-        with self.db.platform() as tx:
-            rows = tx.all(f"""UPDATE approval_requests SET reminded_at = %s
-                               WHERE status = 'pending' AND reminded_at IS NULL AND created_at <= %s
-                                 AND expires_at > %s RETURNING {_COLS}""", (now, now - REMIND_AFTER, now))
+        with self.db.platform():
+            rows = self.store.remind_due(now, created_before=now - REMIND_AFTER)
         reminded = [_row(r) for r in rows]
         for request in reminded:
             self._tell(request, reminder=True)

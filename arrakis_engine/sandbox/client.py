@@ -125,6 +125,9 @@ class SandboxDiscord:
     def get_member(self, guild_id, user_id, **kw):
         return self._guild(guild_id).get_member(guild_id, user_id, **kw)
 
+    def list_members(self, guild_id, **kw):
+        return self._guild(guild_id).list_members(guild_id, **kw)
+
     def set_member_roles(self, guild_id, user_id, roles, **kw):
         return self._guild(guild_id).set_member_roles(guild_id, user_id, roles, **kw)
 

@@ -194,6 +194,7 @@ class DiscordSandbox:
         self.outage_status = 503
         self.outage_after_channel_creates: int | None = None  # start an outage after that many creates
         self.channel_creates = 0
+        self.members_intent = True  # False: the bot lacks the GUILD_MEMBERS intent (listing is refused)
         self._lock = threading.Lock()
         self._dirty = False
         start = 1_100_000_000_000_000_000
@@ -258,8 +259,8 @@ class DiscordSandbox:
         major = info.get("g") or info.get("c") or ""
         if request.method == "POST" and request.path.endswith("/roles"):
             return ("create_role", major)
-        if "/members/" in request.path:  # reading and updating members: one bucket per guild
-            return ("member", major)
+        if "/members/" in request.path or request.path.endswith("/members"):
+            return ("member", major)  # listing, reading and updating members: one bucket per guild
         resource = request.match_info.route.resource
         template = resource.canonical if resource is not None else request.path
         return ("default", f"{request.method}:{template}:{major}")  # one bucket per route and guild/channel
@@ -347,6 +348,7 @@ class DiscordSandbox:
         r.add_post("/api/v10/guilds/{g}/channels", self.create_channel)
         r.add_patch("/api/v10/channels/{c}", self.update_channel)
         r.add_delete("/api/v10/channels/{c}", self.delete_channel)
+        r.add_get("/api/v10/guilds/{g}/members", self.list_members)
         r.add_get("/api/v10/guilds/{g}/members/{u}", self.get_member)
         r.add_patch("/api/v10/guilds/{g}/members/{u}", self.set_member_roles)
         r.add_post("/api/v10/users/@me/channels", self.open_dm)
@@ -453,6 +455,27 @@ class DiscordSandbox:
         g, ch = self._channel(request.match_info["c"])
         del g.channels[ch["id"]]
         return _json(ch)
+
+    async def list_members(self, request):
+        """List Guild Members: ``limit`` 1 to 1000 (default 1), ``after`` a user id (default 0),
+        members in ascending user id order. Needs the privileged GUILD_MEMBERS intent: without it
+        (``members_intent = False``) Discord answers 403 Missing Access."""
+        g = self._g(request)
+        if not self.members_intent:
+            return _json({"message": "Missing Access", "code": 50001}, 403)
+        q = request.query
+        try:
+            limit = int(q.get("limit", "1"))
+            after = int(q.get("after", "0"))
+        except ValueError:
+            return _json({"message": "Invalid Form Body", "code": 50035}, 400)
+        if not 1 <= limit <= 1000 or after < 0:
+            return _json({"message": "Invalid Form Body", "code": 50035,
+                          "errors": {"limit": {"_errors": [{"code": "NUMBER_TYPE_MAX",
+                                                            "message": "int value should be between 1 and 1000."}]}}},
+                         400)
+        ids = sorted((u for u in g.members if int(u) > after), key=int)[:limit]
+        return _json([{"user": {"id": u}, "roles": sorted(g.members[u])} for u in ids])
 
     async def get_member(self, request):
         g = self._g(request)

@@ -440,7 +440,9 @@ class DiscordBotSandbox(DiscordSandbox):
             "channel_id": channel_id, "channel": {"id": channel_id, "type": 0, "guild_id": guild_id,
                                                   "name": "general", "position": 0, "permission_overwrites": [],
                                                   "nsfw": False, "parent_id": None, "flags": 0},
-            "member": {**_member_object(user_id), "permissions": str(permissions)},
+            "member": {**_member_object(user_id), "permissions": str(permissions),
+                       "roles": sorted(self.guilds[guild_id].members.get(user_id, ())) if guild_id in self.guilds
+                       else []},  # the member's role ids, as Discord puts them in every interaction
             "token": token, "version": 1, "app_permissions": str((1 << 41) - 1), "locale": "en-US",
             "guild_locale": "en-US", "entitlements": [], "authorizing_integration_owners": {"0": guild_id},
             "context": 0, "attachment_size_limit": 10 * 1024 * 1024}

@@ -16,7 +16,6 @@ Each report is kept (the last 20) for the console's list of past drills.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -24,9 +23,8 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from ..errors import ArrakisError, ValidationError
+from ..ports import Clock, DrillReportStore, system_clock
 
-REPORTS_KEY = "arrakis:killswitch:drills"
-KEEP = 20
 HOLD_SECONDS = 2.0
 
 
@@ -56,16 +54,17 @@ def on_this_machine(api_base: str | None) -> bool:
 
 
 class KillSwitchDrill:
-    def __init__(self, killswitch, discord, repos, db, redis, freeze, *, discord_base: str | None,
-                 sandbox: bool) -> None:
+    def __init__(self, killswitch, discord, repos, db, reports: DrillReportStore, freeze, *,
+                 discord_base: str | None, sandbox: bool, clock: Clock = system_clock) -> None:
         """``sandbox``: Discord is the embedded sandbox; otherwise ``discord_base`` must be a server
         on this machine (a test server), or the drill refuses."""
         self.killswitch, self.discord, self.repos, self.db = killswitch, discord, repos, db
-        self.redis, self.freeze = redis, freeze
+        self.reports, self.freeze, self.clock = reports, freeze, clock
         self.allowed = sandbox or on_this_machine(discord_base)
 
     def past(self) -> list[dict]:
-        return [json.loads(x) for x in self.redis.lrange(REPORTS_KEY, 0, KEEP - 1)]
+        """Past drill reports (the last 20), newest first."""
+        return self.reports.past()
 
     def run(self, actor, community_id: str, *, code: str, release_code: Callable[[], str | None],
             progress: Callable[[DrillStep], None] | None = None) -> DrillReport:
@@ -76,7 +75,7 @@ class KillSwitchDrill:
                                   "machine, never real Discord", field="discord")
         with self.db.platform():
             community = self.repos.communities.get(community_id)
-        report = DrillReport(str(community.id), actor.name, time.time())
+        report = DrillReport(str(community.id), actor.name, self.clock())
 
         def record(step: str, ok: bool, detail: str, since: float) -> bool:
             s = DrillStep(step, ok, detail, round((time.perf_counter() - since) * 1000, 1))
@@ -132,10 +131,7 @@ class KillSwitchDrill:
             probe.stop()
 
     def _keep(self, report: DrillReport) -> DrillReport:
-        pipe = self.redis.pipeline()
-        pipe.lpush(REPORTS_KEY, json.dumps(report.as_dict()))
-        pipe.ltrim(REPORTS_KEY, 0, KEEP - 1)
-        pipe.execute()
+        self.reports.add(report.as_dict())
         return report
 
 

@@ -99,19 +99,19 @@ class EnrolmentService:
         token = secrets.token_urlsafe(TOKEN_BYTES)
         expires = self._now() + TOKEN_TTL
         actor = f"operator:{by.name}" if by is not None else "bootstrap"
-        with self.db.platform() as tx:
-            tx.execute("SELECT pg_advisory_xact_lock(hashtext('arrakis:operators:add'))")
-            first = not tx.scalar("SELECT count(*) FROM operators")
+        with self.db.platform():
+            self.repos.operators.lock_additions()
+            first = not self.repos.operators.count()
             if by is None and not first:
                 raise PermissionDenied("operators exist already: adding one needs a platform admin and their code "
                                        "(--as NAME --code CODE)")
-            op = self.operators.insert(tx, name, roles, actor=actor, discord_user_id=discord_user_id,
+            op = self.operators.insert(name, roles, actor=actor, discord_user_id=discord_user_id,
                                        slack_user_id=slack_user_id)
             where = "this terminal (the first operator)" if by is None else None
             if where is None:
                 # Sent inside the transaction: if it cannot be delivered, the operator is not added.
                 where = self._deliver(op, _message(name, token, expires))
-            self._store(tx, name, token, expires, actor, where)
+            self._store(name, token, expires, actor, where)
         return Issued(op, where, expires, token if by is None else None)
 
     def reissue(self, name: str, *, by: Operator) -> Issued:
@@ -123,8 +123,8 @@ class EnrolmentService:
         expires = self._now() + TOKEN_TTL
         actor = f"operator:{by.name}"
         where = self._deliver(op, _message(op.name, token, expires))
-        with self.db.platform() as tx:
-            self._store(tx, op.name, token, expires, actor, where)
+        with self.db.platform():
+            self._store(op.name, token, expires, actor, where)
         if op.enrolled:
             self.mfa.clear(op.name, actor=actor)
         return Issued(self.operators.get(op.name), where, expires)
@@ -160,14 +160,9 @@ class EnrolmentService:
         raise ConfigError(f"the enrolment token for {op.name} could not be sent: " + "; ".join(problems or
                           ["no channel"]), hint="fix the link or the bot, then: arrakis mfa enroll NAME --as ADMIN")
 
-    def _store(self, tx, name: str, token: str, expires: datetime, actor: str, where: str) -> None:
-        tx.execute("""INSERT INTO operator_enrolment_tokens (operator, token_hash, created_by, created_at, expires_at,
-                                                              delivered_to)
-                      VALUES (%s, %s, %s, %s, %s, %s)
-                      ON CONFLICT (operator) DO UPDATE SET token_hash = EXCLUDED.token_hash,
-                          created_by = EXCLUDED.created_by, created_at = EXCLUDED.created_at,
-                          expires_at = EXCLUDED.expires_at, delivered_to = EXCLUDED.delivered_to""",
-                   (name, _hash(token), actor, self._now(), expires, where))
+    def _store(self, name: str, token: str, expires: datetime, actor: str, where: str) -> None:
+        self.repos.enrolment_tokens.put(name, _hash(token), created_by=actor, created_at=self._now(),
+                                        expires_at=expires, delivered_to=where)
         self.repos.audit.append(actor, "mfa.token_issued", {"operator": name, "sent_to": where,
                                                             "expires_at": expires.isoformat()})
 
@@ -180,15 +175,10 @@ class EnrolmentService:
         if not token:
             raise ValidationError(f"give the enrolment token that was sent to {name}: --token TOKEN", field="token")
         now = self._now()
-        with self.db.platform() as tx:
-            row = tx.one("DELETE FROM operator_enrolment_tokens WHERE operator = %s AND token_hash = %s "
-                         "RETURNING expires_at", (name, _hash(token)))
-            if row is not None and row["expires_at"] <= now:
-                row = None
-                why = "expired"
-            else:
-                why = "wrong or used"
-        if row is None:
+        with self.db.platform():
+            expires_at = self.repos.enrolment_tokens.take(name, _hash(token))
+        why = "expired" if expires_at is not None and expires_at <= now else "wrong or used"
+        if expires_at is None or expires_at <= now:
             self.operators.refused(f"unknown:{name}", "mfa.enroll", f"{why} enrolment token for {name}")
             raise MfaRefused("that enrolment token is not valid for this operator (wrong, used or more than 24 "
                              "hours old)", hint="another platform admin sends a new one: arrakis mfa enroll NAME "

@@ -56,10 +56,9 @@ class KillReport:
 
 
 class KillSwitch:
-    def __init__(self, db: Database, repos, redis, *, freeze, sessions, signing, mfa, notifier=None) -> None:
+    def __init__(self, db: Database, repos, *, freeze, sessions, signing, mfa, notifier=None) -> None:
         self.db = db
         self.repos = repos
-        self.redis = redis
         self.freeze = freeze
         self.sessions = sessions
         self.signing = signing
@@ -75,9 +74,8 @@ class KillSwitch:
     def _user_communities(self, user_id) -> frozenset[str]:
         if not isinstance(user_id, str) or not DISCORD_ID.match(user_id):
             return frozenset()
-        with self.db.platform() as tx:
-            rows = tx.all("SELECT DISTINCT community_id FROM profiles WHERE discord_id = %s", (user_id,))
-        return frozenset(str(r["community_id"]) for r in rows)
+        with self.db.platform():
+            return frozenset(self.repos.views.communities_of_member(user_id))
 
     def _check(self, actor: Actor, scope, community_id, user_id, code, *, verb: str) -> tuple[str, str | None]:
         """Authorise, validate, then prove (``code`` may be a callable, asked only then). Returns

@@ -28,12 +28,11 @@ from datetime import datetime, timezone
 
 import pyotp
 
-from .. import keys
 from ..errors import MfaRefused, NotFound, ValidationError
 from ..metrics import NULL_METRICS
-from ..ports import Clock, system_clock
+from ..ports import Clock, MfaStepCopyStore, system_clock
 from ..storage.database import Database
-from .operators import OperatorRepository, validate_name
+from .operators import validate_name
 
 ISSUER = "Arrakis"
 BACKUP_CODES = 10
@@ -85,21 +84,22 @@ def _context(name: str) -> str:
 class MfaService:
     metrics = NULL_METRICS  # bootstrap hands the process's recorder
 
-    def __init__(self, db: Database, repos, redis, *, signing, clock: Clock = system_clock) -> None:
-        """``signing``: the SigningService, which seals and opens TOTP secrets."""
+    def __init__(self, db: Database, repos, step_copies: MfaStepCopyStore, *, signing,
+                 clock: Clock = system_clock) -> None:
+        """``signing``: the SigningService, which seals and opens TOTP secrets; ``step_copies``:
+        where a copy of each operator's last accepted step is kept, for reading only."""
         self.db = db
         self.repos = repos
-        self.redis = redis
+        self.step_copies = step_copies
         self.signing = signing
         self.clock = clock
-        self.operators = OperatorRepository(db)
+        self.store = repos.mfa  # operators' second factor in PostgreSQL (storage/operators.py)
 
     # --- enrolment ----------------------------------------------------------------------------
 
     def enrolled(self, name: str) -> bool:
-        with self.db.platform() as tx:
-            return bool(tx.scalar("SELECT totp_secret IS NOT NULL FROM operators WHERE name = %s",
-                                  (validate_name(name),)))
+        with self.db.platform():
+            return self.store.enrolled(validate_name(name))
 
     def install(self, name: str, *, actor: str, via: str) -> Enrolment:
         """Give ``name`` a new TOTP secret and 10 new backup codes (replacing any old ones), and
@@ -110,18 +110,13 @@ class MfaService:
         codes = tuple(_new_backup_code() for _ in range(BACKUP_CODES))
         sealed = self.signing.seal(SEAL_KEY, secret, context=_context(name))
         hashes = [_hash_code(_normalise_backup(code)) for code in codes]
-        with self.db.platform() as tx:
-            if self.operators.get(name) is None:
+        with self.db.platform():
+            if self.repos.operators.get(name) is None:
                 raise NotFound(f"no operator named {name!r}", hint="add them first: arrakis operators add")
-            tx.execute("UPDATE operators SET totp_secret = %s, totp_enrolled_at = now(), totp_last_step = NULL "
-                       "WHERE name = %s", (sealed, name))
-            tx.execute("DELETE FROM operator_backup_codes WHERE operator = %s", (name,))
-            tx.execute("DELETE FROM operator_mfa_failures WHERE operator = %s", (name,))
-            for h in hashes:
-                tx.execute("INSERT INTO operator_backup_codes (operator, code_hash) VALUES (%s, %s)", (name, h))
+            self.store.install(name, sealed, hashes)
             self.repos.audit.append(actor, "mfa.enrolled", {"operator": name, "backup_codes": len(codes),
                                                             "via": via})
-        self.redis.delete(keys.mfa_last_step(name))
+        self.step_copies.forget(name)
         uri = pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=ISSUER)
         return Enrolment(name, uri, codes)
 
@@ -129,18 +124,16 @@ class MfaService:
         """Take away ``name``'s second factor at once (a lost device is re-enrolled: the old one
         must stop working now, not when the new one is set up)."""
         name = validate_name(name)
-        with self.db.platform() as tx:
-            tx.execute("UPDATE operators SET totp_secret = NULL, totp_enrolled_at = NULL, totp_last_step = NULL "
-                       "WHERE name = %s", (name,))
-            tx.execute("DELETE FROM operator_backup_codes WHERE operator = %s", (name,))
+        with self.db.platform():
+            self.store.clear(name)
             self.repos.audit.append(actor, "mfa.cleared", {"operator": name})
-        self.redis.delete(keys.mfa_last_step(name))
+        self.step_copies.forget(name)
 
     def seal_plain_secrets(self) -> int:
         """Seal every TOTP secret still stored in plain text (from before secrets were sealed);
         ``arrakis db upgrade`` runs this. Returns how many were sealed."""
-        with self.db.platform() as tx:
-            rows = tx.all("SELECT name, totp_secret FROM operators WHERE totp_secret IS NOT NULL")
+        with self.db.platform():
+            rows = self.store.secrets()
         done = 0
         for r in rows:
             if not self.signing.is_sealed(r["totp_secret"]):
@@ -150,14 +143,13 @@ class MfaService:
 
     def _seal_in_place(self, name: str, plain: str) -> None:
         sealed = self.signing.seal(SEAL_KEY, plain, context=_context(name))
-        with self.db.platform() as tx:
-            if tx.scalar("UPDATE operators SET totp_secret = %s WHERE name = %s AND totp_secret = %s RETURNING 1",
-                         (sealed, name, plain)):
+        with self.db.platform():
+            if self.store.replace_secret(name, sealed, old=plain):
                 self.repos.audit.append("system:mfa", "mfa.secret_sealed", {"operator": name})
 
     def _secret(self, name: str) -> str | None:
-        with self.db.platform() as tx:
-            stored = tx.scalar("SELECT totp_secret FROM operators WHERE name = %s", (name,))
+        with self.db.platform():
+            stored = self.store.secret(name)
         if stored is None:
             return None
         if not self.signing.is_sealed(stored):
@@ -171,10 +163,8 @@ class MfaService:
         """When the lockout ends (None: not locked): the oldest of the last 5 wrong codes within
         5 minutes, plus 5 minutes. Kept in PostgreSQL, so a Redis flush does not lift it."""
         now = self.clock()
-        with self.db.platform() as tx:
-            times = [float(r["t"]) for r in tx.all(
-                "SELECT extract(epoch FROM at) AS t FROM operator_mfa_failures WHERE operator = %s "
-                "AND at > to_timestamp(%s) ORDER BY at", (name, now - FAILURE_WINDOW))]
+        with self.db.platform():
+            times = self.store.failure_times(name, after=now - FAILURE_WINDOW)
         if len(times) < MAX_FAILURES:
             return None
         until = times[len(times) - MAX_FAILURES] + FAILURE_WINDOW
@@ -212,13 +202,11 @@ class MfaService:
         decides (one atomic UPDATE): Redis only gets a copy afterwards, so neither a flush nor a
         Redis writer (rewinding the copy, or pushing it ahead to refuse good codes) changes the
         answer."""
-        with self.db.platform() as tx:
-            ok = tx.scalar("UPDATE operators SET totp_last_step = %s WHERE name = %s "
-                           "AND (totp_last_step IS NULL OR totp_last_step < %s) RETURNING 1", (step, name, step))
-            last = step if ok else tx.scalar("SELECT totp_last_step FROM operators WHERE name = %s", (name,))
+        with self.db.platform():
+            ok, last = self.store.accept_step(name, step)
         if last is not None:
-            self.redis.set(keys.mfa_last_step(name), int(last), ex=3600)
-        return bool(ok)
+            self.step_copies.remember(name, int(last))
+        return ok
 
     def _check_totp(self, name: str, secret: str, code: str, action: str, now: float) -> str:
         totp = pyotp.TOTP(secret)
@@ -235,14 +223,13 @@ class MfaService:
 
     def _check_backup(self, name: str, code: str, action: str, now: float) -> str:
         code = _normalise_backup(code)
-        with self.db.platform() as tx:
-            rows = tx.all("SELECT code_hash, used_at FROM operator_backup_codes WHERE operator = %s", (name,))
+        with self.db.platform():
+            rows = self.store.backup_codes(name)
         match = next((r for r in rows if _code_matches(code, r["code_hash"])), None) if len(code) == 16 else None
         if match is not None and match["used_at"] is None:
-            with self.db.platform() as tx:
+            with self.db.platform():
                 # The UPDATE is the single use: of two processes with the same code, one gets the row.
-                if tx.scalar("UPDATE operator_backup_codes SET used_at = now() WHERE operator = %s "
-                             "AND code_hash = %s AND used_at IS NULL RETURNING 1", (name, match["code_hash"])):
+                if self.store.use_backup(name, match["code_hash"]):
                     left = sum(1 for r in rows if r["used_at"] is None) - 1
                     self.repos.audit.append(f"operator:{name}", "mfa.verify",
                                             {"operator": name, "for": action, "result": "backup_ok",
@@ -256,10 +243,8 @@ class MfaService:
 
     def _fail(self, name: str, action: str, result: str, now: float) -> None:
         self.metrics.mfa_failure()
-        with self.db.platform() as tx:
-            tx.execute("INSERT INTO operator_mfa_failures (operator, at) VALUES (%s, to_timestamp(%s))", (name, now))
-            tx.execute("DELETE FROM operator_mfa_failures WHERE operator = %s AND at < to_timestamp(%s)",
-                       (name, now - 2 * FAILURE_WINDOW))
+        with self.db.platform():
+            self.store.record_failure(name, now, forget_before=now - 2 * FAILURE_WINDOW)
         self._audit(name, action, result)
 
     def _audit(self, name: str, action: str, result: str) -> None:

@@ -1,16 +1,13 @@
-"""Telling people: a Slack or Discord incoming webhook (ALERT_WEBHOOK_URL), or the log."""
+"""Telling people: a Slack or Discord incoming webhook (ALERT_WEBHOOK_URL). Without one, the
+kill switch writes its alert to the log itself."""
 
 from __future__ import annotations
 
-import logging
 from typing import Mapping
 
 import httpx
 
 from ..errors import NotificationError
-
-log = logging.getLogger(__name__)
-
 
 class WebhookNotifier:
     """Posts ``{"text": ..., "content": ...}``: Slack reads ``text``, Discord reads ``content``."""
@@ -28,8 +25,3 @@ class WebhookNotifier:
             raise NotificationError(f"the alert webhook could not be reached ({type(exc).__name__})") from exc
         if resp.status_code >= 300:
             raise NotificationError(f"the alert webhook answered {resp.status_code}")
-
-
-class LogNotifier:
-    def notify(self, subject: str, body: str, *, fields: Mapping[str, str] | None = None) -> None:
-        log.warning("%s: %s %s", subject, body, dict(fields or {}))

@@ -53,10 +53,10 @@ class Operator:
                 "created_at": self.created_at.isoformat(), "created_by": self.created_by}
 
 
-_COLS = "name, roles, discord_user_id, slack_user_id, totp_secret IS NOT NULL AS enrolled, created_at, created_by"
-
-
-def _row(r: dict) -> Operator:
+def _row(r: dict | None) -> Operator | None:
+    """An operator from its stored row (``storage.operators``); None for no row."""
+    if r is None:
+        return None
     return Operator(r["name"], tuple(r["roles"]), r["discord_user_id"], r["slack_user_id"], r["enrolled"],
                     r["created_at"], r["created_by"])
 
@@ -99,36 +99,13 @@ def validate_roles(roles) -> tuple[str, ...]:
     return roles
 
 
-class OperatorRepository:
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def get(self, name: str) -> Operator | None:
-        r = self.db.current().one(f"SELECT {_COLS} FROM operators WHERE name = %s", (name,))
-        return _row(r) if r else None
-
-    def by_discord_id(self, discord_user_id: str) -> Operator | None:
-        r = self.db.current().one(f"SELECT {_COLS} FROM operators WHERE discord_user_id = %s", (discord_user_id,))
-        return _row(r) if r else None
-
-    def by_slack_id(self, slack_user_id: str) -> Operator | None:
-        r = self.db.current().one(f"SELECT {_COLS} FROM operators WHERE slack_user_id = %s", (slack_user_id,))
-        return _row(r) if r else None
-
-    def all(self) -> list[Operator]:
-        return [_row(r) for r in self.db.current().all(f"SELECT {_COLS} FROM operators ORDER BY name")]
-
-    def count(self) -> int:
-        return int(self.db.current().scalar("SELECT count(*) FROM operators"))
-
-
 class OperatorService:
     def __init__(self, db: Database, repos, mfa=None) -> None:
         """``mfa``: the MfaService that :meth:`authorise` checks codes with."""
         self.db = db
         self.repos = repos
         self.mfa = mfa
-        self.operators = OperatorRepository(db)
+        self.rows = repos.operators  # the operators table (storage/operators.py)
 
     # --- identity ------------------------------------------------------------------------------
 
@@ -187,7 +164,7 @@ class OperatorService:
     def get(self, name: str) -> Operator:
         name = validate_name(name)
         with self.db.platform():
-            op = self.operators.get(name)
+            op = _row(self.rows.get(name))
         if op is None:
             raise NotFound(f"no operator named {name!r}", hint="see `arrakis operators list`")
         return op
@@ -195,7 +172,7 @@ class OperatorService:
     def by_slack(self, slack_user_id: str) -> Operator:
         """The operator a Slack user is (their Slack id was given with ``operators add --slack``)."""
         with self.db.platform():
-            op = self.operators.by_slack_id(str(slack_user_id))
+            op = _row(self.rows.by_slack_id(str(slack_user_id)))
         if op is None:
             raise NotFound("this Slack user is not an Arrakis operator",
                            hint="a platform admin links them: arrakis operators add NAME --role approver --slack ID")
@@ -205,15 +182,15 @@ class OperatorService:
         """The operator a Discord user is (linked with ``operators add --discord``), or None: on
         Discord most users are not operators, so this is a question, not an error."""
         with self.db.platform():
-            return self.operators.by_discord_id(str(discord_user_id))
+            return _row(self.rows.by_discord_id(str(discord_user_id)))
 
     def list(self) -> list[Operator]:
         with self.db.platform():
-            return self.operators.all()
+            return [_row(r) for r in self.rows.all()]
 
     def any(self) -> bool:
         with self.db.platform():
-            return self.operators.count() > 0
+            return self.rows.count() > 0
 
     def add(self, name: str, roles, *, actor: str, discord_user_id: str | None = None,
             slack_user_id: str | None = None) -> Operator:
@@ -222,23 +199,22 @@ class OperatorService:
         name = validate_name(name)
         roles = validate_roles(roles)
         discord_user_id, slack_user_id = validate_links(discord_user_id, slack_user_id)
-        with self.db.platform() as tx:
-            return self.insert(tx, name, roles, actor=actor, discord_user_id=discord_user_id,
+        with self.db.platform():
+            return self.insert(name, roles, actor=actor, discord_user_id=discord_user_id,
                                slack_user_id=slack_user_id)
 
-    def insert(self, tx, name: str, roles: tuple[str, ...], *, actor: str, discord_user_id: str | None,
+    def insert(self, name: str, roles: tuple[str, ...], *, actor: str, discord_user_id: str | None,
                slack_user_id: str | None) -> Operator:
         """The INSERT of :meth:`add`, inside the caller's platform transaction (checked input)."""
-        if self.operators.get(name) is not None:
+        if self.rows.get(name) is not None:
             raise Conflict(f"there is already an operator named {name!r}")
-        if discord_user_id and self.operators.by_discord_id(discord_user_id):
+        if discord_user_id and self.rows.by_discord_id(discord_user_id):
             raise Conflict("another operator already has that Discord user id")
-        if slack_user_id and self.operators.by_slack_id(slack_user_id):
+        if slack_user_id and self.rows.by_slack_id(slack_user_id):
             raise Conflict("another operator already has that Slack user id")
-        tx.execute("INSERT INTO operators (name, roles, discord_user_id, slack_user_id, created_by) "
-                   "VALUES (%s, %s, %s, %s, %s)", (name, list(roles), discord_user_id, slack_user_id, actor))
+        self.rows.insert(name, roles, discord_user_id=discord_user_id, slack_user_id=slack_user_id, created_by=actor)
         self.repos.audit.append(actor, "operator.added", {"operator": name, "roles": list(roles)})
-        return self.operators.get(name)
+        return _row(self.rows.get(name))
 
     def grant(self, name: str, role: str, *, actor: str) -> Operator:
         return self._change(name, role, actor=actor, add=True)
@@ -252,17 +228,15 @@ class OperatorService:
         if not checked:
             raise ValidationError(f"name a role: {', '.join(ROLES)}", field="role")
         role = checked[0]
-        with self.db.platform() as tx:
-            op = self.operators.get(name)
+        with self.db.platform():
+            op = _row(self.rows.get(name))
             if op is None:
                 raise NotFound(f"no operator named {name!r}")
             roles = set(op.roles) | {role} if add else set(op.roles) - {role}
             if not add and role == "platform_admin" and "platform_admin" in op.roles:
-                others = tx.scalar("SELECT count(*) FROM operators WHERE name <> %s AND 'platform_admin' = ANY(roles)",
-                                   (name,))
-                if not others:
+                if not self.rows.other_platform_admins(name):
                     raise Conflict(f"{name} is the last platform admin; grant the role to someone else first")
-            tx.execute("UPDATE operators SET roles = %s WHERE name = %s", (sorted(roles), name))
+            self.rows.set_roles(name, sorted(roles))
             self.repos.audit.append(actor, "operator.role_granted" if add else "operator.role_revoked",
                                     {"operator": name, "role": role})
-            return self.operators.get(name)
+            return _row(self.rows.get(name))

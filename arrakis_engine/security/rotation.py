@@ -28,7 +28,5 @@ class KeyRotation:
 
     def last_rotations(self) -> dict[str, datetime]:
         """Key name -> when it was last rotated (keys never rotated are absent)."""
-        with self.db.platform() as tx:
-            rows = tx.all("""SELECT payload->>'key' AS key, max(created_at) AS at FROM audit_log
-                              WHERE community_id IS NULL AND action = 'signing.rotated' GROUP BY 1""")
-        return {r["key"]: r["at"] for r in rows}
+        with self.db.platform():
+            return self.repos.audit_checkpoints.last_key_rotations()

@@ -5,10 +5,11 @@ audit checkpoints with ``platform``."""
 from __future__ import annotations
 
 import uuid
+from typing import Callable
 
-from .. import keys
 from ..errors import SigningError
 from ..metrics import NULL_METRICS
+from ..ports import SigningCutoffStore
 from ..storage.database import Database
 
 PLATFORM_KEY = "platform"
@@ -30,12 +31,14 @@ def checkpoint_message(chain: str, seq: int, hash_: str) -> bytes:
 class SigningService:
     metrics = NULL_METRICS  # bootstrap hands the process's recorder
 
-    def __init__(self, signer, redis, db: Database, repos) -> None:
+    def __init__(self, signer, cutoffs: SigningCutoffStore, db: Database, repos, *,
+                 holds: Callable[[], list[dict]] | None = None) -> None:
+        """``holds``: () -> the freezes PostgreSQL holds (the record behind the cut-offs)."""
         self.signer = signer
-        self.redis = redis
+        self.cutoffs = cutoffs
         self.db = db
         self.repos = repos
-        self.holds = None  # () -> the freezes PostgreSQL holds (set by bootstrap)
+        self.holds = holds
 
     @property
     def backend(self) -> str:
@@ -47,19 +50,19 @@ class SigningService:
         """Stop all signing with ``key_name`` (None: every key) until :meth:`restore`. The flag is
         set first (no process signs after this returns), then Vault's tokens are revoked.
         Returns the number of Vault tokens revoked."""
-        self.redis.set(keys.signing_cutoff(key_name or "all"), reason)
+        self.cutoffs.cut(key_name or "all", reason)
         return self.signer.revoke_access(key_name)
 
     def restore(self, key_name: str | None) -> None:
-        self.redis.delete(keys.signing_cutoff(key_name or "all"))
+        self.cutoffs.lift(key_name or "all")
 
     def cut_off_reason(self, key_name: str) -> str | None:
         """Why signing with ``key_name`` is stopped, or None. Redis answers first; the kill
         switch's holds in PostgreSQL (``holds``) are the record, so a flushed Redis does not
         let a cut-off key sign."""
-        for value in self.redis.mget([keys.signing_cutoff("all"), keys.signing_cutoff(key_name)]):
-            if value is not None:
-                return value.decode() if isinstance(value, bytes) else value
+        reason = self.cutoffs.reason("all", key_name)
+        if reason is not None:
+            return reason
         if self.holds is not None:
             for h in self.holds():
                 if h["source"] == "killswitch" and (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Iterable, Sequence
 
@@ -50,28 +51,86 @@ class HoldingsRepository:
             "SELECT last_block, page_size FROM asset_index_state WHERE asset_key = %s", (asset_key,))
         return None if row is None else (row["last_block"], row["page_size"])
 
-    def save_state(self, asset_key: str, last_block: int, page_size: int) -> None:
+    def save_state(self, asset_key: str, last_block: int, page_size: int, *, at: int | None = None) -> None:
+        """An indexer page. ``at``: the unix time of ``last_block``, when the page's changes were
+        kept in the holdings history block by block; without it the history (held_for) starts
+        again at the watcher's next step."""
         self.db.current().execute(
             """INSERT INTO asset_index_state (community_id, asset_key, last_block, page_size, updated_at)
                VALUES (%s, %s, %s, %s, now())
                ON CONFLICT (community_id, asset_key)
-               DO UPDATE SET last_block = EXCLUDED.last_block, page_size = EXCLUDED.page_size, updated_at = now()""",
-            (self.db.current_tenant(), asset_key, last_block, page_size))
+               DO UPDATE SET last_block = EXCLUDED.last_block, page_size = EXCLUDED.page_size, updated_at = now(),
+                             history_from_block = CASE WHEN %s THEN asset_index_state.history_from_block END,
+                             history_from_at = CASE WHEN %s THEN asset_index_state.history_from_at END,
+                             last_block_at = %s""",
+            (self.db.current_tenant(), asset_key, last_block, page_size, at is not None, at is not None,
+             None if at is None else datetime.fromtimestamp(at, timezone.utc)))
 
-    def apply(self, asset_key: str, deltas: dict[str, int], redeemed: Iterable[str], block: int) -> None:
-        """Add balance changes and mark wallets that sent the asset to the zero address."""
+    def history_state(self, asset_keys: Sequence[str]) -> dict[str, dict]:
+        """asset key -> {history_from_at, last_block_at, ...} of indexes whose history is kept (a
+        held_for rule names the asset, and the watcher has started it)."""
+        rows = self.db.current().all(
+            """SELECT s.asset_key, s.last_block, s.last_block_at, s.history_from_block, s.history_from_at
+                 FROM asset_index_state s JOIN community_assets a USING (community_id, asset_key)
+                WHERE s.asset_key = ANY(%s) AND a.history_days IS NOT NULL
+                  AND s.history_from_at IS NOT NULL AND s.last_block_at IS NOT NULL""",
+            (list(asset_keys),))
+        return {r["asset_key"]: r for r in rows}
+
+    def history(self, asset_key: str, addresses: Sequence[str], since) -> tuple[dict[str, int], list[tuple]]:
+        """The balances of ``addresses`` at ``since`` (as the history and the index know them) and
+        their changes after it: ({address: balance}, [(at, block, address, balance after)] oldest
+        first). The history must be complete from ``since`` on (the caller checks)."""
+        tx = self.db.current()
+        addresses = list(addresses)
+        before = tx.all(
+            """SELECT DISTINCT ON (address) address, balance FROM asset_holding_changes
+                WHERE asset_key = %s AND address = ANY(%s) AND at <= %s ORDER BY address, block DESC""",
+            (asset_key, addresses, since))
+        after = tx.all(
+            """SELECT at, block, address, delta, balance FROM asset_holding_changes
+                WHERE asset_key = %s AND address = ANY(%s) AND at > %s ORDER BY block, address""",
+            (asset_key, addresses, since))
+        start = {r["address"]: int(r["balance"]) for r in before}
+        for r in after:  # the first change after `since` says what the balance was before it
+            if r["address"] not in start:
+                start[r["address"]] = int(r["balance"]) - int(r["delta"])
+        missing = [a for a in addresses if a not in start]
+        if missing:  # no change since: the balance is the index's now
+            start.update(self.balances_of(asset_key, missing))
+        return start, [(r["at"], int(r["block"]), r["address"], int(r["balance"])) for r in after]
+
+    def apply(self, asset_key: str, deltas: dict[str, int], redeemed: Iterable[str], block: int, *,
+              history: Sequence[tuple[int, int, str, int]] | None = None) -> None:
+        """Add balance changes and mark wallets that sent the asset to the zero address.
+        ``history``: the same changes block by block, ``(block, unix time, address, delta)``, to
+        keep in the holdings history with the balance after each block."""
         redeemed = set(redeemed)
-        rows = [(self.db.current_tenant(), asset_key, a, d, a in redeemed, block) for a, d in deltas.items()]
-        rows += [(self.db.current_tenant(), asset_key, a, 0, True, block) for a in redeemed - deltas.keys()]
+        tenant = self.db.current_tenant()
+        rows = [(tenant, asset_key, a, d, a in redeemed, block) for a, d in deltas.items()]
+        rows += [(tenant, asset_key, a, 0, True, block) for a in redeemed - deltas.keys()]
         if not rows:
             return
-        self.db.current().execute_values(
+        done = self.db.current().execute_values(
             """INSERT INTO asset_holdings (community_id, asset_key, address, balance, ever_redeemed, updated_block)
                VALUES %s
                ON CONFLICT (community_id, asset_key, address) DO UPDATE
                SET balance = asset_holdings.balance + EXCLUDED.balance,
                    ever_redeemed = asset_holdings.ever_redeemed OR EXCLUDED.ever_redeemed,
-                   updated_block = EXCLUDED.updated_block""", rows)
+                   updated_block = EXCLUDED.updated_block
+               RETURNING address, balance""", rows)
+        if not history:
+            return
+        balance = {a: int(b) for a, b in done}
+        out = []
+        for b, at, a, d in sorted(history, key=lambda h: -h[0]):  # newest first: the balance after each block
+            out.append((tenant, asset_key, a, b, datetime.fromtimestamp(at, timezone.utc), d, balance[a]))
+            balance[a] -= d
+        self.db.current().execute_values(
+            """INSERT INTO asset_holding_changes (community_id, asset_key, address, block, at, delta, balance)
+               VALUES %s
+               ON CONFLICT (community_id, asset_key, address, block) DO UPDATE
+               SET at = EXCLUDED.at, delta = EXCLUDED.delta, balance = EXCLUDED.balance""", out, page_size=1000)
 
     def ranked(self, asset_key: str, *, exclude_redeemed: bool = False, limit: int | None = None) -> list[tuple]:
         """(rank, address, balance) of holders with a positive balance, richest first."""

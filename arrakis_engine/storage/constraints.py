@@ -61,6 +61,12 @@ CONSTRAINTS: dict[str, tuple[str, str]] = {
     "asset_index_state_last_block_check": ("last_block", "an indexed block number cannot be below -1"),
     "asset_index_state_page_size_check": ("page_size", "an index page holds at least one block"),
     "asset_index_state_community_id_fkey": ("community", "the community does not exist"),
+    # the holdings history that held_for reads (0059)
+    "community_assets_history_days_check": ("days", "a held_for period is 1 to 3650 days"),
+    "asset_holding_changes_pkey": ("block", "this balance change of this block is already recorded"),
+    "asset_holding_changes_address_check": ("address", "a holder address is 0x followed by 40 hex digits"),
+    "asset_holding_changes_block_check": ("block", "a block number is 0 or more"),
+    "asset_holding_changes_community_id_fkey": ("community", "the community does not exist"),
     "chain_watch_pkey": ("chain", "this chain's watcher position is already recorded"),
     "chain_watch_last_block_check": ("last_block", "a block number cannot be negative"),
     "chain_watch_blocks_pkey": ("block", "this block is already remembered"),
@@ -163,12 +169,6 @@ CONSTRAINTS: dict[str, tuple[str, str]] = {
     "gate_snapshot_balances_address_check": ("address", "a wallet address is 0x followed by 40 hex digits"),
     "gate_snapshot_balances_block_check": ("block", "a block number is 0 or more"),
     "gate_snapshot_balances_balance_check": ("balance", "a balance is 0 or more"),
-    "gate_held_coverage_pkey": ("held_for", "this requirement's coverage is already kept"),
-    "gate_held_coverage_community_id_fkey": ("community", "the community does not exist"),
-    "gate_held_coverage_requirement_check": ("held_for", "a requirement id is 64 hex digits"),
-    "gate_held_since_pkey": ("held_for", "this member's holding time is already kept"),
-    "gate_held_since_community_id_profile_id_fkey": ("member", "the member does not exist in this community"),
-    "gate_held_since_requirement_check": ("held_for", "a requirement id is 64 hex digits"),
 }
 
 

@@ -1,10 +1,9 @@
-"""SQL for gating rules (tenant): rules, allowlists, snapshot balances, held_for records."""
+"""SQL for gating rules (tenant): rules, allowlists, snapshot balances (held_for reads the holdings
+history: storage/chain_holdings.py)."""
 
 from __future__ import annotations
 
 import io
-import uuid
-from datetime import datetime
 from typing import Iterable, Sequence
 
 from .database import Database
@@ -43,18 +42,30 @@ class GatingRepository:
         rows = self.db.current().all("SELECT tier, rule, checksum, updated_by, updated_at FROM gate_rules ORDER BY tier")
         return {r["tier"]: r for r in rows}
 
-    def follow_assets(self, specs: dict[str, dict]) -> None:
+    def follow_assets(self, specs: dict[str, dict], history: dict[str, int] | None = None) -> None:
         """Keep exactly these assets (key -> Asset.as_dict()) as the rules' in community_assets
-        (purpose 'rule'), for the watcher; an asset that ranks or gates keeps its purpose."""
+        (purpose 'rule'), for the watcher; an asset that ranks or gates keeps its purpose.
+        ``history``: asset key -> the longest held_for period naming it; the watcher keeps those
+        assets' holdings history (``history_days``). An asset followed without a history that now
+        needs one, or one that no longer does, starts its history again (none was kept meanwhile)."""
+        history = history or {}
         tx = self.db.current()
         tx.execute("DELETE FROM community_assets WHERE purpose = 'rule' AND NOT (asset_key = ANY(%s))",
                    (sorted(specs),))
+        stale = [r["asset_key"] for r in tx.all(
+            "SELECT asset_key FROM community_assets WHERE (history_days IS NULL) = (asset_key = ANY(%s))",
+            (sorted(history),))]
+        if stale:
+            tx.execute("UPDATE asset_index_state SET history_from_block = NULL, history_from_at = NULL "
+                       "WHERE asset_key = ANY(%s)", (stale,))
+            tx.execute("DELETE FROM asset_holding_changes WHERE asset_key = ANY(%s)", (stale,))
+        tx.execute("UPDATE community_assets SET history_days = NULL WHERE NOT (asset_key = ANY(%s))", (sorted(history),))
         if specs:
             tenant = self.db.current_tenant()
             tx.execute_values(
-                "INSERT INTO community_assets (community_id, asset_key, spec, purpose, min_amount) VALUES %s "
-                "ON CONFLICT (community_id, asset_key) DO NOTHING",
-                [(tenant, k, spec, "rule", 0) for k, spec in sorted(specs.items())])
+                "INSERT INTO community_assets (community_id, asset_key, spec, purpose, min_amount, history_days) "
+                "VALUES %s ON CONFLICT (community_id, asset_key) DO UPDATE SET history_days = EXCLUDED.history_days",
+                [(tenant, k, spec, "rule", 0, history.get(k)) for k, spec in sorted(specs.items())])
 
     # --- allowlists -------------------------------------------------------------------------------
 
@@ -114,40 +125,3 @@ class GatingRepository:
                 "INSERT INTO gate_snapshot_balances (community_id, asset_key, block, address, balance) VALUES %s "
                 "ON CONFLICT DO NOTHING", [(tenant, asset_key, block, a, b) for a, b in balances.items()],
                 page_size=1000)
-
-    # --- held_for ---------------------------------------------------------------------------------
-
-    def coverage(self, requirements: Sequence[str]) -> dict[str, datetime]:
-        rows = self.db.current().all(
-            "SELECT requirement, since FROM gate_held_coverage WHERE requirement = ANY(%s)", (list(requirements),))
-        return {r["requirement"]: r["since"] for r in rows}
-
-    def start_coverage(self, requirements: Sequence[str], at: datetime) -> None:
-        if requirements:
-            tenant = self.db.current_tenant()
-            self.db.current().execute_values(
-                "INSERT INTO gate_held_coverage (community_id, requirement, since) VALUES %s ON CONFLICT DO NOTHING",
-                [(tenant, r, at) for r in requirements])
-
-    def held_since(self, requirements: Sequence[str], profiles: Sequence[uuid.UUID] | None = None) -> dict:
-        """(requirement, profile id) -> since."""
-        sql = "SELECT requirement, profile_id, since FROM gate_held_since WHERE requirement = ANY(%s)"
-        params: list = [list(requirements)]
-        if profiles is not None:
-            sql += " AND profile_id = ANY(%s::uuid[])"
-            params.append([str(p) for p in profiles])
-        return {(r["requirement"], r["profile_id"]): r["since"] for r in self.db.current().all(sql, params)}
-
-    def record_held(self, started: Sequence[tuple[str, uuid.UUID, datetime]],
-                    stopped: Sequence[tuple[str, uuid.UUID]]) -> None:
-        tx = self.db.current()
-        tenant = self.db.current_tenant()
-        if started:
-            tx.execute_values(
-                "INSERT INTO gate_held_since (community_id, requirement, profile_id, since) VALUES %s "
-                "ON CONFLICT DO NOTHING", [(tenant, r, p, t) for r, p, t in started], page_size=1000)
-        if stopped:
-            tx.execute_values(
-                """DELETE FROM gate_held_since AS h USING (VALUES %s) AS v(requirement, profile_id)
-                    WHERE h.requirement = v.requirement AND h.profile_id = v.profile_id::uuid""",
-                [(r, str(p)) for r, p in stopped], page_size=1000)

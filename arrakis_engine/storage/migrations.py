@@ -103,20 +103,24 @@ class Migrator:
         return out
 
     @staticmethod
-    def _ensure_roles(conn, cur, roles_sql: str, tries: int = 6) -> None:
+    def _ensure_roles(conn, cur, roles_sql: str, tries: int = 10) -> None:
         """Create or repair the roles. Roles belong to the whole server, not to one database, so
-        the advisory lock (per database) does not keep two upgrades of different databases apart:
-        when both alter a role at once, PostgreSQL refuses one with "tuple concurrently updated",
-        and that one tries again."""
+        the advisory lock (per database) does not keep two upgrades of different databases apart.
+        The script changes a role only when it differs (so upgrades at once seldom write the same
+        rows); when two still do, PostgreSQL refuses one with "tuple concurrently updated" (or a
+        duplicate role), and that one tries again."""
+        import random
+
         for attempt in range(tries):
             try:
                 cur.execute(roles_sql)
                 return
             except psycopg2.Error as exc:
-                if attempt == tries - 1 or "concurrently" not in (exc.diag.message_primary or str(exc)):
+                text = exc.diag.message_primary or str(exc)
+                if attempt == tries - 1 or not ("concurrently" in text or "already exists" in text):
                     raise
                 conn.rollback()
-                time.sleep(0.05 * (attempt + 1))
+                time.sleep(random.uniform(0.02, 0.1) * (attempt + 1))
 
     def upgrade(self, progress=None) -> list[str]:
         """Ensure the roles, then apply every pending migration. Returns the versions applied.

@@ -53,3 +53,9 @@ class OperatorViewsRepository:
         """Tenant: the audit entry of the last eligibility sync."""
         return self.db.current().one("SELECT actor, payload, created_at FROM audit_log "
                                      "WHERE action = 'eligibility.synced' ORDER BY seq DESC LIMIT 1")
+
+    def communities_of_member(self, discord_id: str) -> set[str]:
+        """Platform: the ids of every community where this Discord user is a member."""
+        rows = self.db.current().all("SELECT DISTINCT community_id FROM profiles WHERE discord_id = %s",
+                                     (discord_id,))
+        return {str(r["community_id"]) for r in rows}

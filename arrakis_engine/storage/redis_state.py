@@ -27,6 +27,18 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _json(raw):
+    """A value stored as JSON, or None when there was none."""
+    return None if raw is None else json.loads(raw)
+
+
+class _RedisStore:
+    """A store whose only part is the Redis client it talks to."""
+
+    def __init__(self, redis) -> None:
+        self.redis = redis
+
+
 class ScoreCache:
     """Score Service answers per address, with when they were stored (kept a day)."""
 
@@ -79,25 +91,18 @@ class UnknownMembers:
         return json.loads(raw) if raw else []
 
 
-class SignInNonces:
+class SignInNonces(_RedisStore):
     """One-time Sign-In with Ethereum challenges: stored with a TTL, taken at most once."""
-
-    def __init__(self, redis) -> None:
-        self.redis = redis
 
     def put(self, nonce: str, pending: dict, ttl: int) -> None:
         self.redis.set(keys.siwe_nonce(nonce), json.dumps(pending), ex=ttl)
 
     def take(self, nonce: str) -> dict | None:
-        raw = self.redis.getdel(keys.siwe_nonce(nonce))
-        return json.loads(raw) if raw is not None else None
+        return _json(self.redis.getdel(keys.siwe_nonce(nonce)))
 
 
-class DriftChecks:
+class DriftChecks(_RedisStore):
     """The last drift check of every community (status, counts, when), for the fleet."""
-
-    def __init__(self, redis) -> None:
-        self.redis = redis
 
     def remember(self, community_id, check: dict) -> None:
         self.redis.hset(keys.DRIFT_CHECKS, str(community_id), json.dumps(check))
@@ -134,3 +139,135 @@ class RedisCommunityLocks:
         finally:
             if self.redis.get(key) in (token, token.encode()):
                 self.redis.delete(key)
+
+
+class MemberSyncGuards(_RedisStore):
+    """What keeps members' own syncs in bounds: one member-asked sync per community at a time,
+    and one refresh per member in a while."""
+
+    @contextmanager
+    def sync_lock(self, community_id, *, seconds: int) -> Iterator[bool]:
+        """Hold the community's sync lock for a ``with`` block (at most ``seconds``); the value is
+        False, and nothing is held, when another sync holds it."""
+        lock = self.redis.lock(keys.member_sync_lock(community_id), timeout=seconds, blocking_timeout=0)
+        if not lock.acquire(blocking=False):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            try:
+                lock.release()
+            except Exception:  # expired meanwhile: nothing to release
+                pass
+
+    def start_refresh(self, community_id, discord_id: str, *, every: int) -> int | None:
+        """Note a member's refresh; None when it may run, else the seconds until it may."""
+        key = keys.member_refresh(community_id, discord_id)
+        if self.redis.set(key, "1", nx=True, ex=every):
+            return None
+        return max(1, int(self.redis.ttl(key)))
+
+    def forget_refresh(self, community_id, discord_id: str) -> None:
+        """A refresh that did not happen does not count."""
+        self.redis.delete(keys.member_refresh(community_id, discord_id))
+
+
+class VerifyLinks(_RedisStore):
+    """The one-time /verify links (what each names, for 15 minutes) and the address the running
+    `arrakis web` announced for them."""
+
+    def put(self, token: str, link: dict, ttl: int) -> None:
+        self.redis.set(keys.verify_link(token), json.dumps(link), ex=ttl)
+
+    def get(self, token: str) -> dict | None:
+        return _json(self.redis.get(keys.verify_link(token)))
+
+    def use_up(self, token: str) -> None:
+        self.redis.delete(keys.verify_link(token))
+
+    def claim(self, token: str, *, seconds: int = 60) -> bool:
+        """Mark a completion of the link as under way; False when one already is."""
+        return bool(self.redis.set(keys.verify_link_busy(token), "1", nx=True, ex=seconds))
+
+    def unclaim(self, token: str) -> None:
+        self.redis.delete(keys.verify_link_busy(token))
+
+    def announced(self) -> str | None:
+        """Where `arrakis web` said it serves, if it did."""
+        served = self.redis.get(keys.WEB_PUBLIC_URL)
+        return served.decode(errors="replace") if isinstance(served, bytes) else served
+
+    def announce(self, url: str) -> None:
+        self.redis.set(keys.WEB_PUBLIC_URL, url)
+
+    def withdraw(self, url: str) -> None:
+        """Forget the announced address if it is still ``url`` (another web process may have
+        announced its own since)."""
+        served = self.redis.get(keys.WEB_PUBLIC_URL)
+        if served is not None and _text(served) == url:
+            self.redis.delete(keys.WEB_PUBLIC_URL)
+
+
+class MfaStepCopies:
+    """A copy, for reading only, of each operator's newest accepted TOTP step (PostgreSQL decides)."""
+
+    def __init__(self, redis, *, keep_for: int = 3600) -> None:
+        self.redis = redis
+        self.keep_for = keep_for
+
+    def remember(self, operator: str, step: int) -> None:
+        self.redis.set(keys.mfa_last_step(operator), int(step), ex=self.keep_for)
+
+    def forget(self, operator: str) -> None:
+        self.redis.delete(keys.mfa_last_step(operator))
+
+
+class SigningCutoffs(_RedisStore):
+    """The kill switch's signing cut-off flags: one per key, or 'all'."""
+
+    def cut(self, key_name: str, reason: str) -> None:
+        self.redis.set(keys.signing_cutoff(key_name), reason)
+
+    def lift(self, key_name: str) -> None:
+        self.redis.delete(keys.signing_cutoff(key_name))
+
+    def reason(self, *key_names: str) -> str | None:
+        """The reason of the first of ``key_names`` that is cut off, or None."""
+        for value in self.redis.mget([keys.signing_cutoff(k) for k in key_names]):
+            if value is not None:
+                return _text(value)
+        return None
+
+
+class DrillReports:
+    """Past kill-switch drill reports, newest first, the last ``keep`` of them."""
+
+    def __init__(self, redis, *, keep: int = 20) -> None:
+        self.redis = redis
+        self.keep = keep
+
+    def add(self, report: dict) -> None:
+        pipe = self.redis.pipeline()
+        pipe.lpush(keys.KILLSWITCH_DRILLS, json.dumps(report))
+        pipe.ltrim(keys.KILLSWITCH_DRILLS, 0, self.keep - 1)
+        pipe.execute()
+
+    def past(self) -> list[dict]:
+        return [json.loads(x) for x in self.redis.lrange(keys.KILLSWITCH_DRILLS, 0, self.keep - 1)]
+
+
+class WatcherStatus(_RedisStore):
+    """Each chain watcher's last step as it reported it, and the changes the safety net found
+    it had missed (a hash per chain)."""
+
+    def write(self, chain: str, fields: dict) -> None:
+        self.redis.hset(keys.watcher_status(chain), mapping=fields)
+
+    def add_missed(self, chain: str, n: int) -> None:
+        self.redis.hincrby(keys.watcher_status(chain), "missed", n)
+
+    def read(self, chain: str) -> dict[str, str] | None:
+        """The chain's fields as text, or None when its watcher never reported."""
+        raw = self.redis.hgetall(keys.watcher_status(chain))
+        return {_text(k): _text(v) for k, v in raw.items()} or None

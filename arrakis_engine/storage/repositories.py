@@ -388,11 +388,6 @@ class ShadowStateRepository(_Repo):
             f"SELECT {self._COLS} FROM shadow_states ORDER BY applied_at DESC, id DESC LIMIT 1")
         return ShadowState.from_row(row) if row else None
 
-    def for_version(self, manifest_version: int) -> list[ShadowState]:
-        return [ShadowState.from_row(r) for r in self.db.current().all(
-            f"SELECT {self._COLS} FROM shadow_states WHERE manifest_version = %s ORDER BY applied_at, id",
-            (int(manifest_version),))]
-
 
 class TierHistoryRepository(_Repo):
     _COLS = "community_id, profile_id, from_tier, to_tier, rank, reason, changed_at"

@@ -77,7 +77,6 @@ class DiscordREST:
         self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport,
                                   headers={"Authorization": f"Bot {token}", "User-Agent": "Arrakis (arrakis, 0.1)"})
         self._remember = redis.register_script(REMEMBER_LUA)
-        self.patience: float | None = None  # default route patience for this client's calls
         self.calls = 0
 
     def close(self) -> None:
@@ -240,10 +239,19 @@ class DiscordREST:
         return self.request("GET", f"/guilds/{guild_id}/members/{user_id}", route=f"member {guild_id}",
                             community_id=community_id)
 
-    def set_member_roles(self, guild_id: str, user_id: str, roles: list[str], *, community_id=None) -> dict:
-        """One PATCH with the member's full role list."""
+    def list_members(self, guild_id: str, *, after: str = "0", limit: int = 1000, community_id=None) -> list[dict]:
+        """Up to ``limit`` (1 to 1000) members whose user id is above ``after``, in id order
+        (needs the GUILD_MEMBERS intent: 403 without it). Counted against the member route."""
+        return self.request("GET", f"/guilds/{guild_id}/members?limit={int(limit)}&after={int(after)}",
+                            route=f"member {guild_id}", community_id=community_id)
+
+    def set_member_roles(self, guild_id: str, user_id: str, roles: list[str], *, community_id=None,
+                         patience: float | None = None) -> dict:
+        """One PATCH with the member's full role list (RouteBusy, before anything is sent, when
+        the guild's member bucket frees up later than ``patience`` seconds)."""
         return self.request("PATCH", f"/guilds/{guild_id}/members/{user_id}", route=f"member {guild_id}",
-                            community_id=community_id, json={"roles": sorted(set(roles))}, user_id=user_id)
+                            community_id=community_id, json={"roles": sorted(set(roles))}, user_id=user_id,
+                            patience=patience)
 
     def send_message(self, channel_id: str, content: str, *, community_id=None) -> dict:
         return self.request("POST", f"/channels/{channel_id}/messages", route=f"message {channel_id}",
@@ -276,7 +284,7 @@ class DiscordNotConfigured:
     list_roles = create_role = update_role = delete_role = _refuse
     list_channels = create_channel = update_channel = delete_channel = _refuse
     send_direct_message = _refuse
-    get_member = set_member_roles = send_message = _refuse
+    get_member = list_members = set_member_roles = send_message = _refuse
 
     def close(self) -> None:
         pass

@@ -13,6 +13,7 @@ from typing import Any
 from rq import get_current_job
 
 from .. import keys
+from ..errors import RouteBusy
 from ..logs import log_context
 
 
@@ -48,6 +49,31 @@ def _synthesize_slice(e, job, community_id: str, payload: dict) -> dict:
     return report.as_dict()
 
 
+MEMBER_PATIENCE = 1.0  # seconds a member update may wait in a worker for its guild's member bucket
+
+
+def _come_back(e, job, job_type: str, community_id: str, payload: dict, wait: float) -> dict:
+    """The guild's member bucket (10 per 10 s on Discord) is empty for a while: rather than hold
+    the worker (and, with a big community syncing, every worker) until it frees up, put the same
+    delivery back on the queue for when it does, in the same lane, and serve other work
+    meanwhile. The copy is safe: a delivery is made once per decision, whichever copy runs."""
+    from .rq_queue import BASE
+
+    again = dict(payload, waits=int(payload.get("waits", 0)) + 1)
+    seq = payload.get("seq")
+    base_key = keys.member_roles(community_id, payload["discord_id"], seq) if seq is not None \
+        else f"{community_id}:{payload['discord_id']}:{job.id if job is not None else 'now'}"
+    live = getattr(job, "origin", None) == BASE
+    e.queue.enqueue(job_type, community_id, again, key=f"{base_key}:w{again['waits']}", delay=max(wait, 0.05),
+                    first_contact=live)
+    if not live:  # the community's other updates wait on the same bucket: leave its queue alone meanwhile
+        e.queue.pause(community_id, wait)
+    if job is not None:
+        job.meta["waiting"] = True  # handed on, not delivered (progress bars do not count it)
+        job.save_meta()
+    return {"status": "waiting", "retry_in": round(wait, 2), "roles": payload["roles"]}
+
+
 def run(job_type: str, community_id: str, payload: dict) -> Any:
     job = get_current_job()
     with log_context(community_id=community_id, job_id=getattr(job, "id", None)):  # on this job's log lines
@@ -63,8 +89,11 @@ def _run(job, job_type: str, community_id: str, payload: dict) -> Any:
     if job_type in ("ASSIGN_ROLE", "REMOVE_ROLE"):
         # one decision, one delivery: dropped if a later decision superseded it, never older than
         # what Discord last got (jobs queued before decisions were numbered carry no seq)
-        out = e.member_sync.deliver(community_id, payload["guild_id"], payload["discord_id"], payload["roles"],
-                                    payload.get("seq"))
+        try:
+            out = e.member_sync.deliver(community_id, payload["guild_id"], payload["discord_id"], payload["roles"],
+                                        payload.get("seq"), patience=MEMBER_PATIENCE)
+        except RouteBusy as busy:
+            return _come_back(e, job, job_type, community_id, payload, busy.wait)
         _progress(1, 1)
         return out
     if job_type == "SEND_MESSAGE":

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 BASE = "discord-synthesis"
 QUEUES_KEY = keys.SYNTHESIS_QUEUES
 DLQ_KEY = keys.DEAD_LETTERS
+QUEUE_PAUSES = keys.QUEUE_PAUSES
 JOB_TYPES = (
     "CREATE_ROLE", "UPDATE_ROLE", "DELETE_ROLE", "CREATE_CHANNEL", "UPDATE_CHANNEL", "DELETE_CHANNEL",
     "CREATE_CATEGORY", "UPDATE_CATEGORY", "DELETE_CATEGORY", "ASSIGN_ROLE", "REMOVE_ROLE", "SEND_MESSAGE",
@@ -126,6 +127,11 @@ class SynthesisQueue:
                     out.append({"job_id": job.id, "type": job.meta.get("type"), "progress": job.meta.get("progress")})
         return out
 
+    def pause(self, community_id, seconds: float) -> None:
+        """Leave this community's queue alone for ``seconds`` (its guild's member bucket is empty:
+        its next update could not go out sooner). Live updates in the shared lane are not held."""
+        self.redis.hset(QUEUE_PAUSES, queue_name(community_id), repr(time.time() + max(0.0, seconds)))
+
     def dead_letter_count(self) -> int:
         return int(self.redis.llen(DLQ_KEY))
 
@@ -202,14 +208,43 @@ class FairWorker(SimpleWorker):
             self._ordered_queues = self._ordered_queues + added
         promote_due(self.connection, self.queues)
 
+    def _paused(self) -> set[str]:
+        """Queues paused now (see :meth:`SynthesisQueue.pause`); pauses that ended are removed."""
+        pauses = self.connection.hgetall(QUEUE_PAUSES)
+        if not pauses:
+            return set()
+        now, out, ended = time.time(), set(), []
+        for name, until in pauses.items():
+            name = name.decode() if isinstance(name, bytes) else name
+            (out.add(name) if float(until) > now else ended.append(name))
+        if ended:
+            self.connection.hdel(QUEUE_PAUSES, *ended)
+        return out
+
+    def _dequeue_unpaused(self, timeout, max_idle_time):
+        """RQ's dequeue over the queues not paused; the paused ones keep their turn for later."""
+        paused = self._paused()
+        if not paused:
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        held = [q for q in self._ordered_queues if q.name in paused]
+        self._ordered_queues = [q for q in self._ordered_queues if q.name not in paused]
+        try:
+            if not self._ordered_queues:
+                if timeout:
+                    time.sleep(min(timeout, 1))
+                return None
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        finally:
+            self._ordered_queues = self._ordered_queues + held
+
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
         if timeout is None:  # burst mode: one pass over every queue
             self._refresh_queues()
-            return super().dequeue_job_and_maintain_ttl(None, max_idle_time)
+            return self._dequeue_unpaused(None, max_idle_time)
         waited = 0
         while True:
             self._refresh_queues()
-            result = super().dequeue_job_and_maintain_ttl(1, 1)
+            result = self._dequeue_unpaused(1, 1)
             if result is not None:
                 return result
             waited += 1

@@ -130,10 +130,6 @@ class Theme:
         except ValueError:
             return None
 
-    def at_or_above(self, tier: str | None, floor: str) -> bool:
-        i, j = self.tier_index(tier), self.tier_index(floor)
-        return i is not None and j is not None and i <= j
-
     def tier_for_rank(self, rank: int) -> str | None:
         """The tier of a rank by the rank ranges, or None when the rank is beyond every tier.
         A rank below 1 (or not a whole number) is invalid input, never "top tier"."""

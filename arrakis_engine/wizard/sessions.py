@@ -104,10 +104,6 @@ class SessionStore:
             index = keys.wizard_index("all")
         return int(self._revoke(keys=[index], args=[time.time()]))
 
-    def live_count(self) -> int:
-        """Sessions listed as possibly alive (for status screens)."""
-        return int(self.redis.zcount(keys.wizard_index("all"), time.time(), "+inf"))
-
     def forget_active(self, guild_id: str, user_id: str) -> None:
         """Drop the user's active-session index in a guild (its session is gone)."""
         self.redis.delete(active_key(guild_id, user_id))

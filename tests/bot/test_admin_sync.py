@@ -146,3 +146,25 @@ def test_an_operator_who_ran_the_sync_from_discord_cannot_approve_its_mass_strip
         with e.db.platform() as tx:
             tx.execute("UPDATE approval_requests SET status = 'expired', decided_at = now() "
                        "WHERE community_id = %s AND status = 'pending'", (str(c.id),))
+
+
+def test_refresh_keeps_the_roles_its_command_carries_for_discord_role_rules(bot, bot_engine, fake, world):
+    """Every command carries the member's roles; /refresh keeps them as Discord's last answer, so
+    the sync it runs (and every later one) decides a discord_role rule without asking Discord."""
+    from arrakis_engine.gating.service import Member
+
+    guild, c = world
+    bridge = bot_engine.discord.create_role(guild, name="Bridge", color=0, permissions=0)["id"]  # another bot's
+    fake.guilds[guild].members[MEMBERS[0]].add(bridge)
+    bot_engine.gating.set_rule(c.id, {"type": "discord_role", "role_id": bridge}, actor="test")
+    try:
+        bot_engine.redis.delete(f"arrakis:members:refresh:{c.id}:{MEMBERS[0]}")
+        before = len(fake.request_log)
+        done = fake.wait(fake.command(guild, MEMBERS[0], "refresh"), check=lambda i: i.original and not
+                         i.original.get("loading"), timeout=30)
+        assert "tanding was read again" in done.text(), done.text()  # (the strip of the others may wait for approval)
+        assert bridge in bot_engine.gating.stored_roles(c.id, [Member(None, MEMBERS[0], ())])[MEMBERS[0]]
+        assert not [p for _, m, p in fake.request_log[before:] if m == "GET" and p.endswith(f"/members/{MEMBERS[0]}")]
+        assert bot_engine.members.profile(guild, MEMBERS[0]).missing == []
+    finally:
+        bot_engine.gating.remove_rule(c.id, actor="test")

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.bot.conftest import new_guild_id
 
 
@@ -34,6 +36,7 @@ def test_a_test_server_without_a_token_one_line_and_a_failing_status(database_ur
     assert "Traceback" not in out.stderr + out.stdout
 
 
+@pytest.mark.slow
 def test_the_bot_process_registers_once_and_answers(database_url, redis_url, tmp_path, bot_engine, fake):
     env = process_env(database_url, redis_url, tmp_path, fake)
     guild = new_guild_id()

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from arrakis_bot.app import STARTING_UP
 from tests.bot.conftest import RunningBot
 from tests.bot.test_bot_process import process_env
@@ -76,6 +78,7 @@ def test_a_command_before_the_bot_is_ready_is_answered_in_arrakis_words(bot_engi
         thread.join(15)
 
 
+@pytest.mark.slow
 def test_after_op_9_it_waits_1_to_5_seconds_then_identifies(bot_engine, fake):
     running = RunningBot(bot_engine, fake)
     try:

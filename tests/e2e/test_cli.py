@@ -101,6 +101,7 @@ def test_audit_verify(run):
     assert result["ok"] and result["problems"] == [] and result["anchoring"]["unanchored"] == []
 
 
+@pytest.mark.slow
 def test_demo_on_the_embedded_default_twice(tmp_path):
     """With no DATABASE_URL / REDIS_URL / DISCORD_API_BASE, `arrakis demo` starts embedded servers
     and the Discord sandbox in the data folder and runs the whole loop (manifest, synthesis on the
@@ -222,6 +223,7 @@ def test_wallets_eligibility_commands(database_url, redis_url, tmp_path, engine,
     assert bad.exit_code == 2 and "asset address" in bad.output
 
 
+@pytest.mark.slow
 def test_synthesis_commands(database_url, redis_url, tmp_path, engine):
     from tests.fakes.discord_api import FakeDiscord
 

@@ -141,3 +141,36 @@ def test_tier_rules_through_the_cli(gate_env):
     gone = run("gate", "remove", cid, "--tier", "Gold")
     assert gone.exit_code == 0 and json.loads(run("gate", "show", cid, "--json").output)["tiers"] == {}
     assert run("gate", "remove", cid, "--tier", "Gold").exit_code == 1
+
+
+def test_held_for_through_the_cli_and_the_watcher(gate_env, chain, monkeypatch):
+    """`gate set` a held_for rule, `arrakis watcher --once` keeps the holdings history, and `gate
+    check` answers from it: 3 (unknown) while the history is younger than the period, 0 once it
+    covers it, 1 after a transfer out and back in between, 0 again once held long enough."""
+    run, cid, ids, bgt, nft, w, tmp = gate_env
+    monkeypatch.setenv("CONFIRMATIONS_BERACHAIN", "0")
+    token = chain.w3.eth.contract(address=chain.w3.to_checksum_address(bgt), abi=chain.art["TestERC20"]["abi"])
+    assert run("gate", "set", cid, write(tmp, {"type": "held_for", "address": bgt, "min": "1000", "days": 30,
+                                              "symbol": "BGT"})).exit_code == 0
+
+    def watch(days: float = 0) -> None:
+        if days:
+            chain.w3.provider.make_request("evm_increaseTime", [int(days * 86400)])
+        chain.w3.provider.make_request("evm_mine", [])
+        for _ in range(4):  # position, the rule's asset indexed, then its history from the next block on
+            assert run("watcher", "--once").exit_code == 0
+
+    watch()
+    young = run("gate", "check", cid, "--member", ids["A"])
+    assert young.exit_code == 3 and "does not reach back that far yet" in young.output, young.output
+    watch(31)
+    assert run("gate", "check", cid, "--member", ids["A"]).exit_code == 0
+    assert run("gate", "check", cid, "--member", ids["B"]).exit_code == 1  # 880 BGT
+    a2, other = chain.impersonate(w["A2"]), chain.w3.to_checksum_address(holder(uuid.uuid4().int % 10 ** 9))
+    chain.send(token.functions.transfer(other, 200 * E18), sender=a2)
+    chain.send(token.functions.transfer(a2, 200 * E18), sender=chain.impersonate(other))
+    watch(1)
+    dipped = run("gate", "check", cid, "--member", ids["A"])
+    assert dipped.exit_code == 1 and "(needs to hold it 29.0 more day(s))" in dipped.output, dipped.output
+    watch(30)
+    assert run("gate", "check", cid, "--member", ids["A"]).exit_code == 0

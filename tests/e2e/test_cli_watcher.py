@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from arrakis_engine.chain.types import Asset
 from arrakis_engine.storage.chain_holdings import HoldingsRepository
 from tests.fixtures.chain import holder
@@ -83,6 +85,7 @@ def test_a_running_watcher_without_any_chain_waits_with_one_line(database_url, r
             proc.wait()
 
 
+@pytest.mark.slow
 def test_a_killed_watcher_resumes_without_gaps_or_double_counts(engine, chain, anvil, discord, make_community,
                                                                  database_url, redis_url, tmp_path):
     import os

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import redis
 
 from tests.e2e.test_cli import _processes_naming
@@ -50,6 +51,7 @@ def test_a_burst_worker_leaves_no_server_running(tmp_path):
     assert not (data / "redis" / "pid").exists() and not (data / "postgres" / "postmaster.pid").exists()
 
 
+@pytest.mark.slow
 def test_killed_users_do_not_keep_the_servers_alive(tmp_path):
     data = tmp_path / "data"
     env = _env(data)
@@ -96,6 +98,7 @@ def _postgres_pid(data: Path) -> str | None:
         return None
 
 
+@pytest.mark.slow
 def test_servers_outlive_the_last_command_for_the_grace_period(tmp_path):
     """The first command on a new folder says what it is doing, a line per phase; a second one
     within the grace period finds the servers up (same PostgreSQL, nothing started, no phase

@@ -102,6 +102,7 @@ def explain(engine, discord, c, done, log) -> str:
     return "\n".join(lines) + "\n" + log.read_text()[-4000:]
 
 
+@pytest.mark.slow
 def test_live_role_sync_converges_after_transfers_kills_and_a_reorg(run, engine, discord, live_chain, tmp_path,
                                                                    database_url, redis_url):
     anvil, kit = live_chain

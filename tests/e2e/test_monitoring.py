@@ -44,6 +44,7 @@ def start_web(env: dict, folder, *, extra: dict | None = None) -> tuple[ServerPr
     return server, port
 
 
+@pytest.mark.slow
 def test_prometheus_reads_the_discord_calls_of_a_synthesis_back(base_env, tmp_path):
     binary = shutil.which("prometheus")
     if binary is None:

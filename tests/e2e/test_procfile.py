@@ -44,6 +44,7 @@ def _honcho(env: dict) -> str:
 
 
 @pytest.mark.parametrize("with_chain", [False, True], ids=["no-chain", "anvil"])
+@pytest.mark.slow
 def test_release_then_every_process_under_honcho_on_the_embedded_default(tmp_path, request, with_chain):
     data = tmp_path / "data"
     env = _env(data)

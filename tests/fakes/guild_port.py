@@ -84,7 +84,12 @@ class InMemoryGuilds:
             raise DiscordError("unknown member", status=404)
         return {"user": {"id": user_id}, "roles": list(self.members[guild_id][user_id])}
 
-    def set_member_roles(self, guild_id, user_id, roles, *, community_id=None):
+    def list_members(self, guild_id, *, after="0", limit=1000, community_id=None):
+        self._call(guild_id)
+        ids = sorted((u for u in self.members[guild_id] if int(u) > int(after)), key=int)[:limit]
+        return [{"user": {"id": u}, "roles": list(self.members[guild_id][u])} for u in ids]
+
+    def set_member_roles(self, guild_id, user_id, roles, *, community_id=None, patience=None):
         member = self.get_member(guild_id, user_id)
         self.members[guild_id][user_id] = sorted(set(roles))
         return {**member, "roles": self.members[guild_id][user_id]}

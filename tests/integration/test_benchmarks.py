@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-HELPERS = {"__init__.py", "scratch.py"}
+HELPERS = {"__init__.py", "harness.py"}
 BENCHMARKS = sorted(p.name for p in (ROOT / "bench").glob("*.py") if p.name not in HELPERS)
 
 

@@ -43,6 +43,7 @@ def admin(e, discord):
     return op.actor(), code
 
 
+@pytest.mark.slow
 def test_global_kill_stops_every_discord_call_and_release_finishes_the_work(e, discord, make_community, workers,
                                                                            admin):
     actor, code = admin
@@ -88,6 +89,7 @@ def test_global_kill_stops_every_discord_call_and_release_finishes_the_work(e, d
     assert "killswitch.activated" in actions and "killswitch.released" in actions
 
 
+@pytest.mark.slow
 def test_community_kill_holds_one_community_only_and_revokes_its_wizard_sessions(e, discord, make_community,
                                                                                  workers, admin):
     actor, code = admin

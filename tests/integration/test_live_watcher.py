@@ -112,6 +112,9 @@ def test_burns_and_transfers_between_members_and_a_resumed_restart(live, discord
 
 def test_a_reorg_is_undone(live, discord, chain):
     eng, c, token, asset, wallets, members, watcher = live
+    # A held_for rule on the asset: the watcher keeps its holdings history from its next step.
+    eng.gating.set_rule(c.id, {"type": "held_for", "address": token.address, "min": "0", "days": 1}, actor="test")
+    watcher.step()
     snapshot = chain.w3.provider.make_request("evm_snapshot", [])["result"]
     chain.send(token.functions.mint(wallets[5], 5000))
     report = watcher.step()
@@ -125,6 +128,11 @@ def test_a_reorg_is_undone(live, discord, chain):
     assert balance(eng, c, asset, wallets[5]) == 700  # the vanished block's mint is gone
     assert balance(eng, c, asset, wallets[6]) == 600 + 300  # the new branch's is there
     assert wallets[5].lower() in report.moved[str(c.id)]
+    # The holdings history (held_for reads it) forgets the vanished block and keeps the new one.
+    with eng.db.tenant(c.id) as tx:
+        kept = tx.all("SELECT address, delta, balance FROM asset_holding_changes WHERE asset_key = %s "
+                      "AND address = ANY(%s)", (asset.key, [wallets[5].lower(), wallets[6].lower()]))
+    assert [(r["address"], int(r["delta"]), int(r["balance"])) for r in kept] == [(wallets[6].lower(), 300, 900)]
 
 
 def test_an_rpc_outage_mid_stream_resumes_without_gaps(live, discord, chain, anvil):

@@ -138,6 +138,7 @@ def test_restore_into_an_empty_database_byte_for_byte(s3e, make_community, fresh
     assert fresh.archive.restore(c.id)["manifests"] == []  # running it again changes nothing
 
 
+@pytest.mark.slow
 def test_restore_drill_end_to_end(s3e, make_community, pg_server_url, database_url, redis_url, tmp_path, s3):
     """The ops drill runs the real CLI against a source and an empty target database."""
     import os

@@ -15,6 +15,7 @@ import pytest
 
 from arrakis_engine.errors import Conflict, MfaRefused, ValidationError
 from arrakis_engine.security.mfa import MfaService
+from arrakis_engine.storage.redis_state import MfaStepCopies
 from tests.conftest import FakeClock
 from tests.fixtures.operators import add_operator
 
@@ -81,7 +82,7 @@ def test_right_code_once_then_replay_refused(engine, operator):
 def test_wrong_code_and_a_code_two_steps_old_are_refused_one_step_is_accepted(engine, operator):
     name, enrolment = operator
     clock = FakeClock(1_800_000_000.0)
-    mfa = MfaService(engine.db, engine.repos, engine.redis, signing=engine.signing, clock=clock)
+    mfa = MfaService(engine.db, engine.repos, MfaStepCopies(engine.redis), signing=engine.signing, clock=clock)
     totp = pyotp.TOTP(secret_of(enrolment))
     with pytest.raises(MfaRefused, match="wrong code"):
         mfa.verify(name, "000000" if totp.at(clock.t) != "000000" else "111111", action="DELETE_ROLE")
@@ -107,7 +108,7 @@ def test_backup_code_works_once(engine, operator):
 def test_five_failures_lock_out_even_the_right_code_until_the_window_passes(engine, operator):
     name, enrolment = operator
     clock = FakeClock(1_900_000_000.0)
-    mfa = MfaService(engine.db, engine.repos, engine.redis, signing=engine.signing, clock=clock)
+    mfa = MfaService(engine.db, engine.repos, MfaStepCopies(engine.redis), signing=engine.signing, clock=clock)
     totp = pyotp.TOTP(secret_of(enrolment))
     for i in range(5):
         clock.t += 10

@@ -86,7 +86,7 @@ def test_every_tenant_lookup_is_indexed(engine, owner_conn):
               "tier_history", "audit_log", "legacy_imports", "community_assets", "asset_index_state",
               "asset_holdings", "discord_member_roles", "pending_approvals",
               "manifest_outbox", "gate_rules", "allowlists", "allowlist_entries", "gate_snapshot_balances",
-              "gate_held_coverage", "gate_held_since"],))
+              "asset_holding_changes"],))
         assert cur.fetchall() == []
 
 

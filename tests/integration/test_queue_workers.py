@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 
@@ -48,6 +47,7 @@ def test_synthesis_and_member_jobs_on_two_worker_processes(e, discord, make_comm
     assert discord.count_429 == 0
 
 
+@pytest.mark.slow
 def test_outage_retries_then_dead_letters_with_nothing_lost(e, discord, make_community, workers):
     c, g, ids = sietch(e, discord, make_community)
     discord.outage(3600, status=503)
@@ -122,16 +122,20 @@ def test_small_community_is_not_starved_by_a_big_one(e, discord, make_community,
     wait_for(lambda: Worker.all(connection=e.redis), 30)
     for uid in gb.members:
         e.queue.enqueue("ASSIGN_ROLE", big.id, {"guild_id": big.guild_id, "discord_id": uid, "roles": []}, key=uid)
-    start = time.monotonic()  # the small community's work arrives behind 300 of the big one's
+    # the small community's work arrives behind 300 of the big one's
     small_jobs = [e.queue.enqueue("ASSIGN_ROLE", small.id, {"guild_id": small.guild_id, "discord_id": uid,
                                                              "roles": []}, key=uid) for uid in gs.members]
-    wait_for(lambda: all(j.get_status(refresh=True) == "finished" for j in small_jobs), 30, 0.05,
+    wait_for(lambda: all(j.get_status(refresh=True) == "finished" for j in small_jobs), 60, 0.05,
              lambda: [j.get_status(refresh=True) for j in small_jobs] + [e.queue.pending(), e.queue.dead_letters()[:2]])
-    waited = time.monotonic() - start
-    assert waited < 5, f"the small community waited {waited:.1f} s"
+    # Served in turn, not in arrival order: by the time the small community's five are done, the
+    # big one has had about as many (one each per round, a few more while the first arrived), not
+    # its 300. Counted in requests, not seconds, so a loaded machine does not change the answer.
+    big_sent = sum(1 for _, m, p in discord.request_log if m == "PATCH" and f"/guilds/{big.guild_id}/" in p)
+    assert big_sent <= 20, f"the big community sent {big_sent} updates before the small one's 5 were done"
     assert e.queue.queue(big.id).count > 200  # the big one still has most of its work queued
 
 
+@pytest.mark.slow
 def test_thirty_communities_on_four_workers_stay_under_discords_global_limit(e, discord, make_community, workers):
     """The strict fake counts every request in any sliding 1-s window where it arrives; with 4
     worker processes sharing the Redis pacing, no window goes over 50 and no 429 comes back."""

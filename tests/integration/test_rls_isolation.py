@@ -20,7 +20,7 @@ TENANT_TABLES = ["communities", "profiles", "wallet_links", "badges", "manifests
                  "tier_history", "audit_log", "legacy_imports", "community_assets", "asset_index_state",
                  "asset_holdings", "discord_member_roles", "pending_approvals",
                  "manifest_outbox", "gate_rules", "allowlists", "allowlist_entries", "gate_snapshot_balances",
-                 "gate_held_coverage", "gate_held_since"]
+                 "asset_holding_changes"]
 
 
 def key(table: str) -> str:
@@ -66,10 +66,8 @@ def seed(engine, community) -> dict:
                    (community.id, _wallet()))
         tx.execute("INSERT INTO gate_snapshot_balances (community_id, asset_key, block, address, balance) "
                    "VALUES (%s, 'k', 1, %s, 1)", (community.id, _wallet()))
-        tx.execute("INSERT INTO gate_held_coverage (community_id, requirement, since) VALUES (%s, %s, now())",
-                   (community.id, "a" * 64))
-        tx.execute("INSERT INTO gate_held_since (community_id, requirement, profile_id, since) "
-                   "VALUES (%s, %s, %s, now())", (community.id, "a" * 64, profile.id))
+        tx.execute("INSERT INTO asset_holding_changes (community_id, asset_key, address, block, at, delta, balance) "
+                   "VALUES (%s, 'k', %s, 1, now(), 1, 1)", (community.id, _wallet()))
     return {"profile": profile.id, "other": other.id}
 
 
@@ -116,10 +114,8 @@ INSERTS = {
                           lambda c, p: (c, _wallet())),
     "gate_snapshot_balances": ("INSERT INTO gate_snapshot_balances (community_id, asset_key, block, address, balance) "
                                "VALUES (%s, 'k', 1, %s, 1)", lambda c, p: (c, _wallet())),
-    "gate_held_coverage": ("INSERT INTO gate_held_coverage (community_id, requirement, since) VALUES (%s, %s, now())",
-                           lambda c, p: (c, uuid.uuid4().hex * 2)),
-    "gate_held_since": ("INSERT INTO gate_held_since (community_id, requirement, profile_id, since) "
-                        "VALUES (%s, %s, %s, now())", lambda c, p: (c, uuid.uuid4().hex * 2, p["profile"])),
+    "asset_holding_changes": ("INSERT INTO asset_holding_changes (community_id, asset_key, address, block, at, "
+                              "delta, balance) VALUES (%s, 'k', %s, 1, now(), 1, 1)", lambda c, p: (c, _wallet())),
     "communities": ("INSERT INTO communities (id, name, guild_id, theme_id) VALUES (%s, 'x', %s, 'basic')",
                     lambda c, p: (c, uuid.uuid4().hex[:16])),
 }
@@ -153,7 +149,7 @@ def test_insert_into_other_tenant_fails(engine, two_tenants, owner_conn, table):
     assert owner_count(owner_conn, table, b.id) == before
 
 
-@pytest.mark.parametrize("table", ["wallet_links", "badges", "tier_history", "gate_held_since"])
+@pytest.mark.parametrize("table", ["wallet_links", "badges", "tier_history"])
 def test_own_row_pointing_at_other_tenants_member_fails(engine, two_tenants, table):
     """Community A cannot reference B's member even when it labels the row as its own."""
     a, b, _, refs_b = two_tenants

@@ -12,6 +12,13 @@ from arrakis_engine.synthesis.discord_http import DiscordError
 _n = iter(range(800_000_000_000_000_000, 900_000_000_000_000_000))
 
 
+@pytest.fixture
+def member_route_limit():
+    # These tests are about what is planned and sent, not the member route's pace (10 per 10 s,
+    # which the queue, live-sync and benchmark tests hold to): here it allows 20 a second.
+    return (20, 1.0)
+
+
 def community_with_members(e, discord, make_community, *, theme="sietch", ranks=(1, 8, 70, 150, 999)):
     c = make_community(theme=theme, subscription="premium")
     g = discord.guild(c.guild_id)
@@ -115,6 +122,61 @@ def test_member_sync_one_patch_each_keeps_other_roles_and_skips_unknown(e, disco
     assert svc.sync_members(c.id, queued=False)["changes"] == 1  # only the skipped one now
 
 
+def _member_reads(discord, guild_id: str) -> tuple[list[str], list[str]]:
+    """(listings, single reads) the fake answered for this guild."""
+    gets = [p for _, m, p in discord.request_log if m == "GET" and f"/guilds/{guild_id}/members" in p]
+    return [p for p in gets if p.endswith("/members")], [p for p in gets if not p.endswith("/members")]
+
+
+def test_a_first_sync_lists_members_a_thousand_a_call_instead_of_reading_each(e, discord, make_community):
+    """1,200 people in the guild, five of them ranked: their roles are read in two listing calls
+    (1,000 a call, from the lowest of their ids), not one call each; a ranked member who is not in
+    the guild is left out, as a 404 would."""
+    c, g, ids = community_with_members(e, discord, make_community)
+    base = int(ids[0]) - 600
+    for i in range(1200):  # members of the guild who hold nothing: around and between the ranked ones
+        g.members.setdefault(str(base + i * 7), set())
+    gone = ids[3]
+    del g.members[gone]
+    e.synthesis.synthesize(c.id, queued=False)
+    before = len(discord.request_log)
+    plan = e.synthesis.sync_members(c.id, dry_run=True)
+    assert sorted(m["discord_id"] for m in plan["members"]) == sorted(set(ids) - {gone})
+    listings, singles = _member_reads(discord, c.guild_id)
+    assert singles == [] and 1 <= len(listings) <= 2, (listings, singles)
+    assert all(p.endswith("/members") for _, _, p in discord.request_log[before:] if "/members" in p)
+    out = e.synthesis.sync_members(c.id, queued=False)  # already read: no listing again
+    assert out["changes"] == 4 and len(_member_reads(discord, c.guild_id)[0]) == len(listings)
+    assert discord.count_429 == 0
+
+
+def test_without_the_members_intent_members_are_read_one_by_one(e, discord, make_community):
+    """Discord refuses to list members (403 Missing Access) when the bot's GUILD_MEMBERS intent is
+    off: the sync reads each member instead, and asks for a listing once only."""
+    discord.members_intent = False
+    c, g, ids = community_with_members(e, discord, make_community)
+    e.synthesis.synthesize(c.id, queued=False)
+    assert e.synthesis.sync_members(c.id, queued=False)["changes"] == 5
+    listings, singles = _member_reads(discord, c.guild_id)
+    assert len(listings) == 1 and len(singles) == 5
+    role_id = {r["name"]: r["id"] for r in g.roles.values()}
+    assert all(g.members[d] <= set(role_id.values()) and g.members[d] for d in ids[:4])
+
+
+def test_a_listing_page_is_refused_for_a_bad_limit(discord):
+    import httpx
+
+    g = discord.guild("1200000000000000001", members=3)
+    h = {"Authorization": f"Bot {discord.token}"}
+    for bad in ("0", "1001", "x"):
+        r = httpx.get(f"{discord.url}/guilds/{g.id}/members?limit={bad}", headers=h)
+        assert r.status_code == 400 and r.json()["code"] == 50035
+    one = httpx.get(f"{discord.url}/guilds/{g.id}/members", headers=h).json()
+    assert len(one) == 1  # Discord's default limit is 1
+    rest = httpx.get(f"{discord.url}/guilds/{g.id}/members?limit=1000&after={one[0]['user']['id']}", headers=h).json()
+    assert [m["user"]["id"] for m in rest] == sorted(g.members, key=int)[1:]
+
+
 def _approver(e, role: str = "approver"):
     import uuid
     from urllib.parse import parse_qs, urlparse
@@ -125,6 +187,7 @@ def _approver(e, role: str = "approver"):
     return name, parse_qs(urlparse(add_operator(e, name, [role]).uri).query)["secret"][0]
 
 
+@pytest.mark.slow
 def test_mass_strip_pauses_for_approval(e, discord, make_community):
     import pyotp
 
@@ -171,6 +234,7 @@ def test_mass_strip_pauses_for_approval(e, discord, make_community):
         e.approvals.approve_strip_of(c.id, by=alice, code=None)
 
 
+@pytest.mark.slow
 def test_an_approved_mass_strip_is_carried_out_on_the_queue(e, discord, make_community):
     import pyotp
 

@@ -3,6 +3,8 @@ same factory as `arrakis console`: a fresh folder gets its schema, the demo comm
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from arrakis_engine.bootstrap import build_engine
@@ -12,6 +14,7 @@ from tests.tui.conftest import SIZE, fleet_loaded, wait_for
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_console_on_the_embedded_default(tmp_path):
     engine = build_engine(Settings.from_env({"ARRAKIS_DATA_DIR": str(tmp_path / "data"),
                                                   "ARRAKIS_EMBEDDED_GRACE": "0"}))
@@ -21,7 +24,9 @@ async def test_console_on_the_embedded_default(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: "0 of 0 communities" in str(app.screen.query_one("#status").render()),
                            "an empty fleet", timeout=30)
-        engine.demo.run()
+        # the demo's seeding only (as where Discord is real): the console's subject is the fleet
+        # and its health, and the Discord part is tested with the demo itself (tests/e2e/test_cli.py)
+        replace(engine.demo, discord=None).run()
         app = make_console(engine, health_every=None)
         async with app.run_test(size=SIZE) as pilot:
             table = await fleet_loaded(pilot)

@@ -60,6 +60,7 @@ async def answer(pilot, text: str) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_freeze_a_community_and_release_it(world, admin):
     engine = world.engine
     totp = pyotp.TOTP(admin)
@@ -339,6 +340,7 @@ async def test_a_broken_chain_is_shown_with_where_it_breaks(world):
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_a_drill_runs_step_by_step_and_is_kept(world, admin):
     from tests.tui.conftest import ARRAKEEN
 

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arrakis_engine.chain.types import UNKNOWN
-from arrakis_engine.gating.evaluate import Facts, compile_rule, evaluate, evaluate_many, explain, snapshot_key
+from arrakis_engine.gating.evaluate import (Facts, compile_rule, evaluate, evaluate_many, explain, held_history,
+                                            snapshot_key)
 from arrakis_engine.gating.logic import k_all, k_any, k_not
 from arrakis_engine.gating.rules import MAX_DEPTH, MAX_REQUIREMENTS, RuleError, parse_rule
 
@@ -233,6 +234,31 @@ def test_nfts_are_pooled_over_wallets(first, second, minimum):
         assert evaluate(rule, facts, "1", [W1, W2])
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.tuples(st.integers(0, 20), st.integers(0, 20)),
+       st.lists(st.tuples(st.integers(0, 20), st.integers(0, 20)), max_size=6), st.integers(1, 30), st.booleans())
+def test_held_for_pools_wallets_block_by_block(start, blocks, minimum, covered):
+    """The history of two wallets of one member: held_for is false exactly when the pooled
+    balance fell below ``min`` at the start or after some block, else true when the history
+    covers the period, unknown when it does not; the changes of one block count together."""
+    rule = parse({"type": "held_for", "address": TOKEN, "decimals": 0, "min": str(minimum), "days": 30})
+    since = NOW - timedelta(days=30)
+    changes = []
+    for i, (b1, b2) in enumerate(blocks):
+        at = since + timedelta(days=1 + i)
+        changes += [(at, 100 + i, W1, b1), (at, 100 + i, W2, b2)]
+    got = held_history(rule.requirements()[0].holding, {W1: start[0], W2: start[1]}, changes, since, [("1", (W1, W2))],
+                       covered=covered, last=NOW)["1"]
+    pooled = [sum(start)] + [b1 + b2 for b1, b2 in blocks]
+    assert got.truth == (False if min(pooled) < minimum else (True if covered else None))
+    if pooled[-1] >= minimum:  # held without a break since the last block it was not met
+        broke = [i for i, p in enumerate(pooled) if p < minimum]
+        began = since if not broke else since + timedelta(days=1 + broke[-1])
+        assert got.days == pytest.approx((NOW - began).total_seconds() / 86400)
+    else:
+        assert got.days == 0
+
+
 def test_failed_owner_read_is_unknown_unless_already_met():
     rule = parse({"type": "nft", "address": NFT, "token_ids": [1, 2, 3], "min": 2})
     key = rule.assets()[0].key
@@ -247,17 +273,27 @@ def test_snapshot_reads_the_block_and_held_for_needs_the_record():
     snap, held = rule.requirements()
     key = rule.assets()[0].key
     balances = {key: {W1: 10}, snapshot_key(key, 7): {W1: 5}}
-    start = NOW - timedelta(days=40)
-    # Followed for 40 days, met since the start: true.
-    f = Facts(NOW, balances=balances, held_since={(held.key, "1"): start}, covered_since={held.key: start})
+    since = NOW - timedelta(days=30)
+    members = [("1", (W1,))]
+
+    def history(start, changes, covered=True):
+        return {(held.key, d): v for d, v in held_history(held.holding, start, changes, since, members,
+                                                           covered=covered, last=NOW).items()}
+    # The history covers the 30 days and the balance never fell below 5: true.
+    f = Facts(NOW, balances=balances, held=history({W1: 10}, [(NOW - timedelta(days=5), 90, W1, 12)]))
     assert evaluate(rule, f, "1", [W1]) is True
-    # Met only for 10 days, seen starting after the record began: false, with the days missing.
-    f.held_since = {(held.key, "1"): NOW - timedelta(days=10)}
+    # A dip to 4 twenty days ago, back to 10 ten days ago: false, with the days missing.
+    f.held = history({W1: 10}, [(NOW - timedelta(days=20), 50, W1, 4), (NOW - timedelta(days=10), 70, W1, 10)])
     truth, checks = explain(rule, f, "1", [W1])
     assert truth is False and checks[1].missing == "needs to hold it 20.0 more day(s)"
-    # The record itself is only 10 days old: unknown, not false.
-    f.covered_since = {held.key: NOW - timedelta(days=10)}
+    # The history itself is younger than 30 days: unknown, not false (unless it saw a dip).
+    f.held = history({W1: 10}, [], covered=False)
     assert evaluate(rule, f, "1", [W1]) is None
+    assert "does not reach back" in explain(rule, f, "1", [W1])[1][1].value
+    f.held = history({W1: 3}, [(NOW - timedelta(days=1), 99, W1, 10)], covered=False)
+    assert evaluate(rule, f, "1", [W1]) is False
+    # No history of the asset at all (not indexed): unknown.
+    assert evaluate(rule, Facts(NOW, balances=balances), "1", [W1]) is None
     # The snapshot balance is what counts, not today's.
     f2 = Facts(NOW, balances={key: {W1: 100}, snapshot_key(key, 7): {W1: 4}})
     assert evaluate(parse({"type": "snapshot", "address": TOKEN, "decimals": 0, "min": "5", "block": 7}),

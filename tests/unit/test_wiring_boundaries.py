@@ -1,11 +1,13 @@
 """The engine's wiring rules, checked on the source: use cases import no adapter and no I/O
-library; the engine imports no front end at module level; no use case is handed the engine."""
+library, hold no Redis client and write no SQL (stores and repositories in storage/ do); the
+engine imports no front end at module level; no use case is handed the engine."""
 
 from __future__ import annotations
 
 import ast
 import importlib
 import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -14,14 +16,6 @@ import arrakis_engine
 
 ENGINE = Path(arrakis_engine.__file__).parent
 
-USE_CASES = [
-    "communities", "eligibility", "wallets", "water_sharer", "operations", "demo", "platform_ops",
-    "chain.orchestrator", "manifests.service", "manifests.archive", "manifests.builder",
-    "synthesis.community", "synthesis.members", "synthesis.reconcile", "synthesis.service",
-    "synthesis.scheduler", "synthesis.drift", "synthesis.planning", "wizard.service", "wizard.model",
-    "migration.sqlite_import", "themes.evaluator", "themes.model", "members", "verification", "live",
-    "chain.watcher", "security.anchor", "chain.ranking",
-]
 LIBRARIES = {"httpx", "web3", "minio", "rq", "redis", "requests", "hvac", "slack_sdk", "textual", "interactions"}
 ADAPTERS = {
     "arrakis_engine.synthesis.discord_http", "arrakis_engine.synthesis.redis_bucket",
@@ -30,6 +24,42 @@ ADAPTERS = {
     "arrakis_engine.storage.redis_state", "arrakis_engine.wizard.sessions", "arrakis_engine.embedded",
     "arrakis_engine.bootstrap",
 }
+# Every module of the engine is a use case (or the domain it works on) unless it is one of these:
+# adapters (they speak to an outside system), storage (the one place for SQL and Redis keys), the
+# front ends inside the engine, and the plumbing every layer shares.
+NOT_USE_CASES = {
+    # adapters
+    *(a.removeprefix("arrakis_engine.") for a in ADAPTERS),
+    "chain.heads",  # websocket subscriptions to the RPC endpoints' new heads
+    "chain.breaker",  # pybreaker around the RPC endpoints
+    "security.notify",  # the alert webhook (httpx)
+    "policy.notify",  # Slack and the Discord approval webhook (httpx)
+    "signing.local", "signing.vault",  # the key file, Vault Transit
+    "metrics_export",  # prometheus-client
+    # front ends
+    "web",
+    # plumbing
+    "__init__", "errors", "keys", "ports", "settings", "logs", "processes", "metrics",
+}
+NOT_USE_CASE_PACKAGES = ("storage.", "cli.", "sandbox.")
+
+
+def _discover() -> list[str]:
+    """Every use-case module, found in the tree (a new one is checked without being listed)."""
+    out = []
+    for path in sorted(ENGINE.rglob("*.py")):
+        module = ".".join(path.relative_to(ENGINE).with_suffix("").parts)
+        if module.endswith("__init__") or module in NOT_USE_CASES or module.startswith(NOT_USE_CASE_PACKAGES):
+            continue
+        out.append(module)
+    return out
+
+
+USE_CASES = _discover()
+# Text that is SQL, but not for our database: named here, with why.
+SQL_ELSEWHERE = {"migration.sqlite_import": "reads the legacy bot's SQLite file (the input), not PostgreSQL"}
+SQL = re.compile(r"\b(SELECT\s.+?\sFROM|INSERT\s+INTO|DELETE\s+FROM|UPDATE\s+\w+\s+SET|pg_advisory\w*)\b",
+                 re.IGNORECASE | re.DOTALL)
 
 
 def imports_of(module: str, *, top_level_only: bool = False) -> set[str]:
@@ -76,11 +106,61 @@ def test_no_use_case_is_handed_the_whole_engine(module):
     for _, cls in inspect.getmembers(mod, inspect.isclass):
         if cls.__module__ != mod.__name__:
             continue
-        params = inspect.signature(cls.__init__).parameters
-        assert "engine" not in params, f"{cls.__name__} takes the engine"
+        param = inspect.signature(cls.__init__).parameters.get("engine")
+        # (a port that happens to be called an engine, such as the PolicyEngine, is fine)
+        assert param is None or param.annotation not in (inspect.Parameter.empty, "Engine"), \
+            f"{cls.__name__} takes the engine"
 
 
 def test_no_use_case_reads_the_wall_clock():
     for module in USE_CASES:
         source = ENGINE.joinpath(*module.split(".")).with_suffix(".py").read_text()
         assert "time.time()" not in source and "datetime.now(" not in source, module
+
+
+def _source_tree(module: str) -> ast.AST:
+    return ast.parse(ENGINE.joinpath(*module.split(".")).with_suffix(".py").read_text())
+
+
+def test_the_use_cases_are_found_in_the_tree():
+    # the packages the hand-kept list used to skip are checked too
+    for module in ("members", "live", "verification", "platform_ops", "policy.approvals", "security.mfa",
+                   "security.operators", "security.killswitch", "security.drill", "signing.service"):
+        assert module in USE_CASES
+    assert not {m for m in USE_CASES if m.startswith(NOT_USE_CASE_PACKAGES)}
+
+
+@pytest.mark.parametrize("module", USE_CASES)
+def test_use_cases_hold_no_redis_client(module):
+    """Redis is reached through a store (storage/redis_state.py), never a client in a use case."""
+    found = sorted({n.lineno for n in ast.walk(_source_tree(module))
+                    if (isinstance(n, ast.Attribute) and n.attr == "redis")
+                    or (isinstance(n, ast.arg) and n.arg == "redis")
+                    or (isinstance(n, ast.Name) and n.id == "redis")})
+    assert not found, f"{module} uses a Redis client on line(s) {found}: give it a store in storage/"
+
+
+@pytest.mark.parametrize("module", [m for m in USE_CASES if m not in SQL_ELSEWHERE])
+def test_use_cases_write_no_sql(module):
+    """SQL lives in the repositories of storage/; a use case calls them."""
+    found = []
+    for node in ast.walk(_source_tree(module)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value
+        elif isinstance(node, ast.JoinedStr):
+            text = " ".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
+        else:
+            continue
+        if SQL.search(text):
+            found.append(node.lineno)
+    assert not found, f"{module} has SQL on line(s) {sorted(set(found))}: move it to a repository in storage/"
+
+
+def test_the_checks_catch_what_they_look_for():
+    """The two source checks above, on a use case written the old way, do fail."""
+    tree = ast.parse('class X:\n    def __init__(self, redis):\n        self.redis = redis\n'
+                     '    def f(self, tx):\n        return tx.one(f"SELECT {C} FROM t WHERE a = %s", (1,))\n')
+    assert any(isinstance(n, ast.arg) and n.arg == "redis" for n in ast.walk(tree))
+    texts = [" ".join(v.value for v in n.values if isinstance(v, ast.Constant)) for n in ast.walk(tree)
+             if isinstance(n, ast.JoinedStr)]
+    assert any(SQL.search(t) for t in texts)
