@@ -52,7 +52,7 @@ from .ports import (
     system_clock,
 )
 from .live import LiveRoleSync
-from .metrics import Metrics, success_metrics
+from .metrics import Metrics, NullMetrics, success_metrics
 from .storage.metrics_store import MetricsFlusher, MetricsStore, approval_figures
 from .members import MemberDesk
 from .verification import WalletVerification
@@ -200,7 +200,7 @@ class Engine:
     metrics_store: MetricsStore  # the shared figures in Redis
     platform_gauges: Callable[[], dict]  # the gauges read from the platform's state (for /metrics)
     # sends what the recorder counted to Redis every ARRAKIS_METRICS_FLUSH seconds (never once per call)
-    _flusher: MetricsFlusher
+    _flusher: MetricsFlusher | None  # None with ARRAKIS_METRICS=off
     _embedded: list = field(default_factory=list)
 
     @property
@@ -488,8 +488,10 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
                        approvals=approvals, mfa=mfa, operators=operators)
     wizard = WizardService(sessions, db=db, repos=repos, communities=communities,
                            eligibility=eligibility, manifests=manifests, queue=queue, clock=clock)
-    metrics = _hand_metrics(Metrics(), discord, eligibility, orchestrator, wizard, signing, policy_gate, approvals,
-                            mfa)
+    # ARRAKIS_METRICS=off: a recorder that keeps nothing, and no flusher (the shared figures of
+    # the other processes are still read: `arrakis web`, `status`)
+    metrics = _hand_metrics(Metrics() if settings.metrics else NullMetrics("off"), discord, eligibility, orchestrator,
+                            wizard, signing, policy_gate, approvals, mfa, member_sync)
     # The demo runs queued work with an in-process worker, and a worker holds the whole engine
     # (built just below; the demo asks for it only when it runs).
     demo = Demo(migrator=migrator, db=db, repos=repos, communities=communities,
@@ -531,7 +533,8 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
             _platform_gauges, queue=queue, killswitch=killswitch, live=live,
             approvals_figures=lambda: approval_figures(db, datetime.fromtimestamp(clock(), timezone.utc)),
             chains=sorted(settings.rpc_urls), vault_configured=bool(settings.vault_addr)),
-        _flusher=MetricsFlusher(metrics, metrics_store, interval=settings.metrics_flush).start(),
+        _flusher=MetricsFlusher(metrics, metrics_store, interval=settings.metrics_flush).start()
+        if settings.metrics else None,
         legacy_importer=functools.partial(LegacyImporter, db, repos),
         _embedded=embedded,
     )

@@ -34,13 +34,16 @@ class LiveRoleSync:
         self.manifests, self.synthesis, self.watchers, self.clock = manifests, synthesis, watchers, clock
 
     def resync(self, community_id, *, actor: str, from_index: bool = False, first_contact: bool = False,
-               block: int | None = None):
+               block: int | None = None, mined_at: float | None = None):
         """The one path from holdings to roles, for the watcher, the bot's syncs and the safety
         net: re-rank (from the holdings index where ``from_index``), publish who gets which role
         (a new plan version only when standings changed; its synthesis is quick when the roles
         and channels stay the same), and queue one role update per member whose roles change (a
         mass strip pauses for approval). ``block``: chain reads as of this block (the watcher's
-        confirmed block), never past it. Returns (the eligibility diff, the role sync's answer)."""
+        confirmed block), never past it. ``mined_at``: when the block that caused this resync was
+        mined (the watcher's); the decisions carry it, and the role calls that deliver them are
+        measured from it (``arrakis_live_sync_latency_seconds``). Returns (the eligibility diff,
+        the role sync's answer)."""
         diff = self.eligibility.run(community_id, actor=actor, from_index=from_index, block=block)
         _, new = self.manifests.publish(community_id, actor=actor)
         status = self.synthesis.status(community_id)
@@ -48,15 +51,18 @@ class LiveRoleSync:
             self.synthesis.synthesize(community_id, queued=True, actor=actor)
         if status["shadow_version"] is None:  # never synthesized: its synthesis gives the roles
             return diff, {"status": "queued", "changes": 0, "members": []}
-        return diff, self.synthesis.sync_members(community_id, queued=True, actor=actor, first_contact=first_contact)
+        return diff, self.synthesis.sync_members(community_id, queued=True, actor=actor, first_contact=first_contact,
+                                                 mined_at=mined_at)
 
     def apply(self, community_id: str, *, actor: str = "live", block: int | None = None,
-              from_index: bool = True) -> dict:
+              from_index: bool = True, mined_at: float | None = None) -> dict:
         """Re-rank one community as of ``block`` (the watcher's confirmed block) and queue the role
         updates that follow. Returns what happened. ``from_index``: rank from the holdings index
         (the live steps); False reads the chain itself, as of the same block (the safety net, so
-        it can find what the index missed)."""
-        diff, roles = self.resync(community_id, actor=actor, from_index=from_index, first_contact=True, block=block)
+        it can find what the index missed). ``mined_at``: when the block whose transfers moved it
+        was mined (the live steps; the safety net's changes carry none)."""
+        diff, roles = self.resync(community_id, actor=actor, from_index=from_index, first_contact=True, block=block,
+                                  mined_at=mined_at)
         changed = len(diff.promoted) + len(diff.demoted) + len(diff.joined) + len(diff.left)
         return {"community_id": str(community_id), "changed": changed, "unknown": len(diff.unknown),
                 "updates": int(roles.get("changes", 0)), "paused": roles.get("status") == "paused",
@@ -68,7 +74,8 @@ class LiveRoleSync:
         out = []
         for community_id in sorted(report.moved):
             try:
-                out.append(self.apply(community_id, block=report.to_block))
+                out.append(self.apply(community_id, block=report.to_block,
+                                      mined_at=report.mined_at.get(community_id)))
             except ArrakisError as exc:
                 log.warning("live sync of %s did not run: %s; the next step tries again", community_id, exc)
                 out.append({"community_id": community_id, "error": str(exc)})

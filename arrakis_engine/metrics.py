@@ -304,6 +304,13 @@ class NullMetrics(Metrics):
     def set(self, family: str, value: float, *labels) -> None:
         pass
 
+    def _nothing(self, *args, **kwargs) -> None:
+        pass
+
+    # the hooks too (no label work at all: what ARRAKIS_METRICS=off costs is nothing)
+    discord = bucket_wait = job = chain_reads = score_reads = wizard = signing = policy = approval = _nothing
+    mfa_failure = bot = live_sync = _nothing
+
 
 NULL_METRICS = NullMetrics("none")
 

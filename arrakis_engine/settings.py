@@ -158,6 +158,13 @@ def _metrics_port(raw: str | None) -> int | None:
     return int(raw) if raw else None
 
 
+def _metrics_on(raw: str | None) -> bool:
+    value = (raw or "on").strip().lower()
+    if value not in ("on", "off"):
+        raise ConfigError(f"ARRAKIS_METRICS '{value}' is not on or off")
+    return value == "on"
+
+
 def _rpc_timeout(raw: str | None) -> float:
     try:
         rpc_timeout = float(raw or 5)
@@ -254,6 +261,8 @@ class Settings:
     metrics_port: int | None = setting("ARRAKIS_METRICS_PORT", read=_metrics_port)
     # seconds between sends of recorded figures to Redis
     metrics_flush: float = setting("ARRAKIS_METRICS_FLUSH", 2.0, between=(0.1, 60))
+    # on, or off: this process records nothing (what the benchmarks compare recording with)
+    metrics: bool = setting("ARRAKIS_METRICS", True, read=_metrics_on)
     rpc_timeout: float = setting("ARRAKIS_RPC_TIMEOUT", 5.0, read=_rpc_timeout)
     discord_rate: float = setting("ARRAKIS_DISCORD_RATE", 50.0, between=(0.1, 50))
     discord_headroom: int = setting("ARRAKIS_DISCORD_HEADROOM", 1, between=(0, 49))

@@ -33,6 +33,14 @@ def scratch_database() -> Iterator[str]:
         admin.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    from pathlib import Path
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values, p):
     """The ``p``-th percentile of ``values`` (nearest rank)."""
     values = sorted(values)

@@ -19,7 +19,8 @@ later decision may have replaced the one of that step: one decision, one deliver
 
 Prints p50 / p99 / max, the updates Discord got, the misses (members whose roles at the end, once
 the queue is drained, differ from what a fresh eligibility sync wants: target 0), the 429s
-(target 0), and the JSON-RPC requests per block. Uses BENCH_DATABASE_URL and BENCH_REDIS_URL
+(target 0), the JSON-RPC requests per block, and what the workers themselves recorded in
+``arrakis_live_sync_latency_seconds`` (a cross-check of the metric). Uses BENCH_DATABASE_URL and BENCH_REDIS_URL
 (defaults: loopback, Redis database 12). With ``--rule``, the community also has a
 5-requirement gating rule over the same token (from the holdings index, so no extra chain
 reads), evaluated at every step.
@@ -212,6 +213,13 @@ def run(args, url: str) -> int:
             print(f"block mined -> the member's next role PATCH at Discord: p50 {statistics.median(latencies):.1f} s, "
                   f"p99 {pct(latencies, 99):.1f} s, max {max(latencies):.1f} s over {len(latencies)} decided changes "
                   f"({unanswered} went back to what Discord had before their turn; confirmation depth 0)")
+        time.sleep(engine.settings.metrics_flush + 0.5)  # the workers' recorders reach Redis
+        cells = engine.metrics_store.snapshot().histograms.get(("arrakis_live_sync_latency_seconds", ()))
+        if cells and cells[-1]:
+            print(f"arrakis_live_sync_latency_seconds as the workers recorded it (block timestamp -> PATCH sent): "
+                  f"{cells[-1]:.0f} role calls, mean {cells[-2] / cells[-1]:.1f} s")
+        else:
+            print("arrakis_live_sync_latency_seconds: no role call recorded by the workers")
         print(f"misses: {misses} member(s) whose roles differ from what a fresh eligibility sync wants (target 0); "
               f"Discord 429s: {discord.count_429} (target 0); unchanged updates: {discord.unchanged_member_updates}")
         print("Discord allows 10 member updates per 10 s per guild: a guild's updates are delivered at most "

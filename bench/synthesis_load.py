@@ -1,6 +1,6 @@
 """Synthesis under Discord's limits: many communities at once, 4 worker processes.
 
-    python bench/synthesis_load.py [--communities 100] [--members 100] [--workers 4]
+    python bench/synthesis_load.py [--communities 100] [--members 100] [--workers 4] [--compare-runs 6]
 
 Each community synthesizes the Sietch template (7 categories, 15 channels, 9 tier roles and a
 badge role, category overwrites) and then gets one role update for each of its members, against
@@ -10,6 +10,13 @@ busiest 1-s window the fake saw (target <= 50), the achieved request rate over t
 a share of 50/s (target >= 90 %), total time against the ideal (requests / 50 s), and the longest any community waited
 for its first call (target <= 5 s). Then single-process ``acquire`` throughput on real Redis
 (target >= 5,000/s).
+
+Then what recording metrics costs, in the same run: ``--compare-runs`` smaller runs (fresh
+communities, ``--compare-communities`` x ``--compare-members``), each with its own worker processes
+started alternately with ``ARRAKIS_METRICS=on`` and ``off`` (in the order on, off, off, on, ... so
+that a drift of the machine's load falls on both alike). Prints, as medians over each setting's
+runs: the achieved request rate (Discord's pacing sets it: it must not drop) and the workers' CPU
+time per request (what recording adds to each call), and on/off as ratios (target within 5 %).
 Uses BENCH_DATABASE_URL and BENCH_REDIS_URL (defaults: loopback, Redis database 12).
 """
 
@@ -30,7 +37,7 @@ import psycopg2.extras
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arrakis_engine.bootstrap import build_engine  # noqa: E402
-from bench.harness import parse_args, scratch_database  # noqa: E402
+from bench.harness import cpu_seconds, parse_args, scratch_database  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
 from arrakis_engine.synthesis.redis_bucket import RedisTokenBucket  # noqa: E402
 from arrakis_engine.themes import get_theme  # noqa: E402
@@ -51,10 +58,123 @@ def main() -> int:
     ap.add_argument("--communities", type=int, default=100)
     ap.add_argument("--members", type=int, default=100)
     ap.add_argument("--workers", type=int, default=4)
-    args = parse_args(ap, communities=2, members=5, workers=1)
+    ap.add_argument("--compare-runs", type=int, default=6,
+                    help="runs alternating ARRAKIS_METRICS on and off (0: no comparison)")
+    ap.add_argument("--compare-communities", type=int, default=10)
+    ap.add_argument("--compare-members", type=int, default=30)
+    args = parse_args(ap, communities=2, members=5, workers=1, compare_runs=2, compare_communities=1,
+                      compare_members=3)
 
     with scratch_database() as url:
         return run(args, url)
+
+
+def make_communities(engine, discord, url: str, count: int, members: int, first: int) -> list:
+    """``count`` Sietch communities with ``members`` ranked members each (guild numbers from ``first``)."""
+    theme = get_theme("sietch")
+    communities = []
+    conn = psycopg2.connect(url)
+    for i in range(first, first + count):
+        c = engine.communities.create(name=f"Bench {i}", guild_id=str(100000000000000800 + i), theme_id="sietch",
+                                      subscription="premium", actor="bench")
+        g = discord.guild(c.guild_id)
+        rows = []
+        for m in range(members):
+            discord_id = str(10**17 + i * 10_000 + m)
+            g.members[discord_id] = set()
+            rank = (m * 37) % 1500 + 1
+            rows.append((str(c.id), discord_id, theme.tier_for_rank(rank), rank))
+        with conn, conn.cursor() as cur:
+            psycopg2.extras.execute_values(cur, "INSERT INTO profiles (community_id, discord_id, tier, rank) "
+                                                "VALUES %s", rows)
+            # Steady state: we know what roles these members hold (none yet).
+            psycopg2.extras.execute_values(cur, "INSERT INTO discord_member_roles (community_id, discord_id) "
+                                                "VALUES %s", [(r[0], r[1]) for r in rows])
+        communities.append(c)
+    conn.close()
+    return communities
+
+
+def start_workers(engine, env: dict, n: int, metrics: str = "on") -> list[subprocess.Popen]:
+    from rq import Worker
+
+    procs = [subprocess.Popen([sys.executable, "-m", "arrakis_engine.cli", "worker"],
+                              env={**os.environ, **env, "ARRAKIS_METRICS": metrics}, start_new_session=True,
+                              stdout=subprocess.DEVNULL) for _ in range(n)]
+    while len(Worker.all(connection=engine.redis)) < n:
+        time.sleep(0.1)
+    return procs
+
+
+def stop_workers(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+            p.wait(20)
+        except Exception:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(10)
+
+
+def synthesize_all(engine, communities, enqueued_at: dict | None = None) -> None:
+    """Synthesize every community, then sync its members, and wait until the queue is empty
+    (``enqueued_at``: guild -> when its synthesis was queued)."""
+    from arrakis_engine.synthesis.rq_queue import outstanding
+
+    svc = engine.synthesis
+    for c in communities:
+        if enqueued_at is not None:
+            enqueued_at[c.guild_id] = time.monotonic()
+        svc.synthesize(c.id, actor="bench")
+    waiting = {c.id: c for c in communities}
+    while waiting:
+        for cid in list(waiting):
+            if svc.status(cid)["synthesized"]:
+                svc.sync_members(cid, actor="bench")
+                del waiting[cid]
+        time.sleep(0.2)
+    while outstanding(engine.redis):
+        time.sleep(0.2)
+
+
+def compare(args, engine, discord, url: str, env: dict) -> bool:
+    """The same workload with metrics recording on and off, interleaved; True if within 5 %."""
+    import statistics
+
+    figures: dict[str, list[tuple[float, float]]] = {"on": [], "off": []}
+    first = args.communities
+    for i in range(args.compare_runs):
+        setting = "on" if i % 4 in (0, 3) else "off"
+        communities = make_communities(engine, discord, url, args.compare_communities, args.compare_members, first)
+        first += args.compare_communities
+        procs = start_workers(engine, env, args.workers, setting)
+        try:
+            cpu0 = sum(cpu_seconds(p.pid) for p in procs)
+            seen = len(discord.request_log)
+            synthesize_all(engine, communities)
+            cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu0
+            log = list(discord.request_log)[seen:]
+        finally:
+            stop_workers(procs)
+        rate = len(log) / max(1e-9, log[-1][0] - log[0][0])
+        figures[setting].append((rate, cpu / len(log)))
+        print(f"  run {i + 1} (metrics {setting}): {len(log)} requests at {rate:.1f}/s; workers' CPU "
+              f"{cpu / len(log) * 1000:.2f} ms per request")
+    # runs 1-2, 3-4, ... are pairs (one on, one off, side by side in time): their ratios cancel drift
+    pairs = [(figures["on"][i], figures["off"][i]) for i in range(min(len(figures["on"]), len(figures["off"])))]
+
+    def figure(i: int) -> tuple[float, float, float]:
+        """(median with metrics on, median off, median of the pairs' on/off ratios) of figure ``i``."""
+        return (statistics.median(f[i] for f in figures["on"]), statistics.median(f[i] for f in figures["off"]),
+                statistics.median(a[i] / b[i] for a, b in pairs))
+
+    (on_rate, off_rate, r_rate), (on_cpu, off_cpu, r_cpu) = figure(0), figure(1)
+    within = abs(r_rate - 1) <= 0.05 and r_cpu <= 1.05
+    print(f"metrics recording on vs off ({len(figures['on'])} + {len(figures['off'])} runs; medians, and the median "
+          f"of the pairs' ratios): rate {on_rate:.1f}/s vs {off_rate:.1f}/s, ratio {r_rate:.3f}; workers' CPU per "
+          f"request {on_cpu * 1000:.2f} ms vs {off_cpu * 1000:.2f} ms, ratio {r_cpu:.3f} (target within 5 %)  "
+          f"{'PASS' if within else 'FAIL'}")
+    return within
 
 
 def run(args, url: str) -> int:
@@ -67,57 +187,16 @@ def run(args, url: str) -> int:
     try:
         engine.migrator.upgrade()
         engine.redis.flushdb()
-        theme = get_theme("sietch")
-        communities = []
-        conn = psycopg2.connect(url)
-        for i in range(args.communities):
-            c = engine.communities.create(name=f"Bench {i}", guild_id=str(100000000000000800 + i), theme_id="sietch",
-                                          subscription="premium", actor="bench")
-            g = discord.guild(c.guild_id)
-            rows = []
-            for m in range(args.members):
-                discord_id = str(10**17 + i * 10_000 + m)
-                g.members[discord_id] = set()
-                rank = (m * 37) % 1500 + 1
-                rows.append((str(c.id), discord_id, theme.tier_for_rank(rank), rank))
-            with conn, conn.cursor() as cur:
-                psycopg2.extras.execute_values(cur, "INSERT INTO profiles (community_id, discord_id, tier, rank) "
-                                                    "VALUES %s", rows)
-                # Steady state: we know what roles these members hold (none yet).
-                psycopg2.extras.execute_values(cur, "INSERT INTO discord_member_roles (community_id, discord_id) "
-                                                    "VALUES %s", [(r[0], r[1]) for r in rows])
-            communities.append(c)
-        conn.close()
-
-        worker_env = {**os.environ, **env}
-        for _ in range(args.workers):
-            procs.append(subprocess.Popen([sys.executable, "-m", "arrakis_engine.cli", "worker"], env=worker_env,
-                                          start_new_session=True, stdout=subprocess.DEVNULL))
-        from rq import Worker
-
-        while len(Worker.all(connection=engine.redis)) < args.workers:
-            time.sleep(0.1)
+        communities = make_communities(engine, discord, url, args.communities, args.members, 0)
+        procs = start_workers(engine, env, args.workers)
         print(f"{args.communities} communities x {args.members} members; {args.workers} worker processes ready")
 
-        svc = engine.synthesis
-        enqueued_at = {}
+        enqueued_at: dict = {}
         t0 = time.monotonic()
-        for c in communities:
-            enqueued_at[c.guild_id] = time.monotonic()
-            svc.synthesize(c.id, actor="bench")
-        waiting = {c.id: c for c in communities}
-        while waiting:
-            for cid in list(waiting):
-                if svc.status(cid)["synthesized"]:
-                    svc.sync_members(cid, actor="bench")
-                    del waiting[cid]
-            time.sleep(0.2)
-        from arrakis_engine.synthesis.rq_queue import outstanding
-
-        # queued, scheduled (a retry in its backoff, a later slice) or running: all of it is the run
-        while outstanding(engine.redis):
-            time.sleep(0.2)
+        synthesize_all(engine, communities, enqueued_at)
         done = time.monotonic()
+        stop_workers(procs)
+        procs = []
 
         log = list(discord.request_log)
         first_call = {}
@@ -145,14 +224,11 @@ def run(args, url: str) -> int:
         acq = acquire_throughput(engine.redis, 500 if args.quick else 20_000)
         print(f"single-process acquire throughput on real Redis: {acq:,.0f}/s (target >= 5,000)  "
               f"{'PASS' if acq >= 5000 else 'FAIL'}")
+        if args.compare_runs:
+            compare(args, engine, discord, url, env)
         return 0
     finally:
-        for p in procs:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-                p.wait(20)
-            except Exception:
-                os.killpg(p.pid, signal.SIGKILL)
+        stop_workers(procs)
         engine.close()
         discord.close()
 

@@ -60,6 +60,9 @@ class StepReport:
     logs: int = 0
     rewound_to: int | None = None  # a reorg: the common ancestor the watcher went back to
     moved: dict[str, set[str]] = field(default_factory=dict)  # community id -> addresses that moved
+    # community id -> when the first block of this step with a transfer that moved it was mined
+    # (unix seconds; absent where unknown, e.g. a community moved only by a reorg's undo)
+    mined_at: dict[str, float] = field(default_factory=dict)
     requests: int = 0
 
     @property
@@ -177,7 +180,7 @@ class ChainWatcher:
             self.max_range = max(1, (to - start + 1) // 2)
             raise ChainReadError(f"{self.chain}: the node refused {to - start + 1} blocks of logs ({exc}); "
                                  f"reading {self.max_range} at a time") from None
-        changes, hashes, moved, counted, times = self._changes(logs, by_address)
+        changes, hashes, moved, counted, times, first_blocks = self._changes(logs, by_address)
         header = self.source.block_header(to)
         if header is None:
             raise ChainReadError(f"{self.chain}: block {to} vanished while it was read; trying again")
@@ -187,6 +190,7 @@ class ChainWatcher:
             if other is None or other["hash"] != hashes.get(number, other["hash"]):
                 raise ChainReadError(f"{self.chain}: block {number} changed while it was read; trying again")
             times[number] = other["timestamp"]
+        mined_at = self._mined_at(first_blocks, times)
         indexed = {(str(r["community_id"]), r["asset_key"]): r["indexed_to"] for r in tracked
                    if r["indexed_to"] is not None}
         history = {(str(r["community_id"]), r["asset_key"]) for r in tracked if r.get("history_days")}
@@ -205,6 +209,7 @@ class ChainWatcher:
         report.from_block, report.to_block, report.logs = start, to, counted
         for c, addresses in moved.items():
             report.moved.setdefault(c, set()).update(addresses)
+        report.mined_at.update(mined_at)
         report.requests = self.source.requests - requests
         return report
 
@@ -267,17 +272,38 @@ class ChainWatcher:
             report.moved.setdefault(c, set()).update(addresses)
         return ancestor
 
+    def _mined_at(self, first_blocks: dict[str, int], times: dict[int, int]) -> dict[str, float]:
+        """community -> when its first moving block of the step was mined: the logs' own
+        ``blockTimestamp`` or the header already read for the holdings, else the block's header
+        (one request per such block: a community followed without an index). A header that
+        cannot be read leaves the time unknown (no latency is measured for that step; the step
+        itself goes on)."""
+        out: dict[str, float] = {}
+        for community, block in first_blocks.items():
+            if block not in times:
+                try:
+                    header = self.source.block_header(block)
+                except ChainReadError:
+                    header = None
+                if header is None:
+                    continue
+                times[block] = header["timestamp"]
+            out[community] = float(times[block])
+        return out
+
     @staticmethod
     def _changes(logs: list[dict], by_address: dict) -> tuple[list[tuple], dict[int, str], dict[str, set[str]], int,
-                                                              dict[int, int]]:
+                                                              dict[int, int], dict[str, int]]:
         """(holdings changes, block hashes, community -> addresses that moved, how many logs were
         new to some index: a catch-up read also returns logs other indexes counted already, block
-        times the logs carry: ``blockTimestamp``, where the node gives it)."""
+        times the logs carry: ``blockTimestamp``, where the node gives it, community -> the first
+        block that moved it)."""
         changes: list[tuple] = []
         counted = 0
         hashes: dict[int, str] = {}
         times: dict[int, int] = {}
         moved: dict[str, set[str]] = defaultdict(set)
+        first_blocks: dict[str, int] = {}
         for entry in logs:
             if entry.get("removed"):
                 continue
@@ -296,6 +322,7 @@ class ChainWatcher:
                     if indexed_to is not None and block <= indexed_to:
                         continue  # already counted by the index (a catch-up read covers older blocks)
                     new = True
+                    first_blocks[community] = min(block, first_blocks.get(community, block))
                     for who in (sender, receiver):
                         if who != ZERO:
                             moved[community].add(who)
@@ -306,4 +333,4 @@ class ChainWatcher:
                     if receiver != ZERO:
                         changes.append((block, community, asset.key, receiver, amount, False))
             counted += new
-        return changes, hashes, dict(moved), counted, times
+        return changes, hashes, dict(moved), counted, times, first_blocks

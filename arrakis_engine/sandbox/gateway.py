@@ -165,6 +165,9 @@ class DiscordBotSandbox(DiscordSandbox):
         self.command_puts = 0
         self.put_bodies: list[tuple[str, list]] = []  # (scope, commands) of every bulk overwrite
         self.interactions: dict[str, Interaction] = {}
+        # token -> interaction: the webhook routes' lookup (a scan of ``interactions`` grew with every
+        # interaction sent, and raced the thread that adds them)
+        self._by_token: dict[str, Interaction] = {}
         self.sessions: dict[str, Session] = {}
         self.identified = threading.Event()
         self.closes: list[int] = []  # close codes the sandbox sent
@@ -519,6 +522,7 @@ class DiscordBotSandbox(DiscordSandbox):
         it = Interaction(iid, token, kind, payload, time.monotonic())
         it.answered = threading.Event()
         self.interactions[iid] = it
+        self._by_token[token] = it
         return it
 
     async def deliver(self, it: Interaction) -> bool:
@@ -635,7 +639,7 @@ class DiscordBotSandbox(DiscordSandbox):
     def _live(self, request) -> Interaction | web.Response:
         if request.match_info["app"] != APP_ID:
             return _json({"message": "Unknown Webhook", "code": 10015}, 404)
-        it = next((i for i in self.interactions.values() if i.token == request.match_info["token"]), None)
+        it = self._by_token.get(request.match_info["token"])
         if it is None or time.monotonic() - it.sent_at > TOKEN_LIFETIME:
             return _json({"message": "Unknown Webhook", "code": 10015}, 404)
         if not it.callbacks:

@@ -105,31 +105,44 @@ class SynthesisRepository:
                 WHERE d.seq > COALESCE(m.applied_seq, 0)""")
         return {r["discord_id"]: (int(r["seq"]), list(r["roles"])) for r in rows}
 
-    def decide(self, decisions: Sequence[tuple[str, Sequence[str]]], *, actor: str) -> dict[str, int]:
+    def decide(self, decisions: Sequence[tuple[str, Sequence[str]]], *, actor: str,
+               mined_at: float | None = None) -> dict[str, int]:
         """Record a new decision (the next number, above anything applied) per member; returns
         discord id -> its number. Two planners deciding at once each get their own number: the
-        higher one wins, the other is dropped when its turn comes."""
+        higher one wins, the other is dropped when its turn comes.
+
+        ``mined_at`` (unix seconds): when the block that caused these decisions was mined (the
+        live watcher's; None for bulk syncs). A decision that supersedes one still on its way
+        keeps the earlier block's time: the role call that delivers it ends the member's wait
+        since that block."""
         if not decisions:
             return {}
         tenant = self.db.current_tenant()
         rows = self.db.current().execute_values(
-            """INSERT INTO member_role_decisions AS d (community_id, discord_id, seq, roles, decided_by, decided_at)
+            """INSERT INTO member_role_decisions AS d (community_id, discord_id, seq, roles, decided_by, decided_at,
+                                                       mined_at)
                SELECT v.community_id::uuid, v.discord_id,
                       COALESCE((SELECT applied_seq FROM discord_member_roles m
                                  WHERE m.community_id = v.community_id::uuid AND m.discord_id = v.discord_id), 0) + 1,
-                      v.roles::text[], v.actor, now()
-                 FROM (VALUES %s) AS v (community_id, discord_id, roles, actor)
+                      v.roles::text[], v.actor, now(), to_timestamp(v.mined_at::double precision)
+                 FROM (VALUES %s) AS v (community_id, discord_id, roles, actor, mined_at)
                ON CONFLICT (community_id, discord_id) DO UPDATE
                SET seq = GREATEST(d.seq, EXCLUDED.seq - 1) + 1, roles = EXCLUDED.roles,
-                   decided_by = EXCLUDED.decided_by, decided_at = now()
+                   decided_by = EXCLUDED.decided_by, decided_at = now(),
+                   -- d.seq >= EXCLUDED.seq: the old decision is still on its way (EXCLUDED.seq is applied + 1)
+                   mined_at = CASE WHEN d.seq >= EXCLUDED.seq THEN LEAST(d.mined_at, EXCLUDED.mined_at)
+                                   ELSE EXCLUDED.mined_at END
                RETURNING discord_id, seq""",
-            [(str(tenant), did, sorted(set(roles)), actor) for did, roles in decisions])
+            [(str(tenant), did, sorted(set(roles)), actor, mined_at) for did, roles in decisions])
         return {did: int(seq) for did, seq in rows}
 
-    def latest_decision(self, discord_id: str) -> tuple[int, list[str]] | None:
-        row = self.db.current().one("SELECT seq, roles FROM member_role_decisions WHERE discord_id = %s",
-                                    (discord_id,))
-        return None if row is None else (int(row["seq"]), list(row["roles"]))
+    def latest_decision(self, discord_id: str) -> tuple[int, list[str], float | None] | None:
+        """(number, roles, when its block was mined: unix seconds, None for a bulk sync's) of the
+        member's latest decision."""
+        row = self.db.current().one("SELECT seq, roles, extract(epoch FROM mined_at) AS mined FROM member_role_decisions "
+                                    "WHERE discord_id = %s", (discord_id,))
+        return None if row is None else (int(row["seq"]), list(row["roles"]),
+                                         None if row["mined"] is None else float(row["mined"]))
 
     def lock_member(self, discord_id: str) -> tuple[list[str], int] | None:
         """(roles Discord last answered, the decision applied last) of one member, locked until

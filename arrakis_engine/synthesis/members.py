@@ -27,6 +27,7 @@ import uuid
 from typing import Callable, Iterable, Protocol
 
 from ..errors import DiscordError, ValidationError
+from ..metrics import NULL_METRICS
 from ..ports import DiscordGuild
 from ..storage.database import Database
 from ..storage.synthesis import SynthesisRepository
@@ -48,7 +49,9 @@ class StripApprovals(Protocol):
 
 
 class MemberRoleSync:
+    metrics = NULL_METRICS  # bootstrap hands the process's recorder
     LIST_FROM = 3  # unseen members from which one listing call is tried before reading each
+
     def __init__(self, db: Database, repos, discord: DiscordGuild, approvals: StripApprovals, *,
                  max_strip_share: float = 0.10) -> None:
         self.db = db
@@ -131,12 +134,15 @@ class MemberRoleSync:
                 raise
         return found
 
-    def decide(self, community_id, plan: MemberPlan, *, actor: str) -> list[tuple[str, list[str], int]]:
+    def decide(self, community_id, plan: MemberPlan, *, actor: str,
+               mined_at: float | None = None) -> list[tuple[str, list[str], int]]:
         """Record the plan's changes as new decisions; returns (member, roles, decision number)
         for every update to deliver: the new ones, and those still on their way (to queue again
-        if their job was lost; the queue keeps one job per decision)."""
+        if their job was lost; the queue keeps one job per decision). ``mined_at``: when the
+        block that caused them was mined (the live watcher's decisions; stored with them, so the
+        worker that sends one measures block mined -> role call)."""
         with self.db.tenant(community_id):
-            seqs = self.store.decide([(c.discord_id, c.roles) for c in plan.changes], actor=actor)
+            seqs = self.store.decide([(c.discord_id, c.roles) for c in plan.changes], actor=actor, mined_at=mined_at)
             pending = self.store.pending_decisions() if plan.pending else {}
         out = [(c.discord_id, c.roles, seqs[c.discord_id]) for c in plan.changes]
         out += [(d, pending[d][1], pending[d][0]) for d in plan.pending if d in pending]
@@ -174,6 +180,8 @@ class MemberRoleSync:
             else:
                 answered = member.get("roles", roles)
                 self.store.mark_applied(discord_id, answered, seq)
+                if latest is not None and latest[0] == seq:
+                    self.metrics.live_sync(latest[2])  # a live decision: block mined -> this role call
                 return {"status": "sent", "roles": answered}
         # not in the guild (left): forgotten, so it is not planned again until seen; the update
         # fails for good (dead-lettered, not retried)

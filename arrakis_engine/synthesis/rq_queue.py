@@ -289,7 +289,8 @@ class EngineWorker(FairWorker):
         try:
             return super().perform_job(job, queue)
         finally:
-            self.engine.metrics.job(job.meta.get("type"), job.get_status(refresh=False))  # no round trip
+            if self.engine.metrics.enabled:  # (ARRAKIS_METRICS=off: not even the status is looked at)
+                self.engine.metrics.job(job.meta.get("type"), job.get_status(refresh=False))  # no round trip
             if self.after_job is not None:
                 self.after_job(job)
 

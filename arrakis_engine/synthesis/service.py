@@ -57,11 +57,13 @@ class SynthesisService:
     def sync_members(self, community_id: uuid.UUID | str, *, skip: Iterable[str] = (),
                      queued: bool = True, actor: str = "cli",
                      progress: Callable[[int, int], None] | None = None, first_contact: bool = False,
-                     dry_run: bool = False) -> dict:
+                     dry_run: bool = False, mined_at: float | None = None) -> dict:
         """One PATCH per member whose roles should change; unknown members skipped (those given, and
         those the last eligibility sync could not read); a mass strip waits for approval.
         ``first_contact``: the updates go in the shared lane every worker serves first (live
-        changes do not wait behind a bulk synthesis)."""
+        changes do not wait behind a bulk synthesis). ``mined_at``: when the block that caused
+        this sync was mined (the live watcher's; its decisions carry it so that their role calls
+        are measured as live sync latency)."""
         skip = set(skip) | set(self.unknown.of(community_id))
         if dry_run:  # what Discord's roles still lack, from its last answers; nothing decided or sent
             plan = self.member_sync.plan(community_id, skip=skip, with_pending=False)
@@ -79,7 +81,7 @@ class SynthesisService:
             return paused
         kinds = {c.discord_id: c.job_type for c in plan.changes}
         jobs = []
-        for discord_id, roles, seq in sync.decide(community_id, plan, actor=actor):
+        for discord_id, roles, seq in sync.decide(community_id, plan, actor=actor, mined_at=mined_at):
             jobs.append(self.queue.enqueue(kinds.get(discord_id, "ASSIGN_ROLE"), community_id,
                                            {"guild_id": plan.guild_id, "discord_id": discord_id, "roles": roles,
                                             "seq": seq},

@@ -121,6 +121,15 @@ def test_live_role_sync_converges_after_transfers_kills_and_a_reorg(run, engine,
            # at once, which pauses for a person (tests/integration/test_synthesis.py); not here
            "ARRAKIS_MAX_STRIP_SHARE": "0.5"}
 
+    from arrakis_engine.storage.metrics_store import MetricsStore
+
+    def latency() -> list[float]:
+        """The shared arrakis_live_sync_latency_seconds cells (buckets..., sum, count) the processes sent."""
+        cells = MetricsStore(engine.redis).snapshot().histograms.get(("arrakis_live_sync_latency_seconds", ()))
+        return cells or [0.0, 0.0]
+
+    latency_before = latency()
+
     # --- set up as a user does ------------------------------------------------------------------
     made = run("community", "create", "--name", "Converge", "--guild-id", guild, "--theme", "basic",
                "--subscription", "free", "--json", extra_env=env)
@@ -235,3 +244,9 @@ def test_live_role_sync_converges_after_transfers_kills_and_a_reorg(run, engine,
     assert discord.unchanged_member_updates == 0, f"seed {SEED}"
     patches = sum(1 for _, m, p in discord.request_log if m == "PATCH" and "/members/" in p)
     assert patches > patches_before, f"seed {SEED}: {done}"  # the live phase did send updates
+    # the workers measured block mined -> role call for the live updates (a worker killed with
+    # SIGKILL loses what it had not sent yet), never for the setup's `members sync` of 20 members
+    after = latency()
+    measured = after[-1] - latency_before[-1]
+    assert 0 < measured <= patches - patches_before, (measured, patches - patches_before)
+    assert 0 < (after[-2] - latency_before[-2]) / measured < 120

@@ -5,7 +5,8 @@ error; ``fail_after`` forwards N requests and then answers 503; ``slow`` sleeps 
 forwarding. Independently, ``fail_matching`` (lower-case hex strings) answers 503 to any request
 whose body contains one of them (an address or token id inside a Multicall3 batch: one read failing
 in the middle of others), and ``max_log_range`` makes it refuse ``eth_getLogs`` over more blocks
-than that, the way public nodes do. It counts the requests it saw.
+than that, the way public nodes do; ``drop_log_fields`` removes those fields from every log that
+``eth_getLogs`` answers (an older node: no ``blockTimestamp``). It counts the requests it saw.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ class RpcProxy:
         self.max_log_range: int | None = None
         self.refused_ranges = 0
         self.fail_matching: set[str] = set()
+        self.drop_log_fields: set[str] = set()
+        self.methods: list[str] = []
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -36,6 +39,10 @@ class RpcProxy:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 proxy.seen += 1
+                try:
+                    proxy.methods.append(json.loads(body).get("method", ""))
+                except (ValueError, AttributeError):
+                    proxy.methods.append("")
                 mode = proxy.mode
                 if mode == "fail_after":
                     if proxy.remaining > 0:
@@ -84,6 +91,12 @@ class RpcProxy:
                         self.send_response(502)
                         self.end_headers()
                         return
+                    if proxy.drop_log_fields and proxy.methods[-1] == "eth_getLogs":
+                        answer = json.loads(payload)
+                        for entry in answer.get("result") or []:
+                            for name in proxy.drop_log_fields:
+                                entry.pop(name, None)
+                        payload = json.dumps(answer).encode()
                 try:
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")

@@ -401,3 +401,79 @@ def test_an_update_whose_job_was_lost_is_queued_again_when_the_roles_settle(live
     work_until_done(eng, timeout=60)
     assert roles(discord, c.guild_id, members[11]) == {"Gold"} and roles(discord, c.guild_id, members[9]) == {"Silver"}
     assert eng.live.settle([str(c.id)]) == 0
+
+
+def test_live_sync_latency_is_measured_from_the_block_to_the_role_call(live, discord, chain):
+    """A live transfer's block time travels with the members' decisions (stored with them): the
+    worker that sends their role updates, here a second engine (another worker process, or the
+    same one restarted), records block mined -> role call in arrakis_live_sync_latency_seconds,
+    which the shared figures (arrakis web's /metrics) show. A bulk `members sync` sends role
+    calls too, but measures nothing."""
+    import time
+
+    from arrakis_engine.bootstrap import build_engine
+    from tests.integration.test_metrics import scrape, value
+
+    eng, c, token, asset, wallets, members, watcher = live
+    count, total = "arrakis_live_sync_latency_seconds_count", "arrakis_live_sync_latency_seconds_sum"
+    before = scrape(eng)
+    receipt = chain.send(token.functions.mint(wallets[11], 2000))  # member 11 Silver -> Gold, member 9 Gold -> Silver
+    mined = chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"]
+    report = watcher.step()
+    assert report.mined_at == {str(c.id): float(mined)}
+    results = eng.live.react(report)
+    assert results[0]["updates"] == 2
+    worker = build_engine(eng.settings)  # the worker that delivers is not the process that decided
+    try:
+        sent_after = time.time()
+        work_until_done(worker, timeout=60)
+        sent_before = time.time()
+        assert roles(discord, c.guild_id, members[11]) == {"Gold"}
+        after = scrape(worker)
+        assert value(after, count) - value(before, count) == 2  # the two role calls
+        assert value(after, 'arrakis_live_sync_latency_seconds_bucket{le="+Inf"}') \
+            - value(before, 'arrakis_live_sync_latency_seconds_bucket{le="+Inf"}') == 2
+        # each is the PATCH's time less the block's (anvil's own clock, which a test's snapshot
+        # and revert or a burst of blocks moves away from the wall clock: bounded by the block's)
+        took = (value(after, total) - value(before, total)) / 2
+        assert max(0.0, sent_after - mined) - 0.01 <= took <= max(0.0, sent_before - mined) + 0.01, \
+            (took, sent_after - mined, sent_before - mined)
+        assert str(c.id) not in after and members[11] not in after  # no ids in the labels
+
+        # a bulk sync (an operator's `eligibility sync` and `members sync`): role calls, not measured
+        chain.send(token.functions.mint(wallets[10], 5000))  # member 10 Silver -> Gold, member 8 Gold -> Silver
+        eng.eligibility.run(c.id, actor="cli")
+        eng.manifests.publish(c.id, actor="cli")
+        out = eng.synthesis.sync_members(c.id, queued=True, actor="cli")
+        assert out["changes"] == 2
+        patches = len(discord.request_log)
+        work_until_done(worker, timeout=60)
+        assert roles(discord, c.guild_id, members[10]) == {"Gold"}
+        assert len(discord.request_log) > patches
+        assert value(scrape(worker), count) == value(after, count)
+    finally:
+        worker.close()
+
+
+def test_block_times_come_from_the_header_when_the_node_leaves_them_out_of_the_logs(live, chain, anvil):
+    """An older node gives no ``blockTimestamp`` in its logs: the watcher reads the first moving
+    block's header instead (one request for it), and the time is the same."""
+    eng, c, token, asset, wallets, members, _ = live
+    proxy = RpcProxy(anvil.url)
+    try:
+        watcher = ChainWatcher("berachain", Web3ChainReader("berachain", [proxy.url]), eng.db, confirmations=0)
+        watcher.step()
+        proxy.drop_log_fields = {"blockTimestamp"}
+        first = chain.send(token.functions.mint(wallets[3], 1))
+        chain.send(token.functions.mint(wallets[4], 1))
+        proxy.methods.clear()
+        report = watcher.step()
+        assert report.mined_at == {str(c.id): float(chain.w3.eth.get_block(first["blockNumber"])["timestamp"])}
+        assert proxy.methods.count("eth_getBlockByNumber") == 3  # reorg check, the first moving block, the last
+        proxy.drop_log_fields = set()
+        chain.send(token.functions.mint(wallets[3], 1))
+        proxy.methods.clear()
+        assert str(c.id) in watcher.step().mined_at
+        assert proxy.methods.count("eth_getBlockByNumber") == 2  # the logs said when: no header read for it
+    finally:
+        proxy.stop()

@@ -154,6 +154,99 @@ def test_recording_a_discord_call_adds_no_redis_round_trip(settings, discord, tm
         server.stop()
 
 
+def test_recording_a_job_adds_no_redis_round_trip(settings, engine, discord, tmp_path):
+    """On a Redis of its own, a worker running a member's role update (a job and its Discord call)
+    sends Redis the same commands with metrics recording on as with ARRAKIS_METRICS=off: the job's
+    figures go out with the flusher, later, in one pipeline."""
+    import shutil
+
+    import redis as redis_lib
+
+    from tests.fixtures.ports import ServerProcess, free_port
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is needed (scripts/services.sh installs it)")
+    port = free_port()
+    server = ServerProcess("redis-server", [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                            "--appendonly", "no", "--dir", str(tmp_path)], tmp_path / "redis.log")
+    url = f"redis://127.0.0.1:{port}/0"
+    server.start(redis_lib.Redis.from_url(url).ping, timeout=30, every=0.05)
+    common = dict(redis_url=url, discord_api_base=discord.url, discord_bot_token=discord.token, metrics_flush=3600)
+    on, off = build_engine(replace(settings, **common)), build_engine(replace(settings, metrics=False, **common))
+    try:
+        gid, members = snowflake(), [snowflake() for _ in range(4)]
+        discord.guild(gid, members=members)
+        c = on.communities.create(name="Round trips", guild_id=gid, theme_id="basic", subscription="free",
+                                  actor="test")
+
+        def commands(eng, member: str) -> int:
+            """Commands sent to Redis while ``eng`` runs one role update, as MONITOR saw them
+            (those a Lua script ran inside Redis are not round trips)."""
+            eng.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": gid, "discord_id": member, "roles": []},
+                              key=f"round-trips-{member}")
+            seen: list[str] = []
+            ready = threading.Event()
+
+            def watch():
+                with redis_lib.Redis.from_url(url).monitor() as m:
+                    ready.set()
+                    for cmd in m.listen():
+                        if cmd["command"] == "PING END":
+                            return
+                        if cmd.get("client_type") != "lua":
+                            seen.append(cmd["command"].split(" ", 1)[0].upper())
+
+            t = threading.Thread(target=watch)
+            t.start()
+            ready.wait(5)
+            time.sleep(0.2)
+            work_until_done(eng, timeout=60)
+            eng.redis.execute_command("PING", "END")
+            t.join(10)
+            return sorted(seen)
+
+        commands(on, members[0])  # a process's first call of a route probes its bucket; later ones do not
+        commands(off, members[1])
+        with_recorder, without = commands(on, members[2]), commands(off, members[3])
+        assert with_recorder == without and len(without) > 0
+        assert not any("metrics" in c for c in with_recorder)
+        assert on.metrics.totals().counters[("arrakis_jobs_total", ("ASSIGN_ROLE", "ok"))] == 2
+        assert off.metrics.totals().counters == {}
+    finally:
+        on.close()
+        off.close()
+        server.stop()
+
+
+def test_a_process_with_metrics_off_records_nothing_and_still_reads_the_shared_figures(settings, discord, engine):
+    """ARRAKIS_METRICS=off (what the benchmarks compare with): Discord calls leave no figure in
+    the process or in Redis; `arrakis web` of such a process still exports the
+    figures the other processes send."""
+    engine.redis.flushdb()
+    on = build_engine(replace(settings, discord_api_base=discord.url, discord_bot_token=discord.token))
+    off = build_engine(replace(settings, discord_api_base=discord.url, discord_bot_token=discord.token,
+                               metrics=False))
+    try:
+        gid = snowflake()
+        discord.guild(gid)
+        for _ in range(3):
+            off.discord.list_roles(gid)
+        assert not off.metrics.enabled and off.metrics.totals().counters == {}
+        route = 'arrakis_discord_requests_total{route="/guilds/{guild_id}/roles",status="200"}'
+        exported = generate_latest(platform_registry(off.metrics_store, off.platform_gauges)).decode()
+        assert value(exported, route) == 0
+        on.discord.list_roles(gid)
+        assert value(scrape(on), route) == 1  # the other process's call, and only it
+        exported = generate_latest(platform_registry(off.metrics_store, off.platform_gauges)).decode()
+        assert value(exported, route) == 1
+    finally:
+        off.close()
+        on.close()
+    assert engine.metrics_store.snapshot().counters[("arrakis_discord_requests_total",
+                                                     ("/guilds/{guild_id}/roles", "200"))] == 1
+
+
 def test_jobs_are_counted_and_figures_from_two_processes_add_up(e, discord, engine):
     gid = snowflake()
     discord.guild(gid)

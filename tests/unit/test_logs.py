@@ -86,3 +86,7 @@ def test_the_default_is_text_and_an_unknown_format_is_refused():
         settings(ARRAKIS_LOG_FORMAT="xml")
     with pytest.raises(ConfigError, match="ARRAKIS_METRICS_PORT"):
         settings(ARRAKIS_METRICS_PORT="http")
+    assert settings().metrics is True and settings(ARRAKIS_METRICS="off").metrics is False
+    assert settings(ARRAKIS_METRICS="ON").metrics is True
+    with pytest.raises(ConfigError, match="ARRAKIS_METRICS 'no' is not on or off"):
+        settings(ARRAKIS_METRICS="no")
