@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from arrakis_bot.sharding import shard_of  # noqa: E402
 from arrakis_engine.bootstrap import build_engine  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
-from bench.scratch import parse_args, scratch_database, verdict  # noqa: E402
+from bench.harness import parse_args, scratch_database, verdict  # noqa: E402
 from tests.fakes.discord_gateway import FakeDiscordBot  # noqa: E402
 
 MEMBER = "240000000000000001"
