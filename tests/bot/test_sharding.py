@@ -21,6 +21,7 @@ from arrakis_engine.errors import ArrakisError
 from tests.bot.conftest import RunningBot
 from tests.bot.test_bot_process import process_env
 from tests.fakes.discord_gateway import APP_ID, FakeDiscordBot
+from tests.bot.test_gateway_session import _wait
 
 MEMBER = "230000000000000001"
 GUILDS = 3000
@@ -62,13 +63,6 @@ def ask(fake, guild: str, timeout: float = 20):
     return it
 
 
-def _wait(cond, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_three_thousand_servers_three_shards_no_request_per_server(started, fake):

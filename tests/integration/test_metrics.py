@@ -91,20 +91,7 @@ def test_a_429_is_counted_by_its_scope(settings, engine):
 def test_recording_a_discord_call_adds_no_redis_round_trip(settings, discord, tmp_path):
     """On a Redis of its own (nothing else talks to it), the commands Redis processes for five
     Discord calls are the same with the recorder as without it: figures go out with the flusher."""
-    import shutil
-
-    import redis as redis_lib
-
-    from tests.fixtures.ports import ServerProcess, free_port
-
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is needed (scripts/services.sh installs it)")
-    port = free_port()
-    server = ServerProcess("redis-server", [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                            "--appendonly", "no", "--dir", str(tmp_path)], tmp_path / "redis.log")
-    url = f"redis://127.0.0.1:{port}/0"
-    server.start(redis_lib.Redis.from_url(url).ping, timeout=30, every=0.05)
+    server, url = _private_redis(tmp_path)
     eng = build_engine(replace(settings, redis_url=url, discord_api_base=discord.url,
                                discord_bot_token=discord.token, metrics_flush=3600))
     try:
@@ -113,29 +100,8 @@ def test_recording_a_discord_call_adds_no_redis_round_trip(settings, discord, tm
         eng.discord.list_roles(gid)  # the route's first call probes its bucket; later ones do not
 
         def commands(n: int) -> int:
-            """Commands this process sent for ``n`` calls, as Redis' MONITOR saw them (those a Lua
-            script ran inside Redis are not round trips and are left out)."""
-            seen: list[str] = []
-            ready = threading.Event()
-
-            def watch():
-                with redis_lib.Redis.from_url(url).monitor() as m:
-                    ready.set()
-                    for cmd in m.listen():
-                        if cmd["command"] == "PING END":
-                            return
-                        if cmd.get("client_type") != "lua":
-                            seen.append(cmd["command"])
-
-            t = threading.Thread(target=watch)
-            t.start()
-            ready.wait(5)
-            time.sleep(0.2)
-            for _ in range(n):
-                eng.discord.list_roles(gid)
-            eng.redis.execute_command("PING", "END")
-            t.join(10)
-            return len(seen)
+            """Commands this process sent for ``n`` calls (Lua scripts' own are no round trips)."""
+            return len(_redis_commands(url, eng.redis, lambda: [eng.discord.list_roles(gid) for _ in range(n)]))
 
         recorder = eng.discord.metrics
         eng.discord.metrics = NULL_METRICS
@@ -158,20 +124,7 @@ def test_recording_a_job_adds_no_redis_round_trip(settings, engine, discord, tmp
     """On a Redis of its own, a worker running a member's role update (a job and its Discord call)
     sends Redis the same commands with metrics recording on as with ARRAKIS_METRICS=off: the job's
     figures go out with the flusher, later, in one pipeline."""
-    import shutil
-
-    import redis as redis_lib
-
-    from tests.fixtures.ports import ServerProcess, free_port
-
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is needed (scripts/services.sh installs it)")
-    port = free_port()
-    server = ServerProcess("redis-server", [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                            "--appendonly", "no", "--dir", str(tmp_path)], tmp_path / "redis.log")
-    url = f"redis://127.0.0.1:{port}/0"
-    server.start(redis_lib.Redis.from_url(url).ping, timeout=30, every=0.05)
+    server, url = _private_redis(tmp_path)
     common = dict(redis_url=url, discord_api_base=discord.url, discord_bot_token=discord.token, metrics_flush=3600)
     on, off = build_engine(replace(settings, **common)), build_engine(replace(settings, metrics=False, **common))
     try:
@@ -185,26 +138,8 @@ def test_recording_a_job_adds_no_redis_round_trip(settings, engine, discord, tmp
             (those a Lua script ran inside Redis are not round trips)."""
             eng.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": gid, "discord_id": member, "roles": []},
                               key=f"round-trips-{member}")
-            seen: list[str] = []
-            ready = threading.Event()
-
-            def watch():
-                with redis_lib.Redis.from_url(url).monitor() as m:
-                    ready.set()
-                    for cmd in m.listen():
-                        if cmd["command"] == "PING END":
-                            return
-                        if cmd.get("client_type") != "lua":
-                            seen.append(cmd["command"].split(" ", 1)[0].upper())
-
-            t = threading.Thread(target=watch)
-            t.start()
-            ready.wait(5)
-            time.sleep(0.2)
-            work_until_done(eng, timeout=60)
-            eng.redis.execute_command("PING", "END")
-            t.join(10)
-            return sorted(seen)
+            seen = _redis_commands(url, eng.redis, lambda: work_until_done(eng, timeout=60))
+            return sorted(cmd.split(" ", 1)[0].upper() for cmd in seen)
 
         commands(on, members[0])  # a process's first call of a route probes its bucket; later ones do not
         commands(off, members[1])
@@ -427,3 +362,49 @@ def free_tcp_port() -> int:
     from tests.fixtures.ports import free_port
 
     return free_port()
+
+
+def _private_redis(tmp_path):
+    """A redis-server of the test's own (nothing else sends it commands): (process, url)."""
+    import shutil
+
+    import redis as redis_lib
+
+    from tests.fixtures.ports import ServerProcess, free_port
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is needed (scripts/services.sh installs it)")
+    port = free_port()
+    server = ServerProcess("redis-server", [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                            "--appendonly", "no", "--dir", str(tmp_path)], tmp_path / "redis.log")
+    url = f"redis://127.0.0.1:{port}/0"
+    server.start(redis_lib.Redis.from_url(url).ping, timeout=30, every=0.05)
+    return server, url
+
+
+def _redis_commands(url: str, client, action) -> list[str]:
+    """The commands Redis' MONITOR saw while ``action()`` ran, those a Lua script ran inside
+    Redis left out (they are no round trips); ``client`` marks the end with a PING."""
+    import redis as redis_lib
+
+    seen: list[str] = []
+    ready = threading.Event()
+
+    def watch():
+        with redis_lib.Redis.from_url(url).monitor() as m:
+            ready.set()
+            for cmd in m.listen():
+                if cmd["command"] == "PING END":
+                    return
+                if cmd.get("client_type") != "lua":
+                    seen.append(cmd["command"])
+
+    t = threading.Thread(target=watch)
+    t.start()
+    ready.wait(5)
+    time.sleep(0.2)
+    action()
+    client.execute_command("PING", "END")
+    t.join(10)
+    return seen
