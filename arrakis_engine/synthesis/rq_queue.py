@@ -137,17 +137,25 @@ def promote_due(redis, queues: Sequence[Queue]) -> int:
     """Move retries whose backoff has passed back onto their queue.
 
     RQ's own scheduler only serves the queues a worker started with; community sub-queues come
-    and go, so workers do this themselves on every dequeue round. Removing the id from the
-    scheduled set first (ZREM answers 1 to one caller only) keeps two workers from enqueueing
-    the same retry twice.
+    and go, so workers do this themselves (at most once a second, see :class:`FairWorker`). The
+    due ids of every queue are read in one pipelined round trip, however many queues there are.
+    Removing the id from the scheduled set first (ZREM answers 1 to one caller only) keeps two
+    workers from enqueueing the same retry twice.
     """
     from rq.registry import ScheduledJobRegistry
 
-    moved = 0
+    queues = list(queues)
+    if not queues:
+        return 0
     now = int(time.time())
-    for queue in queues:
-        registry = ScheduledJobRegistry(queue=queue)
-        for job_id in registry.get_jobs_to_schedule(now):
+    registries = [ScheduledJobRegistry(queue=queue) for queue in queues]
+    pipe = redis.pipeline(transaction=False)
+    for registry in registries:
+        pipe.zrangebyscore(registry.key, 0, now)
+    moved = 0
+    for queue, registry, due in zip(queues, registries, pipe.execute()):
+        for job_id in due:
+            job_id = job_id.decode() if isinstance(job_id, bytes) else job_id
             if redis.zrem(registry.key, job_id) != 1:
                 continue
             try:
@@ -183,33 +191,97 @@ class FairWorker(SimpleWorker):
     with each child. Run several worker processes for parallelism.
     """
 
+    WINDOW = 256  # queues looked at per round trip when finding the next one with a job
+    PROMOTE_EVERY = 1.0  # seconds between looks for retries whose backoff has passed
+
     def work(self, *args: Any, **kwargs: Any) -> bool:
         kwargs["dequeue_strategy"] = DequeueStrategy.ROUND_ROBIN  # fairness is the point of this worker
         return super().work(*args, **kwargs)
 
+    # The next fair job costs the same with 10 or 10,000 communities waiting: the worker keeps
+    # its own ring of community queues and a cursor into it; one Lua call looks at the
+    # first-contact lane and the next WINDOW queues from the cursor and names the first with a
+    # job, which is then taken from that queue alone. Only when every queue is empty does it
+    # wait on all of them at once (RQ's BLPOP), which is when nothing is waiting anyway.
+
+    def _ring_state(self) -> None:
+        if not hasattr(self, "_ring"):
+            self._ring: list[Queue] = [q for q in self.queues if q.name != BASE]
+            self._lane = next((q for q in self.queues if q.name == BASE), Queue(BASE, connection=self.connection))
+            self._cursor = 0
+            self._seen = -1  # how many community queues the set had when last read
+            self._promoted_at = 0.0
+            self._first_ready = self.connection.register_script(
+                "for i, k in ipairs(KEYS) do if redis.call('LLEN', k) > 0 then return i end end return 0")
+
     def reorder_queues(self, reference_queue: Queue) -> None:
-        """Round robin over the community queues, with the first-contact lane always first."""
-        super().reorder_queues(reference_queue)
-        lane = [q for q in self._ordered_queues if q.name == BASE]
-        self._ordered_queues = lane + [q for q in self._ordered_queues if q.name != BASE]
+        """Nothing to do: the ring's cursor is the round robin (see :meth:`_next_ready`)."""
+
+    def _wait_order(self) -> list[Queue]:
+        """Every queue, the first-contact lane first and the ring from its cursor, for RQ's BLPOP."""
+        return [self._lane] + self._ring[self._cursor:] + self._ring[:self._cursor]
 
     def _refresh_queues(self) -> None:
-        names = sorted(n.decode() if isinstance(n, bytes) else n for n in self.connection.smembers(QUEUES_KEY))
-        known = {q.name for q in self.queues}
-        added = [Queue(n, connection=self.connection) for n in names if n not in known]
-        if added:
-            self.queues = self.queues + added
-            self._ordered_queues = self._ordered_queues + added
-        promote_due(self.connection, self.queues)
+        """Pick up community queues made since the last look (the set only grows: SCARD says
+        whether to read it), and, at most once a second, put due retries back on their queue."""
+        self._ring_state()
+        count = self.connection.scard(QUEUES_KEY)
+        if count != self._seen:
+            names = sorted(n.decode() if isinstance(n, bytes) else n for n in self.connection.smembers(QUEUES_KEY))
+            known = {q.name for q in self.queues}
+            added = [Queue(n, connection=self.connection) for n in names if n not in known]
+            if added:
+                self.queues = self.queues + added
+                self._ring = self._ring + added
+            self._seen = count
+        now = time.monotonic()
+        if now - self._promoted_at >= self.PROMOTE_EVERY:
+            self._promoted_at = now
+            promote_due(self.connection, [self._lane] + self._ring)
+
+    def _next_ready(self) -> Queue | None:
+        """The first-contact lane if it has a job, else the next community queue from the cursor
+        that has one (the cursor moves past it), else None."""
+        ring, n = self._ring, len(self._ring)
+        looked = 0
+        while True:
+            window = [ring[(self._cursor + k) % n] for k in range(min(self.WINDOW, n - looked))] if n else []
+            found = int(self._first_ready(keys=[self._lane.key] + [q.key for q in window]))
+            if found == 1:
+                return self._lane
+            if found > 1:
+                self._cursor = (self._cursor + found - 1) % n
+                return window[found - 2]
+            looked += len(window)
+            if looked >= n:
+                return None
+            self._cursor = (self._cursor + len(window)) % n
+
+    def _take_ready(self):
+        """Take the next fair job without waiting (RQ's own dequeue on the one queue found)."""
+        while True:
+            queue = self._next_ready()
+            if queue is None:
+                return None
+            self._ordered_queues = [queue]
+            result = super().dequeue_job_and_maintain_ttl(None)
+            if result is not None:
+                return result
+            # another worker took it first: look again
 
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
-        if timeout is None:  # burst mode: one pass over every queue
+        self._ring_state()
+        if timeout is None:  # burst mode: take what is there, else stop
             self._refresh_queues()
-            return super().dequeue_job_and_maintain_ttl(None, max_idle_time)
+            return self._take_ready()
         waited = 0
         while True:
             self._refresh_queues()
-            result = super().dequeue_job_and_maintain_ttl(1, 1)
+            result = self._take_ready()
+            if result is not None:
+                return result
+            self._ordered_queues = self._wait_order()
+            result = super().dequeue_job_and_maintain_ttl(1, 1)  # every queue is empty: wait on all
             if result is not None:
                 return result
             waited += 1
