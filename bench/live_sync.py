@@ -140,6 +140,8 @@ def run(args, url: str) -> int:
         mined: dict[int, float] = {}
         stop = threading.Event()
 
+        low, high = (float(x) for x in args.share.split("-"))
+
         def load() -> None:
             w3 = kit.w3
             w3.provider.make_request("evm_setAutomine", [False])

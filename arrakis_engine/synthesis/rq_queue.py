@@ -64,7 +64,7 @@ class SynthesisQueue:
         """
         if job_type not in JOB_TYPES:
             raise ValidationError(f"unknown job type {job_type}", field="job_type")
-        job_id = _SAFE.sub("_", f"{job_type}-{key}")[:200]
+        job_id = self.job_id(job_type, key)
         try:
             existing = Job.fetch(job_id, connection=self.redis)
             if existing.get_status(refresh=True) not in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
@@ -86,6 +86,25 @@ class SynthesisQueue:
             job_timeout=self.job_timeout, result_ttl=86400, failure_ttl=7 * 86400,
             meta={"type": job_type, "community": str(community_id), "progress": None},
             description=f"{job_type} for {community_id}")
+
+    def job_id(self, job_type: str, key: str) -> str:
+        return _SAFE.sub("_", f"{job_type}-{key}")[:200]
+
+    def enqueue_many(self, items: Sequence[tuple[str, Any, dict, str]], *, first_contact: bool = False) -> list[str]:
+        """Enqueue (job type, community, payload, key) items; returns their job ids. Which of them
+        are already queued, running, scheduled or done is asked in one pipelined round trip, so
+        re-queueing 100,000 updates still on their way costs one read, not 100,000."""
+        ids = [self.job_id(t, k) for t, _, _, k in items]
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(Job.key_for(job_id), "status")
+        gone = {b"failed", b"stopped", b"canceled", "failed", "stopped", "canceled", None}
+        out = []
+        for (job_type, community_id, payload, key), job_id, status in zip(items, ids, pipe.execute()):
+            if status in gone:
+                job_id = self.enqueue(job_type, community_id, payload, key=key, first_contact=first_contact).id
+            out.append(job_id)
+        return out
 
     def pending(self) -> dict[str, int]:
         out = {"first-contact": Queue(BASE, connection=self.redis).count}
