@@ -51,6 +51,7 @@ FREEZE_WAITING = "arrakis:freeze:waiting"  # hash: caller token -> what it waits
 
 SYNTHESIS_QUEUES = "arrakis:synthesis:queues"  # set: names of the per-community sub-queues
 DEAD_LETTERS = "arrakis:dlq"  # list: jobs that failed for good, with their error
+PROMOTING = "arrakis:synthesis:promoting"  # string (short TTL): the worker looking for due retries now
 
 
 def synthesis_lock(community_id: Id) -> str:

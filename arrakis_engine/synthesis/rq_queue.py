@@ -216,7 +216,7 @@ class FairWorker(SimpleWorker):
     """
 
     WINDOW = 256  # queues looked at per round trip when finding the next one with a job
-    PROMOTE_EVERY = 1.0  # seconds between looks for retries whose backoff has passed
+    PROMOTE_EVERY = 1.0  # seconds between looks for retries whose backoff has passed (at least)
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         kwargs["dequeue_strategy"] = DequeueStrategy.ROUND_ROBIN  # fairness is the point of this worker
@@ -224,8 +224,8 @@ class FairWorker(SimpleWorker):
 
     # The next fair job costs the same with 10 or 10,000 communities waiting: the worker keeps
     # its own ring of community queues and a cursor into it; one Lua call looks at the
-    # first-contact lane and the next WINDOW queues from the cursor and names the first with a
-    # job, which is then taken from that queue alone. Only when every queue is empty does it
+    # first-contact lane and the next 16 queues from the cursor (then WINDOW at a time) and names
+    # the first with a job, which is then taken from that queue alone. Only when every queue is empty does it
     # wait on all of them at once (RQ's BLPOP), which is when nothing is waiting anyway.
 
     def _ring_state(self) -> None:
@@ -258,18 +258,23 @@ class FairWorker(SimpleWorker):
                 self.queues = self.queues + added
                 self._ring = self._ring + added
             self._seen = count
+        # One worker at a time looks (a short lock), every second up to 2,000 queues and less
+        # often past that (10,000 queues: every 5 s), so the look stays a small share of the work.
+        every = max(self.PROMOTE_EVERY, len(self._ring) / 2000)
         now = time.monotonic()
-        if now - self._promoted_at >= self.PROMOTE_EVERY:
+        if now - self._promoted_at >= every:
             self._promoted_at = now
-            promote_due(self.connection, [self._lane] + self._ring)
+            if self.connection.set(keys.PROMOTING, self.name, nx=True, px=int(every * 1000)):
+                promote_due(self.connection, [self._lane] + self._ring)
 
     def _next_ready(self) -> Queue | None:
         """The first-contact lane if it has a job, else the next community queue from the cursor
         that has one (the cursor moves past it), else None."""
         ring, n = self._ring, len(self._ring)
-        looked = 0
+        looked, size = 0, 16  # the next queue usually has a job: look at a few first, then at more
         while True:
-            window = [ring[(self._cursor + k) % n] for k in range(min(self.WINDOW, n - looked))] if n else []
+            window = [ring[(self._cursor + k) % n] for k in range(min(size, n - looked))] if n else []
+            size = self.WINDOW
             found = int(self._first_ready(keys=[self._lane.key] + [q.key for q in window]))
             if found == 1:
                 return self._lane
@@ -287,8 +292,13 @@ class FairWorker(SimpleWorker):
             queue = self._next_ready()
             if queue is None:
                 return None
-            self._ordered_queues = [queue]
-            result = super().dequeue_job_and_maintain_ttl(None)
+            # RQ's dequeue names every queue of the worker (its process title, its log line):
+            # for this one call the worker's queues are the one found, so that costs nothing
+            everything, self.queues, self._ordered_queues = self.queues, [queue], [queue]
+            try:
+                result = super().dequeue_job_and_maintain_ttl(None)
+            finally:
+                self.queues = everything
             if result is not None:
                 return result
             # another worker took it first: look again
