@@ -263,7 +263,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5, help="console starts")
     ap.add_argument("--filters", type=int, default=20, help="console filter key presses")
     ap.add_argument("--live", type=int, default=5, help="live transfers per community during the first sync")
-    args = parse_args(ap, communities=40, members=5, big=400, synthesized=1, runs=1, filters=2, live=2)
+    args = parse_args(ap, communities=40, members=5, big=400, synthesized=1, runs=1, filters=2, live=1)
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("rq").setLevel(logging.ERROR)
     with scratch_database() as url:
