@@ -206,9 +206,15 @@ class EligibilitySync:
                 buckets[change].append(m.discord_id)
             if change == "unknown":
                 continue  # keep everything as it is
-            updates.append(StandingUpdate(m.profile_id, r.tier.tier, r.highest_tier, f.rank,
-                                          r.tier.demotion_pending_since, Decimal(f.activity), Decimal(f.conviction),
-                                          dict(f.metadata)))
+            update = StandingUpdate(m.profile_id, r.tier.tier, r.highest_tier, f.rank,
+                                    r.tier.demotion_pending_since, Decimal(f.activity), Decimal(f.conviction),
+                                    dict(f.metadata))
+            # Only standings that changed are written: a re-rank of 100,000 members where a few
+            # moved writes a few rows, not 100,000.
+            if (update.tier, update.highest_tier, update.rank, update.demotion_pending_since, update.activity,
+                    update.conviction, update.metadata) != (m.tier, m.highest_tier, m.rank, m.demotion_pending_since,
+                                                            m.activity, m.conviction, m.metadata):
+                updates.append(update)
             if r.tier.tier != m.tier:
                 changes.append((m.profile_id, m.tier, r.tier.tier, f.rank, change))
             for b in r.earned:

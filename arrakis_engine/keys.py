@@ -54,6 +54,7 @@ SYNTHESIS_QUEUES = "arrakis:synthesis:queues"  # set: names of the per-community
 # its guild's member bucket, so serving it sooner would only put the job back again
 QUEUE_PAUSES = "arrakis:synthesis:paused"
 DEAD_LETTERS = "arrakis:dlq"  # list: jobs that failed for good, with their error
+PROMOTING = "arrakis:synthesis:promoting"  # string (short TTL): the worker looking for due retries now
 
 
 def synthesis_lock(community_id: Id) -> str:

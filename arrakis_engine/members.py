@@ -157,7 +157,7 @@ class MemberDesk:
 
     def status(self, guild_id: str) -> CommunityStatus:
         c = self.community(guild_id)
-        entry = next((f for f in self.operations.fleet() if f.id == c.id), None)
+        entry = next(iter(self.operations.fleet(only=c.id)), None)  # its own line, not the whole fleet
         detail = self.operations.community(c.id)
         return CommunityStatus(
             c.name, c.theme_id, detail.members, entry.last_sync if entry else None,

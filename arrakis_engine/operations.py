@@ -190,11 +190,12 @@ class Operations:
 
     # fleet ------------------------------------------------------------------------------------
 
-    def fleet(self) -> list[FleetEntry]:
-        """Every community with members, last eligibility sync, last synthesis and drift status,
-        in one query (platform view)."""
+    def fleet(self, limit: int | None = None, *, only=None) -> list[FleetEntry]:
+        """Every community (or the first ``limit`` by name: what a screen shows first; or the
+        one community ``only``) with members, last eligibility sync, last synthesis and drift
+        status, in one query (platform view)."""
         with self.db.platform():
-            rows = OperatorViewsRepository(self.db).fleet()
+            rows = OperatorViewsRepository(self.db).fleet(limit, only)
         checked = self.checked_drift()
         active = self.killswitch.status()["active"] if self.killswitch is not None else []
         everything = any(a["scope"] == "global" for a in active)

@@ -341,6 +341,18 @@ class JobQueue(Protocol):
         """
         ...
 
+    def enqueue_many(self, items: Sequence[tuple[str, Any, dict, str]], *, first_contact: bool = False) -> list[str]:
+        """:meth:`enqueue` for many (job type, community, payload, key) items at once.
+
+        Returns:
+            The job ids, in order (the existing job's id where a key is already queued,
+            running or done).
+        Raises:
+            ValidationError: unknown job type.
+            StorageError: Redis failed.
+        """
+        ...
+
     def running(self, community_id: uuid.UUID | str) -> list[dict]:
         """The community's jobs being run by a worker right now.
 

@@ -12,8 +12,9 @@ from arrakis_engine.themes import SUBSCRIPTIONS
 PLANS = SUBSCRIPTIONS  # the subscription tiers, cheapest first (the fleet sorts by them)
 
 
-def load_fleet(engine) -> list[FleetEntry]:
-    return engine.operations.fleet()
+def load_fleet(engine, limit: int | None = None) -> list[FleetEntry]:
+    """Every community, or the first ``limit`` by name (what the fleet screen paints first)."""
+    return engine.operations.fleet(limit)
 
 
 def load_health(engine) -> Health:
@@ -24,6 +25,12 @@ def matches(row: FleetEntry, text: str) -> bool:
     text = text.strip().lower()
     return not text or any(text in str(v).lower()
                            for v in (row.name, row.guild_id, row.theme, row.subscription, row.drift))
+
+
+def search_text(row: FleetEntry) -> str:
+    """The fields :func:`matches` looks in, lower-cased once and joined by a character nobody
+    types: ``text in search_text(row)`` answers what ``matches(row, text)`` does."""
+    return "\x00".join(str(v).lower() for v in (row.name, row.guild_id, row.theme, row.subscription, row.drift))
 
 
 def fit(text: str, cells: int) -> str:

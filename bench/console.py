@@ -110,7 +110,9 @@ async def filtering(engine, presses: int) -> tuple[list[float], list[float], lis
     app._display = painted
     to_paint, round_trips, floor = [], [], []
     async with app.run_test(size=SIZE) as pilot:
-        while not (app.screen.query(DataTable) and app.screen.query_one(DataTable).row_count):
+        # every community loaded (the first page is painted before the rest arrives)
+        while not (app.screen.query(DataTable) and app.screen.query_one(DataTable).row_count
+                   and not getattr(app.screen, "partial", False)):
             await asyncio.sleep(0.01)
         screen = app.screen
         table = screen.query_one(DataTable)

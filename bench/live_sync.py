@@ -4,7 +4,8 @@
 
 anvil with 10,000 holders of a token, all members of a Sietch community (tiers by rank); a block
 is mined every second with 100 transfers between random holders (each 0.1 % to 1 % of what the
-sender holds), for 60 s: the heavy-churn case. ``--per-block 5`` is a steady one.
+sender holds, ``--share``), for 60 s: the heavy-churn case. ``--per-block 5`` is a steady one.
+Issue 26's churn case: ``--holders 2000 --share 5-50`` (a transfer moves 5-50 % of a balance).
 
 The community is set up the way a user does: members linked by the wallets import (the use case
 behind `arrakis wallets import`), the asset added and its holdings indexed as `arrakis
@@ -61,6 +62,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--per-block", type=int, default=100)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--share", default="0.1-1", help="what a transfer moves, in percent of the sender's balance, "
+                                                     "LOW-HIGH (the heavy-churn case of issue 26: 5-50)")
     ap.add_argument("--rule", action="store_true", help="add a 5-requirement gating rule over the token")
     ap.add_argument("--drain", type=int, default=900, help="Seconds to wait for the queue to drain after the load.")
     args = parse_args(ap, holders=20, seconds=2, per_block=3, workers=1, drain=120)
@@ -138,6 +141,8 @@ def run(args, url: str) -> int:
         mined: dict[int, float] = {}
         stop = threading.Event()
 
+        low, high = (float(x) for x in args.share.split("-"))
+
         def load() -> None:
             w3 = kit.w3
             w3.provider.make_request("evm_setAutomine", [False])
@@ -147,8 +152,9 @@ def run(args, url: str) -> int:
                 started = time.monotonic()
                 for _ in range(args.per_block):
                     sender, receiver = rng.sample(wallets, 2)
-                    # 0.1 % to 1 % of what it holds (a quick run's few holders move half, so ranks change)
-                    amount = balances[sender] // (rng.randint(2, 3) if args.quick else rng.randint(100, 1000))
+                    # --share of what it holds (a quick run's few holders move half, so ranks change)
+                    amount = (balances[sender] // rng.randint(2, 3) if args.quick and args.share == "0.1-1"
+                              else int(balances[sender] * rng.uniform(low, high) / 100))
                     balances[sender] -= amount
                     balances[receiver] += amount
                     w3.provider.make_request("anvil_setBalance", [sender, hex(10**18)])

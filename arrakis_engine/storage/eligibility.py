@@ -70,6 +70,8 @@ class EligibilityRepository:
             "WHERE metadata ? 'top_tier_seat'"))
 
     def apply(self, updates: Sequence[StandingUpdate], *, synced_at: datetime) -> int:
+        """Write the standings a sync changed (``last_synced_at``: the sync that last changed the
+        member's standing; the community's last sync is in its audit log)."""
         if not updates:
             return 0
         self.db.current().execute_values(

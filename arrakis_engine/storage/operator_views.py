@@ -6,19 +6,22 @@ from typing import Any
 
 from .database import Database
 
+# The communities first (all of them, or the first page by name), then each one's figures by
+# index lookups: the first page of a fleet of 10,000 costs as much as a fleet of 60.
 FLEET_SQL = """
 SELECT c.id, c.name, c.guild_id, c.theme_id, c.subscription_tier, c.is_active,
        coalesce(p.n, 0) AS members, s.last_sync, m.version AS manifest_version,
        sh.manifest_version AS shadow_version, sh.status AS shadow_status, sh.applied_at AS last_synthesis
-FROM communities c
-LEFT JOIN (SELECT community_id, count(*) AS n FROM profiles GROUP BY community_id) p ON p.community_id = c.id
-LEFT JOIN (SELECT community_id, max(created_at) AS last_sync FROM audit_log
-           WHERE action = 'eligibility.synced' GROUP BY community_id) s ON s.community_id = c.id
+FROM (SELECT * FROM communities WHERE %(only)s::uuid IS NULL OR id = %(only)s::uuid
+      ORDER BY lower(name), id LIMIT %(limit)s) c
+LEFT JOIN LATERAL (SELECT count(*) AS n FROM profiles WHERE community_id = c.id) p ON true
+LEFT JOIN LATERAL (SELECT max(created_at) AS last_sync FROM audit_log
+                   WHERE community_id = c.id AND action = 'eligibility.synced') s ON true
 LEFT JOIN LATERAL (SELECT version FROM manifests WHERE community_id = c.id
                    ORDER BY version DESC LIMIT 1) m ON true
 LEFT JOIN LATERAL (SELECT manifest_version, status, applied_at FROM shadow_states WHERE community_id = c.id
                    ORDER BY manifest_version DESC LIMIT 1) sh ON true
-ORDER BY lower(c.name)
+ORDER BY lower(c.name), c.id
 """
 
 
@@ -26,9 +29,10 @@ class OperatorViewsRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def fleet(self) -> list[dict[str, Any]]:
-        """Platform: every community with members, last sync, latest manifest and shadow state."""
-        return self.db.current().all(FLEET_SQL)
+    def fleet(self, limit: int | None = None, only=None) -> list[dict[str, Any]]:
+        """Platform: every community (or the first ``limit`` by name, or the one ``only``) with
+        members, last sync, latest manifest and shadow state."""
+        return self.db.current().all(FLEET_SQL, {"limit": limit, "only": str(only) if only else None})
 
     def recent_tier_changes(self, limit: int) -> list[dict[str, Any]]:
         """Tenant: the newest tier changes with the member's Discord id."""

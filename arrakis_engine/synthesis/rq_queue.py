@@ -65,7 +65,7 @@ class SynthesisQueue:
         """
         if job_type not in JOB_TYPES:
             raise ValidationError(f"unknown job type {job_type}", field="job_type")
-        job_id = _SAFE.sub("_", f"{job_type}-{key}")[:200]
+        job_id = self.job_id(job_type, key)
         try:
             existing = Job.fetch(job_id, connection=self.redis)
             if existing.get_status(refresh=True) not in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
@@ -88,6 +88,25 @@ class SynthesisQueue:
             meta={"type": job_type, "community": str(community_id), "progress": None},
             description=f"{job_type} for {community_id}")
 
+    def job_id(self, job_type: str, key: str) -> str:
+        return _SAFE.sub("_", f"{job_type}-{key}")[:200]
+
+    def enqueue_many(self, items: Sequence[tuple[str, Any, dict, str]], *, first_contact: bool = False) -> list[str]:
+        """Enqueue (job type, community, payload, key) items; returns their job ids. Which of them
+        are already queued, running, scheduled or done is asked in one pipelined round trip, so
+        re-queueing 100,000 updates still on their way costs one read, not 100,000."""
+        ids = [self.job_id(t, k) for t, _, _, k in items]
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(Job.key_for(job_id), "status")
+        gone = {b"failed", b"stopped", b"canceled", "failed", "stopped", "canceled", None}
+        out = []
+        for (job_type, community_id, payload, key), job_id, status in zip(items, ids, pipe.execute()):
+            if status in gone:
+                job_id = self.enqueue(job_type, community_id, payload, key=key, first_contact=first_contact).id
+            out.append(job_id)
+        return out
+
     def pending(self) -> dict[str, int]:
         out = {"first-contact": Queue(BASE, connection=self.redis).count}
         for name in sorted(self.redis.smembers(QUEUES_KEY)):
@@ -103,16 +122,21 @@ class SynthesisQueue:
 
     def counts(self) -> dict[str, int]:
         """Jobs over every synthesis queue: ``queued`` (waiting for a worker), ``scheduled`` (a retry
-        in its backoff, or a later slice) and ``running``."""
+        in its backoff, or a later slice) and ``running``. One pipelined round trip for all the
+        queues (status, the console's health panel and the metrics ask this every few seconds,
+        and there is a queue per community ever synthesized); a running entry whose time is up
+        (its worker died) does not count, as RQ's own cleanup would have removed it."""
         from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
-        out = {"queued": 0, "scheduled": 0, "running": 0}
-        for name in _queue_names(self.redis):
-            queue = Queue(name, connection=self.redis)
-            out["queued"] += queue.count
-            out["scheduled"] += len(ScheduledJobRegistry(queue=queue))
-            out["running"] += len(StartedJobRegistry(queue=queue))
-        return out
+        queues = [Queue(name, connection=self.redis) for name in sorted(_queue_names(self.redis))]
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        for queue in queues:
+            pipe.llen(queue.key)
+            pipe.zcard(ScheduledJobRegistry(queue=queue).key)
+            pipe.zcount(StartedJobRegistry(queue=queue).key, f"({now}", "+inf")
+        answers = pipe.execute()
+        return {"queued": sum(answers[0::3]), "scheduled": sum(answers[1::3]), "running": sum(answers[2::3])}
 
     def running(self, community_id) -> list[dict]:
         """This community's jobs a worker is running now, with their progress (steps done, planned,
@@ -143,17 +167,25 @@ def promote_due(redis, queues: Sequence[Queue]) -> int:
     """Move retries whose backoff has passed back onto their queue.
 
     RQ's own scheduler only serves the queues a worker started with; community sub-queues come
-    and go, so workers do this themselves on every dequeue round. Removing the id from the
-    scheduled set first (ZREM answers 1 to one caller only) keeps two workers from enqueueing
-    the same retry twice.
+    and go, so workers do this themselves (at most once a second, see :class:`FairWorker`). The
+    due ids of every queue are read in one pipelined round trip, however many queues there are.
+    Removing the id from the scheduled set first (ZREM answers 1 to one caller only) keeps two
+    workers from enqueueing the same retry twice.
     """
     from rq.registry import ScheduledJobRegistry
 
-    moved = 0
+    queues = list(queues)
+    if not queues:
+        return 0
     now = int(time.time())
-    for queue in queues:
-        registry = ScheduledJobRegistry(queue=queue)
-        for job_id in registry.get_jobs_to_schedule(now):
+    registries = [ScheduledJobRegistry(queue=queue) for queue in queues]
+    pipe = redis.pipeline(transaction=False)
+    for registry in registries:
+        pipe.zrangebyscore(registry.key, 0, now)
+    moved = 0
+    for queue, registry, due in zip(queues, registries, pipe.execute()):
+        for job_id in due:
+            job_id = job_id.decode() if isinstance(job_id, bytes) else job_id
             if redis.zrem(registry.key, job_id) != 1:
                 continue
             try:
@@ -189,24 +221,97 @@ class FairWorker(SimpleWorker):
     with each child. Run several worker processes for parallelism.
     """
 
+    WINDOW = 256  # queues looked at per round trip when finding the next one with a job
+    PROMOTE_EVERY = 1.0  # seconds between looks for retries whose backoff has passed (at least)
+
     def work(self, *args: Any, **kwargs: Any) -> bool:
         kwargs["dequeue_strategy"] = DequeueStrategy.ROUND_ROBIN  # fairness is the point of this worker
         return super().work(*args, **kwargs)
 
+    # The next fair job costs the same with 10 or 10,000 communities waiting: the worker keeps
+    # its own ring of community queues and a cursor into it; one Lua call looks at the
+    # first-contact lane and the next 16 queues from the cursor (then WINDOW at a time) and names
+    # the first with a job, which is then taken from that queue alone. Only when every queue is empty does it
+    # wait on all of them at once (RQ's BLPOP), which is when nothing is waiting anyway.
+
+    def _ring_state(self) -> None:
+        if not hasattr(self, "_ring"):
+            self._ring: list[Queue] = [q for q in self.queues if q.name != BASE]
+            self._lane = next((q for q in self.queues if q.name == BASE), Queue(BASE, connection=self.connection))
+            self._cursor = 0
+            self._seen = -1  # how many community queues the set had when last read
+            self._promoted_at = 0.0
+            self._first_ready = self.connection.register_script(
+                "for i, k in ipairs(KEYS) do if redis.call('LLEN', k) > 0 then return i end end return 0")
+
     def reorder_queues(self, reference_queue: Queue) -> None:
-        """Round robin over the community queues, with the first-contact lane always first."""
-        super().reorder_queues(reference_queue)
-        lane = [q for q in self._ordered_queues if q.name == BASE]
-        self._ordered_queues = lane + [q for q in self._ordered_queues if q.name != BASE]
+        """Nothing to do: the ring's cursor is the round robin (see :meth:`_next_ready`)."""
+
+    def _wait_order(self, paused: set[str] = frozenset()) -> list[Queue]:
+        """Every queue not paused, the first-contact lane first and the ring from its cursor, for
+        RQ's BLPOP."""
+        return [self._lane] + [q for q in self._ring[self._cursor:] + self._ring[:self._cursor]
+                               if q.name not in paused]
 
     def _refresh_queues(self) -> None:
-        names = sorted(n.decode() if isinstance(n, bytes) else n for n in self.connection.smembers(QUEUES_KEY))
-        known = {q.name for q in self.queues}
-        added = [Queue(n, connection=self.connection) for n in names if n not in known]
-        if added:
-            self.queues = self.queues + added
-            self._ordered_queues = self._ordered_queues + added
-        promote_due(self.connection, self.queues)
+        """Pick up community queues made since the last look (the set only grows: SCARD says
+        whether to read it), and, at most once a second, put due retries back on their queue."""
+        self._ring_state()
+        count = self.connection.scard(QUEUES_KEY)
+        if count != self._seen:
+            names = sorted(n.decode() if isinstance(n, bytes) else n for n in self.connection.smembers(QUEUES_KEY))
+            known = {q.name for q in self.queues}
+            added = [Queue(n, connection=self.connection) for n in names if n not in known]
+            if added:
+                self.queues = self.queues + added
+                self._ring = self._ring + added
+            self._seen = count
+        # One worker at a time looks (a short lock), every second up to 2,000 queues and less
+        # often past that (10,000 queues: every 5 s), so the look stays a small share of the work.
+        every = max(self.PROMOTE_EVERY, len(self._ring) / 2000)
+        now = time.monotonic()
+        if now - self._promoted_at >= every:
+            self._promoted_at = now
+            if self.connection.set(keys.PROMOTING, self.name, nx=True, px=int(every * 1000)):
+                promote_due(self.connection, [self._lane] + self._ring)
+
+    def _next_ready(self, paused: set[str] = frozenset()) -> Queue | None:
+        """The first-contact lane if it has a job, else the next community queue from the cursor
+        that has one and is not paused (the cursor moves past it), else None."""
+        ring, n = self._ring, len(self._ring)
+        looked, size = 0, 16  # the next queue usually has a job: look at a few first, then at more
+        while True:
+            window = [ring[(self._cursor + k) % n] for k in range(min(size, n - looked))] if n else []
+            size = self.WINDOW
+            open_ = [q for q in window if q.name not in paused] if paused else window
+            found = int(self._first_ready(keys=[self._lane.key] + [q.key for q in open_]))
+            if found == 1:
+                return self._lane
+            if found > 1:
+                queue = open_[found - 2]
+                self._cursor = (self._cursor + window.index(queue) + 1) % n
+                return queue
+            looked += len(window)
+            if looked >= n:
+                return None
+            self._cursor = (self._cursor + len(window)) % n
+
+    def _take_ready(self, paused: set[str] = frozenset()):
+        """Take the next fair job without waiting (RQ's own dequeue on the one queue found)."""
+        while True:
+            queue = self._next_ready(paused)
+            if queue is None:
+                return None
+            # RQ's dequeue names every queue of the worker (its process title, its log line):
+            # for this one call the worker's queues are the one found, so that costs nothing
+            everything, self.queues, self._ordered_queues = self.queues, [queue], [queue]
+            try:
+                result = super().dequeue_job_and_maintain_ttl(None)
+            finally:
+                self.queues = everything
+            if result is not None:
+                return result
+            # another worker took it first: look again
 
     def _paused(self) -> set[str]:
         """Queues paused now (see :meth:`SynthesisQueue.pause`); pauses that ended are removed."""
@@ -221,30 +326,20 @@ class FairWorker(SimpleWorker):
             self.connection.hdel(QUEUE_PAUSES, *ended)
         return out
 
-    def _dequeue_unpaused(self, timeout, max_idle_time):
-        """RQ's dequeue over the queues not paused; the paused ones keep their turn for later."""
-        paused = self._paused()
-        if not paused:
-            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
-        held = [q for q in self._ordered_queues if q.name in paused]
-        self._ordered_queues = [q for q in self._ordered_queues if q.name not in paused]
-        try:
-            if not self._ordered_queues:
-                if timeout:
-                    time.sleep(min(timeout, 1))
-                return None
-            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
-        finally:
-            self._ordered_queues = self._ordered_queues + held
-
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
-        if timeout is None:  # burst mode: one pass over every queue
+        self._ring_state()
+        if timeout is None:  # burst mode: take what is there, else stop
             self._refresh_queues()
-            return self._dequeue_unpaused(None, max_idle_time)
+            return self._take_ready(self._paused())
         waited = 0
         while True:
             self._refresh_queues()
-            result = self._dequeue_unpaused(1, 1)
+            paused = self._paused()
+            result = self._take_ready(paused)
+            if result is not None:
+                return result
+            self._ordered_queues = self._wait_order(paused)
+            result = super().dequeue_job_and_maintain_ttl(1, 1)  # every queue is empty: wait on all
             if result is not None:
                 return result
             waited += 1

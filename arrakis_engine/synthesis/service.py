@@ -80,13 +80,12 @@ class SynthesisService:
         if paused:
             return paused
         kinds = {c.discord_id: c.job_type for c in plan.changes}
-        jobs = []
-        for discord_id, roles, seq in sync.decide(community_id, plan, actor=actor, mined_at=mined_at):
-            jobs.append(self.queue.enqueue(kinds.get(discord_id, "ASSIGN_ROLE"), community_id,
-                                           {"guild_id": plan.guild_id, "discord_id": discord_id, "roles": roles,
-                                            "seq": seq},
-                                           key=keys.member_roles(community_id, discord_id, seq),
-                                           first_contact=first_contact).id)
+        jobs = self.queue.enqueue_many(
+            [(kinds.get(discord_id, "ASSIGN_ROLE"), community_id,
+              {"guild_id": plan.guild_id, "discord_id": discord_id, "roles": roles, "seq": seq},
+              keys.member_roles(community_id, discord_id, seq))
+             for discord_id, roles, seq in sync.decide(community_id, plan, actor=actor, mined_at=mined_at)],
+            first_contact=first_contact)
         return {"status": "queued", "changes": len(plan.changes), "jobs": jobs,
                 "members": [c.discord_id for c in plan.changes], "skipped_unknown": len(plan.skipped_unknown),
                 "on_their_way": len(plan.pending)}

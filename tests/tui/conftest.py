@@ -117,5 +117,7 @@ async def wait_for(pilot, check, what: str, timeout: float = 10.0):
 
 async def fleet_loaded(pilot) -> DataTable:
     table = pilot.app.screen.query_one("#fleet", DataTable)
-    await wait_for(pilot, lambda: table.row_count, "the fleet to load")
+    # every community loaded (the first page by name is painted before the rest arrives)
+    await wait_for(pilot, lambda: table.row_count and not getattr(pilot.app.screen, "partial", False),
+                   "the fleet to load")
     return table

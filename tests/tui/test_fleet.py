@@ -87,9 +87,9 @@ async def test_ui_stays_responsive_while_the_engine_is_slow(world):
     real = world.engine
 
     class SlowOperations:
-        def fleet(self):
+        def fleet(self, limit=None):
             gate.wait(10)
-            return real.operations.fleet()
+            return real.operations.fleet(limit)
 
         def health(self):
             return real.operations.health()
@@ -116,7 +116,7 @@ async def test_an_engine_failure_is_a_notification_not_a_traceback(world):
     from arrakis_tui.app import ArrakisConsole
 
     class Broken:
-        def fleet(self):
+        def fleet(self, limit=None):
             raise StorageError("PostgreSQL is not answering", hint="is the server running?")
 
         def health(self):
