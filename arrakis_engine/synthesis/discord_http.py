@@ -33,12 +33,29 @@ log = logging.getLogger(__name__)
 
 INVALID_LIMIT = 5_000  # half of Discord's 10,000 per 10 minutes
 
-# KEYS[1] route hash; ARGV[1] remaining, ARGV[2] reset-after seconds, ARGV[3] bucket id, ARGV[4] limit.
-# Answers arrive out of order: within one window keep the lowest "remaining"; a later window
-# replaces it; an answer from an older window is ignored.
+# One step per answer from Discord. KEYS[1] route hash, KEYS[2] the global log of sends, KEYS[3]
+# the route's log of sends; ARGV[1] remaining, ARGV[2] reset-after seconds, ARGV[3] bucket id,
+# ARGV[4] limit (ARGV[1] '' when the answer had no rate-limit headers), ARGV[5] the request's slot
+# in the logs, ARGV[6] the global limit, ARGV[7] the global window.
+# First the slot is moved to now, the time of the answer (the request arrived before it). Then
+# the headers: answers arrive out of order: within one window keep the lowest "remaining"; a
+# later window replaces it; an answer from an older window is ignored. An answer without headers
+# on a route never described: only the global limit holds for it.
 REMEMBER_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+if ARGV[5] ~= '' then
+  redis.call('ZADD', KEYS[2], now, ARGV[5])
+  if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('ZADD', KEYS[3], now, ARGV[5]) end
+end
+if ARGV[1] == '' then
+  if ARGV[6] ~= '' then
+    redis.call('HSETNX', KEYS[1], 'limit', ARGV[6])
+    redis.call('HSETNX', KEYS[1], 'window', ARGV[7])
+    redis.call('EXPIRE', KEYS[1], 3600)
+  end
+  return 1
+end
 local new_reset = now + tonumber(ARGV[2])
 local remaining = tonumber(ARGV[1])
 local r = redis.call('HMGET', KEYS[1], 'remaining', 'reset_at')
@@ -92,13 +109,14 @@ class DiscordREST:
         headers = {"X-Audit-Log-Reason": reason[:512]} if reason else None
         for attempt in range(self.max_rate_limit_retries + 1):
             self._check_invalid_budget()
-            self._pass_the_gate(route, community_id, patience, user_id)
+            slot = self._pass_the_gate(route, community_id, patience, user_id)
             self.calls += 1
             try:
                 resp = self._http.request(method, path, json=json, headers=headers)
             except httpx.HTTPError as exc:
+                self._settle(route, slot)  # it may have arrived all the same
                 raise DiscordError(f"Discord could not be reached ({type(exc).__name__})", retryable=True) from exc
-            self._remember_route(route, resp)
+            self._remember_route(route, resp, slot)
             self.metrics.discord(method, path, resp.status_code, resp.headers)
             if resp.status_code == 429:
                 if resp.headers.get("X-RateLimit-Scope") != "shared":  # shared-resource 429s are not held against us
@@ -131,10 +149,10 @@ class DiscordREST:
         raise DiscordError(f"still rate limited after {self.max_rate_limit_retries} tries", status=429,
                            retryable=True)
 
-    def _pass_the_gate(self, route: str, community_id, patience: float | None, user_id: str | None = None) -> None:
+    def _pass_the_gate(self, route: str, community_id, patience: float | None, user_id: str | None = None) -> str:
         """Wait until the freeze flags, the global pause, the route's bucket and the global window
-        all let this request go, then take its slots (all in one atomic step) and return: the
-        caller sends at once."""
+        all let this request go, then take its slots (all in one atomic step) and return their
+        name: the caller sends at once, and holds the slots until the answer (``_settle``)."""
         freeze_fields = (freeze_field(community_id) if community_id is not None else "",
                          freeze_field(user_id=user_id) if user_id is not None else "")
         waited_global, started = 0.0, time.monotonic()
@@ -143,7 +161,7 @@ class DiscordREST:
             if take.status == SENT:
                 self.bucket.record_wait(waited_global)
                 self.metrics.bucket_wait(time.monotonic() - started)
-                return
+                return take.slot
             if take.status == FREEZE_CACHE_COLD:
                 # Redis lost (or was made to lose) the freeze flags: nothing goes out until they are
                 # rebuilt from PostgreSQL; if it cannot be read, this call fails and is retried.
@@ -160,20 +178,29 @@ class DiscordREST:
                     raise self.bucket.backed_up(self.global_timeout)
             self.sleep(take.wait)
 
-    def _remember_route(self, route: str, resp: httpx.Response) -> None:
+    def _remember_route(self, route: str, resp: httpx.Response, slot: str = "") -> None:
+        """One step per answer: the request's slots held until now, and what the headers say of
+        the route's bucket (a route Discord answers without one: only the global limit holds for
+        it, and its probe is answered, so callers stop waiting for headers that will not come)."""
         h = resp.headers
+        route_key = keys.route(route)
         if "X-RateLimit-Remaining" in h and "X-RateLimit-Reset-After" in h:
-            self._remember(keys=[keys.route(route)],
-                           args=[h["X-RateLimit-Remaining"], h["X-RateLimit-Reset-After"],
-                                 h.get("X-RateLimit-Bucket", ""), h.get("X-RateLimit-Limit", "1")])
+            args = [h["X-RateLimit-Remaining"], h["X-RateLimit-Reset-After"], h.get("X-RateLimit-Bucket", ""),
+                    h.get("X-RateLimit-Limit", "1"), slot, "", ""]
         elif resp.status_code < 500 and resp.status_code != 429:
-            # a route Discord answers without a bucket: only the global limit holds for it (its
-            # probe is answered, so callers stop waiting for headers that will not come)
-            pipe = self.redis.pipeline()
-            pipe.hsetnx(keys.route(route), "limit", str(self.bucket.limit))
-            pipe.hsetnx(keys.route(route), "window", repr(self.bucket.window))
-            pipe.expire(keys.route(route), 3600)
-            pipe.execute()
+            args = ["", "", "", "", slot, str(self.bucket.limit), repr(self.bucket.window)]
+        elif slot:
+            args = ["", "", "", "", slot, "", ""]
+        else:
+            return
+        self._remember(keys=[route_key, self.bucket.log_key, keys.route_log(route_key)], args=args)
+
+    def _settle(self, route: str, slot: str) -> None:
+        """Hold the request's slots until now (no answer came: it may still have arrived)."""
+        if slot:
+            route_key = keys.route(route)
+            self._remember(keys=[route_key, self.bucket.log_key, keys.route_log(route_key)],
+                           args=["", "", "", "", slot, "", ""])
 
     def _invalid(self) -> None:
         key = keys.discord_invalid(int(time.time() // 600))

@@ -15,6 +15,14 @@ little longer to arrive than to be granted:
 
 That paces a busy bot at 49 / 1.06 = 46.2 requests per second, 92 % of Discord's 50.
 
+A request's entry stays in the logs until its answer comes back: when it does, the entry is
+moved to the time of the answer (``DiscordREST`` does it in the same step that reads the answer's
+rate-limit headers, so it costs no extra round trip). Discord counts a request when it arrives,
+which is between our send and its answer; counted from send to answer plus the window, every
+request that can fall in one of Discord's seconds is in our count whenever another is sent, so a
+slow network or a stalled process that delivers requests in a bunch cannot push a second past
+the limit.
+
 :meth:`RedisTokenBucket.take_for_send` is the one gate every Discord request passes right before
 it is sent. In one atomic script it checks the freeze flags (and that their cache is whole: a
 missing cache lets nothing out) and the global 429 pause, checks the
@@ -129,7 +137,7 @@ if route_mode == 'take' then
 end
 local sec = ARGV[3] .. math.floor(now)
 if redis.call('INCR', sec) == 1 then redis.call('EXPIRE', sec, 600) end
-return {0, '0'}
+return {0, '0', tostring(granted)}
 """
 
 SENT, GLOBAL_FULL, ROUTE_EMPTY, FROZEN, PAUSED, FREEZE_CACHE_COLD = 0, 1, 2, 3, 4, 5
@@ -154,10 +162,12 @@ class BucketStats:
 @dataclass(frozen=True)
 class Take:
     """What :meth:`RedisTokenBucket.take_for_send` answered: ``status`` (SENT, GLOBAL_FULL,
-    ROUTE_EMPTY, FROZEN or PAUSED) and how long to wait before asking again."""
+    ROUTE_EMPTY, FROZEN or PAUSED), how long to wait before asking again, and (SENT) the slot's
+    name in the logs, to hold it until Discord answers (``settle``)."""
 
     status: int
     wait: float
+    slot: str = ""
 
 
 class RedisTokenBucket:
@@ -202,10 +212,16 @@ class RedisTokenBucket:
         keys = (self._key, self._stats, route_key, redis_keys.FREEZE_FLAGS, redis_keys.DISCORD_GLOBAL_PAUSE,
                 redis_keys.route_log(route_key) if route_key else "")
         try:
-            status, wait = self.redis.evalsha(self._script.sha, len(keys), *keys, *self._args, fc, fu)
+            answer = self.redis.evalsha(self._script.sha, len(keys), *keys, *self._args, fc, fu)
         except NoScriptError:
-            status, wait = self._script(keys=list(keys), args=list(self._args) + [fc, fu])
-        return Take(int(status), float(wait))
+            answer = self._script(keys=list(keys), args=list(self._args) + [fc, fu])
+        slot = answer[2] if len(answer) > 2 else b""
+        return Take(int(answer[0]), float(answer[1]), slot.decode() if isinstance(slot, bytes) else str(slot))
+
+    @property
+    def log_key(self) -> str:
+        """The sorted set of sends the global window counts."""
+        return self._key
 
     def acquire(self) -> bool:
         """Take a global slot if one is free now; never waits (freeze flags are not checked)."""
@@ -226,8 +242,8 @@ class RedisTokenBucket:
             waited += take.wait
 
     def _take_global(self) -> Take:
-        status, wait = self._run(self._key, self._stats)
-        return Take(int(status), float(wait))
+        answer = self._run(self._key, self._stats)
+        return Take(int(answer[0]), float(answer[1]))
 
     # --- figures -----------------------------------------------------------------------------
 

@@ -234,3 +234,44 @@ def test_the_fake_counts_member_updates_per_guild_in_any_sliding_ten_seconds(dis
         assert http.patch(f"/guilds/889/members/{other}", json={"roles": []}).status_code == 200
         assert http.get(f"/guilds/888/members/{users[11]}").status_code == 429  # the same bucket
     assert discord.route_429["member"] == 2
+
+
+def test_requests_delivered_in_a_bunch_by_a_stalled_server_stay_within_the_global_limit(redis):
+    """Discord counts a request where it arrives. A server (or network) that stalls for half a
+    second and then takes in everything sent meanwhile sees those requests in a bunch: each one
+    stays counted by our gate until its answer comes back, so a bunch plus what follows never
+    passes 50 in any second where the server counts them (here: when its handler runs)."""
+    import asyncio
+
+    from tests.fakes.discord_api import FakeDiscord
+
+    discord = FakeDiscord(route_limits={"default": (1000, 1.0)})
+    try:
+        for g in range(4):
+            discord.guild(f"88{g}")
+        clients = [make_client(redis, discord)[0] for _ in range(4)]
+        stop = threading.Event()
+
+        async def stall():
+            time.sleep(0.5)  # the server's loop takes nothing in for half a second
+
+        def stalls():
+            while not stop.wait(0.7):
+                asyncio.run_coroutine_threadsafe(stall(), discord._loop).result(5)
+
+        def send(c, g):
+            while not stop.is_set():
+                c.list_roles(g)
+
+        threads = [threading.Thread(target=send, args=(c, f"88{i}")) for i, c in enumerate(clients)]
+        threads.append(threading.Thread(target=stalls))
+        for t in threads:
+            t.start()
+        time.sleep(5)
+        stop.set()
+        for t in threads:
+            t.join(10)
+        assert discord.requests > 100  # it did run at the limit for a while
+        assert discord.count_429 == 0 and discord.busiest_window <= 50, discord.stats()
+    finally:
+        discord.close()
