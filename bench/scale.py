@@ -52,7 +52,7 @@ from arrakis_engine.bootstrap import build_engine  # noqa: E402
 from arrakis_engine.chain.types import Asset  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
 from bench.console import WORDS, filtering, first_paint  # noqa: E402
-from bench.scratch import parse_args, pct, scratch_database, verdict  # noqa: E402
+from bench.harness import parse_args, pct, scratch_database, verdict  # noqa: E402
 from tests.fakes.discord_api import FakeDiscord  # noqa: E402
 from tests.fixtures.chain import ChainKit, holder, start_anvil  # noqa: E402
 
