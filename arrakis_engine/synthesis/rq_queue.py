@@ -247,6 +247,16 @@ class FairWorker(SimpleWorker):
     def reorder_queues(self, reference_queue: Queue) -> None:
         """Nothing to do: the ring's cursor is the round robin (see :meth:`_next_ready`)."""
 
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        """RQ's own, always taking the job off its queue's intermediate list. RQ moves a job taken
+        from a single queue to that list (so a worker dying right then loses nothing) and takes
+        it off again only when the worker serves one queue; this worker serves many but takes
+        each job from the one queue found, so RQ would leave every job on the list (and its
+        maintenance would later fail jobs that had finished). In the same pipeline: no extra
+        round trip; a job popped from several queues at once is on no such list, and removing
+        it is a no-op."""
+        super().prepare_job_execution(job, True)
+
     def _wait_order(self, paused: set[str] = frozenset()) -> list[Queue]:
         """Every queue not paused, the first-contact lane first and the ring from its cursor, for
         RQ's BLPOP."""

@@ -45,6 +45,10 @@ def test_synthesis_and_member_jobs_on_two_worker_processes(e, discord, make_comm
     roles = {r["name"]: r["id"] for r in g.roles.values()}
     assert g.members[ids[1]] == {roles["Naib"]}
     assert discord.count_429 == 0
+    # every job taken is off its queue's intermediate list (RQ's maintenance fails jobs left there)
+    wait_for(lambda: not e.queue.counts()["running"], 30)
+    leftovers = {k: e.redis.llen(k) for k in e.redis.scan_iter("rq:queue:*:intermediate")}
+    assert sum(leftovers.values()) == 0, leftovers
 
 
 @pytest.mark.slow
