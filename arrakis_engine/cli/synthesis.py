@@ -78,7 +78,8 @@ def members_sync(state: CliState, community_id: str, approve: bool, inline: bool
     strip many members waits for approval; --approve approves the one waiting (an approver who did
     not run the paused sync: --as NAME and a code), then syncs. --as NAME names who runs the sync:
     that operator can then never approve the strip it pauses for (with --code it is also proved);
-    without --as the requester is the anonymous ``system:cli``. --dry-run shows who would get which
+    without --as a sync that would pause is refused (nobody could tell its approver from whoever
+    ran it), and nothing changes. --dry-run shows who would get which
     roles (from Discord's last answers) and decides and sends nothing."""
     actor = "cli"
     if as_name:

@@ -40,6 +40,9 @@ from .gate import PolicyDecision, PolicyGate
 
 log = logging.getLogger(__name__)
 
+# Actors that are people who did not name themselves: they may not open a request another
+# person is to approve (the watcher, the scheduler and the bot's named users may).
+ANONYMOUS_PEOPLE = frozenset({"system:cli"})
 TTL = timedelta(hours=24)
 REMIND_AFTER = timedelta(hours=12)
 HIGH_RISK = ("high", "critical")
@@ -197,6 +200,13 @@ class ApprovalService:
             row = self.store.pending_strip(cid, now)
             if row is not None:
                 return _row(row)
+            if requester in ANONYMOUS_PEOPLE:
+                # a person at the command line who did not say who they are: nobody could then
+                # tell that the approver is someone else, so no request is opened in their name
+                raise PermissionDenied(
+                    f"this sync would leave {strips} of {tier_holders} members without their tier role, which "
+                    "needs another person's approval: run it as yourself (--as NAME --code CODE), so that "
+                    "someone else approves it; nothing was changed")
             name = self.store.community_name(cid)
             row = self.store.insert_strip(
                 cid, title=f"{name}: {title}"[:200], requested_by=requester, created_at=now, expires_at=now + TTL,

@@ -110,6 +110,12 @@ def test_a_mass_strip_run_from_the_cli_cannot_be_approved_by_whoever_ran_it(run,
             e.repos.profiles.update_standing(p.id, tier=None, rank=None)
     e.synthesis.synthesize(c.id, queued=False)
     env = {"DISCORD_API_BASE": discord.url, "DISCORD_BOT_TOKEN": discord.token}
+    # Without --as nobody could tell the approver from whoever ran it (bob could run it unnamed,
+    # then approve "system:cli"'s request as himself): no request is opened, nothing changes.
+    unnamed = run("members", "sync", str(c.id), "--now", extra_env=env)
+    assert unnamed.exit_code == 1 and "run it as yourself (--as NAME" in unnamed.stderr, unnamed.output
+    assert e.approvals.pending_for(str(c.id)) == []
+    assert all(g.members[d] for d in ids)
     paused = run("members", "sync", str(c.id), "--as", bob, "--now", "--json", extra_env=env)
     assert paused.exit_code == 0, paused.output
     assert json.loads(paused.stdout)["status"] == "paused", paused.stdout

@@ -246,7 +246,8 @@ def test_an_approved_mass_strip_is_carried_out_on_the_queue(e, discord, make_com
         for p in e.repos.profiles.all():
             e.repos.profiles.update_standing(p.id, tier=None, rank=None)
     svc.synthesize(c.id, queued=False)
-    out = svc.sync_members(c.id, queued=False)
+    runner, _ = _approver(e)
+    out = svc.sync_members(c.id, queued=False, actor=f"operator:{runner}")
     alice, secret = _approver(e)
     before = e.queue.queue(c.id).count
     e.approvals.approve(out["approval"], by=alice, code=pyotp.TOTP(secret).now())
