@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from .errors import ArrakisError
+from .errors import ArrakisError, StorageError
 from .ports import Clock, DriftCheckStore, ObjectStore, UnknownMembersStore, system_clock
 from .storage.database import Database
 from .storage.legacy_imports import LegacyImportRepository
@@ -196,18 +196,24 @@ class Operations:
         status, in one query (platform view)."""
         with self.db.platform():
             rows = OperatorViewsRepository(self.db).fleet(limit, only)
-        checked = self.checked_drift()
+        try:
+            checked: dict | None = self.checked_drift()
+        except StorageError:  # Redis down: the fleet still shows, its drift column says why it is unknown
+            checked = None
         active = self.killswitch.status()["active"] if self.killswitch is not None else []
         everything = any(a["scope"] == "global" for a in active)
         frozen = {a["target"] for a in active if a["scope"] == "community"}
         waiting = self.approvals.pending_counts() if self.approvals is not None else {}
         out = []
         for r in rows:
-            check = checked.get(str(r["id"]))
+            check = checked.get(str(r["id"])) if checked is not None else None
+            label = drift_label(r["manifest_version"], r["shadow_version"], r["shadow_status"], check)
+            if checked is None and label == "not checked":
+                label = "unknown (Redis unreachable)"
             out.append(FleetEntry(
                 r["id"], r["name"], r["guild_id"], r["theme_id"], r["subscription_tier"], r["is_active"],
                 int(r["members"]), r["last_sync"], r["last_synthesis"], r["manifest_version"], r["shadow_version"],
-                r["shadow_status"], drift_label(r["manifest_version"], r["shadow_version"], r["shadow_status"], check),
+                r["shadow_status"], label,
                 datetime.fromtimestamp(check["at"], tz=timezone.utc) if check else None,
                 frozen=everything or str(r["id"]) in frozen, approvals=waiting.get(str(r["id"]), 0)))
         return out

@@ -23,7 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
-from ..errors import ArrakisError, Conflict, Frozen, NotFound, PermissionDenied, ValidationError
+from ..errors import ArrakisError, Conflict, Frozen, NotFound, PermissionDenied, StorageError, ValidationError
 from ..storage.database import Database, validate_tenant_id
 from .authz import SCOPES, Actor, may_kill, may_release_kill
 from .operators import DISCORD_ID
@@ -173,7 +173,11 @@ class KillSwitch:
         active = [{"scope": h["scope"], "target": None if h["scope"] == "global" else h["target"],
                    "reason": h["reason"], "by": h["held_by"], "since": h["since"]}
                   for h in self.freeze.holds(SOURCE)]
-        return {"active": sorted(active, key=lambda a: a["since"]), "held_calls": self.freeze.waiting()}
+        try:
+            held = self.freeze.waiting()
+        except StorageError:  # Redis down: the holds (in PostgreSQL) still show
+            held = None
+        return {"active": sorted(active, key=lambda a: a["since"]), "held_calls": held}
 
     # --- work that meets a freeze ---------------------------------------------------------------
 

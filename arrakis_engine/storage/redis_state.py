@@ -16,7 +16,7 @@ from typing import Callable, Iterator, Sequence
 
 from .. import keys
 from ..chain.types import Score
-from ..errors import SynthesisBusy
+from ..errors import StorageError, SynthesisBusy
 from ..ports import Clock, system_clock
 from ..processes import pid_alive
 
@@ -108,7 +108,13 @@ class DriftChecks(_RedisStore):
         self.redis.hset(keys.DRIFT_CHECKS, str(community_id), json.dumps(check))
 
     def all(self) -> dict[str, dict]:
-        raw = self.redis.hgetall(keys.DRIFT_CHECKS)
+        """Raises StorageError (in plain words) when Redis cannot be reached."""
+        import redis as redis_lib
+
+        try:
+            raw = self.redis.hgetall(keys.DRIFT_CHECKS)
+        except redis_lib.RedisError as exc:
+            raise StorageError(f"Redis could not be reached ({type(exc).__name__})") from exc
         return {_text(k): json.loads(v) for k, v in raw.items()}
 
 

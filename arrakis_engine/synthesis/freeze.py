@@ -237,5 +237,11 @@ class FreezeFlags:
         return waited
 
     def waiting(self) -> list[dict]:
-        """The calls held by a freeze right now: community (None: global), since, reason."""
-        return [json.loads(v) for v in self.redis.hvals(redis_keys.FREEZE_WAITING)]
+        """The calls held by a freeze right now: community (None: global), since, reason.
+        Raises StorageError (in plain words) when Redis cannot be reached."""
+        import redis as redis_lib
+
+        try:
+            return [json.loads(v) for v in self.redis.hvals(redis_keys.FREEZE_WAITING)]
+        except redis_lib.RedisError as exc:
+            raise StorageError(f"Redis could not be reached ({type(exc).__name__})") from exc
