@@ -113,8 +113,11 @@ def run(args, url: str) -> int:
             try:
                 os.killpg(p.pid, signal.SIGTERM)
                 p.wait(10)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
+            except ProcessLookupError:
                 pass
+            except subprocess.TimeoutExpired:  # a worker held by a freeze: never left running
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(10)
         engine.close()
         discord.close()
 

@@ -150,8 +150,10 @@ def test_thirty_communities_on_four_workers_stay_under_discords_global_limit(e, 
         workers()
     wait_for(lambda: all(e.synthesis.status(c.id)["synthesized"] for c, _, _ in communities), 240, 0.5,
              lambda: [e.queue.dead_letters()[:2], _recorded_elsewhere(e, discord, communities)])
-    for c, _, _ in communities:
-        assert e.synthesis.sync_members(c.id)["changes"] == 2
+    for c, g, ids in communities:
+        synced = e.synthesis.sync_members(c.id)
+        assert synced["changes"] == 2, (synced, {d: g.members.get(d) for d in ids},
+                                        _recorded_elsewhere(e, discord, communities))
     wait_for(lambda: all(all(g.members[d] for d in ids) for _, g, ids in communities), 120, 0.5)
     assert (discord.count_429, discord.global_429) == (0, 0), discord.stats()
     assert 0 < discord.busiest_window <= 50
