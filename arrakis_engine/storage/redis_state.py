@@ -101,6 +101,18 @@ class SignInNonces(_RedisStore):
         return _json(self.redis.getdel(keys.siwe_nonce(nonce)))
 
 
+@contextmanager
+def redis_reachable() -> Iterator[None]:
+    """A Redis error inside becomes StorageError in plain words (the kind of error, no URL), for
+    readers whose caller shows what it can without Redis (``arrakis status``)."""
+    import redis as redis_lib
+
+    try:
+        yield
+    except redis_lib.RedisError as exc:
+        raise StorageError(f"Redis could not be reached ({type(exc).__name__})") from exc
+
+
 class DriftChecks(_RedisStore):
     """The last drift check of every community (status, counts, when), for the fleet."""
 
@@ -109,12 +121,8 @@ class DriftChecks(_RedisStore):
 
     def all(self) -> dict[str, dict]:
         """Raises StorageError (in plain words) when Redis cannot be reached."""
-        import redis as redis_lib
-
-        try:
+        with redis_reachable():
             raw = self.redis.hgetall(keys.DRIFT_CHECKS)
-        except redis_lib.RedisError as exc:
-            raise StorageError(f"Redis could not be reached ({type(exc).__name__})") from exc
         return {_text(k): json.loads(v) for k, v in raw.items()}
 
 

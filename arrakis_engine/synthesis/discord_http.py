@@ -189,9 +189,8 @@ class DiscordREST:
                     h.get("X-RateLimit-Limit", "1"), slot, "", ""]
         elif resp.status_code < 500 and resp.status_code != 429:
             args = ["", "", "", "", slot, str(self.bucket.limit), repr(self.bucket.window)]
-        elif slot:
-            args = ["", "", "", "", slot, "", ""]
         else:
+            self._settle(route, slot)
             return
         self._remember(keys=[route_key, self.bucket.log_key, keys.route_log(route_key)], args=args)
 

@@ -239,9 +239,7 @@ class FreezeFlags:
     def waiting(self) -> list[dict]:
         """The calls held by a freeze right now: community (None: global), since, reason.
         Raises StorageError (in plain words) when Redis cannot be reached."""
-        import redis as redis_lib
+        from ..storage.redis_state import redis_reachable
 
-        try:
+        with redis_reachable():
             return [json.loads(v) for v in self.redis.hvals(redis_keys.FREEZE_WAITING)]
-        except redis_lib.RedisError as exc:
-            raise StorageError(f"Redis could not be reached ({type(exc).__name__})") from exc
