@@ -77,12 +77,12 @@ def members_sync(state: CliState, community_id: str, approve: bool, inline: bool
     updates done out of those planned and the time left at the current pace. A change that would
     strip many members waits for approval; --approve approves the one waiting (an approver who did
     not run the paused sync: --as NAME and a code), then syncs. --as NAME names who runs the sync:
-    that operator can then never approve the strip it pauses for (with --code it is also proved);
-    without --as a sync that would pause is refused (nobody could tell its approver from whoever
-    ran it), and nothing changes. --dry-run shows who would get which
+    with --code (which proves it) that operator can then never approve the strip it pauses for;
+    without --as and --code a sync that would pause is refused (nobody could tell its approver
+    from whoever ran it, or from whoever they named), and nothing changes. --dry-run shows who would get which
     roles (from Discord's last answers) and decides and sends nothing."""
     actor = "cli"
-    if as_name:
+    if as_name and (code or dry_run):  # a name alone proves nothing: bob could name alice, then approve
         actor = f"operator:{state.engine.operators.get(as_name).name}"
     if dry_run:
         out = state.engine.synthesis.sync_members(community_id, dry_run=True, actor=actor)

@@ -116,7 +116,12 @@ def test_a_mass_strip_run_from_the_cli_cannot_be_approved_by_whoever_ran_it(run,
     assert unnamed.exit_code == 1 and "run it as yourself (--as NAME" in unnamed.stderr, unnamed.output
     assert e.approvals.pending_for(str(c.id)) == []
     assert all(g.members[d] for d in ids)
-    paused = run("members", "sync", str(c.id), "--as", bob, "--now", "--json", extra_env=env)
+    # Nor with a name alone: bob could name alice, then approve "her" request himself.
+    named = run("members", "sync", str(c.id), "--as", alice, "--now", extra_env=env)
+    assert named.exit_code == 1 and "run it as yourself (--as NAME" in named.stderr, named.output
+    assert e.approvals.pending_for(str(c.id)) == []
+    paused = run("members", "sync", str(c.id), "--as", bob, "--code", codes(bob), "--now", "--json",
+                 extra_env=env)
     assert paused.exit_code == 0, paused.output
     assert json.loads(paused.stdout)["status"] == "paused", paused.stdout
     rid = json.loads(paused.stdout)["approval"]
