@@ -45,6 +45,7 @@ from .ports import (
     Clock,
     DiscordGuild,
     EnrolmentTokenStore,
+    GrantStore,
     MfaStore,
     ObjectStore,
     OperatorStore,
@@ -73,7 +74,7 @@ from .storage.migrations import Migrator
 from .storage.approvals import ApprovalRepository
 from .storage.audit_checkpoints import AuditCheckpointRepository
 from .storage.operator_views import OperatorViewsRepository
-from .storage.operators import EnrolmentTokenRepository, MfaRepository, OperatorRepository
+from .storage.operators import EnrolmentTokenRepository, GrantRepository, MfaRepository, OperatorRepository
 from .storage.redis_state import (
     DrillReports,
     DriftChecks,
@@ -129,6 +130,7 @@ class Repositories:
     operators: OperatorStore
     mfa: MfaStore
     enrolment_tokens: EnrolmentTokenStore
+    grants: GrantStore
     approvals: ApprovalStore
     audit_checkpoints: AuditCheckpointStore
     views: OperatorViewsRepository  # read models across communities (fleet, a member's communities)
@@ -138,7 +140,7 @@ class Repositories:
         return cls(CommunityRepository(db), ProfileRepository(db), WalletLinkRepository(db), BadgeRepository(db),
                    ManifestRepository(db), ShadowStateRepository(db), TierHistoryRepository(db),
                    AuditLogRepository(db), operators=OperatorRepository(db), mfa=MfaRepository(db),
-                   enrolment_tokens=EnrolmentTokenRepository(db), approvals=ApprovalRepository(db),
+                   enrolment_tokens=EnrolmentTokenRepository(db), grants=GrantRepository(db), approvals=ApprovalRepository(db),
                    audit_checkpoints=AuditCheckpointRepository(db), views=OperatorViewsRepository(db))
 
 

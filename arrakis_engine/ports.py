@@ -613,6 +613,9 @@ class OperatorStore(Protocol):
     def by_slack_id(self, slack_user_id: str) -> dict | None:
         ...
 
+    def other_enrolled_platform_admins(self, name: str) -> list[str]:
+        ...
+
     def all(self) -> list[dict]:
         ...
 
@@ -670,6 +673,30 @@ class MfaStore(Protocol):
 
     def use_backup(self, name: str, code_hash: str) -> bool:
         """False when the code was used already (of two uses at once, one wins)."""
+        ...
+
+
+class GrantStore(Protocol):
+    """Grants of approving power (approver, platform_admin), asked by one platform admin and
+    confirmed by another. Rows are dicts: id, operator, role, requested_by, requested_at,
+    expires_at, status, decided_by, decided_at."""
+
+    def open(self, operator: str, role: str, *, requested_by: str, hours: int) -> dict:
+        ...
+
+    def applied(self, operator: str, role: str, *, requested_by: str, status: str) -> None:
+        ...
+
+    def get(self, grant_id: int, *, for_update: bool = False) -> dict | None:
+        ...
+
+    def decide(self, grant_id: int, *, status: str, decided_by: str) -> None:
+        ...
+
+    def pending(self) -> list[dict]:
+        ...
+
+    def history(self, operator: str) -> list[dict]:
         ...
 
 

@@ -90,10 +90,49 @@ def operators_add(state: CliState, name, roles, discord_id, slack_id, as_name, c
     enrolment.check_channel(name, discord_id, slack_id)  # before any code is asked: it costs no attempt
     by = authorised(state, as_name, code, "MANAGE_OPERATORS", may_manage_operators, "operators.add")
     issued = enrolment.add_operator(name, roles, by=by, discord_user_id=discord_id, slack_user_id=slack_id)
-    return Output(issued.to_dict(), [f"operator {name} added with roles {', '.join(issued.operator.roles)}",
-                                     f"their one-time enrolment token was sent to {issued.delivered_to} "
-                                     f"(valid until {issued.expires_at:%Y-%m-%d %H:%M} UTC)",
-                                     f"next, {name} runs: arrakis mfa enroll {name} --token TOKEN"])
+    lines = [f"operator {name} added with roles {', '.join(issued.operator.roles) or '(none yet)'}",
+             f"their one-time enrolment token was sent to {issued.delivered_to} "
+             f"(valid until {issued.expires_at:%Y-%m-%d %H:%M} UTC)",
+             f"next, {name} runs: arrakis mfa enroll {name} --token TOKEN"]
+    lines += [_waiting(g) for g in issued.pending]
+    return Output(issued.to_dict(), lines)
+
+
+def _waiting(g) -> str:
+    return (f"{g.role} for {g.operator} waits for a second platform admin (grant {g.id}, until "
+            f"{g.expires_at:%Y-%m-%d %H:%M} UTC): arrakis operators confirm {g.id} --as NAME --code CODE")
+
+
+@operators.command("grants")
+@reports
+def operators_grants(state: CliState) -> Output:
+    """Grants of approving roles waiting for a second platform admin."""
+    pending = state.engine.operators.pending_grants()
+    lines = [f"{g.id:<6} {g.role:<15} for {g.operator:<20} asked by {g.requested_by:<20} until "
+             f"{g.expires_at:%Y-%m-%d %H:%M} UTC" for g in pending] or ["no grants waiting"]
+    return Output([g.to_dict() for g in pending], lines)
+
+
+def _grant_decision(confirm: bool):
+    @click.argument("grant_id", metavar="GRANT")
+    @identity
+    @reports
+    def decide(state: CliState, grant_id, as_name, code) -> Output:
+        from ..security.operators import _grant_id
+
+        gid = _grant_id(grant_id)
+        verb = "confirm" if confirm else "refuse"
+        op = authorised(state, as_name, code, "MANAGE_OPERATORS", may_manage_operators, f"operators.{verb}")
+        svc = state.engine.operators
+        changed = (svc.confirm_grant if confirm else svc.refuse_grant)(gid, by=op)
+        return Output(changed.to_dict(), [f"grant {gid} {verb}ed; {changed.name} now has: "
+                                          f"{', '.join(changed.roles) or 'no roles'}"])
+    return decide
+
+
+operators.command("confirm", help="Give the role a grant asks for (a second platform admin, with a code: not "
+                                  "whoever asked, not whoever receives it).")(_grant_decision(True))
+operators.command("refuse", help="Refuse a pending grant (a platform admin with a code).")(_grant_decision(False))
 
 
 @operators.command("list")
@@ -120,7 +159,10 @@ def _role_change(grant: bool):
                         "operators.grant" if grant else "operators.revoke")
         svc = state.engine.operators
         changed = (svc.grant if grant else svc.revoke)(name, role, actor=f"operator:{op.name}")
-        return Output(changed.to_dict(), [f"{changed.name} now has: {', '.join(changed.roles) or 'no roles'}"])
+        lines = [f"{changed.name} now has: {', '.join(changed.roles) or 'no roles'}"]
+        if grant and role not in changed.roles:
+            lines += [_waiting(g) for g in svc.pending_grants() if g.operator == changed.name and g.role == role]
+        return Output(changed.to_dict(), lines)
     return change
 
 

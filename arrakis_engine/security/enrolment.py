@@ -28,7 +28,7 @@ from ..errors import ArrakisError, ConfigError, DiscordError, MfaRefused, Permis
 from ..ports import Clock, system_clock
 from ..storage.database import Database
 from .mfa import Enrolment, MfaService
-from .operators import Operator, OperatorService, validate_links, validate_name, validate_roles
+from .operators import Grant, Operator, OperatorService, validate_links, validate_name, validate_roles
 
 TOKEN_TTL = timedelta(hours=24)
 TOKEN_BYTES = 32
@@ -43,10 +43,11 @@ class Issued:
     delivered_to: str
     expires_at: datetime
     token: str | None = None
+    pending: tuple = ()  # Grants of approving roles that wait for a second platform admin
 
     def to_dict(self) -> dict:
         d = {"operator": self.operator.to_dict(), "token_sent_to": self.delivered_to,
-             "token_expires_at": self.expires_at.isoformat()}
+             "token_expires_at": self.expires_at.isoformat(), "pending_grants": [g.to_dict() for g in self.pending]}
         if self.token is not None:
             d["enrolment_token"] = self.token
         return d
@@ -112,7 +113,8 @@ class EnrolmentService:
                 # Sent inside the transaction: if it cannot be delivered, the operator is not added.
                 where = self._deliver(op, _message(name, token, expires))
             self._store(name, token, expires, actor, where)
-        return Issued(op, where, expires, token if by is None else None)
+            pending = tuple(Grant.from_row(r) for r in self.repos.grants.pending() if r["operator"] == name)
+        return Issued(op, where, expires, token if by is None else None, pending)
 
     def reissue(self, name: str, *, by: Operator) -> Issued:
         """A new enrolment token for ``name`` (a lost device, or a token that expired), sent to

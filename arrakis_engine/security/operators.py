@@ -195,26 +195,101 @@ class OperatorService:
     def add(self, name: str, roles, *, actor: str, discord_user_id: str | None = None,
             slack_user_id: str | None = None) -> Operator:
         """Add an operator row (no second factor yet). Front ends go through the enrolment service,
-        which also issues the operator's one-time enrolment token."""
+        which also issues the operator's one-time enrolment token. Approving roles follow the
+        grant rule of :meth:`insert`."""
         name = validate_name(name)
         roles = validate_roles(roles)
         discord_user_id, slack_user_id = validate_links(discord_user_id, slack_user_id)
         with self.db.platform():
+            self.rows.lock_additions()
             return self.insert(name, roles, actor=actor, discord_user_id=discord_user_id,
                                slack_user_id=slack_user_id)
 
     def insert(self, name: str, roles: tuple[str, ...], *, actor: str, discord_user_id: str | None,
                slack_user_id: str | None) -> Operator:
-        """The INSERT of :meth:`add`, inside the caller's platform transaction (checked input)."""
+        """The INSERT of :meth:`add`, inside the caller's platform transaction (checked input).
+
+        Approving roles (approver, platform_admin) are given through grants: at once for the very
+        first operator and for an admin who is the only enrolled platform admin (nobody else could
+        confirm); otherwise the operator is added without them and each waits, pending, for a
+        second platform admin to confirm it (:meth:`confirm_grant`)."""
         if self.rows.get(name) is not None:
             raise Conflict(f"there is already an operator named {name!r}")
         if discord_user_id and self.rows.by_discord_id(discord_user_id):
             raise Conflict("another operator already has that Discord user id")
         if slack_user_id and self.rows.by_slack_id(slack_user_id):
             raise Conflict("another operator already has that Slack user id")
-        self.rows.insert(name, roles, discord_user_id=discord_user_id, slack_user_id=slack_user_id, created_by=actor)
-        self.repos.audit.append(actor, "operator.added", {"operator": name, "roles": list(roles)})
+        first = not self.rows.count()
+        requester = _requester(actor)
+        privileged = [r for r in roles if r in PRIVILEGED]
+        wait = bool(privileged) and not first and bool(self._confirmers(requester, name))
+        now_roles = tuple(r for r in roles if not (wait and r in PRIVILEGED))
+        self.rows.insert(name, now_roles, discord_user_id=discord_user_id, slack_user_id=slack_user_id,
+                         created_by=actor)
+        self.repos.audit.append(actor, "operator.added", {"operator": name, "roles": list(now_roles)})
+        for role in privileged:
+            if wait:
+                self._open_grant(name, role, requester, actor)
+            else:
+                self.repos.grants.applied(name, role, requested_by=requester, status="first" if first else "sole_admin")
         return _row(self.rows.get(name))
+
+    # --- grants of approving power -------------------------------------------------------------
+
+    def _confirmers(self, requester: str, operator: str) -> list[str]:
+        """Who could confirm a grant ``requester`` asks for ``operator``: enrolled platform admins
+        other than both. None: the requester is the only one, and their grant applies at once."""
+        return [n for n in self.rows.other_enrolled_platform_admins(requester) if n != operator]
+
+    def _open_grant(self, name: str, role: str, requester: str, actor: str) -> dict:
+        row = self.repos.grants.open(name, role, requested_by=requester, hours=GRANT_TTL_HOURS)
+        self.repos.audit.append(actor, "operator.grant_requested",
+                                {"grant": row["id"], "operator": name, "role": role})
+        return row
+
+    def pending_grants(self) -> list[Grant]:
+        """Grants waiting for a second platform admin, oldest first (those past 24 hours expire)."""
+        with self.db.platform():
+            return [Grant.from_row(r) for r in self.repos.grants.pending()]
+
+    def confirm_grant(self, grant_id, *, by: Operator) -> Operator:
+        """A second platform admin (``by``, proved by the front end) gives the role asked for."""
+        return self._decide_grant(grant_id, by=by, confirm=True)
+
+    def refuse_grant(self, grant_id, *, by: Operator) -> Operator:
+        return self._decide_grant(grant_id, by=by, confirm=False)
+
+    def _decide_grant(self, grant_id, *, by: Operator, confirm: bool) -> Operator:
+        gid = _grant_id(grant_id)
+        verb = "confirm" if confirm else "refuse"
+        with self.db.platform():
+            row = self.repos.grants.get(gid, for_update=True)
+            if row is None:
+                raise NotFound(f"no grant {gid}", hint="see `arrakis operators grants`")
+            grant = Grant.from_row(row)
+            why = None
+            if "platform_admin" not in by.roles:
+                why = "only a platform admin may confirm or refuse a grant"
+            elif grant.status != "pending":
+                why = f"grant {gid} is already {grant.status}"
+            elif row["expired"]:
+                why = f"grant {gid} expired at {grant.expires_at:%Y-%m-%d %H:%M} UTC; ask for it again"
+            elif by.name == grant.requested_by:
+                why = f"{by.name} asked for this grant and may not {verb} it: another platform admin must"
+            elif by.name == grant.operator:
+                why = f"{by.name} would receive this role and may not {verb} it: another platform admin must"
+        if why is not None:
+            self._refused(f"operator:{by.name}", f"operators.{verb}", why)
+            raise PermissionDenied(why)
+        with self.db.platform():
+            self.repos.grants.decide(gid, status="confirmed" if confirm else "refused", decided_by=by.name)
+            op = _row(self.rows.get(grant.operator))
+            if confirm and grant.role not in op.roles:
+                self.rows.set_roles(op.name, sorted(set(op.roles) | {grant.role}))
+            self.repos.audit.append(f"operator:{by.name}", "operator.role_granted" if confirm else "operator.grant_refused",
+                                    {"operator": grant.operator, "role": grant.role, "grant": gid,
+                                     "requested_by": grant.requested_by, "confirmed_by" if confirm else "refused_by": by.name})
+            return _row(self.rows.get(grant.operator))
 
     def grant(self, name: str, role: str, *, actor: str) -> Operator:
         return self._change(name, role, actor=actor, add=True)
@@ -223,6 +298,8 @@ class OperatorService:
         return self._change(name, role, actor=actor, add=False)
 
     def _change(self, name: str, role: str, *, actor: str, add: bool) -> Operator:
+        """Revoking applies at once (the safe direction). Granting an approving role applies at
+        once only when nobody else could confirm it; otherwise it opens a pending grant."""
         name = validate_name(name)
         checked = validate_roles([role])
         if not checked:
@@ -232,6 +309,16 @@ class OperatorService:
             op = _row(self.rows.get(name))
             if op is None:
                 raise NotFound(f"no operator named {name!r}")
+            if add and role in op.roles:
+                return op
+            if add and role in PRIVILEGED:
+                requester = _requester(actor)
+                if requester == name:
+                    raise PermissionDenied(f"{name} may not grant themself {role}")
+                if self._confirmers(requester, name):
+                    self._open_grant(name, role, requester, actor)
+                    return op
+                self.repos.grants.applied(name, role, requested_by=requester, status="sole_admin")
             roles = set(op.roles) | {role} if add else set(op.roles) - {role}
             if not add and role == "platform_admin" and "platform_admin" in op.roles:
                 if not self.rows.other_platform_admins(name):
@@ -240,3 +327,47 @@ class OperatorService:
             self.repos.audit.append(actor, "operator.role_granted" if add else "operator.role_revoked",
                                     {"operator": name, "role": role})
             return _row(self.rows.get(name))
+
+
+PRIVILEGED = ("platform_admin", "approver")  # roles that approve, or make approvers: given by two people
+GRANT_TTL_HOURS = 24
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A grant of an approving role, asked by one platform admin, confirmed by another."""
+
+    id: int
+    operator: str
+    role: str
+    requested_by: str
+    requested_at: datetime
+    expires_at: datetime
+    status: str
+    decided_by: str | None
+
+    @classmethod
+    def from_row(cls, r: dict) -> "Grant":
+        return cls(int(r["id"]), r["operator"], r["role"], r["requested_by"], r["requested_at"], r["expires_at"],
+                   r["status"], r["decided_by"])
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "operator": self.operator, "role": self.role, "requested_by": self.requested_by,
+                "requested_at": self.requested_at.isoformat(), "expires_at": self.expires_at.isoformat(),
+                "status": self.status, "decided_by": self.decided_by}
+
+
+def _requester(actor: str) -> str:
+    """The operator name in an actor label (``operator:bob`` -> ``bob``); other labels as given."""
+    actor = str(actor or "")
+    return actor[len("operator:"):] if actor.startswith("operator:") else actor[:200]
+
+
+def _grant_id(value) -> int:
+    try:
+        gid = int(str(value).strip())
+    except ValueError:
+        gid = 0
+    if gid <= 0:
+        raise ValidationError(f"{value!r} is not a grant number (see `arrakis operators grants`)", field="grant")
+    return gid

@@ -169,6 +169,13 @@ CONSTRAINTS: dict[str, tuple[str, str]] = {
     "gate_snapshot_balances_address_check": ("address", "a wallet address is 0x followed by 40 hex digits"),
     "gate_snapshot_balances_block_check": ("block", "a block number is 0 or more"),
     "gate_snapshot_balances_balance_check": ("balance", "a balance is 0 or more"),
+    "operator_grants_pkey": ("grant", "this grant already exists"),
+    "operator_grants_operator_fkey": ("name", "there is no such operator"),
+    "operator_grants_decided_by_fkey": ("as", "only an operator may confirm or refuse a grant"),
+    "operator_grants_role_check": ("role", "only approver and platform_admin are granted through a grant"),
+    "operator_grants_status_check": ("grant", "a grant is pending, confirmed, refused, expired, sole_admin or first"),
+    "operator_grants_two_people": ("as", "a grant is confirmed by a platform admin other than whoever asked for it "
+                                         "and other than the operator who receives it"),
 }
 
 
@@ -177,6 +184,8 @@ CONSTRAINTS: dict[str, tuple[str, str]] = {
 TRIGGER_CONSTRAINTS: dict[str, tuple[str, str]] = {
     "approval_requests_not_by_requester": ("as", "whoever asked for a change may not decide on it"),
     "approval_requests_cancel_by_requester": ("as", "only whoever asked for a change may cancel it"),
+    "operators_roles_by_grant": ("role", "approver and platform_admin are given only through a grant that a second "
+                                         "platform admin confirmed (arrakis operators grant / confirm)"),
 }
 
 

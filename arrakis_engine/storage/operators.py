@@ -49,6 +49,12 @@ class OperatorRepository:
     def set_roles(self, name: str, roles: Sequence[str]) -> None:
         self.db.current().execute("UPDATE operators SET roles = %s WHERE name = %s", (list(roles), name))
 
+    def other_enrolled_platform_admins(self, name: str) -> list[str]:
+        """Platform admins besides ``name`` who could prove themselves with a code (enrolled)."""
+        return [r["name"] for r in self.db.current().all(
+            "SELECT name FROM operators WHERE name <> %s AND 'platform_admin' = ANY(roles) "
+            "AND totp_secret IS NOT NULL ORDER BY name", (name,))]
+
     def other_platform_admins(self, name: str) -> int:
         """How many operators besides ``name`` hold platform_admin."""
         return int(self.db.current().scalar(
@@ -149,3 +155,52 @@ class EnrolmentTokenRepository:
         row = self.db.current().one("DELETE FROM operator_enrolment_tokens WHERE operator = %s AND token_hash = %s "
                                     "RETURNING expires_at", (name, token_hash))
         return None if row is None else row["expires_at"]
+
+
+GRANT_COLS = ("id, operator, role, requested_by, requested_at, expires_at, status, decided_by, decided_at, "
+              "expires_at <= now() AS expired")
+
+
+class GrantRepository:
+    """Grants of approving power (approver, platform_admin): asked by one platform admin,
+    confirmed by another (sql/0062). Platform table."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def open(self, operator: str, role: str, *, requested_by: str, hours: int) -> dict[str, Any]:
+        """A pending grant good for ``hours`` (or the one already pending for that operator and role)."""
+        tx = self.db.current()
+        row = tx.one(f"SELECT {GRANT_COLS} FROM operator_grants WHERE operator = %s AND role = %s "
+                     "AND status = 'pending' AND expires_at > now()", (operator, role))
+        if row is not None:
+            return row
+        return tx.one(f"INSERT INTO operator_grants (operator, role, requested_by, expires_at) "
+                      f"VALUES (%s, %s, %s, now() + make_interval(hours => %s)) RETURNING {GRANT_COLS}",
+                      (operator, role, requested_by, int(hours)))
+
+    def applied(self, operator: str, role: str, *, requested_by: str, status: str) -> None:
+        """A grant given at once (``sole_admin`` or ``first``), applied in this transaction."""
+        self.db.current().execute(
+            "INSERT INTO operator_grants (operator, role, requested_by, expires_at, status, decided_at, applied_in) "
+            "VALUES (%s, %s, %s, now(), %s, now(), txid_current())", (operator, role, requested_by, status))
+
+    def get(self, grant_id: int, *, for_update: bool = False) -> dict[str, Any] | None:
+        return self.db.current().one(f"SELECT {GRANT_COLS} FROM operator_grants WHERE id = %s"
+                                     + (" FOR UPDATE" if for_update else ""), (grant_id,))
+
+    def decide(self, grant_id: int, *, status: str, decided_by: str) -> None:
+        self.db.current().execute(
+            "UPDATE operator_grants SET status = %s, decided_by = %s, decided_at = now(), "
+            "applied_in = CASE WHEN %s = 'confirmed' THEN txid_current() END WHERE id = %s",
+            (status, decided_by, status, grant_id))
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Pending grants, oldest first; those past their time are marked expired first."""
+        tx = self.db.current()
+        tx.execute("UPDATE operator_grants SET status = 'expired' WHERE status = 'pending' AND expires_at <= now()")
+        return tx.all(f"SELECT {GRANT_COLS} FROM operator_grants WHERE status = 'pending' ORDER BY id")
+
+    def history(self, operator: str) -> list[dict[str, Any]]:
+        return self.db.current().all(f"SELECT {GRANT_COLS} FROM operator_grants WHERE operator = %s ORDER BY id",
+                                     (operator,))

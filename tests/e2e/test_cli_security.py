@@ -239,3 +239,77 @@ def test_input_errors_cost_no_attempt_and_a_lockout_never_blocks_activation(depl
     off = run("killswitch", "release", "--scope", "global", "--as", "ada", "--code", backups[2])
     assert off.exit_code != 0 and "locked out" in off.output
     assert "global" in run("killswitch", "status").output
+
+
+def test_approving_power_is_given_by_two_people_once_two_can_give_it(deployment, audit):
+    """A platform admin cannot make herself an approver to wave her own plans through: while
+    another enrolled platform admin exists, a new approver (or platform admin) is a pending grant
+    until that other admin confirms it; the asker and the receiver may not confirm, and the
+    database refuses the role without a confirmed grant."""
+    import psycopg2
+
+    run, sandbox, url = deployment
+    ada_totp, ada = first_admin(run)
+    ids = {"dave": "712345678901234571", "mal": "712345678901234572", "eve": "712345678901234573"}
+    sandbox.add_guild("1800000000000000001", members=list(ids.values()))
+    # ada is the only enrolled platform admin: nobody could confirm, so dave's role is hers to give.
+    dave_add = run("operators", "add", "dave", "--role", "platform_admin", "--discord", ids["dave"], "--as", "ada",
+                   "--code", ada[0], "--json")
+    assert dave_add.exit_code == 0 and json.loads(dave_add.output)["pending_grants"] == [], dave_add.output
+    _, dave = redeem(run, "dave", dm_token(sandbox, ids["dave"]))
+    # Now there are two: ada's next approver waits for dave.
+    mal_add = run("operators", "add", "mal", "--role", "approver", "--role", "auditor", "--discord", ids["mal"],
+                  "--as", "ada", "--code", ada[1])
+    assert mal_add.exit_code == 0, mal_add.output
+    assert "added with roles auditor" in mal_add.output and "waits for a second platform admin" in mal_add.output
+    _, mal = redeem(run, "mal", dm_token(sandbox, ids["mal"]))
+    grants = json.loads(run("operators", "grants", "--json").output)
+    assert [(g["operator"], g["role"], g["requested_by"]) for g in grants] == [("mal", "approver", "ada")]
+    gid = str(grants[0]["id"])
+    # mal cannot approve anything yet (ada's own plan above all).
+    assert {o["name"]: o["roles"] for o in json.loads(run("operators", "list", "--json").output)}["mal"] == ["auditor"]
+    # ada may not confirm her own grant; mal may not confirm his; granting by another road waits too.
+    own = run("operators", "confirm", gid, "--as", "ada", "--code", ada[2])
+    assert own.exit_code != 0 and "asked for this grant and may not confirm it" in own.output
+    his = run("operators", "confirm", gid, "--as", "mal", "--code", mal[0])
+    assert his.exit_code != 0 and "only a platform admin" in his.output
+    again = run("operators", "grant", "mal", "approver", "--as", "ada", "--code", ada[3])
+    assert again.exit_code == 0 and "waits for a second platform admin" in again.output
+    assert len(json.loads(run("operators", "grants", "--json").output)) == 1  # the same grant, not a second
+    selfish = run("operators", "grant", "ada", "approver", "--as", "ada", "--code", ada[4])
+    assert selfish.exit_code != 0 and "may not grant themself" in selfish.output
+    # The application's own database role cannot slip the role in without a confirmed grant.
+    from arrakis_engine.bootstrap import build_engine
+    from arrakis_engine.errors import ArrakisError
+    from arrakis_engine.settings import Settings
+
+    engine = build_engine(Settings.from_env({"DATABASE_URL": url, "REDIS_URL": "redis://127.0.0.1:1/0"},
+                                            env_file=None))
+    try:
+        with pytest.raises(ArrakisError, match="only through a grant that a second platform admin confirmed"):
+            with engine.db.platform() as tx:
+                tx.execute("UPDATE operators SET roles = array_append(roles, 'approver') WHERE name = 'mal'")
+    finally:
+        engine.close()
+    # dave confirms: mal is an approver, and the audit says who asked and who confirmed.
+    ok = run("operators", "confirm", gid, "--as", "dave", "--code", dave[0])
+    assert ok.exit_code == 0 and "mal now has: approver, auditor" in ok.output, ok.output
+    assert ("operator:dave", "mal", "approver", "ada", "dave") in [
+        (a, p["operator"], p["role"], p.get("requested_by"), p.get("confirmed_by")) for a, p in audit("operator.role_granted")]
+    twice = run("operators", "confirm", gid, "--as", "dave", "--code", dave[1])
+    assert twice.exit_code != 0 and "already confirmed" in twice.output
+    # A refused grant gives nothing.
+    run("operators", "add", "eve", "--role", "approver", "--discord", ids["eve"], "--as", "dave", "--code", dave[2])
+    eve_grant = str(json.loads(run("operators", "grants", "--json").output)[0]["id"])
+    assert run("operators", "refuse", eve_grant, "--as", "ada", "--code", ada[5]).exit_code == 0
+    roles = {o["name"]: o["roles"] for o in json.loads(run("operators", "list", "--json").output)}
+    assert roles["eve"] == [] and json.loads(run("operators", "grants", "--json").output) == []
+    # Refusals were audited.
+    whys = [p["why"] for a, p in audit("security.refused")]
+    assert any("asked for this grant" in w for w in whys)
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT operator, role, status, requested_by, decided_by FROM operator_grants ORDER BY id")
+        assert cur.fetchall() == [("ada", "platform_admin", "first", "bootstrap", None),
+                                  ("dave", "platform_admin", "sole_admin", "ada", None),
+                                  ("mal", "approver", "confirmed", "ada", "dave"),
+                                  ("eve", "approver", "refused", "dave", "ada")]
