@@ -53,6 +53,12 @@ SYNTHESIS_QUEUES = "arrakis:synthesis:queues"  # set: names of the per-community
 # queue name -> time (epoch seconds) until which workers leave it alone: its next job waits on
 # its guild's member bucket, so serving it sooner would only put the job back again
 QUEUE_PAUSES = "arrakis:synthesis:paused"
+
+
+def live_waiting(community_id: Id) -> str:
+    """Sorted set: live member updates of a community on their way (job id -> until when the
+    mark holds, in case the job is lost): its bulk updates leave the guild's member route to them."""
+    return f"arrakis:synthesis:live:{community_id}"
 DEAD_LETTERS = "arrakis:dlq"  # list: jobs that failed for good, with their error
 PROMOTING = "arrakis:synthesis:promoting"  # string (short TTL): the worker looking for due retries now
 

@@ -50,6 +50,7 @@ def _synthesize_slice(e, job, community_id: str, payload: dict) -> dict:
 
 
 MEMBER_PATIENCE = 1.0  # seconds a member update may wait in a worker for its guild's member bucket
+LIVE_FIRST_WAIT = 1.0  # seconds a bulk member update steps aside while a live one of its community is on its way
 
 
 def _come_back(e, job, job_type: str, community_id: str, payload: dict, wait: float) -> dict:
@@ -87,6 +88,12 @@ def _run(job, job_type: str, community_id: str, payload: dict) -> Any:
     if job_type == "SYNTHESIZE_COMMUNITY":
         return _synthesize_slice(e, job, community_id, payload)
     if job_type in ("ASSIGN_ROLE", "REMOVE_ROLE"):
+        from .rq_queue import BASE
+
+        live = getattr(job, "origin", None) == BASE
+        if not live and e.queue.live_waiting(community_id):
+            # a live change of this community is on its way: the guild's member route is its first
+            return _come_back(e, job, job_type, community_id, payload, LIVE_FIRST_WAIT)
         # one decision, one delivery: dropped if a later decision superseded it, never older than
         # what Discord last got (jobs queued before decisions were numbered carry no seq)
         try:
@@ -94,6 +101,9 @@ def _run(job, job_type: str, community_id: str, payload: dict) -> Any:
                                         payload.get("seq"), patience=MEMBER_PATIENCE)
         except RouteBusy as busy:
             return _come_back(e, job, job_type, community_id, payload, busy.wait)
+        finally:
+            if live and job is not None:
+                e.queue.live_done(community_id, job.id)
         _progress(1, 1)
         return out
     if job_type == "SEND_MESSAGE":

@@ -40,6 +40,8 @@ JOB_TYPES = (
     "SYNTHESIZE_COMMUNITY",
 )
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
+MEMBER_UPDATES = ("ASSIGN_ROLE", "REMOVE_ROLE")
+LIVE_MARK_TTL = 120.0  # seconds a live update's mark holds back bulk work at most (a lost job's mark lapses)
 
 
 def queue_name(community_id: uuid.UUID | str) -> str:
@@ -80,6 +82,9 @@ class SynthesisQueue:
             submit = lambda *a, **k: queue.enqueue_in(timedelta(seconds=delay), *a, **k)  # noqa: E731
         else:
             submit = queue.enqueue
+        if first_contact and job_type in MEMBER_UPDATES:
+            # a live update: the community's bulk updates leave its guild's member route to it
+            self.redis.zadd(keys.live_waiting(community_id), {job_id: time.time() + delay + LIVE_MARK_TTL})
         return submit(
             "arrakis_engine.synthesis.jobs.run", job_type, str(community_id), payload,
             job_id=job_id, retry=Retry(max=len(self.backoff), interval=self.backoff),
@@ -150,6 +155,18 @@ class SynthesisQueue:
                 if job is not None and job.meta.get("community") == str(community_id):
                     out.append({"job_id": job.id, "type": job.meta.get("type"), "progress": job.meta.get("progress")})
         return out
+
+    def live_waiting(self, community_id) -> bool:
+        """Whether a live member update of this community is on its way (its bulk updates then
+        wait, so that the guild's member route, 10 calls per 10 s, goes to the live one first)."""
+        return bool(self.redis.zcount(keys.live_waiting(community_id), f"({time.time()}", "+inf"))
+
+    def live_done(self, community_id, job_id: str) -> None:
+        key = keys.live_waiting(community_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrem(key, job_id)
+        pipe.zremrangebyscore(key, "-inf", time.time())
+        pipe.execute()
 
     def pause(self, community_id, seconds: float) -> None:
         """Leave this community's queue alone for ``seconds`` (its guild's member bucket is empty:

@@ -139,6 +139,30 @@ def test_small_community_is_not_starved_by_a_big_one(e, discord, make_community,
     assert e.queue.queue(big.id).count > 200  # the big one still has most of its work queued
 
 
+def test_a_live_update_takes_the_guilds_member_route_before_the_bulk_ones(e, discord, make_community, workers):
+    """A community's first sync queues an update per member, paced by the guild's member route
+    (10 per 10 s); a live change of one member of the same community, queued meanwhile, is sent
+    before the bulk updates still waiting: they step aside while it is on its way."""
+    c, g, ids = sietch(e, discord, make_community, members=24)
+    for d in ids[:-1]:
+        e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": d, "roles": []}, key=f"bulk-{d}")
+    for _ in range(2):
+        workers()
+    patches = lambda: [p for _, m, p in discord.request_log if m == "PATCH"]  # noqa: E731
+    wait_for(lambda: len(patches()) >= 10, 60)  # the route's first 10 are spent: the rest wait for it
+    before = len(patches())
+    e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": ids[-1], "roles": []}, key="live",
+                    first_contact=True)
+    wait_for(lambda: any(p.endswith(f"/members/{ids[-1]}") for p in patches()), 60)
+    sent = patches()
+    at = next(i for i, p in enumerate(sent) if p.endswith(f"/members/{ids[-1]}"))
+    # at most one bulk update that already held its turn at the route goes first
+    assert at - before <= 1, sent[before:at + 1]
+    wait_for(lambda: len(patches()) == len(ids), 90)  # and the bulk ones all follow, none lost
+    assert discord.count_429 == 0 and e.queue.dead_letters() == []
+    assert not e.redis.exists(f"arrakis:synthesis:live:{c.id}")  # the live mark is gone with its update
+
+
 @pytest.mark.slow
 def test_thirty_communities_on_four_workers_stay_under_discords_global_limit(e, discord, make_community, workers):
     """The strict fake counts every request in any sliding 1-s window where it arrives; with 4
