@@ -10,6 +10,7 @@ synthesis killed half-way resumes without creating anything twice.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable
@@ -22,6 +23,7 @@ from .planning import (CREATED, MAX_CHANNELS, MAX_ROLES, OVERWRITES, cap_problem
                        overwrites_digest, overwrites_for, plan_synthesis)
 
 Progress = Callable[[int, int], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -37,6 +39,7 @@ class SynthesisReport:
     retry_after: float = 0.0  # when incomplete because Discord's route bucket was empty
     steps_done: int = 0
     steps_total: int = 0
+    missing: list = field(default_factory=list)  # recorded, yet not in the guild when checked at the end
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -181,6 +184,24 @@ class CommunitySynthesizer:
             report.retry_after = busy.wait
             report.created.pop()
         report.steps_done, report.steps_total = done, total
+        if report.complete and not read_guild and not dry_run:
+            # The slices after the first trusted what was recorded; before calling the guild done,
+            # look once: anything recorded that the guild does not hold (removed meanwhile, or an
+            # id that was never this guild's) is forgotten and made again by the next slice.
+            held = {r["id"] for r in self.discord.list_roles(guild, community_id=cid)}
+            held |= {c["id"] for c in self.discord.list_channels(guild, community_id=cid)}
+            missing = sorted(mid for mid, did in resources.items()
+                             if not mid.startswith((CREATED, OVERWRITES)) and did not in held)
+            if missing:
+                log.warning("community %s: %d recorded object(s) are not in guild %s (%s); they are made again",
+                            cid, len(missing), guild, ", ".join(missing[:5]))
+                with self.db.tenant(community_id):
+                    for mid in missing:
+                        for key in (mid, CREATED + mid, OVERWRITES + mid):
+                            if resources.pop(key, None) is not None:
+                                self.store.record(manifest.version, key, None)
+                report.complete = False
+                report.missing = missing
         if not report.complete:
             report.calls = self.discord.calls - calls_before
             return report

@@ -84,6 +84,35 @@ def test_interrupted_synthesis_resumes_without_duplicates(e, discord, make_commu
     assert len(g.channels) == 22 and len({(ch["name"], ch["parent_id"]) for ch in g.channels.values()}) == 22
 
 
+def test_slices_trust_what_was_recorded_and_the_last_one_checks_the_guild(e, discord, make_community):
+    """A synthesis in slices (as the queue runs it) trusts the ids it recorded instead of reading
+    the guild at every slice; before it calls the guild done it looks once, and what is recorded
+    but not there (a role deleted by hand meanwhile, an id that was never this guild's) is
+    forgotten and made again."""
+    c, g, _ = community_with_members(e, discord, make_community)
+    e.manifests.publish(c.id, actor="t")
+    first = e.synthesizer.apply(c.id, budget=17)  # the categories and the roles
+    assert not first.complete and len(first.created) == 17
+    naib = next(r["id"] for r in g.roles.values() if r["name"] == "Naib")
+    del g.roles[naib]  # an admin deletes it while the synthesis goes on
+    other = discord.guild("1234567890123456789")
+    foreign = discord.guilds[other.id].channels.setdefault("1099999999999999999", {
+        "id": "1099999999999999999", "name": "elsewhere", "type": 0, "parent_id": None, "permission_overwrites": []})
+    with e.db.tenant(c.id):
+        from arrakis_engine.storage.synthesis import SynthesisRepository
+
+        version = SynthesisRepository(e.db).latest_shadow()[0]
+        SynthesisRepository(e.db).record(version, "channel:sietch-scrolls/the-door", foreign["id"])  # not this guild's
+    last = e.synthesizer.apply(c.id, read_guild=False)
+    assert not last.complete and sorted(last.missing) == ["channel:sietch-scrolls/the-door", "role:naib"]
+    done = e.synthesizer.apply(c.id, read_guild=False)
+    assert done.complete and sorted(done.created) == ["channel:sietch-scrolls/the-door", "role:naib"]
+    roles, channels = names(g)
+    assert len(roles) == len(set(roles)) == 10 and "Naib" in roles
+    assert len(g.channels) == 22 and "the-door" in channels and "elsewhere" not in channels
+    assert e.synthesis.status(c.id)["synthesized"]
+
+
 def test_resource_created_but_not_recorded_is_adopted(e, discord, make_community):
     """A crash between Discord's answer and our record: the next run adopts it by name."""
     c, g, _ = community_with_members(e, discord, make_community, theme="basic", ranks=(1,))
