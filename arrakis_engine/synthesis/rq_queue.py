@@ -41,6 +41,7 @@ JOB_TYPES = (
 )
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
 MEMBER_UPDATES = ("ASSIGN_ROLE", "REMOVE_ROLE")
+ENQUEUE_BATCH = 1000  # jobs written per pipelined round trip by enqueue_many
 LIVE_MARK_TTL = 120.0  # seconds a live update's mark holds back bulk work at most (a lost job's mark lapses)
 
 
@@ -99,18 +100,38 @@ class SynthesisQueue:
     def enqueue_many(self, items: Sequence[tuple[str, Any, dict, str]], *, first_contact: bool = False) -> list[str]:
         """Enqueue (job type, community, payload, key) items; returns their job ids. Which of them
         are already queued, running, scheduled or done is asked in one pipelined round trip, so
-        re-queueing 100,000 updates still on their way costs one read, not 100,000."""
+        re-queueing 100,000 updates still on their way costs one read, not 100,000; the new ones
+        are written in pipelined batches of 1,000 (a first sync of 100,000 members is 100 round
+        trips, not several per member)."""
+        for job_type, _, _, _ in items:
+            if job_type not in JOB_TYPES:
+                raise ValidationError(f"unknown job type {job_type}", field="job_type")
         ids = [self.job_id(t, k) for t, _, _, k in items]
         pipe = self.redis.pipeline(transaction=False)
         for job_id in ids:
             pipe.hget(Job.key_for(job_id), "status")
         gone = {b"failed", b"stopped", b"canceled", "failed", "stopped", "canceled", None}
-        out = []
-        for (job_type, community_id, payload, key), job_id, status in zip(items, ids, pipe.execute()):
-            if status in gone:
-                job_id = self.enqueue(job_type, community_id, payload, key=key, first_contact=first_contact).id
-            out.append(job_id)
-        return out
+        fresh = [(item, job_id) for item, job_id, status in zip(items, ids, pipe.execute()) if status in gone]
+        for start in range(0, len(fresh), ENQUEUE_BATCH):
+            batch = fresh[start:start + ENQUEUE_BATCH]
+            pipe = self.redis.pipeline(transaction=False)
+            by_queue: dict[str, list] = {}
+            for (job_type, community_id, payload, _), job_id in batch:
+                pipe.sadd(QUEUES_KEY, queue_name(community_id))
+                if first_contact and job_type in MEMBER_UPDATES:
+                    pipe.zadd(keys.live_waiting(community_id), {job_id: time.time() + LIVE_MARK_TTL})
+                name = BASE if first_contact else queue_name(community_id)
+                by_queue.setdefault(name, []).append(Queue.prepare_data(
+                    "arrakis_engine.synthesis.jobs.run", (job_type, str(community_id), payload), job_id=job_id,
+                    retry=Retry(max=len(self.backoff), interval=self.backoff),
+                    on_failure=Callback("arrakis_engine.synthesis.rq_queue.on_failure"),
+                    timeout=self.job_timeout, result_ttl=86400, failure_ttl=7 * 86400,
+                    meta={"type": job_type, "community": str(community_id), "progress": None},
+                    description=f"{job_type} for {community_id}"))
+            for name, datas in by_queue.items():
+                Queue(name, connection=self.redis).enqueue_many(datas, pipeline=pipe)
+            pipe.execute()
+        return ids
 
     def pending(self) -> dict[str, int]:
         out = {"first-contact": Queue(BASE, connection=self.redis).count}
