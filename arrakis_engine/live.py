@@ -34,7 +34,7 @@ class LiveRoleSync:
         self.manifests, self.synthesis, self.watchers, self.clock = manifests, synthesis, watchers, clock
 
     def resync(self, community_id, *, actor: str, from_index: bool = False, first_contact: bool = False,
-               block: int | None = None, mined_at: float | None = None):
+               block: int | None = None, mined_at: float | None = None, scoped: bool = False):
         """The one path from holdings to roles, for the watcher, the bot's syncs and the safety
         net: re-rank (from the holdings index where ``from_index``), publish who gets which role
         (a new plan version only when standings changed; its synthesis is quick when the roles
@@ -43,7 +43,8 @@ class LiveRoleSync:
         confirmed block), never past it. ``mined_at``: when the block that caused this resync was
         mined (the watcher's); the decisions carry it, and the role calls that deliver them are
         measured from it (``arrakis_live_sync_latency_seconds``). Returns (the eligibility diff,
-        the role sync's answer)."""
+        the role sync's answer). ``scoped``: plan roles only for the members whose standing or
+        badges this re-rank changed (a live step; :meth:`settle` and the safety net plan everyone)."""
         diff = self.eligibility.run(community_id, actor=actor, from_index=from_index, block=block)
         _, new = self.manifests.publish(community_id, actor=actor)
         status = self.synthesis.status(community_id)
@@ -51,8 +52,9 @@ class LiveRoleSync:
             self.synthesis.synthesize(community_id, queued=True, actor=actor)
         if status["shadow_version"] is None:  # never synthesized: its synthesis gives the roles
             return diff, {"status": "queued", "changes": 0, "members": []}
+        only = _touched(diff) if scoped else None
         return diff, self.synthesis.sync_members(community_id, queued=True, actor=actor, first_contact=first_contact,
-                                                 mined_at=mined_at)
+                                                 mined_at=mined_at, only=only)
 
     def apply(self, community_id: str, *, actor: str = "live", block: int | None = None,
               from_index: bool = True, mined_at: float | None = None) -> dict:
@@ -62,7 +64,7 @@ class LiveRoleSync:
         it can find what the index missed). ``mined_at``: when the block whose transfers moved it
         was mined (the live steps; the safety net's changes carry none)."""
         diff, roles = self.resync(community_id, actor=actor, from_index=from_index, first_contact=True, block=block,
-                                  mined_at=mined_at)
+                                  mined_at=mined_at, scoped=from_index)
         changed = len(diff.promoted) + len(diff.demoted) + len(diff.joined) + len(diff.left)
         return {"community_id": str(community_id), "changed": changed, "unknown": len(diff.unknown),
                 "updates": int(roles.get("changes", 0)), "paused": roles.get("status") == "paused",
@@ -128,3 +130,11 @@ class LiveRoleSync:
         return {"head": head, "processed": processed, "behind": (head - processed) if head is not None and
                 processed is not None else None, "age": self.clock() - float(d.get("at") or 0),
                 "endpoints": json.loads(d.get("endpoints") or "[]"), "missed": int(d.get("missed") or 0)}
+
+
+def _touched(diff) -> set[str]:
+    """The members a re-rank moved: across a tier, in or out, or to or from a badge."""
+    out = set(diff.promoted) | set(diff.demoted) | set(diff.joined) | set(diff.left)
+    for members in list(diff.badges_earned.values()) + list(diff.badges_revoked.values()):
+        out |= set(members)
+    return out

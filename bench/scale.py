@@ -468,14 +468,14 @@ def live_ahead(args, engine, kit, token, env, discord, workers, big, other, memb
     whale_other = max(o_wallets, key=lambda w: balances[w])
     whale_big = max(wallets, key=lambda w: balances[w])
     latencies = {"other community": [], "same (big) community": []}
+    unchanged = {"other community": 0, "same (big) community": 0}
     time.sleep(5)  # the workers are busy with the big community's queue
     done_big = sum(1 for _, m, p in discord.request_log if m == "PATCH" and BIG_GUILD in p)
     for k in range(args.live):
-        for label, pool, whale, member_of in (("other community", o_wallets, whale_other, o_members),
-                                              ("same (big) community", wallets, whale_big, members)):
-            # a holder low in the ranking gets most of the richest one's tokens: its tier changes
+        for label, pool, whale in (("other community", o_wallets, whale_other),
+                                   ("same (big) community", wallets, whale_big)):
+            # a holder low in the ranking gets most of the richest one's tokens: its rank changes
             target = pool[len(pool) // 2 + k] if label == "other community" else pool[k + 5]
-            discord_id = member_of[pool.index(target)]
             amount = balances[whale] // 2
             sender = w3.to_checksum_address(whale)
             w3.provider.make_request("anvil_setBalance", [sender, hex(10**18)])
@@ -490,26 +490,39 @@ def live_ahead(args, engine, kit, token, env, discord, workers, big, other, memb
                 whale_big = target
             mined = time.monotonic()
             seen = len(discord.request_log)
+            community = str(other.id if label == "other community" else big.id)
+            changed: list[str] = []
             while watcher.position() < w3.eth.block_number:
                 report = watcher.step()
                 if report.moved:
-                    engine.live.react(report)
+                    for out in engine.live.react(report):
+                        if out.get("community_id") == community:
+                            changed += out.get("members", [])
+            if not changed:  # the transfer moved no member of that community across a tier
+                unchanged[label] += 1
+                continue
+            # every member whose roles the transfer changed (the receiver, and those its new rank
+            # pushed across a tier boundary): block mined -> that member's role PATCH
+            waiting = set(changed)
             deadline = mined + 120
-            while time.monotonic() < deadline:
-                log = discord.request_log[seen:]
-                hit = next((t for t, m, p in log if m == "PATCH" and p.endswith(f"/members/{discord_id}")), None)
-                if hit is not None:
-                    latencies[label].append(hit - mined)
-                    break
+            while waiting and time.monotonic() < deadline:
+                for t, m, p in discord.request_log[seen:]:
+                    who = p.rsplit("/", 1)[-1]
+                    if m == "PATCH" and who in waiting:
+                        latencies[label].append(t - mined)
+                        waiting.discard(who)
                 time.sleep(0.05)
-            else:
-                latencies[label].append(float("inf"))
+            latencies[label] += [float("inf")] * len(waiting)
     delivered = sum(1 for _, m, p in discord.request_log if m == "PATCH" and BIG_GUILD in p) - done_big
     for label, xs in latencies.items():
+        if not xs:
+            say(f"during the big community's first role sync, no transfer in the {label} changed a member's roles "
+                f"({unchanged[label]} transfers): nothing measured", False)
+            continue
         p99 = pct(xs, 99)
-        say(f"during the big community's first role sync, a transfer in the {label} reached Discord in "
-            f"p50 {statistics.median(xs):.1f} s, p99 {p99:.1f} s over {len(xs)} transfers (target p99 <= 30 s)",
-            p99 <= 30)
+        say(f"during the big community's first role sync, the role changes a transfer in the {label} caused "
+            f"reached Discord in p50 {statistics.median(xs):.1f} s, p99 {p99:.1f} s ({len(xs)} member updates from "
+            f"{args.live - unchanged[label]} transfers; target p99 <= 30 s)", p99 <= 30)
     say(f"  meanwhile the first sync delivered {delivered} of its updates (Discord's member route: 1 per s); "
         f"Discord 429s: {discord.count_429}")
 

@@ -85,14 +85,16 @@ class SynthesisRepository:
 
     # --- member role decisions (one decision, one delivery) ------------------------------------
 
-    def member_roles_and_pending(self) -> tuple[dict[str, list[str]], dict[str, tuple[int, list[str]]]]:
-        """Discord's last answer for every member, and each member's latest decision Discord has
-        not got yet, read in one statement (one snapshot: a delivery recorded between two reads
-        would otherwise look both undelivered and not yet made)."""
-        rows = self.db.current().all(
-            """SELECT m.discord_id, m.roles, d.seq, d.roles AS decided FROM discord_member_roles m
-                 LEFT JOIN member_role_decisions d
-                        ON d.community_id = m.community_id AND d.discord_id = m.discord_id AND d.seq > m.applied_seq""")
+    def member_roles_and_pending(self, discord_ids: Sequence[str] | None = None
+                                 ) -> tuple[dict[str, list[str]], dict[str, tuple[int, list[str]]]]:
+        """Discord's last answer for every member (or those in ``discord_ids``), and each one's
+        latest decision Discord has not got yet, read in one statement (one snapshot: a delivery
+        recorded between two reads would otherwise look both undelivered and not yet made)."""
+        sql = """SELECT m.discord_id, m.roles, d.seq, d.roles AS decided FROM discord_member_roles m
+                   LEFT JOIN member_role_decisions d
+                          ON d.community_id = m.community_id AND d.discord_id = m.discord_id AND d.seq > m.applied_seq"""
+        rows = (self.db.current().all(sql) if discord_ids is None else
+                self.db.current().all(sql + " WHERE m.discord_id = ANY(%s)", (list(discord_ids),)))
         current = {r["discord_id"]: list(r["roles"]) for r in rows}
         pending = {r["discord_id"]: (int(r["seq"]), list(r["decided"])) for r in rows if r["seq"] is not None}
         return current, pending

@@ -62,21 +62,24 @@ class MemberRoleSync:
         self.max_strip_share = max_strip_share
         self._no_listing: set[str] = set()  # guilds whose members this bot may not list (403)
 
-    def plan(self, community_id: uuid.UUID | str, *, skip: Iterable[str] = (), with_pending: bool = True) -> MemberPlan:
+    def plan(self, community_id: uuid.UUID | str, *, skip: Iterable[str] = (), with_pending: bool = True,
+             only: Iterable[str] | None = None) -> MemberPlan:
         """Read the manifest, the shadow state and members' current roles (asking Discord for
         those we have not seen yet), then let :func:`planning.plan_member_roles` decide.
-        ``with_pending=False``: compare with Discord's last answers only (a dry run's view)."""
+        ``with_pending=False``: compare with Discord's last answers only (a dry run's view).
+        ``only``: plan just these members (a live step: those whose standing moved), not all."""
         skip = set(skip)
+        only = None if only is None else set(only)
         with self.db.tenant(community_id):
             community = self.repos.communities.current()
             manifest = self.repos.manifests.latest()
             shadow = self.store.latest_shadow()
-            current, pending = self.store.member_roles_and_pending()
+            current, pending = self.store.member_roles_and_pending(None if only is None else sorted(only))
             if not with_pending:
                 pending = {}
         if manifest is None or shadow is None:
             raise ValidationError("synthesize the community before syncing member roles", field="manifest")
-        unseen = [d for d in planning.members_in_scope(manifest.content, current)
+        unseen = [d for d in planning.members_in_scope(manifest.content, current, only)
                   if d not in skip and d not in current]
         found = self._read_members(community, unseen)
         if found:
@@ -85,7 +88,7 @@ class MemberRoleSync:
                     self.store.save_member_roles(discord_id, roles)
             current.update(found)
         plan = planning.plan_member_roles(manifest.content, shadow[1], current, community.guild_id, skip=skip,
-                                          pending={d: roles for d, (_, roles) in pending.items()})
+                                          pending={d: roles for d, (_, roles) in pending.items()}, only=only)
         plan.pending_seqs = {d: pending[d][0] for d in plan.pending}
         return plan
 

@@ -232,14 +232,17 @@ class MemberPlan:
         return sum(1 for c in self.changes if c.strips_tier)
 
 
-def members_in_scope(manifest: dict, known: Mapping[str, list[str]]) -> list[str]:
-    """Everyone the manifest gives roles to, and everyone we last saw holding roles."""
+def members_in_scope(manifest: dict, known: Mapping[str, list[str]], only: Iterable[str] | None = None) -> list[str]:
+    """Everyone the manifest gives roles to, and everyone we last saw holding roles (of ``only``,
+    when given)."""
+    if only is not None:
+        return sorted(d for d in set(only) if d in manifest["members"] or d in known)
     return sorted(set(manifest["members"]) | set(known))
 
 
 def plan_member_roles(manifest: dict, resources: Mapping[str, str], current: Mapping[str, list[str]],
                       guild_id: str, *, skip: Iterable[str] = (),
-                      pending: Mapping[str, list[str]] | None = None) -> MemberPlan:
+                      pending: Mapping[str, list[str]] | None = None, only: Iterable[str] | None = None) -> MemberPlan:
     """Each member's new role list: (their roles - the roles we manage) + the roles the manifest
     gives them. Roles given by admins or other bots are kept. Members in ``skip`` (unknown reads)
     are left as they are; members missing from ``current`` are not in the guild.
@@ -253,7 +256,7 @@ def plan_member_roles(manifest: dict, resources: Mapping[str, str], current: Map
     managed = {resources[r["id"]] for r in manifest["roles"] if r["id"] in resources}
     tier_roles = {resources[r["id"]] for r in manifest["roles"] if r.get("tier") and r["id"] in resources}
     plan = MemberPlan(guild_id)
-    for discord_id in members_in_scope(manifest, current):
+    for discord_id in members_in_scope(manifest, current, only):
         if discord_id in skip:
             plan.skipped_unknown.append(discord_id)
             continue

@@ -57,13 +57,15 @@ class SynthesisService:
     def sync_members(self, community_id: uuid.UUID | str, *, skip: Iterable[str] = (),
                      queued: bool = True, actor: str = "cli",
                      progress: Callable[[int, int], None] | None = None, first_contact: bool = False,
-                     dry_run: bool = False, mined_at: float | None = None) -> dict:
+                     dry_run: bool = False, mined_at: float | None = None, only: Iterable[str] | None = None) -> dict:
         """One PATCH per member whose roles should change; unknown members skipped (those given, and
         those the last eligibility sync could not read); a mass strip waits for approval.
         ``first_contact``: the updates go in the shared lane every worker serves first (live
         changes do not wait behind a bulk synthesis). ``mined_at``: when the block that caused
         this sync was mined (the live watcher's; its decisions carry it so that their role calls
-        are measured as live sync latency)."""
+        are measured as live sync latency). ``only``: plan just these members (a live step:
+        those whose standing moved; a plan that strips anyone is made for everyone, so the
+        mass-strip guard weighs it against every tier holder)."""
         skip = set(skip) | set(self.unknown.of(community_id))
         if dry_run:  # what Discord's roles still lack, from its last answers; nothing decided or sent
             plan = self.member_sync.plan(community_id, skip=skip, with_pending=False)
@@ -75,7 +77,10 @@ class SynthesisService:
         if not queued:
             return self.member_sync.run(community_id, skip=skip, actor=actor, progress=progress)
         sync = self.member_sync
-        plan = sync.plan(community_id, skip=skip)
+        plan = sync.plan(community_id, skip=skip, only=only)
+        if only is not None and plan.strips:
+            # The mass-strip guard weighs strips against every tier holder: plan everyone.
+            plan = sync.plan(community_id, skip=skip)
         paused = sync.gate(community_id, plan, actor=actor)
         if paused:
             return paused
