@@ -46,10 +46,10 @@ class LiveRoleSync:
         the role sync's answer). ``scoped``: plan roles only for the members whose standing or
         badges this re-rank changed (a live step; :meth:`settle` and the safety net plan everyone)."""
         diff = self.eligibility.run(community_id, actor=actor, from_index=from_index, block=block)
-        _, new = self.manifests.publish(community_id, actor=actor)
+        manifest, new = self.manifests.publish(community_id, actor=actor)
         status = self.synthesis.status(community_id)
         if new and not status["synthesized"]:
-            self.synthesis.synthesize(community_id, queued=True, actor=actor)
+            self.synthesis.queue_synthesis(community_id, manifest.version)
         if status["shadow_version"] is None:  # never synthesized: its synthesis gives the roles
             return diff, {"status": "queued", "changes": 0, "members": []}
         only = _touched(diff) if scoped else None

@@ -26,7 +26,7 @@ class ManifestService:
     def build(self, community_id: uuid.UUID | str) -> dict:
         with self.db.tenant(community_id):
             community = self.repos.communities.current()
-            members = {m.discord_id: (m.tier, m.badges) for m in self.standings.standings()}
+            members = self.standings.tiers_and_badges()
             rules = GatingRepository(self.db).rules()
         theme = theme_of(community)
         channels = (community.settings or {}).get("wizard", {}).get("channels")

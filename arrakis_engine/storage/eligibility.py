@@ -63,6 +63,16 @@ class EligibilityRepository:
                                r["demotion_pending_since"], r["activity"], r["conviction"], r["metadata"] or {},
                                tuple(r["wallets"]), frozenset(r["badges"])) for r in rows]
 
+    def tiers_and_badges(self) -> dict[str, tuple[str | None, frozenset[str]]]:
+        """Each member's tier and active badges (discord id -> (tier, badges)): what a manifest
+        needs, without the wallets, scores and metadata of :meth:`standings`."""
+        rows = self.db.current().all(
+            """SELECT p.discord_id, p.tier,
+                      coalesce((SELECT array_agg(b.badge_type) FROM badges b
+                                 WHERE b.profile_id = p.id AND b.revoked_at IS NULL), '{}'::text[]) AS badges
+                 FROM profiles p""")
+        return {r["discord_id"]: (r["tier"], frozenset(r["badges"])) for r in rows}
+
     def top_tier_seats(self) -> int:
         """How many members already hold a seat number for reaching the top tier."""
         return int(self.db.current().scalar(

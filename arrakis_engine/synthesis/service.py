@@ -40,10 +40,14 @@ class SynthesisService:
         if not queued:
             return {"manifest_version": manifest.version, "new_version": new,
                     **self.synthesizer.apply(community_id, version=manifest.version, progress=progress).as_dict()}
-        job = self.queue.enqueue("SYNTHESIZE_COMMUNITY", community_id, {"version": manifest.version, "part": 0},
-                                 key=keys.synthesis_slice(community_id, manifest.version, 0), first_contact=True)
+        job = self.queue_synthesis(community_id, manifest.version)
         return {"manifest_version": manifest.version, "new_version": new, "job_id": job.id,
                 "status": _status_word(job.get_status(refresh=True))}
+
+    def queue_synthesis(self, community_id: uuid.UUID | str, version: int):
+        """Queue the synthesis of a published manifest version (once per version); returns its job."""
+        return self.queue.enqueue("SYNTHESIZE_COMMUNITY", community_id, {"version": version, "part": 0},
+                                  key=keys.synthesis_slice(community_id, version, 0), first_contact=True)
 
     def status(self, community_id: uuid.UUID | str) -> dict:
         """The latest manifest version and how far its synthesis got (applying / applied)."""
