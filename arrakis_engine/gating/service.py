@@ -213,6 +213,9 @@ class Gating:
         if errors:
             more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
             raise ValidationError("nothing imported: " + "; ".join(errors[:5]) + more, field="file")
+        if not addresses:  # an empty or header-only file would silently empty the list
+            raise ValidationError(f"{Path(path).name} holds no address: nothing imported, the list {name} is "
+                                  "unchanged", field="file")
         with self.db.tenant(community_id):
             count = self.store.replace_allowlist(name, list(addresses), actor=actor)
             self.repos.audit.append(actor, "gate.allowlist_imported", {"name": name, "addresses": count})

@@ -116,6 +116,12 @@ def test_allowlist_import_and_check(gate_env):
     bad = run("allowlist", "import", cid, "vips", str(lst))
     assert bad.exit_code == 1 and "nothing imported: line 2: not a wallet address" in bad.stderr
     assert run("gate", "check", cid, "--member", ids["C"]).exit_code == 0  # the list is unchanged
+    for empty in ("", "address\n", "\n\n"):  # an empty export would silently empty the list
+        lst.write_text(empty)
+        refused = run("allowlist", "import", cid, "vips", str(lst))
+        assert refused.exit_code == 1 and "holds no address: nothing imported, the list vips is unchanged" in \
+            refused.stderr, refused.output
+    assert "allowlist vips: 2 address(es)" in run("gate", "show", cid).output
 
 
 def test_gate_check_errors(gate_env):
