@@ -21,8 +21,9 @@ from .base import CliState
 
 # Exit statuses every command keeps to (the README lists them): 0 done; 1 refused or failed, or a
 # check that found a problem; 2 wrong usage or an unexpected failure; 3 done in part (some input
-# was refused and the rest was applied, as listed).
+# was refused and the rest was applied, as listed); 10 waiting for an approver.
 EXIT_PARTIAL = 3
+EXIT_WAITING = 10  # waits for an approver (as `plan status` of a pending request)
 
 
 @dataclass

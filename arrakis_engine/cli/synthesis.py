@@ -7,7 +7,7 @@ import click
 from .base import CliState, cli, command_group
 from ..errors import ValidationError
 from .security import ask_code, identity, prove
-from .output import Output, phases, reports
+from .output import EXIT_WAITING, Output, phases, reports
 
 
 def freeze_options(f):
@@ -107,8 +107,8 @@ def members_sync(state: CliState, community_id: str, approve: bool, inline: bool
         line = (f"paused: {out['strips']} of {out['tier_holders']} members would lose their tier role. "
                 f"Approval {out['approval']} is waiting for an approver who did not run this sync: "
                 f"arrakis approvals approve {out['approval']} --as NAME (or members sync --approve).")
-    else:
-        line = f"{out['status']}: {out['changes']} member update(s)"
+        return Output(out, [line], exit_code=EXIT_WAITING)  # nothing was synced: scripts must not read "done"
+    line = f"{out['status']}: {out['changes']} member update(s)"
     return Output(out, [line])
 
 
