@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -84,17 +85,20 @@ class EligibilityRepository:
         member's standing; the community's last sync is in its audit log)."""
         if not updates:
             return 0
-        self.db.current().execute_values(
+        # One statement over parallel arrays (unnest): a re-rank that shifts 100,000 ranks sends
+        # ten arrays, not 100,000 quoted rows.
+        self.db.current().execute(
             """UPDATE profiles AS p SET tier = v.tier, highest_tier = v.highest_tier, rank = v.rank,
                       demotion_pending_since = v.pending, activity = v.activity, conviction = v.conviction,
-                      metadata = v.metadata, last_synced_at = v.synced, updated_at = now()
-                 FROM (VALUES %s) AS v(id, tier, highest_tier, rank, pending, activity, conviction, metadata, synced)
+                      metadata = v.metadata::jsonb, last_synced_at = %s, updated_at = now()
+                 FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::int[], %s::timestamptz[], %s::numeric[],
+                             %s::numeric[], %s::text[])
+                      AS v(id, tier, highest_tier, rank, pending, activity, conviction, metadata)
                 WHERE p.id = v.id""",
-            [(u.profile_id, u.tier, u.highest_tier, u.rank, u.demotion_pending_since, u.activity, u.conviction,
-              u.metadata, synced_at) for u in updates],
-            template="(%s::uuid, %s, %s, %s::int, %s::timestamptz, %s::numeric, %s::numeric, %s::jsonb, "
-                     "%s::timestamptz)",
-            page_size=1000)
+            (synced_at, [str(u.profile_id) for u in updates], [u.tier for u in updates],
+             [u.highest_tier for u in updates], [u.rank for u in updates],
+             [u.demotion_pending_since for u in updates], [u.activity for u in updates],
+             [u.conviction for u in updates], [json.dumps(u.metadata) for u in updates]))
         return len(updates)
 
     def record_tier_changes(self, changes: Sequence[tuple[uuid.UUID, str | None, str | None, int | None, str]]) -> None:
