@@ -52,7 +52,7 @@ from .ports import (
     ScoreSource,
     system_clock,
 )
-from .live import LiveRoleSync
+from .live import LiveRoleSync, LiveWatch
 from .metrics import Metrics, NullMetrics, success_metrics
 from .storage.metrics_store import MetricsFlusher, MetricsStore, approval_figures
 from .members import MemberDesk
@@ -107,7 +107,7 @@ from .synthesis.members import MemberRoleSync
 from .synthesis.reconcile import Reconciler
 from .synthesis.redis_bucket import RedisTokenBucket
 from .synthesis.rq_queue import SynthesisQueue, work_until_done
-from .synthesis.scheduler import ReconcileRound
+from .synthesis.scheduler import ReconcileRound, Scheduler
 from .synthesis.service import SynthesisService
 from .wallets import WalletLinking
 from .water_sharer import WaterSharerService
@@ -178,9 +178,11 @@ class Engine:
     reconciler: Reconciler
     synthesis: SynthesisService
     reconcile_round: ReconcileRound
+    scheduler: Scheduler  # `arrakis scheduler`'s loop: outbox, approvals, audit digests, reconcile rounds
     operations: Operations
     members: MemberDesk  # what members and admins ask from Discord (the bot)
     live: LiveRoleSync  # the watcher's steps become role updates; its status per chain
+    live_watch: LiveWatch  # `arrakis watcher`'s loop: steps, safety net, head wake-ups
     verification: WalletVerification  # /verify's one-time links and the wallet page behind them
     wizard: WizardService
     operators: OperatorService
@@ -281,6 +283,18 @@ def _web3_reader(chain: str, urls, timeout: float) -> ChainReader:
     from .chain.web3_reader import Web3ChainReader
 
     return Web3ChainReader(chain, list(urls), timeout=timeout)
+
+
+def _chain_watcher(chain: str, reader: ChainReader, db: Database, confirmations: int, clock: Clock):
+    from .chain.watcher import ChainWatcher  # eth_utils: only for the processes that follow a chain
+
+    return ChainWatcher(chain, reader, db, confirmations=confirmations, clock=clock)
+
+
+def _head_subscriber(chain: str, urls):
+    from .chain.heads import HeadSubscriber
+
+    return HeadSubscriber(chain, urls).start()
 
 
 def _rpc_block(chain: str, url: str, timeout: float) -> int:
@@ -490,6 +504,7 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
                        approvals=approvals, mfa=mfa, operators=operators)
     wizard = WizardService(sessions, db=db, repos=repos, communities=communities,
                            eligibility=eligibility, manifests=manifests, queue=queue, clock=clock)
+    reconcile_round = ReconcileRound(db, repos, reconciler, operations.drift, freeze=freeze)
     # ARRAKIS_METRICS=off: a recorder that keeps nothing, and no flusher (the shared figures of
     # the other processes are still read: `arrakis web`, `status`)
     metrics = _hand_metrics(Metrics() if settings.metrics else NullMetrics("off"), discord, eligibility, orchestrator,
@@ -511,10 +526,17 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
         water_sharer=WaterSharerService(db, repos), archive=archive, manifests=manifests,
         synthesizer=synthesizer, member_sync=member_sync, reconciler=reconciler,
         synthesis=synthesis,
-        reconcile_round=ReconcileRound(db, repos, reconciler, operations.drift, freeze=freeze),
+        reconcile_round=reconcile_round,
+        scheduler=Scheduler(reconcile_round, freeze=freeze, archive=archive, approvals=approvals,
+                            audit_anchor=audit_anchor),
         operations=operations,
         members=members,
         live=live,
+        live_watch=LiveWatch(
+            live, chain_readers,
+            watcher_for=lambda chain: _chain_watcher(chain, chain_readers[chain], db,
+                                                     settings.confirmations_for(chain), clock),
+            heads_for=lambda chain: _head_subscriber(chain, settings.rpc_urls.get(chain, ()))),
         verification=WalletVerification(VerifyLinks(redis_client), members, wallets, public_url=settings.public_url,
                                         follow_web=not settings.public_url_explicit),
         wizard=wizard,

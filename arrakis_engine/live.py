@@ -10,6 +10,10 @@ once pauses for an approver.
 
 Every ``full_every`` seconds each community is also synced in full, as a safety net; anything
 that full sync still had to change is counted as missed by the watcher (it should stay zero).
+
+:class:`LiveWatch` is the loop ``arrakis watcher`` runs: one step per chain, its report turned
+into role updates, the settling of recent movers every 15 s, the safety net, and the wait for the
+next block (a new head wakes it where the endpoint offers subscriptions).
 """
 
 from __future__ import annotations
@@ -17,10 +21,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Mapping, Protocol, Sequence
 
-from .errors import ArrakisError
-from .ports import WatcherStatusStore
+from .errors import ArrakisError, ConfigError
+from .ports import BlockSource, WatcherStatusStore
+
+if TYPE_CHECKING:
+    from .chain.watcher import ChainWatcher
 
 log = logging.getLogger(__name__)
 
@@ -128,3 +135,113 @@ class LiveRoleSync:
         return {"head": head, "processed": processed, "behind": (head - processed) if head is not None and
                 processed is not None else None, "age": self.clock() - float(d.get("at") or 0),
                 "endpoints": json.loads(d.get("endpoints") or "[]"), "missed": int(d.get("missed") or 0)}
+
+
+class HeadWaker(Protocol):
+    """New heads of one chain as a wake-up call (``chain/heads.py:HeadSubscriber``)."""
+
+    def wait(self, timeout: float) -> bool:
+        """Until a new head or ``timeout``; True when a head woke it."""
+        ...
+
+    def stop(self) -> None:
+        ...
+
+
+class LiveWatch:
+    """``arrakis watcher``: follows each chain, step by step, and turns what moved into roles.
+
+    ``watcher_for(chain)`` builds a chain's :class:`~arrakis_engine.chain.watcher.ChainWatcher`
+    and ``heads_for(chain)`` its started new-head subscription (both from bootstrap). ``say(line,
+    err)`` is told what a person running it reads: ``err`` lines are about the process itself
+    (starting, failures, reorgs), the others what it did."""
+
+    SETTLE_EVERY = 15.0  # seconds between re-plans of the communities that moved lately
+    SETTLED_AFTER = 600.0  # a community that has not moved for this long is left alone
+
+    def __init__(self, live: LiveRoleSync, readers: Mapping[str, BlockSource],
+                 watcher_for: Callable[[str], ChainWatcher], heads_for: Callable[[str], HeadWaker], *,
+                 monotonic: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.live, self.readers = live, readers
+        self.watcher_for, self.heads_for = watcher_for, heads_for
+        self.monotonic, self.sleep = monotonic, sleep
+
+    def chains(self, requested: Sequence[str]) -> list[str]:
+        """The chains to follow: those asked for, else every chain with an endpoint.
+
+        Raises:
+            ConfigError: a chain asked for (or every chain, when none is) has no endpoint.
+        """
+        chosen = list(requested) or sorted(self.readers)
+        missing = [c for c in chosen if c not in self.readers]
+        if not chosen or missing:
+            raise ConfigError("the watcher needs RPC endpoints for " + (", ".join(missing) or "a chain")
+                              + " (RPC_URLS_<CHAIN>)")
+        return chosen
+
+    def run(self, requested: Sequence[str] = (), *, interval: float = 1.0, full_every: float = 6 * 3600,
+            once: bool = False, say: Callable[[str, bool], None] = lambda line, err: None) -> None:
+        """Follow ``requested`` (default: every chain with an endpoint) until stopped; with
+        ``once``, one step per chain. A step that fails is said and tried again at the next one."""
+        if not requested and not self.readers and not once:
+            # Nothing to follow: say so once and wait to be stopped (so that a Procfile run of every
+            # process on a machine with no chain keeps the others running). --once still refuses.
+            say("no chain is configured (RPC_URLS_<CHAIN>): nothing to watch; waiting until stopped", True)
+            while True:
+                self.sleep(3600)
+        chosen = self.chains(requested)
+        watchers = {c: self.watcher_for(c) for c in chosen}
+        for c, w in watchers.items():
+            at = w.position()
+            say(f"{c}: watching with {w.confirmations} confirmation(s), from block "
+                f"{at if at is not None else 'the head'}", True)
+        heads = [self.heads_for(c) for c in chosen] if not once else []
+        try:
+            self._loop(watchers, heads, interval=interval, full_every=full_every, once=once, say=say)
+        finally:
+            for h in heads:
+                h.stop()
+
+    def _loop(self, watchers: dict[str, ChainWatcher], heads: list[HeadWaker], *, interval: float,
+              full_every: float, once: bool, say: Callable[[str, bool], None]) -> None:
+        now = self.monotonic
+        next_full = now() + full_every
+        moved_at: dict[str, float] = {}  # community -> when it last moved: its roles are settled for 10 minutes
+        next_settle = now() + self.SETTLE_EVERY
+        while True:
+            for c, w in watchers.items():
+                try:
+                    report = w.step()
+                    self.live.record(c, report, self.readers[c].heads())
+                except ArrakisError as exc:
+                    say(f"{c}: step failed ({exc}); trying again", True)
+                    continue
+                if report.rewound_to is not None:
+                    say(f"{c}: reorg: went back to block {report.rewound_to} and undid what followed", True)
+                if report.moved:
+                    moved_at.update({cid: now() for cid in report.moved})
+                    for r in self.live.react(report):
+                        if "error" in r:
+                            say(f"{c}: community {r['community_id']}: {r['error']}", True)
+                        else:
+                            say(f"{c}: blocks {report.from_block}..{report.to_block}: community "
+                                f"{r['community_id']}: {r['changed']} standing(s) changed, {r['updates']} role "
+                                f"update(s) queued" + (" (paused for approval)" if r["paused"] else ""), False)
+            if now() >= next_settle:
+                recent = [cid for cid, at in moved_at.items() if now() - at < self.SETTLED_AFTER]
+                moved_at = {cid: moved_at[cid] for cid in recent}
+                self.live.settle(recent)
+                next_settle = now() + self.SETTLE_EVERY
+            if now() >= next_full:
+                for c, w in watchers.items():
+                    missed = self.live.safety_net(w.communities(), chain=c, block=w.position())
+                    say(f"{c}: safety-net sync: {missed} change(s) the watcher had missed", False)
+                next_full = now() + full_every
+            if once:
+                return
+            if heads:  # a new head on any chain wakes the loop at once; otherwise it polls
+                deadline = now() + interval
+                while now() < deadline and not any(h.wait(0.05) for h in heads):
+                    pass
+            else:
+                self.sleep(interval)
