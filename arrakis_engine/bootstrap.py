@@ -22,6 +22,8 @@ import redis
 from psycopg2.extensions import parse_dsn
 
 from .chain.orchestrator import EligibilityOrchestrator
+from .chain.ranking import HolderIndexer
+from .chain.watcher import ChainWatcher
 from .communities import CommunityService
 from .demo import Demo
 from .eligibility import EligibilitySync
@@ -285,10 +287,9 @@ def _web3_reader(chain: str, urls, timeout: float) -> ChainReader:
     return Web3ChainReader(chain, list(urls), timeout=timeout)
 
 
-def _chain_watcher(chain: str, reader: ChainReader, db: Database, confirmations: int, clock: Clock):
-    from .chain.watcher import ChainWatcher  # eth_utils: only for the processes that follow a chain
-
-    return ChainWatcher(chain, reader, db, confirmations=confirmations, clock=clock)
+def _chain_watcher(chain: str, reader: ChainReader, db: Database, confirmations: int, clock: Clock,
+                   indexer: HolderIndexer) -> ChainWatcher:
+    return ChainWatcher(chain, reader, db, confirmations=confirmations, clock=clock, indexer=indexer)
 
 
 def _head_subscriber(chain: str, urls):
@@ -456,8 +457,11 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     orchestrator = EligibilityOrchestrator(chain_readers, score=score, cache=ScoreCache(redis_client, clock=clock),
                                            db=db)
     gating = Gating(db, repos, chain_readers, discord=discord, clock=clock)
+    # One holdings indexer per chain: `eligibility add-asset` builds an index with it, the watcher
+    # builds the missing ones and catches up those far behind.
+    indexers = {chain: HolderIndexer(db, reader) for chain, reader in chain_readers.items()}
     eligibility = EligibilitySync(db, repos, orchestrator, clock=clock, unknown=unknown, gating=gating,
-                                  confirmations=settings.confirmations_for)
+                                  confirmations=settings.confirmations_for, indexers=indexers)
     archive = ManifestArchive(db, store, signing=signing)
     manifests = ManifestService(db, repos, archive=archive, signing=signing)
     synthesizer = CommunitySynthesizer(db, repos, discord, RedisCommunityLocks(redis_client))
@@ -535,7 +539,7 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
         live_watch=LiveWatch(
             live, chain_readers,
             watcher_for=lambda chain: _chain_watcher(chain, chain_readers[chain], db,
-                                                     settings.confirmations_for(chain), clock),
+                                                     settings.confirmations_for(chain), clock, indexers[chain]),
             heads_for=lambda chain: _head_subscriber(chain, settings.rpc_urls.get(chain, ()))),
         verification=WalletVerification(VerifyLinks(redis_client), members, wallets, public_url=settings.public_url,
                                         follow_web=not settings.public_url_explicit),
