@@ -507,7 +507,8 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
                        guards=MemberSyncGuards(redis_client), resync=live.resync, reconciler=reconciler,
                        approvals=approvals, mfa=mfa, operators=operators)
     wizard = WizardService(sessions, db=db, repos=repos, communities=communities,
-                           eligibility=eligibility, manifests=manifests, queue=queue, clock=clock)
+                           eligibility=eligibility, manifests=manifests, queue=queue, clock=clock,
+                           synthesis=synthesis)
     reconcile_round = ReconcileRound(db, repos, reconciler, operations.drift, freeze=freeze)
     # ARRAKIS_METRICS=off: a recorder that keeps nothing, and no flusher (the shared figures of
     # the other processes are still read: `arrakis web`, `status`)

@@ -364,6 +364,16 @@ class JobQueue(Protocol):
         """
         ...
 
+    def dead_letters(self, limit: int = 100) -> list[dict]:
+        """The newest jobs that failed after their last try, newest first.
+
+        Returns:
+            Up to ``limit`` of them, each with the ``community`` it was for.
+        Raises:
+            redis.RedisError: Redis failed.
+        """
+        ...
+
 
 @runtime_checkable
 class CommunityLocks(Protocol):
