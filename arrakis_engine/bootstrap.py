@@ -55,7 +55,7 @@ from .ports import (
     system_clock,
 )
 from .live import LiveRoleSync, LiveWatch
-from .metrics import Metrics, NullMetrics, success_metrics
+from .metrics import NULL_METRICS, Metrics, NullMetrics, success_metrics
 from .storage.metrics_store import MetricsFlusher, MetricsStore, approval_figures
 from .members import MemberDesk
 from .verification import WalletVerification
@@ -310,14 +310,16 @@ def _shadow_store(settings: Settings) -> ObjectStore:
     return LocalObjectStore(settings.data_dir / "shadow")
 
 
-def _discord(settings: Settings, redis_client, bucket, freeze) -> DiscordGuild:
+def _discord(settings: Settings, redis_client: redis.Redis, bucket: RedisTokenBucket, freeze: FreezeFlags,
+             metrics: Metrics) -> DiscordGuild:
     """Discord itself when DISCORD_API_BASE and DISCORD_BOT_TOKEN are set; the local sandbox when
     neither is (started on first use); a clear refusal when only one of them is."""
     if settings.discord_api_base and settings.discord_bot_token:
-        return DiscordREST(settings.discord_api_base, settings.discord_bot_token, redis_client, bucket, freeze)
+        return DiscordREST(settings.discord_api_base, settings.discord_bot_token, redis_client, bucket, freeze,
+                           metrics=metrics)
     if not settings.discord_api_base and not settings.discord_bot_token:
         return SandboxDiscord(EmbeddedDiscord(settings.data_dir, grace=settings.embedded_grace), redis_client,
-                              bucket, freeze)
+                              bucket, freeze, metrics=metrics)
     return DiscordNotConfigured()
 
 
@@ -343,7 +345,7 @@ def _discord_where(discord: DiscordGuild) -> str:
     return "Discord API"
 
 
-def build_policy_gate(settings: Settings) -> PolicyGate:
+def build_policy_gate(settings: Settings, *, metrics: Metrics = NULL_METRICS) -> PolicyGate:
     """The policy pre-gate alone: it needs no database, Redis or Discord, so checking a plan in a
     CI pipeline starts nothing else."""
     limits = PlanLimits(max_bytes=settings.plan_max_bytes, max_values=settings.plan_max_values,
@@ -351,22 +353,13 @@ def build_policy_gate(settings: Settings) -> PolicyGate:
                         max_resources=settings.plan_max_resources, max_kinds=settings.plan_max_kinds,
                         time_budget=settings.plan_time_budget)
     return PolicyGate(RegoPolicyEngine(), budget=Decimal(str(settings.policy_budget)),
-                      profile=settings.policy_profile, limits=limits)
+                      profile=settings.policy_profile, limits=limits, metrics=metrics)
 
 
 def _platform_gauges(**parts) -> dict:
     from .metrics_export import platform_gauges  # prometheus-client: loaded by the processes that export
 
     return platform_gauges(**parts)
-
-
-def _hand_metrics(metrics: Metrics, *parts) -> Metrics:
-    """One recorder per engine, handed to the parts that count something (their class default
-    counts nothing; a Discord port a test passes in is one of them, so it is handed over here
-    rather than through each constructor)."""
-    for part in parts:
-        part.metrics = metrics
-    return metrics
 
 
 def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connections: int = 16,
@@ -436,7 +429,14 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     alerts = WebhookNotifier(settings.alert_webhook_url) if settings.alert_webhook_url else None
     freeze = FreezeFlags(redis_client, state=FreezeStateRepository(db, repos.audit),
                          notify=(lambda subject, body: alerts.notify(subject, body, fields={})) if alerts else None)
-    discord = discord if discord is not None else _discord(settings, redis_client, bucket, freeze)
+    # One recorder per engine, handed to the parts that count something through their constructors
+    # (left out, they count nothing). ARRAKIS_METRICS=off: a recorder that keeps nothing, and no
+    # flusher (the shared figures of the other processes are still read: `arrakis web`, `status`).
+    metrics = Metrics() if settings.metrics else NullMetrics("off")
+    if discord is None:
+        discord = _discord(settings, redis_client, bucket, freeze, metrics)
+    else:  # a port made outside the engine (a test's): the one part handed its recorder after it is made
+        discord.metrics = metrics
     if chain_readers is None:
         chain_readers = {chain: Deferred(functools.partial(_web3_reader, chain, urls, settings.rpc_timeout),
                                          chain=chain)
@@ -450,18 +450,18 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     unknown = UnknownMembers(redis_client)
 
     signing = SigningService(_signer(settings, redis_client), SigningCutoffs(redis_client), db, repos,
-                             holds=freeze.holds)
+                             holds=freeze.holds, metrics=metrics)
     sessions = SessionStore(redis_client)
-    mfa = MfaService(db, repos, MfaStepCopies(redis_client), signing=signing, clock=clock)
+    mfa = MfaService(db, repos, MfaStepCopies(redis_client), signing=signing, clock=clock, metrics=metrics)
     communities = CommunityService(db, repos.communities, repos.profiles, repos.audit)
     orchestrator = EligibilityOrchestrator(chain_readers, score=score, cache=ScoreCache(redis_client, clock=clock),
-                                           db=db)
+                                           db=db, metrics=metrics)
     gating = Gating(db, repos, chain_readers, discord=discord, clock=clock)
     # One holdings indexer per chain: `eligibility add-asset` builds an index with it, the watcher
     # builds the missing ones and catches up those far behind.
     indexers = {chain: HolderIndexer(db, reader) for chain, reader in chain_readers.items()}
     eligibility = EligibilitySync(db, repos, orchestrator, clock=clock, unknown=unknown, gating=gating,
-                                  confirmations=settings.confirmations_for, indexers=indexers)
+                                  confirmations=settings.confirmations_for, indexers=indexers, metrics=metrics)
     archive = ManifestArchive(db, store, signing=signing)
     manifests = ManifestService(db, repos, archive=archive, signing=signing)
     synthesizer = CommunitySynthesizer(db, repos, discord, RedisCommunityLocks(redis_client))
@@ -470,7 +470,7 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
                                  slack=Deferred(lambda: SlackClient(settings.slack_bot_token,
                                                                     base_url=settings.slack_api_base))
                                  if settings.slack_bot_token else None)
-    policy_gate = build_policy_gate(settings)
+    policy_gate = build_policy_gate(settings, metrics=metrics)
     slack = (SlackApprovals(settings.slack_bot_token, settings.slack_approval_channel,
                             base_url=settings.slack_api_base)
              if settings.slack_bot_token and settings.slack_approval_channel else None)
@@ -480,8 +480,9 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     # service is built below, from parts that need this one: the call looks it up when it runs.)
     approvals = ApprovalService(db, repos, policy_gate, operators, mfa, notifiers=approval_notifiers, clock=clock,
                                 on_strip_approved=lambda community_id, by: synthesis.sync_members(
-                                    community_id, queued=True, actor=f"operator:{by}"))
-    member_sync = MemberRoleSync(db, repos, discord, approvals, max_strip_share=settings.max_strip_share)
+                                    community_id, queued=True, actor=f"operator:{by}"), metrics=metrics)
+    member_sync = MemberRoleSync(db, repos, discord, approvals, max_strip_share=settings.max_strip_share,
+                                 metrics=metrics)
     reconciler = Reconciler(db, repos, discord, synthesizer)
     audit_anchor = AuditAnchor(db, repos, store, signing, interval=settings.audit_digest_interval, clock=clock,
                                notifier=alerts)
@@ -508,12 +509,8 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
                        approvals=approvals, mfa=mfa, operators=operators)
     wizard = WizardService(sessions, db=db, repos=repos, communities=communities,
                            eligibility=eligibility, manifests=manifests, queue=queue, clock=clock,
-                           synthesis=synthesis)
+                           synthesis=synthesis, metrics=metrics)
     reconcile_round = ReconcileRound(db, repos, reconciler, operations.drift, freeze=freeze)
-    # ARRAKIS_METRICS=off: a recorder that keeps nothing, and no flusher (the shared figures of
-    # the other processes are still read: `arrakis web`, `status`)
-    metrics = _hand_metrics(Metrics() if settings.metrics else NullMetrics("off"), discord, eligibility, orchestrator,
-                            wizard, signing, policy_gate, approvals, mfa, member_sync)
     # The demo runs queued work with an in-process worker, and a worker holds the whole engine
     # (built just below; the demo asks for it only when it runs).
     demo = Demo(migrator=migrator, db=db, repos=repos, communities=communities,

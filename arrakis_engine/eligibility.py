@@ -22,7 +22,7 @@ from .chain.orchestrator import EligibilityOrchestrator
 from .chain.ranking import HolderIndexer
 from .chain.types import UNKNOWN, Asset
 from .errors import ValidationError
-from .metrics import NULL_METRICS
+from .metrics import NULL_METRICS, Metrics
 from .ports import Clock, UnknownMembersStore, moment, system_clock
 from .storage.chain_holdings import CommunityAssetRepository, HoldingsRepository
 from .storage.chain_watch import ChainWatchRepository
@@ -74,18 +74,17 @@ class SyncDiff:
 
 
 class EligibilitySync:
-    metrics = NULL_METRICS  # bootstrap hands the process's recorder
-
     def __init__(self, db: Database, repos, orchestrator: EligibilityOrchestrator, *,
                  clock: Clock = system_clock, unknown: UnknownMembersStore | None = None, gating=None,
                  confirmations: Callable[[str], int] = lambda chain: 0,
-                 indexers: Mapping[str, HolderIndexer] | None = None) -> None:
+                 indexers: Mapping[str, HolderIndexer] | None = None, metrics: Metrics = NULL_METRICS) -> None:
         """``unknown``: where the members this sync could not read are left for the member role
         sync (None: not kept). ``gating``: the gating rules' use case (``gating.service.Gating``),
         whose membership and tier rules the sync evaluates (None: rules are not used).
         ``confirmations``: blocks behind the head a chain's index stops. ``indexers``: the
         holdings indexer of each chain (bootstrap's, the ones the watchers use; left out, one is
         made on the orchestrator's reader when an asset is indexed)."""
+        self.metrics = metrics
         self.confirmations = confirmations
         self.indexers = indexers if indexers is not None else {}
         self.unknown = unknown

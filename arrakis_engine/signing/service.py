@@ -8,7 +8,7 @@ import uuid
 from typing import Callable
 
 from ..errors import SigningError
-from ..metrics import NULL_METRICS
+from ..metrics import NULL_METRICS, Metrics
 from ..ports import SigningCutoffStore
 from ..storage.database import Database
 
@@ -29,11 +29,10 @@ def checkpoint_message(chain: str, seq: int, hash_: str) -> bytes:
 
 
 class SigningService:
-    metrics = NULL_METRICS  # bootstrap hands the process's recorder
-
     def __init__(self, signer, cutoffs: SigningCutoffStore, db: Database, repos, *,
-                 holds: Callable[[], list[dict]] | None = None) -> None:
+                 holds: Callable[[], list[dict]] | None = None, metrics: Metrics = NULL_METRICS) -> None:
         """``holds``: () -> the freezes PostgreSQL holds (the record behind the cut-offs)."""
+        self.metrics = metrics
         self.signer = signer
         self.cutoffs = cutoffs
         self.db = db

@@ -24,7 +24,7 @@ import httpx
 from .. import keys
 from ..errors import DiscordError, RouteBusy
 from ..ports import CHANNEL_TYPES
-from ..metrics import NULL_METRICS
+from ..metrics import NULL_METRICS, Metrics
 from .freeze import FreezeFlags
 from .freeze import field as freeze_field
 from .redis_bucket import FREEZE_CACHE_COLD, FROZEN, GLOBAL_FULL, ROUTE_EMPTY, SENT, RedisTokenBucket
@@ -79,12 +79,11 @@ return 1
 
 
 class DiscordREST:
-    metrics = NULL_METRICS  # bootstrap hands the process's recorder
-
     def __init__(self, base_url: str, token: str, redis, bucket: RedisTokenBucket, freeze: FreezeFlags, *,
                  timeout: float = 10.0, max_rate_limit_retries: int = 5,
                  sleep: Callable[[float], None] = time.sleep, transport: httpx.BaseTransport | None = None,
-                 global_timeout: float = 30.0) -> None:
+                 global_timeout: float = 30.0, metrics: Metrics = NULL_METRICS) -> None:
+        self.metrics = metrics
         self.redis = redis
         self.bucket = bucket
         self.freeze = freeze

@@ -27,7 +27,7 @@ import uuid
 from typing import Callable, Iterable, Protocol
 
 from ..errors import DiscordError, ValidationError
-from ..metrics import NULL_METRICS
+from ..metrics import NULL_METRICS, Metrics
 from ..ports import DiscordGuild
 from ..storage.database import Database
 from ..storage.synthesis import SynthesisRepository
@@ -49,11 +49,11 @@ class StripApprovals(Protocol):
 
 
 class MemberRoleSync:
-    metrics = NULL_METRICS  # bootstrap hands the process's recorder
     LIST_FROM = 3  # unseen members from which one listing call is tried before reading each
 
     def __init__(self, db: Database, repos, discord: DiscordGuild, approvals: StripApprovals, *,
-                 max_strip_share: float = 0.10) -> None:
+                 max_strip_share: float = 0.10, metrics: Metrics = NULL_METRICS) -> None:
+        self.metrics = metrics
         self.db = db
         self.repos = repos
         self.discord = discord

@@ -15,7 +15,7 @@ from .. import keys
 from ..chain.types import Asset
 from ..errors import ArrakisError, Conflict, NotFound
 from ..manifests.builder import slug
-from ..metrics import NULL_METRICS
+from ..metrics import NULL_METRICS, Metrics
 from ..ports import Clock, JobQueue, system_clock
 from ..storage.database import Database
 from ..storage.synthesis import SynthesisRepository
@@ -50,16 +50,15 @@ class DeployProgress:
 
 
 class WizardService:
-    metrics = NULL_METRICS  # bootstrap hands the process's recorder
-
     def __init__(self, store, *, db: Database | None = None, repos=None, communities=None, eligibility=None,
                  manifests=None, queue: JobQueue | None = None, subscription_of=None,
-                 clock: Clock = system_clock, synthesis=None) -> None:
+                 clock: Clock = system_clock, synthesis=None, metrics: Metrics = NULL_METRICS) -> None:
         """``store``: the sessions (:class:`~arrakis_engine.wizard.sessions.SessionStore`).
         ``subscription_of(guild_id)`` gives the plan for REVIEW's warnings (default: the
         community's, from the database; a new guild is on the free plan). The database, the
         community, eligibility and manifest services and the queue are needed by ``deploy`` only;
         ``synthesis`` (its status) and the queue by ``deploy_progress``."""
+        self.metrics = metrics
         self.store = store
         self.db = db
         self.repos = repos
