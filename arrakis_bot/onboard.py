@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from typing import TYPE_CHECKING
 
 import interactions
 from interactions import (ActionRow, Button, ButtonStyle, ComponentContext, Modal, ModalContext, OptionType,
@@ -23,6 +24,9 @@ from arrakis_engine.settings import CHAINS
 from arrakis_engine.wizard.model import CHANNEL_TEMPLATES, TEMPLATES, tier_names
 
 from .common import engine_call, in_time, plain_error, require_admin, require_guild
+
+if TYPE_CHECKING:
+    from arrakis_engine.bootstrap import Engine
 
 log = logging.getLogger("arrakis.bot")
 
@@ -136,7 +140,7 @@ def _fix_note(exc: ValidationError) -> str:
 
 
 class Onboarding(interactions.Extension):
-    def __init__(self, bot, engine) -> None:
+    def __init__(self, bot: interactions.Client, engine: Engine) -> None:
         self.engine = engine
         self.following: dict[str, asyncio.Task] = {}
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import redis
 from psycopg2.extensions import parse_dsn
@@ -41,16 +41,10 @@ from .policy.plan import PlanLimits
 from .policy.notify import DiscordWebhookApprovals, SlackApprovals, SlackClient
 from .policy.rego import RegoPolicyEngine
 from .ports import (
-    ApprovalStore,
-    AuditCheckpointStore,
     ChainReader,
     Clock,
     DiscordGuild,
-    EnrolmentTokenStore,
-    GrantStore,
-    MfaStore,
     ObjectStore,
-    OperatorStore,
     ScoreSource,
     system_clock,
 )
@@ -73,10 +67,6 @@ from .signing.service import SigningService
 from .settings import Settings
 from .storage.database import ADMIN_ROLE, APP_ROLE, Database, role_dsn
 from .storage.migrations import Migrator
-from .storage.approvals import ApprovalRepository
-from .storage.audit_checkpoints import AuditCheckpointRepository
-from .storage.operator_views import OperatorViewsRepository
-from .storage.operators import EnrolmentTokenRepository, GrantRepository, MfaRepository, OperatorRepository
 from .storage.redis_state import (
     DrillReports,
     DriftChecks,
@@ -90,16 +80,7 @@ from .storage.redis_state import (
     VerifyLinks,
     WatcherStatus,
 )
-from .storage.repositories import (
-    AuditLogRepository,
-    BadgeRepository,
-    CommunityRepository,
-    ManifestRepository,
-    ProfileRepository,
-    ShadowStateRepository,
-    TierHistoryRepository,
-    WalletLinkRepository,
-)
+from .storage.repos import Repositories
 from .storage.s3_shadow import LocalObjectStore, S3ObjectStore
 from .synthesis.community import CommunitySynthesizer
 from .synthesis.discord_http import DiscordNotConfigured, DiscordREST
@@ -117,33 +98,6 @@ from .wizard.service import WizardService
 from .wizard.sessions import SessionStore
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Repositories:
-    communities: CommunityRepository
-    profiles: ProfileRepository
-    wallets: WalletLinkRepository
-    badges: BadgeRepository
-    manifests: ManifestRepository
-    shadow_states: ShadowStateRepository
-    tier_history: TierHistoryRepository
-    audit: AuditLogRepository
-    operators: OperatorStore
-    mfa: MfaStore
-    enrolment_tokens: EnrolmentTokenStore
-    grants: GrantStore
-    approvals: ApprovalStore
-    audit_checkpoints: AuditCheckpointStore
-    views: OperatorViewsRepository  # read models across communities (fleet, a member's communities)
-
-    @classmethod
-    def build(cls, db: Database) -> "Repositories":
-        return cls(CommunityRepository(db), ProfileRepository(db), WalletLinkRepository(db), BadgeRepository(db),
-                   ManifestRepository(db), ShadowStateRepository(db), TierHistoryRepository(db),
-                   AuditLogRepository(db), operators=OperatorRepository(db), mfa=MfaRepository(db),
-                   enrolment_tokens=EnrolmentTokenRepository(db), grants=GrantRepository(db), approvals=ApprovalRepository(db),
-                   audit_checkpoints=AuditCheckpointRepository(db), views=OperatorViewsRepository(db))
 
 
 @dataclass
@@ -263,7 +217,7 @@ class Deferred:
     never reads a chain or signs with Vault (``community list``) never loads them. ``known``
     are attributes answered without building (a chain reader's ``chain``)."""
 
-    def __init__(self, factory, **known) -> None:
+    def __init__(self, factory: Callable[[], Any], **known: Any) -> None:
         self.__dict__.update(known)
         self._factory = factory
         self._built = None

@@ -16,7 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from .chain.orchestrator import EligibilityOrchestrator
 from .chain.ranking import HolderIndexer
@@ -30,6 +30,10 @@ from .storage.database import Database
 from .storage.eligibility import EligibilityRepository, MemberStanding, StandingUpdate
 from .themes import theme_of
 from .themes.evaluator import MemberFacts, ThemeEvaluator
+
+if TYPE_CHECKING:
+    from .storage.repos import Repositories
+    from .gating.service import Gating
 
 Progress = Callable[[str, int, int], None]
 
@@ -74,8 +78,8 @@ class SyncDiff:
 
 
 class EligibilitySync:
-    def __init__(self, db: Database, repos, orchestrator: EligibilityOrchestrator, *,
-                 clock: Clock = system_clock, unknown: UnknownMembersStore | None = None, gating=None,
+    def __init__(self, db: Database, repos: Repositories, orchestrator: EligibilityOrchestrator, *,
+                 clock: Clock = system_clock, unknown: UnknownMembersStore | None = None, gating: Gating | None = None,
                  confirmations: Callable[[str], int] = lambda chain: 0,
                  indexers: Mapping[str, HolderIndexer] | None = None, metrics: Metrics = NULL_METRICS) -> None:
         """``unknown``: where the members this sync could not read are left for the member role

@@ -27,6 +27,11 @@ from .errors import ArrakisError, ConfigError
 from .ports import BlockSource, WatcherStatusStore
 
 if TYPE_CHECKING:
+    from .eligibility import EligibilitySync
+    from .manifests.service import ManifestService
+    from .storage.database import Database
+    from .storage.repos import Repositories
+    from .synthesis.service import SynthesisService
     from .chain.watcher import ChainWatcher
 
 log = logging.getLogger(__name__)
@@ -35,7 +40,8 @@ STALE_AFTER = 60  # seconds without news from a chain's watcher: it is not runni
 
 
 class LiveRoleSync:
-    def __init__(self, db, repos, eligibility, manifests, synthesis, watchers: WatcherStatusStore, *,
+    def __init__(self, db: Database, repos: Repositories, eligibility: EligibilitySync, manifests: ManifestService,
+                 synthesis: SynthesisService, watchers: WatcherStatusStore, *,
                  clock: Callable[[], float] = time.time) -> None:
         self.db, self.repos, self.eligibility = db, repos, eligibility
         self.manifests, self.synthesis, self.watchers, self.clock = manifests, synthesis, watchers, clock

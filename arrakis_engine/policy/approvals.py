@@ -29,7 +29,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from ..errors import ArrakisError, Conflict, NotFound, PermissionDenied, ValidationError
 from ..metrics import NULL_METRICS, Metrics
@@ -37,6 +37,11 @@ from ..ports import Clock, system_clock
 from ..storage.database import Database
 from ..security.operators import same_person
 from .gate import PolicyDecision, PolicyGate
+
+if TYPE_CHECKING:
+    from ..security.mfa import MfaService
+    from ..security.operators import OperatorService
+    from ..storage.repos import Repositories
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +139,8 @@ def _check_id(request_id: str) -> str:
 
 
 class ApprovalService:
-    def __init__(self, db: Database, repos, gate: PolicyGate, operators, mfa, *,
+    def __init__(self, db: Database, repos: Repositories, gate: PolicyGate, operators: OperatorService,
+                 mfa: MfaService, *,
                  notifiers: list[ApprovalNotifier] | None = None, clock: Clock = system_clock,
                  on_strip_approved: Callable[[str, str], None] | None = None, metrics: Metrics = NULL_METRICS) -> None:
         """``operators``: the OperatorService; ``mfa``: the MfaService (codes for high risk);

@@ -9,6 +9,7 @@ first time it is used (real Discord has no such call; guilds there exist already
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -18,13 +19,20 @@ from ..metrics import NULL_METRICS, Metrics
 from ..synthesis.discord_http import DiscordREST
 from . import SANDBOX_TOKEN
 
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from ..synthesis.freeze import FreezeFlags
+    from ..synthesis.redis_bucket import RedisTokenBucket
+
 
 class SandboxDiscord:
     """The DiscordGuild port on the local sandbox."""
 
     is_sandbox = True
 
-    def __init__(self, server: EmbeddedDiscord, redis, bucket, freeze, *, metrics: Metrics = NULL_METRICS) -> None:
+    def __init__(self, server: EmbeddedDiscord, redis: Redis, bucket: RedisTokenBucket, freeze: FreezeFlags, *,
+                 metrics: Metrics = NULL_METRICS) -> None:
         self.metrics = metrics
         self.server = server
         self._args = (redis, bucket, freeze)

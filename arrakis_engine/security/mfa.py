@@ -25,6 +25,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import pyotp
 
@@ -33,6 +34,10 @@ from ..metrics import NULL_METRICS, Metrics
 from ..ports import Clock, MfaStepCopyStore, system_clock
 from ..storage.database import Database
 from .operators import validate_name
+
+if TYPE_CHECKING:
+    from ..signing.service import SigningService
+    from ..storage.repos import Repositories
 
 ISSUER = "Arrakis"
 BACKUP_CODES = 10
@@ -82,7 +87,8 @@ def _context(name: str) -> str:
 
 
 class MfaService:
-    def __init__(self, db: Database, repos, step_copies: MfaStepCopyStore, *, signing,
+    def __init__(self, db: Database, repos: Repositories, step_copies: MfaStepCopyStore, *,
+                 signing: SigningService,
                  clock: Clock = system_clock, metrics: Metrics = NULL_METRICS) -> None:
         """``signing``: the SigningService, which seals and opens TOTP secrets; ``step_copies``:
         where a copy of each operator's last accepted step is kept, for reading only."""

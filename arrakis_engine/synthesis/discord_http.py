@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import httpx
 
@@ -28,6 +28,9 @@ from ..metrics import NULL_METRICS, Metrics
 from .freeze import FreezeFlags
 from .freeze import field as freeze_field
 from .redis_bucket import FREEZE_CACHE_COLD, FROZEN, GLOBAL_FULL, ROUTE_EMPTY, SENT, RedisTokenBucket
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +82,7 @@ return 1
 
 
 class DiscordREST:
-    def __init__(self, base_url: str, token: str, redis, bucket: RedisTokenBucket, freeze: FreezeFlags, *,
+    def __init__(self, base_url: str, token: str, redis: Redis, bucket: RedisTokenBucket, freeze: FreezeFlags, *,
                  timeout: float = 10.0, max_rate_limit_retries: int = 5,
                  sleep: Callable[[float], None] = time.sleep, transport: httpx.BaseTransport | None = None,
                  global_timeout: float = 30.0, metrics: Metrics = NULL_METRICS) -> None:

@@ -24,7 +24,7 @@ market crash. The first sync after the approval goes ahead and uses it up.
 from __future__ import annotations
 
 import uuid
-from typing import Callable, Iterable, Protocol
+from typing import TYPE_CHECKING, Callable, Iterable, Protocol
 
 from ..errors import DiscordError, ValidationError
 from ..metrics import NULL_METRICS, Metrics
@@ -33,6 +33,9 @@ from ..storage.database import Database
 from ..storage.synthesis import SynthesisRepository
 from . import planning
 from .planning import MemberChange, MemberPlan  # noqa: F401 (part of this use case's answers)
+
+if TYPE_CHECKING:
+    from ..storage.repos import Repositories
 
 
 class StripApprovals(Protocol):
@@ -51,7 +54,7 @@ class StripApprovals(Protocol):
 class MemberRoleSync:
     LIST_FROM = 3  # unseen members from which one listing call is tried before reading each
 
-    def __init__(self, db: Database, repos, discord: DiscordGuild, approvals: StripApprovals, *,
+    def __init__(self, db: Database, repos: Repositories, discord: DiscordGuild, approvals: StripApprovals, *,
                  max_strip_share: float = 0.10, metrics: Metrics = NULL_METRICS) -> None:
         self.metrics = metrics
         self.db = db

@@ -14,6 +14,8 @@ from ..storage.synthesis import SynthesisRepository
 from .reconcile import Reconciler
 
 if TYPE_CHECKING:
+    from ..ports import FreezeSwitch
+    from ..storage.repos import Repositories
     from ..manifests.archive import ManifestArchive
     from ..policy.approvals import ApprovalService
     from ..security.anchor import AuditAnchor
@@ -26,7 +28,8 @@ class ReconcileRound:
     left: hand-made resources, orphans kept). One community's failure is reported and does not
     stop the others."""
 
-    def __init__(self, db: Database, repos, reconciler: Reconciler, check_drift: Callable, freeze=None) -> None:
+    def __init__(self, db: Database, repos: Repositories, reconciler: Reconciler, check_drift: Callable,
+                 freeze: FreezeSwitch | None = None) -> None:
         self.db = db
         self.repos = repos
         self.reconciler = reconciler

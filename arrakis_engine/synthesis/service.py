@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from .. import keys
 from ..ports import JobQueue, UnknownMembersStore
@@ -12,9 +12,13 @@ from ..storage.synthesis import SynthesisRepository
 from .community import CommunitySynthesizer
 from .members import MemberRoleSync
 
+if TYPE_CHECKING:
+    from ..manifests.service import ManifestService
+    from ..storage.repos import Repositories
+
 
 class SynthesisService:
-    def __init__(self, db: Database, repos, manifests, synthesizer: CommunitySynthesizer,
+    def __init__(self, db: Database, repos: Repositories, manifests: ManifestService, synthesizer: CommunitySynthesizer,
                  member_sync: MemberRoleSync, queue: JobQueue, unknown: UnknownMembersStore) -> None:
         self.db = db
         self.repos = repos

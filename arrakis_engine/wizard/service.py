@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from .. import keys
 from ..chain.types import Asset
 from ..errors import ArrakisError, Conflict, NotFound
 from ..manifests.builder import slug
 from ..metrics import NULL_METRICS, Metrics
-from ..ports import Clock, JobQueue, system_clock
+from ..ports import Clock, JobQueue, WizardSessionStore, system_clock
 from ..storage.database import Database
 from ..storage.synthesis import SynthesisRepository
 from ..themes import theme_for
@@ -31,6 +31,13 @@ from .model import (
     review_warnings,
     validate_step,
 )
+
+if TYPE_CHECKING:
+    from ..communities import CommunityService
+    from ..eligibility import EligibilitySync
+    from ..manifests.service import ManifestService
+    from ..storage.repos import Repositories
+    from ..synthesis.service import SynthesisService
 
 TEMPLATE_THEME = {"basic": "basic", "standard": "basic", "sietch": "sietch"}
 DEAD_LETTERS_READ = 200  # the newest dead letters a deploy's progress looks through
@@ -50,9 +57,11 @@ class DeployProgress:
 
 
 class WizardService:
-    def __init__(self, store, *, db: Database | None = None, repos=None, communities=None, eligibility=None,
-                 manifests=None, queue: JobQueue | None = None, subscription_of=None,
-                 clock: Clock = system_clock, synthesis=None, metrics: Metrics = NULL_METRICS) -> None:
+    def __init__(self, store: WizardSessionStore, *, db: Database | None = None, repos: Repositories | None = None,
+                 communities: CommunityService | None = None, eligibility: EligibilitySync | None = None,
+                 manifests: ManifestService | None = None, queue: JobQueue | None = None,
+                 subscription_of: Callable[[str], str] | None = None, clock: Clock = system_clock,
+                 synthesis: SynthesisService | None = None, metrics: Metrics = NULL_METRICS) -> None:
         """``store``: the sessions (:class:`~arrakis_engine.wizard.sessions.SessionStore`).
         ``subscription_of(guild_id)`` gives the plan for REVIEW's warnings (default: the
         community's, from the database; a new guild is on the free plan). The database, the
