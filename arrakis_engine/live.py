@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Callable, Mapping, Protocol, Sequence
 
 from .errors import ArrakisError, ConfigError
@@ -32,11 +33,31 @@ if TYPE_CHECKING:
     from .storage.database import Database
     from .storage.repos import Repositories
     from .synthesis.service import SynthesisService
-    from .chain.watcher import ChainWatcher
+    from .chain.watcher import ChainWatcher, StepReport
 
 log = logging.getLogger(__name__)
 
 STALE_AFTER = 60  # seconds without news from a chain's watcher: it is not running
+
+
+@dataclass(frozen=True)
+class LiveApply:
+    """What one community's live re-rank did (or, with ``error``, why it did not run)."""
+
+    community_id: str
+    changed: int = 0  # standings that changed (promoted, demoted, joined, left)
+    unknown: int = 0  # members whose holdings could not be read (they keep their roles)
+    updates: int = 0  # role updates queued
+    paused: bool = False  # a mass strip waits for an approver
+    members: list = field(default_factory=list)  # the role sync's answer per member
+    error: str | None = None  # the re-rank did not run: the next step tries again
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        if self.error is None:
+            del out["error"]
+            return out
+        return {"community_id": self.community_id, "error": self.error}
 
 
 class LiveRoleSync:
@@ -60,15 +81,15 @@ class LiveRoleSync:
         diff = self.eligibility.run(community_id, actor=actor, from_index=from_index, block=block)
         _, new = self.manifests.publish(community_id, actor=actor)
         status = self.synthesis.status(community_id)
-        if new and not status["synthesized"]:
+        if new and not status.synthesized:
             self.synthesis.synthesize(community_id, queued=True, actor=actor)
-        if status["shadow_version"] is None:  # never synthesized: its synthesis gives the roles
+        if status.shadow_version is None:  # never synthesized: its synthesis gives the roles
             return diff, {"status": "queued", "changes": 0, "members": []}
         return diff, self.synthesis.sync_members(community_id, queued=True, actor=actor, first_contact=first_contact,
                                                  mined_at=mined_at)
 
     def apply(self, community_id: str, *, actor: str = "live", block: int | None = None,
-              from_index: bool = True, mined_at: float | None = None) -> dict:
+              from_index: bool = True, mined_at: float | None = None) -> LiveApply:
         """Re-rank one community as of ``block`` (the watcher's confirmed block) and queue the role
         updates that follow. Returns what happened. ``from_index``: rank from the holdings index
         (the live steps); False reads the chain itself, as of the same block (the safety net, so
@@ -77,11 +98,11 @@ class LiveRoleSync:
         diff, roles = self.resync(community_id, actor=actor, from_index=from_index, first_contact=True, block=block,
                                   mined_at=mined_at)
         changed = len(diff.promoted) + len(diff.demoted) + len(diff.joined) + len(diff.left)
-        return {"community_id": str(community_id), "changed": changed, "unknown": len(diff.unknown),
-                "updates": int(roles.get("changes", 0)), "paused": roles.get("status") == "paused",
-                "members": roles.get("members", [])}
+        return LiveApply(str(community_id), changed=changed, unknown=len(diff.unknown),
+                         updates=int(roles.get("changes", 0)), paused=roles.get("status") == "paused",
+                         members=roles.get("members", []))
 
-    def react(self, report) -> list[dict]:
+    def react(self, report: StepReport) -> list[LiveApply]:
         """Apply every community that moved in a watcher step; one community's failure is logged
         and left to the next step (its members keep their roles meanwhile)."""
         out = []
@@ -91,7 +112,7 @@ class LiveRoleSync:
                                       mined_at=report.mined_at.get(community_id)))
             except ArrakisError as exc:
                 log.warning("live sync of %s did not run: %s; the next step tries again", community_id, exc)
-                out.append({"community_id": community_id, "error": str(exc)})
+                out.append(LiveApply(community_id, error=str(exc)))
         return out
 
     def settle(self, community_ids) -> int:
@@ -119,7 +140,7 @@ class LiveRoleSync:
             except ArrakisError as exc:
                 log.warning("safety-net sync of %s did not run: %s", cid, exc)
                 continue
-            missed += result["changed"]
+            missed += result.changed
         if missed:
             log.warning("%s: the safety-net sync found %d change(s) the watcher missed", chain, missed)
         self.watchers.add_missed(chain, missed)
@@ -227,12 +248,12 @@ class LiveWatch:
                 if report.moved:
                     moved_at.update({cid: now() for cid in report.moved})
                     for r in self.live.react(report):
-                        if "error" in r:
-                            say(f"{c}: community {r['community_id']}: {r['error']}", True)
+                        if r.error is not None:
+                            say(f"{c}: community {r.community_id}: {r.error}", True)
                         else:
                             say(f"{c}: blocks {report.from_block}..{report.to_block}: community "
-                                f"{r['community_id']}: {r['changed']} standing(s) changed, {r['updates']} role "
-                                f"update(s) queued" + (" (paused for approval)" if r["paused"] else ""), False)
+                                f"{r.community_id}: {r.changed} standing(s) changed, {r.updates} role "
+                                f"update(s) queued" + (" (paused for approval)" if r.paused else ""), False)
             if now() >= next_settle:
                 recent = [cid for cid, at in moved_at.items() if now() - at < self.SETTLED_AFTER]
                 moved_at = {cid: moved_at[cid] for cid in recent}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from .. import keys
@@ -15,6 +16,19 @@ from .members import MemberRoleSync
 if TYPE_CHECKING:
     from ..manifests.service import ManifestService
     from ..storage.repos import Repositories
+
+
+@dataclass(frozen=True)
+class SynthesisStatus:
+    """The latest plan version of a community and how far its synthesis got."""
+
+    manifest_version: int | None  # the latest published version (None: none yet)
+    shadow_version: int | None  # the version the last synthesis worked on (None: never synthesized)
+    shadow_status: str | None  # that synthesis: "applying" or "applied"
+    synthesized: bool  # the latest version is applied
+
+    def as_dict(self) -> dict:
+        return asdict(self)
 
 
 class SynthesisService:
@@ -49,14 +63,15 @@ class SynthesisService:
         return {"manifest_version": manifest.version, "new_version": new, "job_id": job.id,
                 "status": _status_word(job.get_status(refresh=True))}
 
-    def status(self, community_id: uuid.UUID | str) -> dict:
+    def status(self, community_id: uuid.UUID | str) -> SynthesisStatus:
         """The latest manifest version and how far its synthesis got (applying / applied)."""
         with self.db.tenant(community_id):
             latest = self.repos.manifests.latest()
             shadow = SynthesisRepository(self.db).latest_shadow()
-        return {"manifest_version": latest.version if latest else None,
-                "shadow_version": shadow[0] if shadow else None, "shadow_status": shadow[2] if shadow else None,
-                "synthesized": bool(latest and shadow and shadow[0] == latest.version and shadow[2] == "applied")}
+        return SynthesisStatus(
+            manifest_version=latest.version if latest else None, shadow_version=shadow[0] if shadow else None,
+            shadow_status=shadow[2] if shadow else None,
+            synthesized=bool(latest and shadow and shadow[0] == latest.version and shadow[2] == "applied"))
 
     def sync_members(self, community_id: uuid.UUID | str, *, skip: Iterable[str] = (),
                      queued: bool = True, actor: str = "cli",

@@ -130,7 +130,7 @@ class WizardService:
                    if str(d.get("community")) == str(community_id))
         steps = [r.get("progress") or {} for r in running]
         return DeployProgress(
-            synthesized=bool(status["synthesized"]), manifest_version=status["manifest_version"],
+            synthesized=status.synthesized, manifest_version=status.manifest_version,
             running=len(running), done=sum(p.get("done", 0) for p in steps),
             total=sum(p.get("total", 0) for p in steps),
             eta_seconds=max((p.get("eta_seconds") or 0 for p in steps), default=0), dead=dead)
