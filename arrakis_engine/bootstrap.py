@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import redis
 from psycopg2.extensions import parse_dsn
@@ -48,7 +48,7 @@ from .ports import (
     ScoreSource,
     system_clock,
 )
-from .live import LiveRoleSync, LiveWatch
+from .live import HeadWaker, LiveRoleSync, LiveWatch
 from .metrics import NULL_METRICS, Metrics, NullMetrics, success_metrics
 from .storage.metrics_store import MetricsFlusher, MetricsStore, approval_figures
 from .members import MemberDesk
@@ -246,7 +246,7 @@ def _chain_watcher(chain: str, reader: ChainReader, db: Database, confirmations:
     return ChainWatcher(chain, reader, db, confirmations=confirmations, clock=clock, indexer=indexer)
 
 
-def _head_subscriber(chain: str, urls):
+def _head_subscriber(chain: str, urls: Sequence[str]) -> HeadWaker:
     from .chain.heads import HeadSubscriber
 
     return HeadSubscriber(chain, urls).start()
