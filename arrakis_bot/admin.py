@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import interactions
 from interactions import AutocompleteContext, OptionType, SlashContext, slash_option
 
 from .common import answer, engine_call, require_admin, require_guild
+
+if TYPE_CHECKING:
+    from arrakis_engine.bootstrap import Engine
 
 ADMIN_ONLY = interactions.Permissions.MANAGE_GUILD
 
@@ -34,7 +38,7 @@ def reconcile_reply(report) -> dict:
 
 
 class Admin(interactions.Extension):
-    def __init__(self, bot, engine) -> None:
+    def __init__(self, bot: interactions.Client, engine: Engine) -> None:
         self.engine = engine
 
     arrakis = interactions.SlashCommand(name="arrakis", description="Run this community: status, sync, export",

@@ -11,6 +11,7 @@ import logging
 import random
 import signal
 import zlib
+from typing import TYPE_CHECKING, Any
 
 import interactions
 from interactions import Intents, listen
@@ -35,6 +36,11 @@ from .checks import check_command, schema_of
 from .common import reply_error
 from .sharding import IdentifyGate, ShardPlan, check_session_starts
 
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from arrakis_engine.bootstrap import Engine
+
 log = logging.getLogger("arrakis.bot")
 
 EXTENSIONS = ("arrakis_bot.members", "arrakis_bot.admin", "arrakis_bot.onboard", "arrakis_bot.registration",
@@ -44,7 +50,7 @@ EXTENSIONS = ("arrakis_bot.members", "arrakis_bot.admin", "arrakis_bot.onboard",
 class Errors(interactions.Extension):
     """The one place a failed command is answered: the engine's message, ephemeral, one line."""
 
-    def __init__(self, bot, engine=None) -> None:
+    def __init__(self, bot: interactions.Client, engine: Engine | None = None) -> None:
         self.engine = engine
 
     @listen(CommandError, disable_default_listeners=True)
@@ -124,7 +130,7 @@ class ArrakisClient(interactions.AutoShardedClient):
     not cover the shards. Commands are compared and registered globally only (one scope, however
     many servers the bot is in)."""
 
-    def __init__(self, *args, plan: ShardPlan | None = None, redis=None, **kwargs) -> None:
+    def __init__(self, *args: Any, plan: ShardPlan | None = None, redis: Redis | None = None, **kwargs: Any) -> None:
         self.plan = plan or ShardPlan()
         if self.plan.count is not None:
             kwargs["total_shards"] = self.plan.count

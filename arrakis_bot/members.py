@@ -3,12 +3,17 @@ asks to show it (``public``)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import interactions
 from interactions import OptionType, SlashContext, slash_command, slash_option
 
 from arrakis_engine.members import MemberView
 
 from .common import answer, engine_call, require_guild
+
+if TYPE_CHECKING:
+    from arrakis_engine.bootstrap import Engine
 
 PUBLIC = dict(name="public", description="Show the answer to everyone in the channel (only you see it otherwise)",
               opt_type=OptionType.BOOLEAN, required=False)
@@ -43,7 +48,7 @@ def profile_embed(v: MemberView, *, own: bool) -> interactions.Embed:
 
 
 class Members(interactions.Extension):
-    def __init__(self, bot, engine) -> None:
+    def __init__(self, bot: interactions.Client, engine: Engine) -> None:
         self.engine = engine
 
     @slash_command(name="profile", description="Your tier, rank and badges here (or another member's)")

@@ -5,17 +5,21 @@ up. Recorded in the engine's recorder (memory only); its flusher sends them to R
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import interactions
 from interactions import listen
 from interactions.api.events import (CommandCompletion, CommandError, ComponentCompletion, ComponentError,
                                      Disconnect, ModalCompletion, ModalError, ShardDisconnect)
 
+if TYPE_CHECKING:
+    from arrakis_engine.bootstrap import Engine
+
 MAX_TRACKED = 10_000  # interactions waiting for their answer; older ones are dropped
 
 
 class BotMetrics(interactions.Extension):
-    def __init__(self, bot, engine=None) -> None:
+    def __init__(self, bot: interactions.Client, engine: Engine | None = None) -> None:
         self.metrics = engine.metrics
         self.arrived: dict[str, float] = {}
         self.ready_shards: set[int] = set()

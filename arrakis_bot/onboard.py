@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from typing import TYPE_CHECKING
 
 import interactions
 from interactions import (ActionRow, Button, ButtonStyle, ComponentContext, Modal, ModalContext, OptionType,
@@ -23,6 +24,9 @@ from arrakis_engine.settings import CHAINS
 from arrakis_engine.wizard.model import CHANNEL_TEMPLATES, TEMPLATES, tier_names
 
 from .common import engine_call, in_time, plain_error, require_admin, require_guild
+
+if TYPE_CHECKING:
+    from arrakis_engine.bootstrap import Engine
 
 log = logging.getLogger("arrakis.bot")
 
@@ -136,7 +140,7 @@ def _fix_note(exc: ValidationError) -> str:
 
 
 class Onboarding(interactions.Extension):
-    def __init__(self, bot, engine) -> None:
+    def __init__(self, bot: interactions.Client, engine: Engine) -> None:
         self.engine = engine
         self.following: dict[str, asyncio.Task] = {}
 
@@ -162,28 +166,10 @@ class Onboarding(interactions.Extension):
     async def resume(self, ctx: SlashContext, session: str | None = None):
         guild = require_guild(ctx)
         await require_admin(ctx, self.engine)
-        session = await self._call(ctx, self._find, guild, str(ctx.author_id), session)
+        session = await self._call(ctx, self.engine.wizard.find, guild, str(ctx.author_id), session)
         await ctx.send(ephemeral=True, **await self._render(session))
         if session["state"] == "COMPLETE" and session.get("deploy"):
             self._follow(ctx, session)
-
-    def _find(self, guild: str, user: str, session_id: str | None) -> dict:
-        """The user's session here: the one named (by id, or the first characters the footer
-        shows), or their active one. Someone else's is refused by the engine."""
-        wizard = self.engine.wizard
-        if not session_id:
-            return wizard.resume(guild, user)
-        session_id = session_id.strip().lower()
-        if len(session_id) < 32:
-            active = wizard.resume(guild, user)
-            if not active["id"].startswith(session_id):
-                raise NotFound("no session of yours here starts with that id; /resume alone picks up your "
-                               "current one")
-            return active
-        found = wizard.show(session_id, user)
-        if found["guild_id"] != guild:
-            raise NotFound("that session belongs to another server")
-        return found
 
     # --- clicks and forms -----------------------------------------------------------------------
 
@@ -339,24 +325,21 @@ class Onboarding(interactions.Extension):
             baseline = None  # dead letters this community already had: only new ones are this deploy's
             while loop.time() < end:
                 try:
-                    status, running, dead = await engine_call(self._deploy_state, cid)
-                    baseline = dead if baseline is None else baseline
-                    dead -= baseline
+                    progress = await engine_call(self.engine.wizard.deploy_progress, cid)
+                    baseline = progress.dead if baseline is None else baseline
+                    dead = progress.dead - baseline
                 except ArrakisError as exc:
                     text = f"Could not read the progress: {plain_error(exc)}"
                 else:
-                    if status["synthesized"]:
+                    if progress.synthesized:
                         text = ("✅ Done: every role and channel of plan version "
-                                f"{status['manifest_version']} is in place. /arrakis status shows it.")
+                                f"{progress.manifest_version} is in place. /arrakis status shows it.")
                     elif dead:
                         text = (f"⚠️ {dead} step(s) failed after their retries; a platform operator has them "
                                 "(dead letters). What was done stays done.")
-                    elif running:
-                        steps = [r.get("progress") or {} for r in running]
-                        done = sum(p.get("done", 0) for p in steps)
-                        total = sum(p.get("total", 0) for p in steps)
-                        eta = max((p.get("eta_seconds") or 0 for p in steps), default=0)
-                        text = f"Creating roles and channels: {done} of {total} done" + (
+                    elif progress.running:
+                        eta = progress.eta_seconds
+                        text = f"Creating roles and channels: {progress.done} of {progress.total} done" + (
                             f", about {int(eta)} s left" if eta else "")
                     else:
                         text = "Queued: waiting for a worker to start."
@@ -370,12 +353,6 @@ class Onboarding(interactions.Extension):
             log.info("stopped following the deploy of %s", cid, exc_info=True)
         finally:
             self.following.pop(session["id"], None)
-
-    def _deploy_state(self, community_id: str):
-        status = self.engine.synthesis.status(community_id)
-        running = self.engine.queue.running(community_id)
-        dead = sum(1 for d in self.engine.queue.dead_letters(200) if str(d.get("community")) == str(community_id))
-        return status, running, dead
 
 
 def _form_data(what: str, r: dict) -> dict:

@@ -10,16 +10,20 @@ each server, one request per server at every start)."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import interactions
 from interactions import listen
 from interactions.api.events import GuildJoin
 
+if TYPE_CHECKING:
+    from arrakis_engine.bootstrap import Engine
+
 log = logging.getLogger("arrakis.bot")
 
 
 class Registration(interactions.Extension):
-    def __init__(self, bot, engine=None) -> None:
+    def __init__(self, bot: interactions.Client, engine: Engine | None = None) -> None:
         pass
 
     @listen(GuildJoin)

@@ -19,8 +19,12 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from arrakis_engine.errors import ConfigError, ValidationError
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 log = logging.getLogger("arrakis.bot")
 
@@ -157,7 +161,7 @@ class IdentifyGate:
 
     KEY = "arrakis:bot:identify:{bucket}"
 
-    def __init__(self, redis=None, max_concurrency: int = 1, spacing: float = IDENTIFY_SPACING) -> None:
+    def __init__(self, redis: Redis | None = None, max_concurrency: int = 1, spacing: float = IDENTIFY_SPACING) -> None:
         self.redis = redis
         self.max_concurrency = max(1, int(max_concurrency))
         self.spacing = spacing

@@ -16,12 +16,14 @@ from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import redis
 from psycopg2.extensions import parse_dsn
 
 from .chain.orchestrator import EligibilityOrchestrator
+from .chain.ranking import HolderIndexer
+from .chain.watcher import ChainWatcher
 from .communities import CommunityService
 from .demo import Demo
 from .eligibility import EligibilitySync
@@ -39,21 +41,15 @@ from .policy.plan import PlanLimits
 from .policy.notify import DiscordWebhookApprovals, SlackApprovals, SlackClient
 from .policy.rego import RegoPolicyEngine
 from .ports import (
-    ApprovalStore,
-    AuditCheckpointStore,
     ChainReader,
     Clock,
     DiscordGuild,
-    EnrolmentTokenStore,
-    GrantStore,
-    MfaStore,
     ObjectStore,
-    OperatorStore,
     ScoreSource,
     system_clock,
 )
-from .live import LiveRoleSync
-from .metrics import Metrics, NullMetrics, success_metrics
+from .live import HeadWaker, LiveRoleSync, LiveWatch
+from .metrics import NULL_METRICS, Metrics, NullMetrics, success_metrics
 from .storage.metrics_store import MetricsFlusher, MetricsStore, approval_figures
 from .members import MemberDesk
 from .verification import WalletVerification
@@ -71,10 +67,6 @@ from .signing.service import SigningService
 from .settings import Settings
 from .storage.database import ADMIN_ROLE, APP_ROLE, Database, role_dsn
 from .storage.migrations import Migrator
-from .storage.approvals import ApprovalRepository
-from .storage.audit_checkpoints import AuditCheckpointRepository
-from .storage.operator_views import OperatorViewsRepository
-from .storage.operators import EnrolmentTokenRepository, GrantRepository, MfaRepository, OperatorRepository
 from .storage.redis_state import (
     DrillReports,
     DriftChecks,
@@ -88,16 +80,7 @@ from .storage.redis_state import (
     VerifyLinks,
     WatcherStatus,
 )
-from .storage.repositories import (
-    AuditLogRepository,
-    BadgeRepository,
-    CommunityRepository,
-    ManifestRepository,
-    ProfileRepository,
-    ShadowStateRepository,
-    TierHistoryRepository,
-    WalletLinkRepository,
-)
+from .storage.repos import Repositories
 from .storage.s3_shadow import LocalObjectStore, S3ObjectStore
 from .synthesis.community import CommunitySynthesizer
 from .synthesis.discord_http import DiscordNotConfigured, DiscordREST
@@ -107,7 +90,7 @@ from .synthesis.members import MemberRoleSync
 from .synthesis.reconcile import Reconciler
 from .synthesis.redis_bucket import RedisTokenBucket
 from .synthesis.rq_queue import SynthesisQueue, work_until_done
-from .synthesis.scheduler import ReconcileRound
+from .synthesis.scheduler import ReconcileRound, Scheduler
 from .synthesis.service import SynthesisService
 from .wallets import WalletLinking
 from .water_sharer import WaterSharerService
@@ -115,33 +98,6 @@ from .wizard.service import WizardService
 from .wizard.sessions import SessionStore
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Repositories:
-    communities: CommunityRepository
-    profiles: ProfileRepository
-    wallets: WalletLinkRepository
-    badges: BadgeRepository
-    manifests: ManifestRepository
-    shadow_states: ShadowStateRepository
-    tier_history: TierHistoryRepository
-    audit: AuditLogRepository
-    operators: OperatorStore
-    mfa: MfaStore
-    enrolment_tokens: EnrolmentTokenStore
-    grants: GrantStore
-    approvals: ApprovalStore
-    audit_checkpoints: AuditCheckpointStore
-    views: OperatorViewsRepository  # read models across communities (fleet, a member's communities)
-
-    @classmethod
-    def build(cls, db: Database) -> "Repositories":
-        return cls(CommunityRepository(db), ProfileRepository(db), WalletLinkRepository(db), BadgeRepository(db),
-                   ManifestRepository(db), ShadowStateRepository(db), TierHistoryRepository(db),
-                   AuditLogRepository(db), operators=OperatorRepository(db), mfa=MfaRepository(db),
-                   enrolment_tokens=EnrolmentTokenRepository(db), grants=GrantRepository(db), approvals=ApprovalRepository(db),
-                   audit_checkpoints=AuditCheckpointRepository(db), views=OperatorViewsRepository(db))
 
 
 @dataclass
@@ -178,9 +134,11 @@ class Engine:
     reconciler: Reconciler
     synthesis: SynthesisService
     reconcile_round: ReconcileRound
+    scheduler: Scheduler  # `arrakis scheduler`'s loop: outbox, approvals, audit digests, reconcile rounds
     operations: Operations
     members: MemberDesk  # what members and admins ask from Discord (the bot)
     live: LiveRoleSync  # the watcher's steps become role updates; its status per chain
+    live_watch: LiveWatch  # `arrakis watcher`'s loop: steps, safety net, head wake-ups
     verification: WalletVerification  # /verify's one-time links and the wallet page behind them
     wizard: WizardService
     operators: OperatorService
@@ -259,7 +217,7 @@ class Deferred:
     never reads a chain or signs with Vault (``community list``) never loads them. ``known``
     are attributes answered without building (a chain reader's ``chain``)."""
 
-    def __init__(self, factory, **known) -> None:
+    def __init__(self, factory: Callable[[], Any], **known: Any) -> None:
         self.__dict__.update(known)
         self._factory = factory
         self._built = None
@@ -283,6 +241,17 @@ def _web3_reader(chain: str, urls, timeout: float) -> ChainReader:
     return Web3ChainReader(chain, list(urls), timeout=timeout)
 
 
+def _chain_watcher(chain: str, reader: ChainReader, db: Database, confirmations: int, clock: Clock,
+                   indexer: HolderIndexer) -> ChainWatcher:
+    return ChainWatcher(chain, reader, db, confirmations=confirmations, clock=clock, indexer=indexer)
+
+
+def _head_subscriber(chain: str, urls: Sequence[str]) -> HeadWaker:
+    from .chain.heads import HeadSubscriber
+
+    return HeadSubscriber(chain, urls).start()
+
+
 def _rpc_block(chain: str, url: str, timeout: float) -> int:
     return _web3_reader(chain, [url], timeout).block_number()
 
@@ -295,14 +264,16 @@ def _shadow_store(settings: Settings) -> ObjectStore:
     return LocalObjectStore(settings.data_dir / "shadow")
 
 
-def _discord(settings: Settings, redis_client, bucket, freeze) -> DiscordGuild:
+def _discord(settings: Settings, redis_client: redis.Redis, bucket: RedisTokenBucket, freeze: FreezeFlags,
+             metrics: Metrics) -> DiscordGuild:
     """Discord itself when DISCORD_API_BASE and DISCORD_BOT_TOKEN are set; the local sandbox when
     neither is (started on first use); a clear refusal when only one of them is."""
     if settings.discord_api_base and settings.discord_bot_token:
-        return DiscordREST(settings.discord_api_base, settings.discord_bot_token, redis_client, bucket, freeze)
+        return DiscordREST(settings.discord_api_base, settings.discord_bot_token, redis_client, bucket, freeze,
+                           metrics=metrics)
     if not settings.discord_api_base and not settings.discord_bot_token:
         return SandboxDiscord(EmbeddedDiscord(settings.data_dir, grace=settings.embedded_grace), redis_client,
-                              bucket, freeze)
+                              bucket, freeze, metrics=metrics)
     return DiscordNotConfigured()
 
 
@@ -328,7 +299,7 @@ def _discord_where(discord: DiscordGuild) -> str:
     return "Discord API"
 
 
-def build_policy_gate(settings: Settings) -> PolicyGate:
+def build_policy_gate(settings: Settings, *, metrics: Metrics = NULL_METRICS) -> PolicyGate:
     """The policy pre-gate alone: it needs no database, Redis or Discord, so checking a plan in a
     CI pipeline starts nothing else."""
     limits = PlanLimits(max_bytes=settings.plan_max_bytes, max_values=settings.plan_max_values,
@@ -336,22 +307,13 @@ def build_policy_gate(settings: Settings) -> PolicyGate:
                         max_resources=settings.plan_max_resources, max_kinds=settings.plan_max_kinds,
                         time_budget=settings.plan_time_budget)
     return PolicyGate(RegoPolicyEngine(), budget=Decimal(str(settings.policy_budget)),
-                      profile=settings.policy_profile, limits=limits)
+                      profile=settings.policy_profile, limits=limits, metrics=metrics)
 
 
 def _platform_gauges(**parts) -> dict:
     from .metrics_export import platform_gauges  # prometheus-client: loaded by the processes that export
 
     return platform_gauges(**parts)
-
-
-def _hand_metrics(metrics: Metrics, *parts) -> Metrics:
-    """One recorder per engine, handed to the parts that count something (their class default
-    counts nothing; a Discord port a test passes in is one of them, so it is handed over here
-    rather than through each constructor)."""
-    for part in parts:
-        part.metrics = metrics
-    return metrics
 
 
 def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connections: int = 16,
@@ -421,7 +383,14 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     alerts = WebhookNotifier(settings.alert_webhook_url) if settings.alert_webhook_url else None
     freeze = FreezeFlags(redis_client, state=FreezeStateRepository(db, repos.audit),
                          notify=(lambda subject, body: alerts.notify(subject, body, fields={})) if alerts else None)
-    discord = discord if discord is not None else _discord(settings, redis_client, bucket, freeze)
+    # One recorder per engine, handed to the parts that count something through their constructors
+    # (left out, they count nothing). ARRAKIS_METRICS=off: a recorder that keeps nothing, and no
+    # flusher (the shared figures of the other processes are still read: `arrakis web`, `status`).
+    metrics = Metrics() if settings.metrics else NullMetrics("off")
+    if discord is None:
+        discord = _discord(settings, redis_client, bucket, freeze, metrics)
+    else:  # a port made outside the engine (a test's): the one part handed its recorder after it is made
+        discord.metrics = metrics
     if chain_readers is None:
         chain_readers = {chain: Deferred(functools.partial(_web3_reader, chain, urls, settings.rpc_timeout),
                                          chain=chain)
@@ -435,15 +404,18 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     unknown = UnknownMembers(redis_client)
 
     signing = SigningService(_signer(settings, redis_client), SigningCutoffs(redis_client), db, repos,
-                             holds=freeze.holds)
+                             holds=freeze.holds, metrics=metrics)
     sessions = SessionStore(redis_client)
-    mfa = MfaService(db, repos, MfaStepCopies(redis_client), signing=signing, clock=clock)
+    mfa = MfaService(db, repos, MfaStepCopies(redis_client), signing=signing, clock=clock, metrics=metrics)
     communities = CommunityService(db, repos.communities, repos.profiles, repos.audit)
     orchestrator = EligibilityOrchestrator(chain_readers, score=score, cache=ScoreCache(redis_client, clock=clock),
-                                           db=db)
+                                           db=db, metrics=metrics)
     gating = Gating(db, repos, chain_readers, discord=discord, clock=clock)
+    # One holdings indexer per chain: `eligibility add-asset` builds an index with it, the watcher
+    # builds the missing ones and catches up those far behind.
+    indexers = {chain: HolderIndexer(db, reader) for chain, reader in chain_readers.items()}
     eligibility = EligibilitySync(db, repos, orchestrator, clock=clock, unknown=unknown, gating=gating,
-                                  confirmations=settings.confirmations_for)
+                                  confirmations=settings.confirmations_for, indexers=indexers, metrics=metrics)
     archive = ManifestArchive(db, store, signing=signing)
     manifests = ManifestService(db, repos, archive=archive, signing=signing)
     synthesizer = CommunitySynthesizer(db, repos, discord, RedisCommunityLocks(redis_client))
@@ -452,7 +424,7 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
                                  slack=Deferred(lambda: SlackClient(settings.slack_bot_token,
                                                                     base_url=settings.slack_api_base))
                                  if settings.slack_bot_token else None)
-    policy_gate = build_policy_gate(settings)
+    policy_gate = build_policy_gate(settings, metrics=metrics)
     slack = (SlackApprovals(settings.slack_bot_token, settings.slack_approval_channel,
                             base_url=settings.slack_api_base)
              if settings.slack_bot_token and settings.slack_approval_channel else None)
@@ -462,8 +434,9 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
     # service is built below, from parts that need this one: the call looks it up when it runs.)
     approvals = ApprovalService(db, repos, policy_gate, operators, mfa, notifiers=approval_notifiers, clock=clock,
                                 on_strip_approved=lambda community_id, by: synthesis.sync_members(
-                                    community_id, queued=True, actor=f"operator:{by}"))
-    member_sync = MemberRoleSync(db, repos, discord, approvals, max_strip_share=settings.max_strip_share)
+                                    community_id, queued=True, actor=f"operator:{by}"), metrics=metrics)
+    member_sync = MemberRoleSync(db, repos, discord, approvals, max_strip_share=settings.max_strip_share,
+                                 metrics=metrics)
     reconciler = Reconciler(db, repos, discord, synthesizer)
     audit_anchor = AuditAnchor(db, repos, store, signing, interval=settings.audit_digest_interval, clock=clock,
                                notifier=alerts)
@@ -489,11 +462,9 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
                        guards=MemberSyncGuards(redis_client), resync=live.resync, reconciler=reconciler,
                        approvals=approvals, mfa=mfa, operators=operators)
     wizard = WizardService(sessions, db=db, repos=repos, communities=communities,
-                           eligibility=eligibility, manifests=manifests, queue=queue, clock=clock)
-    # ARRAKIS_METRICS=off: a recorder that keeps nothing, and no flusher (the shared figures of
-    # the other processes are still read: `arrakis web`, `status`)
-    metrics = _hand_metrics(Metrics() if settings.metrics else NullMetrics("off"), discord, eligibility, orchestrator,
-                            wizard, signing, policy_gate, approvals, mfa, member_sync)
+                           eligibility=eligibility, manifests=manifests, queue=queue, clock=clock,
+                           synthesis=synthesis, metrics=metrics)
+    reconcile_round = ReconcileRound(db, repos, reconciler, operations.drift, freeze=freeze)
     # The demo runs queued work with an in-process worker, and a worker holds the whole engine
     # (built just below; the demo asks for it only when it runs).
     demo = Demo(migrator=migrator, db=db, repos=repos, communities=communities,
@@ -511,10 +482,17 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
         water_sharer=WaterSharerService(db, repos), archive=archive, manifests=manifests,
         synthesizer=synthesizer, member_sync=member_sync, reconciler=reconciler,
         synthesis=synthesis,
-        reconcile_round=ReconcileRound(db, repos, reconciler, operations.drift, freeze=freeze),
+        reconcile_round=reconcile_round,
+        scheduler=Scheduler(reconcile_round, freeze=freeze, archive=archive, approvals=approvals,
+                            audit_anchor=audit_anchor),
         operations=operations,
         members=members,
         live=live,
+        live_watch=LiveWatch(
+            live, chain_readers,
+            watcher_for=lambda chain: _chain_watcher(chain, chain_readers[chain], db,
+                                                     settings.confirmations_for(chain), clock, indexers[chain]),
+            heads_for=lambda chain: _head_subscriber(chain, settings.rpc_urls.get(chain, ()))),
         verification=WalletVerification(VerifyLinks(redis_client), members, wallets, public_url=settings.public_url,
                                         follow_web=not settings.public_url_explicit),
         wizard=wizard,

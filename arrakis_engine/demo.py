@@ -68,7 +68,7 @@ class Demo:
         manifest, _new = self.manifests.publish(community_id, actor="demo")  # a new version only if it changed
         out["manifest_version"] = manifest.version
         changed = False
-        if not self.synthesis.status(community_id)["synthesized"]:
+        if not self.synthesis.status(community_id).synthesized:
             changed = True
             planned = self.synthesis.synthesize(community_id, dry_run=True)
             self.synthesis.synthesize(community_id, queued=True, actor="demo")
@@ -76,7 +76,7 @@ class Demo:
             start = self.discord.calls
             self.drain(after_job=lambda job: progress("synthesis", min(self.discord.calls - start, total), total))
             progress("synthesis", total, total)
-        if not self.synthesis.status(community_id)["synthesized"]:
+        if not self.synthesis.status(community_id).synthesized:
             raise ArrakisError("the demo guild's synthesis did not finish",
                                hint="`arrakis dlq list` shows what failed; run `arrakis demo` again to retry")
         sync = self.synthesis.sync_members(community_id, queued=True, actor="demo")

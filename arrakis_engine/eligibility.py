@@ -16,13 +16,13 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from .chain.orchestrator import EligibilityOrchestrator
 from .chain.ranking import HolderIndexer
 from .chain.types import UNKNOWN, Asset
 from .errors import ValidationError
-from .metrics import NULL_METRICS
+from .metrics import NULL_METRICS, Metrics
 from .ports import Clock, UnknownMembersStore, moment, system_clock
 from .storage.chain_holdings import CommunityAssetRepository, HoldingsRepository
 from .storage.chain_watch import ChainWatchRepository
@@ -30,6 +30,10 @@ from .storage.database import Database
 from .storage.eligibility import EligibilityRepository, MemberStanding, StandingUpdate
 from .themes import theme_of
 from .themes.evaluator import MemberFacts, ThemeEvaluator
+
+if TYPE_CHECKING:
+    from .storage.repos import Repositories
+    from .gating.service import Gating
 
 Progress = Callable[[str, int, int], None]
 
@@ -74,16 +78,19 @@ class SyncDiff:
 
 
 class EligibilitySync:
-    metrics = NULL_METRICS  # bootstrap hands the process's recorder
-
-    def __init__(self, db: Database, repos, orchestrator: EligibilityOrchestrator, *,
-                 clock: Clock = system_clock, unknown: UnknownMembersStore | None = None, gating=None,
-                 confirmations: Callable[[str], int] = lambda chain: 0) -> None:
+    def __init__(self, db: Database, repos: Repositories, orchestrator: EligibilityOrchestrator, *,
+                 clock: Clock = system_clock, unknown: UnknownMembersStore | None = None, gating: Gating | None = None,
+                 confirmations: Callable[[str], int] = lambda chain: 0,
+                 indexers: Mapping[str, HolderIndexer] | None = None, metrics: Metrics = NULL_METRICS) -> None:
         """``unknown``: where the members this sync could not read are left for the member role
         sync (None: not kept). ``gating``: the gating rules' use case (``gating.service.Gating``),
         whose membership and tier rules the sync evaluates (None: rules are not used).
-        ``confirmations``: blocks behind the head a chain's index stops."""
+        ``confirmations``: blocks behind the head a chain's index stops. ``indexers``: the
+        holdings indexer of each chain (bootstrap's, the ones the watchers use; left out, one is
+        made on the orchestrator's reader when an asset is indexed)."""
+        self.metrics = metrics
         self.confirmations = confirmations
+        self.indexers = indexers if indexers is not None else {}
         self.unknown = unknown
         self.gating = gating
         self.db = db
@@ -126,7 +133,8 @@ class EligibilitySync:
             watcher_at = ChainWatchRepository(self.db).last_block(asset.chain)
         if watcher_at is not None:
             to = min(to, watcher_at)
-        return HolderIndexer(self.db, reader).index(community_id, asset, to_block=max(0, to), progress=progress)
+        indexer = self.indexers.get(asset.chain) or HolderIndexer(self.db, reader)
+        return indexer.index(community_id, asset, to_block=max(0, to), progress=progress)
 
     def run(self, community_id: uuid.UUID | str, *, actor: str = "sync", progress: Progress | None = None,
             from_index: bool = False, block: int | None = None) -> SyncDiff:

@@ -25,7 +25,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .errors import EmbeddedStackError
 from .processes import pid_alive
@@ -110,7 +110,7 @@ class SharedServer:
     name = ""
     about = ""  # what it is, for the line a slow start prints
 
-    def __init__(self, data_dir: Path, *, grace: float = 0.0, phase=None) -> None:
+    def __init__(self, data_dir: Path, *, grace: float = 0.0, phase: Callable[[str], None] | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.grace = grace
         self.phase = phase

@@ -19,7 +19,7 @@ import logging
 import re
 import sys
 from datetime import datetime, timezone
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, TextIO
 
 _CONTEXT: contextvars.ContextVar[dict] = contextvars.ContextVar("arrakis_log_context", default={})
 
@@ -98,7 +98,7 @@ class JsonLines(io.TextIOBase):
     encoding = "utf-8"
     errors = "backslashreplace"
 
-    def __init__(self, stream, process: str, redact: Redactor) -> None:
+    def __init__(self, stream: TextIO, process: str, redact: Redactor) -> None:
         self.stream, self.process, self.redact = stream, process, redact
         self._partial = ""
 

@@ -10,16 +10,25 @@ import csv
 import io
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from .errors import Conflict, NotFound, PermissionDenied, ValidationError
-from .ports import MemberSyncGuard
+from .ports import MemberSyncGuard, UnknownMembersStore
 from .storage.database import Database
 from .storage.models import Community
 from .storage.operator_views import OperatorViewsRepository
 from .storage.synthesis import SynthesisRepository
 from .themes import theme_of
 from .validation import check_discord_id
+
+if TYPE_CHECKING:
+    from .eligibility import SyncDiff
+    from .operations import Operations
+    from .policy.approvals import ApprovalService
+    from .security.mfa import MfaService
+    from .security.operators import OperatorService
+    from .storage.repos import Repositories
+    from .synthesis.reconcile import Reconciler
 
 NOT_SET_UP = "this server is not set up with Arrakis yet: an admin runs /onboard"
 
@@ -96,8 +105,11 @@ class SyncReport:
 
 
 class MemberDesk:
-    def __init__(self, db: Database, repos, operations, unknown, *, sandbox: bool,
-                 guards: MemberSyncGuard | None = None, resync=None, reconciler=None, approvals=None, mfa=None, operators=None) -> None:
+    def __init__(self, db: Database, repos: Repositories, operations: Operations, unknown: UnknownMembersStore, *,
+                 sandbox: bool, guards: MemberSyncGuard | None = None,
+                 resync: Callable[..., tuple[SyncDiff, dict]] | None = None, reconciler: Reconciler | None = None,
+                 approvals: ApprovalService | None = None, mfa: MfaService | None = None,
+                 operators: OperatorService | None = None) -> None:
         """``operations``: the operators' read models (fleet, community detail), shared here;
         ``unknown``: who the last sync could not read; the rest run syncs, reconciles and
         approvals for admins (each may be None where a caller only reads)."""

@@ -9,10 +9,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .errors import ArrakisError, StorageError
-from .ports import Clock, DriftCheckStore, ObjectStore, UnknownMembersStore, system_clock
+from .ports import Clock, DriftCheckStore, JobQueue, ObjectStore, SendHistory, UnknownMembersStore, system_clock
 from .storage.database import Database
 from .storage.legacy_imports import LegacyImportRepository
 from .storage.operator_views import OperatorViewsRepository
@@ -20,6 +20,13 @@ from .storage.outbox import OutboxRepository, manifest_key
 from .synthesis.drift import drift
 from .synthesis.reconcile import Reconciler
 from .themes import theme_of
+
+if TYPE_CHECKING:
+    from .chain.orchestrator import EligibilityOrchestrator
+    from .live import LiveRoleSync
+    from .policy.approvals import ApprovalService
+    from .security.killswitch import KillSwitch
+    from .storage.repos import Repositories
 
 
 # --- fleet ------------------------------------------------------------------------------------
@@ -164,10 +171,12 @@ class Operations:
     """Operator read models."""
 
 
-    def __init__(self, db: Database, repos, *, reconciler: Reconciler, drift_checks: DriftCheckStore,
-                 unknown: UnknownMembersStore, orchestrator, shadow_store: ObjectStore, queue, bucket,
-                 probes: PlatformProbes, approvals=None, killswitch=None, clock: Clock = system_clock,
-                 live=None, success=None) -> None:
+    def __init__(self, db: Database, repos: Repositories, *, reconciler: Reconciler, drift_checks: DriftCheckStore,
+                 unknown: UnknownMembersStore, orchestrator: EligibilityOrchestrator, shadow_store: ObjectStore,
+                 queue: JobQueue, bucket: SendHistory, probes: PlatformProbes,
+                 approvals: ApprovalService | None = None, killswitch: KillSwitch | None = None,
+                 clock: Clock = system_clock, live: LiveRoleSync | None = None,
+                 success: Callable[..., dict] | None = None) -> None:
         """``approvals``: where mass strips wait (``pending_for``, ``pending_counts``); ``killswitch``:
         what is frozen (``status()``). None: neither is shown. ``live``: the live watcher's status
         per chain (``status(chain)``); ``success``: ``(hours=24)`` -> the seed's success metrics

@@ -3,14 +3,22 @@ and checking the audit chain."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .storage.database import Database, validate_tenant_id
+
+if TYPE_CHECKING:
+    from .ports import FreezeSwitch
+    from .security.anchor import AuditAnchor
+    from .signing.service import SigningService
+    from .storage.repos import Repositories
 
 
 class DiscordPause:
     """Pause or resume every Discord change (the global freeze flag), audited. Workers stop
     before their next call and carry on, with nothing lost, once resumed."""
 
-    def __init__(self, db: Database, repos, freeze) -> None:
+    def __init__(self, db: Database, repos: Repositories, freeze: FreezeSwitch) -> None:
         self.db = db
         self.repos = repos
         self.freeze = freeze
@@ -38,7 +46,8 @@ class AuditCheck:
     signed checkpoints and the digests anchored outside the database (missing, rewritten and
     unanchored rows); write a new signed checkpoint of a chain's head, or a digest."""
 
-    def __init__(self, db: Database, repos, signing=None, anchor=None) -> None:
+    def __init__(self, db: Database, repos: Repositories, signing: SigningService | None = None,
+                 anchor: AuditAnchor | None = None) -> None:
         self.db = db
         self.repos = repos
         self.signing = signing

@@ -364,6 +364,24 @@ class JobQueue(Protocol):
         """
         ...
 
+    def dead_letters(self, limit: int = 100) -> list[dict]:
+        """The newest jobs that failed after their last try, newest first.
+
+        Returns:
+            Up to ``limit`` of them, each with the ``community`` it was for.
+        Raises:
+            redis.RedisError: Redis failed.
+        """
+        ...
+
+    def dead_letter_count(self) -> int:
+        """How many jobs failed after their last try (and wait for an operator)."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """Jobs over every lane: ``queued``, ``scheduled`` (a retry in its backoff) and ``running``."""
+        ...
+
 
 @runtime_checkable
 class CommunityLocks(Protocol):
@@ -795,4 +813,79 @@ class WatcherStatusStore(Protocol):
 
     def read(self, chain: str) -> dict[str, str] | None:
         """The chain's fields as text; None when its watcher never reported."""
+        ...
+
+
+class FreezeSwitch(Protocol):
+    """The kill switch's and the pause's freezes: a record in PostgreSQL (the holds) and the flags
+    in Redis every Discord call checks first (``synthesis/freeze.py:FreezeFlags``)."""
+
+    def freeze(self, community_id: uuid.UUID | str | None = None, *, reason: str = "frozen by an operator",
+               user_id: str | None = None, source: str = "pause", by: str = "operator") -> bool:
+        """Hold Discord calls for everyone (no community, no user), a community or a member."""
+        ...
+
+    def unfreeze(self, community_id: uuid.UUID | str | None = None, *, user_id: str | None = None,
+                 source: str = "pause") -> dict | None:
+        ...
+
+    def hold(self, scope: str, target: str | None, source: str) -> dict | None:
+        """The record of one hold (who, why, since), or None."""
+        ...
+
+    def holds(self, source: str | None = None) -> list[dict]:
+        ...
+
+    def check(self) -> list[str]:
+        """Re-assert the flags Redis lost from PostgreSQL; returns which."""
+        ...
+
+    def frozen(self, community_id: uuid.UUID | str | None = None, *, user_id: str | None = None) -> str | None:
+        """The reason, if Discord calls for this community (or all, or this member) are frozen."""
+        ...
+
+    def waiting(self) -> list[dict]:
+        """The calls held by a freeze right now."""
+        ...
+
+
+class SendHistory(Protocol):
+    """The Discord pacing gate's record of sends (``synthesis/redis_bucket.py:RedisTokenBucket``)."""
+
+    def history(self, *, seconds: int = 600, step: int = 10) -> tuple[list[int], list[int]]:
+        """(grants, 429s) summed per ``step`` seconds over the last ``seconds``."""
+        ...
+
+
+class WizardSessionStore(Protocol):
+    """The wizard's sessions, with one active session per user and guild
+    (``wizard/sessions.py:SessionStore``)."""
+
+    def create(self, session: dict) -> bool:
+        """Store a new session if the user has no active one in that guild (atomic)."""
+        ...
+
+    def get(self, session_id: str, *, touch: bool = True) -> dict | None:
+        ...
+
+    def active_id(self, guild_id: str, user_id: str) -> str | None:
+        ...
+
+    def forget_active(self, guild_id: str, user_id: str) -> None:
+        ...
+
+    def save(self, session: dict, expected_revision: int) -> int:
+        """Compare-and-set on the revision: 1 saved, 0 the stored revision is not
+        ``expected_revision`` (someone else wrote first), -1 the session is gone."""
+        ...
+
+    def revoke(self, *, guild_id: str | None = None, user_id: str | None = None) -> int:
+        """Delete every session (none given), a guild's or a user's; returns how many."""
+        ...
+
+
+class DirectMessenger(Protocol):
+    """A chat that can write to one person (Slack's ``policy/notify.py:SlackClient``)."""
+
+    def direct_message(self, user_id: str, text: str) -> dict:
         ...

@@ -14,10 +14,15 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import ArrakisError, SignInError
 from .ports import VerifyLinkStore
 from .validation import check_discord_id
+
+if TYPE_CHECKING:
+    from .members import MemberDesk
+    from .wallets import WalletLinking
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +64,7 @@ def _local_url(url: str) -> bool:
 
 
 class WalletVerification:
-    def __init__(self, links: VerifyLinkStore, members, wallets, *, public_url: str,
+    def __init__(self, links: VerifyLinkStore, members: MemberDesk, wallets: WalletLinking, *, public_url: str,
                  follow_web: bool = False) -> None:
         self.links, self.members, self.wallets = links, members, wallets
         self.base = public_url.rstrip("/")

@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .chain.types import check_address
 from .errors import Conflict, SignInError, ValidationError
@@ -27,6 +28,9 @@ from .ports import Clock, NonceStore, moment, system_clock
 from .storage.database import Database
 from .storage.models import WalletLink
 from .validation import check_discord_id
+
+if TYPE_CHECKING:
+    from .storage.repos import Repositories
 
 MAX_WALLETS_PER_MEMBER = 10
 _FIELDS = re.compile(r"^(URI|Version|Chain ID|Nonce|Issued At|Expiration Time): (.+)$")
@@ -72,7 +76,7 @@ def parse_message(message: str) -> dict:
 
 
 class WalletLinking:
-    def __init__(self, db: Database, repos, nonces: NonceStore, *, domain: str = "arrakis.local",
+    def __init__(self, db: Database, repos: Repositories, nonces: NonceStore, *, domain: str = "arrakis.local",
                  uri: str = "https://arrakis.local/link", chain_id: int = 80094, nonce_ttl: int = 600,
                  clock: Clock = system_clock) -> None:
         self.db = db

@@ -9,16 +9,20 @@ from everyone it was passed on to, down the whole lineage.
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from .errors import Conflict, NotFound, ValidationError
 from .storage.database import Database
 from .storage.models import Badge
 
+if TYPE_CHECKING:
+    from .storage.repos import Repositories
+
 BADGE = "water_sharer"
 
 
 class WaterSharerService:
-    def __init__(self, db: Database, repos) -> None:
+    def __init__(self, db: Database, repos: Repositories) -> None:
         self.db = db
         self.repos = repos
 

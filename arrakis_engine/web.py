@@ -28,6 +28,7 @@ import logging
 import re
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from aiohttp import web
@@ -37,6 +38,10 @@ from . import keys
 from .errors import ArrakisError, MfaRefused, ValidationError
 from .metrics_export import add_metrics_route
 from .policy.notify import APPROVE_ACTION, REJECT_ACTION
+
+if TYPE_CHECKING:
+    from .bootstrap import Engine
+    from .ports import Clock
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +93,7 @@ def check_payload(payload) -> None:
 
 
 class SlackInteractions:
-    def __init__(self, engine, signing_secret: str, *, clock=time.time) -> None:
+    def __init__(self, engine: Engine, signing_secret: str, *, clock: Clock = time.time) -> None:
         if not signing_secret:
             raise ValidationError("SLACK_SIGNING_SECRET is not set: without it nobody can tell Slack's button "
                                   "presses from forged ones", field="SLACK_SIGNING_SECRET")
@@ -261,7 +266,7 @@ def _from_database(exc: BaseException) -> bool:
 class WalletPages:
     """The wallet verification page and its two JSON calls; the rules are the engine's."""
 
-    def __init__(self, engine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     def add_routes(self, app: web.Application) -> None:

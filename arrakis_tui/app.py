@@ -8,7 +8,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from textual import work
 from textual.app import App
@@ -26,6 +26,9 @@ from .screens.killswitch import KillSwitchScreen
 from .screens.migrations import MigrationsScreen
 from .screens.signing import SigningScreen
 
+if TYPE_CHECKING:
+    from arrakis_engine.bootstrap import Engine
+
 
 class ArrakisConsole(App):
     TITLE = "Arrakis"
@@ -34,7 +37,7 @@ class ArrakisConsole(App):
     COMMANDS = App.COMMANDS | {OperatorCommands}
     BINDINGS = [Binding("q", "quit", "Quit"), Binding("t", "toggle_dark", "Light/dark")]
 
-    def __init__(self, engine, *, clock: Callable[[], float] = time.time, health_every: float | None = 5.0,
+    def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time, health_every: float | None = 5.0,
                  files_dir: Path | None = None, operator: str | None = None,
                  approvals_every: float | None = 15.0) -> None:
         """``operator``: who answers approvals from this console (``--as``); ``approvals_every``:

@@ -175,7 +175,7 @@ def run(args, url: str) -> int:
             report = watcher.step()
             if report.moved:
                 for r in engine.live.react(report):
-                    waits.append((report.from_block, r.get("members", []), time.monotonic()))
+                    waits.append((report.from_block, r.members, time.monotonic()))
             else:
                 time.sleep(0.2)
         blocks = max(mined) - first_block + 1

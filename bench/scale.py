@@ -496,8 +496,8 @@ def live_ahead(args, engine, kit, token, env, discord, workers, big, other, memb
                 report = watcher.step()
                 if report.moved:
                     for out in engine.live.react(report):
-                        if out.get("community_id") == community:
-                            changed += out.get("members", [])
+                        if out.community_id == community:
+                            changed += out.members
             if not changed:  # the transfer moved no member of that community across a tier
                 unchanged[label] += 1
                 continue

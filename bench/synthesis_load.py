@@ -129,7 +129,7 @@ def synthesize_all(engine, communities, enqueued_at: dict | None = None) -> None
     waiting = {c.id: c for c in communities}
     while waiting:
         for cid in list(waiting):
-            if svc.status(cid)["synthesized"]:
+            if svc.status(cid).synthesized:
                 svc.sync_members(cid, actor="bench")
                 del waiting[cid]
         time.sleep(0.2)

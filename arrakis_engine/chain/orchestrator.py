@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Mapping, Sequence
 
 from ..errors import ScoreServiceError, ValidationError
-from ..metrics import NULL_METRICS
+from ..metrics import NULL_METRICS, Metrics
 from ..ports import ChainReader, ScoreCacheStore, ScoreSource
 from ..storage.chain_holdings import HoldingsRepository
 from ..storage.database import Database
@@ -64,10 +64,10 @@ class Rule:
 
 
 class EligibilityOrchestrator:
-    metrics = NULL_METRICS  # bootstrap hands the process's recorder
-
     def __init__(self, readers: Mapping[str, ChainReader], *, score: ScoreSource | None = None,
-                 cache: ScoreCacheStore | None = None, db: Database | None = None) -> None:
+                 cache: ScoreCacheStore | None = None, db: Database | None = None,
+                 metrics: Metrics = NULL_METRICS) -> None:
+        self.metrics = metrics
         self.readers = dict(readers)
         self.score = score
         self.cache = cache

@@ -32,7 +32,7 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from eth_utils import keccak
 
@@ -41,6 +41,9 @@ from ..ports import BlockSource
 from ..storage.chain_watch import ChainWatchRepository
 from ..storage.database import Database
 from .types import Asset
+
+if TYPE_CHECKING:
+    from .ranking import HolderIndexer
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +128,15 @@ def counts_for(asset: Asset, entry: dict, token_id: int | None) -> bool:
 
 class ChainWatcher:
     def __init__(self, chain: str, source: BlockSource, db: Database, *, confirmations: int = 0,
-                 max_range: int = 2000, keep_blocks: int = 256, clock: Callable[[], float] = time.time) -> None:
-        self.chain, self.source, self.db = chain, source, db
+                 max_range: int = 2000, keep_blocks: int = 256, clock: Callable[[], float] = time.time,
+                 indexer: HolderIndexer | None = None) -> None:
+        """``indexer``: builds the index of a tracked asset that has none, or catches up one far
+        behind (bootstrap's, on the same reader; left out, one on ``source``)."""
+        if indexer is None:
+            from .ranking import HolderIndexer  # (ranking imports this module)
+
+            indexer = HolderIndexer(db, source)
+        self.chain, self.source, self.db, self.indexer = chain, source, db, indexer
         self.confirmations = max(0, int(confirmations))
         self.max_range, self.keep_blocks = max(1, int(max_range)), max(2, int(keep_blocks))
         self.watch = ChainWatchRepository(db)
@@ -217,8 +227,6 @@ class ChainWatcher:
         """Index (from their Transfer logs, up to ``last``) the tracked assets that have no index,
         and those whose index stopped more than ``max_range`` blocks below ``last``; smaller gaps
         are read by the step itself. Returns ``tracked`` with their new index positions."""
-        from .ranking import HolderIndexer
-
         out = []
         for row in tracked:
             indexed_to = row["indexed_to"]
@@ -226,7 +234,7 @@ class ChainWatcher:
                 asset = Asset.from_dict(row["spec"])
                 log.info("%s: indexing %s for community %s up to block %d", self.chain, asset.key,
                          row["community_id"], last)
-                HolderIndexer(self.db, self.source).index(row["community_id"], asset, to_block=last)
+                self.indexer.index(row["community_id"], asset, to_block=last)
                 row = {**row, "indexed_to": last, "history_from_at": None}  # an indexer run keeps no history
             out.append(row)
         return out

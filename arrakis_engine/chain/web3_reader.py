@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable, Iterable, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import requests
 from eth_utils import keccak, to_checksum_address
@@ -47,7 +47,7 @@ _RANGE_WORDS = ("range", "too many", "limit", "exceed", "more than")
 class CountingHTTPProvider(HTTPProvider):
     """HTTPProvider that counts the HTTP requests it sends (for status and benchmarks)."""
 
-    def __init__(self, *args, counter: Callable[[], None], **kwargs) -> None:
+    def __init__(self, *args: Any, counter: Callable[[], None], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._count = counter
 

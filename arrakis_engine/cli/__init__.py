@@ -2,7 +2,8 @@
 output helper (``output.py``).
 
 Front ends contribute their own commands through the ``arrakis.commands`` entry-point group
-(the console's ``arrakis console`` comes from ``arrakis_tui``), so the engine imports none of them.
+(``arrakis console`` comes from ``arrakis_tui``, ``arrakis bot`` from ``arrakis_bot``), so the engine
+imports none of them.
 """
 
 from __future__ import annotations

@@ -14,11 +14,11 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from ..chain.types import UNKNOWN, check_address
 from ..errors import ArrakisError, DiscordError, NotFound, ValidationError
-from ..ports import Clock, DiscordGuild, moment, system_clock
+from ..ports import ChainReader, Clock, DiscordGuild, moment, system_clock
 from ..storage.chain_holdings import CommunityAssetRepository, HoldingsRepository
 from ..storage.database import Database
 from ..storage.gating import GatingRepository
@@ -28,6 +28,9 @@ from ..validation import check_discord_id
 from .evaluate import Facts, Held, evaluate_many, explain, explainer, held_history, snapshot_key
 from .logic import Truth, word
 from .rules import Requirement, Rule, RuleError, parse_rule, parse_rule_text
+
+if TYPE_CHECKING:
+    from ..storage.repos import Repositories
 
 MAX_ALLOWLIST = 100_000
 MEMBERSHIP = ""
@@ -68,7 +71,7 @@ class Verdicts:
 
 
 class Gating:
-    def __init__(self, db: Database, repos, readers: Mapping[str, object], *, discord: DiscordGuild | None = None,
+    def __init__(self, db: Database, repos: Repositories, readers: Mapping[str, ChainReader], *, discord: DiscordGuild | None = None,
                  clock: Clock = system_clock) -> None:
         self.db = db
         self.repos = repos

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 
 from ..errors import ArrakisError, IntegrityFailure, NotFound
 from ..storage.database import Database, validate_tenant_id
@@ -18,11 +19,14 @@ from ..storage.outbox import OutboxRepository, RestoreRepository, community_key,
 from ..storage.repositories import canonical_json, sha256_hex
 from ..ports import ObjectStore
 
+if TYPE_CHECKING:
+    from ..signing.service import SigningService
+
 log = logging.getLogger(__name__)
 
 
 class ManifestArchive:
-    def __init__(self, db: Database, store: ObjectStore, signing=None) -> None:
+    def __init__(self, db: Database, store: ObjectStore, signing: SigningService | None = None) -> None:
         self.db = db
         self.store = store
         self.signing = signing

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from ..storage.database import Database
 from ..storage.eligibility import EligibilityRepository
@@ -14,9 +15,15 @@ from ..storage.repositories import canonical_json, sha256_hex
 from ..themes import theme_of
 from .builder import build_manifest, categories_for
 
+if TYPE_CHECKING:
+    from ..signing.service import SigningService
+    from ..storage.repos import Repositories
+    from .archive import ManifestArchive
+
 
 class ManifestService:
-    def __init__(self, db: Database, repos, archive=None, signing=None) -> None:
+    def __init__(self, db: Database, repos: Repositories, archive: ManifestArchive | None = None,
+                 signing: SigningService | None = None) -> None:
         self.db = db
         self.repos = repos
         self.archive = archive

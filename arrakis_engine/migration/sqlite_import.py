@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import LegacyImportError, ValidationError
 from ..storage.database import Database
@@ -31,6 +31,9 @@ from ..storage.legacy_imports import LegacyImportRepository, chunks
 from ..storage.repositories import WALLET_RE, canonical_json, sha256_hex
 from ..validation import check_discord_id
 from ..themes import theme_of
+
+if TYPE_CHECKING:
+    from ..storage.repos import Repositories
 
 REQUIRED = {
     "member_profiles": {"id", "discord_id", "wallet_address", "tier", "joined_at"},
@@ -269,7 +272,7 @@ def read_legacy(path: str | Path, theme) -> tuple[LegacyData, list[str]]:
 class LegacyImporter:
     """Import, validate and roll back legacy SQLite stores, one community at a time."""
 
-    def __init__(self, db: Database, repos, *, progress: Progress | None = None) -> None:
+    def __init__(self, db: Database, repos: Repositories, *, progress: Progress | None = None) -> None:
         self.db = db
         self.repos = repos
         self.imports = LegacyImportRepository(db)

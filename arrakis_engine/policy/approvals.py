@@ -29,14 +29,19 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from ..errors import ArrakisError, Conflict, NotFound, PermissionDenied, ValidationError
-from ..metrics import NULL_METRICS
+from ..metrics import NULL_METRICS, Metrics
 from ..ports import Clock, system_clock
 from ..storage.database import Database
 from ..security.operators import same_person
 from .gate import PolicyDecision, PolicyGate
+
+if TYPE_CHECKING:
+    from ..security.mfa import MfaService
+    from ..security.operators import OperatorService
+    from ..storage.repos import Repositories
 
 log = logging.getLogger(__name__)
 
@@ -134,14 +139,14 @@ def _check_id(request_id: str) -> str:
 
 
 class ApprovalService:
-    metrics = NULL_METRICS  # bootstrap hands the process's recorder
-
-    def __init__(self, db: Database, repos, gate: PolicyGate, operators, mfa, *,
+    def __init__(self, db: Database, repos: Repositories, gate: PolicyGate, operators: OperatorService,
+                 mfa: MfaService, *,
                  notifiers: list[ApprovalNotifier] | None = None, clock: Clock = system_clock,
-                 on_strip_approved: Callable[[str, str], None] | None = None) -> None:
+                 on_strip_approved: Callable[[str, str], None] | None = None, metrics: Metrics = NULL_METRICS) -> None:
         """``operators``: the OperatorService; ``mfa``: the MfaService (codes for high risk);
         ``on_strip_approved(community_id, approver)``: run the member sync of a community whose
         mass strip was just approved (None: the next member sync carries it out)."""
+        self.metrics = metrics
         self.db = db
         self.repos = repos
         self.gate = gate

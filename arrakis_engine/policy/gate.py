@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..metrics import NULL_METRICS
+from ..metrics import NULL_METRICS, Metrics
 from ..ports import PolicyEngine
 from .plan import DEFAULT_LIMITS, PlanLimits, changes_of, check_plan, monthly_cost_increase, read_json
 from .risk import DEFAULT_PROFILE, Risk, RiskProfile, profile_named, score
@@ -74,10 +74,9 @@ def grouped(findings: list[dict]) -> list[str]:
 
 
 class PolicyGate:
-    metrics = NULL_METRICS  # bootstrap hands the process's recorder
-
     def __init__(self, engine: PolicyEngine, *, budget: Decimal = DEFAULT_BUDGET, profile: str = DEFAULT_PROFILE,
-                 limits: PlanLimits = DEFAULT_LIMITS) -> None:
+                 limits: PlanLimits = DEFAULT_LIMITS, metrics: Metrics = NULL_METRICS) -> None:
+        self.metrics = metrics
         self.engine = engine
         self.budget = Decimal(budget)
         self.profile = profile_named(profile)

@@ -9,23 +9,31 @@ first time it is used (real Discord has no such call; guilds there exist already
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 import httpx
 
 from ..embedded import EmbeddedDiscord
 from ..errors import DiscordError
-from ..metrics import NULL_METRICS
+from ..metrics import NULL_METRICS, Metrics
 from ..synthesis.discord_http import DiscordREST
 from . import SANDBOX_TOKEN
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from ..synthesis.freeze import FreezeFlags
+    from ..synthesis.redis_bucket import RedisTokenBucket
 
 
 class SandboxDiscord:
     """The DiscordGuild port on the local sandbox."""
 
     is_sandbox = True
-    metrics = NULL_METRICS  # handed on to the REST client it makes
 
-    def __init__(self, server: EmbeddedDiscord, redis, bucket, freeze) -> None:
+    def __init__(self, server: EmbeddedDiscord, redis: Redis, bucket: RedisTokenBucket, freeze: FreezeFlags, *,
+                 metrics: Metrics = NULL_METRICS) -> None:
+        self.metrics = metrics
         self.server = server
         self._args = (redis, bucket, freeze)
         self._rest: DiscordREST | None = None
@@ -51,8 +59,7 @@ class SandboxDiscord:
         with self._lock:
             if self._rest is None:
                 self._base = self.server.start()
-                self._rest = DiscordREST(self._base, SANDBOX_TOKEN, *self._args)
-                self._rest.metrics = self.metrics
+                self._rest = DiscordREST(self._base, SANDBOX_TOKEN, *self._args, metrics=self.metrics)
             return self._rest
 
     def _again_if_gone(self, call):

@@ -59,6 +59,7 @@ import time
 import uuid
 import zlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -152,7 +153,7 @@ class DiscordBotSandbox(DiscordSandbox):
 
     def __init__(self, token: str = SANDBOX_TOKEN, *, heartbeat_interval_ms: int = 41250,
                  granted_intents: int = 0, max_concurrency: int = 1, session_start_total: int = 1000,
-                 **kwargs) -> None:
+                 **kwargs: Any) -> None:
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.granted_intents = granted_intents
         self.max_concurrency = max_concurrency

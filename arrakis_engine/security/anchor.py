@@ -38,11 +38,16 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ArrakisError, Conflict, IntegrityFailure, NotFound
 from ..storage.database import Database
 from ..storage.repositories import canonical_json
+
+if TYPE_CHECKING:
+    from ..ports import Clock, Notifier, ObjectStore
+    from ..signing.service import SigningService
+    from ..storage.repos import Repositories
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +190,8 @@ def _ranges(seqs: list[int]) -> str:
 class AuditAnchor:
     """Writes the digests (the scheduler) and checks the database against them (``audit verify``)."""
 
-    def __init__(self, db: Database, repos, store, signing, *, interval: int = 300, clock=None,
-                 notifier=None) -> None:
+    def __init__(self, db: Database, repos: Repositories, store: ObjectStore, signing: SigningService, *,
+                 interval: int = 300, clock: Clock | None = None, notifier: Notifier | None = None) -> None:
         import time
 
         self.db = db

@@ -19,11 +19,16 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from urllib.parse import urlsplit
 
 from ..errors import ArrakisError, ValidationError
-from ..ports import Clock, DrillReportStore, system_clock
+from ..ports import Clock, DiscordGuild, DrillReportStore, FreezeSwitch, system_clock
+
+if TYPE_CHECKING:
+    from ..storage.database import Database
+    from ..storage.repos import Repositories
+    from .killswitch import KillSwitch
 
 HOLD_SECONDS = 2.0
 
@@ -54,7 +59,8 @@ def on_this_machine(api_base: str | None) -> bool:
 
 
 class KillSwitchDrill:
-    def __init__(self, killswitch, discord, repos, db, reports: DrillReportStore, freeze, *,
+    def __init__(self, killswitch: KillSwitch, discord: DiscordGuild, repos: Repositories, db: Database,
+                 reports: DrillReportStore, freeze: FreezeSwitch, *,
                  discord_base: str | None, sandbox: bool, clock: Clock = system_clock) -> None:
         """``sandbox``: Discord is the embedded sandbox; otherwise ``discord_base`` must be a server
         on this machine (a test server), or the drill refuses."""
@@ -138,7 +144,7 @@ class KillSwitchDrill:
 class _Probe:
     """Reads the guild's roles through the Discord port every 0.2 s, on a thread of its own."""
 
-    def __init__(self, discord, guild_id: str, community_id: str) -> None:
+    def __init__(self, discord: DiscordGuild, guild_id: str, community_id: str) -> None:
         self.discord, self.guild_id, self.community_id = discord, guild_id, community_id
         self.calls = 0
         self._stop = threading.Event()

@@ -23,12 +23,16 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from ..errors import ArrakisError, ConfigError, DiscordError, MfaRefused, PermissionDenied, ValidationError
-from ..ports import Clock, system_clock
+from ..ports import Clock, DirectMessenger, DiscordGuild, system_clock
 from ..storage.database import Database
 from .mfa import Enrolment, MfaService
 from .operators import Grant, Operator, OperatorService, validate_links, validate_name, validate_roles
+
+if TYPE_CHECKING:
+    from ..storage.repos import Repositories
 
 TOKEN_TTL = timedelta(hours=24)
 TOKEN_BYTES = 32
@@ -65,8 +69,8 @@ def _message(name: str, token: str, expires: datetime) -> str:
 
 
 class EnrolmentService:
-    def __init__(self, db: Database, repos, operators: OperatorService, mfa: MfaService, *, discord,
-                 slack=None, clock: Clock = system_clock) -> None:
+    def __init__(self, db: Database, repos: Repositories, operators: OperatorService, mfa: MfaService, *,
+                 discord: DiscordGuild, slack: DirectMessenger | None = None, clock: Clock = system_clock) -> None:
         """``discord``: the DiscordGuild port (its ``send_direct_message``); ``slack``: an object
         with ``direct_message(user_id, text)`` when a Slack bot token is set, else None."""
         self.db = db

@@ -22,11 +22,18 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from ..errors import ArrakisError, Conflict, Frozen, NotFound, PermissionDenied, StorageError, ValidationError
 from ..storage.database import Database, validate_tenant_id
 from .authz import SCOPES, Actor, may_kill, may_release_kill
 from .operators import DISCORD_ID
+
+if TYPE_CHECKING:
+    from ..ports import FreezeSwitch, Notifier, WizardSessionStore
+    from ..signing.service import SigningService
+    from ..storage.repos import Repositories
+    from .mfa import MfaService
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +63,8 @@ class KillReport:
 
 
 class KillSwitch:
-    def __init__(self, db: Database, repos, *, freeze, sessions, signing, mfa, notifier=None) -> None:
+    def __init__(self, db: Database, repos: Repositories, *, freeze: FreezeSwitch, sessions: WizardSessionStore,
+                 signing: SigningService, mfa: MfaService, notifier: Notifier | None = None) -> None:
         self.db = db
         self.repos = repos
         self.freeze = freeze

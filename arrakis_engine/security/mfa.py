@@ -25,14 +25,19 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import pyotp
 
 from ..errors import MfaRefused, NotFound, ValidationError
-from ..metrics import NULL_METRICS
+from ..metrics import NULL_METRICS, Metrics
 from ..ports import Clock, MfaStepCopyStore, system_clock
 from ..storage.database import Database
 from .operators import validate_name
+
+if TYPE_CHECKING:
+    from ..signing.service import SigningService
+    from ..storage.repos import Repositories
 
 ISSUER = "Arrakis"
 BACKUP_CODES = 10
@@ -82,12 +87,12 @@ def _context(name: str) -> str:
 
 
 class MfaService:
-    metrics = NULL_METRICS  # bootstrap hands the process's recorder
-
-    def __init__(self, db: Database, repos, step_copies: MfaStepCopyStore, *, signing,
-                 clock: Clock = system_clock) -> None:
+    def __init__(self, db: Database, repos: Repositories, step_copies: MfaStepCopyStore, *,
+                 signing: SigningService,
+                 clock: Clock = system_clock, metrics: Metrics = NULL_METRICS) -> None:
         """``signing``: the SigningService, which seals and opens TOTP secrets; ``step_copies``:
         where a copy of each operator's last accepted step is kept, for reading only."""
+        self.metrics = metrics
         self.db = db
         self.repos = repos
         self.step_copies = step_copies

@@ -22,11 +22,15 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import Conflict, NotFound, PermissionDenied, ValidationError
 from ..storage.database import Database
 from .authz import ROLES, Actor, Decision
+
+if TYPE_CHECKING:
+    from ..storage.repos import Repositories
+    from .mfa import MfaService
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
 DISCORD_ID = re.compile(r"^[0-9]{17,20}$")
@@ -100,7 +104,7 @@ def validate_roles(roles) -> tuple[str, ...]:
 
 
 class OperatorService:
-    def __init__(self, db: Database, repos, mfa=None) -> None:
+    def __init__(self, db: Database, repos: Repositories, mfa: MfaService | None = None) -> None:
         """``mfa``: the MfaService that :meth:`authorise` checks codes with."""
         self.db = db
         self.repos = repos

@@ -5,13 +5,20 @@ both call this."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ..errors import PermissionDenied
 from .authz import Actor, may_rotate_keys
 
+if TYPE_CHECKING:
+    from ..signing.service import SigningService
+    from ..storage.database import Database
+    from ..storage.repos import Repositories
+    from .mfa import MfaService
+
 
 class KeyRotation:
-    def __init__(self, db, repos, signing, mfa) -> None:
+    def __init__(self, db: Database, repos: Repositories, signing: SigningService, mfa: MfaService) -> None:
         self.db = db
         self.repos = repos
         self.signing = signing

@@ -5,12 +5,15 @@ audit checkpoints with ``platform``."""
 from __future__ import annotations
 
 import uuid
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import SigningError
-from ..metrics import NULL_METRICS
-from ..ports import SigningCutoffStore
+from ..metrics import NULL_METRICS, Metrics
+from ..ports import Signer, SigningCutoffStore
 from ..storage.database import Database
+
+if TYPE_CHECKING:
+    from ..storage.repos import Repositories
 
 PLATFORM_KEY = "platform"
 
@@ -29,11 +32,10 @@ def checkpoint_message(chain: str, seq: int, hash_: str) -> bytes:
 
 
 class SigningService:
-    metrics = NULL_METRICS  # bootstrap hands the process's recorder
-
-    def __init__(self, signer, cutoffs: SigningCutoffStore, db: Database, repos, *,
-                 holds: Callable[[], list[dict]] | None = None) -> None:
+    def __init__(self, signer: Signer, cutoffs: SigningCutoffStore, db: Database, repos: Repositories, *,
+                 holds: Callable[[], list[dict]] | None = None, metrics: Metrics = NULL_METRICS) -> None:
         """``holds``: () -> the freezes PostgreSQL holds (the record behind the cut-offs)."""
+        self.metrics = metrics
         self.signer = signer
         self.cutoffs = cutoffs
         self.db = db

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 import hvac
 import requests
@@ -24,6 +25,9 @@ from hvac import exceptions as vault_errors
 
 from .. import keys
 from ..errors import SigningError
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +83,7 @@ def provision(admin: hvac.Client, *, mount: str = "transit") -> dict:
 class VaultTransitSigner:
     kind = "Vault Transit"
 
-    def __init__(self, addr: str, redis, *, token: str | None = None, role_id: str | None = None,
+    def __init__(self, addr: str, redis: Redis, *, token: str | None = None, role_id: str | None = None,
                  secret_id: str | None = None, mount: str = "transit", timeout: float = 5.0) -> None:
         if not token and not (role_id and secret_id):
             raise SigningError("Vault needs VAULT_ROLE_ID and VAULT_SECRET_ID (AppRole), or VAULT_TOKEN")

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import contextvars
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .database import Database
+
+if TYPE_CHECKING:
+    from .repositories import AuditLogRepository
 
 SOURCES = ("killswitch", "pause")
 
@@ -28,7 +31,7 @@ class FreezeStateRepository:
     id; ``source``: the kill switch or the console's pause). Every change bumps the generation in
     the same transaction."""
 
-    def __init__(self, db: Database, audit=None) -> None:
+    def __init__(self, db: Database, audit: AuditLogRepository | None = None) -> None:
         self.db = db
         self.audit = audit  # AuditLogRepository: repairs of the cache are recorded
 

@@ -22,10 +22,13 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .. import keys
 from ..metrics import FAMILIES, Batch, Metrics
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +57,7 @@ class Snapshot:
 
 
 class MetricsStore:
-    def __init__(self, redis, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, redis: Redis, *, clock: Callable[[], float] = time.time) -> None:
         self.redis = redis
         self.clock = clock
         self.process_id = f"{socket.gethostname()}:{os.getpid()}"

@@ -13,6 +13,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, ContextManager
 
 import psycopg2
 
@@ -65,7 +66,7 @@ def discover(sql_dir: Path) -> list[Migration]:
 class Migrator:
     """Applies migrations with an owner connection factory (``Database.owner_connection``)."""
 
-    def __init__(self, connect, sql_dir: Path | None = None) -> None:
+    def __init__(self, connect: Callable[[], ContextManager[Any]], sql_dir: Path | None = None) -> None:
         self._connect = connect
         self.sql_dir = sql_dir or default_sql_dir()
 

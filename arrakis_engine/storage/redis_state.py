@@ -12,13 +12,16 @@ import os
 import socket
 import uuid
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from .. import keys
 from ..chain.types import Score
 from ..errors import StorageError, SynthesisBusy
 from ..ports import Clock, system_clock
 from ..processes import pid_alive
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 KEEP_SECONDS = 86_400
 
@@ -35,14 +38,14 @@ def _json(raw):
 class _RedisStore:
     """A store whose only part is the Redis client it talks to."""
 
-    def __init__(self, redis) -> None:
+    def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
 
 class ScoreCache:
     """Score Service answers per address, with when they were stored (kept a day)."""
 
-    def __init__(self, redis, *, clock: Clock = system_clock, keep_for: int = KEEP_SECONDS) -> None:
+    def __init__(self, redis: Redis, *, clock: Clock = system_clock, keep_for: int = KEEP_SECONDS) -> None:
         self.redis = redis
         self.clock = clock
         self.keep_for = keep_for
@@ -79,7 +82,7 @@ class UnknownMembers:
     """The members a community's last eligibility sync could not read (kept a day): the member
     role sync that follows leaves them alone, since unknown is not zero."""
 
-    def __init__(self, redis, *, keep_for: int = KEEP_SECONDS) -> None:
+    def __init__(self, redis: Redis, *, keep_for: int = KEEP_SECONDS) -> None:
         self.redis = redis
         self.keep_for = keep_for
 
@@ -131,7 +134,7 @@ class RedisCommunityLocks:
     a worker that was killed): a Redis key with an owner token and a TTL renewed per step. The
     owner's host and process are in the token, so a lock left by a dead process is taken over."""
 
-    def __init__(self, redis, *, ttl_ms: int = 120_000) -> None:
+    def __init__(self, redis: Redis, *, ttl_ms: int = 120_000) -> None:
         self.redis = redis
         self.ttl_ms = ttl_ms
 
@@ -226,7 +229,7 @@ class VerifyLinks(_RedisStore):
 class MfaStepCopies:
     """A copy, for reading only, of each operator's newest accepted TOTP step (PostgreSQL decides)."""
 
-    def __init__(self, redis, *, keep_for: int = 3600) -> None:
+    def __init__(self, redis: Redis, *, keep_for: int = 3600) -> None:
         self.redis = redis
         self.keep_for = keep_for
 
@@ -257,7 +260,7 @@ class SigningCutoffs(_RedisStore):
 class DrillReports:
     """Past kill-switch drill reports, newest first, the last ``keep`` of them."""
 
-    def __init__(self, redis, *, keep: int = 20) -> None:
+    def __init__(self, redis: Redis, *, keep: int = 20) -> None:
         self.redis = redis
         self.keep = keep
 

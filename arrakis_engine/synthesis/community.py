@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import RouteBusy, ValidationError
 from ..ports import CommunityLocks, DiscordGuild
@@ -21,6 +21,9 @@ from ..storage.database import Database
 from ..storage.synthesis import SynthesisRepository
 from .planning import (CREATED, MAX_CHANNELS, MAX_ROLES, OVERWRITES, cap_problem, normal_overwrites,  # noqa: F401
                        overwrites_digest, overwrites_for, plan_synthesis)
+
+if TYPE_CHECKING:
+    from ..storage.repos import Repositories
 
 Progress = Callable[[int, int], None]
 log = logging.getLogger(__name__)
@@ -52,7 +55,7 @@ class SynthesisReport:
 
 
 class CommunitySynthesizer:
-    def __init__(self, db: Database, repos, discord: DiscordGuild, locks: CommunityLocks) -> None:
+    def __init__(self, db: Database, repos: Repositories, discord: DiscordGuild, locks: CommunityLocks) -> None:
         self.db = db
         self.repos = repos
         self.discord = discord

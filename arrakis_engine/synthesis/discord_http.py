@@ -17,17 +17,20 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import httpx
 
 from .. import keys
 from ..errors import DiscordError, RouteBusy
 from ..ports import CHANNEL_TYPES
-from ..metrics import NULL_METRICS
+from ..metrics import NULL_METRICS, Metrics
 from .freeze import FreezeFlags
 from .freeze import field as freeze_field
 from .redis_bucket import FREEZE_CACHE_COLD, FROZEN, GLOBAL_FULL, ROUTE_EMPTY, SENT, RedisTokenBucket
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +82,11 @@ return 1
 
 
 class DiscordREST:
-    metrics = NULL_METRICS  # bootstrap hands the process's recorder
-
-    def __init__(self, base_url: str, token: str, redis, bucket: RedisTokenBucket, freeze: FreezeFlags, *,
+    def __init__(self, base_url: str, token: str, redis: Redis, bucket: RedisTokenBucket, freeze: FreezeFlags, *,
                  timeout: float = 10.0, max_rate_limit_retries: int = 5,
                  sleep: Callable[[float], None] = time.sleep, transport: httpx.BaseTransport | None = None,
-                 global_timeout: float = 30.0) -> None:
+                 global_timeout: float = 30.0, metrics: Metrics = NULL_METRICS) -> None:
+        self.metrics = metrics
         self.redis = redis
         self.bucket = bucket
         self.freeze = freeze

@@ -27,10 +27,15 @@ import os
 import threading
 import time
 import uuid
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .. import keys as redis_keys
 from ..errors import StorageError
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from ..storage.freezes import FreezeStateRepository
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +77,7 @@ class FreezeFlags:
     """``state``: the holds in PostgreSQL (``FreezeStateRepository``). Without one (a Discord
     client built by hand in a test), Redis is the only record, as it was before."""
 
-    def __init__(self, redis, *, state=None, notify: Callable[[str, str], None] | None = None, poll: float = 0.2,
+    def __init__(self, redis: Redis, *, state: FreezeStateRepository | None = None, notify: Callable[[str, str], None] | None = None, poll: float = 0.2,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.redis = redis
         self.state = state

@@ -24,15 +24,18 @@ market crash. The first sync after the approval goes ahead and uses it up.
 from __future__ import annotations
 
 import uuid
-from typing import Callable, Iterable, Protocol
+from typing import TYPE_CHECKING, Callable, Iterable, Protocol
 
 from ..errors import DiscordError, ValidationError
-from ..metrics import NULL_METRICS
+from ..metrics import NULL_METRICS, Metrics
 from ..ports import DiscordGuild
 from ..storage.database import Database
 from ..storage.synthesis import SynthesisRepository
 from . import planning
 from .planning import MemberChange, MemberPlan  # noqa: F401 (part of this use case's answers)
+
+if TYPE_CHECKING:
+    from ..storage.repos import Repositories
 
 
 class StripApprovals(Protocol):
@@ -49,11 +52,11 @@ class StripApprovals(Protocol):
 
 
 class MemberRoleSync:
-    metrics = NULL_METRICS  # bootstrap hands the process's recorder
     LIST_FROM = 3  # unseen members from which one listing call is tried before reading each
 
-    def __init__(self, db: Database, repos, discord: DiscordGuild, approvals: StripApprovals, *,
-                 max_strip_share: float = 0.10) -> None:
+    def __init__(self, db: Database, repos: Repositories, discord: DiscordGuild, approvals: StripApprovals, *,
+                 max_strip_share: float = 0.10, metrics: Metrics = NULL_METRICS) -> None:
+        self.metrics = metrics
         self.db = db
         self.repos = repos
         self.discord = discord

@@ -11,7 +11,7 @@ changes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import OperationCancelled, ValidationError
 from ..ports import DiscordGuild
@@ -19,6 +19,9 @@ from ..storage.database import Database
 from ..storage.synthesis import SynthesisRepository
 from .community import CommunitySynthesizer
 from .planning import CREATED, SEVERITY, Action, deletable, plan_reconcile  # noqa: F401 (SEVERITY, Action: used by callers)
+
+if TYPE_CHECKING:
+    from ..storage.repos import Repositories
 
 
 @dataclass
@@ -42,7 +45,7 @@ class ReconcileReport:
 
 
 class Reconciler:
-    def __init__(self, db: Database, repos, discord: DiscordGuild, synthesizer: CommunitySynthesizer) -> None:
+    def __init__(self, db: Database, repos: Repositories, discord: DiscordGuild, synthesizer: CommunitySynthesizer) -> None:
         self.db = db
         self.repos = repos
         self.discord = discord

@@ -43,12 +43,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from redis.exceptions import NoScriptError
 
 from .. import keys as redis_keys
 from ..errors import BucketTimeout
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 DEFAULT_LIMIT = 49
 DEFAULT_WINDOW = 1.06
@@ -174,7 +177,7 @@ class RedisTokenBucket:
     """The global Discord limit (a sliding window log; the name is kept from the token bucket it
     replaced). ``limit`` requests in any ``window`` seconds, across every process."""
 
-    def __init__(self, redis, *, name: str = "discord", limit: int = DEFAULT_LIMIT,
+    def __init__(self, redis: Redis, *, name: str = "discord", limit: int = DEFAULT_LIMIT,
                  window: float = DEFAULT_WINDOW, sleep: Callable[[float], None] = time.sleep) -> None:
         if limit < 1 or window <= 0:
             raise ValueError("the Discord limit needs at least one request per window")

@@ -19,7 +19,7 @@ import logging
 import re
 import time
 import uuid
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from rq import Callback, Queue, Retry, SimpleWorker, Worker
 from rq.job import Job, JobStatus
@@ -27,6 +27,11 @@ from rq.worker import DequeueStrategy
 
 from .. import keys
 from ..errors import ValidationError
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from ..bootstrap import Engine
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +55,7 @@ def queue_name(community_id: uuid.UUID | str) -> str:
 
 
 class SynthesisQueue:
-    def __init__(self, redis, *, backoff: Sequence[int] = (5, 25, 125), job_timeout: int = 3600) -> None:
+    def __init__(self, redis: Redis, *, backoff: Sequence[int] = (5, 25, 125), job_timeout: int = 3600) -> None:
         self.redis = redis
         self.backoff = list(backoff)
         self.job_timeout = job_timeout
@@ -399,7 +404,7 @@ class EngineWorker(FairWorker):
     """The worker ``arrakis worker`` runs: a :class:`FairWorker` that holds its own engine and
     hands it to every job it performs (read by :func:`arrakis_engine.synthesis.jobs.run`)."""
 
-    def __init__(self, *args: Any, engine, after_job: Callable[[Job], None] | None = None, debug: bool = False,
+    def __init__(self, *args: Any, engine: Engine, after_job: Callable[[Job], None] | None = None, debug: bool = False,
                  **kwargs: Any) -> None:
         """``debug``: log each failing job's traceback (else the one plain line of :func:`on_failure`)."""
         super().__init__(*args, **kwargs)

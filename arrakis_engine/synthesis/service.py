@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from .. import keys
 from ..ports import JobQueue, UnknownMembersStore
@@ -12,9 +13,26 @@ from ..storage.synthesis import SynthesisRepository
 from .community import CommunitySynthesizer
 from .members import MemberRoleSync
 
+if TYPE_CHECKING:
+    from ..manifests.service import ManifestService
+    from ..storage.repos import Repositories
+
+
+@dataclass(frozen=True)
+class SynthesisStatus:
+    """The latest plan version of a community and how far its synthesis got."""
+
+    manifest_version: int | None  # the latest published version (None: none yet)
+    shadow_version: int | None  # the version the last synthesis worked on (None: never synthesized)
+    shadow_status: str | None  # that synthesis: "applying" or "applied"
+    synthesized: bool  # the latest version is applied
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
 
 class SynthesisService:
-    def __init__(self, db: Database, repos, manifests, synthesizer: CommunitySynthesizer,
+    def __init__(self, db: Database, repos: Repositories, manifests: ManifestService, synthesizer: CommunitySynthesizer,
                  member_sync: MemberRoleSync, queue: JobQueue, unknown: UnknownMembersStore) -> None:
         self.db = db
         self.repos = repos
@@ -49,14 +67,15 @@ class SynthesisService:
         return self.queue.enqueue("SYNTHESIZE_COMMUNITY", community_id, {"version": version, "part": 0},
                                   key=keys.synthesis_slice(community_id, version, 0), first_contact=True)
 
-    def status(self, community_id: uuid.UUID | str) -> dict:
+    def status(self, community_id: uuid.UUID | str) -> SynthesisStatus:
         """The latest manifest version and how far its synthesis got (applying / applied)."""
         with self.db.tenant(community_id):
             latest = self.repos.manifests.latest()
             shadow = SynthesisRepository(self.db).latest_shadow()
-        return {"manifest_version": latest.version if latest else None,
-                "shadow_version": shadow[0] if shadow else None, "shadow_status": shadow[2] if shadow else None,
-                "synthesized": bool(latest and shadow and shadow[0] == latest.version and shadow[2] == "applied")}
+        return SynthesisStatus(
+            manifest_version=latest.version if latest else None, shadow_version=shadow[0] if shadow else None,
+            shadow_status=shadow[2] if shadow else None,
+            synthesized=bool(latest and shadow and shadow[0] == latest.version and shadow[2] == "applied"))
 
     def sync_members(self, community_id: uuid.UUID | str, *, skip: Iterable[str] = (),
                      queued: bool = True, actor: str = "cli",

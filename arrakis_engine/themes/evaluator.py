@@ -278,7 +278,9 @@ DEFAULT_CUSTOM: dict[str, BadgeRule] = {"founding_naib": _founding_naib}
 class ThemeEvaluator:
     """Tier and badges together, for one theme."""
 
-    def __init__(self, theme: Theme, strategy: str | None = None, percentages=None, custom=None) -> None:
+    def __init__(self, theme: Theme, strategy: str | None = None,
+                 percentages: Mapping[str, Decimal | float] | None = None,
+                 custom: Mapping[str, BadgeRule] | None = None) -> None:
         self.tiers = TierEvaluator(theme, strategy, percentages)
         self.badges = BadgeEvaluator(theme, self.tiers, custom)
 

@@ -1,4 +1,4 @@
-"""Wizard use cases: start, step, back, show, resume, abandon, deploy.
+"""Wizard use cases: start, step, back, show, resume, find, abandon, deploy, deploy_progress.
 
 The bot and the CLI call exactly these. Each answers from Redis in a few milliseconds, well
 inside Discord's 3-second interaction deadline; only ``deploy`` touches PostgreSQL, and it hands
@@ -8,14 +8,15 @@ the Discord work to the synthesis queue.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
 from .. import keys
 from ..chain.types import Asset
 from ..errors import ArrakisError, Conflict, NotFound
 from ..manifests.builder import slug
-from ..metrics import NULL_METRICS
-from ..ports import Clock, JobQueue, system_clock
+from ..metrics import NULL_METRICS, Metrics
+from ..ports import Clock, JobQueue, WizardSessionStore, system_clock
 from ..storage.database import Database
 from ..storage.synthesis import SynthesisRepository
 from ..themes import theme_for
@@ -31,19 +32,42 @@ from .model import (
     validate_step,
 )
 
+if TYPE_CHECKING:
+    from ..communities import CommunityService
+    from ..eligibility import EligibilitySync
+    from ..manifests.service import ManifestService
+    from ..storage.repos import Repositories
+    from ..synthesis.service import SynthesisService
+
 TEMPLATE_THEME = {"basic": "basic", "standard": "basic", "sietch": "sietch"}
+DEAD_LETTERS_READ = 200  # the newest dead letters a deploy's progress looks through
+
+
+@dataclass(frozen=True)
+class DeployProgress:
+    """How far a deploy's synthesis got, for whoever follows it."""
+
+    synthesized: bool  # the latest plan version is applied
+    manifest_version: int | None
+    running: int  # the community's jobs a worker is running now
+    done: int  # steps done and planned, summed over those jobs
+    total: int
+    eta_seconds: float  # the longest of their estimates (0: none yet)
+    dead: int  # the community's jobs among the newest dead letters (a follower counts the new ones)
 
 
 class WizardService:
-    metrics = NULL_METRICS  # bootstrap hands the process's recorder
-
-    def __init__(self, store, *, db: Database | None = None, repos=None, communities=None, eligibility=None,
-                 manifests=None, queue: JobQueue | None = None, subscription_of=None,
-                 clock: Clock = system_clock) -> None:
+    def __init__(self, store: WizardSessionStore, *, db: Database | None = None, repos: Repositories | None = None,
+                 communities: CommunityService | None = None, eligibility: EligibilitySync | None = None,
+                 manifests: ManifestService | None = None, queue: JobQueue | None = None,
+                 subscription_of: Callable[[str], str] | None = None, clock: Clock = system_clock,
+                 synthesis: SynthesisService | None = None, metrics: Metrics = NULL_METRICS) -> None:
         """``store``: the sessions (:class:`~arrakis_engine.wizard.sessions.SessionStore`).
         ``subscription_of(guild_id)`` gives the plan for REVIEW's warnings (default: the
         community's, from the database; a new guild is on the free plan). The database, the
-        community, eligibility and manifest services and the queue are needed by ``deploy`` only."""
+        community, eligibility and manifest services and the queue are needed by ``deploy`` only;
+        ``synthesis`` (its status) and the queue by ``deploy_progress``."""
+        self.metrics = metrics
         self.store = store
         self.db = db
         self.repos = repos
@@ -51,6 +75,7 @@ class WizardService:
         self.eligibility = eligibility
         self.manifests = manifests
         self.queue = queue
+        self.synthesis = synthesis
         self.clock = clock
         self._subscription = subscription_of or self._stored_subscription
 
@@ -73,6 +98,42 @@ class WizardService:
         if session_id is None:
             raise NotFound("you have no wizard session in progress in this server")
         return self._load(session_id, user_id)
+
+    def find(self, guild_id: str, user_id: str, session_id: str | None = None) -> dict:
+        """The user's session in this guild: the one named (by its id, or by the first characters
+        of its id, which the wizard's footer shows), or their active one. Someone else's, or one
+        of another guild, is refused.
+
+        Raises:
+            NotFound: no such session of theirs here.
+        """
+        if not session_id:
+            return self.resume(guild_id, user_id)
+        session_id = session_id.strip().lower()
+        if len(session_id) < 32:
+            active = self.resume(guild_id, user_id)
+            if not active["id"].startswith(session_id):
+                raise NotFound("no session of yours here starts with that id; /resume alone picks up your "
+                               "current one")
+            return active
+        found = self.show(session_id, user_id)
+        if found["guild_id"] != str(guild_id):
+            raise NotFound("that session belongs to another server")
+        return found
+
+    def deploy_progress(self, community_id: str) -> DeployProgress:
+        """How far the synthesis of a deployed community got: applied or not, the steps of the
+        jobs running now, and how many of its jobs are dead letters."""
+        status = self.synthesis.status(community_id)
+        running = self.queue.running(community_id)
+        dead = sum(1 for d in self.queue.dead_letters(DEAD_LETTERS_READ)
+                   if str(d.get("community")) == str(community_id))
+        steps = [r.get("progress") or {} for r in running]
+        return DeployProgress(
+            synthesized=status.synthesized, manifest_version=status.manifest_version,
+            running=len(running), done=sum(p.get("done", 0) for p in steps),
+            total=sum(p.get("total", 0) for p in steps),
+            eta_seconds=max((p.get("eta_seconds") or 0 for p in steps), default=0), dead=dead)
 
     # --- writing ----------------------------------------------------------------------------
 

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 from .. import keys
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 ACTIVE_TTL = 15 * 60
 TERMINAL_TTL = 60 * 60
@@ -68,7 +72,7 @@ INDEX_TTL = TERMINAL_TTL + ACTIVE_TTL  # an id older than this in an index is su
 
 
 class SessionStore:
-    def __init__(self, redis, *, ttl: int = ACTIVE_TTL, terminal_ttl: int = TERMINAL_TTL) -> None:
+    def __init__(self, redis: Redis, *, ttl: int = ACTIVE_TTL, terminal_ttl: int = TERMINAL_TTL) -> None:
         self.redis = redis
         self.ttl = ttl
         self.terminal_ttl = terminal_ttl

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from textual import work
@@ -18,6 +19,9 @@ from textual.widgets import DataTable, Footer, Header, Static
 from ..data import ago
 from ..dialogs.prompt import PromptDialog
 from .base import LoadedScreen, add_columns
+
+if TYPE_CHECKING:
+    from arrakis_engine.bootstrap import Engine
 
 LEVEL_STYLE = {"low": "green", "medium": "yellow", "high": "dark_orange", "critical": "bold red"}
 KIND_WORDS = {"terraform_plan": "plan", "member_role_strip": "mass strip"}
@@ -83,7 +87,7 @@ class ApprovalScreen(LoadedScreen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("a", "approve", "Approve"),
                 Binding("x", "reject", "Reject"), Binding("r", "refresh", "Refresh")]
 
-    def __init__(self, engine, request_id: str) -> None:
+    def __init__(self, engine: Engine, request_id: str) -> None:
         super().__init__(engine)
         self.request_id = request_id
         self.request = None

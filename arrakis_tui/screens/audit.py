@@ -4,6 +4,7 @@ by actor, action and day; the chain's verification (and where it breaks) above i
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from textual.app import ComposeResult
@@ -13,6 +14,9 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from ..data import ago
 from .base import LoadedScreen, add_columns
 
+if TYPE_CHECKING:
+    from arrakis_engine.bootstrap import Engine
+
 
 class AuditScreen(LoadedScreen):
     FAILED_TO_LOAD = "Could not read the audit trail"
@@ -20,7 +24,7 @@ class AuditScreen(LoadedScreen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("r", "refresh", "Refresh"),
                 Binding("/", "focus_filter", "Filter")]
 
-    def __init__(self, engine, community_id: str | None = None, name: str = "") -> None:
+    def __init__(self, engine: Engine, community_id: str | None = None, name: str = "") -> None:
         super().__init__(engine)
         self.community_id = community_id
         self.chain_name = name or ("the platform" if community_id is None else community_id)

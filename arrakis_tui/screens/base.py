@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from rich.text import Text
 from textual import work
@@ -12,11 +12,14 @@ from textual.worker import Worker, WorkerState
 
 from ..data import describe_error
 
+if TYPE_CHECKING:
+    from arrakis_engine.bootstrap import Engine
+
 
 class EngineScreen(Screen):
     RESULT = "#result"  # the Static where a screen says how its last operation went
 
-    def __init__(self, engine, **kwargs) -> None:
+    def __init__(self, engine: Engine, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.engine = engine
 

@@ -3,6 +3,8 @@ last eligibility sync."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,6 +16,9 @@ from arrakis_engine.operations import CommunityDetail
 from ..data import ago
 from .base import EngineScreen
 
+if TYPE_CHECKING:
+    from arrakis_engine.bootstrap import Engine
+
 DIFF_WORDS = (("joined", "joined"), ("promoted", "promoted"), ("demoted", "demoted"), ("left", "left"),
               ("unknown", "unknown"), ("badges_earned", "badges earned"), ("badges_revoked", "badges revoked"))
 
@@ -22,7 +27,7 @@ class CommunityScreen(EngineScreen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("d", "drift", "Drift"),
                 Binding("m", "migrations", "Migrations"), Binding("r", "refresh", "Refresh")]
 
-    def __init__(self, engine, community_id: str) -> None:
+    def __init__(self, engine: Engine, community_id: str) -> None:
         super().__init__(engine)
         self.community_id = community_id
         self.detail: CommunityDetail | None = None

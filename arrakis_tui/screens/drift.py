@@ -3,6 +3,8 @@ guild), grouped by severity; a dry-run reconcile, and a real one after a confirm
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -16,6 +18,9 @@ from ..data import DRIFT_COLOURS, describe_error
 from ..dialogs.confirm import ConfirmDialog
 from .base import EngineScreen
 
+if TYPE_CHECKING:
+    from arrakis_engine.bootstrap import Engine
+
 SEVERITIES = ("high", "medium", "low", "info")
 SEVERITY_WORDS = {"high": ("HIGH", "managed by Arrakis and gone from the guild"),
                   "medium": ("MEDIUM", "changed outside Arrakis, or not synthesized yet"),
@@ -28,7 +33,7 @@ class DriftScreen(EngineScreen):
                 Binding("n", "dry_run", "Dry-run reconcile"), Binding("a", "apply", "Reconcile…"),
                 Binding("c", "cancel", "Cancel")]
 
-    def __init__(self, engine, community_id: str, name: str = "") -> None:
+    def __init__(self, engine: Engine, community_id: str, name: str = "") -> None:
         super().__init__(engine)
         self.community_id = community_id
         self.community_name = name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -14,6 +16,9 @@ from arrakis_engine.operations import FleetEntry, Health
 from ..data import DRIFT_COLOURS, DRIFT_STYLE, PLANS, ago, load_fleet, load_health, search_text
 from ..widgets.health import HealthPanel
 from .base import EngineScreen
+
+if TYPE_CHECKING:
+    from arrakis_engine.bootstrap import Engine
 
 COLUMNS = ("Community", "Guild", "Theme", "Plan", "Members", "Last sync", "Last synthesis", "Drift")
 
@@ -31,7 +36,7 @@ class FleetScreen(EngineScreen):
 
     PAGE = 60  # rows put into the table at a time (more than a tall terminal shows)
 
-    def __init__(self, engine, *, health_every: float | None = 5.0) -> None:
+    def __init__(self, engine: Engine, *, health_every: float | None = 5.0) -> None:
         super().__init__(engine)
         self.rows: list[FleetEntry] | None = None
         self.sort_index = 0

@@ -5,7 +5,7 @@ The same use cases as ``arrakis migrate``."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from rich.text import Text
 from textual import work
@@ -19,6 +19,9 @@ from arrakis_engine.errors import LegacyImportError, OperationCancelled
 
 from ..dialogs.confirm import ConfirmDialog
 from .base import EngineScreen
+
+if TYPE_CHECKING:
+    from arrakis_engine.bootstrap import Engine
 
 SQLITE_SUFFIXES = {".db", ".sqlite", ".sqlite3"}
 
@@ -36,7 +39,7 @@ class MigrationsScreen(EngineScreen):
                 Binding("f3", "import_file", "Import…"), Binding("f4", "validate", "Validate"),
                 Binding("f8", "rollback", "Roll back…"), Binding("f9", "cancel", "Cancel")]
 
-    def __init__(self, engine, community_id: str, name: str = "", *, start_dir: Path | None = None) -> None:
+    def __init__(self, engine: Engine, community_id: str, name: str = "", *, start_dir: Path | None = None) -> None:
         super().__init__(engine)
         self.community_id = community_id
         self.community_name = name

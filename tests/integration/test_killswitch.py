@@ -76,7 +76,7 @@ def test_global_kill_stops_every_discord_call_and_release_finishes_the_work(e, d
     released = e.killswitch.release(actor, scope="global", code=code())
     assert released.action == "released" and all(p.ok for p in released.parts)
     for c, g, ids in communities:
-        wait_for(lambda: e.synthesis.status(c.id)["synthesized"], 120)
+        wait_for(lambda: e.synthesis.status(c.id).synthesized, 120)
         names = [r["name"] for r in g.roles.values()]
         assert len(names) == len(set(names)) == 11  # @everyone + 10, none twice
         assert len({(ch["name"], ch["parent_id"]) for ch in g.channels.values()}) == len(g.channels) == 22
@@ -105,14 +105,14 @@ def test_community_kill_holds_one_community_only_and_revokes_its_wizard_sessions
     # A's held job keeps its worker waiting in place (see the runbook), so B gets a second worker.
     workers()
     workers()
-    wait_for(lambda: e.synthesis.status(b.id)["synthesized"], 120)
+    wait_for(lambda: e.synthesis.status(b.id).synthesized, 120)
     assert len(ga.roles) == 1  # only @everyone: community A is held
     assert [h["community"] for h in e.freeze.waiting()] == [str(a.id)]
     with pytest.raises(SigningError, match="kill switch"):
         e.signing.sign_manifest(a.id, 99, "0" * 64)
     e.signing.sign_manifest(b.id, 99, "0" * 64)  # B still signs
     e.killswitch.release(actor, scope="community", community_id=str(a.id), code=code())
-    wait_for(lambda: e.synthesis.status(a.id)["synthesized"], 120)
+    wait_for(lambda: e.synthesis.status(a.id).synthesized, 120)
     assert len(ga.roles) == 11
 
 

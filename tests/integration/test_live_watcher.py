@@ -91,7 +91,7 @@ def test_a_transfer_across_a_tier_boundary_moves_roles_of_others_too(live, disco
     assert balance(eng, c, asset, wallets[11]) == 2100
     reads = sum(r.requests for r in eng.chain_readers.values())
     results = eng.live.react(report)
-    assert results[0]["changed"] == 2 and results[0]["updates"] == 2  # only the two whose tier changed
+    assert results[0].changed == 2 and results[0].updates == 2  # only the two whose tier changed
     assert sum(r.requests for r in eng.chain_readers.values()) == reads  # ranked from the index: no reads
     work_until_done(eng, timeout=60)
     assert roles(discord, c.guild_id, members[11]) == {"Gold"}
@@ -184,7 +184,7 @@ def test_a_block_that_would_strip_many_pauses_for_approval(live, discord, chain)
         for m in (10, 11):  # two of twelve holders send everything away, seen in one step
             chain.send(token.functions.transfer(sink, 200 - 100 * (m - 10)), sender=chain.impersonate(wallets[m]))
         results = strict.live.react(watcher.step())
-        assert results[0]["paused"] and results[0]["updates"] == 2
+        assert results[0].paused and results[0].updates == 2
         assert strict.approvals.pending_for(str(c.id))  # waits for an approver, nothing sent
         work_until_done(strict, timeout=30)
         assert roles(discord, c.guild_id, members[11]) == {"Silver"}
@@ -304,7 +304,7 @@ def test_a_reorg_restores_the_roles_the_removed_blocks_changed(live, discord, ch
     report = watcher.step()
     assert report.rewound_to is not None
     results = eng.live.react(report)
-    assert results[0]["updates"] == 2 and not results[0]["paused"]
+    assert results[0].updates == 2 and not results[0].paused
     work_until_done(eng, timeout=60)
     assert roles(discord, c.guild_id, members[11]) == {"Silver"}  # back as before the vanished block
     assert roles(discord, c.guild_id, members[9]) == {"Gold"}
@@ -350,10 +350,10 @@ def test_the_mass_strip_guard_counts_only_real_changes_not_undelivered_repeats(l
     try:
         chain.send(token.functions.transfer(sink, 100), sender=chain.impersonate(wallets[11]))  # Silver -> none
         first = strict.live.react(watcher.step())[0]
-        assert not first["paused"] and first["updates"] == 1
+        assert not first.paused and first.updates == 1
         chain.send(token.functions.transfer(sink, 200), sender=chain.impersonate(wallets[10]))  # Silver -> none
         second = strict.live.react(watcher.step())[0]
-        assert not second["paused"] and second["updates"] == 1, second  # only the new one
+        assert not second.paused and second.updates == 1, second  # only the new one
         assert not strict.approvals.pending_for(str(c.id))
         work_until_done(strict, timeout=60)
         assert roles(discord, c.guild_id, members[10]) == set() and roles(discord, c.guild_id, members[11]) == set()
@@ -392,7 +392,7 @@ def test_an_update_whose_job_was_lost_is_queued_again_when_the_roles_settle(live
     eng, c, token, asset, wallets, members, watcher = live
     chain.send(token.functions.mint(wallets[11], 2000))
     result = eng.live.react(watcher.step())[0]
-    assert result["updates"] == 2
+    assert result.updates == 2
     lane = Queue(BASE, connection=eng.redis)
     for job in lane.jobs:
         job.delete()  # lost
@@ -422,7 +422,7 @@ def test_live_sync_latency_is_measured_from_the_block_to_the_role_call(live, dis
     report = watcher.step()
     assert report.mined_at == {str(c.id): float(mined)}
     results = eng.live.react(report)
-    assert results[0]["updates"] == 2
+    assert results[0].updates == 2
     worker = build_engine(eng.settings)  # the worker that delivers is not the process that decided
     try:
         sent_after = time.time()

@@ -37,7 +37,7 @@ def test_synthesis_and_member_jobs_on_two_worker_processes(e, discord, make_comm
     assert out["status"] == "queued"
     for _ in range(2):
         workers()
-    wait_for(lambda: svc.status(c.id)["synthesized"], 90)
+    wait_for(lambda: svc.status(c.id).synthesized, 90)
     assert len(g.roles) == 11 and len(g.channels) == 22
     queued = svc.sync_members(c.id)
     assert queued["status"] == "queued" and queued["changes"] == 4
@@ -104,7 +104,7 @@ def test_worker_killed_mid_synthesis_resumes_without_duplicates(e, discord, make
     made = len(g.roles) + len(g.channels)
     assert made < 1 + 10 + 22
     workers()  # a new worker finds the abandoned job and runs it again
-    wait_for(lambda: e.synthesis.status(c.id)["synthesized"], 90)
+    wait_for(lambda: e.synthesis.status(c.id).synthesized, 90)
     names = [r["name"] for r in g.roles.values()]
     assert len(names) == len(set(names)) == 11  # @everyone + 10, no duplicates
     assert len(g.channels) == 22
@@ -172,7 +172,7 @@ def test_thirty_communities_on_four_workers_stay_under_discords_global_limit(e, 
         assert e.synthesis.synthesize(c.id)["status"] == "queued"
     for _ in range(4):
         workers()
-    wait_for(lambda: all(e.synthesis.status(c.id)["synthesized"] for c, _, _ in communities), 240, 0.5,
+    wait_for(lambda: all(e.synthesis.status(c.id).synthesized for c, _, _ in communities), 240, 0.5,
              lambda: [e.queue.dead_letters()[:2], _recorded_elsewhere(e, discord, communities)])
     for c, g, ids in communities:
         synced = e.synthesis.sync_members(c.id)
