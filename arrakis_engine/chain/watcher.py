@@ -213,6 +213,7 @@ class ChainWatcher:
             self.watch.remember_blocks(self.chain, hashes)
             self.watch.set_last_block(self.chain, to)
             self.watch.prune(self.chain, to - self.keep_blocks)
+            moved = self.watch.members_among(moved)  # a community re-ranks only when a member moved
             if history and self.clock() - self._history_pruned > 3600:  # at most once an hour
                 self.watch.prune_history(self.chain)
                 self._history_pruned = self.clock()

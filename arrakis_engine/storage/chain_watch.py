@@ -38,6 +38,24 @@ class ChainWatchRepository:
             (chain, newest))
         return [(r["number"], r["hash"]) for r in rows]
 
+    def members_among(self, moved: dict[str, set[str]]) -> dict[str, set[str]]:
+        """Of the addresses that moved in each community's assets, those that are its members'
+        wallets (linked, or a profile's own); communities where no member moved are left out:
+        ranks are among members, so a transfer between outsiders changes nobody's standing."""
+        addresses = sorted({a for moved_here in moved.values() for a in moved_here})
+        if not addresses:
+            return {}
+        rows = self.db.current().all(
+            """SELECT community_id::text AS community, wallet_address FROM wallet_links WHERE wallet_address = ANY(%s)
+               UNION
+               SELECT community_id::text, wallet_address FROM profiles WHERE wallet_address = ANY(%s)""",
+            (addresses, addresses))
+        members: dict[str, set[str]] = {}
+        for r in rows:
+            if r["wallet_address"] in moved.get(r["community"], ()):
+                members.setdefault(r["community"], set()).add(r["wallet_address"])
+        return members
+
     def tracked_assets(self, chain: str) -> list[dict]:
         """Every community asset on this chain that has a contract, with its index state (None:
         never indexed, so its holdings are not kept here)."""

@@ -227,7 +227,7 @@ def fresh_watcher(eng, url: str) -> ChainWatcher:
     return watcher
 
 
-def test_nft_and_multi_token_holdings_follow_the_watcher(e, chain, anvil, make_community):
+def test_nft_and_multi_token_holdings_follow_the_watcher(e, chain, anvil, make_community, tmp_path):
     nft, multi = chain.deploy("TestERC721", "Pass", "PASS"), chain.deploy("TestERC1155")
     a = chain.w3.to_checksum_address(holder(int(nft.address[-6:], 16)))
     b = chain.w3.to_checksum_address(holder(int(nft.address[-6:], 16) + 1))
@@ -250,9 +250,18 @@ def test_nft_and_multi_token_holdings_follow_the_watcher(e, chain, anvil, make_c
     chain.send(multi.functions.safeBatchTransferFrom(a, b, [1, 2], [4, 50], b""), sender=sender)
     chain.send(multi.functions.safeTransferFrom(a, b, 1, 1, b""), sender=sender)
     report = watcher.step()
-    assert report.logs == 3 and report.moved[str(c.id)] == {a.lower(), b.lower()}
+    # holdings are indexed for everyone, but the community has no member among them: nothing to re-rank
+    assert report.logs == 3 and str(c.id) not in report.moved
     assert (balance(e, c, passes, a), balance(e, c, passes, b)) == (1, 1)
     assert (balance(e, c, shares, a), balance(e, c, shares, b)) == (5, 5)
+    # once a is a member's wallet, a's transfers move the community (and only a's address counts)
+    links = tmp_path / "links.csv"
+    links.write_text(f"discord_id,wallet_address\n711111111111111111,{a}\n")
+    e.wallets.import_csv(c.id, links)
+    chain.send(nft.functions.transferFrom(b, a, 1), sender=chain.impersonate(b))
+    report = watcher.step()
+    assert report.moved[str(c.id)] == {a.lower()}
+    assert (balance(e, c, passes, a), balance(e, c, passes, b)) == (2, 0)
 
 
 def patches_to(discord, member: str) -> list[float]:
