@@ -125,14 +125,16 @@ def _grant_decision(confirm: bool):
         op = authorised(state, as_name, code, "MANAGE_OPERATORS", may_manage_operators, f"operators.{verb}")
         svc = state.engine.operators
         changed = (svc.confirm_grant if confirm else svc.refuse_grant)(gid, by=op)
-        return Output(changed.to_dict(), [f"grant {gid} {verb}ed; {changed.name} now has: "
+        done = "confirmed" if confirm else "refused"
+        return Output(changed.to_dict(), [f"grant {gid} {done}; {changed.name} now has: "
                                           f"{', '.join(changed.roles) or 'no roles'}"])
     return decide
 
 
 operators.command("confirm", help="Give the role a grant asks for (a second platform admin, with a code: not "
                                   "whoever asked, not whoever receives it).")(_grant_decision(True))
-operators.command("refuse", help="Refuse a pending grant (a platform admin with a code).")(_grant_decision(False))
+operators.command("refuse", help="Refuse a pending grant, or withdraw your own (a platform admin with a "
+                                 "code).")(_grant_decision(False))
 
 
 @operators.command("list")

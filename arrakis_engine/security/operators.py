@@ -214,8 +214,8 @@ class OperatorService:
         """The INSERT of :meth:`add`, inside the caller's platform transaction (checked input).
 
         Approving roles (approver, platform_admin) are given through grants: at once for the very
-        first operator and for an admin who is the only enrolled platform admin (nobody else could
-        confirm); otherwise the operator is added without them and each waits, pending, for a
+        first operator and for the founding admin before anyone else ever held platform_admin
+        (nobody else could confirm); otherwise the operator is added without them and each waits, pending, for a
         second platform admin to confirm it (:meth:`confirm_grant`)."""
         if self.rows.get(name) is not None:
             raise Conflict(f"there is already an operator named {name!r}")
@@ -230,7 +230,9 @@ class OperatorService:
         now_roles = tuple(r for r in roles if not (wait and r in PRIVILEGED))
         self.rows.insert(name, now_roles, discord_user_id=discord_user_id, slack_user_id=slack_user_id,
                          created_by=actor)
-        self.repos.audit.append(actor, "operator.added", {"operator": name, "roles": list(now_roles)})
+        self.repos.audit.append(actor, "operator.added", {"operator": name, "roles": list(now_roles),
+                                                           **({"sole_admin": True} if privileged and not wait
+                                                              and not first else {})})
         for role in privileged:
             if wait:
                 self._open_grant(name, role, requester, actor)
@@ -240,10 +242,13 @@ class OperatorService:
 
     # --- grants of approving power -------------------------------------------------------------
 
-    def _confirmers(self, requester: str, operator: str) -> list[str]:
-        """Who could confirm a grant ``requester`` asks for ``operator``: enrolled platform admins
-        other than both. None: the requester is the only one, and their grant applies at once."""
-        return [n for n in self.rows.other_enrolled_platform_admins(requester) if n != operator]
+    def _confirmers(self, requester: str, operator: str) -> bool:
+        """Whether a grant ``requester`` asks for ``operator`` must wait for a second platform
+        admin: always, once anyone besides the requester holds or ever held platform_admin
+        (whether they are enrolled now or not: wiping another admin's factor, or revoking their
+        role, must not make the requester "the only one"). Only a platform's founding admin, before
+        there is a second, gives approving roles alone."""
+        return self.rows.ever_another_platform_admin(requester)
 
     def _open_grant(self, name: str, role: str, requester: str, actor: str) -> dict:
         row = self.repos.grants.open(name, role, requested_by=requester, hours=GRANT_TTL_HOURS)
@@ -278,7 +283,7 @@ class OperatorService:
                 why = f"grant {gid} is already {grant.status}"
             elif row["expired"]:
                 why = f"grant {gid} expired at {grant.expires_at:%Y-%m-%d %H:%M} UTC; ask for it again"
-            elif by.name == grant.requested_by:
+            elif by.name == grant.requested_by and confirm:
                 why = f"{by.name} asked for this grant and may not {verb} it: another platform admin must"
             elif by.name == grant.operator:
                 why = f"{by.name} would receive this role and may not {verb} it: another platform admin must"
@@ -290,7 +295,9 @@ class OperatorService:
             op = _row(self.rows.get(grant.operator))
             if confirm and grant.role not in op.roles:
                 self.rows.set_roles(op.name, sorted(set(op.roles) | {grant.role}))
-            self.repos.audit.append(f"operator:{by.name}", "operator.role_granted" if confirm else "operator.grant_refused",
+            withdrawn = not confirm and by.name == grant.requested_by
+            self.repos.audit.append(f"operator:{by.name}", "operator.role_granted" if confirm else
+                                    "operator.grant_withdrawn" if withdrawn else "operator.grant_refused",
                                     {"operator": grant.operator, "role": grant.role, "grant": gid,
                                      "requested_by": grant.requested_by, "confirmed_by" if confirm else "refused_by": by.name})
             return _row(self.rows.get(grant.operator))
@@ -324,12 +331,13 @@ class OperatorService:
                     return op
                 self.repos.grants.applied(name, role, requested_by=requester, status="sole_admin")
             roles = set(op.roles) | {role} if add else set(op.roles) - {role}
+            sole = add and role in PRIVILEGED  # (a grant that waits has returned above)
             if not add and role == "platform_admin" and "platform_admin" in op.roles:
                 if not self.rows.other_platform_admins(name):
                     raise Conflict(f"{name} is the last platform admin; grant the role to someone else first")
             self.rows.set_roles(name, sorted(roles))
             self.repos.audit.append(actor, "operator.role_granted" if add else "operator.role_revoked",
-                                    {"operator": name, "role": role})
+                                    {"operator": name, "role": role, **({"sole_admin": True} if sole else {})})
             return _row(self.rows.get(name))
 
 

@@ -55,6 +55,18 @@ class OperatorRepository:
             "SELECT name FROM operators WHERE name <> %s AND 'platform_admin' = ANY(roles) "
             "AND totp_secret IS NOT NULL ORDER BY name", (name,))]
 
+    def ever_another_platform_admin(self, name: str) -> bool:
+        """Whether anyone besides ``name`` holds, or ever was given, platform_admin: from then on
+        approving power takes two people, even if the others are gone or not enrolled now."""
+        return bool(self.db.current().scalar(
+            """SELECT EXISTS (SELECT 1 FROM operators WHERE name <> %s AND 'platform_admin' = ANY(roles))
+                   OR EXISTS (SELECT 1 FROM operator_grants WHERE operator <> %s AND role = 'platform_admin'
+                                 AND status IN ('first', 'sole_admin', 'confirmed'))""", (name, name)))
+
+    def other_platform_admin_names(self, name: str) -> list[str]:
+        return [r["name"] for r in self.db.current().all(
+            "SELECT name FROM operators WHERE name <> %s AND 'platform_admin' = ANY(roles) ORDER BY name", (name,))]
+
     def other_platform_admins(self, name: str) -> int:
         """How many operators besides ``name`` hold platform_admin."""
         return int(self.db.current().scalar(

@@ -307,9 +307,26 @@ def test_approving_power_is_given_by_two_people_once_two_can_give_it(deployment,
     # Refusals were audited.
     whys = [p["why"] for a, p in audit("security.refused")]
     assert any("asked for this grant" in w for w in whys)
+    # Making herself "the only one" again does not bring the shortcut back: wiping dave's factor ...
+    assert run("mfa", "enroll", "dave", "--as", "ada", "--code", ada[6]).exit_code == 0
+    wiped = run("operators", "grant", "eve", "platform_admin", "--as", "ada", "--code", ada[7])
+    assert wiped.exit_code == 0 and "waits for a second platform admin" in wiped.output, wiped.output
+    # ... nor revoking his role (revoking is never held back; giving it back now waits too)
+    assert run("operators", "revoke", "dave", "platform_admin", "--as", "ada", "--code", ada[8]).exit_code == 0
+    revoked = run("operators", "grant", "eve", "approver", "--as", "ada", "--code", ada[9])
+    assert revoked.exit_code == 0 and "waits for a second platform admin" in revoked.output, revoked.output
+    assert {o["name"]: o["roles"] for o in json.loads(run("operators", "list", "--json").output)}["eve"] == []
+    # the asker may withdraw her own grant (and it is audited as such)
+    withdraw = [g for g in json.loads(run("operators", "grants", "--json").output)
+                if (g["operator"], g["role"]) == ("eve", "platform_admin")][0]
+    out = run("operators", "refuse", str(withdraw["id"]), "--as", "ada", "--code", ada_totp.now())
+    assert out.exit_code == 0 and "refused" in out.output, out.output
+    assert ("operator:ada", "eve") in [(a, p["operator"]) for a, p in audit("operator.grant_withdrawn")]
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         cur.execute("SELECT operator, role, status, requested_by, decided_by FROM operator_grants ORDER BY id")
         assert cur.fetchall() == [("ada", "platform_admin", "first", "bootstrap", None),
                                   ("dave", "platform_admin", "sole_admin", "ada", None),
                                   ("mal", "approver", "confirmed", "ada", "dave"),
-                                  ("eve", "approver", "refused", "dave", "ada")]
+                                  ("eve", "approver", "refused", "dave", "ada"),
+                                  ("eve", "platform_admin", "refused", "ada", "ada"),
+                                  ("eve", "approver", "pending", "ada", None)]
