@@ -36,8 +36,8 @@ from aiohttp.abc import AbstractAccessLogger
 
 from . import keys
 from .errors import ArrakisError, MfaRefused, ValidationError
-from .metrics_export import add_metrics_route
-from .policy.notify import APPROVE_ACTION, REJECT_ACTION
+from .adapters.prometheus import add_metrics_route
+from .adapters.notify.approvals import APPROVE_ACTION, REJECT_ACTION
 
 if TYPE_CHECKING:
     from .bootstrap import Engine

@@ -33,7 +33,7 @@ def stop_on_sigterm() -> None:
 def worker(state: CliState, burst: bool, name: str | None) -> None:
     """Run a synthesis worker (RQ), serving every community's queue in turn. A failing job is one
     line (why, and the tries left); --debug adds its traceback."""
-    from ..synthesis.rq_queue import BASE, EngineWorker, recover_abandoned
+    from ..adapters.rq.queue import BASE, EngineWorker, recover_abandoned
 
     stop_on_sigterm()  # until RQ's own handler (a warm shutdown) takes over
     engine = state.engine
@@ -109,7 +109,7 @@ def watcher(state: CliState, chains: tuple[str, ...], interval: float, full_ever
     an update whose job was lost is queued again. Resumes from its last block after a restart."""
     from ..errors import ValidationError
     from ..settings import CHAINS
-    from ..validation import shown
+    from ..domain.validation import shown
 
     unknown = [c for c in chains if c not in CHAINS]
     if unknown:  # a typo is not a missing endpoint

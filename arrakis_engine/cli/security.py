@@ -373,7 +373,7 @@ def audit_digests(state: CliState, folder, public_keys) -> Output:
         import json as _json
         from pathlib import Path
 
-        from ..storage.s3_shadow import LocalObjectStore
+        from ..adapters.s3.shadow import LocalObjectStore
 
         try:
             keys = _json.load(public_keys)

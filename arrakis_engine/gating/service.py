@@ -24,7 +24,7 @@ from ..storage.database import Database
 from ..storage.gating import GatingRepository
 from ..storage.synthesis import SynthesisRepository
 from ..themes import theme_of
-from ..validation import check_discord_id
+from ..domain.validation import check_discord_id
 from .evaluate import Facts, Held, evaluate_many, explain, explainer, held_history, snapshot_key
 from .logic import Truth, word
 from .rules import Requirement, Rule, RuleError, parse_rule, parse_rule_text

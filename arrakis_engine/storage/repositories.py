@@ -17,7 +17,7 @@ from typing import Any, Iterable, Sequence
 
 from ..errors import Conflict, IntegrityFailure, NotFound, ValidationError
 from .database import Database, validate_tenant_id
-from ..validation import check_discord_id
+from ..domain.validation import check_discord_id
 from .models import AuditEntry, Badge, Community, Manifest, Profile, ShadowState, TierChange, WalletLink
 
 WALLET_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")

@@ -20,7 +20,7 @@ from ..ports import Clock, JobQueue, WizardSessionStore, system_clock
 from ..storage.database import Database
 from ..storage.synthesis import SynthesisRepository
 from ..themes import theme_for
-from ..validation import check_community_name, check_discord_id, check_guild_id
+from ..domain.validation import check_community_name, check_discord_id, check_guild_id
 from .model import (
     STEP_FIELDS,
     TERMINAL,
@@ -33,8 +33,8 @@ from .model import (
 )
 
 if TYPE_CHECKING:
-    from ..communities import CommunityService
-    from ..eligibility import EligibilitySync
+    from ..use_cases.communities import CommunityService
+    from ..use_cases.eligibility import EligibilitySync
     from ..manifests.service import ManifestService
     from ..storage.repos import Repositories
     from ..synthesis.service import SynthesisService
@@ -62,7 +62,7 @@ class WizardService:
                  manifests: ManifestService | None = None, queue: JobQueue | None = None,
                  subscription_of: Callable[[str], str] | None = None, clock: Clock = system_clock,
                  synthesis: SynthesisService | None = None, metrics: Metrics = NULL_METRICS) -> None:
-        """``store``: the sessions (:class:`~arrakis_engine.wizard.sessions.SessionStore`).
+        """``store``: the sessions (:class:`~arrakis_engine.storage.wizard_sessions.SessionStore`).
         ``subscription_of(guild_id)`` gives the plan for REVIEW's warnings (default: the
         community's, from the database; a new guild is on the free plan). The database, the
         community, eligibility and manifest services and the queue are needed by ``deploy`` only;

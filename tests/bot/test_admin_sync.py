@@ -14,7 +14,7 @@ import pyotp
 import pytest
 
 from arrakis_engine.chain.types import Asset
-from arrakis_engine.synthesis.rq_queue import work_until_done
+from arrakis_engine.adapters.rq.queue import work_until_done
 from tests.fixtures.operators import add_operator, reenrol, secret_of
 from tests.bot.conftest import ADMIN_PERMS, new_guild_id
 from tests.fixtures.chain import holder

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from arrakis_engine.bootstrap import build_engine
-from arrakis_engine.chain.web3_reader import Web3ChainReader
+from arrakis_engine.adapters.chain.web3_reader import Web3ChainReader
 from arrakis_engine.errors import BucketTimeout, DiscordError, ValidationError
 from arrakis_engine.gating.rules import RuleError
 from tests.fakes.guild_port import InMemoryGuilds

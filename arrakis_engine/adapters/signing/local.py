@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..errors import SigningError
+from ...errors import SigningError
 
 PREFIX = "arrakis:local"
 SEALED = "arrakis:local-aead"

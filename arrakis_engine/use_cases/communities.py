@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .storage.database import Database
-from .storage.models import Community
-from .storage.repositories import AuditLogRepository, CommunityRepository, ProfileRepository
-from .themes import theme_for
-from .validation import check_community_name, check_guild_id
+from ..storage.database import Database
+from ..storage.models import Community
+from ..storage.repositories import AuditLogRepository, CommunityRepository, ProfileRepository
+from ..themes import theme_for
+from ..domain.validation import check_community_name, check_guild_id
 
 
 @dataclass(frozen=True)

@@ -24,16 +24,16 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Callable, Mapping, Protocol, Sequence
 
-from .errors import ArrakisError, ConfigError
-from .ports import BlockSource, WatcherStatusStore
+from ..errors import ArrakisError, ConfigError
+from ..ports import BlockSource, WatcherStatusStore
 
 if TYPE_CHECKING:
     from .eligibility import EligibilitySync
-    from .manifests.service import ManifestService
-    from .storage.database import Database
-    from .storage.repos import Repositories
-    from .synthesis.service import SynthesisService
-    from .chain.watcher import ChainWatcher, StepReport
+    from ..manifests.service import ManifestService
+    from ..storage.database import Database
+    from ..storage.repos import Repositories
+    from ..synthesis.service import SynthesisService
+    from ..chain.watcher import ChainWatcher, StepReport
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class LiveRoleSync:
 
 
 class HeadWaker(Protocol):
-    """New heads of one chain as a wake-up call (``chain/heads.py:HeadSubscriber``)."""
+    """New heads of one chain as a wake-up call (``adapters/chain/heads.py:HeadSubscriber``)."""
 
     def wait(self, timeout: float) -> bool:
         """Until a new head or ``timeout``; True when a head woke it."""

@@ -6,8 +6,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from ..errors import Conflict, NotFound, StorageError
-from ..ports import ObjectStore  # noqa: F401 (the port these two satisfy)
+from ...errors import Conflict, NotFound, StorageError
+from ...ports import ObjectStore  # noqa: F401 (the port these two satisfy)
 
 
 class S3ObjectStore:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from .errors import Conflict, NotFound, ValidationError
-from .storage.database import Database
-from .storage.models import Badge
+from ..errors import Conflict, NotFound, ValidationError
+from ..storage.database import Database
+from ..storage.models import Badge
 
 if TYPE_CHECKING:
-    from .storage.repos import Repositories
+    from ..storage.repos import Repositories
 
 BADGE = "water_sharer"
 

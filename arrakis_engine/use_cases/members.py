@@ -12,23 +12,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from .errors import Conflict, NotFound, PermissionDenied, ValidationError
-from .ports import MemberSyncGuard, UnknownMembersStore
-from .storage.database import Database
-from .storage.models import Community
-from .storage.operator_views import OperatorViewsRepository
-from .storage.synthesis import SynthesisRepository
-from .themes import theme_of
-from .validation import check_discord_id
+from ..errors import Conflict, NotFound, PermissionDenied, ValidationError
+from ..ports import MemberSyncGuard, UnknownMembersStore
+from ..storage.database import Database
+from ..storage.models import Community
+from ..storage.operator_views import OperatorViewsRepository
+from ..storage.synthesis import SynthesisRepository
+from ..themes import theme_of
+from ..domain.validation import check_discord_id
 
 if TYPE_CHECKING:
     from .eligibility import SyncDiff
     from .operations import Operations
-    from .policy.approvals import ApprovalService
-    from .security.mfa import MfaService
-    from .security.operators import OperatorService
-    from .storage.repos import Repositories
-    from .synthesis.reconcile import Reconciler
+    from ..policy.approvals import ApprovalService
+    from ..security.mfa import MfaService
+    from ..security.operators import OperatorService
+    from ..storage.repos import Repositories
+    from ..synthesis.reconcile import Reconciler
 
 NOT_SET_UP = "this server is not set up with Arrakis yet: an admin runs /onboard"
 

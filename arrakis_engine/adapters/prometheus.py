@@ -17,8 +17,8 @@ from typing import Callable, Iterable
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from .metrics import COUNTER, FAMILIES, HISTOGRAM, Batch, Metrics
-from .storage.metrics_store import GAUGE_FRESH, MetricsStore, Snapshot
+from ..metrics import COUNTER, FAMILIES, HISTOGRAM, Batch, Metrics
+from ..storage.metrics_store import GAUGE_FRESH, MetricsStore, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +134,8 @@ def queue_figures(redis) -> tuple[int, int, int, int]:
     from rq import Queue
     from rq.registry import ScheduledJobRegistry
 
-    from . import keys
-    from .synthesis.rq_queue import BASE
+    from .. import keys
+    from .rq.queue import BASE
 
     names = sorted({n.decode() if isinstance(n, bytes) else n for n in redis.smembers(keys.SYNTHESIS_QUEUES)}
                    | {BASE})

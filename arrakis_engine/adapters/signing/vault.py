@@ -23,8 +23,8 @@ import hvac
 import requests
 from hvac import exceptions as vault_errors
 
-from .. import keys
-from ..errors import SigningError
+from ... import keys
+from ...errors import SigningError
 
 if TYPE_CHECKING:
     from redis import Redis

@@ -11,22 +11,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Callable
 
-from .errors import ArrakisError, StorageError
-from .ports import Clock, DriftCheckStore, JobQueue, ObjectStore, SendHistory, UnknownMembersStore, system_clock
-from .storage.database import Database
-from .storage.legacy_imports import LegacyImportRepository
-from .storage.operator_views import OperatorViewsRepository
-from .storage.outbox import OutboxRepository, manifest_key
-from .synthesis.drift import drift
-from .synthesis.reconcile import Reconciler
-from .themes import theme_of
+from ..errors import ArrakisError, StorageError
+from ..ports import Clock, DriftCheckStore, JobQueue, ObjectStore, SendHistory, UnknownMembersStore, system_clock
+from ..storage.database import Database
+from ..storage.legacy_imports import LegacyImportRepository
+from ..storage.operator_views import OperatorViewsRepository
+from ..storage.outbox import OutboxRepository, manifest_key
+from ..synthesis.drift import drift
+from ..synthesis.reconcile import Reconciler
+from ..themes import theme_of
 
 if TYPE_CHECKING:
-    from .chain.orchestrator import EligibilityOrchestrator
+    from ..chain.orchestrator import EligibilityOrchestrator
     from .live import LiveRoleSync
-    from .policy.approvals import ApprovalService
-    from .security.killswitch import KillSwitch
-    from .storage.repos import Repositories
+    from ..policy.approvals import ApprovalService
+    from ..security.killswitch import KillSwitch
+    from ..storage.repos import Repositories
 
 
 # --- fleet ------------------------------------------------------------------------------------

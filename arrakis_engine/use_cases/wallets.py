@@ -22,15 +22,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .chain.types import check_address
-from .errors import Conflict, SignInError, ValidationError
-from .ports import Clock, NonceStore, moment, system_clock
-from .storage.database import Database
-from .storage.models import WalletLink
-from .validation import check_discord_id
+from ..chain.types import check_address
+from ..errors import Conflict, SignInError, ValidationError
+from ..ports import Clock, NonceStore, moment, system_clock
+from ..storage.database import Database
+from ..storage.models import WalletLink
+from ..domain.validation import check_discord_id
 
 if TYPE_CHECKING:
-    from .storage.repos import Repositories
+    from ..storage.repos import Repositories
 
 MAX_WALLETS_PER_MEMBER = 10
 _FIELDS = re.compile(r"^(URI|Version|Chain ID|Nonce|Issued At|Expiration Time): (.+)$")

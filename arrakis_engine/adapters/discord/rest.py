@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import httpx
 
-from .. import keys
-from ..errors import DiscordError, RouteBusy
-from ..ports import CHANNEL_TYPES
-from ..metrics import NULL_METRICS, Metrics
-from .freeze import FreezeFlags
-from .freeze import field as freeze_field
+from ... import keys
+from ...errors import DiscordError, RouteBusy
+from ...ports import CHANNEL_TYPES
+from ...metrics import NULL_METRICS, Metrics
+from ...synthesis.freeze import FreezeFlags
+from ...synthesis.freeze import field as freeze_field
 from .redis_bucket import FREEZE_CACHE_COLD, FROZEN, GLOBAL_FULL, ROUTE_EMPTY, SENT, RedisTokenBucket
 
 if TYPE_CHECKING:
@@ -304,7 +304,7 @@ class DiscordNotConfigured:
     calls = 0
 
     def _refuse(self, *args, **kwargs):
-        from ..errors import ConfigError
+        from ...errors import ConfigError
 
         raise ConfigError("Discord is not configured: only one of DISCORD_API_BASE and DISCORD_BOT_TOKEN "
                           "is set; set both, or neither to use the local sandbox")

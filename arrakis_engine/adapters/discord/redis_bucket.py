@@ -47,8 +47,8 @@ from typing import TYPE_CHECKING, Callable
 
 from redis.exceptions import NoScriptError
 
-from .. import keys as redis_keys
-from ..errors import BucketTimeout
+from ... import keys as redis_keys
+from ...errors import BucketTimeout
 
 if TYPE_CHECKING:
     from redis import Redis

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import httpx
 
-from ..errors import NotificationError
-from .approvals import ApprovalRequest
+from ...errors import NotificationError
+from ...policy.approvals import ApprovalRequest
 
 LEVEL_COLOUR = {"low": 0x2ECC71, "medium": 0xF1C40F, "high": 0xE67E22, "critical": 0xE74C3C}
 DONE_WORDS = {"approved": "Approved", "rejected": "Rejected", "expired": "Expired (nobody answered in 24 h)",

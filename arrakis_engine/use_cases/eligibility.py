@@ -18,22 +18,22 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Callable, Mapping
 
-from .chain.orchestrator import EligibilityOrchestrator
-from .chain.ranking import HolderIndexer
-from .chain.types import UNKNOWN, Asset
-from .errors import ValidationError
-from .metrics import NULL_METRICS, Metrics
-from .ports import Clock, UnknownMembersStore, moment, system_clock
-from .storage.chain_holdings import CommunityAssetRepository, HoldingsRepository
-from .storage.chain_watch import ChainWatchRepository
-from .storage.database import Database
-from .storage.eligibility import EligibilityRepository, MemberStanding, StandingUpdate
-from .themes import theme_of
-from .themes.evaluator import MemberFacts, ThemeEvaluator
+from ..chain.orchestrator import EligibilityOrchestrator
+from ..chain.ranking import HolderIndexer
+from ..chain.types import UNKNOWN, Asset
+from ..errors import ValidationError
+from ..metrics import NULL_METRICS, Metrics
+from ..ports import Clock, UnknownMembersStore, moment, system_clock
+from ..storage.chain_holdings import CommunityAssetRepository, HoldingsRepository
+from ..storage.chain_watch import ChainWatchRepository
+from ..storage.database import Database
+from ..storage.eligibility import EligibilityRepository, MemberStanding, StandingUpdate
+from ..themes import theme_of
+from ..themes.evaluator import MemberFacts, ThemeEvaluator
 
 if TYPE_CHECKING:
-    from .storage.repos import Repositories
-    from .gating.service import Gating
+    from ..storage.repos import Repositories
+    from ..gating.service import Gating
 
 Progress = Callable[[str, int, int], None]
 
@@ -254,7 +254,7 @@ class EligibilitySync:
 
     @staticmethod
     def _gate_members(members: list[MemberStanding]) -> list:
-        from .gating.service import Member
+        from ..gating.service import Member
         return [Member(m.profile_id, m.discord_id, m.wallets) for m in members]
 
     def _gate(self, community, rules, members: list[MemberStanding], balances: dict, now, from_index: bool):

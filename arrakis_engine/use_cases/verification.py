@@ -3,7 +3,7 @@ their browser wallet signs a Sign-In with Ethereum message (EIP-4361) with a one
 
 A link names the community and the member; it lasts 15 minutes and works once (the first wallet
 linked through it uses it up). The signed message itself is checked by
-:class:`~arrakis_engine.wallets.WalletLinking` (nonce in Redis, domain, URI, chain, expiry,
+:class:`~arrakis_engine.use_cases.wallets.WalletLinking` (nonce in Redis, domain, URI, chain, expiry,
 signer). Once linked, the member's standing is read again and their roles follow.
 """
 
@@ -16,9 +16,9 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import ArrakisError, SignInError
-from .ports import VerifyLinkStore
-from .validation import check_discord_id
+from ..errors import ArrakisError, SignInError
+from ..ports import VerifyLinkStore
+from ..domain.validation import check_discord_id
 
 if TYPE_CHECKING:
     from .members import MemberDesk

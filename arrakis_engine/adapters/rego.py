@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import InputTooLarge, PolicyError
-from .plan import CHANGE_ACTIONS, DEFAULT_LIMITS, PlanLimits, check_plan
+from ..policy.plan import CHANGE_ACTIONS, DEFAULT_LIMITS, PlanLimits, check_plan
 
 ENTRY_POINT = "data.terraform.arrakis.result"
 # The only fields of change.before / change.after the policies read.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .errors import ValidationError
+from ..errors import ValidationError
 
 _MAX_SNOWFLAKE = 2**64 - 1
 _GUILD_RE = re.compile(r"^[0-9]{17,20}$")

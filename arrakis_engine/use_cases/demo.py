@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from .errors import ArrakisError
-from .ports import Clock, DiscordGuild, moment, system_clock
-from .storage.database import Database
-from .storage.synthesis import SynthesisRepository
-from .themes import theme_of
+from ..errors import ArrakisError
+from ..ports import Clock, DiscordGuild, moment, system_clock
+from ..storage.database import Database
+from ..storage.synthesis import SynthesisRepository
+from ..themes import theme_of
 
 Phase = Callable[[str, int, int], None]  # (what, done, total)
 

@@ -7,7 +7,7 @@ from typing import Mapping
 
 import httpx
 
-from ..errors import NotificationError
+from ...errors import NotificationError
 
 class WebhookNotifier:
     """Posts ``{"text": ..., "content": ...}``: Slack reads ``text``, Discord reads ``content``."""
