@@ -26,12 +26,12 @@ from .chain.ranking import HolderIndexer
 from .chain.watcher import ChainWatcher
 from .use_cases.communities import CommunityService
 from .use_cases.demo import Demo
-from .use_cases.eligibility import EligibilitySync
-from .gating.service import Gating
+from .use_cases.eligibility_sync import EligibilitySync
+from .gating.gating_service import Gating
 from .embedded import EmbeddedDiscord, EmbeddedPostgres, EmbeddedRedis
 from .errors import StorageError
 from .manifests.archive import ManifestArchive
-from .manifests.service import ManifestService
+from .manifests.manifest_service import ManifestService
 from .migration.sqlite_import import LegacyImporter
 from .use_cases.operations import Operations, PlatformProbes
 from .use_cases.platform_ops import AuditCheck, DiscordPause
@@ -51,7 +51,7 @@ from .ports import (
 from .use_cases.live import HeadWaker, LiveRoleSync, LiveWatch
 from .metrics import NULL_METRICS, Metrics, NullMetrics, success_metrics
 from .storage.metrics_store import MetricsFlusher, MetricsStore, approval_figures
-from .use_cases.members import MemberDesk
+from .use_cases.member_desk import MemberDesk
 from .use_cases.verification import WalletVerification
 from .sandbox.client import SandboxDiscord
 from .security.anchor import AuditAnchor
@@ -63,7 +63,7 @@ from .security.mfa import MfaService
 from .adapters.notify.webhook import WebhookNotifier
 from .security.operators import OperatorService
 from .adapters.signing.local import LocalKeySigner
-from .signing.service import SigningService
+from .signing.signing_service import SigningService
 from .settings import Settings
 from .storage.database import ADMIN_ROLE, APP_ROLE, Database, role_dsn
 from .storage.migrations import Migrator
@@ -86,15 +86,15 @@ from .synthesis.community import CommunitySynthesizer
 from .adapters.discord.rest import DiscordNotConfigured, DiscordREST
 from .synthesis.freeze import FreezeFlags
 from .storage.freezes import FreezeStateRepository
-from .synthesis.members import MemberRoleSync
+from .synthesis.member_roles import MemberRoleSync
 from .synthesis.reconcile import Reconciler
 from .adapters.discord.redis_bucket import RedisTokenBucket
 from .adapters.rq.queue import SynthesisQueue, work_until_done
 from .synthesis.scheduler import ReconcileRound, Scheduler
-from .synthesis.service import SynthesisService
+from .synthesis.synthesis_service import SynthesisService
 from .use_cases.wallets import WalletLinking
 from .use_cases.water_sharer import WaterSharerService
-from .wizard.service import WizardService
+from .wizard.wizard_service import WizardService
 from .storage.wizard_sessions import SessionStore
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import click
 from ..errors import PermissionDenied, ValidationError
 from ..security.authz import ROLES, may_manage_operators
 from ..security.operators import validate_links, validate_name, validate_roles
-from ..signing.service import PLATFORM_KEY, community_key
+from ..signing.signing_service import PLATFORM_KEY, community_key
 from .base import CliState, command_group
 from .output import Output, reports
 from .status import audit

@@ -20,7 +20,7 @@ from ..storage.repositories import canonical_json, sha256_hex
 from ..ports import ObjectStore
 
 if TYPE_CHECKING:
-    from ..signing.service import SigningService
+    from ..signing.signing_service import SigningService
 
 log = logging.getLogger(__name__)
 

@@ -46,7 +46,7 @@ from ..storage.repositories import canonical_json
 
 if TYPE_CHECKING:
     from ..ports import Clock, Notifier, ObjectStore
-    from ..signing.service import SigningService
+    from ..signing.signing_service import SigningService
     from ..storage.repos import Repositories
 
 log = logging.getLogger(__name__)

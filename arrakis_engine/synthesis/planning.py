@@ -8,7 +8,7 @@
 * :func:`plan_member_roles` -- each member's new full role list, and :func:`needs_approval`, the
   mass-strip check.
 
-The use cases in ``community.py``, ``reconcile.py`` and ``members.py`` read the state, call these,
+The use cases in ``community.py``, ``reconcile.py`` and ``member_roles.py`` read the state, call these,
 and carry out the result.
 """
 

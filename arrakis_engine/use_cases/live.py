@@ -28,11 +28,11 @@ from ..errors import ArrakisError, ConfigError
 from ..ports import BlockSource, WatcherStatusStore
 
 if TYPE_CHECKING:
-    from .eligibility import EligibilitySync
-    from ..manifests.service import ManifestService
+    from .eligibility_sync import EligibilitySync
+    from ..manifests.manifest_service import ManifestService
     from ..storage.database import Database
     from ..storage.repos import Repositories
-    from ..synthesis.service import SynthesisService
+    from ..synthesis.synthesis_service import SynthesisService
     from ..chain.watcher import ChainWatcher, StepReport
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from ..storage.database import Database, validate_tenant_id
 if TYPE_CHECKING:
     from ..ports import FreezeSwitch
     from ..security.anchor import AuditAnchor
-    from ..signing.service import SigningService
+    from ..signing.signing_service import SigningService
     from ..storage.repos import Repositories
 
 
@@ -64,14 +64,14 @@ class AuditCheck:
             return self.repos.audit.entries(cid, limit=limit)
 
     def _key(self, cid) -> str:
-        from ..signing.service import PLATFORM_KEY, community_key
+        from ..signing.signing_service import PLATFORM_KEY, community_key
 
         return PLATFORM_KEY if cid is None else community_key(cid)
 
     def checkpoint(self, community_id=None) -> dict | None:
         """Sign the chain's current head and keep the signature. None when the chain is empty.
         Raises SigningError when signing is unavailable (nothing is written then)."""
-        from ..signing.service import checkpoint_message
+        from ..signing.signing_service import checkpoint_message
 
         cid = validate_tenant_id(community_id) if community_id else None
         chain = self._chain(cid)
@@ -85,7 +85,7 @@ class AuditCheck:
         return {"chain": chain, "seq": head["seq"]}
 
     def verify(self, community_id=None):
-        from ..signing.service import checkpoint_message
+        from ..signing.signing_service import checkpoint_message
 
         cid = validate_tenant_id(community_id) if community_id else None
         chain = self._chain(cid)

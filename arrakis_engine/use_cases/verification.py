@@ -21,7 +21,7 @@ from ..ports import VerifyLinkStore
 from ..domain.validation import check_discord_id
 
 if TYPE_CHECKING:
-    from .members import MemberDesk
+    from .member_desk import MemberDesk
     from .wallets import WalletLinking
 
 log = logging.getLogger(__name__)

@@ -11,10 +11,10 @@ from ..ports import JobQueue, UnknownMembersStore
 from ..storage.database import Database
 from ..storage.synthesis import SynthesisRepository
 from .community import CommunitySynthesizer
-from .members import MemberRoleSync
+from .member_roles import MemberRoleSync
 
 if TYPE_CHECKING:
-    from ..manifests.service import ManifestService
+    from ..manifests.manifest_service import ManifestService
     from ..storage.repos import Repositories
 
 

@@ -34,10 +34,10 @@ from .model import (
 
 if TYPE_CHECKING:
     from ..use_cases.communities import CommunityService
-    from ..use_cases.eligibility import EligibilitySync
-    from ..manifests.service import ManifestService
+    from ..use_cases.eligibility_sync import EligibilitySync
+    from ..manifests.manifest_service import ManifestService
     from ..storage.repos import Repositories
-    from ..synthesis.service import SynthesisService
+    from ..synthesis.synthesis_service import SynthesisService
 
 TEMPLATE_THEME = {"basic": "basic", "standard": "basic", "sietch": "sietch"}
 DEAD_LETTERS_READ = 200  # the newest dead letters a deploy's progress looks through

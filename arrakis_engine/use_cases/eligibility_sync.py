@@ -27,13 +27,13 @@ from ..ports import Clock, UnknownMembersStore, moment, system_clock
 from ..storage.chain_holdings import CommunityAssetRepository, HoldingsRepository
 from ..storage.chain_watch import ChainWatchRepository
 from ..storage.database import Database
-from ..storage.eligibility import EligibilityRepository, MemberStanding, StandingUpdate
+from ..storage.standings import EligibilityRepository, MemberStanding, StandingUpdate
 from ..themes import theme_of
 from ..themes.evaluator import MemberFacts, ThemeEvaluator
 
 if TYPE_CHECKING:
     from ..storage.repos import Repositories
-    from ..gating.service import Gating
+    from ..gating.gating_service import Gating
 
 Progress = Callable[[str, int, int], None]
 
@@ -83,7 +83,7 @@ class EligibilitySync:
                  confirmations: Callable[[str], int] = lambda chain: 0,
                  indexers: Mapping[str, HolderIndexer] | None = None, metrics: Metrics = NULL_METRICS) -> None:
         """``unknown``: where the members this sync could not read are left for the member role
-        sync (None: not kept). ``gating``: the gating rules' use case (``gating.service.Gating``),
+        sync (None: not kept). ``gating``: the gating rules' use case (``gating.gating_service.Gating``),
         whose membership and tier rules the sync evaluates (None: rules are not used).
         ``confirmations``: blocks behind the head a chain's index stops. ``indexers``: the
         holdings indexer of each chain (bootstrap's, the ones the watchers use; left out, one is
@@ -254,7 +254,7 @@ class EligibilitySync:
 
     @staticmethod
     def _gate_members(members: list[MemberStanding]) -> list:
-        from ..gating.service import Member
+        from ..gating.gating_service import Member
         return [Member(m.profile_id, m.discord_id, m.wallets) for m in members]
 
     def _gate(self, community, rules, members: list[MemberStanding], balances: dict, now, from_index: bool):

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..storage.database import Database
-from ..storage.eligibility import EligibilityRepository
+from ..storage.standings import EligibilityRepository
 from ..storage.gating import GatingRepository
 from ..storage.models import Manifest
 from ..storage.repositories import canonical_json, sha256_hex
@@ -16,7 +16,7 @@ from ..themes import theme_of
 from .builder import build_manifest, categories_for
 
 if TYPE_CHECKING:
-    from ..signing.service import SigningService
+    from ..signing.signing_service import SigningService
     from ..storage.repos import Repositories
     from .archive import ManifestArchive
 

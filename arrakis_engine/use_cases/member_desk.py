@@ -22,7 +22,7 @@ from ..themes import theme_of
 from ..domain.validation import check_discord_id
 
 if TYPE_CHECKING:
-    from .eligibility import SyncDiff
+    from .eligibility_sync import SyncDiff
     from .operations import Operations
     from ..policy.approvals import ApprovalService
     from ..security.mfa import MfaService
