@@ -34,14 +34,14 @@ from urllib.parse import parse_qs
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from . import keys
-from .errors import ArrakisError, MfaRefused, ValidationError
-from .adapters.prometheus import add_metrics_route
-from .adapters.notify.approvals import APPROVE_ACTION, REJECT_ACTION
+from arrakis_engine import keys
+from arrakis_engine.errors import ArrakisError, MfaRefused, ValidationError
+from arrakis_engine.adapters.prometheus import add_metrics_route
+from arrakis_engine.adapters.notify.approvals import APPROVE_ACTION, REJECT_ACTION
 
 if TYPE_CHECKING:
-    from .bootstrap import Engine
-    from .ports import Clock
+    from arrakis_engine.bootstrap import Engine
+    from arrakis_engine.ports import Clock
 
 log = logging.getLogger(__name__)
 
