@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable, ContextManager, Mapping, Protocol, Sequence, runtime_checkable
 
-from .chain.types import Asset, Score
+from .domain.chain import Asset, Score
 
 CommunityRef = uuid.UUID | str | None
 

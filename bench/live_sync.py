@@ -44,7 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arrakis_engine.bootstrap import build_engine  # noqa: E402
-from arrakis_engine.chain.types import Asset  # noqa: E402
+from arrakis_engine.domain.chain import Asset  # noqa: E402
 from arrakis_engine.chain.watcher import ChainWatcher  # noqa: E402
 from arrakis_engine.adapters.chain.web3_reader import Web3ChainReader  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402

@@ -49,7 +49,7 @@ import psycopg2
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arrakis_engine.bootstrap import build_engine  # noqa: E402
-from arrakis_engine.chain.types import Asset  # noqa: E402
+from arrakis_engine.domain.chain import Asset  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
 from bench.console import WORDS, filtering, first_paint  # noqa: E402
 from bench.harness import parse_args, pct, scratch_database, verdict  # noqa: E402

@@ -80,7 +80,7 @@ def watcher(state: CliState, chains: tuple[str, ...], interval: float, full_ever
     plans the roles of communities that moved in the last 10 minutes again (no chain reads), so
     an update whose job was lost is queued again. Resumes from its last block after a restart."""
     from ..errors import ValidationError
-    from ..settings import CHAINS
+    from ..domain.chain import CHAINS
     from ..domain.validation import shown
 
     unknown = [c for c in chains if c not in CHAINS]

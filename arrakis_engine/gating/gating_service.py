@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from ..chain.types import UNKNOWN, check_address
+from ..domain.chain import UNKNOWN, check_address
 from ..errors import ArrakisError, DiscordError, NotFound, ValidationError
 from ..ports import ChainReader, Clock, DiscordGuild, moment, system_clock
 from ..storage.chain_holdings import CommunityAssetRepository, HoldingsRepository

@@ -11,7 +11,7 @@ from ..storage.database import Database
 from ..storage.standings import EligibilityRepository
 from ..storage.gating import GatingRepository
 from ..storage.models import Manifest
-from ..storage.repositories import canonical_json, sha256_hex
+from ..domain.checksums import canonical_json, sha256_hex
 from ..themes import theme_of
 from .builder import build_manifest, categories_for
 

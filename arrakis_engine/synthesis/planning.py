@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
 from ..ports import CHANNEL_TYPES
-from ..storage.repositories import canonical_json, sha256_hex
+from ..domain.checksums import canonical_json, sha256_hex
 
 CREATED = "created:"  # shadow entries marking resources Arrakis itself created
 OVERWRITES = "overwrites:"  # shadow entries: digest of the overwrites last set on a category

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 from ..chain.orchestrator import EligibilityOrchestrator
 from ..chain.ranking import HolderIndexer
-from ..chain.types import UNKNOWN, Asset
+from ..domain.chain import UNKNOWN, Asset
 from ..errors import ValidationError
 from ..metrics import NULL_METRICS, Metrics
 from ..ports import Clock, UnknownMembersStore, moment, system_clock

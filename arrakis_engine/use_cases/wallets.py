@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..chain.types import check_address
+from ..domain.chain import check_address
 from ..errors import Conflict, SignInError, ValidationError
 from ..ports import Clock, NonceStore, moment, system_clock
 from ..storage.database import Database

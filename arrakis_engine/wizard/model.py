@@ -14,7 +14,7 @@ from typing import Any
 
 
 from ..errors import ValidationError
-from ..settings import CHAINS
+from ..domain.chain import CHAINS
 from ..themes import THEMES
 from ..domain.validation import shown
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from .. import keys
-from ..chain.types import Asset
+from ..domain.chain import Asset
 from ..errors import ArrakisError, Conflict, NotFound
 from ..manifests.builder import slug
 from ..metrics import NULL_METRICS, Metrics

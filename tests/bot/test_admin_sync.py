@@ -13,7 +13,7 @@ import logging
 import pyotp
 import pytest
 
-from arrakis_engine.chain.types import Asset
+from arrakis_engine.domain.chain import Asset
 from arrakis_engine.adapters.rq.queue import work_until_done
 from tests.fixtures.operators import add_operator, reenrol, secret_of
 from tests.bot.conftest import ADMIN_PERMS, new_guild_id

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from arrakis_engine.chain.orchestrator import EligibilityOrchestrator
-from arrakis_engine.chain.types import Asset
+from arrakis_engine.domain.chain import Asset
 from arrakis_engine.adapters.chain.web3_reader import Web3ChainReader
 from arrakis_engine.use_cases.eligibility_sync import EligibilitySync
 from arrakis_engine.errors import ValidationError

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from arrakis_engine.chain.ranking import HolderIndexer
-from arrakis_engine.chain.types import Asset
+from arrakis_engine.domain.chain import Asset
 from arrakis_engine.chain.watcher import ChainWatcher, transfers
 from arrakis_engine.adapters.chain.web3_reader import Web3ChainReader
 from arrakis_engine.errors import ChainReadError

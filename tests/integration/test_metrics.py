@@ -322,7 +322,7 @@ def test_chain_and_score_reads_are_counted_with_unknown_and_degraded(settings, e
     """An eligibility sync through the engine on anvil counts its reads ok; an endpoint that does
     not answer counts them unknown (never zero); Score lookups count fresh, then degraded when the
     service is down, and the breaker's state is reported."""
-    from arrakis_engine.chain.types import Asset
+    from arrakis_engine.domain.chain import Asset
     from tests.fixtures.chain import holder
 
     token = chain.deploy("TestERC20", "Count", "CNT", 18)

@@ -158,3 +158,41 @@ def test_the_checks_catch_what_they_look_for():
     texts = [" ".join(v.value for v in n.values if isinstance(v, ast.Constant)) for n in ast.walk(tree)
              if isinstance(n, ast.JoinedStr)]
     assert any(SQL.search(t) for t in texts)
+
+
+def _engine_modules(prefix: str) -> list[str]:
+    return sorted(".".join(p.relative_to(ENGINE).with_suffix("").parts) for p in ENGINE.joinpath(prefix).rglob("*.py"))
+
+
+# What each lower layer may import from the engine (itself included): nothing above it.
+BELOW = {
+    "domain": ("errors", "domain"),
+    "storage": ("errors", "keys", "ports", "metrics", "settings", "processes", "logs", "domain", "storage"),
+}
+
+
+@pytest.mark.parametrize("layer", sorted(BELOW))
+def test_domain_and_storage_import_nothing_above_them(layer):
+    """The domain reads only the errors; storage reads the domain and the shared plumbing, never a
+    use case's package (chain/, synthesis/, ...)."""
+    allowed = tuple(f"arrakis_engine.{name}" for name in BELOW[layer])
+    for module in _engine_modules(layer):
+        found = {m for m in imports_of(module) if m.startswith("arrakis_engine.")}
+        upward = {m for m in found if not any(m == a or m.startswith(a + ".") for a in allowed)}
+        assert not upward, f"{module} imports {sorted(upward)}"
+
+
+def test_storage_modules_import_each_other_without_a_loop():
+    """storage/outbox.py and storage/repositories.py used to import each other (one of them inside a
+    function to get round it); no module of storage/ reaches itself through its imports."""
+    modules = {m for m in _engine_modules("storage") if not m.endswith("__init__")}
+    graph = {m: {i.removeprefix("arrakis_engine.") for i in imports_of(m)} & modules for m in modules}
+
+    def reaches(start, target, seen):
+        for nxt in graph.get(start, ()):
+            if nxt == target or (nxt not in seen and not seen.add(nxt) and reaches(nxt, target, seen)):
+                return True
+        return False
+
+    loops = sorted(m for m in modules if reaches(m, m, set()))
+    assert not loops, f"import loops through {loops}"

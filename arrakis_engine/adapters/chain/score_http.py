@@ -25,7 +25,7 @@ import httpx
 
 from ...errors import ScoreServiceError
 from ...chain.breaker import BreakerOpen, RatioBreaker
-from ...chain.types import Score, check_address
+from ...domain.chain import Score, check_address
 
 SCALE = Decimal(100_000)
 MAX_BATCH = 150  # keeps the request line under the common 8 KiB limit

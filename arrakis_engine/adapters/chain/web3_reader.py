@@ -18,9 +18,9 @@ from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.exceptions import ContractLogicError, Web3Exception
 
-from ...settings import CHAINS
+from ...domain.chain import CHAINS
 from ...chain.abi import address_word, decode_results, encode_aggregate3, uint_word
-from ...chain.types import MULTICALL3, UNKNOWN, Asset, ChainReadError, check_address
+from ...domain.chain import MULTICALL3, UNKNOWN, Asset, ChainReadError, check_address
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -1,4 +1,8 @@
-"""Shared chain types. The one rule that matters most: a read that failed is UNKNOWN, never 0."""
+"""The chain domain: the supported chains, assets, balances and scores, and address checks. The
+one rule that matters most: a read that failed is UNKNOWN, never 0.
+
+It depends on nothing but the engine's errors, so storage, use cases and adapters can all read it
+(storage used to reach up into chain/ for these types)."""
 
 from __future__ import annotations
 
@@ -8,11 +12,21 @@ from datetime import datetime
 from decimal import Decimal
 
 from ..errors import ChainReadError, ValidationError  # noqa: F401 (ChainReadError: part of this module's answers)
-from ..settings import CHAINS
 
 MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11"
 ASSET_KINDS = ("native", "erc20", "erc721", "erc1155")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+# The chains Arrakis reads, by name, with their chain ids.
+CHAINS: dict[str, int] = {
+    "berachain": 80094,
+    "ethereum": 1,
+    "arbitrum": 42161,
+    "base": 8453,
+    "polygon": 137,
+    "optimism": 10,
+    "avalanche": 43114,
+}
 
 
 class _Unknown:
