@@ -110,7 +110,7 @@ def test_slices_trust_what_was_recorded_and_the_last_one_checks_the_guild(e, dis
     roles, channels = names(g)
     assert len(roles) == len(set(roles)) == 10 and "Naib" in roles
     assert len(g.channels) == 22 and "the-door" in channels and "elsewhere" not in channels
-    assert e.synthesis.status(c.id)["synthesized"]
+    assert e.synthesis.status(c.id).synthesized
 
 
 def test_resource_created_but_not_recorded_is_adopted(e, discord, make_community):
