@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import interactions
 from interactions import OptionType, SlashContext, slash_command, slash_option
 
-from arrakis_engine.members import MemberView
+from arrakis_engine.use_cases.member_desk import MemberView
 
 from .common import answer, engine_call, require_guild
 

@@ -20,7 +20,7 @@ from interactions import (ActionRow, Button, ButtonStyle, ComponentContext, Moda
                           component_callback, modal_callback, slash_command, slash_option)
 
 from arrakis_engine.errors import ArrakisError, Conflict, NotFound, ValidationError
-from arrakis_engine.settings import CHAINS
+from arrakis_engine.domain.chain import CHAINS
 from arrakis_engine.wizard.model import CHANNEL_TEMPLATES, TEMPLATES, tier_names
 
 from .common import engine_call, in_time, plain_error, require_admin, require_guild

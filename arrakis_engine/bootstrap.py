@@ -24,22 +24,22 @@ from psycopg2.extensions import parse_dsn
 from .chain.orchestrator import EligibilityOrchestrator
 from .chain.ranking import HolderIndexer
 from .chain.watcher import ChainWatcher
-from .communities import CommunityService
-from .demo import Demo
-from .eligibility import EligibilitySync
-from .gating.service import Gating
+from .use_cases.communities import CommunityService
+from .use_cases.demo import Demo
+from .use_cases.eligibility_sync import EligibilitySync
+from .gating.gating_service import Gating
 from .embedded import EmbeddedDiscord, EmbeddedPostgres, EmbeddedRedis
 from .errors import StorageError
 from .manifests.archive import ManifestArchive
-from .manifests.service import ManifestService
+from .manifests.manifest_service import ManifestService
 from .migration.sqlite_import import LegacyImporter
-from .operations import Operations, PlatformProbes
-from .platform_ops import AuditCheck, DiscordPause
+from .use_cases.operations import Operations, PlatformProbes
+from .use_cases.platform_ops import AuditCheck, DiscordPause
 from .policy.approvals import ApprovalService
 from .policy.gate import PolicyGate
 from .policy.plan import PlanLimits
-from .policy.notify import DiscordWebhookApprovals, SlackApprovals, SlackClient
-from .policy.rego import RegoPolicyEngine
+from .adapters.notify.approvals import DiscordWebhookApprovals, SlackApprovals, SlackClient
+from .adapters.rego import RegoPolicyEngine
 from .ports import (
     ChainReader,
     Clock,
@@ -48,11 +48,11 @@ from .ports import (
     ScoreSource,
     system_clock,
 )
-from .live import HeadWaker, LiveRoleSync, LiveWatch
+from .use_cases.live import HeadWaker, LiveRoleSync, LiveWatch
 from .metrics import NULL_METRICS, Metrics, NullMetrics, success_metrics
 from .storage.metrics_store import MetricsFlusher, MetricsStore, approval_figures
-from .members import MemberDesk
-from .verification import WalletVerification
+from .use_cases.member_desk import MemberDesk
+from .use_cases.verification import WalletVerification
 from .sandbox.client import SandboxDiscord
 from .security.anchor import AuditAnchor
 from .security.drill import KillSwitchDrill
@@ -60,10 +60,10 @@ from .security.killswitch import KillSwitch
 from .security.rotation import KeyRotation
 from .security.enrolment import EnrolmentService
 from .security.mfa import MfaService
-from .security.notify import WebhookNotifier
+from .adapters.notify.webhook import WebhookNotifier
 from .security.operators import OperatorService
-from .signing.local import LocalKeySigner
-from .signing.service import SigningService
+from .adapters.signing.local import LocalKeySigner
+from .signing.signing_service import SigningService
 from .settings import Settings
 from .storage.database import ADMIN_ROLE, APP_ROLE, Database, role_dsn
 from .storage.migrations import Migrator
@@ -81,21 +81,21 @@ from .storage.redis_state import (
     WatcherStatus,
 )
 from .storage.repos import Repositories
-from .storage.s3_shadow import LocalObjectStore, S3ObjectStore
+from .adapters.s3.shadow import LocalObjectStore, S3ObjectStore
 from .synthesis.community import CommunitySynthesizer
-from .synthesis.discord_http import DiscordNotConfigured, DiscordREST
+from .adapters.discord.rest import DiscordNotConfigured, DiscordREST
 from .synthesis.freeze import FreezeFlags
 from .storage.freezes import FreezeStateRepository
-from .synthesis.members import MemberRoleSync
+from .synthesis.member_roles import MemberRoleSync
 from .synthesis.reconcile import Reconciler
-from .synthesis.redis_bucket import RedisTokenBucket
-from .synthesis.rq_queue import SynthesisQueue, work_until_done
+from .adapters.discord.redis_bucket import RedisTokenBucket
+from .adapters.rq.queue import SynthesisQueue, work_until_done
 from .synthesis.scheduler import ReconcileRound, Scheduler
-from .synthesis.service import SynthesisService
-from .wallets import WalletLinking
-from .water_sharer import WaterSharerService
-from .wizard.service import WizardService
-from .wizard.sessions import SessionStore
+from .synthesis.synthesis_service import SynthesisService
+from .use_cases.wallets import WalletLinking
+from .use_cases.water_sharer import WaterSharerService
+from .wizard.wizard_service import WizardService
+from .storage.wizard_sessions import SessionStore
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +236,7 @@ class Deferred:
 
 
 def _web3_reader(chain: str, urls, timeout: float) -> ChainReader:
-    from .chain.web3_reader import Web3ChainReader
+    from .adapters.chain.web3_reader import Web3ChainReader
 
     return Web3ChainReader(chain, list(urls), timeout=timeout)
 
@@ -247,7 +247,7 @@ def _chain_watcher(chain: str, reader: ChainReader, db: Database, confirmations:
 
 
 def _head_subscriber(chain: str, urls: Sequence[str]) -> HeadWaker:
-    from .chain.heads import HeadSubscriber
+    from .adapters.chain.heads import HeadSubscriber
 
     return HeadSubscriber(chain, urls).start()
 
@@ -281,7 +281,7 @@ def _signer(settings: Settings, redis_client):
     """Vault Transit when VAULT_ADDR is set; else the local key file in the data folder."""
     if settings.vault_addr:
         def vault():
-            from .signing.vault import VaultTransitSigner  # hvac: only once something is signed
+            from .adapters.signing.vault import VaultTransitSigner  # hvac: only once something is signed
 
             return VaultTransitSigner(settings.vault_addr, redis_client, token=settings.vault_token,
                                       role_id=settings.vault_role_id, secret_id=settings.vault_secret_id,
@@ -311,7 +311,7 @@ def build_policy_gate(settings: Settings, *, metrics: Metrics = NULL_METRICS) ->
 
 
 def _platform_gauges(**parts) -> dict:
-    from .metrics_export import platform_gauges  # prometheus-client: loaded by the processes that export
+    from .adapters.prometheus import platform_gauges  # prometheus-client: loaded by the processes that export
 
     return platform_gauges(**parts)
 
@@ -396,7 +396,7 @@ def build_engine(settings: Settings, *, sql_dir: Path | None = None, max_connect
                                          chain=chain)
                          for chain, urls in settings.rpc_urls.items()}
     if score is None and settings.score_api_url:
-        from .chain.score_http import ScoreClient
+        from .adapters.chain.score_http import ScoreClient
 
         score = ScoreClient(settings.score_api_url, settings.score_api_key)
     store = store if store is not None else _shadow_store(settings)

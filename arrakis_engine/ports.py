@@ -1,8 +1,8 @@
 """The engine's ports: one ``typing.Protocol`` per outside dependency.
 
 Use cases are typed against these and nothing else; the adapters that satisfy them
-(``discord_http.DiscordREST``, ``web3_reader.Web3ChainReader``, ``score_http.ScoreClient``,
-``s3_shadow.S3ObjectStore``, ...) are built only in :mod:`arrakis_engine.bootstrap`. Each method
+(``adapters/discord/rest.DiscordREST``, ``adapters/chain/web3_reader.Web3ChainReader``, ``score_http.ScoreClient``,
+``adapters/s3/shadow.S3ObjectStore``, ...) are built only in :mod:`arrakis_engine.bootstrap`. Each method
 says what it raises: an adapter translates its library's failures into the engine's own error
 tree (:mod:`arrakis_engine.errors`), so a use case never sees ``httpx``, ``web3`` or ``minio``.
 """
@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable, ContextManager, Mapping, Protocol, Sequence, runtime_checkable
 
-from .chain.types import Asset, Score
+from .domain.chain import Asset, Score
 
 CommunityRef = uuid.UUID | str | None
 
@@ -865,7 +865,7 @@ class SendHistory(Protocol):
 
 class WizardSessionStore(Protocol):
     """The wizard's sessions, with one active session per user and guild
-    (``wizard/sessions.py:SessionStore``)."""
+    (``storage/wizard_sessions.py:SessionStore``)."""
 
     def create(self, session: dict) -> bool:
         """Store a new session if the user has no active one in that guild (atomic)."""
@@ -891,7 +891,7 @@ class WizardSessionStore(Protocol):
 
 
 class DirectMessenger(Protocol):
-    """A chat that can write to one person (Slack's ``policy/notify.py:SlackClient``)."""
+    """A chat that can write to one person (Slack's ``adapters/notify/approvals.py:SlackClient``)."""
 
     def direct_message(self, user_id: str, text: str) -> dict:
         ...

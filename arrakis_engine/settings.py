@@ -45,17 +45,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from .domain.chain import CHAINS
 from .errors import ConfigError
 
-CHAINS: dict[str, int] = {
-    "berachain": 80094,
-    "ethereum": 1,
-    "arbitrum": 42161,
-    "base": 8453,
-    "polygon": 137,
-    "optimism": 10,
-    "avalanche": 43114,
-}
 
 POLICY_PROFILES = ("upstream", "strict")  # arrakis_engine.policy.risk.PROFILES (a test checks)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

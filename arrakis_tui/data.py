@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from arrakis_engine.errors import ArrakisError
-from arrakis_engine.operations import FleetEntry, Health
+from arrakis_engine.use_cases.operations import FleetEntry, Health
 from arrakis_engine.themes import SUBSCRIPTIONS
 
 PLANS = SUBSCRIPTIONS  # the subscription tiers, cheapest first (the fleet sorts by them)

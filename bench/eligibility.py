@@ -39,11 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arrakis_engine.bootstrap import build_engine  # noqa: E402
 from bench.harness import parse_args, scratch_database  # noqa: E402
-from arrakis_engine.chain.types import Asset  # noqa: E402
+from arrakis_engine.domain.chain import Asset  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
 from arrakis_engine.themes import THEMES  # noqa: E402
 from arrakis_engine.themes.evaluator import MemberFacts, ThemeEvaluator  # noqa: E402
-from arrakis_engine.chain.types import UNKNOWN  # noqa: E402
+from arrakis_engine.domain.chain import UNKNOWN  # noqa: E402
 from arrakis_engine.gating.evaluate import Facts, evaluate_many, held_history  # noqa: E402
 from arrakis_engine.gating.rules import parse_rule  # noqa: E402
 from tests.fixtures.chain import ChainKit, holder, start_anvil  # noqa: E402

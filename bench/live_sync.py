@@ -44,9 +44,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arrakis_engine.bootstrap import build_engine  # noqa: E402
-from arrakis_engine.chain.types import Asset  # noqa: E402
+from arrakis_engine.domain.chain import Asset  # noqa: E402
 from arrakis_engine.chain.watcher import ChainWatcher  # noqa: E402
-from arrakis_engine.chain.web3_reader import Web3ChainReader  # noqa: E402
+from arrakis_engine.adapters.chain.web3_reader import Web3ChainReader  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
 from arrakis_engine.storage.synthesis import SynthesisRepository  # noqa: E402
 from bench.harness import parse_args, pct, scratch_database, verdict  # noqa: E402
@@ -182,7 +182,7 @@ def run(args, url: str) -> int:
         engine_reads = sum(r.requests for r in engine.chain_readers.values()) - engine_reads
         watcher_reads = reader.requests - watcher_reads
         load_end = time.monotonic()
-        from arrakis_engine.synthesis.rq_queue import outstanding
+        from arrakis_engine.adapters.rq.queue import outstanding
 
         while outstanding(engine.redis) and time.monotonic() < load_end + args.drain:
             time.sleep(1)

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from arrakis_engine.errors import InputTooLarge  # noqa: E402
 from arrakis_engine.policy.gate import PolicyGate  # noqa: E402
 from arrakis_engine.policy.plan import json_shape  # noqa: E402
-from arrakis_engine.policy.rego import RegoPolicyEngine, compact  # noqa: E402
+from arrakis_engine.adapters.rego import RegoPolicyEngine, compact  # noqa: E402
 from arrakis_engine.policy.risk import STRICT_TYPE_RISK  # noqa: E402  (the widest list of types)
 from bench.harness import parse_args  # noqa: E402
 

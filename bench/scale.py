@@ -49,7 +49,7 @@ import psycopg2
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arrakis_engine.bootstrap import build_engine  # noqa: E402
-from arrakis_engine.chain.types import Asset  # noqa: E402
+from arrakis_engine.domain.chain import Asset  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
 from bench.console import WORDS, filtering, first_paint  # noqa: E402
 from bench.harness import parse_args, pct, scratch_database, verdict  # noqa: E402
@@ -140,7 +140,7 @@ def cli_figures(env: dict, label: str, runs: int) -> dict:
 def dequeue_cost(redis, ids: list[str], samples: int) -> tuple[float, float]:
     """Median and p90 seconds of the worker taking the next fair job, with one community queue
     per id waiting (each with jobs)."""
-    from arrakis_engine.synthesis.rq_queue import BASE, FairWorker, SynthesisQueue
+    from arrakis_engine.adapters.rq.queue import BASE, FairWorker, SynthesisQueue
 
     redis.flushdb()
     queue = SynthesisQueue(redis)
@@ -454,7 +454,7 @@ def live_ahead(args, engine, kit, token, env, discord, workers, big, other, memb
     to the member's role PATCH at Discord, for a member of another community and one of the big
     community. A transfer makes a low holder the richest (its tier changes)."""
     from arrakis_engine.chain.watcher import ChainWatcher
-    from arrakis_engine.chain.web3_reader import Web3ChainReader
+    from arrakis_engine.adapters.chain.web3_reader import Web3ChainReader
 
     for i in range(2):
         workers.append(subprocess.Popen([sys.executable, "-m", "arrakis_engine.cli", "worker", "--name",

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from arrakis_engine.bootstrap import build_engine  # noqa: E402
 from bench.harness import cpu_seconds, parse_args, scratch_database  # noqa: E402
 from arrakis_engine.settings import Settings  # noqa: E402
-from arrakis_engine.synthesis.redis_bucket import RedisTokenBucket  # noqa: E402
+from arrakis_engine.adapters.discord.redis_bucket import RedisTokenBucket  # noqa: E402
 from arrakis_engine.themes import get_theme  # noqa: E402
 from tests.fakes.discord_api import FakeDiscord  # noqa: E402
 
@@ -119,7 +119,7 @@ def stop_workers(procs: list[subprocess.Popen]) -> None:
 def synthesize_all(engine, communities, enqueued_at: dict | None = None) -> None:
     """Synthesize every community, then sync its members, and wait until the queue is empty
     (``enqueued_at``: guild -> when its synthesis was queued)."""
-    from arrakis_engine.synthesis.rq_queue import outstanding
+    from arrakis_engine.adapters.rq.queue import outstanding
 
     svc = engine.synthesis
     for c in communities:

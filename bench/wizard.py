@@ -22,8 +22,8 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from arrakis_engine.wizard.service import WizardService  # noqa: E402
-from arrakis_engine.wizard.sessions import SessionStore  # noqa: E402
+from arrakis_engine.wizard.wizard_service import WizardService  # noqa: E402
+from arrakis_engine.storage.wizard_sessions import SessionStore  # noqa: E402
 from bench.harness import parse_args  # noqa: E402
 
 STEPS = [None, {"chain": "berachain"},

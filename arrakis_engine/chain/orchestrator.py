@@ -26,7 +26,7 @@ from ..metrics import NULL_METRICS, Metrics
 from ..ports import ChainReader, ScoreCacheStore, ScoreSource
 from ..storage.chain_holdings import HoldingsRepository
 from ..storage.database import Database
-from .types import UNKNOWN, Asset, ChainReadError, Score, check_address
+from ..domain.chain import UNKNOWN, Asset, ChainReadError, Score, check_address
 
 FRESH_SECONDS = 300
 

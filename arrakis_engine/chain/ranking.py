@@ -28,7 +28,7 @@ from ..errors import ValidationError
 from ..ports import BlockSource
 from ..storage.chain_holdings import HoldingsRepository
 from ..storage.database import Database
-from .types import Asset, ChainReadError
+from ..domain.chain import Asset, ChainReadError
 from .watcher import TRANSFER as TRANSFER_TOPIC
 from .watcher import TRANSFER_BATCH, TRANSFER_SINGLE, counts_for, transfers
 

@@ -40,7 +40,7 @@ from ..errors import ChainReadError
 from ..ports import BlockSource
 from ..storage.chain_watch import ChainWatchRepository
 from ..storage.database import Database
-from .types import Asset
+from ..domain.chain import Asset
 
 if TYPE_CHECKING:
     from .ranking import HolderIndexer

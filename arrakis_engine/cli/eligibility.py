@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..chain.types import Asset
+from ..domain.chain import Asset
 from .base import CliState, command_group
 from .output import EXIT_PARTIAL, Output, phases, reports
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import ValidationError
-from ..gating.service import check_lines
+from ..gating.gating_service import check_lines
 from .base import CliState, command_group
 from .output import Output, reports
 

@@ -18,7 +18,7 @@ def metrics_port(command):
     @functools.wraps(command)
     def wrapper(*args, metrics_port: int | None = None, **kwargs):
         if metrics_port:
-            from ..metrics_export import serve_process_metrics
+            from ..adapters.prometheus import serve_process_metrics
             from .base import CliState
 
             state = click.get_current_context().find_object(CliState)

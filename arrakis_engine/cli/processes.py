@@ -1,6 +1,6 @@
-"""The long-running processes of the Procfile: ``arrakis worker``, ``scheduler``, ``web`` and
-``watcher`` (``arrakis bot`` comes from ``arrakis_bot/cli.py`` through the ``arrakis.commands``
-entry points)."""
+"""The long-running processes of the Procfile: ``arrakis worker``, ``scheduler`` and ``watcher``
+(``arrakis bot`` comes from ``arrakis_bot/cli.py`` and ``arrakis web`` from ``arrakis_web/cli.py``
+through the ``arrakis.commands`` entry points)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def stop_on_sigterm() -> None:
 def worker(state: CliState, burst: bool, name: str | None) -> None:
     """Run a synthesis worker (RQ), serving every community's queue in turn. A failing job is one
     line (why, and the tries left); --debug adds its traceback."""
-    from ..synthesis.rq_queue import BASE, EngineWorker, recover_abandoned
+    from ..adapters.rq.queue import BASE, EngineWorker, recover_abandoned
 
     stop_on_sigterm()  # until RQ's own handler (a warm shutdown) takes over
     engine = state.engine
@@ -64,34 +64,6 @@ def scheduler(state: CliState, interval: int, flush_interval: int, once: bool) -
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=int, envvar="PORT", default=8080, show_default=True, help="Port (default: $PORT).")
-@pass_state
-def web(state: CliState, host: str, port: int) -> None:
-    """Serve the wallet page members reach from /verify (GET /verify/<link>), and Slack's button
-    presses for approval requests (POST /slack/interactions) when SLACK_SIGNING_SECRET is set;
-    requests not signed by Slack, stale or replayed are refused. ARRAKIS_PUBLIC_URL is the address
-    members reach this process at (it goes in /verify's links and in the signed messages); unset,
-    they name the address served here (--port or $PORT)."""
-    from dataclasses import replace
-
-    from ..web import serve
-
-    served = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
-    # Without ARRAKIS_PUBLIC_URL, links and signed messages name the port actually served.
-    state.adjust_settings = lambda s: s if s.public_url_explicit else replace(s, public_url=served)
-    engine = state.engine
-    engine.verification.announce(engine.settings.public_url)
-    click.echo(f"wallet page on http://{host}:{port}/verify/… (links say {engine.settings.public_url})", err=True)
-    if engine.settings.slack_signing_secret:
-        click.echo(f"listening for Slack on http://{host}:{port}/slack/interactions", err=True)
-    try:
-        serve(engine, engine.settings.slack_signing_secret, host=host, port=port)
-    finally:
-        engine.verification.withdraw()
-
-
-@cli.command()
 @metrics_port
 @click.option("--chain", "chains", multiple=True, help="Chains to follow (default: every chain with RPC_URLS_*).")
 @click.option("--interval", type=float, default=1.0, show_default=True, help="Seconds between polls of each chain.")
@@ -108,8 +80,8 @@ def watcher(state: CliState, chains: tuple[str, ...], interval: float, full_ever
     plans the roles of communities that moved in the last 10 minutes again (no chain reads), so
     an update whose job was lost is queued again. Resumes from its last block after a restart."""
     from ..errors import ValidationError
-    from ..settings import CHAINS
-    from ..validation import shown
+    from ..domain.chain import CHAINS
+    from ..domain.validation import shown
 
     unknown = [c for c in chains if c not in CHAINS]
     if unknown:  # a typo is not a missing endpoint

@@ -15,7 +15,7 @@ import click
 from ..errors import PermissionDenied, ValidationError
 from ..security.authz import ROLES, may_manage_operators
 from ..security.operators import validate_links, validate_name, validate_roles
-from ..signing.service import PLATFORM_KEY, community_key
+from ..signing.signing_service import PLATFORM_KEY, community_key
 from .base import CliState, command_group
 from .output import Output, reports
 from .status import audit
@@ -375,7 +375,7 @@ def audit_digests(state: CliState, folder, public_keys) -> Output:
         import json as _json
         from pathlib import Path
 
-        from ..storage.s3_shadow import LocalObjectStore
+        from ..adapters.s3.shadow import LocalObjectStore
 
         try:
             keys = _json.load(public_keys)

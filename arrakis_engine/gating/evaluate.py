@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Mapping, NamedTuple, Sequence
 
-from ..chain.types import UNKNOWN
+from ..domain.chain import UNKNOWN
 from .logic import Truth, k_all, k_any, k_not, word
 from .rules import Holding, Requirement, Rule
 

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any, Union
 
-from ..chain.types import Asset
+from ..domain.chain import Asset
 from ..errors import ValidationError
-from ..settings import CHAINS
+from ..domain.chain import CHAINS
 
 MAX_DEPTH = 5
 MAX_REQUIREMENTS = 50

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 from ..errors import ArrakisError, IntegrityFailure, NotFound
 from ..storage.database import Database, validate_tenant_id
 from ..storage.outbox import OutboxRepository, RestoreRepository, community_key, index_key, manifest_key
-from ..storage.repositories import canonical_json, sha256_hex
+from ..domain.checksums import canonical_json, sha256_hex
 from ..ports import ObjectStore
 
 if TYPE_CHECKING:
-    from ..signing.service import SigningService
+    from ..signing.signing_service import SigningService
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Callable
 from ..errors import LegacyImportError, ValidationError
 from ..storage.database import Database
 from ..storage.legacy_imports import LegacyImportRepository, chunks
-from ..storage.repositories import WALLET_RE, canonical_json, sha256_hex
-from ..validation import check_discord_id
+from ..domain.checksums import canonical_json, sha256_hex
+from ..storage.repositories import WALLET_RE
+from ..domain.validation import check_discord_id
 from ..themes import theme_of
 
 if TYPE_CHECKING:

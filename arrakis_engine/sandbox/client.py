@@ -16,14 +16,14 @@ import httpx
 from ..embedded import EmbeddedDiscord
 from ..errors import DiscordError
 from ..metrics import NULL_METRICS, Metrics
-from ..synthesis.discord_http import DiscordREST
+from ..adapters.discord.rest import DiscordREST
 from . import SANDBOX_TOKEN
 
 if TYPE_CHECKING:
     from redis import Redis
 
     from ..synthesis.freeze import FreezeFlags
-    from ..synthesis.redis_bucket import RedisTokenBucket
+    from ..adapters.discord.redis_bucket import RedisTokenBucket
 
 
 class SandboxDiscord:

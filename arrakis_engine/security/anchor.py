@@ -42,11 +42,11 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ArrakisError, Conflict, IntegrityFailure, NotFound
 from ..storage.database import Database
-from ..storage.repositories import canonical_json
+from ..domain.checksums import canonical_json
 
 if TYPE_CHECKING:
     from ..ports import Clock, Notifier, ObjectStore
-    from ..signing.service import SigningService
+    from ..signing.signing_service import SigningService
     from ..storage.repos import Repositories
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from .operators import DISCORD_ID
 
 if TYPE_CHECKING:
     from ..ports import FreezeSwitch, Notifier, WizardSessionStore
-    from ..signing.service import SigningService
+    from ..signing.signing_service import SigningService
     from ..storage.repos import Repositories
     from .mfa import MfaService
 
@@ -285,7 +285,7 @@ class KillSwitch:
         return f"{n} wizard session(s) in progress revoked"
 
     def _signing_key(self, scope, target) -> str | None:
-        from ..signing.service import community_key
+        from ..signing.signing_service import community_key
 
         return None if scope == "global" else community_key(target)
 

@@ -36,7 +36,7 @@ from ..storage.database import Database
 from .operators import validate_name
 
 if TYPE_CHECKING:
-    from ..signing.service import SigningService
+    from ..signing.signing_service import SigningService
     from ..storage.repos import Repositories
 
 ISSUER = "Arrakis"

@@ -11,7 +11,7 @@ from ..errors import PermissionDenied
 from .authz import Actor, may_rotate_keys
 
 if TYPE_CHECKING:
-    from ..signing.service import SigningService
+    from ..signing.signing_service import SigningService
     from ..storage.database import Database
     from ..storage.repos import Repositories
     from .mfa import MfaService

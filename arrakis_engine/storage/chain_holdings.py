@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Iterable, Sequence
 
-from ..chain.types import Asset
+from ..domain.chain import Asset
 from .database import Database
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from ..domain.checksums import sha256_hex
 from .database import Database
-from .repositories import sha256_hex
 
 
 def manifest_key(community_id, version: int) -> str:

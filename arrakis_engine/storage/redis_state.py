@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from .. import keys
-from ..chain.types import Score
+from ..domain.chain import Score
 from ..errors import StorageError, SynthesisBusy
 from ..ports import Clock, system_clock
 from ..processes import pid_alive

@@ -8,8 +8,6 @@ inside ``db.platform()``.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import uuid
 from datetime import datetime
@@ -17,20 +15,13 @@ from typing import Any, Iterable, Sequence
 
 from ..errors import Conflict, IntegrityFailure, NotFound, ValidationError
 from .database import Database, validate_tenant_id
-from ..validation import check_discord_id
+from .outbox import OutboxRepository, community_key, manifest_key
+from ..domain.checksums import canonical_json, sha256_hex
+from ..domain.validation import check_discord_id
 from .models import AuditEntry, Badge, Community, Manifest, Profile, ShadowState, TierChange, WalletLink
 
 WALLET_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 BADGE_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-
-
-def canonical_json(value: Any) -> str:
-    """Deterministic JSON text: sorted keys, no spaces, UTF-8 kept as is."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def sha256_hex(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def normalize_wallet(address: str) -> str:
@@ -340,8 +331,6 @@ class ManifestRepository(_Repo):
             (tenant, version, text, checksum, created_by, signature))
         # Shadowed to S3 through the outbox, in this same transaction: a version never exists
         # without its copy being on the way.
-        from .outbox import OutboxRepository, community_key, manifest_key
-
         outbox = OutboxRepository(self.db)
         outbox.add(manifest_key(tenant, version), text)
         community = tx.one("SELECT id, name, guild_id, theme_id, subscription_tier, settings, is_active, created_at "

@@ -6,7 +6,7 @@ import json
 from typing import Sequence
 
 from .database import Database
-from .repositories import canonical_json, sha256_hex
+from ..domain.checksums import canonical_json, sha256_hex
 
 
 class SynthesisRepository:

@@ -1,6 +1,6 @@
 """What a worker runs for each job type.
 
-The engine a job uses is the worker's own: :class:`~arrakis_engine.synthesis.rq_queue.EngineWorker`
+The engine a job uses is the worker's own: :class:`~arrakis_engine.adapters.rq.queue.EngineWorker`
 is built with it and hands it to each job it performs (``job.engine``), so nothing here keeps
 a module-level engine.
 """
@@ -58,7 +58,7 @@ def _come_back(e, job, job_type: str, community_id: str, payload: dict, wait: fl
     the worker (and, with a big community syncing, every worker) until it frees up, put the same
     delivery back on the queue for when it does, in the same lane, and serve other work
     meanwhile. The copy is safe: a delivery is made once per decision, whichever copy runs."""
-    from .rq_queue import BASE
+    from ..adapters.rq.queue import BASE
 
     again = dict(payload, waits=int(payload.get("waits", 0)) + 1)
     seq = payload.get("seq")
@@ -88,7 +88,7 @@ def _run(job, job_type: str, community_id: str, payload: dict) -> Any:
     if job_type == "SYNTHESIZE_COMMUNITY":
         return _synthesize_slice(e, job, community_id, payload)
     if job_type in ("ASSIGN_ROLE", "REMOVE_ROLE"):
-        from .rq_queue import BASE
+        from ..adapters.rq.queue import BASE
 
         live = getattr(job, "origin", None) == BASE
         if not live and e.queue.live_waiting(community_id):

@@ -8,7 +8,7 @@
 * :func:`plan_member_roles` -- each member's new full role list, and :func:`needs_approval`, the
   mass-strip check.
 
-The use cases in ``community.py``, ``reconcile.py`` and ``members.py`` read the state, call these,
+The use cases in ``community.py``, ``reconcile.py`` and ``member_roles.py`` read the state, call these,
 and carry out the result.
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
 from ..ports import CHANNEL_TYPES
-from ..storage.repositories import canonical_json, sha256_hex
+from ..domain.checksums import canonical_json, sha256_hex
 
 CREATED = "created:"  # shadow entries marking resources Arrakis itself created
 OVERWRITES = "overwrites:"  # shadow entries: digest of the overwrites last set on a category

@@ -4,7 +4,7 @@ gates them by subscription (free < premium < enterprise)."""
 from __future__ import annotations
 
 from ..errors import PlanLimit, ValidationError
-from ..validation import shown
+from ..domain.validation import shown
 from .basic import BASIC
 from .model import BadgeSpec, CategorySpec, ChannelSpec, Naming, Theme, TierSpec, check_rank
 from .sietch import SIETCH

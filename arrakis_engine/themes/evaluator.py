@@ -11,7 +11,7 @@ a member who climbs back meanwhile loses the pending mark. An unknown balance (a
 never changes a tier.
 
 Conviction and activity are on the normalised scale of 0 to 100,000 points (see
-``arrakis_engine.chain.score_http``), so every badge threshold (50, 200, 10,000) is reachable.
+``arrakis_engine.adapters.chain.score_http``), so every badge threshold (50, 200, 10,000) is reachable.
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ from typing import Any
 
 
 from ..errors import ValidationError
-from ..settings import CHAINS
+from ..domain.chain import CHAINS
 from ..themes import THEMES
-from ..validation import shown
+from ..domain.validation import shown
 
 STATES = ("INIT", "CHAIN_SELECT", "ASSET_CONFIG", "ELIGIBILITY_RULES", "ROLE_MAPPING", "CHANNEL_STRUCTURE",
           "REVIEW", "DEPLOY", "COMPLETE", "FAILED")

@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Label, Static
 
-from arrakis_engine.operations import CommunityDetail
+from arrakis_engine.use_cases.operations import CommunityDetail
 
 from ..data import ago
 from .base import EngineScreen

@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from arrakis_engine.operations import FleetEntry, Health
+from arrakis_engine.use_cases.operations import FleetEntry, Health
 
 from ..data import DRIFT_COLOURS, DRIFT_STYLE, PLANS, ago, load_fleet, load_health, search_text
 from ..widgets.health import HealthPanel

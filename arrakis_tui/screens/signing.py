@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
-from arrakis_engine.signing.service import PLATFORM_KEY, community_key
+from arrakis_engine.signing.signing_service import PLATFORM_KEY, community_key
 
 from ..data import ago, describe_error, fit
 from ..dialogs.prompt import PromptDialog

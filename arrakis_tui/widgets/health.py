@@ -7,7 +7,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline, Static
 
 from arrakis_engine.metrics import success_lines
-from arrakis_engine.operations import Health
+from arrakis_engine.use_cases.operations import Health
 
 from ..data import STATE_MARK
 

@@ -13,8 +13,8 @@ import logging
 import pyotp
 import pytest
 
-from arrakis_engine.chain.types import Asset
-from arrakis_engine.synthesis.rq_queue import work_until_done
+from arrakis_engine.domain.chain import Asset
+from arrakis_engine.adapters.rq.queue import work_until_done
 from tests.fixtures.operators import add_operator, reenrol, secret_of
 from tests.bot.conftest import ADMIN_PERMS, new_guild_id
 from tests.fixtures.chain import holder
@@ -151,7 +151,7 @@ def test_an_operator_who_ran_the_sync_from_discord_cannot_approve_its_mass_strip
 def test_refresh_keeps_the_roles_its_command_carries_for_discord_role_rules(bot, bot_engine, fake, world):
     """Every command carries the member's roles; /refresh keeps them as Discord's last answer, so
     the sync it runs (and every later one) decides a discord_role rule without asking Discord."""
-    from arrakis_engine.gating.service import Member
+    from arrakis_engine.gating.gating_service import Member
 
     guild, c = world
     bridge = bot_engine.discord.create_role(guild, name="Bridge", color=0, permissions=0)["id"]  # another bot's

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from arrakis_engine.synthesis.rq_queue import work_until_done
+from arrakis_engine.adapters.rq.queue import work_until_done
 from tests.bot.conftest import ADMIN_PERMS, component_of, new_guild_id
 
 ADMIN = "310000000000000001"

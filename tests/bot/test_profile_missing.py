@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from arrakis_bot.members import profile_embed
-from arrakis_engine.members import MemberView
+from arrakis_engine.use_cases.member_desk import MemberView
 
 
 def view(missing):

@@ -17,8 +17,8 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from arrakis_engine.bootstrap import build_engine
-from arrakis_engine.chain.types import Asset
-from arrakis_engine.synthesis.rq_queue import work_until_done
+from arrakis_engine.domain.chain import Asset
+from arrakis_engine.adapters.rq.queue import work_until_done
 from tests.bot.conftest import new_guild_id
 from tests.fixtures.ports import ServerProcess, free_port
 from tests.fixtures.workers import wait_for

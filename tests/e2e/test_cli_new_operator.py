@@ -187,7 +187,7 @@ def test_a_failing_job_is_one_line_and_status_shows_retries_and_dead_letters(run
     import subprocess
     import sys
 
-    from arrakis_engine.synthesis.rq_queue import DLQ_KEY
+    from arrakis_engine.adapters.rq.queue import DLQ_KEY
 
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("DISCORD_")}
     env.update({"DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path)})

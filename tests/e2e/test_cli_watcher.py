@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from arrakis_engine.chain.types import Asset
+from arrakis_engine.domain.chain import Asset
 from arrakis_engine.storage.chain_holdings import HoldingsRepository
 from tests.fixtures.chain import holder
 

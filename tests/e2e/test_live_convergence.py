@@ -209,7 +209,7 @@ def test_live_role_sync_converges_after_transfers_kills_and_a_reorg(run, engine,
         last_block = kit.w3.eth.block_number
 
         # --- quiet: the watcher past the last transfer, nothing left on the queue ---------------
-        from arrakis_engine.synthesis.rq_queue import outstanding
+        from arrakis_engine.adapters.rq.queue import outstanding
 
         def settled():
             s = engine.live.status(CHAIN) or {}

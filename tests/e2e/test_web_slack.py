@@ -14,7 +14,7 @@ import httpx
 import pyotp
 import pytest
 
-from arrakis_engine.policy.notify import APPROVE_ACTION, REJECT_ACTION
+from arrakis_engine.adapters.notify.approvals import APPROVE_ACTION, REJECT_ACTION
 from tests.fakes.slack_api import signed
 from tests.fixtures.operators import Codes
 from tests.fixtures.ports import ServerProcess, free_port

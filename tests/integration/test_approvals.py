@@ -13,7 +13,7 @@ import pytest
 
 from arrakis_engine.errors import Conflict, MfaRefused, PermissionDenied, ValidationError
 from arrakis_engine.policy.approvals import ApprovalService, PlanRejected, clean_reason
-from arrakis_engine.policy.notify import DiscordWebhookApprovals, SlackApprovals
+from arrakis_engine.adapters.notify.approvals import DiscordWebhookApprovals, SlackApprovals
 from tests.conftest import FakeClock
 from tests.fakes.discord_webhook import FakeDiscordWebhook
 from tests.fixtures.operators import Codes

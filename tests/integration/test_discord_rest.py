@@ -8,9 +8,9 @@ import time
 import pytest
 
 from arrakis_engine import keys
-from arrakis_engine.synthesis.discord_http import DiscordError, DiscordREST
+from arrakis_engine.adapters.discord.rest import DiscordError, DiscordREST
 from arrakis_engine.synthesis.freeze import FreezeFlags
-from arrakis_engine.synthesis.redis_bucket import BucketTimeout, RedisTokenBucket
+from arrakis_engine.adapters.discord.redis_bucket import BucketTimeout, RedisTokenBucket
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_the_limit_is_shared_across_processes(redis, redis_url):
     import subprocess
     import sys
 
-    code = ("import redis,sys,time; from arrakis_engine.synthesis.redis_bucket import RedisTokenBucket;"
+    code = ("import redis,sys,time; from arrakis_engine.adapters.discord.redis_bucket import RedisTokenBucket;"
             f"b=RedisTokenBucket(redis.Redis.from_url({redis_url!r}), name='shared', limit=10, window=0.05);"
             "[b.acquire_with_wait(timeout=10) for _ in range(200)]")
     start = time.perf_counter()

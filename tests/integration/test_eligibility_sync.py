@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from arrakis_engine.chain.orchestrator import EligibilityOrchestrator
-from arrakis_engine.chain.types import Asset
-from arrakis_engine.chain.web3_reader import Web3ChainReader
-from arrakis_engine.eligibility import EligibilitySync
+from arrakis_engine.domain.chain import Asset
+from arrakis_engine.adapters.chain.web3_reader import Web3ChainReader
+from arrakis_engine.use_cases.eligibility_sync import EligibilitySync
 from arrakis_engine.errors import ValidationError
 from tests.fakes.rpc_proxy import RpcProxy
 from tests.fixtures.chain import holder

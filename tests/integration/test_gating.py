@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from arrakis_engine.bootstrap import build_engine
-from arrakis_engine.chain.web3_reader import Web3ChainReader
+from arrakis_engine.adapters.chain.web3_reader import Web3ChainReader
 from arrakis_engine.errors import BucketTimeout, DiscordError, ValidationError
 from arrakis_engine.gating.rules import RuleError
 from tests.fakes.guild_port import InMemoryGuilds
@@ -343,7 +343,7 @@ def test_held_for_is_unknown_for_an_asset_the_index_does_not_keep(world):
 
 def test_sync_with_membership_and_tier_rules_reads_each_asset_once(world):
     eng, c, ids = world["eng"], world["c"], world["ids"]
-    from arrakis_engine.chain.types import Asset
+    from arrakis_engine.domain.chain import Asset
     eng.eligibility.configure(c.id, Asset("berachain", "erc20", world["bgt"]), purpose="rank")
     # Membership: NFT or 800 BGT, and at least 100 BGT (BGT named three times, with the rank).
     eng.gating.set_rule(c.id, {"all": [
@@ -458,7 +458,7 @@ def test_the_watcher_follows_assets_named_in_a_rule(world, anvil, chain):
     """A rule's asset is followed by the live watcher: its transfer marks the community as moved
     (so live sync re-evaluates it); a rank asset named by a rule keeps its purpose; a removed rule's
     asset is no longer followed."""
-    from arrakis_engine.chain.types import Asset
+    from arrakis_engine.domain.chain import Asset
     from arrakis_engine.chain.watcher import ChainWatcher
     from arrakis_engine.storage.chain_holdings import CommunityAssetRepository
 

@@ -183,7 +183,7 @@ def test_a_member_may_freeze_themself_without_a_code_but_only_a_platform_admin_r
 
 
 def test_a_failing_alert_never_fails_the_kill_switch(e, make_community, admin):
-    from arrakis_engine.security.notify import WebhookNotifier
+    from arrakis_engine.adapters.notify.webhook import WebhookNotifier
 
     actor, code = admin
     c = make_community()
@@ -248,7 +248,7 @@ def test_the_freeze_cache_fails_closed_when_postgresql_cannot_be_read(e, setting
     from arrakis_engine import keys
     from arrakis_engine.bootstrap import build_engine
     from arrakis_engine.errors import StorageError
-    from arrakis_engine.synthesis.redis_bucket import FREEZE_CACHE_COLD, SENT
+    from arrakis_engine.adapters.discord.redis_bucket import FREEZE_CACHE_COLD, SENT
 
     e.redis.delete(keys.FREEZE_FLAGS)
     cut_off = build_engine(replace(settings, database_url="postgresql://postgres@127.0.0.1:1/nothing",

@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 
 from arrakis_engine.chain.ranking import HolderIndexer
-from arrakis_engine.chain.types import Asset
+from arrakis_engine.domain.chain import Asset
 from arrakis_engine.chain.watcher import ChainWatcher, transfers
-from arrakis_engine.chain.web3_reader import Web3ChainReader
+from arrakis_engine.adapters.chain.web3_reader import Web3ChainReader
 from arrakis_engine.errors import ChainReadError
 from arrakis_engine.storage.chain_holdings import HoldingsRepository
-from arrakis_engine.synthesis.rq_queue import work_until_done
+from arrakis_engine.adapters.rq.queue import work_until_done
 from tests.fakes.rpc_proxy import RpcProxy
 from tests.fixtures.chain import holder
 
@@ -199,7 +199,7 @@ def test_a_block_that_would_strip_many_pauses_for_approval(live, discord, chain)
 def test_new_heads_wake_the_watcher_where_the_endpoint_offers_them(anvil, chain):
     import time
 
-    from arrakis_engine.chain.heads import HeadSubscriber
+    from arrakis_engine.adapters.chain.heads import HeadSubscriber
 
     sub = HeadSubscriber("berachain", [anvil.url]).start()  # anvil answers websockets on its http port
     try:
@@ -396,7 +396,7 @@ def test_an_update_whose_job_was_lost_is_queued_again_when_the_roles_settle(live
     once, and it is delivered."""
     from rq import Queue
 
-    from arrakis_engine.synthesis.rq_queue import BASE
+    from arrakis_engine.adapters.rq.queue import BASE
 
     eng, c, token, asset, wallets, members, watcher = live
     chain.send(token.functions.mint(wallets[11], 2000))

@@ -124,7 +124,7 @@ def test_restore_into_an_empty_database_byte_for_byte(s3e, make_community, fresh
     fresh = fresh_install()
     report = fresh.archive.restore(c.id)
     assert report["manifests"] == [1, 2, 3] and report["shadow_states"] == 1
-    from arrakis_engine.storage.repositories import canonical_json
+    from arrakis_engine.domain.checksums import canonical_json
 
     with fresh.db.tenant(c.id):
         for v, original in originals.items():
@@ -178,7 +178,7 @@ def test_restore_refuses_a_rewritten_or_badly_signed_version(s3e, make_community
 
     from arrakis_engine.errors import IntegrityFailure
     from arrakis_engine.storage.outbox import index_key, manifest_key
-    from arrakis_engine.storage.repositories import canonical_json, sha256_hex
+    from arrakis_engine.domain.checksums import canonical_json, sha256_hex
 
     c = make_community()
     for n in range(2):

@@ -21,8 +21,8 @@ from prometheus_client import generate_latest
 from arrakis_engine.bootstrap import build_engine
 from arrakis_engine.errors import MfaRefused
 from arrakis_engine.metrics import NULL_METRICS, success_metrics
-from arrakis_engine.metrics_export import platform_registry
-from arrakis_engine.synthesis.rq_queue import work_until_done
+from arrakis_engine.adapters.prometheus import platform_registry
+from arrakis_engine.adapters.rq.queue import work_until_done
 from tests.integration.test_approvals import medium_plan, rc, write_plan
 from tests.integration.test_wizard import to_review
 
@@ -269,7 +269,7 @@ def test_platform_gauges_read_the_platform_state(e, make_operator, tmp_path):
 
 
 def test_a_bot_that_stopped_reporting_counts_as_gateway_down(e):
-    from arrakis_engine.metrics_export import shared_gauges
+    from arrakis_engine.adapters.prometheus import shared_gauges
     from arrakis_engine.storage.metrics_store import MetricsStore
 
     bot = build_engine(e.settings)
@@ -322,7 +322,7 @@ def test_chain_and_score_reads_are_counted_with_unknown_and_degraded(settings, e
     """An eligibility sync through the engine on anvil counts its reads ok; an endpoint that does
     not answer counts them unknown (never zero); Score lookups count fresh, then degraded when the
     service is down, and the breaker's state is reported."""
-    from arrakis_engine.chain.types import Asset
+    from arrakis_engine.domain.chain import Asset
     from tests.fixtures.chain import holder
 
     token = chain.deploy("TestERC20", "Count", "CNT", 18)

@@ -267,7 +267,7 @@ def test_an_enrolment_token_is_stored_hashed_works_once_and_expires_after_24_hou
 
 
 def test_a_token_goes_by_slack_dm_when_the_operator_has_only_slack(engine, fake_slack):
-    from arrakis_engine.policy.notify import SlackClient
+    from arrakis_engine.adapters.notify.approvals import SlackClient
     from arrakis_engine.security.enrolment import EnrolmentService
     from tests.fixtures.operators import fixture_admin
 

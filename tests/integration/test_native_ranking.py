@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from arrakis_engine.chain.ranking import HolderIndexer
-from arrakis_engine.chain.types import Asset
-from arrakis_engine.chain.web3_reader import Web3ChainReader
+from arrakis_engine.domain.chain import Asset
+from arrakis_engine.adapters.chain.web3_reader import Web3ChainReader
 from arrakis_engine.storage.chain_holdings import HoldingsRepository
 from tests.fakes.rpc_proxy import RpcProxy
 from tests.fixtures.chain import holder

@@ -10,9 +10,9 @@ import pytest
 from arrakis_engine.chain.orchestrator import EligibilityOrchestrator, Rule
 from arrakis_engine.storage.redis_state import ScoreCache
 from arrakis_engine.chain.ranking import HolderIndexer
-from arrakis_engine.chain.score_http import ScoreClient
-from arrakis_engine.chain.types import Asset
-from arrakis_engine.chain.web3_reader import Web3ChainReader
+from arrakis_engine.adapters.chain.score_http import ScoreClient
+from arrakis_engine.domain.chain import Asset
+from arrakis_engine.adapters.chain.web3_reader import Web3ChainReader
 from arrakis_engine.errors import ValidationError
 from tests.fixtures.chain import holder
 

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from arrakis_engine.synthesis.rq_queue import SynthesisQueue
+from arrakis_engine.adapters.rq.queue import SynthesisQueue
 
 from tests.fixtures.workers import sietch, wait_for
 

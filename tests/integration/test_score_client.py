@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from arrakis_engine.chain.score_http import ScoreClient, ScoreServiceError
+from arrakis_engine.adapters.chain.score_http import ScoreClient, ScoreServiceError
 
 ADDR = "0x" + "ab" * 20
 

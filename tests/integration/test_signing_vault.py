@@ -13,8 +13,8 @@ import pytest
 
 from arrakis_engine.bootstrap import build_engine
 from arrakis_engine.errors import SigningError
-from arrakis_engine.signing.local import LocalKeySigner
-from arrakis_engine.signing.vault import VaultTransitSigner, provision, signer_policy
+from arrakis_engine.adapters.signing.local import LocalKeySigner
+from arrakis_engine.adapters.signing.vault import VaultTransitSigner, provision, signer_policy
 from tests.fixtures.openbao import OpenBao
 
 
@@ -188,7 +188,7 @@ def test_audit_digests_signed_by_vault_check_out_from_the_store_alone(settings, 
     """Digests signed through Vault Transit verify with nothing but the public keys Vault gives
     (what the break-glass runbook does from a copy of the bucket); another key's do not."""
     from arrakis_engine.security.anchor import verify_digest_files
-    from arrakis_engine.storage.s3_shadow import LocalObjectStore
+    from arrakis_engine.adapters.s3.shadow import LocalObjectStore
 
     store = LocalObjectStore(tmp_path / "store")
     eng = build_engine(replace(settings, vault_addr=bao.addr, vault_role_id=approle["role_id"],

@@ -7,7 +7,7 @@ import pytest
 
 from arrakis_engine.errors import ValidationError
 from arrakis_engine.synthesis.community import CREATED
-from arrakis_engine.synthesis.discord_http import DiscordError
+from arrakis_engine.adapters.discord.rest import DiscordError
 
 _n = iter(range(800_000_000_000_000_000, 900_000_000_000_000_000))
 

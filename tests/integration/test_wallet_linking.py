@@ -11,7 +11,7 @@ from eth_account.messages import encode_defunct
 
 from arrakis_engine.errors import Conflict
 from arrakis_engine.storage.redis_state import SignInNonces
-from arrakis_engine.wallets import MAX_WALLETS_PER_MEMBER, SignInError, WalletLinking, parse_message
+from arrakis_engine.use_cases.wallets import MAX_WALLETS_PER_MEMBER, SignInError, WalletLinking, parse_message
 
 
 class Clock:

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from arrakis_engine.errors import Conflict, NotFound, ValidationError
-from arrakis_engine.water_sharer import BADGE, WaterSharerService
+from arrakis_engine.use_cases.water_sharer import BADGE, WaterSharerService
 
 _n = iter(range(3 * 10**17, 4 * 10**17))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from arrakis_engine.chain.types import UNKNOWN, Asset, ChainReadError
-from arrakis_engine.chain.web3_reader import Web3ChainReader
+from arrakis_engine.domain.chain import UNKNOWN, Asset, ChainReadError
+from arrakis_engine.adapters.chain.web3_reader import Web3ChainReader
 from tests.fakes.rpc_proxy import RpcProxy
 from tests.fixtures.chain import holder
 

@@ -13,8 +13,8 @@ import pytest
 
 from arrakis_engine.errors import Conflict, NotFound, ValidationError
 from arrakis_engine.wizard.model import TransitionError
-from arrakis_engine.wizard.service import WizardService
-from arrakis_engine.wizard.sessions import SessionStore, session_key
+from arrakis_engine.wizard.wizard_service import WizardService
+from arrakis_engine.storage.wizard_sessions import SessionStore, session_key
 
 TOKEN = "0x" + "ab" * 20
 NFT = "0x" + "cd" * 20

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from arrakis_engine.operations import drift_label
+from arrakis_engine.use_cases.operations import drift_label
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arrakis_engine.chain.types import UNKNOWN
+from arrakis_engine.domain.chain import UNKNOWN
 from arrakis_engine.gating.evaluate import (Facts, compile_rule, evaluate, evaluate_many, explain, held_history,
                                             snapshot_key)
 from arrakis_engine.gating.logic import k_all, k_any, k_not

@@ -19,7 +19,7 @@ from arrakis_engine.cli import cli
 from arrakis_engine.errors import InputTooLarge, ValidationError
 from arrakis_engine.policy.gate import PolicyGate
 from arrakis_engine.policy.plan import Change, PlanLimits
-from arrakis_engine.policy.rego import (PART, POLICY_FIELDS, PROFILES as REGO_PROFILES, RegoPolicyEngine, compact,
+from arrakis_engine.adapters.rego import (PART, POLICY_FIELDS, PROFILES as REGO_PROFILES, RegoPolicyEngine, compact,
                                         default_policy_dir, run_rego_tests)
 from arrakis_engine.policy.risk import PROFILES, STRICT, UPSTREAM, level_of, score
 from arrakis_engine.settings import POLICY_PROFILES, Settings
@@ -366,7 +366,7 @@ def test_the_evaluation_keeps_to_its_time_budget(tmp_path):
 
 
 def test_a_large_plan_split_in_parts_gives_the_same_answer_as_one_part(gate, monkeypatch):
-    import arrakis_engine.policy.rego as rego
+    import arrakis_engine.adapters.rego as rego
 
     changes = [rc(f"kubernetes_namespace.n{i}", "kubernetes_namespace", ["delete"],
                   before={"metadata": [{"name": "prod" if i == 450 else f"team-{i}"}]}) for i in range(500)]
