@@ -161,6 +161,10 @@ class MemberRoleSync:
         ``patience``: the longest to wait for the guild's member bucket; past it RouteBusy is
         raised and nothing is sent or recorded (a worker then serves other work meanwhile)."""
         with self.db.tenant(community_id):
+            community = self.repos.communities.current()
+            if str(guild_id) != community.guild_id:  # a job written into Redis by hand, or gone astray
+                raise DiscordError(f"this update names server {str(guild_id)[:20]}, not the community's own; "
+                                   "nothing was sent", retryable=False)
             held = self.store.lock_member(discord_id)
             latest = self.store.latest_decision(discord_id)
             applied = held[1] if held else 0
@@ -172,6 +176,11 @@ class MemberRoleSync:
                 return {"status": "superseded", "roles": held[0] if held else []}
             elif seq <= applied:
                 return {"status": "already", "roles": held[0] if held else []}
+            elif latest is None or seq > latest[0]:  # no such decision was ever made
+                raise DiscordError(f"this update carries decision {seq} for member {discord_id}, which was never "
+                                   "made; nothing was sent", retryable=False)
+            else:
+                roles = list(latest[1])  # what was decided is sent, whatever the job's copy says
             if held is not None and sorted(set(held[0])) == sorted(set(roles)):
                 self.store.mark_applied(discord_id, roles, seq)  # Discord has it already: no call
                 return {"status": "already", "roles": sorted(set(roles))}

@@ -75,6 +75,7 @@ def desired_and_actual(engine, discord, c) -> tuple[dict, dict]:
 def explain(engine, discord, c, done, log) -> str:
     """What differs, and where each differing member's update is."""
     from rq.job import Job
+    from arrakis_engine.adapters.rq.queue import SERIALIZER
 
     from arrakis_engine import keys
     from arrakis_engine.storage.synthesis import SynthesisRepository
@@ -93,7 +94,7 @@ def explain(engine, discord, c, done, log) -> str:
             if latest:
                 try:
                     job = Job.fetch(f"ASSIGN_ROLE-{keys.member_roles(c.id, d, latest[0])}".replace(":", "_"),
-                                    connection=engine.redis)
+                                    connection=engine.redis, serializer=SERIALIZER)
                     status = job.get_status()
                 except Exception as exc:  # noqa: BLE001 (a diagnostic)
                     status = repr(exc)[:80]

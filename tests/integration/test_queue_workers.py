@@ -206,3 +206,44 @@ def _recorded_elsewhere(e, discord, communities) -> list:
                 out.append({"community": str(c.id), "guild": c.guild_id, "item": mid, "id": did,
                             "found_in": where.get(did)})
     return out
+
+
+def test_jobs_written_into_redis_by_hand_never_run(e, discord, make_community, workers, tmp_path):
+    """Someone who can write to Redis cannot run code in a worker, nor have the bot change roles it
+    did not decide: jobs are JSON (a pickle is not even read), a worker performs only Arrakis's own
+    job function, and a member update must name the community's own server and a decision that was
+    made. Each such job is refused and dead-lettered; nothing of it runs."""
+    import pickle
+    import zlib
+
+    from rq import Queue
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    from arrakis_engine.adapters.rq.queue import QUEUES_KEY, queue_name
+
+    c, g, ids = sietch(e, discord, make_community)
+    marker = tmp_path / "ran"
+    lane = Queue(queue_name(c.id), connection=e.redis, serializer=JSONSerializer)
+    e.redis.sadd(QUEUES_KEY, lane.name)
+    lane.enqueue("os.system", f"touch {marker}", job_id="forged-function")
+    pickled = e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": ids[0], "roles": []},
+                              key="forged-pickle")
+
+    class Touch:
+        def __reduce__(self):
+            return (__import__("os").system, (f"touch {marker}",))
+
+    e.redis.hset(Job.key_for(pickled.id), "data", zlib.compress(pickle.dumps(Touch())))
+    e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": "1234567890123456789", "discord_id": ids[1], "roles": []},
+                    key="forged-guild")
+    e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": ids[2], "roles": ["1"], "seq": 7},
+                    key="forged-decision")
+    assert workers("--burst").wait(60) == 0
+    dead = {d["job_id"]: d["error"] for d in e.queue.dead_letters()}
+    assert "names 'os.system'" in dead["forged-function"]
+    assert "not JSON" in dead[pickled.id]
+    assert "not the community's own" in dead["ASSIGN_ROLE-forged-guild"]
+    assert "never made" in dead["ASSIGN_ROLE-forged-decision"]
+    assert not marker.exists()
+    assert [x for x in discord.request_log if x[1] == "PATCH"] == []  # no role was changed anywhere

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from rq import Callback, Queue, Retry, SimpleWorker, Worker
 from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
 from rq.worker import DequeueStrategy
 
 from ... import keys
@@ -36,6 +37,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BASE = "discord-synthesis"
+# Jobs are stored as JSON, never pickles: a pickle read from Redis runs whatever code it names,
+# so anyone who could write to Redis could run code in every worker. And a worker performs only
+# Arrakis's own job function with Arrakis's own failure callback (see EngineWorker.perform_job).
+SERIALIZER = JSONSerializer
+JOB_FUNCTION = "arrakis_engine.synthesis.jobs.run"
+FAILURE_CALLBACKS = ("arrakis_engine.adapters.rq.queue.on_failure", "arrakis_engine.synthesis.rq_queue.on_failure")
 QUEUES_KEY = keys.SYNTHESIS_QUEUES
 DLQ_KEY = keys.DEAD_LETTERS
 QUEUE_PAUSES = keys.QUEUE_PAUSES
@@ -61,7 +68,7 @@ class SynthesisQueue:
         self.job_timeout = job_timeout
 
     def queue(self, community_id) -> Queue:
-        return Queue(queue_name(community_id), connection=self.redis)
+        return Queue(queue_name(community_id), connection=self.redis, serializer=SERIALIZER)
 
     def enqueue(self, job_type: str, community_id: uuid.UUID | str, payload: dict, *, key: str,
                 delay: float = 0.0, first_contact: bool = False) -> Job:
@@ -75,13 +82,13 @@ class SynthesisQueue:
             raise ValidationError(f"unknown job type {job_type}", field="job_type")
         job_id = self.job_id(job_type, key)
         try:
-            existing = Job.fetch(job_id, connection=self.redis)
+            existing = Job.fetch(job_id, connection=self.redis, serializer=SERIALIZER)
             if existing.get_status(refresh=True) not in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
                 return existing
         except Exception:  # no such job: enqueue below
             pass
         self.redis.sadd(QUEUES_KEY, queue_name(community_id))
-        queue = Queue(BASE, connection=self.redis) if first_contact else self.queue(community_id)
+        queue = Queue(BASE, connection=self.redis, serializer=SERIALIZER) if first_contact else self.queue(community_id)
         if delay > 0:
             from datetime import timedelta
 
@@ -134,7 +141,7 @@ class SynthesisQueue:
                     meta={"type": job_type, "community": str(community_id), "progress": None},
                     description=f"{job_type} for {community_id}"))
             for name, datas in by_queue.items():
-                Queue(name, connection=self.redis).enqueue_many(datas, pipeline=pipe)
+                Queue(name, connection=self.redis, serializer=SERIALIZER).enqueue_many(datas, pipeline=pipe)
             pipe.execute()
         return ids
 
@@ -176,8 +183,8 @@ class SynthesisQueue:
 
         out = []
         for name in (BASE, queue_name(community_id)):
-            registry = StartedJobRegistry(name, connection=self.redis)
-            for job in Job.fetch_many(registry.get_job_ids(), connection=self.redis):
+            registry = StartedJobRegistry(name, connection=self.redis, serializer=SERIALIZER)
+            for job in Job.fetch_many(registry.get_job_ids(), connection=self.redis, serializer=SERIALIZER):
                 if job is not None and job.meta.get("community") == str(community_id):
                     out.append({"job_id": job.id, "type": job.meta.get("type"), "progress": job.meta.get("progress")})
         return out
@@ -232,7 +239,7 @@ def promote_due(redis, queues: Sequence[Queue]) -> int:
             if redis.zrem(registry.key, job_id) != 1:
                 continue
             try:
-                job = Job.fetch(job_id, connection=redis)
+                job = Job.fetch(job_id, connection=redis, serializer=SERIALIZER)
             except Exception:
                 continue
             queue.enqueue_job(job)
@@ -255,6 +262,24 @@ def on_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:
     log.error("job %s dead-lettered: %s", job.id, entry["error"])
 
 
+def untrusted(job: Job) -> str | None:
+    """Why a job is not one Arrakis queued (None when it is): its function, its callbacks and its
+    webhooks must be Arrakis's own, and its data must read as JSON."""
+    try:
+        func = job.func_name
+    except Exception:  # noqa: BLE001 - a pickle (an older release) or bytes someone wrote
+        return "its data is not JSON (queued by an older release, or written into Redis by hand)"
+    if func != JOB_FUNCTION:
+        return f"it names {str(func)[:80]!r}, not Arrakis's job function"
+    if getattr(job, "_failure_callback_name", None) not in (None, *FAILURE_CALLBACKS):
+        return "it names a failure callback that is not Arrakis's"
+    if getattr(job, "_success_callback_name", None) is not None or getattr(job, "_stopped_callback_name", None):
+        return "it names a callback Arrakis never sets"
+    if getattr(job, "webhooks", None):
+        return "it names webhooks Arrakis never sets"
+    return None
+
+
 class FairWorker(SimpleWorker):
     """An RQ worker that serves every community's sub-queue in turn, picking up new ones as
     they appear.
@@ -266,6 +291,10 @@ class FairWorker(SimpleWorker):
 
     WINDOW = 256  # queues looked at per round trip when finding the next one with a job
     PROMOTE_EVERY = 1.0  # seconds between looks for retries whose backoff has passed (at least)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("serializer", SERIALIZER)  # JSON: see SERIALIZER
+        super().__init__(*args, **kwargs)
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         kwargs["dequeue_strategy"] = DequeueStrategy.ROUND_ROBIN  # fairness is the point of this worker
@@ -280,7 +309,7 @@ class FairWorker(SimpleWorker):
     def _ring_state(self) -> None:
         if not hasattr(self, "_ring"):
             self._ring: list[Queue] = [q for q in self.queues if q.name != BASE]
-            self._lane = next((q for q in self.queues if q.name == BASE), Queue(BASE, connection=self.connection))
+            self._lane = next((q for q in self.queues if q.name == BASE), Queue(BASE, connection=self.connection, serializer=SERIALIZER))
             self._cursor = 0
             self._seen = -1  # how many community queues the set had when last read
             self._promoted_at = 0.0
@@ -314,7 +343,7 @@ class FairWorker(SimpleWorker):
         if count != self._seen:
             names = sorted(n.decode() if isinstance(n, bytes) else n for n in self.connection.smembers(QUEUES_KEY))
             known = {q.name for q in self.queues}
-            added = [Queue(n, connection=self.connection) for n in names if n not in known]
+            added = [Queue(n, connection=self.connection, serializer=SERIALIZER) for n in names if n not in known]
             if added:
                 self.queues = self.queues + added
                 self._ring = self._ring + added
@@ -433,6 +462,17 @@ class EngineWorker(FairWorker):
                 break
 
     def perform_job(self, job: Job, queue: Queue) -> bool:
+        why = untrusted(job)
+        if why is not None:
+            # Someone wrote this job into Redis by hand: nothing of it runs (not its function, not
+            # its callbacks, not its webhooks); it fails for good and is dead-lettered.
+            log.error("job %s refused: %s", job.id, why)
+            self.handle_job_failure(job=job, queue=queue, started_job_registry=queue.started_job_registry,
+                                    exc_string=f"refused: {why}")
+            self.connection.lpush(DLQ_KEY, json.dumps({
+                "job_id": job.id, "type": None, "community": None, "args": [], "retryable": False,
+                "error": f"refused: {why}", "failed_at": time.time()}))
+            return False
         job.engine = self.engine  # in memory only: never saved with the job
         try:
             return super().perform_job(job, queue)
@@ -492,11 +532,11 @@ def recover_abandoned(redis) -> list[str]:
     names = {n.decode() if isinstance(n, bytes) else n for n in redis.smembers(QUEUES_KEY)} | {BASE}
     recovered = []
     for name in sorted(names):
-        queue = Queue(name, connection=redis)
+        queue = Queue(name, connection=redis, serializer=SERIALIZER)
         registry = StartedJobRegistry(queue=queue)
         for job_id in registry.get_job_ids():
             try:
-                job = Job.fetch(job_id, connection=redis)
+                job = Job.fetch(job_id, connection=redis, serializer=SERIALIZER)
             except Exception:
                 continue
             worker = Worker.find_by_key(f"{Worker.redis_worker_namespace_prefix}{job.worker_name}",
