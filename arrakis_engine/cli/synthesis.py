@@ -174,5 +174,5 @@ dlq = command_group("dlq", "Jobs that failed for good (dead letters).")
 def dlq_list(state: CliState) -> Output:
     """Every dead letter: job, type, community and the error it failed with."""
     entries = state.engine.queue.dead_letters()
-    return Output(entries, [f"{x['job_id']}  {x['type']}  {x['community']}  {x['error']}" for x in entries]
+    return Output(entries, [f"{x['job_id']}  {x['type'] or '-'}  {x['community'] or '-'}  {x['error']}" for x in entries]
                   or ["no dead letters"])
