@@ -101,7 +101,7 @@ def test_ctrl_c_exits_130(database_url, redis_url, tmp_path, engine, discord, ma
     c = make_community()
     engine.killswitch.activate(actor, scope="community", community_id=str(c.id), reason="drill", code=codes.pop())
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path),
-           "DISCORD_API_BASE": discord.url, "DISCORD_BOT_TOKEN": discord.token}
+           "DISCORD_API_BASE": discord.url, "DISCORD_BOT_TOKEN": discord.token, "PYTHONFAULTHANDLER": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "arrakis_engine.cli", "reconcile", str(c.id), "--wait"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -110,7 +110,12 @@ def test_ctrl_c_exits_130(database_url, redis_url, tmp_path, engine, discord, ma
             seen.append(proc.stderr.readline())
         assert seen[-1].startswith("waiting: the kill switch holds community"), seen
         proc.send_signal(signal.SIGINT)
-        _, rest = proc.communicate(timeout=60)  # (a loaded machine: the exit is what counts)
+        try:
+            _, rest = proc.communicate(timeout=60)  # (a loaded machine: the exit is what counts)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # faulthandler prints where every thread is stuck
+            _, stuck = proc.communicate(timeout=30)
+            raise AssertionError(f"no exit 60 s after Ctrl-C; where it was:\n{stuck[-6000:]}") from None
     finally:
         if proc.poll() is None:
             proc.kill()
