@@ -21,6 +21,7 @@ from interactions import (ActionRow, Button, ButtonStyle, ComponentContext, Moda
 
 from arrakis_engine.errors import ArrakisError, Conflict, NotFound, ValidationError
 from arrakis_engine.domain.chain import CHAINS
+from arrakis_engine.domain.wizard_session import WizardSession
 from arrakis_engine.wizard.model import CHANNEL_TEMPLATES, TEMPLATES, tier_names
 
 from .common import engine_call, in_time, plain_error, require_admin, require_guild
@@ -55,28 +56,28 @@ CUSTOM_ID = re.compile(r"^wiz:(?P<sid>[0-9a-f]{32}):(?P<state>[A-Z_]+):(?P<actio
 MODAL_ID = re.compile(r"^wizm:(?P<sid>[0-9a-f]{32}):(?P<state>[A-Z_]+):(?P<what>[a-z0-9-]+)$")
 
 
-def _cid(session: dict, action: str) -> str:
-    return f"wiz:{session['id']}:{session['state']}:{action}"
+def _cid(session: WizardSession, action: str) -> str:
+    return f"wiz:{session.id}:{session.state}:{action}"
 
 
-def _nav(session: dict, *, back: bool = True) -> list:
+def _nav(session: WizardSession, *, back: bool = True) -> list:
     row = []
-    if back and session["state"] not in ("INIT",):
+    if back and session.state not in ("INIT",):
         row.append(Button(style=ButtonStyle.SECONDARY, label="Back", custom_id=_cid(session, "back")))
     row.append(Button(style=ButtonStyle.DANGER, label="Cancel", custom_id=_cid(session, "cancel")))
     return row
 
 
-def render(session: dict, *, summary: list[str] | None = None, note: str | None = None,
+def render(session: WizardSession, *, summary: list[str] | None = None, note: str | None = None,
            progress: str | None = None) -> dict:
     """The wizard message for ``session``: ``embeds`` and ``components`` for send or edit."""
-    state = session["state"]
+    state = session.state
     n, title = STEPS[state]
     e = interactions.Embed(title=f"Set up Arrakis · step {n} of 8: {title}", color=COLOUR,
                            description=HELP.get(state, ""))
     rows: list = []
     if state == "INIT":
-        e.add_field("Community", session["community_name"], inline=False)
+        e.add_field("Community", session.community_name, inline=False)
         rows.append(ActionRow(Button(style=ButtonStyle.PRIMARY, label="Start", custom_id=_cid(session, "next")),
                               *_nav(session, back=False)))
     elif state == "CHAIN_SELECT":
@@ -96,7 +97,7 @@ def render(session: dict, *, summary: list[str] | None = None, note: str | None 
             custom_id=_cid(session, "rule"), placeholder="Or: tiers plus a membership rule")))
         rows.append(ActionRow(*_nav(session)))
     elif state == "ROLE_MAPPING":
-        tiers = tier_names(session["data"]["rules"])
+        tiers = tier_names(session.data["rules"])
         e.add_field("Tiers", ", ".join(tiers), inline=False)
         rows.append(ActionRow(
             Button(style=ButtonStyle.PRIMARY, label="Create a role for every tier", custom_id=_cid(session, "create")),
@@ -109,28 +110,28 @@ def render(session: dict, *, summary: list[str] | None = None, note: str | None 
         rows.append(ActionRow(*_nav(session)))
     elif state == "REVIEW":
         e.add_field("What will be set up", "\n".join(summary or []) or "nothing", inline=False)
-        for w in session.get("warnings") or []:
+        for w in session.warnings or []:
             e.add_field("Note", w, inline=False)
-        existing = session.get("existing_community")
-        label = "Deploy (update the existing community)" if existing and existing.get("session") != session["id"] \
+        existing = session.existing_community
+        label = "Deploy (update the existing community)" if existing and existing.get("session") != session.id \
             else "Deploy"
         action = "update" if label != "Deploy" else "deploy"
         rows.append(ActionRow(Button(style=ButtonStyle.SUCCESS, label=label, custom_id=_cid(session, action)),
                               *_nav(session)))
     elif state in ("DEPLOY", "COMPLETE"):
-        deploy = session.get("deploy") or {}
+        deploy = session.deploy or {}
         e.description = progress or ("Deployed: the roles and channels are being created." if state == "COMPLETE"
                                      else "Deploying…")
         if deploy.get("manifest_version"):
             e.add_field("Plan", f"version {deploy['manifest_version']}", inline=True)
     elif state == "FAILED":
-        e.description = f"Not deployed: {session.get('error') or 'stopped'}."
-        if session.get("error") != "abandoned by the user":
+        e.description = f"Not deployed: {session.error or 'stopped'}."
+        if session.error != "abandoned by the user":
             rows.append(ActionRow(Button(style=ButtonStyle.SECONDARY, label="Back to the review",
                                          custom_id=_cid(session, "back"))))
     if note:
         e.add_field("⚠️ To fix" if note.startswith("fix:") else "Note", note.removeprefix("fix: "), inline=False)
-    e.set_footer(f"session {session['id'][:8]}")
+    e.set_footer(f"session {session.id[:8]}")
     return {"embeds": [e], "components": rows}
 
 
@@ -156,7 +157,7 @@ class Onboarding(interactions.Extension):
         name = name or (ctx.guild.name if ctx.guild else None)
         session = await self._call(ctx, self.engine.wizard.start, guild, str(ctx.author_id), community_name=name)
         note = ("You already had a session here; it continues where you left it (Cancel, then /onboard, "
-                "starts over).") if session.get("existing") else None
+                "starts over).") if session.existing else None
         await ctx.send(ephemeral=True, **await self._render(session, note=note))
 
     @slash_command(name="resume", description="Pick up your setup where you left it (after a timeout or a restart)",
@@ -168,7 +169,7 @@ class Onboarding(interactions.Extension):
         await require_admin(ctx, self.engine)
         session = await self._call(ctx, self.engine.wizard.find, guild, str(ctx.author_id), session)
         await ctx.send(ephemeral=True, **await self._render(session))
-        if session["state"] == "COMPLETE" and session.get("deploy"):
+        if session.state == "COMPLETE" and session.deploy:
             self._follow(ctx, session)
 
     # --- clicks and forms -----------------------------------------------------------------------
@@ -206,7 +207,7 @@ class Onboarding(interactions.Extension):
                 title="Your channels", custom_id=f"wizm:{sid}:{state}:channels"))
         if action == "map":
             session = await asyncio.wait_for(engine_call(wizard.show, sid, user), timeout=2)
-            lines = "\n".join(f"{t} = create" for t in tier_names(session["data"]["rules"]))
+            lines = "\n".join(f"{t} = create" for t in tier_names(session.data["rules"]))
             return await ctx.send_modal(Modal(
                 ParagraphText(label="Tier = role id (or create)", custom_id="roles", required=True, value=lines,
                               max_length=2000),
@@ -229,7 +230,7 @@ class Onboarding(interactions.Extension):
                 return wizard.step(sid, user, {"template": value}, submission_id=sub, expected_state=state)
             if action == "create":
                 session = wizard.show(sid, user)
-                roles = {t: "create" for t in tier_names(session["data"]["rules"])}
+                roles = {t: "create" for t in tier_names(session.data["rules"])}
                 return wizard.step(sid, user, {"roles": roles}, submission_id=sub, expected_state=state)
             if action == "channels":
                 return wizard.step(sid, user, {"channel_template": value}, submission_id=sub, expected_state=state)
@@ -268,9 +269,9 @@ class Onboarding(interactions.Extension):
         fields.append(ShortText(label="Symbol (optional)", custom_id="symbol", required=False, max_length=16))
         return Modal(*fields, title=f"The {kind.upper()} asset", custom_id=f"wizm:{sid}:{state}:{kind}")
 
-    async def _render(self, session: dict, **kwargs) -> dict:
+    async def _render(self, session: WizardSession, **kwargs) -> dict:
         summary = None
-        if session["state"] == "REVIEW":
+        if session.state == "REVIEW":
             summary = await engine_call(self.engine.wizard.summary, session)
         return render(session, summary=summary, **kwargs)
 
@@ -297,7 +298,7 @@ class Onboarding(interactions.Extension):
                                           "embeds": [], "components": []})
         payload = await self._render(session, note=note)
         await self._edit(ctx, payload)
-        if session["state"] == "COMPLETE" and session.get("deploy"):
+        if session.state == "COMPLETE" and session.deploy:
             self._follow(ctx, session)
 
     async def _edit(self, ctx, payload: dict) -> None:
@@ -308,16 +309,16 @@ class Onboarding(interactions.Extension):
 
     # --- following a deploy ---------------------------------------------------------------------
 
-    def _follow(self, ctx, session: dict) -> None:
+    def _follow(self, ctx, session: WizardSession) -> None:
         """Edit the wizard message with the synthesis' progress until it is applied (or the
         interaction's token runs out)."""
-        old = self.following.pop(session["id"], None)
+        old = self.following.pop(session.id, None)
         if old:
             old.cancel()
-        self.following[session["id"]] = asyncio.create_task(self._progress(ctx, session))
+        self.following[session.id] = asyncio.create_task(self._progress(ctx, session))
 
-    async def _progress(self, ctx, session: dict) -> None:
-        cid = session["deploy"]["community_id"]
+    async def _progress(self, ctx, session: WizardSession) -> None:
+        cid = session.deploy["community_id"]
         loop = asyncio.get_running_loop()
         end = loop.time() + FOLLOW_FOR
         last = None
@@ -352,7 +353,7 @@ class Onboarding(interactions.Extension):
         except Exception:  # the member dismissed the message, or the token expired
             log.info("stopped following the deploy of %s", cid, exc_info=True)
         finally:
-            self.following.pop(session["id"], None)
+            self.following.pop(session.id, None)
 
 
 def _form_data(what: str, r: dict) -> dict:

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, ContextManager, Mapping, Protocol, Sequence, runtime_checkable
 
 from .domain.chain import Asset, Score
+from .domain.wizard_session import WizardSession
 
 CommunityRef = uuid.UUID | str | None
 
@@ -867,11 +868,11 @@ class WizardSessionStore(Protocol):
     """The wizard's sessions, with one active session per user and guild
     (``storage/wizard_sessions.py:SessionStore``)."""
 
-    def create(self, session: dict) -> bool:
+    def create(self, session: WizardSession) -> bool:
         """Store a new session if the user has no active one in that guild (atomic)."""
         ...
 
-    def get(self, session_id: str, *, touch: bool = True) -> dict | None:
+    def get(self, session_id: str, *, touch: bool = True) -> WizardSession | None:
         ...
 
     def active_id(self, guild_id: str, user_id: str) -> str | None:
@@ -880,7 +881,7 @@ class WizardSessionStore(Protocol):
     def forget_active(self, guild_id: str, user_id: str) -> None:
         ...
 
-    def save(self, session: dict, expected_revision: int) -> int:
+    def save(self, session: WizardSession, expected_revision: int) -> int:
         """Compare-and-set on the revision: 1 saved, 0 the stored revision is not
         ``expected_revision`` (someone else wrote first), -1 the session is gone."""
         ...

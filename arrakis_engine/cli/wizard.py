@@ -6,6 +6,7 @@ import json
 
 import click
 
+from ..domain.wizard_session import WizardSession
 from .base import CliState, command_group
 from .output import Output, reports
 
@@ -37,32 +38,32 @@ STEP_DATA = """What --data holds at each step (JSON; the step the session is on 
 """
 
 
-def session_output(s: dict, summary: list[str] = (), *, failed_exit: bool = False) -> Output:
+def session_output(s: WizardSession, summary: list[str] = (), *, failed_exit: bool = False) -> Output:
     """The session for people: its step, then at REVIEW what a deploy would set up.
     ``failed_exit``: a session that ended FAILED exits 1 (a deploy that failed)."""
-    lines = [f"session {s['id']} in guild {s['guild_id']}: {s['state']}"
-             + (" (already in progress: resumed)" if s.get("existing") else "")]
+    lines = [f"session {s.id} in guild {s.guild_id}: {s.state}"
+             + (" (already in progress: resumed)" if s.existing else "")]
     lines += [f"  {line}" for line in summary]
-    lines += [f"  warning: {w}" for w in s.get("warnings") or []]
-    if s.get("error"):
-        lines.append(f"  error: {s['error']}")
-    if s.get("deploy"):
-        d = s["deploy"]
+    lines += [f"  warning: {w}" for w in s.warnings or []]
+    if s.error:
+        lines.append(f"  error: {s.error}")
+    if s.deploy:
+        d = s.deploy
         lines.append(f"  deployed: community {d['community_id']}, manifest v{d['manifest_version']}, "
                      f"synthesis job {d['job_id']}")
-    if s["state"] == "REVIEW":
+    if s.state == "REVIEW":
         lines.append("  next: `arrakis wizard deploy` to set this up, or `arrakis wizard back` to change it")
-    return Output({**s, "summary": list(summary)}, lines,
-                  exit_code=1 if failed_exit and s["state"] == "FAILED" else 0)
+    return Output({**s.as_dict(), "summary": list(summary)}, lines,
+                  exit_code=1 if failed_exit and s.state == "FAILED" else 0)
 
 
-def _summary(state: CliState, s: dict) -> list[str]:
-    if s["state"] == "ROLE_MAPPING":  # what the step asks for, all at once
+def _summary(state: CliState, s: WizardSession) -> list[str]:
+    if s.state == "ROLE_MAPPING":  # what the step asks for, all at once
         from ..wizard.model import tier_names
 
-        return [f"tiers to map: {', '.join(tier_names(s['data']['rules']))} (each to \"create\" or an existing "
+        return [f"tiers to map: {', '.join(tier_names(s.data['rules']))} (each to \"create\" or an existing "
                 "role id: --data '{\"roles\": {\"TIER\": \"create\", ...}}')"]
-    return state.engine.wizard.summary(s) if s["state"] in ("REVIEW", "DEPLOY", "FAILED", "COMPLETE") else []
+    return state.engine.wizard.summary(s) if s.state in ("REVIEW", "DEPLOY", "FAILED", "COMPLETE") else []
 
 
 def session_command(name: str, *arguments: str):
@@ -108,8 +109,8 @@ def wizard_deploy(state: CliState, session_id: str, user_id: str, update_existin
     failed (the session then says why; `wizard back` returns it to review)."""
     s = state.engine.wizard.deploy(session_id, user_id, update_existing=update_existing)
     out = session_output(s, _summary(state, s), failed_exit=True)
-    if s["state"] == "COMPLETE" and s.get("deploy"):
-        d, workers = s["deploy"], state.engine.queue.workers()
+    if s.state == "COMPLETE" and s.deploy:
+        d, workers = s.deploy, state.engine.queue.workers()
         assets = d.get("assets") or {}
         if d.get("updated_existing"):
             out.text.append("  updated the existing community: assets " + "; ".join(

@@ -11,11 +11,11 @@ own submission already applied (same idempotency key) or is told the session mov
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING
 
 from .. import keys
+from ..domain.wizard_session import WizardSession
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -79,19 +79,19 @@ class SessionStore:
         self._cas = redis.register_script(CAS_LUA)
         self._revoke = redis.register_script(REVOKE_LUA)
 
-    def create(self, session: dict) -> bool:
+    def create(self, session: WizardSession) -> bool:
         """Store a new session if the user has no active one in that guild (atomic)."""
-        idx = active_key(session["guild_id"], session["user_id"])
-        if not self.redis.set(idx, session["id"], nx=True, ex=self.ttl):
+        idx = active_key(session.guild_id, session.user_id)
+        if not self.redis.set(idx, session.id, nx=True, ex=self.ttl):
             return False
         now = time.time()
         pipe = self.redis.pipeline()
-        pipe.set(session_key(session["id"]), json.dumps(session), ex=self.ttl)
+        pipe.set(session_key(session.id), session.to_json(), ex=self.ttl)
         # Indexes for the kill switch (revoke all, a guild's, or a user's sessions at once). Each
         # entry is scored by when it surely expires; stale ones are trimmed as new ones arrive.
-        for index in (keys.wizard_index("all"), keys.wizard_index("guild", session["guild_id"]),
-                      keys.wizard_index("user", session["user_id"])):
-            pipe.zadd(index, {session["id"]: now + INDEX_TTL})
+        for index in (keys.wizard_index("all"), keys.wizard_index("guild", session.guild_id),
+                      keys.wizard_index("user", session.user_id)):
+            pipe.zadd(index, {session.id: now + INDEX_TTL})
             pipe.zremrangebyscore(index, "-inf", now)
             pipe.expire(index, INDEX_TTL)
         pipe.execute()
@@ -112,15 +112,15 @@ class SessionStore:
         """Drop the user's active-session index in a guild (its session is gone)."""
         self.redis.delete(active_key(guild_id, user_id))
 
-    def get(self, session_id: str, *, touch: bool = True) -> dict | None:
+    def get(self, session_id: str, *, touch: bool = True) -> WizardSession | None:
         raw = self.redis.get(session_key(session_id))
         if raw is None:
             return None
-        session = json.loads(raw)
-        if touch and session["state"] not in ("COMPLETE", "FAILED"):
+        session = WizardSession.from_json(raw)
+        if touch and not session.terminal:
             pipe = self.redis.pipeline()
             pipe.expire(session_key(session_id), self.ttl)
-            pipe.expire(active_key(session["guild_id"], session["user_id"]), self.ttl)
+            pipe.expire(active_key(session.guild_id, session.user_id), self.ttl)
             pipe.execute()
         return session
 
@@ -128,12 +128,12 @@ class SessionStore:
         value = self.redis.get(active_key(guild_id, user_id))
         return value.decode() if isinstance(value, bytes) else value
 
-    def save(self, session: dict, expected_revision: int) -> int:
-        terminal = session["state"] in ("COMPLETE", "FAILED")
-        return int(self._cas(keys=[session_key(session["id"]), active_key(session["guild_id"], session["user_id"])],
-                             args=[expected_revision, json.dumps(session),
+    def save(self, session: WizardSession, expected_revision: int) -> int:
+        terminal = session.terminal
+        return int(self._cas(keys=[session_key(session.id), active_key(session.guild_id, session.user_id)],
+                             args=[expected_revision, session.to_json(),
                                    self.terminal_ttl if terminal else self.ttl, 0 if terminal else self.ttl,
-                                   session["id"]]))
+                                   session.id]))
 
     def ttl_of(self, session_id: str) -> int:
         return int(self.redis.ttl(session_key(session_id)))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .. import keys
 from ..domain.chain import Asset
+from ..domain.wizard_session import WizardSession
 from ..errors import ArrakisError, Conflict, NotFound
 from ..manifests.builder import slug
 from ..metrics import NULL_METRICS, Metrics
@@ -81,25 +82,25 @@ class WizardService:
 
     # --- reading ----------------------------------------------------------------------------
 
-    def _load(self, session_id: str, user_id: str) -> dict:
+    def _load(self, session_id: str, user_id: str) -> WizardSession:
         session = self.store.get(session_id)
         if session is None:
             raise NotFound("this wizard session has expired or does not exist; start a new one")
-        if session["user_id"] != str(user_id):
+        if session.user_id != str(user_id):
             raise NotFound("this wizard session belongs to someone else")
         return session
 
-    def show(self, session_id: str, user_id: str) -> dict:
+    def show(self, session_id: str, user_id: str) -> WizardSession:
         return self._load(session_id, user_id)
 
-    def resume(self, guild_id: str, user_id: str) -> dict:
+    def resume(self, guild_id: str, user_id: str) -> WizardSession:
         """The user's active session in this guild (only its owner, only in its guild)."""
         session_id = self.store.active_id(str(guild_id), str(user_id))
         if session_id is None:
             raise NotFound("you have no wizard session in progress in this server")
         return self._load(session_id, user_id)
 
-    def find(self, guild_id: str, user_id: str, session_id: str | None = None) -> dict:
+    def find(self, guild_id: str, user_id: str, session_id: str | None = None) -> WizardSession:
         """The user's session in this guild: the one named (by its id, or by the first characters
         of its id, which the wizard's footer shows), or their active one. Someone else's, or one
         of another guild, is refused.
@@ -112,12 +113,12 @@ class WizardService:
         session_id = session_id.strip().lower()
         if len(session_id) < 32:
             active = self.resume(guild_id, user_id)
-            if not active["id"].startswith(session_id):
+            if not active.id.startswith(session_id):
                 raise NotFound("no session of yours here starts with that id; /resume alone picks up your "
                                "current one")
             return active
         found = self.show(session_id, user_id)
-        if found["guild_id"] != str(guild_id):
+        if found.guild_id != str(guild_id):
             raise NotFound("that session belongs to another server")
         return found
 
@@ -137,131 +138,130 @@ class WizardService:
 
     # --- writing ----------------------------------------------------------------------------
 
-    def start(self, guild_id: str, user_id: str, *, community_name: str | None = None) -> dict:
+    def start(self, guild_id: str, user_id: str, *, community_name: str | None = None) -> WizardSession:
         """A new session at INIT, or -- if the user already has one here -- that one, marked
         ``existing`` so the caller can offer to resume it."""
         guild_id, user_id = check_guild_id(guild_id), check_discord_id(user_id)
         name = check_community_name(community_name) if community_name is not None else f"Community {guild_id}"
         now = self.clock()
-        session = {"id": uuid.uuid4().hex, "guild_id": guild_id, "user_id": user_id,
-                   "community_name": name, "state": "INIT",
-                   "data": {}, "revision": 0, "applied": [], "warnings": [], "deploy": None, "error": None,
-                   "created_at": now, "updated_at": now}
+        session = WizardSession(id=uuid.uuid4().hex, guild_id=guild_id, user_id=user_id, community_name=name,
+                                state="INIT", created_at=now, updated_at=now)
         if self.store.create(session):
             self.metrics.wizard("INIT", "started")
-            return {**session, "existing": False}
+            return session.copy(existing=False)
         existing = self.store.active_id(str(guild_id), str(user_id))
         current = self.store.get(existing) if existing else None
         if current is None:  # the index outlived its session: clear it and start over
             self.store.forget_active(str(guild_id), str(user_id))
             return self.start(guild_id, user_id, community_name=community_name)
-        return {**current, "existing": True}
+        return current.copy(existing=True)
 
-    def _write(self, session: dict, change, submission_id: str | None) -> dict:
+    def _write(self, session: WizardSession, change: Callable[[WizardSession], WizardSession],
+               submission_id: str | None) -> WizardSession:
         """Apply ``change(session) -> new session`` with compare-and-set; a repeated submission id
         is applied once."""
         for _ in range(5):
-            if submission_id and submission_id in session["applied"]:
+            if submission_id and submission_id in session.applied:
                 return session
-            new = change(dict(session))
-            new["revision"] = session["revision"] + 1
-            new["updated_at"] = self.clock()
+            new = change(session.copy())
+            new.revision = session.revision + 1
+            new.updated_at = self.clock()
             if submission_id:
-                new["applied"] = (session["applied"] + [submission_id])[-50:]
-            result = self.store.save(new, session["revision"])
+                new.applied = (session.applied + [submission_id])[-50:]
+            result = self.store.save(new, session.revision)
             if result == 1:
                 return new
             if result == -1:
                 raise NotFound("this wizard session has expired; start a new one")
-            session = self._load(session["id"], session["user_id"])
-            if not (submission_id and submission_id in session["applied"]):
+            session = self._load(session.id, session.user_id)
+            if not (submission_id and submission_id in session.applied):
                 raise Conflict("the wizard moved on while this step was being sent; refresh and try again")
         raise Conflict("the wizard session is busy; try again")
 
     def step(self, session_id: str, user_id: str, data: dict | None = None, *,
-             submission_id: str | None = None, expected_state: str | None = None) -> dict:
+             submission_id: str | None = None, expected_state: str | None = None) -> WizardSession:
         """Submit the current step's data and move forward (INIT takes no data; REVIEW is
         confirmed with deploy). ``expected_state`` is the step the caller answered: a click on a
         screen that is out of date gets Conflict instead of being read as the next step's data."""
         session = self._load(session_id, user_id)
-        if submission_id and submission_id in session["applied"]:
+        if submission_id and submission_id in session.applied:
             return session
-        state = session["state"]
+        state = session.state
         if expected_state is not None and expected_state != state:
             raise Conflict(f"the wizard is at {state}, not {expected_state}; refresh and try again")
         if state in TERMINAL or state == "DEPLOY":
             raise TransitionError(f"the wizard is at {state}; nothing to submit", field="state")
         if state == "REVIEW":
             raise TransitionError("review is confirmed with deploy", field="state")
-        cleaned = None if state == "INIT" else validate_step(state, data or {}, session["data"])
+        cleaned = None if state == "INIT" else validate_step(state, data or {}, session.data)
 
-        def change(s: dict) -> dict:
-            if s["state"] != state:
+        def change(s: WizardSession) -> WizardSession:
+            if s.state != state:
                 raise Conflict("the wizard moved on while this step was being sent; refresh and try again")
-            s["data"] = dict(s["data"])
+            s.data = dict(s.data)
             if cleaned is not None:
-                s["data"][STEP_FIELDS[state]] = cleaned
-            s["state"] = next_state(state)
-            if s["state"] == "REVIEW":
-                existing = self._existing(s["guild_id"])
-                s["existing_community"] = existing
-                s["warnings"] = review_warnings(s["data"], self._subscription(s["guild_id"]))
-                if existing and existing["session"] != s["id"]:
-                    s["warnings"].append(
+                s.data[STEP_FIELDS[state]] = cleaned
+            s.state = next_state(state)
+            if s.state == "REVIEW":
+                existing = self._existing(s.guild_id)
+                s.existing_community, s.reviewed = existing, True
+                s.warnings = review_warnings(s.data, self._subscription(s.guild_id))
+                if existing and existing["session"] != s.id:
+                    s.warnings.append(
                         f"this server already has the community {existing['name']!r}: deploying updates it, "
-                        f"keeps its name (not {s['community_name']!r}) and must be confirmed")
+                        f"keeps its name (not {s.community_name!r}) and must be confirmed")
             return s
 
         return self._write(session, change, submission_id)
 
     def back(self, session_id: str, user_id: str, *, submission_id: str | None = None,
-             expected_state: str | None = None) -> dict:
+             expected_state: str | None = None) -> WizardSession:
         """One step back. ``expected_state``: the step the caller's Back button was drawn for (a
         click on an old message is refused, as every other button's is)."""
         session = self._load(session_id, user_id)
-        if submission_id and submission_id in session["applied"]:
+        if submission_id and submission_id in session.applied:
             return session
-        if expected_state is not None and expected_state != session["state"]:
-            raise Conflict(f"the wizard is at {session['state']}, not {expected_state}; refresh and try again")
-        target = previous_state(session["state"])
+        if expected_state is not None and expected_state != session.state:
+            raise Conflict(f"the wizard is at {session.state}, not {expected_state}; refresh and try again")
+        target = previous_state(session.state)
 
-        def change(s: dict) -> dict:
-            if expected_state is not None and s["state"] != expected_state:
+        def change(s: WizardSession) -> WizardSession:
+            if expected_state is not None and s.state != expected_state:
                 raise Conflict("the wizard moved on while this step was being sent; refresh and try again")
-            s["state"] = target
-            s["error"] = None
+            s.state = target
+            s.error = None
             return s
 
         return self._write(session, change, submission_id)
 
-    def abandon(self, session_id: str, user_id: str, *, expected_state: str | None = None) -> dict:
+    def abandon(self, session_id: str, user_id: str, *, expected_state: str | None = None) -> WizardSession:
         """Give the session up (FAILED). A deployed session (or one deploying) is not abandoned:
         its community exists. ``expected_state``: the step the caller's Cancel was drawn for."""
         session = self._load(session_id, user_id)
-        if expected_state is not None and expected_state != session["state"]:
-            raise Conflict(f"the wizard is at {session['state']}, not {expected_state}; refresh and try again")
-        if session["state"] in ("COMPLETE", "DEPLOY"):
-            raise TransitionError("this session was deployed" if session["state"] == "COMPLETE" else
+        if expected_state is not None and expected_state != session.state:
+            raise Conflict(f"the wizard is at {session.state}, not {expected_state}; refresh and try again")
+        if session.state in ("COMPLETE", "DEPLOY"):
+            raise TransitionError("this session was deployed" if session.state == "COMPLETE" else
                                   "this session is deploying", field="state",
                                   hint="its community exists; change it with a new /onboard or the "
                                        "`arrakis` commands")
-        if session["state"] in TERMINAL:
+        if session.state in TERMINAL:
             return session
 
-        def change(s: dict) -> dict:
-            s["state"] = "FAILED"
-            s["error"] = "abandoned by the user"
+        def change(s: WizardSession) -> WizardSession:
+            s.state = "FAILED"
+            s.error = "abandoned by the user"
             return s
 
-        self.metrics.wizard(session["state"], "abandoned")
+        self.metrics.wizard(session.state, "abandoned")
         return self._write(session, change, None)
 
-    def summary(self, session: dict) -> list[str]:
+    def summary(self, session: WizardSession) -> list[str]:
         """What deploying ``session`` would set up, one plain line per part."""
-        return review_summary(session["data"], session.get("existing_community"))
+        return review_summary(session.data, session.existing_community)
 
     def deploy(self, session_id: str, user_id: str, *, update_existing: bool = False,
-               expected_state: str | None = None) -> dict:
+               expected_state: str | None = None) -> WizardSession:
         """Create or update the community, store manifest v N+1 and queue the synthesis. The
         session id is the idempotency key: deploying a deployed session changes nothing.
 
@@ -270,31 +270,31 @@ class WizardService:
         session = self._load(session_id, user_id)
         # ``expected_state``: the step the Deploy button was drawn for; the same deploy carried on
         # (DEPLOY) or done (COMPLETE) is this click retried, anything else an old message.
-        if expected_state is not None and session["state"] != expected_state and not (
-                expected_state == "REVIEW" and session["state"] in ("DEPLOY", "COMPLETE")):
-            raise Conflict(f"the wizard is at {session['state']}, not {expected_state}; refresh and try again")
-        if session["state"] == "COMPLETE":
+        if expected_state is not None and session.state != expected_state and not (
+                expected_state == "REVIEW" and session.state in ("DEPLOY", "COMPLETE")):
+            raise Conflict(f"the wizard is at {session.state}, not {expected_state}; refresh and try again")
+        if session.state == "COMPLETE":
             return session
-        if session["state"] not in ("REVIEW", "DEPLOY"):
-            raise TransitionError(f"deploy needs the wizard at REVIEW, not {session['state']}", field="state")
-        existing = self._existing(session["guild_id"])
-        if existing and existing["session"] != session["id"] and not update_existing:
+        if session.state not in ("REVIEW", "DEPLOY"):
+            raise TransitionError(f"deploy needs the wizard at REVIEW, not {session.state}", field="state")
+        existing = self._existing(session.guild_id)
+        if existing and existing["session"] != session.id and not update_existing:
             raise Conflict(f"this server already has the community {existing['name']!r} ({existing['id']}); "
-                           f"deploying would update it and keep its name (not {session['community_name']!r})",
+                           f"deploying would update it and keep its name (not {session.community_name!r})",
                            hint="to go ahead, deploy again with --update-existing (`arrakis wizard deploy "
                                 f"{session_id} {user_id} --update-existing`; Update in Discord), or abandon "
                                 "this session")
-        if session["state"] == "REVIEW":
-            session = self._write(session, lambda s: {**s, "state": "DEPLOY"}, f"deploy-{session_id}")
+        if session.state == "REVIEW":
+            session = self._write(session, lambda s: s.copy(state="DEPLOY"), f"deploy-{session_id}")
         try:
             result = self._deploy(session)
         except ArrakisError as exc:
             message = str(exc)
             self.metrics.wizard("DEPLOY", "failed")
-            return self._write(session, lambda s: {**s, "state": "FAILED", "error": message}, None)
+            return self._write(session, lambda s: s.copy(state="FAILED", error=message), None)
 
         self.metrics.wizard("DEPLOY", "completed")
-        return self._write(session, lambda s: {**s, "state": "COMPLETE", "deploy": result, "error": None}, None)
+        return self._write(session, lambda s: s.copy(state="COMPLETE", deploy=result, error=None), None)
 
     # --- deploy ------------------------------------------------------------------------------
 
@@ -315,11 +315,11 @@ class WizardService:
             community = self.repos.communities.by_guild(guild_id)
         return community.subscription_tier if community else "free"
 
-    def _deploy(self, session: dict) -> dict[str, Any]:
-        data = session["data"]
+    def _deploy(self, session: WizardSession) -> dict[str, Any]:
+        data = session.data
         rules = data["rules"]
         theme_id = TEMPLATE_THEME.get(rules["template"], "custom")
-        guild, actor = session["guild_id"], f"wizard:{session['user_id']}"
+        guild, actor = session.guild_id, f"wizard:{session.user_id}"
         with self.db.platform():
             community = self.repos.communities.by_guild(guild)
         updating = community is not None
@@ -327,12 +327,12 @@ class WizardService:
             theme_for(theme_id, community.subscription_tier if community else "free")
         if community is None:
             # Created on the basic theme; a custom one is switched to once its tiers are stored.
-            community = self.communities.create(name=session["community_name"], guild_id=guild,
+            community = self.communities.create(name=session.community_name, guild_id=guild,
                                                   theme_id="basic" if theme_id == "custom" else theme_id,
                                                   subscription="free", actor=actor)
         with self.db.tenant(community.id):
             self.repos.communities.update_settings({**community.settings, "wizard": {
-                "session": session["id"], "chain": data["chain"]["chain"], "assets": data["assets"]["assets"],
+                "session": session.id, "chain": data["chain"]["chain"], "assets": data["assets"]["assets"],
                 "rules": rules, "roles": data["roles"]["roles"], "channels": data["channels"]}})
         if community.theme_id != theme_id:
             with self.db.platform():
@@ -362,7 +362,7 @@ class WizardService:
         job = self.queue.enqueue("SYNTHESIZE_COMMUNITY", community.id, {"version": manifest.version, "part": 0},
                                  key=keys.synthesis_slice(community.id, manifest.version, 0), first_contact=True)
         with self.db.tenant(community.id):
-            self.repos.audit.append(actor, "wizard.deployed", {"session": session["id"],
+            self.repos.audit.append(actor, "wizard.deployed", {"session": session.id,
                                                                  "manifest_version": manifest.version,
                                                                  "updated_existing": updating, "assets": assets})
         return {"community_id": str(community.id), "manifest_version": manifest.version, "job_id": job.id,

@@ -57,7 +57,7 @@ def test_a_synthesis_runs_against_a_discord_port_given_to_build_engine(wired, gu
 
 def test_the_engine_uses_the_clock_it_is_given(wired, clock, guilds):
     s = wired.wizard.start("123456789012345678", "42")
-    assert s["created_at"] == clock()
+    assert s.created_at == clock()
 
 
 def test_half_a_discord_configuration_says_what_to_set(settings, engine):

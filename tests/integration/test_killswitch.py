@@ -94,8 +94,8 @@ def test_community_kill_holds_one_community_only_and_revokes_its_wizard_sessions
                                                                                  workers, admin):
     actor, code = admin
     (a, ga, _), (b, gb, _) = (sietch(e, discord, make_community, members=2) for _ in range(2))
-    sa = e.wizard.start(a.guild_id, "100000000000000001")["id"]
-    sb = e.wizard.start(b.guild_id, "100000000000000002")["id"]
+    sa = e.wizard.start(a.guild_id, "100000000000000001").id
+    sb = e.wizard.start(b.guild_id, "100000000000000002").id
     e.synthesis.synthesize(a.id)  # queued (manifests published and signed) before the switch
     e.synthesis.synthesize(b.id)
     report = e.killswitch.activate(actor, scope="community", community_id=str(a.id), reason="admin account stolen",

@@ -208,10 +208,10 @@ def test_jobs_are_counted_and_figures_from_two_processes_add_up(e, discord, engi
 def test_wizard_signing_mfa_and_gate_figures_and_the_success_metrics(e, make_operator, tmp_path):
     wiz = e.wizard
     done = to_review(wiz, snowflake())
-    deployed = wiz.deploy(done["id"], "42")
-    assert deployed["state"] == "COMPLETE"
+    deployed = wiz.deploy(done.id, "42")
+    assert deployed.state == "COMPLETE"
     left = wiz.start(snowflake(), "43")
-    wiz.abandon(left["id"], "43")
+    wiz.abandon(left.id, "43")
     name, _secret = make_operator("approver")
     with pytest.raises(MfaRefused):
         e.mfa.verify(name, "000000", action="TEST")

@@ -23,9 +23,9 @@ def wiz(engine):
 def to_rules(wiz):
     g = str(100_000_000_000_000_000 + uuid.uuid4().int % 10 ** 17)
     s = wiz.start(g, "42", community_name="Gated wizardry")
-    s = wiz.step(s["id"], "42")
-    s = wiz.step(s["id"], "42", {"chain": "berachain"})
-    return wiz.step(s["id"], "42", {"assets": [{"kind": "erc20", "address": TOKEN, "decimals": 18}]})
+    s = wiz.step(s.id, "42")
+    s = wiz.step(s.id, "42", {"chain": "berachain"})
+    return wiz.step(s.id, "42", {"assets": [{"kind": "erc20", "address": TOKEN, "decimals": 18}]})
 
 
 @pytest.mark.parametrize("rule, message", [
@@ -37,20 +37,20 @@ def to_rules(wiz):
 def test_a_bad_rule_is_refused_with_its_path(wiz, rule, message):
     s = to_rules(wiz)
     with pytest.raises(ValidationError) as err:
-        wiz.step(s["id"], "42", {"template": "basic", "rule": rule})
+        wiz.step(s.id, "42", {"template": "basic", "rule": rule})
     assert str(err.value).startswith(message)
-    assert wiz.show(s["id"], "42")["state"] == "ELIGIBILITY_RULES"
+    assert wiz.show(s.id, "42").state == "ELIGIBILITY_RULES"
 
 
 def test_the_rule_is_reviewed_and_deployed(wiz, engine):
     s = to_rules(wiz)
-    s = wiz.step(s["id"], "42", {"template": "basic", "rule": RULE})
-    s = wiz.step(s["id"], "42", {"roles": {n: "create" for n in ("Gold", "Silver", "Bronze")}})
-    s = wiz.step(s["id"], "42", {"channel_template": "basic"})
-    review = wiz.summary(wiz.show(s["id"], "42"))
+    s = wiz.step(s.id, "42", {"template": "basic", "rule": RULE})
+    s = wiz.step(s.id, "42", {"roles": {n: "create" for n in ("Gold", "Silver", "Bronze")}})
+    s = wiz.step(s.id, "42", {"channel_template": "basic"})
+    review = wiz.summary(wiz.show(s.id, "42"))
     assert any(line.startswith("membership rule: ") and NFT in line for line in review)
-    done = wiz.deploy(s["id"], "42")
-    cid = done["deploy"]["community_id"]
+    done = wiz.deploy(s.id, "42")
+    cid = done.deploy["community_id"]
     stored = engine.gating.show(cid)["membership"]
     assert stored["any"][1] == {"type": "balance", "chain": "berachain", "address": TOKEN, "decimals": 18,
                                 "min": "1000"}
