@@ -92,7 +92,7 @@ class Admin(interactions.Extension):
         def render(r):
             lines = [r.summary]
             if r.paused:
-                lines.append(f"⏸️ Paused: {r.paused['strips']} of {r.paused['tier_holders']} members would lose their "
+                lines.append(f"⏸️ Paused: {r.paused.strips} of {r.paused.tier_holders} members would lose their "
                              "tier role at once, which is more often a bad read than a market crash. A platform "
                              "approver answers it (/arrakis approve-strip, or the CLI).")
             else:

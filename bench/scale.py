@@ -419,8 +419,8 @@ def run(args, url: str) -> None:
         took = time.perf_counter() - t
         redis_after = engine.redis.info("memory")["used_memory"]
         pg_after = db_bytes(url)
-        say(f"first role sync of the big community queued: {queued['changes']:,} updates in {took:.1f} s; "
-            f"Discord's member route (10 per 10 s per guild) needs {queued['changes'] / 3600:.1f} h to deliver them")
+        say(f"first role sync of the big community queued: {queued.changes:,} updates in {took:.1f} s; "
+            f"Discord's member route (10 per 10 s per guild) needs {queued.changes / 3600:.1f} h to deliver them")
         say(f"PostgreSQL: {(pg_after - pg_before) / args.big:,.0f} bytes per member of the big community "
             f"(profile, wallet link, holdings index, standings, roles known and decided)")
         say(f"Redis: {(redis_after - redis_before) / args.big:,.0f} bytes per member while its role update is "

@@ -86,11 +86,11 @@ def members_sync(state: CliState, community_id: str, approve: bool, inline: bool
         actor = f"operator:{state.engine.operators.get(as_name).name}"
     if dry_run:
         out = state.engine.synthesis.sync_members(community_id, dry_run=True, actor=actor)
-        return Output(out, [f"would update {out['changes']} member(s)"
-                            + (f", {out['strips']} of {out['tier_holders']} losing their tier role (would wait "
-                               "for an approver)" if out["would_pause"] else "")]
+        return Output(out.as_dict(), [f"would update {out.changes} member(s)"
+                                      + (f", {out.strips} of {out.tier_holders} losing their tier role (would "
+                                         "wait for an approver)" if out.would_pause else "")]
                       + [f"  {m['discord_id']}: +{','.join(m['added']) or '-'} -{','.join(m['removed']) or '-'}"
-                         for m in out["members"][:50]])
+                         for m in out.members[:50]])
     if approve:
         if not as_name:
             raise ValidationError("say who approves: --as NAME or ARRAKIS_OPERATOR", field="as")
@@ -103,13 +103,13 @@ def members_sync(state: CliState, community_id: str, approve: bool, inline: bool
     with phases(as_json or not inline) as bar:
         out = state.engine.synthesis.sync_members(community_id, queued=not inline, actor=actor,
                                                   progress=_steps(bar, "member roles"))
-    if out["status"] == "paused":
-        line = (f"paused: {out['strips']} of {out['tier_holders']} members would lose their tier role. "
-                f"Approval {out['approval']} is waiting for an approver who did not run this sync: "
-                f"arrakis approvals approve {out['approval']} --as NAME (or members sync --approve).")
-        return Output(out, [line], exit_code=EXIT_WAITING)  # nothing was synced: scripts must not read "done"
-    line = f"{out['status']}: {out['changes']} member update(s)"
-    return Output(out, [line])
+    if out.status == "paused":
+        line = (f"paused: {out.strips} of {out.tier_holders} members would lose their tier role. "
+                f"Approval {out.approval} is waiting for an approver who did not run this sync: "
+                f"arrakis approvals approve {out.approval} --as NAME (or members sync --approve).")
+        return Output(out.as_dict(), [line], exit_code=EXIT_WAITING)  # nothing was synced: scripts must not read "done"
+    line = f"{out.status}: {out.changes} member update(s)"
+    return Output(out.as_dict(), [line])
 
 
 @cli.command()

@@ -33,6 +33,7 @@ from ..storage.database import Database
 from ..storage.synthesis import SynthesisRepository
 from . import planning
 from .planning import MemberChange, MemberPlan  # noqa: F401 (part of this use case's answers)
+from .results import MemberSyncResult
 
 if TYPE_CHECKING:
     from ..storage.repos import Repositories
@@ -207,7 +208,7 @@ class MemberRoleSync:
     def needs_approval(self, plan: MemberPlan) -> bool:
         return planning.needs_approval(plan, self.max_strip_share)
 
-    def gate(self, community_id, plan: MemberPlan, *, actor: str) -> dict | None:
+    def gate(self, community_id, plan: MemberPlan, *, actor: str) -> MemberSyncResult | None:
         """The mass-strip guard, before anything is sent: a plan that strips too many goes ahead
         only with an approved request (used up here); otherwise one is opened (or the one pending
         is kept) and the summary of the pause is returned."""
@@ -227,11 +228,11 @@ class MemberRoleSync:
         with self.db.tenant(community_id):
             self.repos.audit.append(actor, "member_sync.paused", {"approval": request.id, "strips": plan.strips,
                                                                   "tier_holders": plan.tier_holders})
-        return {"status": "paused", "approval": request.id, "changes": len(plan.changes),
-                "strips": plan.strips, "tier_holders": plan.tier_holders}
+        return MemberSyncResult("paused", approval=request.id, changes=len(plan.changes), strips=plan.strips,
+                                tier_holders=plan.tier_holders)
 
     def run(self, community_id, *, skip: Iterable[str] = (), actor: str = "sync",
-            progress: Callable[[int, int], None] | None = None) -> dict:
+            progress: Callable[[int, int], None] | None = None) -> MemberSyncResult:
         """Plan and send now (without the queue). Returns a summary."""
         plan = self.plan(community_id, skip=skip)
         paused = self.gate(community_id, plan, actor=actor)
@@ -242,5 +243,5 @@ class MemberRoleSync:
             self.deliver(community_id, plan.guild_id, discord_id, roles, seq)
             if progress:
                 progress(i, len(updates))
-        return {"status": "done", "changes": len(plan.changes), "strips": plan.strips,
-                "skipped_unknown": len(plan.skipped_unknown)}
+        return MemberSyncResult("done", changes=len(plan.changes), strips=plan.strips,
+                                skipped_unknown=len(plan.skipped_unknown))

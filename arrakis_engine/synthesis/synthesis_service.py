@@ -12,6 +12,7 @@ from ..storage.database import Database
 from ..storage.synthesis import SynthesisRepository
 from .community import CommunitySynthesizer
 from .member_roles import MemberRoleSync
+from .results import MemberSyncResult
 
 if TYPE_CHECKING:
     from ..manifests.manifest_service import ManifestService
@@ -80,7 +81,7 @@ class SynthesisService:
     def sync_members(self, community_id: uuid.UUID | str, *, skip: Iterable[str] = (),
                      queued: bool = True, actor: str = "cli",
                      progress: Callable[[int, int], None] | None = None, first_contact: bool = False,
-                     dry_run: bool = False, mined_at: float | None = None, only: Iterable[str] | None = None) -> dict:
+                     dry_run: bool = False, mined_at: float | None = None, only: Iterable[str] | None = None) -> MemberSyncResult:
         """One PATCH per member whose roles should change; unknown members skipped (those given, and
         those the last eligibility sync could not read); a mass strip waits for approval.
         ``first_contact``: the updates go in the shared lane every worker serves first (live
@@ -92,11 +93,11 @@ class SynthesisService:
         skip = set(skip) | set(self.unknown.of(community_id))
         if dry_run:  # what Discord's roles still lack, from its last answers; nothing decided or sent
             plan = self.member_sync.plan(community_id, skip=skip, with_pending=False)
-            return {"status": "dry_run", "changes": len(plan.changes), "strips": plan.strips,
-                    "tier_holders": plan.tier_holders, "skipped_unknown": len(plan.skipped_unknown),
-                    "would_pause": self.member_sync.needs_approval(plan),
-                    "members": [{"discord_id": c.discord_id, "roles": c.roles, "added": c.added,
-                                 "removed": c.removed} for c in plan.changes]}
+            return MemberSyncResult("dry_run", changes=len(plan.changes), strips=plan.strips,
+                                    tier_holders=plan.tier_holders, skipped_unknown=len(plan.skipped_unknown),
+                                    would_pause=self.member_sync.needs_approval(plan),
+                                    members=[{"discord_id": c.discord_id, "roles": c.roles, "added": c.added,
+                                              "removed": c.removed} for c in plan.changes])
         if not queued:
             return self.member_sync.run(community_id, skip=skip, actor=actor, progress=progress)
         sync = self.member_sync
@@ -114,9 +115,9 @@ class SynthesisService:
               keys.member_roles(community_id, discord_id, seq))
              for discord_id, roles, seq in sync.decide(community_id, plan, actor=actor, mined_at=mined_at)],
             first_contact=first_contact)
-        return {"status": "queued", "changes": len(plan.changes), "jobs": jobs,
-                "members": [c.discord_id for c in plan.changes], "skipped_unknown": len(plan.skipped_unknown),
-                "on_their_way": len(plan.pending)}
+        return MemberSyncResult("queued", changes=len(plan.changes), jobs=jobs,
+                                members=[c.discord_id for c in plan.changes],
+                                skipped_unknown=len(plan.skipped_unknown), on_their_way=len(plan.pending))
 
 
 def _status_word(status) -> str:

@@ -80,12 +80,12 @@ class Demo:
             raise ArrakisError("the demo guild's synthesis did not finish",
                                hint="`arrakis dlq list` shows what failed; run `arrakis demo` again to retry")
         sync = self.synthesis.sync_members(community_id, queued=True, actor="demo")
-        out["member_updates"] = sync.get("changes", 0)
-        if sync["status"] == "paused":  # a mass strip waits for an operator, as anywhere else
-            out["member_sync"] = f"paused: approval {sync['approval']} is waiting"
-        elif sync.get("changes"):
+        out["member_updates"] = sync.changes
+        if sync.status == "paused":  # a mass strip waits for an operator, as anywhere else
+            out["member_sync"] = f"paused: approval {sync.approval} is waiting"
+        elif sync.changes:
             changed = True
-            total, done = sync["changes"], [0]
+            total, done = sync.changes, [0]
 
             def member_done(job) -> None:
                 if job.meta.get("waiting"):  # put back for when the guild's member bucket frees up

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Protocol, Sequence
 
 from ..errors import ArrakisError, ConfigError
 from ..ports import BlockSource, WatcherStatusStore
+from ..synthesis.results import MemberSyncResult
 
 if TYPE_CHECKING:
     from .eligibility_sync import EligibilitySync
@@ -85,7 +86,7 @@ class LiveRoleSync:
         if new and not status.synthesized:
             self.synthesis.queue_synthesis(community_id, manifest.version)
         if status.shadow_version is None:  # never synthesized: its synthesis gives the roles
-            return diff, {"status": "queued", "changes": 0, "members": []}
+            return diff, MemberSyncResult("queued", changes=0, members=[])
         only = _touched(diff) if scoped else None
         return diff, self.synthesis.sync_members(community_id, queued=True, actor=actor, first_contact=first_contact,
                                                  mined_at=mined_at, only=only)
@@ -101,8 +102,8 @@ class LiveRoleSync:
                                   mined_at=mined_at, scoped=from_index)
         changed = len(diff.promoted) + len(diff.demoted) + len(diff.joined) + len(diff.left)
         return LiveApply(str(community_id), changed=changed, unknown=len(diff.unknown),
-                         updates=int(roles.get("changes", 0)), paused=roles.get("status") == "paused",
-                         members=roles.get("members", []))
+                         updates=roles.changes, paused=roles.status == "paused",
+                         members=roles.members if roles.members is not None else [])
 
     def react(self, report: StepReport) -> list[LiveApply]:
         """Apply every community that moved in a watcher step; one community's failure is logged
@@ -129,7 +130,7 @@ class LiveRoleSync:
             except ArrakisError as exc:
                 log.warning("settling the roles of %s did not run: %s", cid, exc)
                 continue
-            queued += int(out.get("changes", 0)) + int(out.get("on_their_way", 0))
+            queued += out.changes + (out.on_their_way or 0)
         return queued
 
     def safety_net(self, community_ids, *, chain: str, block: int | None = None) -> int:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ..security.mfa import MfaService
     from ..security.operators import OperatorService
     from ..storage.repos import Repositories
+    from ..synthesis.results import MemberSyncResult
     from ..synthesis.reconcile import Reconciler
 
 NOT_SET_UP = "this server is not set up with Arrakis yet: an admin runs /onboard"
@@ -100,14 +101,14 @@ SYNC_LOCK_SECONDS = 600
 class SyncReport:
     summary: str          # the eligibility sync, in one line
     role_updates: int     # member role updates queued (one PATCH each)
-    paused: dict | None   # a mass strip waiting for approval, if the role sync paused
+    paused: MemberSyncResult | None  # a mass strip waiting for approval, if the role sync paused
     unknown: int          # members whose holdings could not be read (left as they were)
 
 
 class MemberDesk:
     def __init__(self, db: Database, repos: Repositories, operations: Operations, unknown: UnknownMembersStore, *,
                  sandbox: bool, guards: MemberSyncGuard | None = None,
-                 resync: Callable[..., tuple[SyncDiff, dict]] | None = None, reconciler: Reconciler | None = None,
+                 resync: Callable[..., tuple[SyncDiff, MemberSyncResult]] | None = None, reconciler: Reconciler | None = None,
                  approvals: ApprovalService | None = None, mfa: MfaService | None = None,
                  operators: OperatorService | None = None) -> None:
         """``operations``: the operators' read models (fleet, community detail), shared here;
@@ -250,8 +251,8 @@ class MemberDesk:
             if not held:
                 raise Conflict("a sync of this community is running now; its result will show in /arrakis status")
             diff, roles = self.resync(c.id, actor=actor)
-        paused = roles if roles.get("status") == "paused" else None
-        return SyncReport(diff.summary(), int(roles.get("changes", 0)), paused, len(diff.unknown))
+        paused = roles if roles.status == "paused" else None
+        return SyncReport(diff.summary(), roles.changes, paused, len(diff.unknown))
 
     def refresh(self, guild_id: str, discord_id: str, roles: Sequence[str] | None = None) -> SyncReport:
         """A member's "refresh now": the community's standings are re-read (ranks depend on

@@ -46,7 +46,7 @@ def test_a_synthesis_runs_against_a_discord_port_given_to_build_engine(wired, gu
 
     synced = wired.synthesis.sync_members(c.id, queued=False)
     naib = next(r["id"] for r in guilds.roles[guild].values() if r["name"] == "Naib")
-    assert synced["changes"] == 3 and guilds.members[guild][ids[0]] == [naib]
+    assert synced.changes == 3 and guilds.members[guild][ids[0]] == [naib]
 
     assert wired.synthesis.synthesize(c.id, queued=False)["created"] == []
     del guilds.roles[guild][naib]  # deleted by hand: reconcile brings it back

@@ -454,7 +454,7 @@ def test_live_sync_latency_is_measured_from_the_block_to_the_role_call(live, dis
         eng.eligibility.run(c.id, actor="cli")
         eng.manifests.publish(c.id, actor="cli")
         out = eng.synthesis.sync_members(c.id, queued=True, actor="cli")
-        assert out["changes"] == 2
+        assert out.changes == 2
         patches = len(discord.request_log)
         work_until_done(worker, timeout=60)
         assert roles(discord, c.guild_id, members[10]) == {"Gold"}

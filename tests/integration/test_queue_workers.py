@@ -40,7 +40,7 @@ def test_synthesis_and_member_jobs_on_two_worker_processes(e, discord, make_comm
     wait_for(lambda: svc.status(c.id).synthesized, 90)
     assert len(g.roles) == 11 and len(g.channels) == 22
     queued = svc.sync_members(c.id)
-    assert queued["status"] == "queued" and queued["changes"] == 4
+    assert queued.status == "queued" and queued.changes == 4
     wait_for(lambda: all(g.members[d] for d in ids), 60)
     roles = {r["name"]: r["id"] for r in g.roles.values()}
     assert g.members[ids[1]] == {roles["Naib"]}
@@ -176,7 +176,7 @@ def test_thirty_communities_on_four_workers_stay_under_discords_global_limit(e, 
              lambda: [e.queue.dead_letters()[:2], _recorded_elsewhere(e, discord, communities)])
     for c, g, ids in communities:
         synced = e.synthesis.sync_members(c.id)
-        assert synced["changes"] == 2, (synced, {d: g.members.get(d) for d in ids},
+        assert synced.changes == 2, (synced, {d: g.members.get(d) for d in ids},
                                         _recorded_elsewhere(e, discord, communities))
     wait_for(lambda: all(all(g.members[d] for d in ids) for _, g, ids in communities), 120, 0.5)
     assert (discord.count_429, discord.global_429) == (0, 0), discord.stats()

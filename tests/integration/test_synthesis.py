@@ -141,14 +141,14 @@ def test_member_sync_one_patch_each_keeps_other_roles_and_skips_unknown(e, disco
     hand_made = e.discord.create_role(c.guild_id, name="Moderator", color=0, permissions=0)["id"]
     g.members[ids[0]].add(hand_made)
     out = svc.sync_members(c.id, skip={ids[4]}, queued=False)
-    assert out == {"status": "done", "changes": 4, "strips": 0, "skipped_unknown": 1}
+    assert out.as_dict() == {"status": "done", "changes": 4, "strips": 0, "skipped_unknown": 1}
     role_id = {r["name"]: r["id"] for r in g.roles.values()}
     assert g.members[ids[0]] == {role_id["Naib"], hand_made}
     assert g.members[ids[1]] == {role_id["Fedaykin"]}
     assert g.members[ids[4]] == set()  # unknown: untouched
     patches = [p for _, m, p in discord.request_log if m == "PATCH" and "/members/" in p]
     assert len(patches) == 4
-    assert svc.sync_members(c.id, queued=False)["changes"] == 1  # only the skipped one now
+    assert svc.sync_members(c.id, queued=False).changes == 1  # only the skipped one now
 
 
 def _member_reads(discord, guild_id: str) -> tuple[list[str], list[str]]:
@@ -170,12 +170,12 @@ def test_a_first_sync_lists_members_a_thousand_a_call_instead_of_reading_each(e,
     e.synthesis.synthesize(c.id, queued=False)
     before = len(discord.request_log)
     plan = e.synthesis.sync_members(c.id, dry_run=True)
-    assert sorted(m["discord_id"] for m in plan["members"]) == sorted(set(ids) - {gone})
+    assert sorted(m["discord_id"] for m in plan.members) == sorted(set(ids) - {gone})
     listings, singles = _member_reads(discord, c.guild_id)
     assert singles == [] and 1 <= len(listings) <= 2, (listings, singles)
     assert all(p.endswith("/members") for _, _, p in discord.request_log[before:] if "/members" in p)
     out = e.synthesis.sync_members(c.id, queued=False)  # already read: no listing again
-    assert out["changes"] == 4 and len(_member_reads(discord, c.guild_id)[0]) == len(listings)
+    assert out.changes == 4 and len(_member_reads(discord, c.guild_id)[0]) == len(listings)
     assert discord.count_429 == 0
 
 
@@ -185,7 +185,7 @@ def test_without_the_members_intent_members_are_read_one_by_one(e, discord, make
     discord.members_intent = False
     c, g, ids = community_with_members(e, discord, make_community)
     e.synthesis.synthesize(c.id, queued=False)
-    assert e.synthesis.sync_members(c.id, queued=False)["changes"] == 5
+    assert e.synthesis.sync_members(c.id, queued=False).changes == 5
     listings, singles = _member_reads(discord, c.guild_id)
     assert len(listings) == 1 and len(singles) == 5
     role_id = {r["name"]: r["id"] for r in g.roles.values()}
@@ -232,30 +232,30 @@ def test_mass_strip_pauses_for_approval(e, discord, make_community):
     svc.synthesize(c.id, queued=False)
     runner, _ = _approver(e)
     out = svc.sync_members(c.id, queued=False, actor=f"operator:{runner}")  # as the CLI names --as
-    assert out["status"] == "paused" and out["strips"] == 20
+    assert out.status == "paused" and out.strips == 20
     assert all(g.members[d] for d in ids)  # nobody was stripped
-    assert svc.sync_members(c.id, queued=False)["approval"] == out["approval"]  # the same request, not a second
+    assert svc.sync_members(c.id, queued=False).approval == out.approval  # the same request, not a second
     waiting = e.operations.community(c.id).approvals
     assert len(waiting) == 1 and waiting[0]["summary"] == "20 of 20 members would lose their tier role"
     assert waiting[0]["kind"] == "member_role_strip" and waiting[0]["needs_code"]
-    request = e.approvals.get(out["approval"])
+    request = e.approvals.get(out.approval)
     assert request.community_id == str(c.id) and request.risk_level == "high"
     # The same rules as any approval: not who ran the sync, an approver, with a code.
     with pytest.raises(PermissionDenied, match="asked for this change"):
-        e.approvals.approve(out["approval"], by=runner, code=None, carry_out=False)
+        e.approvals.approve(out.approval, by=runner, code=None, carry_out=False)
     auditor, _ = _approver(e, role="auditor")
     with pytest.raises(PermissionDenied, match="approver role"):
-        e.approvals.approve(out["approval"], by=auditor, carry_out=False)
+        e.approvals.approve(out.approval, by=auditor, carry_out=False)
     alice, secret = _approver(e)
     with pytest.raises(ValidationError, match="a code is needed"):
-        e.approvals.approve(out["approval"], by=alice, carry_out=False)
+        e.approvals.approve(out.approval, by=alice, carry_out=False)
     with pytest.raises(MfaRefused):
-        e.approvals.approve(out["approval"], by=alice, code="12345x", carry_out=False)
+        e.approvals.approve(out.approval, by=alice, code="12345x", carry_out=False)
     done = e.approvals.approve_strip_of(c.id, by=alice, code=pyotp.TOTP(secret).now(), carry_out=False)
     assert done.status == "approved" and done.mfa == "totp"
     assert e.operations.community(c.id).approvals == []  # approving closed it
-    assert svc.sync_members(c.id, queued=False, actor="ops:bob")["changes"] == 20
-    assert e.approvals.get(out["approval"]).used_at is not None  # used up by that sync
+    assert svc.sync_members(c.id, queued=False, actor="ops:bob").changes == 20
+    assert e.approvals.get(out.approval).used_at is not None  # used up by that sync
     with e.db.tenant(c.id):
         last = e.repos.audit.entries(limit=1)[-1]
     assert last.action == "member_sync.approved" and last.payload["approved_by"] == alice
@@ -279,9 +279,9 @@ def test_an_approved_mass_strip_is_carried_out_on_the_queue(e, discord, make_com
     out = svc.sync_members(c.id, queued=False, actor=f"operator:{runner}")
     alice, secret = _approver(e)
     before = e.queue.queue(c.id).count
-    e.approvals.approve(out["approval"], by=alice, code=pyotp.TOTP(secret).now())
+    e.approvals.approve(out.approval, by=alice, code=pyotp.TOTP(secret).now())
     assert e.queue.queue(c.id).count == before + 20  # one role update per member, queued at once
-    assert e.approvals.get(out["approval"]).used_at is not None
+    assert e.approvals.get(out.approval).used_at is not None
     e.queue.queue(c.id).empty()
 
 
@@ -318,7 +318,7 @@ def test_members_left_unknown_by_the_last_eligibility_sync_are_not_touched(e, di
     svc.synthesize(c.id, queued=False)
     e.unknown_members.remember(c.id, [ids[0], ids[1]])
     out = svc.sync_members(c.id, queued=False)
-    assert out["changes"] == 3 and not g.members[ids[0]] and not g.members[ids[1]] and g.members[ids[2]]
+    assert out.changes == 3 and not g.members[ids[0]] and not g.members[ids[1]] and g.members[ids[2]]
 
 
 def test_drift_report_by_severity(e, discord, make_community):
