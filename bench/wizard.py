@@ -53,9 +53,9 @@ def main() -> int:
         latencies.append(time.perf_counter() - t)
         for data in STEPS:
             t = time.perf_counter()
-            s = wiz.step(s["id"], user, data, submission_id=f"{i}-{s['state']}")
+            s = wiz.step(s.id, user, data, submission_id=f"{i}-{s.state}")
             latencies.append(time.perf_counter() - t)
-        assert s["state"] == "REVIEW"
+        assert s.state == "REVIEW"
 
     t0 = time.perf_counter()
     with ThreadPoolExecutor(args.threads) as pool:

@@ -102,8 +102,11 @@ def test_ctrl_c_exits_130(database_url, redis_url, tmp_path, engine, discord, ma
     engine.killswitch.activate(actor, scope="community", community_id=str(c.id), reason="drill", code=codes.pop())
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "ARRAKIS_DATA_DIR": str(tmp_path),
            "DISCORD_API_BASE": discord.url, "DISCORD_BOT_TOKEN": discord.token, "PYTHONFAULTHANDLER": "1"}
+    # A shell starts a command with Ctrl-C's default; the test process may have it ignored (an
+    # xdist worker), which a child would inherit and Python would then leave ignored.
     proc = subprocess.Popen([sys.executable, "-m", "arrakis_engine.cli", "reconcile", str(c.id), "--wait"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         seen = [proc.stderr.readline() for _ in range(1)]
         while not seen[-1].startswith("waiting:") and seen[-1] and len(seen) < 50:  # past any log line
