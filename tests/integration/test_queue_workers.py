@@ -247,3 +247,4 @@ def test_jobs_written_into_redis_by_hand_never_run(e, discord, make_community, w
     assert "never made" in dead["ASSIGN_ROLE-forged-decision"]
     assert not marker.exists()
     assert [x for x in discord.request_log if x[1] == "PATCH"] == []  # no role was changed anywhere
+    assert sum(e.redis.llen(k) for k in e.redis.scan_iter("rq:queue:*:intermediate")) == 0

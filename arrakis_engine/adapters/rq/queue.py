@@ -467,6 +467,7 @@ class EngineWorker(FairWorker):
             # Someone wrote this job into Redis by hand: nothing of it runs (not its function, not
             # its callbacks, not its webhooks); it fails for good and is dead-lettered.
             log.error("job %s refused: %s", job.id, why)
+            self.connection.lrem(queue.intermediate_queue_key, 0, job.id)  # as prepare_job_execution would
             self.handle_job_failure(job=job, queue=queue, started_job_registry=queue.started_job_registry,
                                     exc_string=f"refused: {why}")
             self.connection.lpush(DLQ_KEY, json.dumps({
