@@ -226,7 +226,7 @@ class OperatorService:
         first = not self.rows.count()
         requester = _requester(actor)
         privileged = [r for r in roles if r in PRIVILEGED]
-        wait = bool(privileged) and not first and bool(self._confirmers(requester, name))
+        wait = bool(privileged) and not first and bool(self._must_wait(requester, name))
         now_roles = tuple(r for r in roles if not (wait and r in PRIVILEGED))
         self.rows.insert(name, now_roles, discord_user_id=discord_user_id, slack_user_id=slack_user_id,
                          created_by=actor)
@@ -242,7 +242,7 @@ class OperatorService:
 
     # --- grants of approving power -------------------------------------------------------------
 
-    def _confirmers(self, requester: str, operator: str) -> bool:
+    def _must_wait(self, requester: str, operator: str) -> bool:
         """Whether a grant ``requester`` asks for ``operator`` must wait for a second platform
         admin: always, once anyone besides the requester holds or ever held platform_admin
         (whether they are enrolled now or not: wiping another admin's factor, or revoking their
@@ -310,12 +310,18 @@ class OperatorService:
 
     def _change(self, name: str, role: str, *, actor: str, add: bool) -> Operator:
         """Revoking applies at once (the safe direction). Granting an approving role applies at
-        once only when nobody else could confirm it; otherwise it opens a pending grant."""
+        once only for the founding admin before anyone else held platform_admin; otherwise it
+        opens a pending grant for a second platform admin."""
         name = validate_name(name)
         checked = validate_roles([role])
         if not checked:
             raise ValidationError(f"name a role: {', '.join(ROLES)}", field="role")
         role = checked[0]
+        requester = _requester(actor)
+        if add and role in PRIVILEGED and requester == name:
+            why = f"{name} may not grant themself {role}"
+            self._refused(actor, "operators.grant", why)  # audited, like every refusal
+            raise PermissionDenied(why)
         with self.db.platform():
             op = _row(self.rows.get(name))
             if op is None:
@@ -323,10 +329,7 @@ class OperatorService:
             if add and role in op.roles:
                 return op
             if add and role in PRIVILEGED:
-                requester = _requester(actor)
-                if requester == name:
-                    raise PermissionDenied(f"{name} may not grant themself {role}")
-                if self._confirmers(requester, name):
+                if self._must_wait(requester, name):
                     self._open_grant(name, role, requester, actor)
                     return op
                 self.repos.grants.applied(name, role, requested_by=requester, status="sole_admin")

@@ -306,7 +306,7 @@ def test_approving_power_is_given_by_two_people_once_two_can_give_it(deployment,
     assert roles["eve"] == [] and json.loads(run("operators", "grants", "--json").output) == []
     # Refusals were audited.
     whys = [p["why"] for a, p in audit("security.refused")]
-    assert any("asked for this grant" in w for w in whys)
+    assert any("asked for this grant" in w for w in whys) and any("may not grant themself" in w for w in whys)
     # Making herself "the only one" again does not bring the shortcut back: wiping dave's factor ...
     assert run("mfa", "enroll", "dave", "--as", "ada", "--code", ada[6]).exit_code == 0
     wiped = run("operators", "grant", "eve", "platform_admin", "--as", "ada", "--code", ada[7])
