@@ -632,9 +632,6 @@ class OperatorStore(Protocol):
     def by_slack_id(self, slack_user_id: str) -> dict | None:
         ...
 
-    def other_enrolled_platform_admins(self, name: str) -> list[str]:
-        ...
-
     def ever_another_platform_admin(self, name: str) -> bool:
         ...
 
@@ -719,9 +716,6 @@ class GrantStore(Protocol):
         ...
 
     def pending(self) -> list[dict]:
-        ...
-
-    def history(self, operator: str) -> list[dict]:
         ...
 
 

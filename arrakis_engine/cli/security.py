@@ -14,7 +14,7 @@ import click
 
 from ..errors import PermissionDenied, ValidationError
 from ..security.authz import ROLES, may_manage_operators
-from ..security.operators import validate_links, validate_name, validate_roles
+from ..security.operators import grant_number, validate_links, validate_name, validate_roles
 from ..signing.signing_service import PLATFORM_KEY, community_key
 from .base import CliState, command_group
 from .output import Output, reports
@@ -118,9 +118,7 @@ def _grant_decision(confirm: bool):
     @identity
     @reports
     def decide(state: CliState, grant_id, as_name, code) -> Output:
-        from ..security.operators import _grant_id
-
-        gid = _grant_id(grant_id)
+        gid = grant_number(grant_id)
         verb = "confirm" if confirm else "refuse"
         op = authorised(state, as_name, code, "MANAGE_OPERATORS", may_manage_operators, f"operators.{verb}")
         svc = state.engine.operators

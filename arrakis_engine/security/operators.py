@@ -269,7 +269,7 @@ class OperatorService:
         return self._decide_grant(grant_id, by=by, confirm=False)
 
     def _decide_grant(self, grant_id, *, by: Operator, confirm: bool) -> Operator:
-        gid = _grant_id(grant_id)
+        gid = grant_number(grant_id)
         verb = "confirm" if confirm else "refuse"
         with self.db.platform():
             row = self.repos.grants.get(gid, for_update=True)
@@ -378,7 +378,7 @@ def _requester(actor: str) -> str:
     return actor[len("operator:"):] if actor.startswith("operator:") else actor[:200]
 
 
-def _grant_id(value) -> int:
+def grant_number(value) -> int:
     try:
         gid = int(str(value).strip())
     except ValueError:

@@ -49,12 +49,6 @@ class OperatorRepository:
     def set_roles(self, name: str, roles: Sequence[str]) -> None:
         self.db.current().execute("UPDATE operators SET roles = %s WHERE name = %s", (list(roles), name))
 
-    def other_enrolled_platform_admins(self, name: str) -> list[str]:
-        """Platform admins besides ``name`` who could prove themselves with a code (enrolled)."""
-        return [r["name"] for r in self.db.current().all(
-            "SELECT name FROM operators WHERE name <> %s AND 'platform_admin' = ANY(roles) "
-            "AND totp_secret IS NOT NULL ORDER BY name", (name,))]
-
     def ever_another_platform_admin(self, name: str) -> bool:
         """Whether anyone besides ``name`` holds, or ever was given, platform_admin: from then on
         approving power takes two people, even if the others are gone or not enrolled now."""
@@ -212,7 +206,3 @@ class GrantRepository:
         tx = self.db.current()
         tx.execute("UPDATE operator_grants SET status = 'expired' WHERE status = 'pending' AND expires_at <= now()")
         return tx.all(f"SELECT {GRANT_COLS} FROM operator_grants WHERE status = 'pending' ORDER BY id")
-
-    def history(self, operator: str) -> list[dict[str, Any]]:
-        return self.db.current().all(f"SELECT {GRANT_COLS} FROM operator_grants WHERE operator = %s ORDER BY id",
-                                     (operator,))

@@ -58,6 +58,13 @@ class SyncDiff:
     def as_dict(self) -> dict:
         return {**self.__dict__, "nothing_read": self.nothing_read}
 
+    def moved_members(self) -> set[str]:
+        """The members this sync moved: across a tier, in or out, or to or from a badge."""
+        out = set(self.promoted) | set(self.demoted) | set(self.joined) | set(self.left)
+        for members in list(self.badges_earned.values()) + list(self.badges_revoked.values()):
+            out |= set(members)
+        return out
+
     @property
     def nothing_read(self) -> bool:
         """Every member's holdings were unknown: the sync learnt nothing (members were kept)."""

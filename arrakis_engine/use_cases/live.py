@@ -87,7 +87,7 @@ class LiveRoleSync:
             self.synthesis.queue_synthesis(community_id, manifest.version)
         if status.shadow_version is None:  # never synthesized: its synthesis gives the roles
             return diff, MemberSyncResult("queued", changes=0, members=[])
-        only = _touched(diff) if scoped else None
+        only = diff.moved_members() if scoped else None
         return diff, self.synthesis.sync_members(community_id, queued=True, actor=actor, first_contact=first_contact,
                                                  mined_at=mined_at, only=only)
 
@@ -275,11 +275,3 @@ class LiveWatch:
                     pass
             else:
                 self.sleep(interval)
-
-
-def _touched(diff) -> set[str]:
-    """The members a re-rank moved: across a tier, in or out, or to or from a badge."""
-    out = set(diff.promoted) | set(diff.demoted) | set(diff.joined) | set(diff.left)
-    for members in list(diff.badges_earned.values()) + list(diff.badges_revoked.values()):
-        out |= set(members)
-    return out
