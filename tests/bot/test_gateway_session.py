@@ -96,6 +96,7 @@ def test_after_op_9_it_waits_1_to_5_seconds_then_identifies(bot_engine, fake):
 
 def test_a_resumable_close_resumes_on_the_resume_gateway_url(bot_engine, fake):
     running = RunningBot(bot_engine, fake)
+    closes = len(fake.client_closes)
     try:
         before = len(fake.connects)
         fake.drop(4000)  # Discord: "Unknown error", reconnect and resume
@@ -103,6 +104,8 @@ def test_a_resumable_close_resumes_on_the_resume_gateway_url(bot_engine, fake):
         path, op, _ = fake.connects[before]
         assert (path, op) == ("/gateway/resume", 6), fake.connects[before:]
         _wait(lambda: running.client.is_ready, 20, "the resumed session ready")
+        closes = len(fake.client_closes)  # the dropped socket's own end may be recorded late (1006)
     finally:
         running.stop()
-    assert fake.client_closes[-1] == 1000  # and the test's stop closed it properly
+    _wait(lambda: 1000 in fake.client_closes[closes:], 5, "the close frame")
+    assert 1000 in fake.client_closes[closes:]  # and the test's stop closed the resumed session properly
