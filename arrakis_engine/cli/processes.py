@@ -4,8 +4,11 @@ through the ``arrakis.commands`` entry points)."""
 
 from __future__ import annotations
 
+import faulthandler
+import os
 import signal
 import sys
+import threading
 
 import click
 
@@ -19,10 +22,37 @@ def say(line: str, err: bool = False) -> None:
     click.echo(line, err=err)
 
 
-def stop_on_sigterm() -> None:
+STOP_GRACE = 15.0  # seconds a stop may take before the process is ended without its clean-up
+
+
+def stop_on_sigterm(grace: float = STOP_GRACE) -> None:
     """SIGTERM (honcho, systemd, a platform stopping the process) ends a long-running command
-    cleanly: the engine is closed (embedded servers let go) and the exit status is 0."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    cleanly: the engine is closed (embedded servers let go) and the exit status is 0.
+
+    A stop that has not finished ``grace`` seconds later (a call that does not return, a clean-up
+    that waits on something gone) is not left hanging until the platform kills the process: the
+    stacks of every thread are written to stderr, for whoever looks into it, and the process ends
+    with status 1. SIGUSR1 writes the same stacks at any time without stopping anything."""
+
+    def late() -> None:
+        say(f"the process did not stop within {grace:g} s of SIGTERM; where each thread was:", err=True)
+        faulthandler.dump_traceback(all_threads=True)
+        os._exit(1)
+
+    stopping = threading.Event()
+
+    def on_term(*_) -> None:
+        if stopping.is_set():  # a second SIGTERM does not interrupt the clean-up the first one began
+            return
+        stopping.set()
+        timer = threading.Timer(grace, late)
+        timer.daemon = True
+        timer.start()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, on_term)
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 
 @cli.command()
