@@ -9,7 +9,7 @@ import click
 
 from arrakis_engine.cli.base import CliState, pass_state
 from arrakis_engine.cli.monitoring import metrics_port
-from arrakis_engine.errors import ConfigError
+from arrakis_engine.errors import ConfigError, ValidationError
 from arrakis_engine.settings import Settings
 
 
@@ -32,6 +32,11 @@ def bot(state: CliState, shard_count: str | None, shard_ids: str | None) -> None
     a server belongs to shard (server id >> 22) % shards, and only that shard answers there."""
     from .sharding import ShardPlan
 
+    if shard_ids is not None and not shard_ids.strip():
+        # `--shard-ids "$IDS"` with IDS unset would run every shard here as well as wherever they
+        # were meant to run: each interaction answered twice. An empty DISCORD_SHARD_IDS is unset.
+        raise ValidationError("--shard-ids names no shard (it is empty); give ids like 0-3 or 0,2, or leave the "
+                              "flag out to run every shard", field="shard_ids")
     settings = Settings.from_env()
     # flags, else the environment (click reads it), else a .env file (the settings read it)
     plan = ShardPlan.parse(settings.discord_shard_count if shard_count is None else shard_count,

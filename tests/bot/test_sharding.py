@@ -170,6 +170,8 @@ def test_too_few_shards_for_the_servers_stops_with_one_line(started, fake, datab
 @pytest.mark.parametrize("args, env, message", [
     (["--shard-count", "2", "--shard-ids", "0,2"], {}, "shard 2 does not exist with --shard-count 2"),
     (["--shard-ids", "0-1"], {}, "--shard-ids (DISCORD_SHARD_IDS) needs --shard-count"),
+    # `--shard-ids "$IDS"` with IDS unset: refused, not read as "every shard" (answered twice)
+    (["--shard-count", "2", "--shard-ids", ""], {}, "--shard-ids names no shard (it is empty)"),
     ([], {"DISCORD_SHARD_COUNT": "two"}, "must be a whole number of shards"),
     ([], {"DISCORD_SHARD_COUNT": "4", "DISCORD_SHARD_IDS": "3-1"}, "the range 3-1 goes backwards"),
 ])
