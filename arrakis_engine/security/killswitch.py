@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
@@ -85,9 +86,11 @@ class KillSwitch:
         with self.db.platform():
             return frozenset(self.repos.views.communities_of_member(user_id))
 
-    def _check(self, actor: Actor, scope, community_id, user_id, code, *, verb: str) -> tuple[str, str | None]:
-        """Authorise, validate, then prove (``code`` may be a callable, asked only then). Returns
-        (scope, target)."""
+    def _check(self, actor: Actor, scope, community_id, user_id, code, *, verb: str,
+               before_code: Callable[[str, str | None], None] | None = None) -> tuple[str, str | None]:
+        """Authorise, validate, call ``before_code(scope, target)`` (what can be refused without a
+        code, such as a release of nothing), then prove (``code`` may be a callable, asked only
+        then). Returns (scope, target)."""
         user_communities = (self._user_communities(user_id)
                             if scope == "user" and not actor.platform_admin and actor.admin_of else frozenset())
         decision = (may_release_kill(actor) if verb == "release" else
@@ -99,6 +102,8 @@ class KillSwitch:
                                         {"scope": str(scope)[:20], "verb": verb, "reason": decision.reason})
             raise PermissionDenied(f"{actor.name} may not {verb} the kill switch here: {decision.reason}")
         scope, target = self._target(scope, community_id, user_id)  # input errors cost no attempt
+        if before_code is not None:
+            before_code(scope, target)
         # Freezing oneself needs no code (the safe direction); every release needs one.
         self_freeze = (verb == "activate" and scope == "user" and actor.discord_user_id is not None
                        and actor.discord_user_id == user_id)
@@ -110,6 +115,14 @@ class KillSwitch:
         elif not actor.operator and not self_freeze:
             raise PermissionDenied("the kill switch needs an operator with a second factor for this scope")
         return scope, target
+
+    def _held(self, scope: str, target: str | None) -> dict:
+        """The kill switch's hold on ``scope``/``target``; NotFound when it is not on."""
+        hold = self.freeze.hold(scope, target, SOURCE)
+        if hold is None:
+            raise NotFound(f"the kill switch is not on for {self._describe(scope, target)}",
+                           hint="see `arrakis killswitch status`")
+        return hold
 
     def _target(self, scope, community_id, user_id) -> tuple[str, str | None]:
         if scope not in SCOPES:
@@ -161,11 +174,11 @@ class KillSwitch:
     def release(self, actor: Actor, *, scope: str, code: str | None = None, community_id: str | None = None,
                 user_id: str | None = None) -> KillReport:
         started = time.perf_counter()
-        scope, target = self._check(actor, scope, community_id, user_id, code, verb="release")
-        hold = self.freeze.hold(scope, target, SOURCE)
-        if hold is None:
-            raise NotFound(f"the kill switch is not on for {self._describe(scope, target)}",
-                           hint="see `arrakis killswitch status`")
+        # Nothing to release is said before a code is asked; read again after it (someone else
+        # may have released it meanwhile).
+        scope, target = self._check(actor, scope, community_id, user_id, code, verb="release",
+                                    before_code=self._held)
+        hold = self._held(scope, target)
         report = KillReport("released", scope, target, hold["reason"], actor.name)
         report.parts.append(self._timed("restore signing", self._restore_signing, scope, target))
         report.parts.append(self._timed("lift the freeze", self._unfreeze, scope, target))

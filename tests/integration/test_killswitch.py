@@ -181,6 +181,12 @@ def test_a_member_may_freeze_themself_without_a_code_but_only_a_platform_admin_r
     e.killswitch.release(actor, scope="user", user_id=me, code=code())
     assert e.freeze.frozen(user_id=me) is None and report.scope == "user"
 
+    # Releasing what is not on is said before a code is asked (none is used up or typed for nothing).
+    asked = []
+    with pytest.raises(NotFound, match="the kill switch is not on"):
+        e.killswitch.release(actor, scope="user", user_id=me, code=lambda: asked.append(1) or code())
+    assert asked == []
+
 
 def test_a_failing_alert_never_fails_the_kill_switch(e, make_community, admin):
     from arrakis_engine.adapters.notify.webhook import WebhookNotifier
