@@ -194,11 +194,14 @@ def run(args, url: str) -> int:
                 patches.setdefault(path.rsplit("/", 1)[1], []).append(t)
         pending = [(blk, m) for blk, ms, _ in waits for m in ms]
         latencies, unanswered = [], 0
+        thirds: list[list[float]] = [[], [], []]  # by when in the load the change was decided
+        load_start = min(mined.values())
         for blk, m in pending:
             t0 = mined.get(blk) or mined[min(b for b in mined if b >= blk)]
             after = [t for t in patches.get(m, []) if t >= t0]
             if after:
                 latencies.append(after[0] - t0)
+                thirds[min(2, int(3 * (t0 - load_start) / max(args.seconds, 1)))].append(after[0] - t0)
             else:
                 unanswered += 1  # superseded by a later decision back to what Discord had: nothing to send
         # misses: what a fresh eligibility sync (from the chain) wants, against the guild as it is
@@ -219,6 +222,12 @@ def run(args, url: str) -> int:
             print(f"block mined -> the member's next role PATCH at Discord: p50 {statistics.median(latencies):.1f} s, "
                   f"p99 {pct(latencies, 99):.1f} s, max {max(latencies):.1f} s over {len(latencies)} decided changes "
                   f"({unanswered} went back to what Discord had before their turn; confirmation depth 0)")
+            print("p99 by third of the load (does the latency grow while the churn goes on?): " + ", ".join(
+                f"{pct(t, 99):.1f} s ({len(t)})" if t else "none" for t in thirds))
+        rate = len(pending) * 60 / max(args.seconds, 1)
+        print(f"member role changes decided: {rate:.0f} a minute, against the guild member route's 60 a minute "
+              f"({rate / 60:.1f}x its capacity); {len(pending)} decided, {sent} sent, {len(pending) - sent} replaced "
+              f"by a later decision before their turn (one PATCH per member per change of heart)")
         time.sleep(engine.settings.metrics_flush + 0.5)  # the workers' recorders reach Redis
         cells = engine.metrics_store.snapshot().histograms.get(("arrakis_live_sync_latency_seconds", ()))
         if cells and cells[-1]:

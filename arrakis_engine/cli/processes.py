@@ -5,6 +5,7 @@ through the ``arrakis.commands`` entry points)."""
 from __future__ import annotations
 
 import faulthandler
+import logging
 import os
 import signal
 import sys
@@ -14,6 +15,8 @@ import click
 
 from .base import CliState, cli, pass_state
 from .monitoring import metrics_port
+
+log = logging.getLogger(__name__)
 
 
 def say(line: str, err: bool = False) -> None:
@@ -36,8 +39,10 @@ def stop_on_sigterm(grace: float = STOP_GRACE) -> None:
 
     def late() -> None:
         say(f"the process did not stop within {grace:g} s of SIGTERM; where each thread was:", err=True)
-        faulthandler.dump_traceback(all_threads=True)
-        os._exit(1)
+        try:
+            faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)
+        finally:
+            os._exit(1)
 
     stopping = threading.Event()
 
@@ -51,8 +56,10 @@ def stop_on_sigterm(grace: float = STOP_GRACE) -> None:
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, on_term)
-    if hasattr(signal, "SIGUSR1"):
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
+    try:
+        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
+    except (AttributeError, ValueError, OSError, RuntimeError):  # no SIGUSR1 (Windows), or no real stderr to write to
+        log.debug("SIGUSR1 stack dumps are not available here")
 
 
 @cli.command()
