@@ -81,6 +81,13 @@ def worker(state: CliState, burst: bool, name: str | None) -> None:
         click.echo(f"requeued {job_id}, abandoned by a worker that died", err=True)
     w = EngineWorker([BASE], connection=engine.redis, name=name, engine=engine, debug=state.debug)
     w.work(burst=burst, with_scheduler=True, logging_level=engine.settings.log_level)
+    if burst:
+        from ..adapters.rq.queue import SynthesisQueue
+
+        left = SynthesisQueue(engine.redis).counts()
+        if left["scheduled"]:  # a burst ends when nothing is ready, not when nothing is left
+            click.echo(f"{left['scheduled']} job(s) wait for a later try or slice and were left for a running "
+                       "worker (`arrakis worker`, or --burst again later); nothing is lost", err=True)
 
 
 @cli.command()

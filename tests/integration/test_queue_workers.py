@@ -65,6 +65,18 @@ def test_outage_retries_then_dead_letters_with_nothing_lost(e, discord, make_com
     assert len(patches) == 4  # the first try and three retries
 
 
+def test_a_burst_worker_says_what_it_left_for_a_later_try(e, discord, make_community, workers, tmp_path):
+    c, g, ids = sietch(e, discord, make_community)
+    discord.outage(3600, status=503)
+    job = e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": ids[0], "roles": []},
+                          key="burst-retry")
+    assert workers("--burst").wait(60) == 0
+    said = (tmp_path / "worker-0.log").read_text()
+    assert job.get_status(refresh=True) == "scheduled"  # its retry waits: not lost, not dead-lettered
+    assert "1 job(s) wait for a later try or slice and were left for a running worker" in said, said
+    assert e.queue.dead_letters() == []
+
+
 def test_final_errors_are_not_retried(e, discord, make_community, workers):
     c, g, ids = sietch(e, discord, make_community)
     e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": "1234", "roles": []}, key="gone")
