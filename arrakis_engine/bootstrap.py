@@ -29,7 +29,7 @@ from .use_cases.demo import Demo
 from .use_cases.eligibility_sync import EligibilitySync
 from .gating.gating_service import Gating
 from .embedded import EmbeddedDiscord, EmbeddedPostgres, EmbeddedRedis
-from .errors import StorageError
+from .errors import StorageError, probe_failure
 from .manifests.archive import ManifestArchive
 from .manifests.manifest_service import ManifestService
 from .migration.sqlite_import import LegacyImporter
@@ -202,12 +202,12 @@ def services_health(db: Database, redis_client) -> dict[str, str]:
             tx.scalar("SELECT 1")
         out["postgresql"] = "ok"
     except Exception as exc:  # reported, not raised: this is a status probe
-        out["postgresql"] = f"down ({type(exc).__name__})"
+        out["postgresql"] = probe_failure(exc)
     try:
         redis_client.ping()
         out["redis"] = "ok"
     except Exception as exc:
-        out["redis"] = f"down ({type(exc).__name__})"
+        out["redis"] = probe_failure(exc)
     return out
 
 

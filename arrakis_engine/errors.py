@@ -187,3 +187,14 @@ class InputTooLarge(ValidationError):
 
 class NotificationError(ArrakisError, retryable=True):
     """A notification (Slack, webhook) could not be delivered."""
+
+
+def probe_failure(exc: BaseException) -> str:
+    """Why a status probe failed, in plain words and without URLs or secrets: a server that does
+    not answer is "not reachable", anything else names the kind of error."""
+    import redis as redis_lib
+
+    if (isinstance(exc, (ConnectionError, TimeoutError, redis_lib.ConnectionError, redis_lib.TimeoutError))
+            or (isinstance(exc, StorageError) and str(exc).startswith("could not connect"))):
+        return f"not reachable ({type(exc).__name__})"
+    return f"failed ({type(exc).__name__})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .base import CliState, cli, command_group
+from ..errors import StorageError
 from ..metrics import success_lines
 from .output import Output, reports
 
@@ -19,7 +20,11 @@ def status_cmd(state: CliState) -> Output:
     """Platform health and every community's last sync, last synthesis and drift (the console's
     first screen, for scripts)."""
     ops = state.engine.operations
-    health, fleet = ops.health(), ops.fleet()
+    health = ops.health()  # says itself which service is down
+    try:
+        fleet, unreadable = ops.fleet(), None
+    except StorageError as exc:  # PostgreSQL down: the health above is what an operator needs most
+        fleet, unreadable = [], str(exc)
     lines = [f"{item.name:<15} {item.state:<9} {item.detail}" for item in health.items]
     lines.append(f"Discord calls in the last {len(health.bucket_use) * health.step_seconds // 60} min: "
                  f"{sum(health.bucket_use)}, 429s: {sum(health.rate_limited)}")
@@ -29,6 +34,9 @@ def status_cmd(state: CliState) -> Output:
     lines += [f"{f.name:<24} {f.guild_id:<20} {f.theme:<7} {f.subscription:<10} {f.members:>7} members  "
               f"synced {_when(f.last_sync):<16}  synthesized {_when(f.last_synthesis):<16}  drift: {f.drift}"
               for f in fleet]
+    if unreadable is not None:
+        lines.append(f"communities: not readable ({unreadable})")
+        return Output({"health": health.as_dict(), "communities": None, "error": unreadable}, lines, exit_code=1)
     return Output({"health": health.as_dict(), "communities": [f.as_dict() for f in fleet]}, lines)
 
 

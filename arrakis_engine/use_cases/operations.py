@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Callable
 
-from ..errors import ArrakisError, StorageError
+from ..errors import ArrakisError, StorageError, probe_failure
 from ..ports import Clock, DriftCheckStore, JobQueue, ObjectStore, SendHistory, UnknownMembersStore, system_clock
 from ..storage.database import Database
 from ..storage.legacy_imports import LegacyImportRepository
@@ -263,12 +263,12 @@ class Operations:
             items += self._queue()
             use, limited = self.bucket.history(seconds=minutes * 60, step=step)
         except Exception as exc:  # a status probe reports, it does not raise
-            items.append(HealthItem("queue", "down", type(exc).__name__))
+            items.append(HealthItem("queue", "down", probe_failure(exc)))
         try:
             success = self.success() if self.success is not None else []
         except Exception as exc:  # a status probe reports, it does not raise
             success = []
-            items.append(HealthItem("metrics", "down", type(exc).__name__))
+            items.append(HealthItem("metrics", "down", probe_failure(exc)))
         return Health(items, use, limited, step, self.probes.discord_rate, success)
 
     def _killswitch(self) -> HealthItem:
@@ -277,7 +277,7 @@ class Operations:
         try:
             active = self.killswitch.status()["active"]
         except Exception as exc:  # reported, not raised
-            return HealthItem("kill switch", "down", type(exc).__name__)
+            return HealthItem("kill switch", "down", probe_failure(exc))
         if not active:
             return HealthItem("kill switch", "ok", "off: nothing frozen")
         words = {"global": "everything", "community": "community", "user": "member"}
@@ -314,7 +314,7 @@ class Operations:
             try:
                 s = self.live.status(chain)
             except Exception as exc:  # reported, not raised
-                out.append(HealthItem(f"watcher {chain}", "down", type(exc).__name__))
+                out.append(HealthItem(f"watcher {chain}", "down", probe_failure(exc)))
                 continue
             if s is None:
                 out.append(HealthItem(f"watcher {chain}", "off", "not running: roles follow the periodic syncs only "
@@ -344,7 +344,7 @@ class Operations:
         try:
             s = self.orchestrator.status()
         except Exception as exc:
-            return HealthItem("score service", "down", type(exc).__name__)
+            return HealthItem("score service", "down", probe_failure(exc))
         if s["score_service"] == "not configured":
             return HealthItem("score service", "off", "not configured: native ranking only")
         state = {"closed": "ok", "half-open": "degraded"}.get(s["breaker"], "down")
@@ -355,7 +355,7 @@ class Operations:
             with self.db.platform():
                 pending = OutboxRepository(self.db).counts()["pending"]
         except Exception as exc:
-            return HealthItem("shadow store", "down", f"outbox unreadable ({type(exc).__name__})")
+            return HealthItem("shadow store", "down", f"outbox unreadable: {probe_failure(exc)}")
         where = self.probes.shadow_where
         try:
             self.shadow_store.list("health/")

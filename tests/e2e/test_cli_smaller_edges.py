@@ -83,3 +83,17 @@ def test_killswitch_prints_one_warning_and_a_release_hint_with_its_scope(run, en
         off = run("killswitch", "release", "--scope", "community", "--community", cid, "--as", name,
                   "--code", codes.pop())
         assert off.exit_code == 0, off.output
+
+
+def test_status_with_postgresql_down_still_shows_the_rest_and_fails(run):
+    down = {"DATABASE_URL": "postgresql://arrakis@127.0.0.1:1/arrakis", "DISCORD_API_BASE": "http://127.0.0.1:9",
+            "DISCORD_BOT_TOKEN": "not-used"}
+    out = run("status", extra_env=down)
+    assert out.exit_code == 1, out.output
+    lines = out.output.splitlines()
+    assert any(line.split()[:3] == ["postgresql", "down", "not"] and "not reachable" in line for line in lines)
+    assert any(line.split()[:2] == ["redis", "ok"] for line in lines)  # what still works is shown
+    assert lines[-1].startswith("communities: not readable (could not connect to PostgreSQL")
+    data = json.loads(run("status", "--json", extra_env=down).stdout)
+    assert data["communities"] is None and "could not connect" in data["error"]
+    assert {i["name"]: i["state"] for i in data["health"]["items"]}["postgresql"] == "down"
