@@ -89,8 +89,10 @@ def members_sync(state: CliState, community_id: str, approve: bool, inline: bool
         return Output(out.as_dict(), [f"would update {out.changes} member(s)"
                                       + (f", {out.strips} of {out.tier_holders} losing their tier role (would "
                                          "wait for an approver)" if out.would_pause else "")]
-                      + [f"  {m['discord_id']}: +{','.join(m['added']) or '-'} -{','.join(m['removed']) or '-'}"
-                         for m in out.members[:50]])
+                      + [f"  {m['discord_id']}: +{', '.join(m['added_names']) or '-'} "
+                         f"-{', '.join(m['removed_names']) or '-'}" for m in out.members[:50]]
+                      + ([f"  … and {len(out.members) - 50} more (--json lists them all)"] if len(out.members) > 50
+                         else []))
     if approve:
         if not as_name:
             raise ValidationError("say who approves: --as NAME or ARRAKIS_OPERATOR", field="as")

@@ -226,6 +226,7 @@ class MemberPlan:
     # new is decided for them, and they count for no strip (their update is already on its way)
     pending: list[str] = field(default_factory=list)
     pending_seqs: dict[str, int] = field(default_factory=dict)  # their decisions' numbers (filled by the use case)
+    role_names: dict[str, str] = field(default_factory=dict)  # Discord role id -> the manifest's name, for people
 
     @property
     def strips(self) -> int:
@@ -255,7 +256,8 @@ def plan_member_roles(manifest: dict, resources: Mapping[str, str], current: Map
     pending = pending or {}
     managed = {resources[r["id"]] for r in manifest["roles"] if r["id"] in resources}
     tier_roles = {resources[r["id"]] for r in manifest["roles"] if r.get("tier") and r["id"] in resources}
-    plan = MemberPlan(guild_id)
+    plan = MemberPlan(guild_id, role_names={resources[r["id"]]: r.get("name") or r["id"] for r in manifest["roles"]
+                                            if r["id"] in resources})
     for discord_id in members_in_scope(manifest, current, only):
         if discord_id in skip:
             plan.skipped_unknown.append(discord_id)

@@ -97,7 +97,10 @@ class SynthesisService:
                                     tier_holders=plan.tier_holders, skipped_unknown=len(plan.skipped_unknown),
                                     would_pause=self.member_sync.needs_approval(plan),
                                     members=[{"discord_id": c.discord_id, "roles": c.roles, "added": c.added,
-                                              "removed": c.removed} for c in plan.changes])
+                                              "removed": c.removed,
+                                              "added_names": [plan.role_names.get(r, r) for r in c.added],
+                                              "removed_names": [plan.role_names.get(r, r) for r in c.removed]}
+                                             for c in plan.changes])
         if not queued:
             return self.member_sync.run(community_id, skip=skip, actor=actor, progress=progress)
         sync = self.member_sync

@@ -110,6 +110,12 @@ def test_a_mass_strip_run_from_the_cli_cannot_be_approved_by_whoever_ran_it(run,
             e.repos.profiles.update_standing(p.id, tier=None, rank=None)
     e.synthesis.synthesize(c.id, queued=False)
     env = {"DISCORD_API_BASE": discord.url, "DISCORD_BOT_TOKEN": discord.token}
+    dry = run("members", "sync", str(c.id), "--dry-run", extra_env=env)
+    assert dry.exit_code == 0 and "would update 10 member(s), 10 of 10 losing their tier role" in dry.output
+    tier_names = {r["name"] for r in g.roles.values()}
+    # each member's line names the roles as Discord shows them: "-Naib", not "-1234567890"
+    assert all(line.split(" -", 1)[1].split(", ")[0] in tier_names
+               for line in dry.output.splitlines()[1:]), dry.output
     # Without --as nobody could tell the approver from whoever ran it (bob could run it unnamed,
     # then approve "system:cli"'s request as himself): no request is opened, nothing changes.
     unnamed = run("members", "sync", str(c.id), "--now", extra_env=env)

@@ -171,6 +171,9 @@ def test_a_first_sync_lists_members_a_thousand_a_call_instead_of_reading_each(e,
     before = len(discord.request_log)
     plan = e.synthesis.sync_members(c.id, dry_run=True)
     assert sorted(m["discord_id"] for m in plan.members) == sorted(set(ids) - {gone})
+    # a dry run speaks of roles by their names, as the admin sees them in Discord, not by ids
+    names = {r["name"] for r in g.roles.values()}
+    assert all(m["added_names"] and set(m["added_names"]) <= names for m in plan.members), plan.members
     listings, singles = _member_reads(discord, c.guild_id)
     assert singles == [] and 1 <= len(listings) <= 2, (listings, singles)
     assert all(p.endswith("/members") for _, _, p in discord.request_log[before:] if "/members" in p)
