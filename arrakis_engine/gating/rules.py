@@ -193,12 +193,32 @@ def parse_rule(data: Any, *, default_chain: str | None = None) -> Rule:
 MAX_RULE_BYTES = 64 * 1024
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str, where: str) -> None:
+        super().__init__(key)
+        self.key, self.where = key, where
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            kind = out.get("type") if isinstance(out.get("type"), str) else None
+            raise _DuplicateKey(key[:40], f"a {kind[:20]!r} requirement" if kind else "an object with "
+                                + ", ".join(repr(k[:20]) for k in list(out)[:4]))
+        out[key] = value
+    return out
+
+
 def parse_rule_text(text: str, *, default_chain: str | None = None) -> Rule:
     if len(text.encode()) > MAX_RULE_BYTES:
         raise RuleError("rule", f"larger than {MAX_RULE_BYTES // 1024} KB; a rule has at most "
                                 f"{MAX_REQUIREMENTS} requirements")
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except _DuplicateKey as exc:
+        raise RuleError("rule", f"the key {exc.key!r} is written twice in one object ({exc.where}); JSON would "
+                                "keep only the last one, so say it once") from None
     except json.JSONDecodeError as exc:
         raise RuleError("rule", f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     except RecursionError:

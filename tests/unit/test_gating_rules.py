@@ -85,6 +85,11 @@ def test_an_oversized_or_broken_file_is_one_line():
         parse_rule_text(" " * (65 * 1024) + "{}")
     with pytest.raises(RuleError, match=r"^rule: not valid JSON \(line 1, column 2"):
         parse_rule_text("{x")
+    # a key written twice: JSON keeps the last silently ("min": "1" then "min": "1000" is 1000)
+    with pytest.raises(RuleError, match=r"^rule: the key 'min' is written twice in one object \(a 'balance' "):
+        parse_rule_text('{"type": "balance", "address": "0x' + "1" * 40 + '", "min": "1", "min": "1000"}')
+    with pytest.raises(RuleError, match=r"the key 'any' is written twice"):
+        parse_rule_text('{"all": [{"any": [], "any": []}]}')
     for depth in (5000, 7000):  # parsed and refused at its path, or too deep for the JSON reader
         with pytest.raises(RuleError, match=r"^(rule|not(\.not)+): nested deeper than 5"):
             parse_rule_text('{"not": ' * depth + "{}" + "}" * depth)
