@@ -95,7 +95,7 @@ def _run(job, job_type: str, community_id: str, payload: dict) -> Any:
             # a live change of this community is on its way: the guild's member route is its first
             return _come_back(e, job, job_type, community_id, payload, LIVE_FIRST_WAIT)
         # one decision, one delivery: dropped if a later decision superseded it, never older than
-        # what Discord last got (jobs queued before decisions were numbered carry no seq)
+        # what Discord last got; an update naming no decision (written by hand) is refused
         try:
             out = e.member_sync.deliver(community_id, payload["guild_id"], payload["discord_id"], payload["roles"],
                                         payload.get("seq"), patience=MEMBER_PATIENCE)
@@ -106,9 +106,8 @@ def _run(job, job_type: str, community_id: str, payload: dict) -> Any:
                 e.queue.live_done(community_id, job.id)
         _progress(1, 1)
         return out
-    if job_type == "SEND_MESSAGE":
-        return e.discord.send_message(payload["channel_id"], payload["content"], community_id=community_id)["id"]
     if job_type in ("CREATE_ROLE", "UPDATE_ROLE", "DELETE_ROLE", "CREATE_CHANNEL", "UPDATE_CHANNEL",
-                    "DELETE_CHANNEL", "CREATE_CATEGORY", "UPDATE_CATEGORY", "DELETE_CATEGORY"):
+                    "DELETE_CHANNEL", "CREATE_CATEGORY", "UPDATE_CATEGORY", "DELETE_CATEGORY", "SEND_MESSAGE"):
+        e.reconciler.check_queued(community_id, job_type, payload)  # Arrakis queues none: written by hand
         return e.reconciler.run_action(community_id, job_type, payload)
     raise ValueError(f"unknown job type {job_type}")

@@ -169,11 +169,11 @@ class MemberRoleSync:
             held = self.store.lock_member(discord_id)
             latest = self.store.latest_decision(discord_id)
             applied = held[1] if held else 0
-            if seq is None:  # an update queued before decisions were numbered
-                if latest is not None and latest[0] > applied:
-                    return {"status": "superseded", "roles": held[0] if held else []}
-                seq = applied
-            elif latest is not None and seq < latest[0]:
+            if not isinstance(seq, int) or isinstance(seq, bool):  # every update Arrakis queues names its decision
+                raise DiscordError(f"this update for member {str(discord_id)[:20]} names no decision, so its roles "
+                                   "are nobody's; nothing was sent (`arrakis members sync` decides again)",
+                                   retryable=False)
+            if latest is not None and seq < latest[0]:
                 return {"status": "superseded", "roles": held[0] if held else []}
             elif seq <= applied:
                 return {"status": "already", "roles": held[0] if held else []}

@@ -107,6 +107,31 @@ class Reconciler:
         report.calls = self.discord.calls - calls
         return report
 
+    def check_queued(self, community_id, job_type: str, payload: dict) -> None:
+        """A structure change or a message taken from the queue, where anyone who can write to
+        Redis can put one. Arrakis itself queues none of them: a synthesis creates, a reconcile
+        runs its updates inline and its deletes only after their approval. So a queued delete or
+        message is refused outright, and a queued update runs only if it is exactly one the
+        community's reconcile plan asks for now (its own server, a role or channel Arrakis keeps
+        for it, the changes the manifest wants) -- never, say, a role made administrator.
+
+        Raises:
+            ValidationError: the job is refused (it is dead-lettered, never retried).
+        """
+        op = job_type.split("_", 1)[0]
+        if op in ("DELETE", "CREATE") or job_type == "SEND_MESSAGE":
+            raise ValidationError(f"a {job_type} job from the queue is refused: Arrakis queues none (deletes run "
+                                  "only inside an approved reconcile); nothing was sent", field="job_type")
+        actions, _, ctx = self.plan(community_id)
+        if str(payload.get("guild_id")) != ctx["guild"]:
+            raise ValidationError(f"this {job_type} names server {str(payload.get('guild_id'))[:20]}, not the "
+                                  "community's own; nothing was sent", field="guild_id")
+        kind = job_type.split("_", 1)[1].lower()
+        if not any(a.op == "update" and a.kind == kind and a.discord_id == str(payload.get("discord_id"))
+                   and a.changes == payload.get("changes") for a in actions):
+            raise ValidationError(f"this {job_type} is not a change the community's plan asks for (reconcile "
+                                  "makes those itself); nothing was sent", field="changes")
+
     def run_action(self, community_id, job_type: str, payload: dict):
         """One update or delete (also the queue's job for these types)."""
         op, kind = job_type.split("_", 1)

@@ -14,7 +14,7 @@ import pytest
 
 from arrakis_engine.errors import MfaRefused, NotFound, PermissionDenied, SigningError, ValidationError
 from arrakis_engine.security.authz import Actor
-from tests.fixtures.workers import sietch, wait_for
+from tests.fixtures.workers import member_update, sietch, wait_for
 
 
 @pytest.fixture
@@ -121,10 +121,8 @@ def test_user_kill_holds_only_that_members_role_change(e, discord, make_communit
     c, g, ids = sietch(e, discord, make_community, members=2)
     frozen_user, other = ids
     e.killswitch.activate(actor, scope="user", user_id=frozen_user, reason="asked to be frozen", code=code())
-    j1 = e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": frozen_user, "roles": []},
-                         key="u1")
-    j2 = e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": other, "roles": []},
-                         key="u2")
+    j1 = member_update(e, c, frozen_user, key="u1")
+    j2 = member_update(e, c, other, key="u2")
     workers()
     workers()
     wait_for(lambda: j2.get_status(refresh=True) == "finished", 60)
@@ -230,8 +228,7 @@ def test_a_redis_wipe_mid_freeze_neither_releases_it_nor_goes_unnoticed(e, disco
         e.redis.delete(keys.FREEZE_FLAGS)
     else:
         e.redis.hdel(keys.FREEZE_FLAGS, f"community:{c.id}")
-    job = e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": ids[0], "roles": []},
-                          key=f"after-{wipe}")
+    job = member_update(e, c, ids[0], key=f"after-{wipe}")
     held = wait_for(lambda: e.freeze.waiting(), 30)
     assert held and "redis wipe test" in held[0]["reason"]
     time.sleep(1.5)

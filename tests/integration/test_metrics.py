@@ -23,6 +23,7 @@ from arrakis_engine.errors import MfaRefused
 from arrakis_engine.metrics import NULL_METRICS, success_metrics
 from arrakis_engine.adapters.prometheus import platform_registry
 from arrakis_engine.adapters.rq.queue import work_until_done
+from tests.fixtures.workers import member_update
 from tests.integration.test_approvals import medium_plan, rc, write_plan
 from tests.integration.test_wizard import to_review
 
@@ -136,8 +137,7 @@ def test_recording_a_job_adds_no_redis_round_trip(settings, engine, discord, tmp
         def commands(eng, member: str) -> int:
             """Commands sent to Redis while ``eng`` runs one role update, as MONITOR saw them
             (those a Lua script ran inside Redis are not round trips)."""
-            eng.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": gid, "discord_id": member, "roles": []},
-                              key=f"round-trips-{member}")
+            member_update(eng, c, member, key=f"round-trips-{member}")
             seen = _redis_commands(url, eng.redis, lambda: work_until_done(eng, timeout=60))
             # The worker's look for retries whose wait is over (ZRANGEBYSCORE of each queue's
             # scheduled jobs) runs on its own clock, at most once a second, whatever the job:

@@ -10,7 +10,7 @@ import pytest
 
 from arrakis_engine.adapters.rq.queue import SynthesisQueue
 
-from tests.fixtures.workers import sietch, wait_for
+from tests.fixtures.workers import member_update, sietch, wait_for
 
 
 @pytest.fixture
@@ -21,8 +21,8 @@ def role_create_limit():
 def test_same_key_twice_runs_once(e, discord, make_community, workers):
     c, g, ids = sietch(e, discord, make_community)
     q = SynthesisQueue(e.redis)
-    payload = {"guild_id": c.guild_id, "discord_id": ids[0], "roles": []}
-    a = q.enqueue("ASSIGN_ROLE", c.id, payload, key="k1")
+    a = member_update(e, c, ids[0], key="k1")
+    payload = a.args[2]
     b = q.enqueue("ASSIGN_ROLE", c.id, payload, key="k1")
     assert a.id == b.id and q.queue(c.id).count == 1
     assert workers("--burst").wait(60) == 0
@@ -55,8 +55,7 @@ def test_synthesis_and_member_jobs_on_two_worker_processes(e, discord, make_comm
 def test_outage_retries_then_dead_letters_with_nothing_lost(e, discord, make_community, workers):
     c, g, ids = sietch(e, discord, make_community)
     discord.outage(3600, status=503)
-    job = e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": ids[0], "roles": []},
-                          key="outage")
+    job = member_update(e, c, ids[0], key="outage")
     workers()
     dead = wait_for(lambda: e.queue.dead_letters(), 60)
     assert dead[0]["job_id"] == job.id and dead[0]["type"] == "ASSIGN_ROLE"
@@ -68,8 +67,7 @@ def test_outage_retries_then_dead_letters_with_nothing_lost(e, discord, make_com
 def test_a_burst_worker_says_what_it_left_for_a_later_try(e, discord, make_community, workers, tmp_path):
     c, g, ids = sietch(e, discord, make_community)
     discord.outage(3600, status=503)
-    job = e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": ids[0], "roles": []},
-                          key="burst-retry")
+    job = member_update(e, c, ids[0], key="burst-retry")
     assert workers("--burst").wait(60) == 0
     said = (tmp_path / "worker-0.log").read_text()
     assert job.get_status(refresh=True) == "scheduled"  # its retry waits: not lost, not dead-lettered
@@ -79,7 +77,7 @@ def test_a_burst_worker_says_what_it_left_for_a_later_try(e, discord, make_commu
 
 def test_final_errors_are_not_retried(e, discord, make_community, workers):
     c, g, ids = sietch(e, discord, make_community)
-    e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": "1234", "roles": []}, key="gone")
+    member_update(e, c, "1234", key="gone")
     workers()
     dead = wait_for(lambda: e.queue.dead_letters(), 30)
     assert dead[0]["retryable"] is False and "does not know" in dead[0]["error"]
@@ -89,8 +87,7 @@ def test_final_errors_are_not_retried(e, discord, make_community, workers):
 def test_freeze_holds_jobs_and_unfreeze_resumes(e, discord, make_community, workers):
     c, g, ids = sietch(e, discord, make_community)
     e.freeze.freeze(c.id)
-    job = e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": ids[0], "roles": []},
-                          key="frozen")
+    job = member_update(e, c, ids[0], key="frozen")
     workers()
     wait_for(lambda: e.freeze.waiting(), 30, explain=lambda: job.get_status(refresh=True))
     assert discord.requests == 0 and job.get_status(refresh=True) == "started"  # waiting, not failed
@@ -137,10 +134,9 @@ def test_small_community_is_not_starved_by_a_big_one(e, discord, make_community,
     workers()
     wait_for(lambda: Worker.all(connection=e.redis), 30)
     for uid in gb.members:
-        e.queue.enqueue("ASSIGN_ROLE", big.id, {"guild_id": big.guild_id, "discord_id": uid, "roles": []}, key=uid)
+        member_update(e, big, uid, key=uid)
     # the small community's work arrives behind 300 of the big one's
-    small_jobs = [e.queue.enqueue("ASSIGN_ROLE", small.id, {"guild_id": small.guild_id, "discord_id": uid,
-                                                             "roles": []}, key=uid) for uid in gs.members]
+    small_jobs = [member_update(e, small, uid, key=uid) for uid in gs.members]
     wait_for(lambda: all(j.get_status(refresh=True) == "finished" for j in small_jobs), 60, 0.05,
              lambda: [j.get_status(refresh=True) for j in small_jobs] + [e.queue.pending(), e.queue.dead_letters()[:2]])
     # Served in turn, not in arrival order: by the time the small community's five are done, the
@@ -157,14 +153,13 @@ def test_a_live_update_takes_the_guilds_member_route_before_the_bulk_ones(e, dis
     before the bulk updates still waiting: they step aside while it is on its way."""
     c, g, ids = sietch(e, discord, make_community, members=24)
     for d in ids[:-1]:
-        e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": d, "roles": []}, key=f"bulk-{d}")
+        member_update(e, c, d, key=f"bulk-{d}")
     for _ in range(2):
         workers()
     patches = lambda: [p for _, m, p in discord.request_log if m == "PATCH"]  # noqa: E731
     wait_for(lambda: len(patches()) >= 10, 60)  # the route's first 10 are spent: the rest wait for it
     before = len(patches())
-    e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": ids[-1], "roles": []}, key="live",
-                    first_contact=True)
+    member_update(e, c, ids[-1], key="live", first_contact=True)
     wait_for(lambda: any(p.endswith(f"/members/{ids[-1]}") for p in patches()), 60)
     sent = patches()
     at = next(i for i, p in enumerate(sent) if p.endswith(f"/members/{ids[-1]}"))
@@ -235,6 +230,12 @@ def test_jobs_written_into_redis_by_hand_never_run(e, discord, make_community, w
     from arrakis_engine.adapters.rq.queue import QUEUES_KEY, queue_name
 
     c, g, ids = sietch(e, discord, make_community)
+    e.synthesis.synthesize(c.id, queued=False)
+    assert e.synthesis.sync_members(c.id, queued=False).changes == len(ids)  # every decision applied
+    other, og, _ = sietch(e, discord, make_community, members=0)
+    e.synthesis.synthesize(other.id, queued=False)
+    before = len(discord.request_log)
+    roles_before, channels_before = dict(g.roles), dict(g.channels)
     marker = tmp_path / "ran"
     lane = Queue(queue_name(c.id), connection=e.redis, serializer=JSONSerializer)
     e.redis.sadd(QUEUES_KEY, lane.name)
@@ -251,12 +252,46 @@ def test_jobs_written_into_redis_by_hand_never_run(e, discord, make_community, w
                     key="forged-guild")
     e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": ids[2], "roles": ["1"], "seq": 7},
                     key="forged-decision")
+    # a member whose decision was delivered, given every role of the server by an update naming
+    # no decision (or a number that is not one)
+    everything = sorted(g.roles)
+    e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": ids[3], "roles": everything},
+                    key="forged-unnumbered")
+    e.queue.enqueue("ASSIGN_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": ids[3], "roles": everything,
+                                          "seq": "99"}, key="forged-text-number")
+    # structure and messages: a delete of the community's own role, an update of another server's
+    # role, a message to another server's channel
+    own_role = next(r for r, v in g.roles.items() if v["name"] != "@everyone")  # one the synthesis made
+    e.queue.enqueue("DELETE_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": own_role, "version": 1,
+                                          "manifest_id": "role:naib"}, key="forged-delete")
+    e.queue.enqueue("UPDATE_ROLE", c.id, {"guild_id": other.guild_id, "discord_id": next(iter(og.roles)),
+                                          "changes": {"name": "owned"}}, key="forged-update")
+    e.queue.enqueue("UPDATE_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": own_role,
+                                          "changes": {"permissions": str(1 << 3)}}, key="forged-admin")
+    e.queue.enqueue("SEND_MESSAGE", c.id, {"channel_id": next(iter(og.channels)), "content": "@everyone free mint"},
+                    key="forged-message")
     assert workers("--burst").wait(60) == 0
     dead = {d["job_id"]: d["error"] for d in e.queue.dead_letters()}
     assert "names 'os.system'" in dead["forged-function"]
     assert "not JSON" in dead[pickled.id]
     assert "not the community's own" in dead["ASSIGN_ROLE-forged-guild"]
     assert "never made" in dead["ASSIGN_ROLE-forged-decision"]
+    assert "names no decision" in dead["ASSIGN_ROLE-forged-unnumbered"]
+    assert "names no decision" in dead["ASSIGN_ROLE-forged-text-number"]
+    assert "deletes run only inside an approved reconcile" in dead["DELETE_ROLE-forged-delete"]
+    assert "not the community's own" in dead["UPDATE_ROLE-forged-update"]
+    assert "not a change the community's plan asks for" in dead["UPDATE_ROLE-forged-admin"]
+    assert "Arrakis queues none" in dead["SEND_MESSAGE-forged-message"]
     assert not marker.exists()
-    assert [x for x in discord.request_log if x[1] == "PATCH"] == []  # no role was changed anywhere
+    assert discord.request_log[before:] == [] or all(m == "GET" for _, m, _ in discord.request_log[before:]), \
+        discord.request_log[before:]  # nothing was changed or posted anywhere
+    assert g.roles == roles_before and g.channels == channels_before
+    # an update the plan does ask for (a role renamed by hand in Discord) still runs from the queue
+    renamed = g.roles[own_role]["name"]
+    g.roles[own_role]["name"] = "renamed by hand"
+    fix = next(a for a in e.reconciler.plan(c.id)[0] if a.op == "update" and a.discord_id == own_role)
+    e.queue.enqueue("UPDATE_ROLE", c.id, {"guild_id": c.guild_id, "discord_id": own_role, "changes": fix.changes,
+                                          "manifest_id": fix.manifest_id}, key="planned-update")
+    assert workers("--burst").wait(60) == 0
+    assert g.roles[own_role]["name"] == renamed
     assert sum(e.redis.llen(k) for k in e.redis.scan_iter("rq:queue:*:intermediate")) == 0
