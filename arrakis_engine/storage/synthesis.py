@@ -60,6 +60,9 @@ class SynthesisRepository:
                 {"manifest_version": manifest_version, "resources": row["resources"], "status": status,
                  "checksum": sha256_hex(text)}))
 
+    def latest_applied_version(self) -> int | None:
+        return self.db.current().scalar("SELECT max(manifest_version) FROM shadow_states WHERE status = 'applied'")
+
     def latest_shadow(self) -> tuple[int, dict, str] | None:
         row = self.db.current().one("SELECT manifest_version, resources, status FROM shadow_states "
                                     "ORDER BY manifest_version DESC LIMIT 1")

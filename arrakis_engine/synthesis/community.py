@@ -62,6 +62,11 @@ class CommunitySynthesizer:
         self.locks = locks
         self.store = SynthesisRepository(db)
 
+    def applied_version(self, community_id: uuid.UUID | str) -> int | None:
+        """The newest manifest version whose synthesis finished in the guild (None: none yet)."""
+        with self.db.tenant(community_id):
+            return self.store.latest_applied_version()
+
     def apply(self, community_id: uuid.UUID | str, **kwargs) -> SynthesisReport:
         if kwargs.get("dry_run"):
             return self._apply(community_id, **kwargs)

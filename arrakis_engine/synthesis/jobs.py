@@ -39,7 +39,12 @@ def _synthesize_slice(e, job, community_id: str, payload: dict) -> dict:
     attempts = job.meta["attempts"] = job.meta.get("attempts", 0) + 1
     recovered = bool(job.meta.get("recovered"))
     job.save_meta()
-    part, version = int(payload.get("part", 0)), payload["version"]
+    part, version = int(payload.get("part", 0)), int(payload["version"])
+    applied = e.synthesizer.applied_version(community_id)
+    if applied is not None and version < applied:
+        # A newer plan is in the guild already: an older version's slice, left on the queue or
+        # written there by hand, would roll the guild back to an old plan.
+        return {"status": "superseded", "manifest_version": version, "applied": applied}
     report = e.synthesizer.apply(community_id, version=version, read_guild=part == 0 or attempts > 1 or recovered,
                                  budget=0 if part == 0 else e.settings.synthesis_slice, progress=_progress,
                                  patience=1.0)

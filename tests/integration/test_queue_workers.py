@@ -294,4 +294,15 @@ def test_jobs_written_into_redis_by_hand_never_run(e, discord, make_community, w
                                           "manifest_id": fix.manifest_id}, key="planned-update")
     assert workers("--burst").wait(60) == 0
     assert g.roles[own_role]["name"] == renamed
+    # a synthesis of an older version than the one in the guild would roll it back: skipped
+    with e.db.tenant(c.id):
+        e.repos.profiles.create(discord_id=str(700_000_000_000_000_999))
+    e.synthesis.synthesize(c.id, queued=False)
+    applied = e.synthesizer.applied_version(c.id)
+    assert applied is not None and applied > 1
+    old = e.queue.enqueue("SYNTHESIZE_COMMUNITY", c.id, {"version": 1, "part": 0}, key="forged-old-version")
+    before = len(discord.request_log)
+    assert workers("--burst").wait(60) == 0
+    assert old.return_value(refresh=True)["status"] == "superseded"
+    assert discord.request_log[before:] == []
     assert sum(e.redis.llen(k) for k in e.redis.scan_iter("rq:queue:*:intermediate")) == 0
