@@ -55,6 +55,12 @@ SYNTHESIS_QUEUES = "arrakis:synthesis:queues"  # set: names of the per-community
 QUEUE_PAUSES = "arrakis:synthesis:paused"
 
 
+def live_line(community_id: Id) -> str:
+    """String: until when the turns at a community's guild member route are given out to live
+    member updates waiting for it (unix seconds; expires when nobody waits)."""
+    return f"arrakis:synthesis:line:{community_id}"
+
+
 def live_waiting(community_id: Id) -> str:
     """Sorted set: live member updates of a community on their way (job id -> until when the
     mark holds, in case the job is lost): its bulk updates leave the guild's member route to them."""

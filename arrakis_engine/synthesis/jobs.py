@@ -7,6 +7,7 @@ a module-level engine.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -55,10 +56,13 @@ def _synthesize_slice(e, job, community_id: str, payload: dict) -> dict:
 
 
 MEMBER_PATIENCE = 1.0  # seconds a member update may wait in a worker for its guild's member bucket
+ROUTE_SPACING = 1.0  # seconds between the turns given to live updates waiting for a guild's member route
+                     # (Discord's member route: 10 calls per 10 s per guild)
 LIVE_FIRST_WAIT = 1.0  # seconds a bulk member update steps aside while a live one of its community is on its way
 
 
-def _come_back(e, job, job_type: str, community_id: str, payload: dict, wait: float) -> dict:
+def _come_back(e, job, job_type: str, community_id: str, payload: dict, wait: float,
+               turn: float | None = None) -> dict:
     """The guild's member bucket (10 per 10 s on Discord) is empty for a while: rather than hold
     the worker (and, with a big community syncing, every worker) until it frees up, put the same
     delivery back on the queue for when it does, in the same lane, and serve other work
@@ -66,6 +70,8 @@ def _come_back(e, job, job_type: str, community_id: str, payload: dict, wait: fl
     from ..adapters.rq.queue import BASE
 
     again = dict(payload, waits=int(payload.get("waits", 0)) + 1)
+    if turn is not None:
+        again["turn"] = turn
     seq = payload.get("seq")
     base_key = keys.member_roles(community_id, payload["discord_id"], seq) if seq is not None \
         else f"{community_id}:{payload['discord_id']}:{job.id if job is not None else 'now'}"
@@ -99,13 +105,26 @@ def _run(job, job_type: str, community_id: str, payload: dict) -> Any:
         if not live and e.queue.live_waiting(community_id):
             # a live change of this community is on its way: the guild's member route is its first
             return _come_back(e, job, job_type, community_id, payload, LIVE_FIRST_WAIT)
+        now = time.time()
+        turn = payload.get("turn")
+        if live and not isinstance(turn, (int, float)) and e.queue.line_until(community_id) > now:
+            # others wait for this guild's member route already: take the next turn behind them
+            turn = e.queue.take_turn(community_id, now, ROUTE_SPACING)
+            return _come_back(e, job, job_type, community_id, payload, turn - now, turn)
+        if live and isinstance(turn, (int, float)) and turn > now + 0.2:  # too early for its turn
+            return _come_back(e, job, job_type, community_id, payload, turn - now, turn)
         # one decision, one delivery: dropped if a later decision superseded it, never older than
         # what Discord last got; an update naming no decision (written by hand) is refused
         try:
             out = e.member_sync.deliver(community_id, payload["guild_id"], payload["discord_id"], payload["roles"],
                                         payload.get("seq"), patience=MEMBER_PATIENCE)
         except RouteBusy as busy:
-            return _come_back(e, job, job_type, community_id, payload, busy.wait)
+            if not live:
+                return _come_back(e, job, job_type, community_id, payload, busy.wait)
+            if isinstance(turn, (int, float)):  # its turn came and the call was not free yet: soon again
+                return _come_back(e, job, job_type, community_id, payload, busy.wait, turn)
+            turn = e.queue.take_turn(community_id, now + busy.wait, ROUTE_SPACING)
+            return _come_back(e, job, job_type, community_id, payload, turn - now, turn)
         finally:
             if live and job is not None:
                 e.queue.live_done(community_id, job.id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 
@@ -306,3 +307,25 @@ def test_jobs_written_into_redis_by_hand_never_run(e, discord, make_community, w
     assert old.return_value(refresh=True)["status"] == "superseded"
     assert discord.request_log[before:] == []
     assert sum(e.redis.llen(k) for k in e.redis.scan_iter("rq:queue:*:intermediate")) == 0
+
+
+def test_live_updates_that_wait_for_the_route_keep_their_turn(e, discord, make_community, workers):
+    """The guild's member route takes 10 updates per 10 s. Of 12 live updates queued at once, 2
+    wait for it; 10 more queued 3 s later wait as well. When the route frees up, the 2 earlier
+    ones go first: coming back from a wait never costs an update its turn. (The earlier ones are
+    the members with the higher ids, so that no order of ids or keys puts them first by chance.)"""
+    c, g, ids = sietch(e, discord, make_community, members=22)
+    early, late = ids[10:], ids[:10]
+    for _ in range(2):
+        workers()
+    patches = lambda: [p.rsplit("/", 1)[1] for _, m, p in discord.request_log if m == "PATCH"]  # noqa: E731
+    for d in early:
+        member_update(e, c, d, key=f"early-{d}", first_contact=True)
+    wait_for(lambda: len(patches()) >= 10, 60)
+    time.sleep(3)
+    for d in late:
+        member_update(e, c, d, key=f"late-{d}", first_contact=True)
+    wait_for(lambda: len(patches()) == 22, 90, explain=patches)
+    sent = patches()
+    assert set(sent[:12]) == set(early), sent  # the two that waited went before every later one
+    assert discord.count_429 == 0 and e.queue.dead_letters() == []

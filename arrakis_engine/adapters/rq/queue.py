@@ -92,7 +92,15 @@ class SynthesisQueue:
         if delay > 0:
             from datetime import timedelta
 
-            submit = lambda *a, **k: queue.enqueue_in(timedelta(seconds=delay), *a, **k)  # noqa: E731
+            from rq.registry import ScheduledJobRegistry
+
+            due = time.time() + delay
+
+            def submit(*a, **k):
+                job = queue.enqueue_in(timedelta(seconds=delay), *a, **k)
+                # RQ keeps whole seconds; a turn at the member route is to the tenth of a second
+                self.redis.zadd(ScheduledJobRegistry(queue=queue).key, {job.id: due}, xx=True)
+                return job
         else:
             submit = queue.enqueue
         if first_contact and job_type in MEMBER_UPDATES:
@@ -201,6 +209,28 @@ class SynthesisQueue:
         pipe.zremrangebyscore(key, "-inf", time.time())
         pipe.execute()
 
+    # A turn at the guild's member route: one after the last turn given out, and not before
+    # ``earliest``. Atomic, so that two workers never get the same turn.
+    _TURN = """
+    local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+    local turn = math.max(tonumber(ARGV[1]), last + tonumber(ARGV[2]))
+    redis.call('SET', KEYS[1], tostring(turn), 'PX', math.floor((turn - tonumber(ARGV[3])) * 1000) + 60000)
+    return tostring(turn)
+    """
+
+    def line_until(self, community_id) -> float:
+        """Until when turns at this community's guild member route are given out to live
+        updates already waiting (0: nobody waits)."""
+        return float(self.redis.get(keys.live_line(community_id)) or 0)
+
+    def take_turn(self, community_id, earliest: float, spacing: float) -> float:
+        """A turn (unix time) at the community's guild member route for a live update that must
+        wait for it: the first free one at or after ``earliest``, ``spacing`` seconds after the
+        last one given out. Updates that wait are then served in the order they began waiting,
+        whichever worker takes them, instead of racing for each freed call."""
+        return float(self.redis.eval(self._TURN, 1, keys.live_line(community_id), repr(earliest), repr(spacing),
+                                     repr(time.time())))
+
     def pause(self, community_id, seconds: float) -> None:
         """Leave this community's queue alone for ``seconds`` (its guild's member bucket is empty:
         its next update could not go out sooner). Live updates in the shared lane are not held."""
@@ -227,14 +257,17 @@ def promote_due(redis, queues: Sequence[Queue]) -> int:
     queues = list(queues)
     if not queues:
         return 0
-    now = int(time.time())
+    now = time.time()
     registries = [ScheduledJobRegistry(queue=queue) for queue in queues]
     pipe = redis.pipeline(transaction=False)
     for registry in registries:
         pipe.zrangebyscore(registry.key, 0, now)
     moved = 0
     for queue, registry, due in zip(queues, registries, pipe.execute()):
-        for job_id in due:
+        # Live updates whose turn came (or whose retry is due) go ahead of the lane's newer work,
+        # the first due at the very front (reversed: each goes in ahead of the one before).
+        front = queue.name == BASE
+        for job_id in (reversed(due) if front else due):
             job_id = job_id.decode() if isinstance(job_id, bytes) else job_id
             if redis.zrem(registry.key, job_id) != 1:
                 continue
@@ -242,7 +275,7 @@ def promote_due(redis, queues: Sequence[Queue]) -> int:
                 job = Job.fetch(job_id, connection=redis, serializer=SERIALIZER)
             except Exception:
                 continue
-            queue.enqueue_job(job)
+            queue.enqueue_job(job, at_front=front)
             moved += 1
     return moved
 
@@ -486,7 +519,12 @@ class EngineWorker(FairWorker):
 
 def outstanding(redis) -> int:
     """Jobs still to run on the synthesis queues: queued, scheduled (a later slice, a retry in
-    its backoff) or running in some worker."""
+    its backoff) or running in some worker. A job a worker is moving from its wait onto its
+    queue is in neither for an instant, so "none" is only said when a second look agrees."""
+    left = sum(SynthesisQueue(redis).counts().values())
+    if left:
+        return left
+    time.sleep(0.2)
     return sum(SynthesisQueue(redis).counts().values())
 
 
