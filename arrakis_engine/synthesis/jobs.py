@@ -7,6 +7,7 @@ a module-level engine.
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -107,11 +108,14 @@ def _run(job, job_type: str, community_id: str, payload: dict) -> Any:
             return _come_back(e, job, job_type, community_id, payload, LIVE_FIRST_WAIT)
         now = time.time()
         turn = payload.get("turn")
-        if live and not isinstance(turn, (int, float)) and e.queue.line_until(community_id) > now:
+        if not (isinstance(turn, (int, float)) and not isinstance(turn, bool) and math.isfinite(turn)
+                and abs(turn - now) <= 86400):
+            turn = None  # none yet (or not one a worker could have given: ignored)
+        if live and turn is None and e.queue.line_until(community_id) > now:
             # others wait for this guild's member route already: take the next turn behind them
             turn = e.queue.take_turn(community_id, now, ROUTE_SPACING)
             return _come_back(e, job, job_type, community_id, payload, turn - now, turn)
-        if live and isinstance(turn, (int, float)) and turn > now + 0.2:  # too early for its turn
+        if live and turn is not None and turn > now + 0.2:  # too early for its turn
             return _come_back(e, job, job_type, community_id, payload, turn - now, turn)
         # one decision, one delivery: dropped if a later decision superseded it, never older than
         # what Discord last got; an update naming no decision (written by hand) is refused
@@ -121,7 +125,7 @@ def _run(job, job_type: str, community_id: str, payload: dict) -> Any:
         except RouteBusy as busy:
             if not live:
                 return _come_back(e, job, job_type, community_id, payload, busy.wait)
-            if isinstance(turn, (int, float)):  # its turn came and the call was not free yet: soon again
+            if turn is not None:  # its turn came and the call was not free yet: soon again
                 return _come_back(e, job, job_type, community_id, payload, busy.wait, turn)
             turn = e.queue.take_turn(community_id, now + busy.wait, ROUTE_SPACING)
             return _come_back(e, job, job_type, community_id, payload, turn - now, turn)
