@@ -523,6 +523,7 @@ def live_ahead(args, engine, kit, token, env, discord, workers, big, other, memb
         say(f"during the big community's first role sync, the role changes a transfer in the {label} caused "
             f"reached Discord in p50 {statistics.median(xs):.1f} s, p99 {p99:.1f} s ({len(xs)} member updates from "
             f"{args.live - unchanged[label]} transfers; target p99 <= 30 s)", p99 <= 30)
+        say(f"  each, in seconds: {', '.join(f'{x:.1f}' for x in sorted(xs))}")
     say(f"  meanwhile the first sync delivered {delivered} of its updates (Discord's member route: 1 per s); "
         f"Discord 429s: {discord.count_429}")
 
