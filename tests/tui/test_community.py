@@ -117,7 +117,18 @@ class TestCommunityPictures:
         async def opened(pilot):
             await fleet_loaded(pilot)
             pilot.app.open_community(ARRAKEEN)
-            await community_loaded(pilot)
+            screen = await community_loaded(pilot)
+            tables = [screen.query_one(f"#{t}", DataTable) for t in ("tiers", "badges", "changes", "manifests")]
+            await wait_for(pilot, lambda: all(t.row_count for t in tables), "every table's rows")
+            # a table sizes its columns to its rows when it next draws: under load that can be
+            # after a short pause, so the picture waits for the sizes to settle
+            widths = lambda: [tuple(c.get_render_width(t) for c in t.columns.values()) for t in tables]  # noqa: E731
+            before = None
+            for _ in range(20):
+                await pilot.pause(0.1)
+                if widths() == before:
+                    break
+                before = widths()
             await pilot.pause(0.2)
 
         assert snap_compare(console(world), terminal_size=SIZE, run_before=opened)
