@@ -13,6 +13,7 @@ npm ci --no-audit --no-fund --loglevel=error
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
-# Two test processes side by side, whole files each (every process has its own PostgreSQL database
-# and its own Redis server); ARRAKIS_TEST_WORKERS=0 runs everything in one process.
-exec .venv/bin/python -m pytest -n "${ARRAKIS_TEST_WORKERS:-2}" --dist loadfile "$@"
+# Three test processes side by side, whole files each (every process has its own PostgreSQL
+# database and its own Redis server): much of the suite waits on Discord's pacing and on processes
+# starting, so three keep two cores busy; ARRAKIS_TEST_WORKERS=0 runs everything in one process.
+exec .venv/bin/python -m pytest -n "${ARRAKIS_TEST_WORKERS:-3}" --dist loadfile "$@"
