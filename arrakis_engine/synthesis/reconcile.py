@@ -120,8 +120,10 @@ class Reconciler:
         """
         op = job_type.split("_", 1)[0]
         if op in ("DELETE", "CREATE") or job_type == "SEND_MESSAGE":
-            raise ValidationError(f"a {job_type} job from the queue is refused: Arrakis queues none (deletes run "
-                                  "only inside an approved reconcile); nothing was sent", field="job_type")
+            why = ("deletes run only inside an approved reconcile" if op == "DELETE" else
+                   "a synthesis creates what the plan lacks" if op == "CREATE" else "it posts no message that way")
+            raise ValidationError(f"a {job_type} job from the queue is refused: Arrakis queues none ({why}); "
+                                  "nothing was sent", field="job_type")
         actions, _, ctx = self.plan(community_id)
         if str(payload.get("guild_id")) != ctx["guild"]:
             raise ValidationError(f"this {job_type} names server {str(payload.get('guild_id'))[:20]}, not the "

@@ -275,3 +275,17 @@ def test_requests_delivered_in_a_bunch_by_a_stalled_server_stay_within_the_globa
         assert discord.count_429 == 0 and discord.busiest_window <= 50, discord.stats()
     finally:
         discord.close()
+
+
+def test_a_pause_written_into_redis_for_years_ends_when_it_is_lifted(redis, discord):
+    """Someone who can write to Redis sets Discord's global pause for about three years: callers
+    wait, but look again every few seconds, so lifting it lets them go at once (they used to
+    sleep out the whole pause, lifted or not)."""
+    client, _ = make_client(redis, discord)
+    discord.guild("445")
+    redis.set(keys.DISCORD_GLOBAL_PAUSE, "1", ex=100_000_000)
+    done = threading.Event()
+    threading.Thread(target=lambda: (client.list_roles("445"), done.set()), daemon=True).start()
+    assert not done.wait(1.5) and discord.requests == 0  # held while the pause stands
+    redis.delete(keys.DISCORD_GLOBAL_PAUSE)
+    assert done.wait(10) and discord.requests == 1

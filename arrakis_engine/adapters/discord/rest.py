@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from redis import Redis
 
 log = logging.getLogger(__name__)
+GATE_NAP = 5.0  # seconds at most between two looks at the rate limits while waiting
 
 INVALID_LIMIT = 5_000  # half of Discord's 10,000 per 10 minutes
 
@@ -174,11 +175,14 @@ class DiscordREST:
                 continue
             if take.status == ROUTE_EMPTY and patience is not None and take.wait > patience:
                 raise RouteBusy(take.wait)
+            # A long wait is slept in short naps, each followed by a fresh look: what Redis says
+            # may change meanwhile (a pause lifted, or a pause or bucket written there by hand).
+            nap = min(take.wait, GATE_NAP)
             if take.status == GLOBAL_FULL:
-                waited_global += take.wait
+                waited_global += nap
                 if waited_global > self.global_timeout:
                     raise self.bucket.backed_up(self.global_timeout)
-            self.sleep(take.wait)
+            self.sleep(nap)
 
     def _remember_route(self, route: str, resp: httpx.Response, slot: str = "") -> None:
         """One step per answer: the request's slots held until now, and what the headers say of
