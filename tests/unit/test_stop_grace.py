@@ -12,8 +12,8 @@ SCRIPT = """
 import sys, time
 from arrakis_engine.cli.processes import stop_on_sigterm
 stop_on_sigterm(grace={grace})
-print("ready", flush=True)
 try:
+    print("ready", flush=True)  # inside the try: a SIGTERM right after it still meets the clean-up
     while True:
         time.sleep(0.05)
 finally:
