@@ -50,6 +50,10 @@ class StorageError(ArrakisError, retryable=True):
     """The database or Redis could not do what was asked (often a passing outage)."""
 
 
+class DatabaseUnreachable(StorageError):
+    """PostgreSQL did not answer (not running, wrong address): a connection could not be made."""
+
+
 class EmbeddedStackError(StorageError, retryable=False):
     """The embedded PostgreSQL or Redis could not be started."""
 
@@ -195,6 +199,6 @@ def probe_failure(exc: BaseException) -> str:
     import redis as redis_lib
 
     if (isinstance(exc, (ConnectionError, TimeoutError, redis_lib.ConnectionError, redis_lib.TimeoutError))
-            or (isinstance(exc, StorageError) and str(exc).startswith("could not connect"))):
+            or isinstance(exc, DatabaseUnreachable)):
         return f"not reachable ({type(exc).__name__})"
     return f"failed ({type(exc).__name__})"

@@ -32,6 +32,7 @@ from playhouse.pool import PooledPostgresqlDatabase
 from .constraints import words_for
 from ..errors import (
     Conflict,
+    DatabaseUnreachable,
     InvalidTenantId,
     NotFound,
     SchemaError,
@@ -217,7 +218,7 @@ def connect_error(exc: Exception, role: str) -> StorageError:
                            hint="run `arrakis db upgrade` once")
     if not isinstance(cause, psycopg2.OperationalError) and isinstance(cause, psycopg2.Error):
         return translate_db_error(cause)
-    return StorageError(f"could not connect to PostgreSQL as {role}: {first}",
+    return DatabaseUnreachable(f"could not connect to PostgreSQL as {role}: {first}",
                         hint="check that PostgreSQL is running and DATABASE_URL is right")
 
 
